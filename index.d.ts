@@ -1,0 +1,132 @@
+/// <reference types="node" />
+import * as http from 'node:http'
+import * as https from 'node:https'
+import { Readable } from 'node:stream'
+
+/** Options accepted by `new Agent()`; names and meanings follow Node's `http.Agent` and agentkeepalive. */
+export interface AgentOptions {
+  /** Keep connections open between requests. Default `true`. `false` sends `Connection: close`. */
+  keepAlive?: boolean
+  /** Initial delay of TCP keep-alive probes, in ms. Default 1000. */
+  keepAliveMsecs?: number
+  /** Connections per origin (active + idle + being connected). Default `Infinity`. */
+  maxSockets?: number
+  /** Connections across all origins. Default `Infinity`. */
+  maxTotalSockets?: number
+  /** Idle connections kept per origin. Default 256. */
+  maxFreeSockets?: number
+  /** Which idle connection is reused first. Default `'lifo'`. */
+  scheduling?: 'lifo' | 'fifo'
+  /** Inactivity limit in ms while a request is active. Default none. */
+  timeout?: number
+  /** Idle deadline in ms of a pooled connection; `0` keeps nothing idle. Default 4000. */
+  freeSocketTimeout?: number
+  /** Maximum age in ms of a connection; it is closed when next freed after that. Default none. */
+  socketActiveTTL?: number
+  /** Limit in ms on DNS + TCP + TLS connection set-up. Default 10000. */
+  connectTimeout?: number
+  /** Limit in ms on waiting in the queue for a connection (`ERR_POOL_TIMEOUT`). Default none. */
+  queueTimeout?: number
+  /** Maximum number of requests waiting for a connection per origin (`ERR_POOL_QUEUE_FULL`). Default none. */
+  maxQueueSize?: number
+  /** Trusted CA certificates (PEM). Default: Mozilla's root store, as Node. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Client certificate chain (PEM). */
+  cert?: string | Buffer | Array<string | Buffer>
+  /** Client private key (PEM). */
+  key?: string | Buffer | Array<string | Buffer>
+  /** Verify the server certificate. Default `true`. */
+  rejectUnauthorized?: boolean
+  /** Server name for SNI and certificate verification. Default: the URL's host. */
+  servername?: string
+  /** Lowest TLS version. Default `'TLSv1.2'`. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** Highest TLS version. Default `'TLSv1.3'`. */
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+}
+
+/** Options of one request on the Promise face. */
+export interface RequestOptions {
+  /** Default `'GET'`. */
+  method?: string
+  headers?: Record<string, string | number | ReadonlyArray<string>> | ReadonlyArray<[string, string]>
+  /** A string or bytes are sent with `Content-Length`; a stream or async iterable is streamed chunked. */
+  body?: string | Uint8Array | Readable | AsyncIterable<Uint8Array | string> | null
+  signal?: AbortSignal
+  /** Inactivity limit in ms while this request is active (overrides the agent's `timeout`). */
+  timeout?: number
+}
+
+export interface Response {
+  status: number
+  /** Same value as `status`, as Node's `IncomingMessage`. */
+  statusCode: number
+  statusText: string
+  /** Lower-cased names; repeated headers as arrays; `set-cookie` always an array. */
+  headers: http.IncomingHttpHeaders
+  /** Names and values as received, alternating. */
+  rawHeaders: string[]
+  url: string
+  /** Whether the request rode a connection that had served an earlier request. */
+  reused: boolean
+  /** The body as a Node stream. Reading it and the helpers below are mutually exclusive. */
+  readonly body: Readable
+  text(): Promise<string>
+  json<T = unknown>(): Promise<T>
+  arrayBuffer(): Promise<ArrayBuffer>
+  bytes(): Promise<Uint8Array>
+}
+
+/** undici's pool statistics shape, per origin. */
+export interface OriginStats {
+  /** Open connections (active + idle). */
+  connected: number
+  /** Idle connections. */
+  free: number
+  /** Requests holding a connection that is still being set up. */
+  pending: number
+  /** Requests waiting for a connection. */
+  queued: number
+  /** Requests with a connection. */
+  running: number
+  /** pending + queued + running. */
+  size: number
+}
+
+/** agentkeepalive's `getCurrentStatus()` keys, plus our own counters and per-origin stats. */
+export interface AgentStatus {
+  createSocketCount: number
+  createSocketErrorCount: number
+  closeSocketCount: number
+  errorSocketCount: number
+  timeoutSocketCount: number
+  requestCount: number
+  freeSockets: Record<string, number>
+  sockets: Record<string, number>
+  requests: Record<string, number>
+  /** Requests served by a connection that had served an earlier one. */
+  reusedCount: number
+  /** Requests re-sent on a fresh connection after a reused one failed before any response byte. */
+  retryCount: number
+  stats: Record<string, OriginStats>
+}
+
+/** A keep-alive `http.Agent` whose connections live in a Rust pool. */
+export declare class Agent extends http.Agent {
+  constructor(options?: AgentOptions)
+  /** The Promise face: one request, answered by hyper over a pooled connection. */
+  request(url: string | URL, options?: RequestOptions): Promise<Response>
+  getCurrentStatus(): AgentStatus
+  /** Per origin (`http://host:port`), undici's shape. */
+  readonly stats: Record<string, OriginStats>
+  /** Closes every connection and rejects queued and in-flight requests. */
+  destroy(): void
+}
+
+/** The same Agent for `https.request`: `instanceof https.Agent` and of `Agent`. */
+export declare class HttpsAgent extends Agent implements https.Agent {
+  options: https.AgentOptions
+  constructor(options?: AgentOptions)
+}
+
+export default Agent

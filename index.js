@@ -1,0 +1,142 @@
+'use strict'
+// keepalive-agent: a keep-alive http.Agent whose connections live in a Rust pool.
+// The Promise face (`agent.request`) lives here; the pool, TLS and HTTP are in Rust (src/).
+
+const http = require('node:http')
+const https = require('node:https')
+const { NativeAgent, BodySender } = require('./binding.js')
+const { normalize } = require('./lib/options')
+const { Response } = require('./lib/response')
+const { toUrl, flatHeaders, toBody, pump } = require('./lib/request')
+const { abortError, fromNative, invalidArgType } = require('./lib/errors')
+
+const kNative = Symbol('native')
+const kOptions = Symbol('normalizedOptions')
+let nextAbortId = 1
+
+/** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
+function baseOptions (options, normalized) {
+  return {
+    ...options,
+    keepAlive: normalized.keepAlive,
+    keepAliveMsecs: normalized.keepAliveMsecs,
+    maxSockets: normalized.maxSockets,
+    maxTotalSockets: normalized.maxTotalSockets,
+    maxFreeSockets: normalized.maxFreeSockets,
+    scheduling: normalized.scheduling,
+    timeout: normalized.timeout || undefined
+  }
+}
+
+function attachPool (agent, normalized) {
+  agent[kOptions] = normalized
+  agent[kNative] = new NativeAgent(normalized)
+}
+
+function send (agent, input, options) {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  const url = toUrl(input)
+  const { signal } = options
+  if (signal?.aborted) return Promise.reject(abortError(signal))
+  const method = options.method === undefined ? 'GET' : String(options.method).toUpperCase()
+  const headers = flatHeaders(options.headers)
+  const body = toBody(options.body)
+  const timeout = options.timeout ?? agent[kOptions].timeout
+  const native = agent[kNative]
+  const sender = body.stream ? new BodySender() : undefined
+  const abortId = signal ? nextAbortId++ : undefined
+  const pending = native.request(method, url.href, headers, body.bytes, sender, timeout, abortId)
+  if (sender) pump(body.stream, sender)
+  const answered = pending.then(answer => new Response(native, answer, url.href), err => { throw fromNative(err) })
+  if (!signal) return answered
+  const onAbort = () => native.abort(abortId)
+  signal.addEventListener('abort', onAbort, { once: true })
+  return answered.then(response => {
+    signal.removeEventListener('abort', onAbort)
+    return response
+  }, err => {
+    signal.removeEventListener('abort', onAbort)
+    throw err.code === 'ABORT_ERR' ? abortError(signal) : err
+  })
+}
+
+class Agent extends http.Agent {
+  constructor (options = {}) {
+    const normalized = normalize(options)
+    super(baseOptions(options, normalized))
+    attachPool(this, normalized)
+  }
+
+  /** The Promise face: sends one request over a pooled connection. */
+  request (url, options = {}) {
+    try {
+      return send(this, url, options)
+    } catch (err) {
+      return Promise.reject(fromNative(err))
+    }
+  }
+
+  /** agentkeepalive's status keys, then our counters and per-origin stats (undici's shape). */
+  getCurrentStatus () {
+    const status = this[kNative].status()
+    const freeSockets = {}
+    const sockets = {}
+    const requests = {}
+    const stats = {}
+    for (const o of status.origins) {
+      if (o.free) freeSockets[o.name] = o.free
+      if (o.running + o.pending) sockets[o.name] = o.running + o.pending
+      if (o.queued) requests[o.name] = o.queued
+      stats[o.origin] = originStats(o)
+    }
+    return {
+      createSocketCount: status.createSocketCount,
+      createSocketErrorCount: status.createSocketErrorCount,
+      closeSocketCount: status.closeSocketCount,
+      errorSocketCount: status.errorSocketCount,
+      timeoutSocketCount: status.timeoutSocketCount,
+      requestCount: status.requestCount,
+      freeSockets,
+      sockets,
+      requests,
+      reusedCount: status.reusedCount,
+      retryCount: status.retryCount,
+      stats
+    }
+  }
+
+  /** Per origin (`http://host:port`), in undici's PoolStats shape. */
+  get stats () {
+    const stats = {}
+    for (const o of this[kNative].status().origins) stats[o.origin] = originStats(o)
+    return stats
+  }
+
+  destroy () {
+    this[kNative].destroy()
+    super.destroy()
+  }
+}
+
+function originStats ({ connected, free, pending, queued, running }) {
+  return { connected, free, pending, queued, running, size: pending + queued + running }
+}
+
+/** The same agent for `https.request`: an instance of `https.Agent` and of `Agent`, one pool. */
+class HttpsAgent extends https.Agent {
+  constructor (options = {}) {
+    const normalized = normalize(options)
+    super(baseOptions(options, normalized))
+    attachPool(this, normalized)
+  }
+}
+for (const name of Object.getOwnPropertyNames(Agent.prototype)) {
+  if (name !== 'constructor') Object.defineProperty(HttpsAgent.prototype, name, Object.getOwnPropertyDescriptor(Agent.prototype, name))
+}
+Object.defineProperty(Agent, Symbol.hasInstance, {
+  value (instance) {
+    return Function.prototype[Symbol.hasInstance].call(this, instance) || (this === Agent && instance instanceof HttpsAgent)
+  }
+})
+
+module.exports = { Agent, HttpsAgent, default: Agent }

@@ -1,0 +1,63 @@
+'use strict'
+// The Promise face's input: URL, method, headers and body converted once into what the native request
+// takes (a URL string, flat name/value strings, bytes or a streamed body).
+
+const { Readable } = require('node:stream')
+const { codedError, invalidArgType } = require('./errors')
+
+function toUrl (input) {
+  const url = input instanceof URL ? input : new URL(String(input))
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw codedError(TypeError, 'ERR_INVALID_PROTOCOL',
+      `Protocol "${url.protocol}" not supported. Expected "http:" or "https:"`)
+  }
+  return url
+}
+
+function flatHeaders (headers) {
+  const flat = []
+  if (headers === undefined || headers === null) return flat
+  if (typeof headers !== 'object') throw invalidArgType('options.headers', 'of type object', headers)
+  const add = (name, value) => {
+    if (value === undefined) return
+    if (Array.isArray(value)) { for (const v of value) flat.push(String(name), String(v)); return }
+    flat.push(String(name), String(value))
+  }
+  if (Array.isArray(headers)) {
+    for (const pair of headers) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw invalidArgType('options.headers', 'an object or an Array of [name, value] pairs', pair)
+      }
+      add(pair[0], pair[1])
+    }
+  } else {
+    for (const name of Object.keys(headers)) add(name, headers[name])
+  }
+  return flat
+}
+
+/** Returns `{ bytes }` for a body known in full, `{ stream }` for one to stream, `{}` for none. */
+function toBody (body) {
+  if (body === undefined || body === null) return {}
+  if (typeof body === 'string') return { bytes: Buffer.from(body) }
+  if (ArrayBuffer.isView(body)) return { bytes: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }
+  if (body instanceof ArrayBuffer) return { bytes: Buffer.from(body) }
+  if (body instanceof Readable || typeof body[Symbol.asyncIterator] === 'function') return { stream: body }
+  throw invalidArgType('options.body', 'a string, Buffer, Uint8Array, Readable or async iterable', body)
+}
+
+/** Feeds a streamed body to the native sender, waiting on it between chunks (backpressure). */
+async function pump (source, sender) {
+  try {
+    for await (const chunk of source) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      if (bytes.length === 0) continue
+      if (!await sender.write(bytes)) return
+    }
+    sender.end()
+  } catch (err) {
+    sender.end(`request body stream failed: ${err?.message ?? err}`)
+  }
+}
+
+module.exports = { toUrl, flatHeaders, toBody, pump }

@@ -1,0 +1,275 @@
+//! The N-API layer: converts between JavaScript values and the plain Rust below, nothing else.
+//!
+//! One `NativeAgent` per JS `Agent`. A request crosses the bridge once in (`request`) and once out (the
+//! promise resolving with head and small body together); a large body is pulled chunk by chunk with
+//! `readBody`, which is where backpressure comes from.
+
+mod options;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::{Env, Status};
+use napi_derive::napi;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connect::Connector;
+use crate::error::Error;
+use crate::faces::client::{BodyStream, Client, RequestBody, RequestSpec};
+use crate::pool::Pool;
+use options::NativeOptions;
+
+/// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
+fn js_error(e: Error) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("{}\u{1}{}", e.code(), e.message()))
+}
+
+fn runtime() -> tokio::runtime::Handle {
+    napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
+}
+
+/// The response head and small body, as one object.
+#[napi(object)]
+pub struct NativeResponse {
+    pub status: u32,
+    pub status_text: String,
+    /// Names and values alternating, joined with `\n`.
+    pub headers: String,
+    pub reused: bool,
+    pub body: Buffer,
+    /// Id for `readBody` when more body follows.
+    pub stream: Option<u32>,
+}
+
+/// One origin's numbers for JS.
+#[napi(object)]
+pub struct NativeOriginStats {
+    pub origin: String,
+    pub name: String,
+    pub connected: u32,
+    pub free: u32,
+    pub pending: u32,
+    pub queued: u32,
+    pub running: u32,
+}
+
+#[napi(object)]
+pub struct NativeStatus {
+    pub create_socket_count: f64,
+    pub create_socket_error_count: f64,
+    pub close_socket_count: f64,
+    pub error_socket_count: f64,
+    pub timeout_socket_count: f64,
+    pub request_count: f64,
+    pub reused_count: f64,
+    pub retry_count: f64,
+    pub origins: Vec<NativeOriginStats>,
+}
+
+type Streams = Mutex<HashMap<u32, Arc<tokio::sync::Mutex<BodyStream>>>>;
+
+/// A request body streamed from JS: `write` resolves when the chunk is queued (backpressure), `end`
+/// finishes it.
+#[napi]
+pub struct BodySender {
+    tx: Mutex<Option<mpsc::Sender<Result<bytes::Bytes, Error>>>>,
+    rx: Mutex<Option<mpsc::Receiver<Result<bytes::Bytes, Error>>>>,
+}
+
+#[napi]
+impl BodySender {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        BodySender {
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+
+    #[napi]
+    pub fn write<'env>(&self, env: &'env Env, chunk: Buffer) -> napi::Result<PromiseRaw<'env, bool>> {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let chunk = bytes::Bytes::from(chunk.to_vec());
+        env.spawn_future(async move {
+            match tx {
+                Some(tx) => Ok(tx.send(Ok(chunk)).await.is_ok()),
+                None => Ok(false),
+            }
+        })
+    }
+
+    /// Ends the body; with an error message, the request fails instead.
+    #[napi]
+    pub fn end(&self, error: Option<String>) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let (Some(tx), Some(message)) = (tx, error) {
+            let _ = tx.try_send(Err(Error::new(crate::error::Kind::BodyStream, message)));
+        }
+    }
+}
+
+#[napi]
+pub struct NativeAgent {
+    client: Arc<Client>,
+    streams: Arc<Streams>,
+    aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
+    next_stream: Arc<AtomicU32>,
+}
+
+#[napi]
+impl NativeAgent {
+    #[napi(constructor)]
+    pub fn new(options: NativeOptions) -> napi::Result<Self> {
+        let connector = Connector::new(&options.tls_options(), options.connect_timeout(), options.tcp_keepalive())
+            .map_err(js_error)?;
+        let pool = Pool::new(options.pool_config(), runtime());
+        Ok(NativeAgent {
+            client: Arc::new(Client::new(pool, connector)),
+            streams: Default::default(),
+            aborts: Default::default(),
+            next_stream: Arc::new(AtomicU32::new(1)),
+        })
+    }
+
+    /// Sends one request. `headers` alternate names and values. `abort_id`, when given, lets `abort`
+    /// cancel it.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn request<'env>(
+        &self,
+        env: &'env Env,
+        method: String,
+        url: String,
+        headers: Vec<String>,
+        body: Option<Buffer>,
+        body_stream: Option<&BodySender>,
+        timeout_ms: Option<f64>,
+        abort_id: Option<u32>,
+    ) -> napi::Result<PromiseRaw<'env, NativeResponse>> {
+        let (method, uri, headers) = RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
+        let body = match (body, body_stream) {
+            (_, Some(sender)) => match sender.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(rx) => RequestBody::Stream(rx),
+                None => RequestBody::Empty,
+            },
+            (Some(bytes), None) if !bytes.is_empty() => RequestBody::Full(Some(bytes::Bytes::from(bytes.to_vec()))),
+            _ => RequestBody::Empty,
+        };
+        let spec = RequestSpec {
+            method,
+            uri,
+            headers,
+            body,
+            timeout: timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
+        };
+        let aborted = abort_id.map(|id| {
+            let (tx, rx) = oneshot::channel();
+            self.aborts.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+            (id, rx)
+        });
+        let client = self.client.clone();
+        let streams = self.streams.clone();
+        let aborts = self.aborts.clone();
+        let next_stream = self.next_stream.clone();
+        env.spawn_future(async move {
+            let result = match aborted {
+                None => client.send(spec).await,
+                Some((id, rx)) => {
+                    let result = tokio::select! {
+                        r = client.send(spec) => r,
+                        _ = rx => Err(Error::aborted()),
+                    };
+                    aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    result
+                }
+            };
+            let parts = result.map_err(js_error)?;
+            let stream = parts.rest.map(|rest| {
+                let id = next_stream.fetch_add(1, Ordering::Relaxed);
+                streams
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, Arc::new(tokio::sync::Mutex::new(rest)));
+                id
+            });
+            Ok(NativeResponse {
+                status: parts.status as u32,
+                status_text: parts.status_text,
+                headers: parts.headers,
+                reused: parts.reused,
+                body: Buffer::from(parts.body.to_vec()),
+                stream,
+            })
+        })
+    }
+
+    /// Cancels the request registered under `abort_id`, if it is still running.
+    #[napi]
+    pub fn abort(&self, abort_id: u32) {
+        if let Some(tx) = self.aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&abort_id) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The next chunk of body `id`, or `null` at its end.
+    #[napi]
+    pub fn read_body<'env>(&self, env: &'env Env, id: u32) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        let stream = self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let streams = self.streams.clone();
+        env.spawn_future(async move {
+            let Some(stream) = stream else { return Ok(None) };
+            let chunk = stream.lock().await.next_chunk().await;
+            if !matches!(chunk, Ok(Some(_))) {
+                streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            }
+            Ok(chunk.map_err(js_error)?.map(|b| Buffer::from(b.to_vec())))
+        })
+    }
+
+    /// Abandons body `id`: its connection is closed rather than reused.
+    #[napi]
+    pub fn cancel_body(&self, id: u32) {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    #[napi]
+    pub fn status(&self) -> NativeStatus {
+        let status = self.client.pool().status();
+        let c = status.counters;
+        NativeStatus {
+            create_socket_count: c.created as f64,
+            create_socket_error_count: c.create_errors as f64,
+            close_socket_count: c.closed as f64,
+            error_socket_count: c.errors as f64,
+            timeout_socket_count: c.timeouts as f64,
+            request_count: c.requests as f64,
+            reused_count: c.reused as f64,
+            retry_count: c.retries as f64,
+            origins: status
+                .origins
+                .into_iter()
+                .map(|(key, s)| NativeOriginStats {
+                    origin: key.to_string(),
+                    name: key.node_name(),
+                    connected: s.connected as u32,
+                    free: s.free as u32,
+                    pending: s.pending as u32,
+                    queued: s.queued as u32,
+                    running: s.running as u32,
+                })
+                .collect(),
+        }
+    }
+
+    /// Closes every connection; queued and in-flight requests reject with `ERR_AGENT_DESTROYED`.
+    #[napi]
+    pub fn destroy(&self) {
+        self.client.pool().destroy();
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}

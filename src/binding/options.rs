@@ -1,0 +1,101 @@
+//! The agent's options as they arrive from `index.js`, already validated there with Node's error codes,
+//! and their conversion into the pool's and the connector's configuration.
+
+use std::time::Duration;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::connect::tls::{TlsOptions, TlsVersion};
+use crate::pool::{PoolConfig, Scheduling};
+
+/// Options after validation: numbers are finite or `Infinity`, durations in milliseconds.
+#[napi(object)]
+pub struct NativeOptions {
+    pub keep_alive: bool,
+    pub keep_alive_msecs: f64,
+    pub max_sockets: f64,
+    pub max_total_sockets: f64,
+    pub max_free_sockets: f64,
+    pub scheduling: String,
+    pub free_socket_timeout: f64,
+    pub socket_active_ttl: Option<f64>,
+    pub connect_timeout: f64,
+    pub queue_timeout: Option<f64>,
+    pub max_queue_size: Option<f64>,
+    pub ca: Option<Vec<Buffer>>,
+    pub cert: Option<Vec<Buffer>>,
+    pub key: Option<Buffer>,
+    pub reject_unauthorized: bool,
+    pub servername: Option<String>,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+}
+
+fn count(n: f64) -> usize {
+    if n.is_finite() {
+        n as usize
+    } else {
+        usize::MAX
+    }
+}
+
+fn millis(ms: f64) -> Duration {
+    Duration::from_millis(ms.max(0.0) as u64)
+}
+
+impl NativeOptions {
+    pub fn pool_config(&self) -> PoolConfig {
+        PoolConfig {
+            keep_alive: self.keep_alive,
+            max_sockets: count(self.max_sockets),
+            max_total_sockets: count(self.max_total_sockets),
+            max_free_sockets: count(self.max_free_sockets),
+            scheduling: if self.scheduling == "fifo" {
+                Scheduling::Fifo
+            } else {
+                Scheduling::Lifo
+            },
+            free_socket_timeout: if self.keep_alive {
+                millis(self.free_socket_timeout)
+            } else {
+                Duration::ZERO
+            },
+            socket_active_ttl: self.socket_active_ttl.map(millis),
+            queue_timeout: self.queue_timeout.map(millis),
+            max_queue_size: self.max_queue_size.map(count),
+        }
+    }
+
+    pub fn tls_options(&self) -> TlsOptions {
+        let pems = |list: &Option<Vec<Buffer>>| -> Vec<Vec<u8>> {
+            list.iter().flatten().map(|b| b.to_vec()).collect()
+        };
+        let version = |v: &Option<String>| match v.as_deref() {
+            Some("TLSv1.3") => Some(TlsVersion::Tls13),
+            Some("TLSv1.2") => Some(TlsVersion::Tls12),
+            _ => None,
+        };
+        let only_version = match (version(&self.min_version), version(&self.max_version)) {
+            (Some(TlsVersion::Tls13), _) => Some(TlsVersion::Tls13),
+            (_, Some(TlsVersion::Tls12)) => Some(TlsVersion::Tls12),
+            _ => None,
+        };
+        TlsOptions {
+            ca: pems(&self.ca),
+            cert: pems(&self.cert),
+            key: self.key.as_ref().map(|b| b.to_vec()),
+            reject_unauthorized: self.reject_unauthorized,
+            only_version,
+            servername: self.servername.clone(),
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        millis(self.connect_timeout)
+    }
+
+    pub fn tcp_keepalive(&self) -> Option<Duration> {
+        Some(millis(self.keep_alive_msecs.max(1.0)))
+    }
+}

@@ -1,0 +1,387 @@
+//! TLS client configuration with rustls, shared per distinct set of options.
+//!
+//! Building a `ClientConfig` parses a root store; doing it once per set of options (not once per agent or
+//! connection) keeps agent construction cheap and lets every agent with the same options share one TLS
+//! session cache, so reconnects resume sessions. Verification follows Node's `https.Agent`: the default
+//! roots are Mozilla's (as Node bundles), `ca` replaces them, `rejectUnauthorized: false` accepts any
+//! certificate, and a certificate passed in `ca` is trusted as the server's own certificate even when it
+//! is marked as a CA — which is what `openssl req -x509` makes and what Node accepts, but webpki refuses
+//! (`CaUsedAsEndEntity`). Host name and validity dates are still checked in that case.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::{Error, Kind, Result};
+
+/// The TLS options of `https.Agent` that this agent honours. PEM inputs are kept as bytes so that equal
+/// options compare equal and share one [`ClientConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsOptions {
+    /// PEM blocks of trusted certificates; empty means the default roots.
+    pub ca: Vec<Vec<u8>>,
+    /// PEM blocks of the client certificate chain.
+    pub cert: Vec<Vec<u8>>,
+    /// PEM private key of the client certificate.
+    pub key: Option<Vec<u8>>,
+    pub reject_unauthorized: bool,
+    /// `None`: both TLS 1.2 and 1.3.
+    pub only_version: Option<TlsVersion>,
+    /// The `servername` option: SNI and the name verified, instead of the URL's host.
+    pub servername: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(Kind::InvalidArgValue, message)
+}
+
+/// Returns the config for `options`, building it only when no live agent already holds one.
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
+    static CACHE: OnceLock<Mutex<HashMap<TlsOptions, Weak<ClientConfig>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(config) = cache.get(options).and_then(Weak::upgrade) {
+        return Ok(config);
+    }
+    let config = Arc::new(build(options)?);
+    cache.retain(|_, weak| weak.strong_count() > 0);
+    cache.insert(options.clone(), Arc::downgrade(&config));
+    Ok(config)
+}
+
+fn parse_certs(pems: &[Vec<u8>], option: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let mut certs = Vec::new();
+    for pem in pems {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            certs.push(cert.map_err(|e| invalid(format!("The \"{option}\" option holds an unreadable certificate: {e}")))?);
+        }
+    }
+    if certs.is_empty() && !pems.is_empty() {
+        return Err(invalid(format!("The \"{option}\" option holds no PEM certificate")));
+    }
+    Ok(certs)
+}
+
+fn build(options: &TlsOptions) -> Result<ClientConfig> {
+    let provider = provider();
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match options.only_version {
+        None => rustls::ALL_VERSIONS,
+        Some(TlsVersion::Tls12) => &[&rustls::version::TLS12],
+        Some(TlsVersion::Tls13) => &[&rustls::version::TLS13],
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| invalid(format!("TLS versions: {e}")))?;
+
+    let ca = parse_certs(&options.ca, "ca")?;
+    let mut roots = RootCertStore::empty();
+    if ca.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        for cert in &ca {
+            // A certificate webpki cannot use as a trust anchor may still be the server's own
+            // self-signed certificate, which `Verifier` accepts by identity below.
+            let _ = roots.add(cert.clone());
+        }
+    }
+    let algorithms = provider.signature_verification_algorithms;
+    let verifier: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| invalid(format!("The \"ca\" option: {e}")))?,
+            )
+        };
+        Arc::new(Verifier {
+            webpki,
+            pinned: ca,
+            algorithms,
+        })
+    } else {
+        Arc::new(AcceptAny { algorithms })
+    };
+    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+
+    let mut config = match &options.key {
+        None if options.cert.is_empty() => builder.with_no_client_auth(),
+        None => return Err(invalid("The \"cert\" option needs a \"key\"".into())),
+        Some(key) => {
+            let chain = parse_certs(&options.cert, "cert")?;
+            if chain.is_empty() {
+                return Err(invalid("The \"key\" option needs a \"cert\"".into()));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| invalid(format!("The \"key\" option holds no usable private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| invalid(format!("The \"cert\"/\"key\" options: {e}")))?
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    pinned: Vec<CertificateDer<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_name(&parsed, server_name)?;
+            check_validity(end_entity, now)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        let result = match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        };
+        result.map_err(|err| match err {
+            // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::Other(_))
+                if intermediates.is_empty() && der::is_self_issued(end_entity) =>
+            {
+                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(SelfSigned))))
+            }
+            other => other,
+        })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.
+#[derive(Debug)]
+struct AcceptAny {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Marks an untrusted certificate that signed itself, Node's `DEPTH_ZERO_SELF_SIGNED_CERT`.
+#[derive(Debug)]
+struct SelfSigned;
+
+impl std::fmt::Display for SelfSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("self-signed certificate")
+    }
+}
+
+impl std::error::Error for SelfSigned {}
+
+fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> std::result::Result<(), rustls::Error> {
+    let (not_before, not_after) =
+        der::validity(cert).ok_or(rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let now = now.as_secs() as i64;
+    if now < not_before {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::NotValidYet));
+    }
+    if now > not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    Ok(())
+}
+
+/// Maps a rustls failure to Node's TLS error codes.
+pub fn classify(err: &rustls::Error) -> Error {
+    let kind = match err {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => Kind::TlsAltName,
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => Kind::TlsExpired,
+            CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => Kind::TlsSelfSigned,
+            _ => Kind::TlsUnknownIssuer,
+        },
+        _ => Kind::TlsProtocol,
+    };
+    let message = match kind {
+        Kind::TlsAltName => format!("Hostname/IP does not match certificate's altnames: {err}"),
+        Kind::TlsSelfSigned => "self-signed certificate".to_string(),
+        Kind::TlsUnknownIssuer => format!("unable to verify the first certificate: {err}"),
+        Kind::TlsExpired => format!("certificate has expired or is not yet valid: {err}"),
+        _ => format!("TLS handshake failed: {err}"),
+    };
+    Error::new(kind, message)
+}
+
+/// Just enough DER to read a certificate's issuer, subject and validity: webpki does not expose them.
+mod der {
+    /// Splits one TLV off `input`: (tag, contents, rest).
+    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, mut rest) = rest.split_first()?;
+        let len = if first < 0x80 {
+            first as usize
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            rest = &rest[n..];
+            len
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    /// The TBSCertificate fields: [version], serial, signature, issuer, validity, subject.
+    fn tbs_fields(cert: &[u8]) -> Option<[&[u8]; 4]> {
+        let (_, cert, _) = tlv(cert)?;
+        let (_, tbs, _) = tlv(cert)?;
+        let mut rest = tbs;
+        if rest.first() == Some(&0xa0) {
+            rest = tlv(rest)?.2;
+        }
+        let (_, _serial, rest) = tlv(rest)?;
+        let (_, _signature, rest) = tlv(rest)?;
+        let (_, issuer, rest) = tlv(rest)?;
+        let (_, validity, rest) = tlv(rest)?;
+        let (_, subject, _) = tlv(rest)?;
+        Some([issuer, validity, subject, tbs])
+    }
+
+    pub fn is_self_issued(cert: &[u8]) -> bool {
+        tbs_fields(cert).is_some_and(|[issuer, _, subject, _]| issuer == subject)
+    }
+
+    /// (notBefore, notAfter) in seconds since the epoch.
+    pub fn validity(cert: &[u8]) -> Option<(i64, i64)> {
+        let [_, validity, _, _] = tbs_fields(cert)?;
+        let (t1, before, rest) = tlv(validity)?;
+        let (t2, after, _) = tlv(rest)?;
+        Some((time(t1, before)?, time(t2, after)?))
+    }
+
+    /// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ).
+    fn time(tag: u8, s: &[u8]) -> Option<i64> {
+        let digits = |s: &[u8]| -> Option<i64> {
+            s.iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as i64))
+        };
+        let (year, rest) = match tag {
+            0x17 if s.len() == 13 => {
+                let yy = digits(&s[..2])?;
+                (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &s[2..])
+            }
+            0x18 if s.len() == 15 => (digits(&s[..4])?, &s[4..]),
+            _ => return None,
+        };
+        let [month, day, hour, min, sec] =
+            [0, 2, 4, 6, 8].map(|i| digits(&rest[i..i + 2]).unwrap_or(-1));
+        if month < 1 || day < 1 || hour < 0 || min < 0 || sec < 0 {
+            return None;
+        }
+        Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec)
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn civil_days() {
+            assert_eq!(super::days_from_civil(1970, 1, 1), 0);
+            assert_eq!(super::days_from_civil(2000, 3, 1), 11_017);
+            assert_eq!(super::time(0x17, b"491231235959Z"), Some(2_524_607_999));
+            assert_eq!(super::time(0x18, b"20260101000000Z"), Some(1_767_225_600));
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The connection pool: per-origin caps, a FIFO wait queue, idle lists and their deadlines, and the stats.
+//!
+//! The pool owns no sockets and speaks no HTTP. It keeps the books of *slots*: every connection, whether
+//! being connected, leased to a request or idle, holds one slot of its origin and one of the agent, and
+//! `maxSockets`/`maxTotalSockets` bound those counts. A request [`Pool::checkout`]s and gets one of three
+//! answers at once, without waiting: an idle connection ([`Lease`]), the right to open one ([`Slot`]), or
+//! a place in the queue ([`Waiting`]). Only connecting and waiting take time, and both are the caller's.
+//! Because the answer is synchronous, Node's socket face can update its maps inside `addRequest` as Node
+//! does, and reusing an idle connection costs no thread hop.
+//!
+//! Every way a slot ends (connect failed, connection closed, idle deadline passed, lease dropped) goes
+//! through one place that hands the freed capacity to the oldest waiter, so no waiter is stranded.
+//! Connections are generic ([`Connection`]): the Promise face pools hyper senders, the socket face raw
+//! byte pipes, and both count against the same caps.
+
+mod state;
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, watch, Notify};
+
+use crate::error::{Error, Kind, Result};
+use crate::origin::OriginKey;
+use state::{Answer, Grant as RawGrant, State};
+pub use state::{Counters, OriginStats, Status};
+
+/// Which idle connection is reused first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduling {
+    /// Most recently used first: fewer connections stay warm, and the one reused is the least likely to
+    /// have been closed by the server's idle timeout.
+    Lifo,
+    /// Least recently used first: spreads requests over every idle connection.
+    Fifo,
+}
+
+/// The pool's limits and deadlines, in Node's terms (`usize::MAX` is `Infinity`).
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub keep_alive: bool,
+    pub max_sockets: usize,
+    pub max_total_sockets: usize,
+    pub max_free_sockets: usize,
+    pub scheduling: Scheduling,
+    /// Idle deadline; zero keeps nothing idle.
+    pub free_socket_timeout: Duration,
+    /// Maximum age of a connection; an older one is closed when it is freed.
+    pub socket_active_ttl: Option<Duration>,
+    pub queue_timeout: Option<Duration>,
+    pub max_queue_size: Option<usize>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            keep_alive: true,
+            max_sockets: usize::MAX,
+            max_total_sockets: usize::MAX,
+            max_free_sockets: 256,
+            scheduling: Scheduling::Lifo,
+            free_socket_timeout: Duration::from_millis(4000),
+            socket_active_ttl: None,
+            queue_timeout: None,
+            max_queue_size: None,
+        }
+    }
+}
+
+/// A pooled connection as the pool sees it.
+pub trait Connection: Send + 'static {
+    /// False once the connection is known to be closed (EOF, error, unsolicited bytes while idle).
+    fn is_open(&self) -> bool;
+}
+
+/// Identifies a connection within its pool, for [`Pool::forget`].
+pub type ConnId = u64;
+
+/// A handle to the pool; clones share it.
+pub struct Pool<C> {
+    shared: Arc<Shared<C>>,
+}
+
+impl<C> Clone for Pool<C> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+struct Shared<C> {
+    config: PoolConfig,
+    state: Mutex<State<C>>,
+    runtime: Handle,
+    /// Wakes the reaper when an idle deadline earlier than its next wake-up is set.
+    reaper: Arc<Notify>,
+    destroyed: watch::Sender<bool>,
+}
+
+/// What [`Pool::checkout`] answers.
+pub enum Checkout<C: Connection> {
+    /// An idle connection, now leased.
+    Reuse(Lease<C>),
+    /// Room for a new connection: connect, then [`Slot::fill`].
+    Connect(Slot<C>),
+    /// The origin is at its cap: wait for a connection or for room.
+    Queued(Waiting<C>),
+}
+
+/// What a waiter is eventually given.
+pub enum Grant<C: Connection> {
+    Reuse(Lease<C>),
+    Connect(Slot<C>),
+}
+
+impl<C: Connection> Pool<C> {
+    pub fn new(config: PoolConfig, runtime: Handle) -> Self {
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State::default()),
+            runtime,
+            reaper: Arc::new(Notify::new()),
+            destroyed: watch::channel(false).0,
+        });
+        let weak = Arc::downgrade(&shared);
+        shared.runtime.spawn(reap(weak, shared.reaper.clone()));
+        Pool { shared }
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        // A panic while holding the lock leaves counts that are still consistent enough to keep serving.
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for a connection to `key`; `fresh` skips idle connections (a retry after a reused one failed).
+    pub fn checkout(&self, key: &OriginKey, fresh: bool) -> Result<Checkout<C>> {
+        let mut dropped = Vec::new();
+        let mut state = self.lock();
+        let answer = state.checkout(&self.shared.config, key, fresh, Instant::now(), &mut dropped);
+        let answer = match answer {
+            Err(e) => Err(e),
+            Ok(Answer::Granted(grant)) => Ok(match self.wrap(key, grant) {
+                Grant::Reuse(lease) => Checkout::Reuse(lease),
+                Grant::Connect(slot) => Checkout::Connect(slot),
+            }),
+            Ok(Answer::Queued { seq, rx }) => Ok(Checkout::Queued(Waiting {
+                pool: self.clone(),
+                key: key.clone(),
+                seq,
+                rx: Some(rx),
+            })),
+        };
+        drop(state);
+        drop(dropped);
+        answer
+    }
+
+    fn lease(&self, key: &OriginKey, id: ConnId, conn: C, created: Instant, reused: bool) -> Lease<C> {
+        Lease {
+            pool: self.clone(),
+            key: key.clone(),
+            id,
+            conn: Some(conn),
+            created,
+            reused,
+        }
+    }
+
+    fn slot(&self, key: &OriginKey, id: ConnId) -> Slot<C> {
+        Slot {
+            pool: self.clone(),
+            key: key.clone(),
+            id,
+            done: false,
+        }
+    }
+
+    fn wrap(&self, key: &OriginKey, grant: RawGrant<C>) -> Grant<C> {
+        match grant {
+            RawGrant::Reuse { id, conn, created } => Grant::Reuse(self.lease(key, id, conn, created, true)),
+            RawGrant::Connect { id } => Grant::Connect(self.slot(key, id)),
+        }
+    }
+
+    /// The connection `id` was found closed by its owner task: if it is idle, its slot is freed now
+    /// rather than at the next checkout, so stats and waiters see the truth.
+    pub fn forget(&self, key: &OriginKey, id: ConnId, error: bool) {
+        let mut dropped = Vec::new();
+        self.lock().forget(&self.shared.config, key, id, error, &mut dropped);
+        drop(dropped);
+    }
+
+    /// Counts a request re-sent on a fresh connection after a reused one failed.
+    pub fn note_retry(&self) {
+        self.lock().counters.retries += 1;
+    }
+
+    /// Counts a connection that was closed because a request went quiet for longer than `timeout`.
+    pub fn note_timeout(&self) {
+        self.lock().counters.timeouts += 1;
+    }
+
+    pub fn status(&self) -> Status {
+        self.lock().status()
+    }
+
+    pub fn is_destroyed(&self) -> bool {
+        *self.shared.destroyed.borrow()
+    }
+
+    /// Resolves when [`Pool::destroy`] is called; in-flight work selects on it to stop.
+    pub fn destroyed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shared.destroyed.subscribe();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    }
+
+    /// Closes every idle connection, fails every waiter with `ERR_AGENT_DESTROYED`, refuses new checkouts,
+    /// and tells in-flight work to stop (see [`Pool::destroyed`]).
+    pub fn destroy(&self) {
+        let mut dropped = Vec::new();
+        self.lock().destroy(&mut dropped);
+        self.shared.destroyed.send_replace(true);
+        self.shared.reaper.notify_one();
+        drop(dropped);
+    }
+
+    fn release(&self, key: &OriginKey, id: ConnId, conn: C, created: Instant, idle_for: Option<Duration>) {
+        let mut dropped = Vec::new();
+        let wake = self.lock().release(
+            &self.shared.config,
+            key,
+            id,
+            conn,
+            created,
+            idle_for,
+            Instant::now(),
+            &mut dropped,
+        );
+        if wake {
+            self.shared.reaper.notify_one();
+        }
+        drop(dropped);
+    }
+
+    fn close(&self, key: &OriginKey, error: bool) {
+        let mut dropped = Vec::new();
+        self.lock().close_active(&self.shared.config, key, error, &mut dropped);
+        drop(dropped);
+    }
+
+    fn unreserve(&self, key: &OriginKey, failed: bool) {
+        let mut dropped = Vec::new();
+        self.lock().unreserve(&self.shared.config, key, failed, &mut dropped);
+        drop(dropped);
+    }
+
+    fn filled(&self, key: &OriginKey) {
+        self.lock().filled(key);
+    }
+
+    fn leave_queue(&self, key: &OriginKey, seq: u64) {
+        self.lock().leave_queue(key, seq);
+    }
+}
+
+/// Closes idle connections whose deadline passed, sleeping until the earliest one. It holds the pool
+/// weakly, so an agent that is dropped takes its reaper with it.
+async fn reap<C: Connection>(weak: Weak<Shared<C>>, wake: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(shared) = weak.upgrade() else { return };
+            if *shared.destroyed.borrow() {
+                return;
+            }
+            let mut dropped = Vec::new();
+            let next = {
+                let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.expire(&shared.config, Instant::now(), &mut dropped)
+            };
+            drop(dropped);
+            next
+        };
+        // `notify_one` leaves a permit when nobody waits, so a wake-up sent since the scan is not lost.
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
+
+impl<C> Drop for Shared<C> {
+    fn drop(&mut self) {
+        self.reaper.notify_one();
+    }
+}
+
+/// A connection leased to one request. [`Lease::release`] gives it back for reuse; dropping the lease
+/// closes the connection and frees its slot.
+pub struct Lease<C: Connection> {
+    pool: Pool<C>,
+    key: OriginKey,
+    id: ConnId,
+    conn: Option<C>,
+    created: Instant,
+    reused: bool,
+}
+
+impl<C: Connection> Lease<C> {
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    pub fn key(&self) -> &OriginKey {
+        &self.key
+    }
+
+    pub fn pool(&self) -> &Pool<C> {
+        &self.pool
+    }
+
+    /// Whether this connection served an earlier request.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    pub fn conn(&mut self) -> &mut C {
+        self.conn.as_mut().expect("a live lease holds its connection")
+    }
+
+    /// Returns the connection to the pool. `idle_for` is the deadline the server asked for with
+    /// `Keep-Alive: timeout=` (already reduced by the safety margin), if any.
+    pub fn release(mut self, idle_for: Option<Duration>) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.release(&self.key, self.id, conn, self.created, idle_for);
+        }
+    }
+
+    /// Closes the connection because it failed; counted in `errorSocketCount`.
+    pub fn fail(mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.pool.close(&self.key, true);
+        }
+    }
+
+    /// Takes the connection out of the pool for good (an upgraded or CONNECT request); the slot is freed.
+    pub fn detach(mut self) -> C {
+        let conn = self.conn.take().expect("a live lease holds its connection");
+        self.pool.close(&self.key, false);
+        conn
+    }
+}
+
+impl<C: Connection> Drop for Lease<C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.pool.close(&self.key, false);
+        }
+    }
+}
+
+/// The right to open one connection to an origin. [`Slot::fill`] turns it into a [`Lease`]; dropping it
+/// (the connect failed or was abandoned) frees the room for the next waiter.
+pub struct Slot<C: Connection> {
+    pool: Pool<C>,
+    key: OriginKey,
+    id: ConnId,
+    done: bool,
+}
+
+impl<C: Connection> Slot<C> {
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    pub fn key(&self) -> &OriginKey {
+        &self.key
+    }
+
+    pub fn fill(mut self, conn: C) -> Lease<C> {
+        self.done = true;
+        self.pool.filled(&self.key);
+        self.pool.lease(&self.key, self.id, conn, Instant::now(), false)
+    }
+
+    /// The connect failed: counted in `createSocketErrorCount`, and the room goes to the next waiter.
+    pub fn fail(mut self) {
+        self.done = true;
+        self.pool.unreserve(&self.key, true);
+    }
+}
+
+impl<C: Connection> Drop for Slot<C> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pool.unreserve(&self.key, false);
+        }
+    }
+}
+
+/// A place in an origin's FIFO queue. Dropping it leaves the queue; a grant that raced with the drop is
+/// given back to the pool.
+pub struct Waiting<C: Connection> {
+    pool: Pool<C>,
+    key: OriginKey,
+    seq: u64,
+    rx: Option<oneshot::Receiver<Result<RawGrant<C>>>>,
+}
+
+impl<C: Connection> Waiting<C> {
+    /// Waits for a connection or for room to open one, up to the pool's `queueTimeout`.
+    pub async fn wait(mut self) -> Result<Grant<C>> {
+        let rx = self.rx.as_mut().expect("a waiter is awaited once");
+        let answer = match self.pool.shared.config.queue_timeout {
+            None => rx.await,
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    return Err(Error::new(
+                        Kind::QueueTimeout,
+                        format!("waited {limit:?} in the queue of {} for a connection", self.key),
+                    ))
+                }
+            },
+        };
+        self.rx = None;
+        match answer {
+            Ok(Ok(grant)) => Ok(self.pool.wrap(&self.key, grant)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::destroyed()),
+        }
+    }
+}
+
+impl<C: Connection> Drop for Waiting<C> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else { return };
+        rx.close();
+        match rx.try_recv() {
+            // The grant raced with the drop: an idle connection goes back, room goes to the next waiter.
+            Ok(Ok(grant)) => match self.pool.wrap(&self.key, grant) {
+                Grant::Reuse(lease) => lease.release(None),
+                Grant::Connect(slot) => drop(slot),
+            },
+            Ok(Err(_)) => {}
+            Err(_) => self.pool.leave_queue(&self.key, self.seq),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

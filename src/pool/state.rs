@@ -1,0 +1,465 @@
+//! The pool's books, kept under one lock: hosts, slot counts, idle lists, waiters and counters.
+//!
+//! Methods here never block and never drop a connection: a connection to close is pushed onto `dropped`
+//! so that the caller drops it after releasing the lock (dropping may wake other tasks that take it).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{ConnId, Connection, PoolConfig, Scheduling};
+use crate::error::{Error, Kind, Result};
+use crate::origin::OriginKey;
+
+/// What the pool hands a waiter, before it is wrapped into a `Lease` or `Slot`.
+pub enum Grant<C> {
+    Reuse { id: ConnId, conn: C, created: Instant },
+    Connect { id: ConnId },
+}
+
+/// What a checkout answers, before wrapping.
+pub enum Answer<C> {
+    Granted(Grant<C>),
+    Queued {
+        seq: u64,
+        rx: oneshot::Receiver<Result<Grant<C>>>,
+    },
+}
+
+struct Idle<C> {
+    id: ConnId,
+    conn: C,
+    created: Instant,
+    deadline: Instant,
+}
+
+struct Waiter<C> {
+    seq: u64,
+    tx: oneshot::Sender<Result<Grant<C>>>,
+}
+
+struct Host<C> {
+    /// Oldest first: `Fifo` takes from the front, `Lifo` from the back.
+    idle: VecDeque<Idle<C>>,
+    busy: usize,
+    connecting: usize,
+    waiters: VecDeque<Waiter<C>>,
+}
+
+impl<C> Default for Host<C> {
+    fn default() -> Self {
+        Host {
+            idle: VecDeque::new(),
+            busy: 0,
+            connecting: 0,
+            waiters: VecDeque::new(),
+        }
+    }
+}
+
+impl<C> Host<C> {
+    /// Slots held: what `maxSockets` bounds.
+    fn count(&self) -> usize {
+        self.busy + self.connecting + self.idle.len()
+    }
+
+    /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none.
+    fn give(&mut self, mut grant: Grant<C>) -> std::result::Result<(), Grant<C>> {
+        while let Some(waiter) = self.waiters.pop_front() {
+            match waiter.tx.send(Ok(grant)) {
+                Ok(()) => return Ok(()),
+                Err(Ok(back)) => grant = back,
+                Err(Err(_)) => unreachable!("only grants are sent here"),
+            }
+        }
+        Err(grant)
+    }
+}
+
+/// agentkeepalive's counters, plus reuses and retries.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub created: u64,
+    pub create_errors: u64,
+    pub closed: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub requests: u64,
+    pub reused: u64,
+    pub retries: u64,
+}
+
+/// One origin's numbers, in undici's `PoolStats` terms plus Node's map counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginStats {
+    /// Open connections (leased + idle).
+    pub connected: usize,
+    /// Idle connections.
+    pub free: usize,
+    /// Requests whose connection is being opened.
+    pub pending: usize,
+    /// Requests waiting in the queue.
+    pub queued: usize,
+    /// Requests holding a connection.
+    pub running: usize,
+}
+
+/// A snapshot of the pool.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub counters: Counters,
+    pub origins: Vec<(OriginKey, OriginStats)>,
+}
+
+pub struct State<C> {
+    hosts: HashMap<OriginKey, Host<C>>,
+    /// Slots held across all hosts: what `maxTotalSockets` bounds.
+    total: usize,
+    next_id: ConnId,
+    next_seq: u64,
+    pub counters: Counters,
+    destroyed: bool,
+    /// When the reaper next wakes up; an idle deadline before it must wake it.
+    reaper_at: Option<Instant>,
+}
+
+impl<C> Default for State<C> {
+    fn default() -> Self {
+        State {
+            hosts: HashMap::new(),
+            total: 0,
+            next_id: 1,
+            next_seq: 1,
+            counters: Counters::default(),
+            destroyed: false,
+            reaper_at: None,
+        }
+    }
+}
+
+impl<C: Connection> State<C> {
+    fn new_id(&mut self) -> ConnId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn checkout(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        fresh: bool,
+        now: Instant,
+        dropped: &mut Vec<C>,
+    ) -> Result<Answer<C>> {
+        if self.destroyed {
+            return Err(Error::destroyed());
+        }
+        let host = self.hosts.entry(key.clone()).or_default();
+        let mut stale = 0;
+        while !fresh {
+            let idle = match config.scheduling {
+                Scheduling::Lifo => host.idle.pop_back(),
+                Scheduling::Fifo => host.idle.pop_front(),
+            };
+            let Some(idle) = idle else { break };
+            if idle.conn.is_open() && idle.deadline > now {
+                host.busy += 1;
+                self.counters.reused += 1;
+                self.total -= stale;
+                self.counters.closed += stale as u64;
+                return Ok(Answer::Granted(Grant::Reuse {
+                    id: idle.id,
+                    conn: idle.conn,
+                    created: idle.created,
+                }));
+            }
+            stale += 1;
+            dropped.push(idle.conn);
+        }
+        self.total -= stale;
+        self.counters.closed += stale as u64;
+
+        let has_room = host.waiters.is_empty() && host.count() < config.max_sockets;
+        if has_room && (self.total < config.max_total_sockets || self.evict_idle_elsewhere(key, dropped)) {
+            self.total += 1;
+            let id = self.new_id();
+            self.hosts.get_mut(key).expect("host exists").connecting += 1;
+            return Ok(Answer::Granted(Grant::Connect { id }));
+        }
+        let host = self.hosts.get_mut(key).expect("host exists");
+        if config.max_queue_size.is_some_and(|max| host.waiters.len() >= max) {
+            return Err(Error::new(
+                Kind::QueueFull,
+                format!("{} requests already wait for a connection to {key}", host.waiters.len()),
+            ));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let (tx, rx) = oneshot::channel();
+        host.waiters.push_back(Waiter { seq, tx });
+        if stale > 0 {
+            self.dispatch_all(config, dropped);
+        }
+        Ok(Answer::Queued { seq, rx })
+    }
+
+    /// A leased connection comes back. Returns whether the reaper must wake for an earlier deadline.
+    #[allow(clippy::too_many_arguments)]
+    pub fn release(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        id: ConnId,
+        conn: C,
+        created: Instant,
+        idle_for: Option<Duration>,
+        now: Instant,
+        dropped: &mut Vec<C>,
+    ) -> bool {
+        self.counters.requests += 1;
+        let mut keep_for = idle_for.map_or(config.free_socket_timeout, |d| d.min(config.free_socket_timeout));
+        if let Some(ttl) = config.socket_active_ttl {
+            keep_for = keep_for.min(ttl.saturating_sub(now.saturating_duration_since(created)));
+        }
+        let reusable = config.keep_alive && !self.destroyed && !keep_for.is_zero() && conn.is_open();
+        let Some(host) = self.hosts.get_mut(key) else {
+            dropped.push(conn);
+            return false;
+        };
+        host.busy -= 1;
+        if reusable {
+            host.busy += 1;
+            let conn = match host.give(Grant::Reuse { id, conn, created }) {
+                Ok(()) => {
+                    self.counters.reused += 1;
+                    return false;
+                }
+                Err(Grant::Reuse { conn, .. }) => conn,
+                Err(Grant::Connect { .. }) => unreachable!("a reuse grant comes back as given"),
+            };
+            host.busy -= 1;
+            if host.idle.len() < config.max_free_sockets && !self.blocked_elsewhere(config, key) {
+                let deadline = now + keep_for;
+                self.hosts.get_mut(key).expect("host exists").idle.push_back(Idle {
+                    id,
+                    conn,
+                    created,
+                    deadline,
+                });
+                let wake = self.reaper_at.is_none_or(|at| deadline < at);
+                if wake {
+                    self.reaper_at = Some(deadline);
+                }
+                return wake;
+            }
+            dropped.push(conn);
+        } else {
+            dropped.push(conn);
+        }
+        self.total -= 1;
+        self.counters.closed += 1;
+        self.slot_freed(config, key, dropped);
+        false
+    }
+
+    /// A leased connection closed (failed, dropped or detached).
+    pub fn close_active(&mut self, config: &PoolConfig, key: &OriginKey, error: bool, dropped: &mut Vec<C>) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.busy -= 1;
+            self.total -= 1;
+            self.counters.closed += 1;
+            self.counters.requests += 1;
+            if error {
+                self.counters.errors += 1;
+            }
+            self.slot_freed(config, key, dropped);
+        }
+    }
+
+    /// A reservation ended without a connection.
+    pub fn unreserve(&mut self, config: &PoolConfig, key: &OriginKey, failed: bool, dropped: &mut Vec<C>) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.connecting -= 1;
+            self.total -= 1;
+            if failed {
+                self.counters.create_errors += 1;
+            }
+            self.slot_freed(config, key, dropped);
+        }
+    }
+
+    /// A reservation became a connection.
+    pub fn filled(&mut self, key: &OriginKey) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.connecting -= 1;
+            host.busy += 1;
+            self.counters.created += 1;
+        }
+    }
+
+    pub fn leave_queue(&mut self, key: &OriginKey, seq: u64) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.waiters.retain(|w| w.seq != seq);
+            self.gc(key);
+        }
+    }
+
+    /// An owner task saw its connection close; if it was idle, its slot is freed.
+    pub fn forget(&mut self, config: &PoolConfig, key: &OriginKey, id: ConnId, error: bool, dropped: &mut Vec<C>) {
+        let Some(host) = self.hosts.get_mut(key) else { return };
+        let Some(at) = host.idle.iter().position(|i| i.id == id) else { return };
+        let idle = host.idle.remove(at).expect("position is in range");
+        dropped.push(idle.conn);
+        self.total -= 1;
+        self.counters.closed += 1;
+        if error {
+            self.counters.errors += 1;
+        }
+        self.slot_freed(config, key, dropped);
+    }
+
+    /// Closes idle connections that expired or were found closed; returns the next deadline.
+    pub fn expire(&mut self, config: &PoolConfig, now: Instant, dropped: &mut Vec<C>) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut freed = false;
+        for host in self.hosts.values_mut() {
+            let before = host.idle.len();
+            let mut kept = VecDeque::with_capacity(before);
+            for idle in host.idle.drain(..) {
+                if idle.deadline <= now {
+                    self.counters.timeouts += 1;
+                    dropped.push(idle.conn);
+                } else if !idle.conn.is_open() {
+                    dropped.push(idle.conn);
+                } else {
+                    next = Some(next.map_or(idle.deadline, |n| n.min(idle.deadline)));
+                    kept.push_back(idle);
+                }
+            }
+            let removed = before - kept.len();
+            host.idle = kept;
+            self.total -= removed;
+            self.counters.closed += removed as u64;
+            freed |= removed > 0;
+        }
+        self.reaper_at = next;
+        if freed {
+            self.dispatch_all(config, dropped);
+            self.hosts.retain(|_, h| h.count() > 0 || !h.waiters.is_empty());
+        }
+        next
+    }
+
+    pub fn destroy(&mut self, dropped: &mut Vec<C>) {
+        self.destroyed = true;
+        for host in self.hosts.values_mut() {
+            let n = host.idle.len();
+            dropped.extend(host.idle.drain(..).map(|i| i.conn));
+            self.total -= n;
+            self.counters.closed += n as u64;
+            for waiter in host.waiters.drain(..) {
+                let _ = waiter.tx.send(Err(Error::destroyed()));
+            }
+        }
+        self.hosts.retain(|_, h| h.count() > 0);
+    }
+
+    pub fn status(&self) -> Status {
+        let mut origins: Vec<(OriginKey, OriginStats)> = self
+            .hosts
+            .iter()
+            .map(|(key, h)| {
+                let stats = OriginStats {
+                    connected: h.busy + h.idle.len(),
+                    free: h.idle.len(),
+                    pending: h.connecting,
+                    queued: h.waiters.len(),
+                    running: h.busy,
+                };
+                (key.clone(), stats)
+            })
+            .collect();
+        origins.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        Status {
+            counters: self.counters,
+            origins,
+        }
+    }
+
+    /// Room freed in `key`: its waiters first, then (under `maxTotalSockets`) other origins' waiters.
+    fn slot_freed(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Vec<C>) {
+        self.dispatch(config, key, dropped);
+        if config.max_total_sockets != usize::MAX {
+            self.dispatch_all(config, dropped);
+        }
+        self.gc(key);
+    }
+
+    /// Grants room to `key`'s waiters while its cap and the total cap allow.
+    fn dispatch(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Vec<C>) {
+        loop {
+            let Some(host) = self.hosts.get(key) else { return };
+            if host.waiters.is_empty() || host.count() >= config.max_sockets {
+                return;
+            }
+            if self.total >= config.max_total_sockets && !self.evict_idle_elsewhere(key, dropped) {
+                return;
+            }
+            let id = self.new_id();
+            let host = self.hosts.get_mut(key).expect("host exists");
+            host.connecting += 1;
+            self.total += 1;
+            if host.give(Grant::Connect { id }).is_err() {
+                host.connecting -= 1;
+                self.total -= 1;
+                return;
+            }
+        }
+    }
+
+    /// Serves waiters of every origin, oldest first.
+    fn dispatch_all(&mut self, config: &PoolConfig, dropped: &mut Vec<C>) {
+        let waiting: BTreeMap<u64, OriginKey> = self
+            .hosts
+            .iter()
+            .filter_map(|(key, h)| h.waiters.front().map(|w| (w.seq, key.clone())))
+            .collect();
+        for key in waiting.values() {
+            self.dispatch(config, key, dropped);
+        }
+    }
+
+    /// Whether another origin has waiters that only the total cap holds back.
+    fn blocked_elsewhere(&self, config: &PoolConfig, key: &OriginKey) -> bool {
+        config.max_total_sockets != usize::MAX
+            && self.total >= config.max_total_sockets
+            && self
+                .hosts
+                .iter()
+                .any(|(k, h)| k != key && !h.waiters.is_empty() && h.count() < config.max_sockets)
+    }
+
+    /// Closes the oldest idle connection of another origin to make room under the total cap.
+    fn evict_idle_elsewhere(&mut self, key: &OriginKey, dropped: &mut Vec<C>) -> bool {
+        let victim = self
+            .hosts
+            .iter_mut()
+            .filter(|(k, h)| *k != key && !h.idle.is_empty())
+            .min_by_key(|(_, h)| h.idle.front().map(|i| i.deadline));
+        let Some((_, host)) = victim else { return false };
+        let idle = host.idle.pop_front().expect("filtered on non-empty");
+        dropped.push(idle.conn);
+        self.total -= 1;
+        self.counters.closed += 1;
+        true
+    }
+
+    /// Forgets a host that holds nothing, so that one-off origins do not accumulate.
+    fn gc(&mut self, key: &OriginKey) {
+        if self.hosts.get(key).is_some_and(|h| h.count() == 0 && h.waiters.is_empty()) {
+            self.hosts.remove(key);
+        }
+    }
+}
