@@ -1,0 +1,316 @@
+//! The pool's rules, exercised with real TCP connections to a listener on 127.0.0.1.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+/// A pooled raw TCP connection; `open` turns false when the test says the peer closed it.
+struct Tcp {
+    _stream: TcpStream,
+    open: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Connection for Tcp {
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// A listener that counts accepted connections and keeps them open.
+async fn server() -> (OriginKey, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (OriginKey::new(false, "127.0.0.1", port), accepted)
+}
+
+/// The listener's count once it has caught up (accepting runs in another task), waiting at most 2 s.
+async fn accepted_now(count: &AtomicUsize, expected: usize) -> usize {
+    for _ in 0..200 {
+        if count.load(Ordering::SeqCst) >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    count.load(Ordering::SeqCst)
+}
+
+async fn dial(key: &OriginKey) -> Tcp {
+    Tcp {
+        _stream: TcpStream::connect((&*key.host, key.port)).await.unwrap(),
+        open: Arc::new(true.into()),
+    }
+}
+
+/// Checks out a connection, connecting or waiting as told.
+async fn lease(pool: &Pool<Tcp>, key: &OriginKey) -> Lease<Tcp> {
+    let slot = match pool.checkout(key, false).unwrap() {
+        Checkout::Reuse(lease) => return lease,
+        Checkout::Connect(slot) => slot,
+        Checkout::Queued(waiting) => match waiting.wait().await.unwrap() {
+            Grant::Reuse(lease) => return lease,
+            Grant::Connect(slot) => slot,
+        },
+    };
+    let conn = dial(slot.key()).await;
+    slot.fill(conn)
+}
+
+fn pool(config: PoolConfig) -> Pool<Tcp> {
+    Pool::new(config, Handle::current())
+}
+
+fn stats(pool: &Pool<Tcp>, key: &OriginKey) -> OriginStats {
+    pool.status()
+        .origins
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, s)| s)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_connection() {
+    let (key, accepted) = server().await;
+    let pool = pool(PoolConfig::default());
+    for i in 0..100 {
+        let lease = lease(&pool, &key).await;
+        assert_eq!(lease.reused(), i > 0);
+        lease.release(None);
+    }
+    assert_eq!(accepted_now(&accepted, 1).await, 1);
+    let counters = pool.status().counters;
+    assert_eq!((counters.created, counters.reused, counters.requests), (1, 99, 100));
+}
+
+#[tokio::test]
+async fn max_sockets_queues_in_fifo_order() {
+    let (key, accepted) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 2,
+        ..PoolConfig::default()
+    });
+    let a = lease(&pool, &key).await;
+    let b = lease(&pool, &key).await;
+    let first = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("a third request must wait"),
+    };
+    let second = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("a fourth request must wait"),
+    };
+    assert_eq!(stats(&pool, &key).queued, 2);
+    let a_id = a.id();
+    a.release(None);
+    match first.wait().await.unwrap() {
+        Grant::Reuse(lease) => {
+            assert_eq!(lease.id(), a_id, "the oldest waiter gets the freed connection");
+            drop(lease); // closes it: the next waiter gets room to connect
+        }
+        Grant::Connect(_) => panic!("a released connection is handed over"),
+    }
+    assert!(matches!(second.wait().await.unwrap(), Grant::Connect(_)));
+    drop(b);
+    assert!(accepted_now(&accepted, 2).await <= 2);
+}
+
+#[tokio::test]
+async fn failed_connect_wakes_the_next_waiter() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 1,
+        ..PoolConfig::default()
+    });
+    let slot = match pool.checkout(&key, false).unwrap() {
+        Checkout::Connect(slot) => slot,
+        _ => panic!("first checkout connects"),
+    };
+    let waiting = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("second waits"),
+    };
+    slot.fail();
+    assert!(matches!(waiting.wait().await.unwrap(), Grant::Connect(_)));
+    assert_eq!(pool.status().counters.create_errors, 1);
+}
+
+#[tokio::test]
+async fn abandoned_waiter_leaves_the_queue() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 1,
+        ..PoolConfig::default()
+    });
+    let held = lease(&pool, &key).await;
+    let waiting = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("waits"),
+    };
+    drop(waiting);
+    assert_eq!(stats(&pool, &key).queued, 0);
+    held.release(None);
+    assert_eq!(stats(&pool, &key).free, 1);
+}
+
+#[tokio::test]
+async fn max_total_sockets_closes_an_idle_connection_of_another_origin() {
+    let (a, _) = server().await;
+    let (b, accepted_b) = server().await;
+    let pool = pool(PoolConfig {
+        max_total_sockets: 1,
+        ..PoolConfig::default()
+    });
+    lease(&pool, &a).await.release(None);
+    assert_eq!(stats(&pool, &a).free, 1);
+    let on_b = lease(&pool, &b).await;
+    assert_eq!(stats(&pool, &a).connected, 0, "the idle connection to a made room");
+    assert_eq!(accepted_now(&accepted_b, 1).await, 1);
+    // While b holds the only slot, a waits; releasing b hands the room to a.
+    let waiting = match pool.checkout(&a, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("a must wait under the total cap"),
+    };
+    on_b.release(None);
+    assert!(matches!(waiting.wait().await.unwrap(), Grant::Connect(_)));
+    assert_eq!(stats(&pool, &b).connected, 0);
+}
+
+#[tokio::test]
+async fn max_free_sockets_closes_the_surplus() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_free_sockets: 2,
+        ..PoolConfig::default()
+    });
+    let mut leases = Vec::new();
+    for _ in 0..5 {
+        leases.push(lease(&pool, &key).await);
+    }
+    for l in leases {
+        l.release(None);
+    }
+    assert_eq!(stats(&pool, &key).free, 2);
+    assert_eq!(pool.status().counters.closed, 3);
+}
+
+#[tokio::test]
+async fn scheduling_picks_lifo_or_fifo() {
+    for (scheduling, expect_last) in [(Scheduling::Lifo, true), (Scheduling::Fifo, false)] {
+        let (key, _) = server().await;
+        let pool = pool(PoolConfig {
+            scheduling,
+            ..PoolConfig::default()
+        });
+        let first = lease(&pool, &key).await;
+        let second = lease(&pool, &key).await;
+        let (first_id, second_id) = (first.id(), second.id());
+        first.release(None);
+        second.release(None);
+        let next = lease(&pool, &key).await;
+        assert_eq!(next.id(), if expect_last { second_id } else { first_id });
+    }
+}
+
+#[tokio::test]
+async fn idle_deadline_and_server_hint() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        free_socket_timeout: Duration::from_millis(150),
+        ..PoolConfig::default()
+    });
+    lease(&pool, &key).await.release(None);
+    lease(&pool, &key).await.release(Some(Duration::from_millis(30)));
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(stats(&pool, &key).free, 0, "the shorter server hint wins");
+    lease(&pool, &key).await.release(None);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(stats(&pool, &key).free, 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(stats(&pool, &key).free, 0);
+    assert!(pool.status().counters.timeouts >= 2);
+    // A zero hint (`Keep-Alive: timeout=1` less the margin) is not pooled at all.
+    lease(&pool, &key).await.release(Some(Duration::ZERO));
+    assert_eq!(stats(&pool, &key).free, 0);
+}
+
+#[tokio::test]
+async fn closed_idle_connections_are_skipped_and_forgotten() {
+    let (key, accepted) = server().await;
+    let pool = pool(PoolConfig::default());
+    let l = lease(&pool, &key).await;
+    let open = l.conn.as_ref().unwrap().open.clone();
+    let id = l.id();
+    l.release(None);
+    open.store(false, Ordering::SeqCst);
+    let next = lease(&pool, &key).await;
+    assert!(!next.reused(), "a closed idle connection is never handed out");
+    assert_eq!(accepted_now(&accepted, 2).await, 2);
+    let next_id = next.id();
+    next.release(None);
+    pool.forget(&key, next_id, true);
+    pool.forget(&key, id, true);
+    assert_eq!(stats(&pool, &key).connected, 0);
+    assert_eq!(pool.status().counters.errors, 1);
+}
+
+#[tokio::test]
+async fn keep_alive_false_keeps_nothing() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        keep_alive: false,
+        ..PoolConfig::default()
+    });
+    lease(&pool, &key).await.release(None);
+    assert_eq!(stats(&pool, &key).connected, 0);
+}
+
+#[tokio::test]
+async fn destroy_fails_waiters_and_refuses_checkouts() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 1,
+        ..PoolConfig::default()
+    });
+    let held = lease(&pool, &key).await;
+    let waiting = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("waits"),
+    };
+    pool.destroy();
+    assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_AGENT_DESTROYED");
+    assert_eq!(pool.checkout(&key, false).err().unwrap().code(), "ERR_AGENT_DESTROYED");
+    held.release(None);
+    assert_eq!(stats(&pool, &key).connected, 0);
+}
+
+#[tokio::test]
+async fn queue_timeout_and_queue_limit() {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 1,
+        queue_timeout: Some(Duration::from_millis(20)),
+        max_queue_size: Some(1),
+        ..PoolConfig::default()
+    });
+    let _held = lease(&pool, &key).await;
+    let waiting = match pool.checkout(&key, false).unwrap() {
+        Checkout::Queued(w) => w,
+        _ => panic!("waits"),
+    };
+    assert_eq!(pool.checkout(&key, false).err().unwrap().code(), "ERR_POOL_QUEUE_FULL");
+    assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_POOL_TIMEOUT");
+    assert_eq!(stats(&pool, &key).queued, 0);
+}

@@ -1,0 +1,52 @@
+// Type-checked by `tsc --noEmit` in `npm test`: a consumer written as users will write it.
+import * as http from 'node:http'
+import * as https from 'node:https'
+import { Agent, HttpsAgent, type AgentOptions, type Response, type AgentStatus } from '../..'
+import DefaultAgent from '../..'
+
+const options: AgentOptions = {
+  keepAlive: true,
+  keepAliveMsecs: 1000,
+  maxSockets: 10,
+  maxTotalSockets: 100,
+  maxFreeSockets: 10,
+  scheduling: 'fifo',
+  timeout: 30_000,
+  freeSocketTimeout: 4000,
+  connectTimeout: 5000,
+  ca: [Buffer.from('pem')],
+  rejectUnauthorized: true,
+  servername: 'localhost',
+}
+const agent = new Agent(options)
+const secure = new HttpsAgent({ ca: 'pem' })
+const other: Agent = new DefaultAgent()
+
+// The agent goes wherever Node takes an agent.
+const asHttpAgent: http.Agent = agent
+const asHttpsAgent: https.Agent = secure
+http.get('http://127.0.0.1/', { agent })
+https.request({ host: '127.0.0.1', agent: secure })
+
+async function promiseFace (): Promise<number> {
+  const controller = new AbortController()
+  const res: Response = await agent.request('http://127.0.0.1/', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ a: 1 }),
+    signal: controller.signal,
+    timeout: 1000,
+  })
+  const pairs = await agent.request(new URL('http://127.0.0.1/'), { headers: [['x-a', '1']] })
+  const text: string = await pairs.text()
+  const json = await res.json<{ a: number }>()
+  const bytes: Uint8Array = await res.bytes()
+  const cookies: string[] | undefined = res.headers['set-cookie']
+  res.body.pipe(process.stdout)
+  return res.status + res.statusCode + json.a + bytes.length + text.length + (cookies?.length ?? 0)
+}
+
+const status: AgentStatus = agent.getCurrentStatus()
+const queued: number = agent.stats['http://127.0.0.1:80']?.queued ?? status.requestCount
+void [asHttpAgent, asHttpsAgent, other, promiseFace, queued]
+agent.destroy()
