@@ -9,9 +9,11 @@ const { normalize } = require('./lib/options')
 const { Response } = require('./lib/response')
 const { toUrl, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
+const { SocketBook } = require('./lib/sockets')
 
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
+const kBook = Symbol('socketBook')
 let nextAbortId = 1
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
@@ -28,9 +30,12 @@ function baseOptions (options, normalized) {
   }
 }
 
-function attachPool (agent, normalized) {
+function attachPool (agent, normalized, secure) {
   agent[kOptions] = normalized
-  agent[kNative] = new NativeAgent(normalized)
+  let book = null
+  agent[kNative] = new NativeAgent(normalized, events => book.onEvents(events))
+  book = new SocketBook(agent, agent[kNative], secure)
+  agent[kBook] = book
 }
 
 function send (agent, input, options) {
@@ -64,8 +69,30 @@ class Agent extends http.Agent {
   constructor (options = {}) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
-    attachPool(this, normalized)
+    attachPool(this, normalized, false)
   }
+
+  /**
+   * The socket face: Node's ClientRequest asks for a socket. The Rust pool answers at once (an idle
+   * connection, a new one being connected, or a place in its queue), and Node's maps follow its answer.
+   */
+  addRequest (req, options, port, localAddress) {
+    if (typeof options === 'string') options = { host: options, port, localAddress }
+    options = { __proto__: null, ...options, ...this.options }
+    // Unix sockets are not pooled in Rust: Node's own agent serves them.
+    if (options.socketPath) return super.addRequest(req, options)
+    this[kBook].addRequest(req, options)
+  }
+
+  /** Open connections of this agent, both faces, as the pool counts them. */
+  get totalSocketCount () {
+    let total = 0
+    for (const o of this[kNative].status().origins) total += o.connected + o.pending
+    return total
+  }
+
+  // Node's base constructor and removeSocket write this counter; the pool keeps the real one.
+  set totalSocketCount (_) {}
 
   /** The Promise face: sends one request over a pooled connection. */
   request (url, options = {}) {
@@ -114,6 +141,7 @@ class Agent extends http.Agent {
 
   destroy () {
     this[kNative].destroy()
+    this[kBook].destroyAll()
     super.destroy()
   }
 }
@@ -127,7 +155,7 @@ class HttpsAgent extends https.Agent {
   constructor (options = {}) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
-    attachPool(this, normalized)
+    attachPool(this, normalized, true)
   }
 }
 for (const name of Object.getOwnPropertyNames(Agent.prototype)) {

@@ -4,6 +4,7 @@
 //! promise resolving with head and small body together); a large body is pulled chunk by chunk with
 //! `readBody`, which is where backpressure comes from.
 
+mod events;
 mod options;
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
 use napi::{Env, Status};
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::connect::Connector;
 use crate::error::Error;
 use crate::faces::client::{BodyStream, Client, RequestBody, RequestSpec};
+use crate::faces::transport::{Outcome, Sockets};
+use crate::origin::OriginKey;
 use crate::pool::Pool;
+use events::{EventQueue, JsSocketEvent};
 use options::NativeOptions;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
@@ -116,6 +120,8 @@ impl BodySender {
 #[napi]
 pub struct NativeAgent {
     client: Arc<Client>,
+    sockets: Arc<Sockets>,
+    events: Arc<EventQueue>,
     streams: Arc<Streams>,
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
     next_stream: Arc<AtomicU32>,
@@ -123,12 +129,16 @@ pub struct NativeAgent {
 
 #[napi]
 impl NativeAgent {
+    /// `on_events` receives the socket face's events in batches (see `events`).
     #[napi(constructor)]
-    pub fn new(options: NativeOptions) -> napi::Result<Self> {
+    pub fn new(options: NativeOptions, on_events: Function<'_, Vec<JsSocketEvent>, ()>) -> napi::Result<Self> {
         let connector = Connector::new(&options.tls_options(), options.connect_timeout(), options.tcp_keepalive())
             .map_err(js_error)?;
         let pool = Pool::new(options.pool_config(), runtime());
+        let events = EventQueue::new(on_events)?;
         Ok(NativeAgent {
+            sockets: Sockets::new(pool.clone(), connector.clone(), events.clone()),
+            events,
             client: Arc::new(Client::new(pool, connector)),
             streams: Default::default(),
             aborts: Default::default(),
@@ -264,6 +274,71 @@ impl NativeAgent {
                 })
                 .collect(),
         }
+    }
+
+    /// Socket face: a connection to `host:port` for Node's `addRequest`. Answers `[kind, id]` at once:
+    /// kind 0 reused (id: connection), 1 connecting (id: connection), 2 queued (id: ticket).
+    #[napi]
+    pub fn checkout_socket(&self, secure: bool, host: String, port: u32) -> napi::Result<Vec<f64>> {
+        let port = u16::try_from(port).map_err(|_| js_error(Error::new(crate::error::Kind::InvalidArgValue, format!("invalid port {port}"))))?;
+        let key = OriginKey::new(secure, &host, port);
+        let _guard = runtime().enter();
+        Ok(match self.sockets.checkout(&key).map_err(js_error)? {
+            Outcome::Reused(id) => vec![0.0, id as f64],
+            Outcome::Connecting(id) => vec![1.0, id as f64],
+            Outcome::Queued(ticket) => vec![2.0, ticket as f64],
+        })
+    }
+
+    /// Queues bytes for connection `id`; false means wait for its drain event.
+    #[napi]
+    pub fn socket_write(&self, id: f64, chunk: Buffer) -> bool {
+        self.sockets.write(id as u64, bytes::Bytes::from(Vec::from(chunk)))
+    }
+
+    /// Half-closes connection `id` once its queued bytes are written.
+    #[napi]
+    pub fn socket_end(&self, id: f64) {
+        self.sockets.end(id as u64);
+    }
+
+    #[napi]
+    pub fn socket_pause(&self, id: f64) {
+        self.sockets.pause(id as u64);
+    }
+
+    #[napi]
+    pub fn socket_resume(&self, id: f64) {
+        self.sockets.resume(id as u64);
+    }
+
+    /// Returns connection `id` to the pool; `idle_ms` is the server's `Keep-Alive` hint less the margin
+    /// (negative: none). Returns whether it stays open.
+    #[napi]
+    pub fn socket_release(&self, id: f64, idle_ms: f64) -> bool {
+        let _guard = runtime().enter();
+        let idle_for = (idle_ms >= 0.0).then(|| Duration::from_millis(idle_ms as u64));
+        self.sockets.release(id as u64, idle_for)
+    }
+
+    #[napi]
+    pub fn socket_destroy(&self, id: f64) {
+        let _guard = runtime().enter();
+        self.sockets.destroy(id as u64);
+    }
+
+    /// Takes connection `id` out of the pool for good (upgrade, CONNECT).
+    #[napi]
+    pub fn socket_detach(&self, id: f64) {
+        let _guard = runtime().enter();
+        self.sockets.detach(id as u64);
+    }
+
+    /// Refs (busy) or unrefs the socket face's event channel, so in-flight requests keep the process alive
+    /// and idle connections do not.
+    #[napi]
+    pub fn set_busy(&self, env: Env, busy: bool) {
+        self.events.set_busy(&env, busy);
     }
 
     /// Closes every connection; queued and in-flight requests reject with `ERR_AGENT_DESTROYED`.

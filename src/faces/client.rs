@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::connect::Connector;
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
+use super::Conn;
 use crate::pool::{Checkout, Connection, Grant, Lease, Pool, Slot};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
@@ -42,8 +43,8 @@ pub struct HyperConn {
     sender: http1::SendRequest<RequestBody>,
 }
 
-impl Connection for HyperConn {
-    fn is_open(&self) -> bool {
+impl HyperConn {
+    pub fn is_open(&self) -> bool {
         !self.sender.is_closed()
     }
 }
@@ -176,16 +177,16 @@ pub struct ResponseParts {
 
 /// Opens hyper connections through the pool and runs exchanges over them.
 pub struct Client {
-    pool: Pool<HyperConn>,
+    pool: Pool<Conn>,
     connector: Connector,
 }
 
 impl Client {
-    pub fn new(pool: Pool<HyperConn>, connector: Connector) -> Self {
+    pub fn new(pool: Pool<Conn>, connector: Connector) -> Self {
         Client { pool, connector }
     }
 
-    pub fn pool(&self) -> &Pool<HyperConn> {
+    pub fn pool(&self) -> &Pool<Conn> {
         &self.pool
     }
 
@@ -199,7 +200,10 @@ impl Client {
             let req = spec.to_hyper(&key, keep_alive)?;
             let reused = lease.reused();
             let exchange = async {
-                let sender = &mut lease.conn().sender;
+                let Conn::Http(conn) = lease.conn() else {
+                    unreachable!("the pool hands the Promise face its own connections")
+                };
+                let sender = &mut conn.sender;
                 sender.ready().await?;
                 sender.send_request(req).await
             };
@@ -218,8 +222,8 @@ impl Client {
         }
     }
 
-    async fn acquire(&self, key: &OriginKey, fresh: bool) -> Result<Lease<HyperConn>> {
-        let slot = match self.pool.checkout(key, fresh)? {
+    async fn acquire(&self, key: &OriginKey, fresh: bool) -> Result<Lease<Conn>> {
+        let slot = match self.pool.checkout(key, Conn::HTTP, fresh)? {
             Checkout::Reuse(lease) => return Ok(lease),
             Checkout::Connect(slot) => slot,
             Checkout::Queued(waiting) => {
@@ -237,7 +241,7 @@ impl Client {
         self.open(slot).await
     }
 
-    async fn open(&self, slot: Slot<HyperConn>) -> Result<Lease<HyperConn>> {
+    async fn open(&self, slot: Slot<Conn>) -> Result<Lease<Conn>> {
         let connected = tokio::select! {
             c = self.connector.connect(slot.key()) => c,
             _ = self.pool.destroyed() => Err(Error::destroyed()),
@@ -268,7 +272,7 @@ impl Client {
             let result = conn.await;
             pool.forget(&key, id, result.is_err());
         });
-        Ok(slot.fill(HyperConn { sender }))
+        Ok(slot.fill(Conn::Http(HyperConn { sender })))
     }
 }
 
@@ -392,7 +396,7 @@ fn idle_deadline(headers: &HeaderMap) -> Option<Duration> {
 }
 
 async fn finish(
-    lease: Lease<HyperConn>,
+    lease: Lease<Conn>,
     response: http::Response<Incoming>,
     timeout: Option<Duration>,
 ) -> Result<ResponseParts> {
@@ -431,7 +435,7 @@ async fn finish(
 pub struct BodyStream {
     incoming: Incoming,
     /// Released when the body ends; dropped (connection closed) if the body is abandoned or fails.
-    lease: Option<Lease<HyperConn>>,
+    lease: Option<Lease<Conn>>,
     idle_for: Option<Duration>,
     timeout: Option<Duration>,
 }

@@ -1,4 +1,35 @@
-//! HTTP over pooled connections: each face decides what a pooled connection is and how a request
-//! uses it. [`client`] is the Promise face (hyper speaks HTTP/1.1).
+//! HTTP over pooled connections. The two faces share one pool, so one set of caps covers both:
+//! [`client`] is the Promise face (hyper speaks HTTP/1.1), [`transport`] the socket face (a byte pipe for
+//! Node's own HTTP parser). An idle connection keeps its role and is reused by the same face only.
 
 pub mod client;
+pub mod transport;
+
+use crate::pool::Connection;
+
+/// A pooled connection of either face.
+pub enum Conn {
+    Http(client::HyperConn),
+    Raw(transport::RawConn),
+}
+
+impl Conn {
+    pub const HTTP: u8 = 0;
+    pub const RAW: u8 = 1;
+}
+
+impl Connection for Conn {
+    fn is_open(&self) -> bool {
+        match self {
+            Conn::Http(c) => c.is_open(),
+            Conn::Raw(c) => c.is_open(),
+        }
+    }
+
+    fn role(&self) -> u8 {
+        match self {
+            Conn::Http(_) => Conn::HTTP,
+            Conn::Raw(_) => Conn::RAW,
+        }
+    }
+}

@@ -72,6 +72,12 @@ impl Default for PoolConfig {
 pub trait Connection: Send + 'static {
     /// False once the connection is known to be closed (EOF, error, unsolicited bytes while idle).
     fn is_open(&self) -> bool;
+
+    /// Which face can use it: an idle connection is reused only by a request of the same role. Both
+    /// roles count against the same caps.
+    fn role(&self) -> u8 {
+        0
+    }
 }
 
 /// Identifies a connection within its pool, for [`Pool::forget`].
@@ -138,11 +144,12 @@ impl<C: Connection> Pool<C> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks for a connection to `key`; `fresh` skips idle connections (a retry after a reused one failed).
-    pub fn checkout(&self, key: &OriginKey, fresh: bool) -> Result<Checkout<C>> {
+    /// Asks for a connection of `role` to `key`; `fresh` skips idle connections (a retry after a reused
+    /// one failed).
+    pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
         let mut dropped = Vec::new();
         let mut state = self.lock();
-        let answer = state.checkout(&self.shared.config, key, fresh, Instant::now(), &mut dropped);
+        let answer = state.checkout(&self.shared.config, key, fresh, role, Instant::now(), &mut dropped);
         let answer = match answer {
             Err(e) => Err(e),
             Ok(Answer::Granted(grant)) => Ok(match self.wrap(key, grant) {

@@ -36,6 +36,8 @@ struct Idle<C> {
 
 struct Waiter<C> {
     seq: u64,
+    /// The kind of connection the waiter can use (see [`Connection::role`]).
+    role: u8,
     tx: oneshot::Sender<Result<Grant<C>>>,
 }
 
@@ -59,14 +61,43 @@ impl<C> Default for Host<C> {
 }
 
 impl<C> Host<C> {
+    /// Takes the idle connection to reuse for `role`, per `scheduling`, dropping stale ones met on the way.
+    fn take_idle(&mut self, scheduling: Scheduling, role: u8, now: Instant, dropped: &mut Vec<C>) -> (Option<Idle<C>>, usize)
+    where
+        C: Connection,
+    {
+        let mut stale = 0;
+        loop {
+            let found = match scheduling {
+                Scheduling::Lifo => self.idle.iter().rposition(|i| i.conn.role() == role),
+                Scheduling::Fifo => self.idle.iter().position(|i| i.conn.role() == role),
+            };
+            let Some(at) = found else { return (None, stale) };
+            let idle = self.idle.remove(at).expect("position is in range");
+            if idle.conn.is_open() && idle.deadline > now {
+                return (Some(idle), stale);
+            }
+            stale += 1;
+            dropped.push(idle.conn);
+        }
+    }
+
     /// Slots held: what `maxSockets` bounds.
     fn count(&self) -> usize {
         self.busy + self.connecting + self.idle.len()
     }
 
-    /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none.
-    fn give(&mut self, mut grant: Grant<C>) -> std::result::Result<(), Grant<C>> {
+    /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none, or when that
+    /// waiter needs another kind of connection than the one offered (`role`).
+    fn give(&mut self, mut grant: Grant<C>, role: Option<u8>) -> std::result::Result<(), Grant<C>> {
         while let Some(waiter) = self.waiters.pop_front() {
+            if waiter.tx.is_closed() {
+                continue;
+            }
+            if role.is_some_and(|r| r != waiter.role) {
+                self.waiters.push_front(waiter);
+                return Err(grant);
+            }
             match waiter.tx.send(Ok(grant)) {
                 Ok(()) => return Ok(()),
                 Err(Ok(back)) => grant = back,
@@ -150,6 +181,7 @@ impl<C: Connection> State<C> {
         config: &PoolConfig,
         key: &OriginKey,
         fresh: bool,
+        role: u8,
         now: Instant,
         dropped: &mut Vec<C>,
     ) -> Result<Answer<C>> {
@@ -157,30 +189,30 @@ impl<C: Connection> State<C> {
             return Err(Error::destroyed());
         }
         let host = self.hosts.entry(key.clone()).or_default();
-        let mut stale = 0;
-        while !fresh {
-            let idle = match config.scheduling {
-                Scheduling::Lifo => host.idle.pop_back(),
-                Scheduling::Fifo => host.idle.pop_front(),
-            };
-            let Some(idle) = idle else { break };
-            if idle.conn.is_open() && idle.deadline > now {
-                host.busy += 1;
-                self.counters.reused += 1;
-                self.total -= stale;
-                self.counters.closed += stale as u64;
-                return Ok(Answer::Granted(Grant::Reuse {
-                    id: idle.id,
-                    conn: idle.conn,
-                    created: idle.created,
-                }));
-            }
-            stale += 1;
-            dropped.push(idle.conn);
-        }
+        let (idle, stale) = if fresh {
+            (None, 0)
+        } else {
+            host.take_idle(config.scheduling, role, now, dropped)
+        };
         self.total -= stale;
         self.counters.closed += stale as u64;
-
+        if let Some(idle) = idle {
+            host.busy += 1;
+            self.counters.reused += 1;
+            return Ok(Answer::Granted(Grant::Reuse {
+                id: idle.id,
+                conn: idle.conn,
+                created: idle.created,
+            }));
+        }
+        // Idle connections of the other face hold room this request needs: close the oldest.
+        if host.waiters.is_empty() && host.count() >= config.max_sockets && !host.idle.is_empty() {
+            let idle = host.idle.pop_front().expect("checked non-empty");
+            dropped.push(idle.conn);
+            self.total -= 1;
+            self.counters.closed += 1;
+        }
+        let host = self.hosts.get_mut(key).expect("host exists");
         let has_room = host.waiters.is_empty() && host.count() < config.max_sockets;
         if has_room && (self.total < config.max_total_sockets || self.evict_idle_elsewhere(key, dropped)) {
             self.total += 1;
@@ -198,7 +230,7 @@ impl<C: Connection> State<C> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let (tx, rx) = oneshot::channel();
-        host.waiters.push_back(Waiter { seq, tx });
+        host.waiters.push_back(Waiter { seq, role, tx });
         if stale > 0 {
             self.dispatch_all(config, dropped);
         }
@@ -231,7 +263,8 @@ impl<C: Connection> State<C> {
         host.busy -= 1;
         if reusable {
             host.busy += 1;
-            let conn = match host.give(Grant::Reuse { id, conn, created }) {
+            let role = conn.role();
+            let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role)) {
                 Ok(()) => {
                     self.counters.reused += 1;
                     return false;
@@ -240,7 +273,8 @@ impl<C: Connection> State<C> {
                 Err(Grant::Connect { .. }) => unreachable!("a reuse grant comes back as given"),
             };
             host.busy -= 1;
-            if host.idle.len() < config.max_free_sockets && !self.blocked_elsewhere(config, key) {
+            let other_face_waits = !host.waiters.is_empty();
+            if !other_face_waits && host.idle.len() < config.max_free_sockets && !self.blocked_elsewhere(config, key) {
                 let deadline = now + keep_for;
                 self.hosts.get_mut(key).expect("host exists").idle.push_back(Idle {
                     id,
@@ -411,7 +445,7 @@ impl<C: Connection> State<C> {
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
             self.total += 1;
-            if host.give(Grant::Connect { id }).is_err() {
+            if host.give(Grant::Connect { id }, None).is_err() {
                 host.connecting -= 1;
                 self.total -= 1;
                 return;

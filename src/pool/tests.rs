@@ -56,7 +56,7 @@ async fn dial(key: &OriginKey) -> Tcp {
 
 /// Checks out a connection, connecting or waiting as told.
 async fn lease(pool: &Pool<Tcp>, key: &OriginKey) -> Lease<Tcp> {
-    let slot = match pool.checkout(key, false).unwrap() {
+    let slot = match pool.checkout(key, 0, false).unwrap() {
         Checkout::Reuse(lease) => return lease,
         Checkout::Connect(slot) => slot,
         Checkout::Queued(waiting) => match waiting.wait().await.unwrap() {
@@ -104,11 +104,11 @@ async fn max_sockets_queues_in_fifo_order() {
     });
     let a = lease(&pool, &key).await;
     let b = lease(&pool, &key).await;
-    let first = match pool.checkout(&key, false).unwrap() {
+    let first = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("a third request must wait"),
     };
-    let second = match pool.checkout(&key, false).unwrap() {
+    let second = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("a fourth request must wait"),
     };
@@ -134,11 +134,11 @@ async fn failed_connect_wakes_the_next_waiter() {
         max_sockets: 1,
         ..PoolConfig::default()
     });
-    let slot = match pool.checkout(&key, false).unwrap() {
+    let slot = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Connect(slot) => slot,
         _ => panic!("first checkout connects"),
     };
-    let waiting = match pool.checkout(&key, false).unwrap() {
+    let waiting = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("second waits"),
     };
@@ -155,7 +155,7 @@ async fn abandoned_waiter_leaves_the_queue() {
         ..PoolConfig::default()
     });
     let held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, false).unwrap() {
+    let waiting = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("waits"),
     };
@@ -179,7 +179,7 @@ async fn max_total_sockets_closes_an_idle_connection_of_another_origin() {
     assert_eq!(stats(&pool, &a).connected, 0, "the idle connection to a made room");
     assert_eq!(accepted_now(&accepted_b, 1).await, 1);
     // While b holds the only slot, a waits; releasing b hands the room to a.
-    let waiting = match pool.checkout(&a, false).unwrap() {
+    let waiting = match pool.checkout(&a, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("a must wait under the total cap"),
     };
@@ -285,13 +285,13 @@ async fn destroy_fails_waiters_and_refuses_checkouts() {
         ..PoolConfig::default()
     });
     let held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, false).unwrap() {
+    let waiting = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("waits"),
     };
     pool.destroy();
     assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_AGENT_DESTROYED");
-    assert_eq!(pool.checkout(&key, false).err().unwrap().code(), "ERR_AGENT_DESTROYED");
+    assert_eq!(pool.checkout(&key, 0, false).err().unwrap().code(), "ERR_AGENT_DESTROYED");
     held.release(None);
     assert_eq!(stats(&pool, &key).connected, 0);
 }
@@ -306,11 +306,11 @@ async fn queue_timeout_and_queue_limit() {
         ..PoolConfig::default()
     });
     let _held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, false).unwrap() {
+    let waiting = match pool.checkout(&key, 0, false).unwrap() {
         Checkout::Queued(w) => w,
         _ => panic!("waits"),
     };
-    assert_eq!(pool.checkout(&key, false).err().unwrap().code(), "ERR_POOL_QUEUE_FULL");
+    assert_eq!(pool.checkout(&key, 0, false).err().unwrap().code(), "ERR_POOL_QUEUE_FULL");
     assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_POOL_TIMEOUT");
     assert_eq!(stats(&pool, &key).queued, 0);
 }

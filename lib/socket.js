@@ -1,0 +1,245 @@
+'use strict'
+// The socket face's socket: a real stream.Duplex over a connection that lives in the Rust pool. Node's
+// ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, was done in
+// Rust, so both directions carry plaintext. Writes cross into Rust (bounded: past 64 KiB queued, the
+// write callback waits for Rust's drain event); reads are pushed from Rust, and a `push()` that returns
+// false pauses the Rust reader until `_read()` (backpressure). It offers what Node code reads on a
+// net.Socket / tls.TLSSocket: timeouts, addresses, byte counts, ref/unref, peer certificate.
+
+const { Duplex } = require('node:stream')
+const { X509Certificate } = require('node:crypto')
+
+const kId = Symbol('id')
+const kNative = Symbol('native')
+const kOwner = Symbol('owner')
+const kPaused = Symbol('paused')
+const kDrain = Symbol('drainCallback')
+const kTimer = Symbol('timer')
+const kGone = Symbol('closedByRust')
+const kReffed = Symbol('reffed')
+const kPeerCert = Symbol('peerCertificate')
+const kVerified = Symbol('verified')
+
+function parseDN (text) {
+  const out = {}
+  for (const line of String(text ?? '').split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1)
+  }
+  return out
+}
+
+class RustSocket extends Duplex {
+  /**
+   * @param owner the agent's socket-face book-keeper (see lib/sockets.js)
+   * @param id the connection's id in the Rust pool
+   */
+  constructor (owner, native, id, { secure, connecting, verified }) {
+    super({ allowHalfOpen: false, decodeStrings: true })
+    this[kOwner] = owner
+    this[kNative] = native
+    this[kId] = id
+    this[kPaused] = false
+    this[kDrain] = null
+    this[kTimer] = null
+    this[kGone] = false
+    this[kReffed] = false
+    this[kPeerCert] = null
+    this.connecting = connecting
+    this.timeout = 0
+    this.bytesRead = 0
+    this._bytesWritten = 0
+    this.remoteAddress = undefined
+    this.remotePort = undefined
+    this.remoteFamily = undefined
+    this.localAddress = undefined
+    this.localPort = undefined
+    this.alpnProtocol = false
+    this._httpMessage = null
+    if (secure) {
+      this.encrypted = true
+      this.authorized = false
+      this.authorizationError = null
+      this[kVerified] = verified
+    }
+  }
+
+  get id () { return this[kId] }
+  get bytesWritten () { return this._bytesWritten }
+  get pending () { return this.connecting }
+  get readyState () {
+    if (this.connecting) return 'opening'
+    if (this.readable && this.writable) return 'open'
+    if (this.readable) return 'readOnly'
+    if (this.writable) return 'writeOnly'
+    return 'closed'
+  }
+
+  // ---- events from Rust (called by the owner) ----
+
+  _connected (info, peerCertificate) {
+    const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
+    this.remoteAddress = rAddr || undefined
+    this.remotePort = rPort ? Number(rPort) : undefined
+    this.remoteFamily = rFamily || undefined
+    this.localAddress = lAddr || undefined
+    this.localPort = lPort ? Number(lPort) : undefined
+    this.connecting = false
+    if (this.encrypted) {
+      this.alpnProtocol = alpn || false
+      this[kPeerCert] = peerCertificate ?? null
+      // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
+      this.authorized = this[kVerified]
+    }
+    this._activity()
+    this.emit('connect')
+    if (this.encrypted) this.emit('secureConnect')
+    this.emit('ready')
+  }
+
+  _data (chunk) {
+    this.bytesRead += chunk.length
+    this._activity()
+    if (!this.push(chunk) && !this[kPaused]) {
+      this[kPaused] = true
+      this[kNative].socketPause(this[kId])
+    }
+  }
+
+  _drained () {
+    const callback = this[kDrain]
+    this[kDrain] = null
+    if (callback) callback()
+  }
+
+  _closedByRust (err) {
+    this[kGone] = true
+    if (err) this.destroy(err)
+    else {
+      if (!this.readableEnded) this.push(null)
+      this.destroy()
+    }
+  }
+
+  // ---- stream.Duplex ----
+
+  _write (chunk, encoding, callback) {
+    this._bytesWritten += chunk.length
+    this._activity()
+    if (this[kNative].socketWrite(this[kId], chunk)) callback()
+    else this[kDrain] = callback
+  }
+
+  _writev (chunks, callback) {
+    const buffers = chunks.map(c => c.chunk)
+    this._write(buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), 'buffer', callback)
+  }
+
+  _final (callback) {
+    if (!this[kGone]) this[kNative].socketEnd(this[kId])
+    callback()
+  }
+
+  _read () {
+    if (this[kPaused]) {
+      this[kPaused] = false
+      this[kNative].socketResume(this[kId])
+    }
+  }
+
+  _destroy (err, callback) {
+    this._clearTimer()
+    const callbackDrain = this[kDrain]
+    this[kDrain] = null
+    if (!this[kGone]) {
+      this[kGone] = true
+      this[kNative].socketDestroy(this[kId])
+    }
+    this[kOwner].forget(this)
+    callback(err)
+    if (callbackDrain) callbackDrain(err ?? new Error('socket destroyed'))
+  }
+
+  destroySoon () {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', () => this.destroy())
+  }
+
+  // ---- net.Socket-like ----
+
+  setTimeout (ms, callback) {
+    this.timeout = ms
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback)
+      else this.once('timeout', callback)
+    }
+    this._clearTimer()
+    if (ms > 0 && !this.destroyed) {
+      this[kTimer] = setTimeout(() => this.emit('timeout'), ms)
+      this[kTimer].unref()
+    }
+    return this
+  }
+
+  _clearTimer () {
+    if (this[kTimer] !== null) {
+      clearTimeout(this[kTimer])
+      this[kTimer] = null
+    }
+  }
+
+  _activity () {
+    if (this[kTimer] !== null) this[kTimer].refresh()
+  }
+
+  /** TCP_NODELAY is always on in the Rust pool. */
+  setNoDelay () { return this }
+  /** TCP keep-alive is set by the agent's `keepAliveMsecs` on every connection. */
+  setKeepAlive () { return this }
+
+  ref () {
+    if (!this[kReffed]) {
+      this[kReffed] = false
+      this[kOwner].busy(1)
+    }
+    return this
+  }
+
+  unref () {
+    if (this[kReffed]) {
+      this[kReffed] = false
+      this[kOwner].busy(-1)
+    }
+    return this
+  }
+
+  get isReffed () { return this[kReffed] }
+
+  address () {
+    if (this.localAddress === undefined) return {}
+    return { address: this.localAddress, family: this.remoteFamily, port: this.localPort }
+  }
+
+  getPeerCertificate (detailed) {
+    const raw = this[kPeerCert]
+    if (!raw) return {}
+    const x = new X509Certificate(raw)
+    const cert = {
+      subject: parseDN(x.subject),
+      issuer: parseDN(x.issuer),
+      subjectaltname: x.subjectAltName,
+      valid_from: x.validFrom,
+      valid_to: x.validTo,
+      serialNumber: x.serialNumber,
+      fingerprint: x.fingerprint,
+      fingerprint256: x.fingerprint256,
+      fingerprint512: x.fingerprint512,
+      raw: Buffer.from(raw)
+    }
+    if (detailed) cert.issuerCertificate = cert
+    return cert
+  }
+}
+
+module.exports = { RustSocket }

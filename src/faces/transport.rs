@@ -1,0 +1,465 @@
+//! The socket face: pooled connections as plain byte pipes, for Node's own HTTP parser.
+//!
+//! Node's `ClientRequest` writes HTTP/1.1 bytes and parses the answer itself; what it needs from us is a
+//! socket. Each connection here runs two tasks: a reader that pushes what arrives to the owner as
+//! [`SocketEvent::Data`] (and stops reading while the owner is paused: backpressure), and a writer that
+//! drains a queue of outgoing chunks, bounded by [`HIGH_WATER`] with a [`SocketEvent::Drain`] when it
+//! empties. While a connection is idle in the pool the reader keeps watching it: EOF, an error or any byte
+//! closes it, so a stray response is never read as the answer to the next request.
+//!
+//! [`Sockets`] is the face's front desk. Its answers to a checkout are synchronous (reused, connecting,
+//! queued) so that the JS side can update Node's maps inside `addRequest`; only connecting and waiting
+//! happen later, reported as events in order through one [`EventSink`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::Conn;
+use crate::connect::{Connector, Transport};
+use crate::error::{Error, Result};
+use crate::origin::OriginKey;
+use crate::pool::{Checkout, ConnId, Grant, Lease, Pool, Slot};
+
+/// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
+pub const HIGH_WATER: usize = 64 * 1024;
+/// Size of one read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where a freshly connected socket leads.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    pub remote: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    pub alpn: Option<String>,
+    /// The server's certificate (DER), for TLS connections.
+    pub peer_certificate: Option<Vec<u8>>,
+}
+
+/// What the socket face tells its owner, in order.
+pub enum SocketEvent {
+    /// Connection `id` is open.
+    Connected { id: ConnId, info: ConnInfo },
+    Data { id: ConnId, bytes: Bytes },
+    /// The peer finished sending.
+    End { id: ConnId },
+    /// The write queue of `id` emptied below the high-water mark.
+    Drain { id: ConnId },
+    /// Connection `id` is gone (failed to connect, reset, or closed by the pool).
+    Closed { id: ConnId, error: Option<Error> },
+    /// Queued request `ticket` got connection `id`: reused, or being connected.
+    Granted { ticket: u64, id: ConnId, reused: bool },
+    /// Queued request `ticket` will get no connection.
+    Refused { ticket: u64, error: Error },
+}
+
+/// Receives socket events; the binding forwards them to JavaScript.
+pub trait EventSink: Send + Sync + 'static {
+    fn emit(&self, event: SocketEvent);
+}
+
+enum Command {
+    Write(Bytes),
+    End,
+}
+
+/// State shared by a connection's tasks and its handles.
+struct Shared {
+    open: AtomicBool,
+    idle: AtomicBool,
+    paused: AtomicBool,
+    resume: Notify,
+    stop: watch::Sender<bool>,
+    queued: AtomicUsize,
+    wants_drain: AtomicBool,
+}
+
+/// A way to drive one connection: write to it, pause it, stop it.
+#[derive(Clone)]
+pub struct RawHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl RawHandle {
+    fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            open: AtomicBool::new(true),
+            idle: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            resume: Notify::new(),
+            stop: watch::channel(false).0,
+            queued: AtomicUsize::new(0),
+            wants_drain: AtomicBool::new(false),
+        });
+        (RawHandle { shared, commands }, rx)
+    }
+
+    /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more.
+    pub fn write(&self, bytes: Bytes) -> bool {
+        let shared = &self.shared;
+        let queued = shared.queued.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
+        if self.commands.send(Command::Write(bytes)).is_err() {
+            return true;
+        }
+        if queued < HIGH_WATER {
+            return true;
+        }
+        shared.wants_drain.store(true, Ordering::SeqCst);
+        // The writer may have emptied the queue between the count and the flag: then nobody would drain.
+        if shared.queued.load(Ordering::SeqCst) < HIGH_WATER && shared.wants_drain.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        false
+    }
+
+    pub fn end(&self) {
+        let _ = self.commands.send(Command::End);
+    }
+
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::SeqCst);
+        self.shared.resume.notify_one();
+    }
+
+    fn stop(&self) {
+        self.shared.open.store(false, Ordering::SeqCst);
+        self.shared.stop.send_replace(true);
+        self.shared.resume.notify_one();
+    }
+}
+
+/// A socket-face connection as the pool holds it; dropping it closes the connection.
+pub struct RawConn {
+    handle: RawHandle,
+}
+
+impl RawConn {
+    pub fn is_open(&self) -> bool {
+        self.handle.shared.open.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawConn {
+    fn drop(&mut self) {
+        self.handle.stop();
+    }
+}
+
+/// Who holds a connection while the JS side uses it.
+enum Held {
+    Connecting(RawHandle),
+    Leased(Lease<Conn>, RawHandle),
+    /// Out of the pool for good (upgrade, CONNECT): still ours to drive.
+    Detached(RawConn),
+}
+
+impl Held {
+    fn handle(&self) -> &RawHandle {
+        match self {
+            Held::Connecting(h) | Held::Leased(_, h) => h,
+            Held::Detached(c) => &c.handle,
+        }
+    }
+}
+
+/// The answer to a socket checkout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An idle connection, ready now.
+    Reused(ConnId),
+    /// A new connection, being opened: [`SocketEvent::Connected`] or [`SocketEvent::Closed`] follows.
+    Connecting(ConnId),
+    /// Waiting for room: [`SocketEvent::Granted`] or [`SocketEvent::Refused`] follows.
+    Queued(u64),
+}
+
+/// The socket face of one agent.
+pub struct Sockets {
+    pool: Pool<Conn>,
+    connector: Connector,
+    sink: Arc<dyn EventSink>,
+    held: Mutex<HashMap<ConnId, Held>>,
+    next_ticket: AtomicU64,
+}
+
+impl Sockets {
+    pub fn new(pool: Pool<Conn>, connector: Connector, sink: Arc<dyn EventSink>) -> Arc<Self> {
+        Arc::new(Sockets {
+            pool,
+            connector,
+            sink,
+            held: Mutex::new(HashMap::new()),
+            next_ticket: AtomicU64::new(1),
+        })
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, Held>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn handle(&self, id: ConnId) -> Option<RawHandle> {
+        self.held().get(&id).map(|h| h.handle().clone())
+    }
+
+    /// Asks for a connection to `key`, answering at once.
+    pub fn checkout(self: &Arc<Self>, key: &OriginKey) -> Result<Outcome> {
+        match self.pool.checkout(key, Conn::RAW, false)? {
+            Checkout::Reuse(lease) => Ok(Outcome::Reused(self.hold(lease))),
+            Checkout::Connect(slot) => Ok(Outcome::Connecting(self.open(slot))),
+            Checkout::Queued(waiting) => {
+                let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let event = match waiting.wait().await {
+                        Ok(Grant::Reuse(lease)) => {
+                            let id = this.hold(lease);
+                            SocketEvent::Granted { ticket, id, reused: true }
+                        }
+                        Ok(Grant::Connect(slot)) => {
+                            let id = slot.id();
+                            this.sink.emit(SocketEvent::Granted { ticket, id, reused: false });
+                            this.open(slot);
+                            return;
+                        }
+                        Err(error) => SocketEvent::Refused { ticket, error },
+                    };
+                    this.sink.emit(event);
+                });
+                Ok(Outcome::Queued(ticket))
+            }
+        }
+    }
+
+    fn hold(&self, mut lease: Lease<Conn>) -> ConnId {
+        let Conn::Raw(raw) = lease.conn() else {
+            unreachable!("the pool hands the socket face its own connections")
+        };
+        let handle = raw.handle.clone();
+        handle.shared.idle.store(false, Ordering::SeqCst);
+        let id = lease.id();
+        self.held().insert(id, Held::Leased(lease, handle));
+        id
+    }
+
+    /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected.
+    fn open(self: &Arc<Self>, slot: Slot<Conn>) -> ConnId {
+        let id = slot.id();
+        let (handle, commands) = RawHandle::new();
+        self.held().insert(id, Held::Connecting(handle.clone()));
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut stop = handle.shared.stop.subscribe();
+            let connected = tokio::select! {
+                c = this.connector.connect(slot.key()) => c,
+                _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
+                _ = this.pool.destroyed() => Err(Error::destroyed()),
+            };
+            match connected {
+                Err(error) => {
+                    slot.fail();
+                    this.held().remove(&id);
+                    this.sink.emit(SocketEvent::Closed { id, error: Some(error) });
+                }
+                Ok(transport) => this.run(slot, transport, handle, commands),
+            }
+        });
+        id
+    }
+
+    fn run(self: &Arc<Self>, slot: Slot<Conn>, transport: Transport, handle: RawHandle, commands: mpsc::UnboundedReceiver<Command>) {
+        let id = slot.id();
+        let key = slot.key().clone();
+        let info = ConnInfo {
+            remote: transport.peer_addr(),
+            local: transport.local_addr(),
+            alpn: transport.alpn().map(|p| String::from_utf8_lossy(&p).into_owned()),
+            peer_certificate: transport.peer_certificates().into_iter().next(),
+        };
+        let lease = slot.fill(Conn::Raw(RawConn { handle: handle.clone() }));
+        {
+            let mut held = self.held();
+            match held.get(&id) {
+                Some(Held::Connecting(_)) => {
+                    held.insert(id, Held::Leased(lease, handle.clone()));
+                }
+                // Destroyed by its owner while connecting: close it (dropping the lease).
+                _ => {
+                    drop(held);
+                    drop(lease);
+                    return;
+                }
+            }
+        }
+        let (reader, writer) = tokio::io::split(transport);
+        self.sink.emit(SocketEvent::Connected { id, info });
+        tokio::spawn(write_loop(id, writer, commands, handle.clone(), self.sink.clone()));
+        tokio::spawn(read_loop(id, key, reader, handle, self.clone()));
+    }
+
+    pub fn write(&self, id: ConnId, bytes: Bytes) -> bool {
+        self.handle(id).is_none_or(|h| h.write(bytes))
+    }
+
+    pub fn end(&self, id: ConnId) {
+        if let Some(h) = self.handle(id) {
+            h.end();
+        }
+    }
+
+    pub fn pause(&self, id: ConnId) {
+        if let Some(h) = self.handle(id) {
+            h.pause();
+        }
+    }
+
+    pub fn resume(&self, id: ConnId) {
+        if let Some(h) = self.handle(id) {
+            h.resume();
+        }
+    }
+
+    /// Gives connection `id` back to the pool after a response; `idle_for` is the server's hint.
+    /// Returns whether it stays open (idle, or handed to a waiter).
+    pub fn release(&self, id: ConnId, idle_for: Option<Duration>) -> bool {
+        let Some(Held::Leased(lease, handle)) = self.held().remove(&id) else { return false };
+        handle.shared.idle.store(true, Ordering::SeqCst);
+        handle.resume();
+        lease.release(idle_for);
+        handle.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Closes connection `id`, whatever its state.
+    pub fn destroy(&self, id: ConnId) {
+        let held = self.held().remove(&id);
+        if let Some(held) = held {
+            held.handle().stop();
+            // Dropping a lease closes the connection and frees its slot.
+            drop(held);
+        }
+    }
+
+    /// Takes connection `id` out of the pool for good (upgrade, CONNECT); it stays open for its owner.
+    pub fn detach(&self, id: ConnId) {
+        let mut held = self.held();
+        if let Some(Held::Leased(lease, _)) = held.remove(&id) {
+            if let Conn::Raw(raw) = lease.detach() {
+                held.insert(id, Held::Detached(raw));
+            }
+        }
+    }
+
+    /// A connection's reader stopped: forget it everywhere and tell the owner.
+    fn closed(&self, key: &OriginKey, id: ConnId, error: Option<Error>) {
+        let held = self.held().remove(&id);
+        drop(held);
+        self.pool.forget(key, id, error.is_some());
+        self.sink.emit(SocketEvent::Closed { id, error });
+    }
+}
+
+async fn write_loop(
+    id: ConnId,
+    mut writer: tokio::io::WriteHalf<Transport>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    handle: RawHandle,
+    sink: Arc<dyn EventSink>,
+) {
+    let shared = handle.shared.clone();
+    let mut stop = shared.stop.subscribe();
+    loop {
+        let command = tokio::select! {
+            c = commands.recv() => c,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        match command {
+            Some(Command::Write(bytes)) => {
+                let len = bytes.len();
+                if writer.write_all(&bytes).await.is_err() {
+                    handle.stop();
+                    return;
+                }
+                let left = shared.queued.fetch_sub(len, Ordering::SeqCst) - len;
+                if left < HIGH_WATER && shared.wants_drain.swap(false, Ordering::SeqCst) {
+                    sink.emit(SocketEvent::Drain { id });
+                }
+            }
+            Some(Command::End) => {
+                let _ = writer.shutdown().await;
+            }
+            None => {
+                let _ = writer.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+async fn read_loop(
+    id: ConnId,
+    key: OriginKey,
+    mut reader: tokio::io::ReadHalf<Transport>,
+    handle: RawHandle,
+    sockets: Arc<Sockets>,
+) {
+    let shared = handle.shared.clone();
+    let mut stop = shared.stop.subscribe();
+    let mut error = None;
+    loop {
+        while shared.paused.load(Ordering::SeqCst) && !shared.idle.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = shared.resume.notified() => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let read = tokio::select! {
+            r = reader.read_buf(&mut buf) => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let idle = shared.idle.load(Ordering::SeqCst);
+        // A TLS peer that closes without close_notify has still finished sending, as Node sees it.
+        let read = match read {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        };
+        match read {
+            Ok(0) => {
+                if !idle {
+                    sockets.sink.emit(SocketEvent::End { id });
+                }
+                break;
+            }
+            // Bytes nobody asked for: never let them reach the next request.
+            Ok(_) if idle => {
+                error = Some(Error::new(crate::error::Kind::ConnectionReset, "unsolicited data on an idle connection"));
+                break;
+            }
+            Ok(_) => sockets.sink.emit(SocketEvent::Data { id, bytes: buf.freeze() }),
+            Err(e) => {
+                error = Some(Error::from_io(&e, "read"));
+                break;
+            }
+        }
+    }
+    shared.open.store(false, Ordering::SeqCst);
+    handle.stop();
+    sockets.closed(&key, id, error);
+}
