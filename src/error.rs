@@ -129,7 +129,10 @@ impl Error {
             io::ErrorKind::AddrNotAvailable => Kind::Network("EADDRNOTAVAIL"),
             io::ErrorKind::HostUnreachable => Kind::Network("EHOSTUNREACH"),
             io::ErrorKind::NetworkUnreachable => Kind::Network("ENETUNREACH"),
-            _ => match err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            _ => match err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+            {
                 Some(tls) => return crate::connect::tls::classify(tls),
                 None => Kind::Network("EIO"),
             },

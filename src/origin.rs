@@ -36,7 +36,9 @@ impl OriginKey {
             Some(other) => {
                 return Err(Error::new(
                     Kind::InvalidProtocol,
-                    format!("Protocol \"{other}:\" not supported. Expected \"http:\" or \"https:\""),
+                    format!(
+                        "Protocol \"{other}:\" not supported. Expected \"http:\" or \"https:\""
+                    ),
                 ))
             }
             None => return Err(Error::new(Kind::InvalidUrl, format!("Invalid URL: {uri}"))),

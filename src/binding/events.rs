@@ -53,9 +53,12 @@ impl EventQueue {
             .callee_handled::<false>()
             .weak::<true>()
             .build_callback(move |_ctx| {
-                let Some(queue) = weak.upgrade() else { return Ok(Vec::new()) };
+                let Some(queue) = weak.upgrade() else {
+                    return Ok(Vec::new());
+                };
                 queue.scheduled.store(false, Ordering::SeqCst);
-                let events = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|e| e.into_inner()));
+                let events =
+                    std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|e| e.into_inner()));
                 Ok(events.into_iter().map(to_js).collect())
             })?;
         *queue.tsfn.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(tsfn));
@@ -80,7 +83,10 @@ impl EventQueue {
 
 impl EventSink for EventQueue {
     fn emit(&self, event: SocketEvent) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
         if !self.scheduled.swap(true, Ordering::SeqCst) {
             let tsfn = self.tsfn.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some(tsfn) = tsfn {
@@ -108,7 +114,12 @@ fn to_js(event: SocketEvent) -> JsSocketEvent {
             js.kind = 1;
             js.id = id as f64;
             let addr = |a: Option<std::net::SocketAddr>| match a {
-                Some(a) => format!("{}|{}|{}", a.ip(), a.port(), if a.is_ipv4() { "IPv4" } else { "IPv6" }),
+                Some(a) => format!(
+                    "{}|{}|{}",
+                    a.ip(),
+                    a.port(),
+                    if a.is_ipv4() { "IPv4" } else { "IPv6" }
+                ),
                 None => "||".to_string(),
             };
             js.text = Some(format!(

@@ -28,7 +28,10 @@ use options::NativeOptions;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
 fn js_error(e: Error) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, format!("{}\u{1}{}", e.code(), e.message()))
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("{}\u{1}{}", e.code(), e.message()),
+    )
 }
 
 fn runtime() -> tokio::runtime::Handle {
@@ -96,7 +99,11 @@ impl BodySender {
     }
 
     #[napi]
-    pub fn write<'env>(&self, env: &'env Env, chunk: Buffer) -> napi::Result<PromiseRaw<'env, bool>> {
+    pub fn write<'env>(
+        &self,
+        env: &'env Env,
+        chunk: Buffer,
+    ) -> napi::Result<PromiseRaw<'env, bool>> {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let chunk = bytes::Bytes::from(chunk.to_vec());
         env.spawn_future(async move {
@@ -131,9 +138,16 @@ pub struct NativeAgent {
 impl NativeAgent {
     /// `on_events` receives the socket face's events in batches (see `events`).
     #[napi(constructor)]
-    pub fn new(options: NativeOptions, on_events: Function<'_, Vec<JsSocketEvent>, ()>) -> napi::Result<Self> {
-        let connector = Connector::new(&options.tls_options(), options.connect_timeout(), options.tcp_keepalive())
-            .map_err(js_error)?;
+    pub fn new(
+        options: NativeOptions,
+        on_events: Function<'_, Vec<JsSocketEvent>, ()>,
+    ) -> napi::Result<Self> {
+        let connector = Connector::new(
+            &options.tls_options(),
+            options.connect_timeout(),
+            options.tcp_keepalive(),
+        )
+        .map_err(js_error)?;
         let pool = Pool::new(options.pool_config(), runtime());
         let events = EventQueue::new(on_events)?;
         Ok(NativeAgent {
@@ -161,13 +175,16 @@ impl NativeAgent {
         timeout_ms: Option<f64>,
         abort_id: Option<u32>,
     ) -> napi::Result<PromiseRaw<'env, NativeResponse>> {
-        let (method, uri, headers) = RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
+        let (method, uri, headers) =
+            RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
         let body = match (body, body_stream) {
             (_, Some(sender)) => match sender.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 Some(rx) => RequestBody::Stream(rx),
                 None => RequestBody::Empty,
             },
-            (Some(bytes), None) if !bytes.is_empty() => RequestBody::Full(Some(bytes::Bytes::from(bytes.to_vec()))),
+            (Some(bytes), None) if !bytes.is_empty() => {
+                RequestBody::Full(Some(bytes::Bytes::from(bytes.to_vec())))
+            }
             _ => RequestBody::Empty,
         };
         let spec = RequestSpec {
@@ -175,11 +192,16 @@ impl NativeAgent {
             uri,
             headers,
             body,
-            timeout: timeout_ms.filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
+            timeout: timeout_ms
+                .filter(|t| *t > 0.0)
+                .map(|t| Duration::from_millis(t as u64)),
         };
         let aborted = abort_id.map(|id| {
             let (tx, rx) = oneshot::channel();
-            self.aborts.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+            self.aborts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, tx);
             (id, rx)
         });
         let client = self.client.clone();
@@ -221,21 +243,40 @@ impl NativeAgent {
     /// Cancels the request registered under `abort_id`, if it is still running.
     #[napi]
     pub fn abort(&self, abort_id: u32) {
-        if let Some(tx) = self.aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&abort_id) {
+        if let Some(tx) = self
+            .aborts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&abort_id)
+        {
             let _ = tx.send(());
         }
     }
 
     /// The next chunk of body `id`, or `null` at its end.
     #[napi]
-    pub fn read_body<'env>(&self, env: &'env Env, id: u32) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
-        let stream = self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+    pub fn read_body<'env>(
+        &self,
+        env: &'env Env,
+        id: u32,
+    ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        let stream = self
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
         let streams = self.streams.clone();
         env.spawn_future(async move {
-            let Some(stream) = stream else { return Ok(None) };
+            let Some(stream) = stream else {
+                return Ok(None);
+            };
             let chunk = stream.lock().await.next_chunk().await;
             if !matches!(chunk, Ok(Some(_))) {
-                streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                streams
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
             }
             Ok(chunk.map_err(js_error)?.map(|b| Buffer::from(b.to_vec())))
         })
@@ -244,7 +285,10 @@ impl NativeAgent {
     /// Abandons body `id`: its connection is closed rather than reused.
     #[napi]
     pub fn cancel_body(&self, id: u32) {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     #[napi]
@@ -280,7 +324,12 @@ impl NativeAgent {
     /// kind 0 reused (id: connection), 1 connecting (id: connection), 2 queued (id: ticket).
     #[napi]
     pub fn checkout_socket(&self, secure: bool, host: String, port: u32) -> napi::Result<Vec<f64>> {
-        let port = u16::try_from(port).map_err(|_| js_error(Error::new(crate::error::Kind::InvalidArgValue, format!("invalid port {port}"))))?;
+        let port = u16::try_from(port).map_err(|_| {
+            js_error(Error::new(
+                crate::error::Kind::InvalidArgValue,
+                format!("invalid port {port}"),
+            ))
+        })?;
         let key = OriginKey::new(secure, &host, port);
         let _guard = runtime().enter();
         Ok(match self.sockets.checkout(&key).map_err(js_error)? {
@@ -293,7 +342,8 @@ impl NativeAgent {
     /// Queues bytes for connection `id`; false means wait for its drain event.
     #[napi]
     pub fn socket_write(&self, id: f64, chunk: Buffer) -> bool {
-        self.sockets.write(id as u64, bytes::Bytes::from(Vec::from(chunk)))
+        self.sockets
+            .write(id as u64, bytes::Bytes::from(Vec::from(chunk)))
     }
 
     /// Half-closes connection `id` once its queued bytes are written.
@@ -345,6 +395,9 @@ impl NativeAgent {
     #[napi]
     pub fn destroy(&self) {
         self.client.pool().destroy();
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

@@ -35,7 +35,11 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(tls: &tls::TlsOptions, connect_timeout: Duration, tcp_keepalive: Option<Duration>) -> Result<Self> {
+    pub fn new(
+        tls: &tls::TlsOptions,
+        connect_timeout: Duration,
+        tcp_keepalive: Option<Duration>,
+    ) -> Result<Self> {
         Ok(Connector {
             tls: Some(tls::client_config(tls)?),
             servername: tls.servername.clone(),
@@ -60,7 +64,10 @@ impl Connector {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 Kind::TimedOut,
-                format!("connect ETIMEDOUT {}:{} (after {:?})", origin.host, origin.port, self.connect_timeout),
+                format!(
+                    "connect ETIMEDOUT {}:{} (after {:?})",
+                    origin.host, origin.port, self.connect_timeout
+                ),
             )),
         }
     }
@@ -70,15 +77,21 @@ impl Connector {
         if !origin.secure {
             return Ok(Transport::Tcp(tcp));
         }
-        let config = self
-            .tls
-            .clone()
-            .ok_or_else(|| Error::new(Kind::InvalidProtocol, "this connector has no TLS configuration"))?;
+        let config = self.tls.clone().ok_or_else(|| {
+            Error::new(
+                Kind::InvalidProtocol,
+                "this connector has no TLS configuration",
+            )
+        })?;
         let name = self.servername.as_deref().unwrap_or(&origin.host);
         let server_name = match name.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(name.to_string())
-                .map_err(|_| Error::new(Kind::InvalidArgValue, format!("invalid TLS server name {name:?}")))?,
+            Err(_) => ServerName::try_from(name.to_string()).map_err(|_| {
+                Error::new(
+                    Kind::InvalidArgValue,
+                    format!("invalid TLS server name {name:?}"),
+                )
+            })?,
         };
         let stream = TlsConnector::from(config)
             .connect(server_name, tcp)
@@ -92,10 +105,18 @@ impl Connector {
             Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
             Err(_) => tokio::net::lookup_host((&*origin.host, origin.port))
                 .await
-                .map_err(|e| Error::new(Kind::NotFound, format!("getaddrinfo ENOTFOUND {}: {e}", origin.host)))?
+                .map_err(|e| {
+                    Error::new(
+                        Kind::NotFound,
+                        format!("getaddrinfo ENOTFOUND {}: {e}", origin.host),
+                    )
+                })?
                 .collect(),
         };
-        let mut last = Error::new(Kind::NotFound, format!("getaddrinfo ENOTFOUND {}", origin.host));
+        let mut last = Error::new(
+            Kind::NotFound,
+            format!("getaddrinfo ENOTFOUND {}", origin.host),
+        );
         for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
@@ -162,7 +183,11 @@ impl Transport {
 }
 
 impl AsyncRead for Transport {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -171,7 +196,11 @@ impl AsyncRead for Transport {
 }
 
 impl AsyncWrite for Transport {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s).poll_write(cx, buf),

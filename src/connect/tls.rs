@@ -16,7 +16,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::error::{Error, Kind, Result};
 
@@ -72,11 +74,17 @@ fn parse_certs(pems: &[Vec<u8>], option: &str) -> Result<Vec<CertificateDer<'sta
     let mut certs = Vec::new();
     for pem in pems {
         for cert in CertificateDer::pem_slice_iter(pem) {
-            certs.push(cert.map_err(|e| invalid(format!("The \"{option}\" option holds an unreadable certificate: {e}")))?);
+            certs.push(cert.map_err(|e| {
+                invalid(format!(
+                    "The \"{option}\" option holds an unreadable certificate: {e}"
+                ))
+            })?);
         }
     }
     if certs.is_empty() && !pems.is_empty() {
-        return Err(invalid(format!("The \"{option}\" option holds no PEM certificate")));
+        return Err(invalid(format!(
+            "The \"{option}\" option holds no PEM certificate"
+        )));
     }
     Ok(certs)
 }
@@ -122,7 +130,9 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
     } else {
         Arc::new(AcceptAny { algorithms })
     };
-    let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
 
     let mut config = match &options.key {
         None if options.cert.is_empty() => builder.with_no_client_auth(),
@@ -132,8 +142,11 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             if chain.is_empty() {
                 return Err(invalid("The \"key\" option needs a \"cert\"".into()));
             }
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| invalid(format!("The \"key\" option holds no usable private key: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
+                invalid(format!(
+                    "The \"key\" option holds no usable private key: {e}"
+                ))
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| invalid(format!("The \"cert\"/\"key\" options: {e}")))?
@@ -160,22 +173,32 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
             let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
             rustls::client::verify_server_name(&parsed, server_name)?;
             check_validity(end_entity, now)?;
             return Ok(ServerCertVerified::assertion());
         }
         let result = match &self.webpki {
-            Some(webpki) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
-            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            Some(webpki) => {
+                webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
         };
         result.map_err(|err| match err {
             // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
-            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::Other(_))
-                if intermediates.is_empty() && der::is_self_issued(end_entity) =>
-            {
-                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(SelfSigned))))
+            rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::Other(_),
+            ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
+                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                    Arc::new(SelfSigned),
+                )))
             }
             other => other,
         })
@@ -257,12 +280,18 @@ impl std::fmt::Display for SelfSigned {
 
 impl std::error::Error for SelfSigned {}
 
-fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> std::result::Result<(), rustls::Error> {
-    let (not_before, not_after) =
-        der::validity(cert).ok_or(rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+fn check_validity(
+    cert: &CertificateDer<'_>,
+    now: UnixTime,
+) -> std::result::Result<(), rustls::Error> {
+    let (not_before, not_after) = der::validity(cert).ok_or(rustls::Error::InvalidCertificate(
+        CertificateError::BadEncoding,
+    ))?;
     let now = now.as_secs() as i64;
     if now < not_before {
-        return Err(rustls::Error::InvalidCertificate(CertificateError::NotValidYet));
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
     }
     if now > not_after {
         return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
@@ -274,12 +303,16 @@ fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> std::result::Resu
 pub fn classify(err: &rustls::Error) -> Error {
     let kind = match err {
         rustls::Error::InvalidCertificate(cert) => match cert {
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => Kind::TlsAltName,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                Kind::TlsAltName
+            }
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. } => Kind::TlsExpired,
-            CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => Kind::TlsSelfSigned,
+            CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
+                Kind::TlsSelfSigned
+            }
             _ => Kind::TlsUnknownIssuer,
         },
         _ => Kind::TlsProtocol,
@@ -307,7 +340,9 @@ mod der {
             if n == 0 || n > 4 || rest.len() < n {
                 return None;
             }
-            let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | b as usize);
             rest = &rest[n..];
             len
         };
@@ -345,7 +380,9 @@ mod der {
     /// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ).
     fn time(tag: u8, s: &[u8]) -> Option<i64> {
         let digits = |s: &[u8]| -> Option<i64> {
-            s.iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as i64))
+            s.iter().try_fold(0i64, |acc, &b| {
+                b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as i64)
+            })
         };
         let (year, rest) = match tag {
             0x17 if s.len() == 13 => {

@@ -24,10 +24,10 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+use super::Conn;
 use crate::connect::Connector;
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
-use super::Conn;
 use crate::pool::{Checkout, Connection, Grant, Lease, Pool, Slot};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
@@ -67,7 +67,9 @@ impl Body for RequestBody {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            RequestBody::Stream(rx) => rx.poll_recv(cx).map(|chunk| chunk.map(|c| c.map(Frame::data))),
+            RequestBody::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| c.map(Frame::data))),
         }
     }
 
@@ -82,7 +84,9 @@ impl Body for RequestBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             RequestBody::Empty => SizeHint::with_exact(0),
-            RequestBody::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             RequestBody::Stream(_) => SizeHint::default(),
         }
     }
@@ -101,22 +105,35 @@ pub struct RequestSpec {
 impl RequestSpec {
     /// Parses and checks the caller's input; nothing is sent when this fails.
     pub fn parse(method: &str, url: &str, headers: &[String]) -> Result<(Method, Uri, HeaderMap)> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| Error::new(Kind::InvalidToken, format!("Method must be a valid HTTP token [\"{method}\"]")))?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+            Error::new(
+                Kind::InvalidToken,
+                format!("Method must be a valid HTTP token [\"{method}\"]"),
+            )
+        })?;
         let uri: Uri = url
             .parse()
             .map_err(|_| Error::new(Kind::InvalidUrl, format!("Invalid URL: {url}")))?;
         OriginKey::from_uri(&uri)?;
-        if headers.len() % 2 != 0 {
-            return Err(Error::new(Kind::InvalidArgValue, "headers must come as name/value pairs"));
+        if !headers.len().is_multiple_of(2) {
+            return Err(Error::new(
+                Kind::InvalidArgValue,
+                "headers must come as name/value pairs",
+            ));
         }
         let mut map = HeaderMap::with_capacity(headers.len() / 2);
         for pair in headers.chunks_exact(2) {
             let name = HeaderName::from_bytes(pair[0].as_bytes()).map_err(|_| {
-                Error::new(Kind::InvalidToken, format!("Header name must be a valid HTTP token [\"{}\"]", pair[0]))
+                Error::new(
+                    Kind::InvalidToken,
+                    format!("Header name must be a valid HTTP token [\"{}\"]", pair[0]),
+                )
             })?;
             let value = HeaderValue::from_str(&pair[1]).map_err(|_| {
-                Error::new(Kind::InvalidChar, format!("Invalid character in header content [\"{}\"]", pair[0]))
+                Error::new(
+                    Kind::InvalidChar,
+                    format!("Invalid character in header content [\"{}\"]", pair[0]),
+                )
             })?;
             map.append(name, value);
         }
@@ -126,17 +143,24 @@ impl RequestSpec {
     fn replayable(&self) -> bool {
         let idempotent = matches!(
             self.method,
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
         );
         idempotent && !matches!(self.body, RequestBody::Stream(_))
     }
 
     /// The request as hyper sends it: origin-form target, `Host` and `Connection` headers added.
-    fn to_hyper(&mut self, key: &OriginKey, keep_alive: bool) -> Result<Request<RequestBody>> {
+    fn next_attempt(&mut self, key: &OriginKey, keep_alive: bool) -> Result<Request<RequestBody>> {
         let body = match &mut self.body {
             RequestBody::Empty => RequestBody::Empty,
             RequestBody::Full(bytes) => RequestBody::Full(bytes.clone()),
-            RequestBody::Stream(rx) => RequestBody::Stream(std::mem::replace(rx, mpsc::channel(1).1)),
+            RequestBody::Stream(rx) => {
+                RequestBody::Stream(std::mem::replace(rx, mpsc::channel(1).1))
+            }
         };
         let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut req = Request::builder()
@@ -150,10 +174,16 @@ impl RequestSpec {
             let default_port = if key.secure { 443 } else { 80 };
             let host = match (self.uri.authority(), self.uri.port_u16()) {
                 (Some(a), Some(p)) if p == default_port => a.host().to_string(),
-                (Some(a), _) => a.as_str().rsplit('@').next().unwrap_or_default().to_string(),
+                (Some(a), _) => a
+                    .as_str()
+                    .rsplit('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 (None, _) => key.host.to_string(),
             };
-            let host = HeaderValue::from_str(&host).map_err(|_| Error::new(Kind::InvalidUrl, "Invalid URL host"))?;
+            let host = HeaderValue::from_str(&host)
+                .map_err(|_| Error::new(Kind::InvalidUrl, "Invalid URL host"))?;
             headers.insert(HOST, host);
         }
         if !keep_alive {
@@ -197,7 +227,7 @@ impl Client {
         let mut fresh = false;
         loop {
             let mut lease = self.acquire(&key, fresh).await?;
-            let req = spec.to_hyper(&key, keep_alive)?;
+            let req = spec.next_attempt(&key, keep_alive)?;
             let reused = lease.reused();
             let exchange = async {
                 let Conn::Http(conn) = lease.conn() else {
@@ -295,7 +325,10 @@ impl Failure {
             Failure::Hyper(e) => hyper_error(&e),
             Failure::TimedOut(after) => {
                 pool.note_timeout();
-                Error::new(Kind::TimedOut, format!("no activity for {after:?} (timeout)"))
+                Error::new(
+                    Kind::TimedOut,
+                    format!("no activity for {after:?} (timeout)"),
+                )
             }
             Failure::Destroyed => Error::destroyed(),
         }
@@ -331,7 +364,9 @@ fn before_response(e: &hyper::Error) -> bool {
     io_source(e).is_some_and(|io| {
         matches!(
             io.kind(),
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionAborted
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
         )
     })
 }
@@ -380,17 +415,19 @@ fn hyper_error(e: &hyper::Error) -> Error {
 
 /// The idle deadline the response asks for: `None` to keep the agent's, `Some(ZERO)` to not pool.
 fn idle_deadline(headers: &HeaderMap) -> Option<Duration> {
-    let closes = headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))));
+    let closes = headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    });
     if closes {
         return Some(Duration::ZERO);
     }
     let hint = headers.get("keep-alive")?.to_str().ok()?;
     let secs = hint.split(',').find_map(|part| {
         let (name, value) = part.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("timeout").then(|| value.trim().parse::<u64>().ok())?
+        name.trim()
+            .eq_ignore_ascii_case("timeout")
+            .then(|| value.trim().parse::<u64>().ok())?
     })?;
     Some(Duration::from_secs(secs).saturating_sub(HINT_MARGIN))
 }
@@ -412,7 +449,10 @@ async fn finish(
         headers.extend(value.as_bytes().iter().map(|&b| b as char));
     }
     let reused = lease.reused();
-    let known_small = incoming.size_hint().exact().is_some_and(|n| n as usize <= SMALL_BODY);
+    let known_small = incoming
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n as usize <= SMALL_BODY);
     let mut stream = BodyStream {
         idle_for: idle_deadline(&parts.headers),
         incoming,
@@ -472,7 +512,9 @@ impl BodyStream {
         if self.is_done() {
             return Ok(None);
         }
-        let Some(first) = self.frame().await? else { return Ok(None) };
+        let Some(first) = self.frame().await? else {
+            return Ok(None);
+        };
         if first.len() >= SMALL_BODY || self.is_done() {
             return Ok(Some(first));
         }
@@ -489,9 +531,14 @@ impl BodyStream {
     /// One data frame; at the end the connection goes back to the pool.
     async fn frame(&mut self) -> Result<Option<Bytes>> {
         loop {
-            let Some(lease) = self.lease.as_ref() else { return Ok(None) };
+            let Some(lease) = self.lease.as_ref() else {
+                return Ok(None);
+            };
             let pool = lease.pool().clone();
-            let next = with_deadline(&pool, self.timeout, async { self.incoming.frame().await.transpose() }).await;
+            let next = with_deadline(&pool, self.timeout, async {
+                self.incoming.frame().await.transpose()
+            })
+            .await;
             match next {
                 Ok(Some(frame)) => {
                     if let Ok(data) = frame.into_data() {

@@ -45,18 +45,38 @@ pub struct ConnInfo {
 /// What the socket face tells its owner, in order.
 pub enum SocketEvent {
     /// Connection `id` is open.
-    Connected { id: ConnId, info: ConnInfo },
-    Data { id: ConnId, bytes: Bytes },
+    Connected {
+        id: ConnId,
+        info: ConnInfo,
+    },
+    Data {
+        id: ConnId,
+        bytes: Bytes,
+    },
     /// The peer finished sending.
-    End { id: ConnId },
+    End {
+        id: ConnId,
+    },
     /// The write queue of `id` emptied below the high-water mark.
-    Drain { id: ConnId },
+    Drain {
+        id: ConnId,
+    },
     /// Connection `id` is gone (failed to connect, reset, or closed by the pool).
-    Closed { id: ConnId, error: Option<Error> },
+    Closed {
+        id: ConnId,
+        error: Option<Error>,
+    },
     /// Queued request `ticket` got connection `id`: reused, or being connected.
-    Granted { ticket: u64, id: ConnId, reused: bool },
+    Granted {
+        ticket: u64,
+        id: ConnId,
+        reused: bool,
+    },
     /// Queued request `ticket` will get no connection.
-    Refused { ticket: u64, error: Error },
+    Refused {
+        ticket: u64,
+        error: Error,
+    },
 }
 
 /// Receives socket events; the binding forwards them to JavaScript.
@@ -114,7 +134,9 @@ impl RawHandle {
         }
         shared.wants_drain.store(true, Ordering::SeqCst);
         // The writer may have emptied the queue between the count and the flag: then nobody would drain.
-        if shared.queued.load(Ordering::SeqCst) < HIGH_WATER && shared.wants_drain.swap(false, Ordering::SeqCst) {
+        if shared.queued.load(Ordering::SeqCst) < HIGH_WATER
+            && shared.wants_drain.swap(false, Ordering::SeqCst)
+        {
             return true;
         }
         false
@@ -225,11 +247,19 @@ impl Sockets {
                     let event = match waiting.wait().await {
                         Ok(Grant::Reuse(lease)) => {
                             let id = this.hold(lease);
-                            SocketEvent::Granted { ticket, id, reused: true }
+                            SocketEvent::Granted {
+                                ticket,
+                                id,
+                                reused: true,
+                            }
                         }
                         Ok(Grant::Connect(slot)) => {
                             let id = slot.id();
-                            this.sink.emit(SocketEvent::Granted { ticket, id, reused: false });
+                            this.sink.emit(SocketEvent::Granted {
+                                ticket,
+                                id,
+                                reused: false,
+                            });
                             this.open(slot);
                             return;
                         }
@@ -270,7 +300,10 @@ impl Sockets {
                 Err(error) => {
                     slot.fail();
                     this.held().remove(&id);
-                    this.sink.emit(SocketEvent::Closed { id, error: Some(error) });
+                    this.sink.emit(SocketEvent::Closed {
+                        id,
+                        error: Some(error),
+                    });
                 }
                 Ok(transport) => this.run(slot, transport, handle, commands),
             }
@@ -278,16 +311,26 @@ impl Sockets {
         id
     }
 
-    fn run(self: &Arc<Self>, slot: Slot<Conn>, transport: Transport, handle: RawHandle, commands: mpsc::UnboundedReceiver<Command>) {
+    fn run(
+        self: &Arc<Self>,
+        slot: Slot<Conn>,
+        transport: Transport,
+        handle: RawHandle,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) {
         let id = slot.id();
         let key = slot.key().clone();
         let info = ConnInfo {
             remote: transport.peer_addr(),
             local: transport.local_addr(),
-            alpn: transport.alpn().map(|p| String::from_utf8_lossy(&p).into_owned()),
+            alpn: transport
+                .alpn()
+                .map(|p| String::from_utf8_lossy(&p).into_owned()),
             peer_certificate: transport.peer_certificates().into_iter().next(),
         };
-        let lease = slot.fill(Conn::Raw(RawConn { handle: handle.clone() }));
+        let lease = slot.fill(Conn::Raw(RawConn {
+            handle: handle.clone(),
+        }));
         {
             let mut held = self.held();
             match held.get(&id) {
@@ -304,7 +347,13 @@ impl Sockets {
         }
         let (reader, writer) = tokio::io::split(transport);
         self.sink.emit(SocketEvent::Connected { id, info });
-        tokio::spawn(write_loop(id, writer, commands, handle.clone(), self.sink.clone()));
+        tokio::spawn(write_loop(
+            id,
+            writer,
+            commands,
+            handle.clone(),
+            self.sink.clone(),
+        ));
         tokio::spawn(read_loop(id, key, reader, handle, self.clone()));
     }
 
@@ -333,7 +382,9 @@ impl Sockets {
     /// Gives connection `id` back to the pool after a response; `idle_for` is the server's hint.
     /// Returns whether it stays open (idle, or handed to a waiter).
     pub fn release(&self, id: ConnId, idle_for: Option<Duration>) -> bool {
-        let Some(Held::Leased(lease, handle)) = self.held().remove(&id) else { return false };
+        let Some(Held::Leased(lease, handle)) = self.held().remove(&id) else {
+            return false;
+        };
         handle.shared.idle.store(true, Ordering::SeqCst);
         handle.resume();
         lease.release(idle_for);
@@ -449,10 +500,16 @@ async fn read_loop(
             }
             // Bytes nobody asked for: never let them reach the next request.
             Ok(_) if idle => {
-                error = Some(Error::new(crate::error::Kind::ConnectionReset, "unsolicited data on an idle connection"));
+                error = Some(Error::new(
+                    crate::error::Kind::ConnectionReset,
+                    "unsolicited data on an idle connection",
+                ));
                 break;
             }
-            Ok(_) => sockets.sink.emit(SocketEvent::Data { id, bytes: buf.freeze() }),
+            Ok(_) => sockets.sink.emit(SocketEvent::Data {
+                id,
+                bytes: buf.freeze(),
+            }),
             Err(e) => {
                 error = Some(Error::from_io(&e, "read"));
                 break;

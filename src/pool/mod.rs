@@ -149,7 +149,14 @@ impl<C: Connection> Pool<C> {
     pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
         let mut dropped = Vec::new();
         let mut state = self.lock();
-        let answer = state.checkout(&self.shared.config, key, fresh, role, Instant::now(), &mut dropped);
+        let answer = state.checkout(
+            &self.shared.config,
+            key,
+            fresh,
+            role,
+            Instant::now(),
+            &mut dropped,
+        );
         let answer = match answer {
             Err(e) => Err(e),
             Ok(Answer::Granted(grant)) => Ok(match self.wrap(key, grant) {
@@ -168,7 +175,14 @@ impl<C: Connection> Pool<C> {
         answer
     }
 
-    fn lease(&self, key: &OriginKey, id: ConnId, conn: C, created: Instant, reused: bool) -> Lease<C> {
+    fn lease(
+        &self,
+        key: &OriginKey,
+        id: ConnId,
+        conn: C,
+        created: Instant,
+        reused: bool,
+    ) -> Lease<C> {
         Lease {
             pool: self.clone(),
             key: key.clone(),
@@ -190,7 +204,9 @@ impl<C: Connection> Pool<C> {
 
     fn wrap(&self, key: &OriginKey, grant: RawGrant<C>) -> Grant<C> {
         match grant {
-            RawGrant::Reuse { id, conn, created } => Grant::Reuse(self.lease(key, id, conn, created, true)),
+            RawGrant::Reuse { id, conn, created } => {
+                Grant::Reuse(self.lease(key, id, conn, created, true))
+            }
             RawGrant::Connect { id } => Grant::Connect(self.slot(key, id)),
         }
     }
@@ -199,7 +215,8 @@ impl<C: Connection> Pool<C> {
     /// rather than at the next checkout, so stats and waiters see the truth.
     pub fn forget(&self, key: &OriginKey, id: ConnId, error: bool) {
         let mut dropped = Vec::new();
-        self.lock().forget(&self.shared.config, key, id, error, &mut dropped);
+        self.lock()
+            .forget(&self.shared.config, key, id, error, &mut dropped);
         drop(dropped);
     }
 
@@ -239,7 +256,14 @@ impl<C: Connection> Pool<C> {
         drop(dropped);
     }
 
-    fn release(&self, key: &OriginKey, id: ConnId, conn: C, created: Instant, idle_for: Option<Duration>) {
+    fn release(
+        &self,
+        key: &OriginKey,
+        id: ConnId,
+        conn: C,
+        created: Instant,
+        idle_for: Option<Duration>,
+    ) {
         let mut dropped = Vec::new();
         let wake = self.lock().release(
             &self.shared.config,
@@ -259,13 +283,15 @@ impl<C: Connection> Pool<C> {
 
     fn close(&self, key: &OriginKey, error: bool) {
         let mut dropped = Vec::new();
-        self.lock().close_active(&self.shared.config, key, error, &mut dropped);
+        self.lock()
+            .close_active(&self.shared.config, key, error, &mut dropped);
         drop(dropped);
     }
 
     fn unreserve(&self, key: &OriginKey, failed: bool) {
         let mut dropped = Vec::new();
-        self.lock().unreserve(&self.shared.config, key, failed, &mut dropped);
+        self.lock()
+            .unreserve(&self.shared.config, key, failed, &mut dropped);
         drop(dropped);
     }
 
@@ -344,14 +370,17 @@ impl<C: Connection> Lease<C> {
     }
 
     pub fn conn(&mut self) -> &mut C {
-        self.conn.as_mut().expect("a live lease holds its connection")
+        self.conn
+            .as_mut()
+            .expect("a live lease holds its connection")
     }
 
     /// Returns the connection to the pool. `idle_for` is the deadline the server asked for with
     /// `Keep-Alive: timeout=` (already reduced by the safety margin), if any.
     pub fn release(mut self, idle_for: Option<Duration>) {
         if let Some(conn) = self.conn.take() {
-            self.pool.release(&self.key, self.id, conn, self.created, idle_for);
+            self.pool
+                .release(&self.key, self.id, conn, self.created, idle_for);
         }
     }
 
@@ -401,7 +430,8 @@ impl<C: Connection> Slot<C> {
     pub fn fill(mut self, conn: C) -> Lease<C> {
         self.done = true;
         self.pool.filled(&self.key);
-        self.pool.lease(&self.key, self.id, conn, Instant::now(), false)
+        self.pool
+            .lease(&self.key, self.id, conn, Instant::now(), false)
     }
 
     /// The connect failed: counted in `createSocketErrorCount`, and the room goes to the next waiter.
@@ -439,7 +469,10 @@ impl<C: Connection> Waiting<C> {
                 Err(_) => {
                     return Err(Error::new(
                         Kind::QueueTimeout,
-                        format!("waited {limit:?} in the queue of {} for a connection", self.key),
+                        format!(
+                            "waited {limit:?} in the queue of {} for a connection",
+                            self.key
+                        ),
                     ))
                 }
             },

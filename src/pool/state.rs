@@ -14,8 +14,14 @@ use crate::origin::OriginKey;
 
 /// What the pool hands a waiter, before it is wrapped into a `Lease` or `Slot`.
 pub enum Grant<C> {
-    Reuse { id: ConnId, conn: C, created: Instant },
-    Connect { id: ConnId },
+    Reuse {
+        id: ConnId,
+        conn: C,
+        created: Instant,
+    },
+    Connect {
+        id: ConnId,
+    },
 }
 
 /// What a checkout answers, before wrapping.
@@ -62,7 +68,13 @@ impl<C> Default for Host<C> {
 
 impl<C> Host<C> {
     /// Takes the idle connection to reuse for `role`, per `scheduling`, dropping stale ones met on the way.
-    fn take_idle(&mut self, scheduling: Scheduling, role: u8, now: Instant, dropped: &mut Vec<C>) -> (Option<Idle<C>>, usize)
+    fn take_idle(
+        &mut self,
+        scheduling: Scheduling,
+        role: u8,
+        now: Instant,
+        dropped: &mut Vec<C>,
+    ) -> (Option<Idle<C>>, usize)
     where
         C: Connection,
     {
@@ -72,7 +84,9 @@ impl<C> Host<C> {
                 Scheduling::Lifo => self.idle.iter().rposition(|i| i.conn.role() == role),
                 Scheduling::Fifo => self.idle.iter().position(|i| i.conn.role() == role),
             };
-            let Some(at) = found else { return (None, stale) };
+            let Some(at) = found else {
+                return (None, stale);
+            };
             let idle = self.idle.remove(at).expect("position is in range");
             if idle.conn.is_open() && idle.deadline > now {
                 return (Some(idle), stale);
@@ -214,17 +228,25 @@ impl<C: Connection> State<C> {
         }
         let host = self.hosts.get_mut(key).expect("host exists");
         let has_room = host.waiters.is_empty() && host.count() < config.max_sockets;
-        if has_room && (self.total < config.max_total_sockets || self.evict_idle_elsewhere(key, dropped)) {
+        if has_room
+            && (self.total < config.max_total_sockets || self.evict_idle_elsewhere(key, dropped))
+        {
             self.total += 1;
             let id = self.new_id();
             self.hosts.get_mut(key).expect("host exists").connecting += 1;
             return Ok(Answer::Granted(Grant::Connect { id }));
         }
         let host = self.hosts.get_mut(key).expect("host exists");
-        if config.max_queue_size.is_some_and(|max| host.waiters.len() >= max) {
+        if config
+            .max_queue_size
+            .is_some_and(|max| host.waiters.len() >= max)
+        {
             return Err(Error::new(
                 Kind::QueueFull,
-                format!("{} requests already wait for a connection to {key}", host.waiters.len()),
+                format!(
+                    "{} requests already wait for a connection to {key}",
+                    host.waiters.len()
+                ),
             ));
         }
         let seq = self.next_seq;
@@ -251,11 +273,14 @@ impl<C: Connection> State<C> {
         dropped: &mut Vec<C>,
     ) -> bool {
         self.counters.requests += 1;
-        let mut keep_for = idle_for.map_or(config.free_socket_timeout, |d| d.min(config.free_socket_timeout));
+        let mut keep_for = idle_for.map_or(config.free_socket_timeout, |d| {
+            d.min(config.free_socket_timeout)
+        });
         if let Some(ttl) = config.socket_active_ttl {
             keep_for = keep_for.min(ttl.saturating_sub(now.saturating_duration_since(created)));
         }
-        let reusable = config.keep_alive && !self.destroyed && !keep_for.is_zero() && conn.is_open();
+        let reusable =
+            config.keep_alive && !self.destroyed && !keep_for.is_zero() && conn.is_open();
         let Some(host) = self.hosts.get_mut(key) else {
             dropped.push(conn);
             return false;
@@ -274,14 +299,21 @@ impl<C: Connection> State<C> {
             };
             host.busy -= 1;
             let other_face_waits = !host.waiters.is_empty();
-            if !other_face_waits && host.idle.len() < config.max_free_sockets && !self.blocked_elsewhere(config, key) {
+            if !other_face_waits
+                && host.idle.len() < config.max_free_sockets
+                && !self.blocked_elsewhere(config, key)
+            {
                 let deadline = now + keep_for;
-                self.hosts.get_mut(key).expect("host exists").idle.push_back(Idle {
-                    id,
-                    conn,
-                    created,
-                    deadline,
-                });
+                self.hosts
+                    .get_mut(key)
+                    .expect("host exists")
+                    .idle
+                    .push_back(Idle {
+                        id,
+                        conn,
+                        created,
+                        deadline,
+                    });
                 let wake = self.reaper_at.is_none_or(|at| deadline < at);
                 if wake {
                     self.reaper_at = Some(deadline);
@@ -299,7 +331,13 @@ impl<C: Connection> State<C> {
     }
 
     /// A leased connection closed (failed, dropped or detached).
-    pub fn close_active(&mut self, config: &PoolConfig, key: &OriginKey, error: bool, dropped: &mut Vec<C>) {
+    pub fn close_active(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        error: bool,
+        dropped: &mut Vec<C>,
+    ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.busy -= 1;
             self.total -= 1;
@@ -313,7 +351,13 @@ impl<C: Connection> State<C> {
     }
 
     /// A reservation ended without a connection.
-    pub fn unreserve(&mut self, config: &PoolConfig, key: &OriginKey, failed: bool, dropped: &mut Vec<C>) {
+    pub fn unreserve(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        failed: bool,
+        dropped: &mut Vec<C>,
+    ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.connecting -= 1;
             self.total -= 1;
@@ -341,9 +385,20 @@ impl<C: Connection> State<C> {
     }
 
     /// An owner task saw its connection close; if it was idle, its slot is freed.
-    pub fn forget(&mut self, config: &PoolConfig, key: &OriginKey, id: ConnId, error: bool, dropped: &mut Vec<C>) {
-        let Some(host) = self.hosts.get_mut(key) else { return };
-        let Some(at) = host.idle.iter().position(|i| i.id == id) else { return };
+    pub fn forget(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        id: ConnId,
+        error: bool,
+        dropped: &mut Vec<C>,
+    ) {
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        let Some(at) = host.idle.iter().position(|i| i.id == id) else {
+            return;
+        };
         let idle = host.idle.remove(at).expect("position is in range");
         dropped.push(idle.conn);
         self.total -= 1;
@@ -355,7 +410,12 @@ impl<C: Connection> State<C> {
     }
 
     /// Closes idle connections that expired or were found closed; returns the next deadline.
-    pub fn expire(&mut self, config: &PoolConfig, now: Instant, dropped: &mut Vec<C>) -> Option<Instant> {
+    pub fn expire(
+        &mut self,
+        config: &PoolConfig,
+        now: Instant,
+        dropped: &mut Vec<C>,
+    ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut freed = false;
         for host in self.hosts.values_mut() {
@@ -381,7 +441,8 @@ impl<C: Connection> State<C> {
         self.reaper_at = next;
         if freed {
             self.dispatch_all(config, dropped);
-            self.hosts.retain(|_, h| h.count() > 0 || !h.waiters.is_empty());
+            self.hosts
+                .retain(|_, h| h.count() > 0 || !h.waiters.is_empty());
         }
         next
     }
@@ -415,7 +476,7 @@ impl<C: Connection> State<C> {
                 (key.clone(), stats)
             })
             .collect();
-        origins.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        origins.sort_by_key(|(key, _)| key.to_string());
         Status {
             counters: self.counters,
             origins,
@@ -434,7 +495,9 @@ impl<C: Connection> State<C> {
     /// Grants room to `key`'s waiters while its cap and the total cap allow.
     fn dispatch(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Vec<C>) {
         loop {
-            let Some(host) = self.hosts.get(key) else { return };
+            let Some(host) = self.hosts.get(key) else {
+                return;
+            };
             if host.waiters.is_empty() || host.count() >= config.max_sockets {
                 return;
             }
@@ -482,7 +545,9 @@ impl<C: Connection> State<C> {
             .iter_mut()
             .filter(|(k, h)| *k != key && !h.idle.is_empty())
             .min_by_key(|(_, h)| h.idle.front().map(|i| i.deadline));
-        let Some((_, host)) = victim else { return false };
+        let Some((_, host)) = victim else {
+            return false;
+        };
         let idle = host.idle.pop_front().expect("filtered on non-empty");
         dropped.push(idle.conn);
         self.total -= 1;
@@ -492,7 +557,11 @@ impl<C: Connection> State<C> {
 
     /// Forgets a host that holds nothing, so that one-off origins do not accumulate.
     fn gc(&mut self, key: &OriginKey) {
-        if self.hosts.get(key).is_some_and(|h| h.count() == 0 && h.waiters.is_empty()) {
+        if self
+            .hosts
+            .get(key)
+            .is_some_and(|h| h.count() == 0 && h.waiters.is_empty())
+        {
             self.hosts.remove(key);
         }
     }

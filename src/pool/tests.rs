@@ -92,7 +92,10 @@ async fn sequential_requests_reuse_one_connection() {
     }
     assert_eq!(accepted_now(&accepted, 1).await, 1);
     let counters = pool.status().counters;
-    assert_eq!((counters.created, counters.reused, counters.requests), (1, 99, 100));
+    assert_eq!(
+        (counters.created, counters.reused, counters.requests),
+        (1, 99, 100)
+    );
 }
 
 #[tokio::test]
@@ -117,7 +120,11 @@ async fn max_sockets_queues_in_fifo_order() {
     a.release(None);
     match first.wait().await.unwrap() {
         Grant::Reuse(lease) => {
-            assert_eq!(lease.id(), a_id, "the oldest waiter gets the freed connection");
+            assert_eq!(
+                lease.id(),
+                a_id,
+                "the oldest waiter gets the freed connection"
+            );
             drop(lease); // closes it: the next waiter gets room to connect
         }
         Grant::Connect(_) => panic!("a released connection is handed over"),
@@ -176,7 +183,11 @@ async fn max_total_sockets_closes_an_idle_connection_of_another_origin() {
     lease(&pool, &a).await.release(None);
     assert_eq!(stats(&pool, &a).free, 1);
     let on_b = lease(&pool, &b).await;
-    assert_eq!(stats(&pool, &a).connected, 0, "the idle connection to a made room");
+    assert_eq!(
+        stats(&pool, &a).connected,
+        0,
+        "the idle connection to a made room"
+    );
     assert_eq!(accepted_now(&accepted_b, 1).await, 1);
     // While b holds the only slot, a waits; releasing b hands the room to a.
     let waiting = match pool.checkout(&a, 0, false).unwrap() {
@@ -232,7 +243,9 @@ async fn idle_deadline_and_server_hint() {
         ..PoolConfig::default()
     });
     lease(&pool, &key).await.release(None);
-    lease(&pool, &key).await.release(Some(Duration::from_millis(30)));
+    lease(&pool, &key)
+        .await
+        .release(Some(Duration::from_millis(30)));
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(stats(&pool, &key).free, 0, "the shorter server hint wins");
     lease(&pool, &key).await.release(None);
@@ -256,7 +269,10 @@ async fn closed_idle_connections_are_skipped_and_forgotten() {
     l.release(None);
     open.store(false, Ordering::SeqCst);
     let next = lease(&pool, &key).await;
-    assert!(!next.reused(), "a closed idle connection is never handed out");
+    assert!(
+        !next.reused(),
+        "a closed idle connection is never handed out"
+    );
     assert_eq!(accepted_now(&accepted, 2).await, 2);
     let next_id = next.id();
     next.release(None);
@@ -290,8 +306,14 @@ async fn destroy_fails_waiters_and_refuses_checkouts() {
         _ => panic!("waits"),
     };
     pool.destroy();
-    assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_AGENT_DESTROYED");
-    assert_eq!(pool.checkout(&key, 0, false).err().unwrap().code(), "ERR_AGENT_DESTROYED");
+    assert_eq!(
+        waiting.wait().await.err().unwrap().code(),
+        "ERR_AGENT_DESTROYED"
+    );
+    assert_eq!(
+        pool.checkout(&key, 0, false).err().unwrap().code(),
+        "ERR_AGENT_DESTROYED"
+    );
     held.release(None);
     assert_eq!(stats(&pool, &key).connected, 0);
 }
@@ -310,7 +332,13 @@ async fn queue_timeout_and_queue_limit() {
         Checkout::Queued(w) => w,
         _ => panic!("waits"),
     };
-    assert_eq!(pool.checkout(&key, 0, false).err().unwrap().code(), "ERR_POOL_QUEUE_FULL");
-    assert_eq!(waiting.wait().await.err().unwrap().code(), "ERR_POOL_TIMEOUT");
+    assert_eq!(
+        pool.checkout(&key, 0, false).err().unwrap().code(),
+        "ERR_POOL_QUEUE_FULL"
+    );
+    assert_eq!(
+        waiting.wait().await.err().unwrap().code(),
+        "ERR_POOL_TIMEOUT"
+    );
     assert_eq!(stats(&pool, &key).queued, 0);
 }
