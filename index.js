@@ -6,7 +6,8 @@ const http = require('node:http')
 const https = require('node:https')
 const { NativeAgent, BodySender } = require('./binding.js')
 const { normalize } = require('./lib/options')
-const { Response } = require('./lib/response')
+const { PendingRequests } = require('./lib/requests')
+const { Liveness } = require('./lib/liveness')
 const { toUrl, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
@@ -14,7 +15,7 @@ const { SocketBook } = require('./lib/sockets')
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
 const kBook = Symbol('socketBook')
-let nextAbortId = 1
+const kRequests = Symbol('pendingRequests')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
 function baseOptions (options, normalized) {
@@ -33,8 +34,11 @@ function baseOptions (options, normalized) {
 function attachPool (agent, normalized, secure) {
   agent[kOptions] = normalized
   let book = null
-  agent[kNative] = new NativeAgent(normalized, events => book.onEvents(events))
-  book = new SocketBook(agent, agent[kNative], secure)
+  const native = new NativeAgent(normalized, events => book.onEvents(events))
+  const liveness = new Liveness(native)
+  agent[kNative] = native
+  agent[kRequests] = new PendingRequests(native, liveness)
+  book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
 }
 
@@ -49,20 +53,11 @@ function send (agent, input, options) {
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
   const sender = body.stream ? new BodySender() : undefined
-  const abortId = signal ? nextAbortId++ : undefined
-  const pending = native.request(method, url.href, headers, body.bytes, sender, timeout, abortId)
-  if (sender) pump(body.stream, sender)
-  const answered = pending.then(answer => new Response(native, answer, url.href), err => { throw fromNative(err) })
-  if (!signal) return answered
-  const onAbort = () => native.abort(abortId)
-  signal.addEventListener('abort', onAbort, { once: true })
-  return answered.then(response => {
-    signal.removeEventListener('abort', onAbort)
-    return response
-  }, err => {
-    signal.removeEventListener('abort', onAbort)
-    throw err.code === 'ABORT_ERR' ? abortError(signal) : err
+  const answered = agent[kRequests].add(url.href, signal, id => {
+    native.request(id, method, url.href, headers, body.bytes, sender, timeout, signal != null)
   })
+  if (sender) pump(body.stream, sender)
+  return answered
 }
 
 class Agent extends http.Agent {

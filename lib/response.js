@@ -12,16 +12,17 @@ const kHeaders = Symbol('headers')
 const kBody = Symbol('body')
 
 class Response {
-  constructor (native, answer, url) {
-    this.status = answer.status
-    this.statusCode = answer.status
-    this.statusText = answer.statusText
-    this.rawHeaders = answer.headers === '' ? [] : answer.headers.split('\n')
+  /** `event` is Rust's "answered" event: status, statusText, headers in `text`, body in `data`. */
+  constructor (native, event, url) {
+    this.status = event.status
+    this.statusCode = event.status
+    this.statusText = event.statusText
+    this.rawHeaders = event.text === '' ? [] : event.text.split('\n')
     this.url = url
-    this.reused = answer.reused
+    this.reused = event.flag
     this[kNative] = native
-    this[kPrefix] = answer.body
-    this[kStream] = answer.stream ?? null
+    this[kPrefix] = event.data
+    this[kStream] = event.ticket ?? null
     this[kHeaders] = null
     this[kBody] = null
   }

@@ -10,7 +10,7 @@ const { codedError, fromNative } = require('./errors')
 const KIND_REUSED = 0
 const KIND_CONNECTING = 1
 
-// Rust event kinds (src/binding/events.rs).
+// Rust event kinds (src/binding/events.rs); 8 and 9 are the Promise face's.
 const CONNECTED = 1
 const DATA = 2
 const END = 3
@@ -18,6 +18,8 @@ const DRAIN = 4
 const CLOSED = 5
 const GRANTED = 6
 const REFUSED = 7
+const ANSWERED = 8
+const FAILED = 9
 
 function push (map, name, item) {
   const list = map[name]
@@ -38,22 +40,19 @@ function socketTimeoutError () {
 }
 
 class SocketBook {
-  constructor (agent, native, secure) {
+  constructor (agent, native, secure, liveness, requests) {
     this.agent = agent
     this.native = native
     this.secure = secure
+    this.liveness = liveness
+    this.requests = requests
     this.byId = new Map()
     this.tickets = new Map()
     this.names = new Map()
-    this.busyCount = 0
   }
 
-  /** Keeps the process alive while requests are in flight on this face, and only then. */
   busy (delta) {
-    const before = this.busyCount
-    this.busyCount += delta
-    if (before === 0 && this.busyCount > 0) this.native.setBusy(true)
-    else if (before > 0 && this.busyCount === 0) this.native.setBusy(false)
+    this.liveness.busy(delta)
   }
 
   addRequest (req, options) {
@@ -146,9 +145,12 @@ class SocketBook {
     socket.unref()
   }
 
+  /** Every Rust event of this agent comes through here, in order. */
   onEvents (events) {
     for (const event of events) {
       switch (event.kind) {
+        case ANSWERED: this.requests.answered(event); break
+        case FAILED: this.requests.failed(event); break
         case DATA: this.byId.get(event.id)?._data(event.data); break
         case DRAIN: this.byId.get(event.id)?._drained(); break
         case CONNECTED: this.byId.get(event.id)?._connected(event.text, event.data); break

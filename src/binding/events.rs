@@ -1,9 +1,9 @@
-//! Socket-face events from Rust tasks to JavaScript, batched.
+//! Events from Rust tasks to JavaScript, batched: socket-face events and Promise-face completions.
 //!
 //! Tasks push events onto one queue per agent; the first push into an empty queue schedules one call into
 //! JS, which drains everything queued by then. So a burst of events costs one crossing, and their order is
 //! kept. The call is made through a weak thread-safe function: by itself it does not keep the process
-//! alive; `set_busy` refs it while the JS side has requests in flight on this face.
+//! alive; `set_busy` refs it while the JS side has requests in flight.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,29 +13,59 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
+use crate::error::Error;
 use crate::faces::transport::{EventSink, SocketEvent};
+
+/// What the queue carries.
+pub enum Event {
+    Socket(SocketEvent),
+    /// Promise-face request `id` answered: head, first (or whole) body, and the stream id of the rest.
+    Answered {
+        id: u32,
+        head: Answer,
+    },
+    /// Promise-face request `id` failed.
+    Failed {
+        id: u32,
+        error: Error,
+    },
+}
+
+/// A response head with its first bytes, ready for JS.
+pub struct Answer {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: String,
+    pub reused: bool,
+    pub body: Vec<u8>,
+    pub stream: Option<u32>,
+}
 
 /// One event as JS reads it; `kind` says which fields are set.
 #[napi(object)]
 pub struct JsSocketEvent {
-    /// 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused.
+    /// 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered, 9 failed.
     pub kind: u32,
-    /// Connection id.
+    /// Connection id (socket events) or request id (answered, failed).
     pub id: f64,
-    /// Queue ticket (granted, refused).
+    /// Queue ticket (granted, refused) or body stream id (answered).
     pub ticket: Option<f64>,
-    /// Data, or the peer certificate (connected).
+    /// Data, the peer certificate (connected), or the body (answered).
     pub data: Option<Buffer>,
-    /// An error as `code\u{1}message` (closed, refused), or `|`-separated connection info (connected).
+    /// An error as `code\u{1}message` (closed, refused, failed), `|`-separated connection info
+    /// (connected), or the headers (answered).
     pub text: Option<String>,
-    /// Reused (granted).
+    /// Reused (granted, answered).
     pub flag: Option<bool>,
+    /// Status code and reason (answered).
+    pub status: Option<u32>,
+    pub status_text: Option<String>,
 }
 
 type Tsfn = ThreadsafeFunction<(), (), Vec<JsSocketEvent>, Status, false, true>;
 
 pub struct EventQueue {
-    pending: Mutex<Vec<SocketEvent>>,
+    pending: Mutex<Vec<Event>>,
     scheduled: AtomicBool,
     tsfn: Mutex<Option<Arc<Tsfn>>>,
 }
@@ -83,6 +113,12 @@ impl EventQueue {
 
 impl EventSink for EventQueue {
     fn emit(&self, event: SocketEvent) {
+        self.push(Event::Socket(event));
+    }
+}
+
+impl EventQueue {
+    pub fn push(&self, event: Event) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -100,7 +136,7 @@ fn coded(e: &crate::error::Error) -> String {
     format!("{}\u{1}{}", e.code(), e.message())
 }
 
-fn to_js(event: SocketEvent) -> JsSocketEvent {
+fn to_js(event: Event) -> JsSocketEvent {
     let mut js = JsSocketEvent {
         kind: 0,
         id: 0.0,
@@ -108,6 +144,28 @@ fn to_js(event: SocketEvent) -> JsSocketEvent {
         data: None,
         text: None,
         flag: None,
+        status: None,
+        status_text: None,
+    };
+    let event = match event {
+        Event::Socket(event) => event,
+        Event::Answered { id, head } => {
+            js.kind = 8;
+            js.id = id as f64;
+            js.status = Some(head.status as u32);
+            js.status_text = Some(head.status_text);
+            js.text = Some(head.headers);
+            js.flag = Some(head.reused);
+            js.data = Some(Buffer::from(head.body));
+            js.ticket = head.stream.map(|s| s as f64);
+            return js;
+        }
+        Event::Failed { id, error } => {
+            js.kind = 9;
+            js.id = id as f64;
+            js.text = Some(coded(&error));
+            return js;
+        }
     };
     match event {
         SocketEvent::Connected { id, info } => {

@@ -23,7 +23,7 @@ use crate::faces::client::{BodyStream, Client, RequestBody, RequestSpec};
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
 use crate::pool::Pool;
-use events::{EventQueue, JsSocketEvent};
+use events::{Answer, Event, EventQueue, JsSocketEvent};
 use options::NativeOptions;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
@@ -36,19 +36,6 @@ fn js_error(e: Error) -> napi::Error {
 
 fn runtime() -> tokio::runtime::Handle {
     napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
-}
-
-/// The response head and small body, as one object.
-#[napi(object)]
-pub struct NativeResponse {
-    pub status: u32,
-    pub status_text: String,
-    /// Names and values alternating, joined with `\n`.
-    pub headers: String,
-    pub reused: bool,
-    pub body: Buffer,
-    /// Id for `readBody` when more body follows.
-    pub stream: Option<u32>,
 }
 
 /// One origin's numbers for JS.
@@ -160,21 +147,21 @@ impl NativeAgent {
         })
     }
 
-    /// Sends one request. `headers` alternate names and values. `abort_id`, when given, lets `abort`
-    /// cancel it.
+    /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
+    /// alternate names and values. With `abortable`, `abort(id)` cancels it.
     #[napi]
     #[allow(clippy::too_many_arguments)]
-    pub fn request<'env>(
+    pub fn request(
         &self,
-        env: &'env Env,
+        id: u32,
         method: String,
         url: String,
         headers: Vec<String>,
         body: Option<Buffer>,
         body_stream: Option<&BodySender>,
         timeout_ms: Option<f64>,
-        abort_id: Option<u32>,
-    ) -> napi::Result<PromiseRaw<'env, NativeResponse>> {
+        abortable: bool,
+    ) -> napi::Result<()> {
         let (method, uri, headers) =
             RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
         let body = match (body, body_stream) {
@@ -183,7 +170,7 @@ impl NativeAgent {
                 None => RequestBody::Empty,
             },
             (Some(bytes), None) if !bytes.is_empty() => {
-                RequestBody::Full(Some(bytes::Bytes::from(bytes.to_vec())))
+                RequestBody::Full(Some(bytes::Bytes::from(Vec::from(bytes))))
             }
             _ => RequestBody::Empty,
         };
@@ -196,22 +183,23 @@ impl NativeAgent {
                 .filter(|t| *t > 0.0)
                 .map(|t| Duration::from_millis(t as u64)),
         };
-        let aborted = abort_id.map(|id| {
+        let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
             self.aborts
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id, tx);
-            (id, rx)
+            rx
         });
         let client = self.client.clone();
         let streams = self.streams.clone();
         let aborts = self.aborts.clone();
+        let events = self.events.clone();
         let next_stream = self.next_stream.clone();
-        env.spawn_future(async move {
+        runtime().spawn(async move {
             let result = match aborted {
                 None => client.send(spec).await,
-                Some((id, rx)) => {
+                Some(rx) => {
                     let result = tokio::select! {
                         r = client.send(spec) => r,
                         _ = rx => Err(Error::aborted()),
@@ -220,24 +208,33 @@ impl NativeAgent {
                     result
                 }
             };
-            let parts = result.map_err(js_error)?;
-            let stream = parts.rest.map(|rest| {
-                let id = next_stream.fetch_add(1, Ordering::Relaxed);
-                streams
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, Arc::new(tokio::sync::Mutex::new(rest)));
-                id
-            });
-            Ok(NativeResponse {
-                status: parts.status as u32,
-                status_text: parts.status_text,
-                headers: parts.headers,
-                reused: parts.reused,
-                body: Buffer::from(parts.body.to_vec()),
-                stream,
-            })
-        })
+            let event = match result {
+                Err(error) => Event::Failed { id, error },
+                Ok(parts) => {
+                    let stream = parts.rest.map(|rest| {
+                        let sid = next_stream.fetch_add(1, Ordering::Relaxed);
+                        streams
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(sid, Arc::new(tokio::sync::Mutex::new(rest)));
+                        sid
+                    });
+                    Event::Answered {
+                        id,
+                        head: Answer {
+                            status: parts.status,
+                            status_text: parts.status_text,
+                            headers: parts.headers,
+                            reused: parts.reused,
+                            body: Vec::from(parts.body),
+                            stream,
+                        },
+                    }
+                }
+            };
+            events.push(event);
+        });
+        Ok(())
     }
 
     /// Cancels the request registered under `abort_id`, if it is still running.
@@ -399,5 +396,23 @@ impl NativeAgent {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+/// The tokio runtime's shape, chosen by measurement (benchmark/): one worker thread drives every
+/// connection; the JS thread is the other busy thread. More workers add cross-thread wake-ups.
+#[napi_derive::module_init]
+fn init_runtime() {
+    let workers = std::env::var("KEEPALIVE_AGENT_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
     }
 }

@@ -448,6 +448,14 @@ async fn finish(
         // Header values are bytes; Node reads them as latin1, and so do we.
         headers.extend(value.as_bytes().iter().map(|&b| b as char));
     }
+    // hyper bounds its read buffer, not the head: enforce the head limit here, as Node's parser does.
+    if headers.len() > MAX_HEAD {
+        lease.fail();
+        return Err(Error::new(
+            Kind::HeaderOverflow,
+            format!("Header overflow: the response head exceeds {MAX_HEAD} bytes"),
+        ));
+    }
     let reused = lease.reused();
     let known_small = incoming
         .size_hint()

@@ -1,0 +1,60 @@
+'use strict'
+// The Promise face's in-flight requests: each waits for one Rust event (answered or failed) under its id.
+// Rust batches those events, so many completions cost one crossing into JS.
+
+const { Response } = require('./response')
+const { abortError, fromNative } = require('./errors')
+
+class PendingRequests {
+  constructor (native, liveness) {
+    this.native = native
+    this.liveness = liveness
+    this.pending = new Map()
+    this.nextId = 1
+  }
+
+  /** Starts a request; `start(id)` hands it to Rust. Resolves with a Response. */
+  add (url, signal, start) {
+    const id = this.nextId
+    this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
+    return new Promise((resolve, reject) => {
+      const entry = { resolve, reject, url, signal, onAbort: null }
+      try {
+        start(id)
+      } catch (err) {
+        reject(fromNative(err))
+        return
+      }
+      this.pending.set(id, entry)
+      this.liveness.busy(1)
+      if (signal) {
+        entry.onAbort = () => this.native.abort(id)
+        signal.addEventListener('abort', entry.onAbort, { once: true })
+      }
+    })
+  }
+
+  take (id) {
+    const entry = this.pending.get(id)
+    if (entry === undefined) return undefined
+    this.pending.delete(id)
+    this.liveness.busy(-1)
+    if (entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort)
+    return entry
+  }
+
+  answered (event) {
+    const entry = this.take(event.id)
+    if (entry === undefined) return
+    entry.resolve(new Response(this.native, event, entry.url))
+  }
+
+  failed (event) {
+    const entry = this.take(event.id)
+    if (entry === undefined) return
+    const err = fromNative(new Error(event.text))
+    entry.reject(err.code === 'ABORT_ERR' ? abortError(entry.signal) : err)
+  }
+}
+
+module.exports = { PendingRequests }
