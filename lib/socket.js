@@ -200,7 +200,7 @@ class RustSocket extends Duplex {
 
   ref () {
     if (!this[kReffed]) {
-      this[kReffed] = false
+      this[kReffed] = true
       this[kOwner].busy(1)
     }
     return this

@@ -1,0 +1,71 @@
+'use strict'
+// Shared by the socket-face and fault suites: servers on 127.0.0.1 that count connections, a raw TCP
+// server that sends exactly the bytes a test chooses, and small clients over node:http.
+
+const http = require('node:http')
+const https = require('node:https')
+const net = require('node:net')
+const { once } = require('node:events')
+
+/** Starts `server` on 127.0.0.1 and counts its connections: opened, open now, most open at once. */
+async function listenCounting (server) {
+  const counts = { opened: 0, open: 0, maxOpen: 0, closed: 0 }
+  const event = server instanceof https.Server ? 'secureConnection' : 'connection'
+  server.on(event, socket => {
+    counts.opened++
+    counts.open++
+    counts.maxOpen = Math.max(counts.maxOpen, counts.open)
+    socket.on('close', () => { counts.open--; counts.closed++ })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  const scheme = server instanceof https.Server ? 'https' : 'http'
+  return { server, counts, port, url: `${scheme}://127.0.0.1:${port}`, close: () => closeServer(server) }
+}
+
+function closeServer (server) {
+  server.closeAllConnections?.()
+  return new Promise(resolve => server.close(() => resolve()))
+}
+
+/** A TCP server whose connection handler writes raw bytes; tracks every socket to close them. */
+async function rawServer (onConnection) {
+  const sockets = new Set()
+  const server = net.createServer(socket => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    onConnection(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close () {
+      for (const s of sockets) s.destroy()
+      return new Promise(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+/** One request over node:http(s) with `agent`; resolves with status, body text and reusedSocket. */
+function get (url, agent, { method = 'GET', body, headers, timeout } = {}) {
+  const lib = url.startsWith('https:') ? https : http
+  return new Promise((resolve, reject) => {
+    const req = lib.request(url, { agent, method, headers, timeout }, res => {
+      const chunks = []
+      res.on('data', chunk => chunks.push(chunk))
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), reused: req.reusedSocket, socket: req.socket }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    if (body !== undefined) req.end(body)
+    else req.end()
+  })
+}
+
+module.exports = { listenCounting, closeServer, rawServer, get }

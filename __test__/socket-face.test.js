@@ -1,0 +1,339 @@
+'use strict'
+// The socket face: the Agent passed to node:http / node:https, with its connections in the Rust pool.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const crypto = require('node:crypto')
+const { Readable } = require('node:stream')
+const { Agent, HttpsAgent } = require('..')
+const { selfSigned } = require('../examples/certs')
+const { listenCounting, get } = require('./helpers/faces')
+
+const hello = (req, res) => {
+  req.resume()
+  req.on('end', () => res.end(`hello ${req.url}`))
+}
+
+test('is an http.Agent and an https.Agent, with Node\'s protocol and port', () => {
+  const agent = new Agent()
+  const secure = new HttpsAgent()
+  assert.ok(agent instanceof http.Agent)
+  assert.ok(secure instanceof https.Agent && secure instanceof http.Agent && secure instanceof Agent)
+  assert.ok(!(agent instanceof https.Agent))
+  assert.strictEqual(agent.protocol, 'http:')
+  assert.strictEqual(agent.defaultPort, 80)
+  assert.strictEqual(secure.protocol, 'https:')
+  assert.strictEqual(secure.defaultPort, 443)
+  agent.destroy()
+  secure.destroy()
+})
+
+test('100 sequential http.get on one connection, reusedSocket after the first', async () => {
+  const srv = await listenCounting(http.createServer(hello))
+  const agent = new Agent()
+  try {
+    for (let i = 0; i < 100; i++) {
+      const res = await get(`${srv.url}/${i}`, agent)
+      assert.strictEqual(res.body.toString(), `hello /${i}`)
+      assert.strictEqual(res.reused, i > 0)
+    }
+    assert.strictEqual(srv.counts.opened, 1)
+    const status = agent.getCurrentStatus()
+    assert.strictEqual(status.createSocketCount, 1)
+    assert.strictEqual(status.requestCount, 100)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('https.get with the agent: TLS in Rust, plaintext through the socket, one connection', async () => {
+  const tls = selfSigned()
+  const srv = await listenCounting(https.createServer({ key: tls.key, cert: tls.cert }, hello))
+  const agent = new HttpsAgent({ ca: tls.cert })
+  try {
+    for (let i = 0; i < 100; i++) {
+      const res = await get(`https://localhost:${srv.port}/${i}`, agent)
+      assert.strictEqual(res.body.toString(), `hello /${i}`)
+      assert.strictEqual(res.reused, i > 0)
+    }
+    assert.strictEqual(srv.counts.opened, 1)
+    const { socket } = await get(`https://localhost:${srv.port}/`, agent)
+    assert.strictEqual(socket.encrypted, true)
+    assert.strictEqual(socket.authorized, true)
+    assert.strictEqual(socket.alpnProtocol, 'http/1.1')
+    assert.strictEqual(socket.remotePort, srv.port)
+    assert.strictEqual(socket.remoteAddress, '127.0.0.1')
+    const cert = socket.getPeerCertificate()
+    assert.strictEqual(cert.subject.CN, 'localhost')
+    assert.ok(cert.raw.equals(new crypto.X509Certificate(tls.cert).raw))
+    assert.match(cert.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('https without a trusted ca fails with a TLS code', async () => {
+  const tls = selfSigned()
+  const srv = await listenCounting(https.createServer({ key: tls.key, cert: tls.cert }, hello))
+  const agent = new HttpsAgent()
+  try {
+    await assert.rejects(get(`https://localhost:${srv.port}/`, agent), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('maxSockets through http.request: queued in order, never more open, Node\'s maps follow', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end(req.url), 20)))
+  const agent = new Agent({ maxSockets: 3 })
+  try {
+    const pending = Array.from({ length: 20 }, (_, i) => get(`${srv.url}/${i}`, agent))
+    const name = `127.0.0.1:${srv.port}:`
+    // Node updates these synchronously in addRequest, and code reads them right after http.get().
+    assert.strictEqual(agent.sockets[name].length, 3)
+    assert.strictEqual(agent.requests[name].length, 17)
+    const results = await Promise.all(pending)
+    assert.deepStrictEqual(results.map(r => r.body.toString()), results.map((_, i) => `/${i}`))
+    assert.ok(srv.counts.maxOpen <= 3, `max open ${srv.counts.maxOpen}`)
+    assert.strictEqual(srv.counts.opened, 3)
+    assert.strictEqual(agent.requests[name], undefined)
+    assert.strictEqual(agent.freeSockets[name].length, 3)
+    assert.strictEqual(agent.totalSocketCount, 3)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('maxFreeSockets: the surplus is closed when freed', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end('x'), 20)))
+  const agent = new Agent({ maxFreeSockets: 2 })
+  try {
+    await Promise.all(Array.from({ length: 5 }, () => get(srv.url, agent)))
+    const name = `127.0.0.1:${srv.port}:`
+    assert.strictEqual(agent.freeSockets[name].length, 2)
+    for (let i = 0; i < 50 && srv.counts.open > 2; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.strictEqual(srv.counts.open, 2)
+    assert.strictEqual(agent.getCurrentStatus().freeSockets[name], 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a response with Connection: close is not reused', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => {
+    res.setHeader('connection', 'close')
+    res.end('bye')
+  }))
+  const agent = new Agent()
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await get(srv.url, agent)
+      assert.strictEqual(res.reused, false)
+    }
+    assert.strictEqual(srv.counts.opened, 3)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a server that closes idle connections: the next request gets a fresh one, no error', async () => {
+  const server = http.createServer(hello)
+  server.keepAliveTimeout = 50
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  try {
+    await get(srv.url, agent)
+    for (let i = 0; i < 100 && srv.counts.closed < 1; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    // Give the Rust reader a moment to see the FIN and drop the idle connection.
+    for (let i = 0; i < 100 && agent.getCurrentStatus().closeSocketCount < 1; i++) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    const res = await get(srv.url, agent)
+    assert.strictEqual(res.reused, false)
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+function digestServer () {
+  return http.createServer((req, res) => {
+    if (req.url.startsWith('/download/')) {
+      const size = Number(req.url.split('/')[2])
+      const body = crypto.randomBytes(size)
+      res.setHeader('x-sha256', crypto.createHash('sha256').update(body).digest('hex'))
+      res.end(body)
+      return
+    }
+    const hash = crypto.createHash('sha256')
+    let length = 0
+    req.on('data', chunk => { hash.update(chunk); length += chunk.length })
+    req.on('end', () => res.end(JSON.stringify({ length, sha256: hash.digest('hex'), chunked: req.headers['transfer-encoding'] === 'chunked' })))
+  })
+}
+
+test('POST of 1 MiB and a chunked upload arrive whole', async () => {
+  const srv = await listenCounting(digestServer())
+  const agent = new Agent()
+  try {
+    const body = crypto.randomBytes(1024 * 1024)
+    const res = await get(`${srv.url}/upload`, agent, { method: 'POST', body })
+    const answer = JSON.parse(res.body)
+    assert.strictEqual(answer.length, body.length)
+    assert.strictEqual(answer.sha256, crypto.createHash('sha256').update(body).digest('hex'))
+
+    const hash = crypto.createHash('sha256')
+    const chunked = await new Promise((resolve, reject) => {
+      const req = http.request(`${srv.url}/upload`, { agent, method: 'POST' }, res => {
+        const chunks = []
+        res.on('data', c => chunks.push(c))
+        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks))))
+      })
+      req.on('error', reject)
+      const source = Readable.from((function * () {
+        for (let i = 0; i < 64; i++) {
+          const chunk = crypto.randomBytes(16 * 1024)
+          hash.update(chunk)
+          yield chunk
+        }
+      })())
+      source.pipe(req)
+    })
+    assert.strictEqual(chunked.chunked, true)
+    assert.strictEqual(chunked.length, 64 * 16 * 1024)
+    assert.strictEqual(chunked.sha256, hash.digest('hex'))
+    assert.strictEqual(srv.counts.opened, 1)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('an 8 MiB download streams through with the right checksum', async () => {
+  const srv = await listenCounting(digestServer())
+  const agent = new Agent()
+  try {
+    const res = await get(`${srv.url}/download/${8 * 1024 * 1024}`, agent)
+    assert.strictEqual(res.body.length, 8 * 1024 * 1024)
+    assert.strictEqual(crypto.createHash('sha256').update(res.body).digest('hex'), res.headers['x-sha256'])
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('timeout: a stalled server makes the request emit timeout; unheard, it fails ERR_SOCKET_TIMEOUT', async () => {
+  const stalled = []
+  const srv = await listenCounting(http.createServer((req, res) => stalled.push(res)))
+  const agent = new Agent({ timeout: 150 })
+  try {
+    const heard = await new Promise((resolve, reject) => {
+      const req = http.get(srv.url, { agent }, () => reject(new Error('no answer was expected')))
+      req.on('timeout', () => {
+        req.destroy()
+        resolve('timeout')
+      })
+      req.on('error', () => {})
+    })
+    assert.strictEqual(heard, 'timeout')
+    await assert.rejects(get(srv.url, agent), { code: 'ERR_SOCKET_TIMEOUT' })
+  } finally {
+    for (const res of stalled) res.destroy()
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('req.destroy() frees the slot: with maxSockets 1 the next 10 requests succeed', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => {
+    if (req.url === '/stall') return
+    res.end('ok')
+  }))
+  const agent = new Agent({ maxSockets: 1 })
+  try {
+    await new Promise(resolve => {
+      const req = http.get(`${srv.url}/stall`, { agent })
+      req.on('error', () => resolve())
+      setTimeout(() => req.destroy(), 50)
+    })
+    for (let i = 0; i < 10; i++) assert.strictEqual((await get(srv.url, agent)).body.toString(), 'ok')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('10,000 requests over one connection add no listeners (no MaxListenersExceededWarning)', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('x')))
+  const agent = new Agent()
+  const warnings = []
+  const onWarning = w => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    let socket
+    for (let i = 0; i < 10000; i++) socket = (await get(srv.url, agent)).socket
+    assert.strictEqual(srv.counts.opened, 1)
+    assert.ok(socket.listenerCount('data') <= 1, `data listeners: ${socket.listenerCount('data')}`)
+    assert.ok(socket.listenerCount('close') <= 3, `close listeners: ${socket.listenerCount('close')}`)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepStrictEqual(warnings.filter(w => w.name === 'MaxListenersExceededWarning'), [])
+  } finally {
+    process.off('warning', onWarning)
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('an upgraded request takes its connection out of the pool for good', async () => {
+  const server = http.createServer(hello)
+  server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+    socket.on('data', d => socket.write(d))
+    socket.on('end', () => socket.end())
+  })
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  try {
+    const echoed = await new Promise((resolve, reject) => {
+      const req = http.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
+      req.on('upgrade', (res, socket) => {
+        socket.once('data', d => {
+          socket.destroy()
+          resolve(d.toString())
+        })
+        socket.write('ping')
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    assert.strictEqual(echoed, 'ping')
+    const res = await get(srv.url, agent)
+    assert.strictEqual(res.reused, false)
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('refused connections reach the request as ECONNREFUSED; queued ones do too', async () => {
+  const srv = await listenCounting(http.createServer(hello))
+  const url = srv.url
+  await srv.close()
+  const agent = new Agent({ maxSockets: 2 })
+  try {
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => get(url, agent)))
+    assert.ok(results.every(r => r.status === 'rejected' && r.reason.code === 'ECONNREFUSED'))
+  } finally {
+    agent.destroy()
+  }
+})
