@@ -1,0 +1,64 @@
+'use strict'
+// Libraries that take an agent, each making 20 requests through one Agent over one connection.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const axios = require('axios')
+const got = require('got')
+const nodeFetch = require('node-fetch')
+const superagent = require('superagent')
+const { Agent, HttpsAgent } = require('..')
+const { selfSigned } = require('../examples/certs')
+const { listenCounting } = require('./helpers/faces')
+
+const REQUESTS = 20
+
+/** Each library's way to GET `url` with `agent`, resolving with the body text. */
+const clients = {
+  axios: (url, agent) => axios.get(url, { httpAgent: agent, httpsAgent: agent, responseType: 'text' }).then(r => r.data),
+  got: (url, agent) => got(url, { agent: { http: agent, https: agent }, retry: 0 }).text(),
+  'node-fetch v2': (url, agent) => nodeFetch(url, { agent }).then(r => r.text()),
+  'node-fetch v3': async (url, agent) => {
+    const { default: fetch } = await import('node-fetch-v3')
+    return fetch(url, { agent }).then(r => r.text())
+  },
+  superagent: (url, agent) => superagent.get(url).agent(agent).buffer(true).then(r => r.text)
+}
+
+const echo = (req, res) => {
+  res.setHeader('content-type', 'text/plain')
+  res.end(`got ${req.url}`)
+}
+
+const tls = selfSigned()
+const schemes = {
+  http: { server: () => http.createServer(echo), agent: () => new Agent(), host: '127.0.0.1' },
+  https: {
+    server: () => https.createServer({ key: tls.key, cert: tls.cert }, echo),
+    agent: () => new HttpsAgent({ ca: tls.cert }),
+    host: 'localhost'
+  }
+}
+
+for (const [scheme, setup] of Object.entries(schemes)) {
+  for (const [name, request] of Object.entries(clients)) {
+    test(`${name} over ${scheme}: ${REQUESTS} requests, one connection, in the Rust pool`, async () => {
+      const srv = await listenCounting(setup.server())
+      const agent = setup.agent()
+      try {
+        for (let i = 0; i < REQUESTS; i++) {
+          assert.strictEqual(await request(`${scheme}://${setup.host}:${srv.port}/${i}`, agent), `got /${i}`)
+        }
+        assert.strictEqual(srv.counts.opened, 1)
+        const status = agent.getCurrentStatus()
+        assert.strictEqual(status.createSocketCount, 1)
+        assert.strictEqual(status.reusedCount, REQUESTS - 1)
+      } finally {
+        agent.destroy()
+        await srv.close()
+      }
+    })
+  }
+}
