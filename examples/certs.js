@@ -7,20 +7,40 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-function selfSigned ({ days = 2, cn = 'localhost' } = {}) {
+const SAN = 'subjectAltName=DNS:localhost,IP:127.0.0.1'
+
+/** Runs `make(dir, openssl)` in a temporary folder and returns its key.pem and cert.pem. */
+function inTempDir (make) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-tls-'))
+  const openssl = args => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-      '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', String(days)],
-    { stdio: 'ignore' })
-    return {
-      key: fs.readFileSync(path.join(dir, 'key.pem')),
-      cert: fs.readFileSync(path.join(dir, 'cert.pem'))
-    }
+    make(openssl, dir)
+    return { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
-module.exports = { selfSigned }
+function selfSigned ({ days = 2, cn = 'localhost' } = {}) {
+  return inTempDir(openssl => openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
+    '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, '-addext', SAN, '-days', String(days)]))
+}
+
+/** A self-signed certificate that expired in 2020 (`openssl ca` is the one that takes explicit dates). */
+function expired () {
+  return inTempDir((openssl, dir) => {
+    fs.writeFileSync(path.join(dir, 'index.txt'), '')
+    fs.writeFileSync(path.join(dir, 'serial'), '01\n')
+    fs.writeFileSync(path.join(dir, 'ca.cnf'), [
+      '[ ca ]', 'default_ca = CA_default', '[ CA_default ]', 'database = index.txt', 'new_certs_dir = .',
+      'serial = serial', 'default_md = sha256', 'policy = policy_any', 'copy_extensions = copy',
+      '[ policy_any ]', 'commonName = supplied', ''
+    ].join('\n'))
+    openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem',
+      '-subj', '/CN=localhost', '-addext', SAN])
+    openssl(['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'csr.pem',
+      '-out', 'cert.pem', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z'])
+  })
+}
+
+module.exports = { selfSigned, expired }

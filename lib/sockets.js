@@ -49,6 +49,7 @@ class SocketBook {
     this.byId = new Map()
     this.tickets = new Map()
     this.names = new Map()
+    this.idle = new WeakSet()
   }
 
   busy (delta) {
@@ -60,7 +61,14 @@ class SocketBook {
     const host = options.host || options.hostname || 'localhost'
     const port = Number(options.port) || agent.defaultPort
     const name = agent.getName(options)
-    const [kind, id] = this.native.checkoutSocket(this.secure, host, port)
+    let kind, id
+    try {
+      [kind, id] = this.native.checkoutSocket(this.secure, host, port)
+    } catch (err) {
+      // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
+      req.onSocket(null, fromNative(err))
+      return
+    }
     if (kind === KIND_REUSED || kind === KIND_CONNECTING) {
       this.assign(req, name, id, kind === KIND_REUSED)
       return
@@ -75,6 +83,7 @@ class SocketBook {
     let socket = this.byId.get(id)
     if (reused && socket !== undefined) {
       remove(agent.freeSockets, name, socket)
+      this.idle.delete(socket)
       req.reusedSocket = true
     } else {
       socket = this.create(id, name, !reused)
@@ -117,6 +126,7 @@ class SocketBook {
     socket.setTimeout(0)
     socket.unref()
     push(agent.freeSockets, name, socket)
+    this.idle.add(socket)
     if (!this.native.socketRelease(socket.id, idleMs)) socket.destroy()
   }
 
@@ -166,8 +176,7 @@ class SocketBook {
     const socket = this.byId.get(id)
     if (socket === undefined) return
     // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
-    const idle = socket._httpMessage === null
-    socket._closedByRust(text && !idle ? fromNative(new Error(text)) : null)
+    socket._closedByRust(text && !this.idle.has(socket) ? fromNative(new Error(text)) : null)
   }
 
   granted (ticket, id, reused) {
@@ -192,11 +201,17 @@ class SocketBook {
     if (waiting === undefined) return
     remove(this.agent.requests, waiting.name, waiting.req)
     this.busy(-1)
-    waiting.req.destroy(err)
+    // As Node's agent does when a connect fails: a request without a socket learns of it via onSocket
+    // (req.destroy() would only mark it, and it would wait for a socket forever).
+    waiting.req.onSocket(null, err)
   }
 
+  /** The agent is destroyed: its sockets close and the requests still waiting for one fail. */
   destroyAll () {
     for (const socket of [...this.byId.values()]) socket.destroy()
+    for (const ticket of [...this.tickets.keys()]) {
+      this.refused(ticket, codedError(Error, 'ERR_AGENT_DESTROYED', 'The agent was destroyed'))
+    }
   }
 }
 

@@ -52,6 +52,23 @@ async function rawServer (onConnection) {
   }
 }
 
+/**
+ * A URL on 127.0.0.1 where nothing listens. A port freed by closing a server can be taken at once by a
+ * test file running in parallel, so use a privileged port nobody binds and check it really refuses.
+ */
+async function refusedUrl () {
+  for (const port of [1, 9, 13]) {
+    const socket = net.connect(port, '127.0.0.1')
+    const code = await new Promise(resolve => {
+      socket.once('connect', () => resolve('connected'))
+      socket.once('error', err => resolve(err.code))
+    })
+    socket.destroy()
+    if (code === 'ECONNREFUSED') return `http://127.0.0.1:${port}`
+  }
+  throw new Error('no refusing port found on 127.0.0.1')
+}
+
 /** One request over node:http(s) with `agent`; resolves with status, body text and reusedSocket. */
 function get (url, agent, { method = 'GET', body, headers, timeout } = {}) {
   const lib = url.startsWith('https:') ? https : http
@@ -68,4 +85,4 @@ function get (url, agent, { method = 'GET', body, headers, timeout } = {}) {
   })
 }
 
-module.exports = { listenCounting, closeServer, rawServer, get }
+module.exports = { listenCounting, closeServer, rawServer, refusedUrl, get }

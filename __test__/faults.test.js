@@ -1,0 +1,421 @@
+'use strict'
+// The fault suite: raw servers on 127.0.0.1 send exactly the bytes chosen here, and both faces must turn
+// every misbehaviour into a coded error (or a transparent retry), never a crash, a hang, a wrong answer or
+// a lost request.
+
+const { test } = require('node:test')
+const v8 = require('node:v8')
+const vm = require('node:vm')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const { Readable } = require('node:stream')
+const { Agent, HttpsAgent } = require('..')
+const { selfSigned, expired } = require('../examples/certs')
+const { listenCounting, rawServer, refusedUrl, get } = require('./helpers/faces')
+
+const SOAK = Number(process.env.KEEPALIVE_SOAK_REQUESTS || 50000)
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+
+const unhandled = []
+process.on('unhandledRejection', err => unhandled.push(err))
+
+/** Reads HTTP/1.1 requests (no bodies) off a raw socket and calls `onRequest(head, socket, index)`. */
+function requests (socket, onRequest) {
+  let buffered = ''
+  let index = 0
+  socket.on('data', chunk => {
+    buffered += chunk.toString('latin1')
+    let end
+    while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
+      const head = buffered.slice(0, end)
+      buffered = buffered.slice(end + 4)
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
+      buffered = buffered.slice(length)
+      onRequest(head, socket, index++)
+    }
+  })
+}
+
+test('keep-alive race: a reused connection that dies before answering is retried for GET, never for POST', async () => {
+  const seen = new Map()
+  // Answers the first request on each connection, then closes the connection when the second arrives:
+  // exactly what a server's idle timeout does to a client that reuses the connection at that moment.
+  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+    const id = /x-id: (\S+)/i.exec(head)?.[1]
+    seen.set(id, (seen.get(id) ?? 0) + 1)
+    if (index === 0) s.write(ok('fine'))
+    else s.destroy()
+  }))
+  const agent = new Agent()
+  try {
+    for (let i = 0; i < 25; i++) {
+      const res = await agent.request(`${srv.url}/`, { headers: { 'x-id': `get-${i}` } })
+      assert.strictEqual(await res.text(), 'fine')
+    }
+    assert.strictEqual(agent.getCurrentStatus().retryCount, 24)
+    for (const method of ['PUT', 'DELETE', 'HEAD']) {
+      await (await agent.request(`${srv.url}/`, { method, headers: { 'x-id': method } })).arrayBuffer()
+    }
+    const posted = []
+    for (let i = 0; i < 5; i++) {
+      posted.push(await agent.request(`${srv.url}/`, { method: 'POST', body: 'x', headers: { 'x-id': `post-${i}` } })
+        .then(r => r.text(), err => err))
+    }
+    // A POST on a reused connection that dies is never re-sent; one on a fresh connection is answered.
+    // (HEAD's answer above carried a body, unsolicited bytes that closed that connection.)
+    const failures = posted.filter(p => p instanceof Error)
+    assert.ok(failures.length >= 2, `${failures.length} POSTs failed`)
+    assert.ok(posted.every(p => p instanceof Error || p === 'fine'))
+    for (const err of failures) assert.strictEqual(err.code, 'ECONNRESET')
+    for (let i = 0; i < 5; i++) assert.strictEqual(seen.get(`post-${i}`), 1, `post-${i} was sent ${seen.get(`post-${i}`)} times`)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('keep-alive race by timing: 50 requests spaced at the server\'s idle timeout, no error reaches the user', async () => {
+  const server = http.createServer((req, res) => res.end('ok'))
+  server.keepAliveTimeout = 60
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  const socketAgent = new Agent()
+  try {
+    let errors = 0
+    for (let i = 0; i < 50; i++) {
+      await agent.request(srv.url).then(r => r.text()).catch(() => errors++)
+      await get(srv.url, socketAgent).catch(err => {
+        // The socket face leaves retries to the caller, as Node does; it must only never hand out a
+        // connection it already knows is closed, so any error here must be on a reused socket.
+        assert.ok(err.code === 'ECONNRESET', err.code)
+      })
+      await sleep(55 + (i % 10))
+    }
+    assert.strictEqual(errors, 0)
+  } finally {
+    agent.destroy()
+    socketAgent.destroy()
+    await srv.close()
+  }
+})
+
+test('a reset mid-body fails with a code and the next request succeeds on a new connection', async () => {
+  let connections = 0
+  const srv = await rawServer(socket => {
+    const n = ++connections
+    requests(socket, () => {
+      if (n === 1) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${200 * 1024}\r\n\r\n`)
+        socket.write(Buffer.alloc(100 * 1024, 1), () => socket.resetAndDestroy())
+      } else socket.write(ok('second'))
+    })
+  })
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request(srv.url).then(r => r.arrayBuffer()), { code: 'ECONNRESET' })
+    const res = await agent.request(srv.url)
+    assert.strictEqual(await res.text(), 'second')
+    assert.strictEqual(res.reused, false)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a truncated body (Content-Length 100, 50 bytes, FIN) is an error on both faces, never a short body', async () => {
+  const srv = await rawServer(socket => requests(socket, () => {
+    socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' + 'x'.repeat(50))
+  }))
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request(srv.url).then(r => r.text()), { code: 'ECONNRESET' })
+    await assert.rejects(get(srv.url, agent), err => typeof err.code === 'string')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('malformed status line, invalid header bytes and a head over 64 KiB fail with codes', async () => {
+  const answers = {
+    '/status': 'HTPT/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+    '/header': 'HTTP/1.1 200 OK\r\nBad\u0001Name: x\r\nContent-Length: 0\r\n\r\n',
+    '/big': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`
+  }
+  const srv = await rawServer(socket => requests(socket, head => {
+    socket.end(answers[head.split(' ')[1]])
+  }))
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request(`${srv.url}/status`), { code: 'HPE_INVALID_CONSTANT' })
+    await assert.rejects(agent.request(`${srv.url}/header`), { code: 'HPE_INVALID_CONSTANT' })
+    await assert.rejects(agent.request(`${srv.url}/big`), { code: 'HPE_HEADER_OVERFLOW' })
+    for (const path of Object.keys(answers)) {
+      await assert.rejects(get(`${srv.url}${path}`, agent), err => /^HPE_/.test(err.code))
+    }
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('unsolicited bytes on an idle connection (a stray 408) never reach the next request', async () => {
+  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+    s.write(ok(`answer ${index}`))
+    setTimeout(() => s.write('HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n'), 30)
+  }))
+  const agent = new Agent()
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await agent.request(srv.url)
+      assert.strictEqual(await res.text(), 'answer 0')
+      await sleep(120)
+      const viaSocket = await get(srv.url, agent)
+      assert.strictEqual(viaSocket.status, 200)
+      assert.strictEqual(viaSocket.body.toString(), 'answer 0')
+      await sleep(120)
+    }
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('timeouts: headers never sent; a trickling body keeps going; connectTimeout; queue limits', async () => {
+  const srv = await rawServer(socket => requests(socket, head => {
+    if (head.startsWith('GET /silent')) return
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n')
+    let sent = 0
+    const timer = setInterval(() => {
+      socket.write('x')
+      if (++sent === 10) clearInterval(timer)
+    }, 100)
+    socket.on('close', () => clearInterval(timer))
+  }))
+  const agent = new Agent({ maxSockets: 1, queueTimeout: 100, maxQueueSize: 1 })
+  try {
+    await assert.rejects(agent.request(`${srv.url}/silent`, { timeout: 200 }), { code: 'ETIMEDOUT' })
+    const res = await agent.request(`${srv.url}/trickle`, { timeout: 300 })
+    assert.strictEqual(await res.text(), 'x'.repeat(10))
+
+    const held = agent.request(`${srv.url}/silent`, { timeout: 1000 }).catch(err => err)
+    await sleep(20)
+    const queued = agent.request(`${srv.url}/trickle`)
+    await assert.rejects(agent.request(`${srv.url}/trickle`), { code: 'ERR_POOL_QUEUE_FULL' })
+    await assert.rejects(queued, { code: 'ERR_POOL_TIMEOUT' })
+    assert.strictEqual((await held).code, 'ETIMEDOUT')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+  // A peer that accepts TCP but never completes the TLS handshake.
+  const mute = await rawServer(() => {})
+  const secure = new HttpsAgent({ connectTimeout: 200 })
+  try {
+    await assert.rejects(secure.request(`https://127.0.0.1:${mute.port}/`), { code: 'ETIMEDOUT' })
+  } finally {
+    secure.destroy()
+    await mute.close()
+  }
+})
+
+test('header injection is refused before anything is sent', async () => {
+  let received = 0
+  const srv = await rawServer(socket => socket.on('data', () => received++))
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request(srv.url, { headers: { 'x-a': 'b\r\nx-injected: 1' } }), { code: 'ERR_INVALID_CHAR' })
+    await assert.rejects(agent.request(srv.url, { headers: { 'x-a': 'b\nc' } }), { code: 'ERR_INVALID_CHAR' })
+    await assert.rejects(agent.request(srv.url, { headers: [['bad name', 'x']] }), { code: 'ERR_INVALID_HTTP_TOKEN' })
+    await assert.rejects(agent.request(srv.url, { method: 'GET /x HTTP/1.1\r\n' }), { code: 'ERR_INVALID_HTTP_TOKEN' })
+    assert.throws(() => http.get(srv.url, { agent, headers: { 'x-a': 'b\r\nc' } }), { code: 'ERR_INVALID_CHAR' })
+    await sleep(50)
+    assert.strictEqual(received, 0)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('refused port and DNS failure: 20 requests with maxSockets 2 all reject promptly', async () => {
+  const refused = await refusedUrl()
+  const agent = new Agent({ maxSockets: 2 })
+  try {
+    for (const [url, code] of [[refused, 'ECONNREFUSED'], ['http://nonexistent.invalid/', 'ENOTFOUND']]) {
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => agent.request(url)))
+      const codes = settled => settled.map(r => r.status === 'rejected' ? r.reason.code : 'fulfilled')
+      assert.deepStrictEqual(codes(results), Array(20).fill(code), url)
+      const viaSocket = await Promise.allSettled(Array.from({ length: 20 }, () => get(url, agent)))
+      assert.deepStrictEqual(codes(viaSocket), Array(20).fill(code), url)
+    }
+  } finally {
+    agent.destroy()
+  }
+})
+
+function openFds () {
+  return fs.readdirSync('/proc/self/fd').length
+}
+
+test(`load: 5,000 queued with maxSockets 16, then a soak of ${SOAK} at concurrency 32`, async () => {
+  const server = http.createServer((req, res) => res.end('ok'))
+  server.keepAliveTimeout = 60000
+  const srv = await listenCounting(server)
+  const fdsBefore = openFds()
+  const agent = new Agent({ maxSockets: 16 })
+  try {
+    const all = await Promise.all(Array.from({ length: 5000 }, () => agent.request(srv.url).then(r => r.text())))
+    assert.ok(all.every(body => body === 'ok'))
+    assert.ok(srv.counts.maxOpen <= 16, `server saw ${srv.counts.maxOpen} connections`)
+
+    let next = 0
+    let errors = 0
+    const rss = []
+    const worker = async () => {
+      while (next < SOAK) {
+        const n = next++
+        await agent.request(srv.url).then(r => r.text()).catch(() => errors++)
+        if (n % 5000 === 0) rss.push(process.memoryUsage().rss)
+      }
+    }
+    await Promise.all(Array.from({ length: 32 }, worker))
+    assert.strictEqual(errors, 0)
+    const mb = rss.map(r => Math.round(r / 1048576))
+    console.log(`# soak RSS MB every 5000 requests: ${mb.join(' ')}`)
+    // Flat: the second half grows by less than 32 MiB.
+    assert.ok(rss[rss.length - 1] - rss[Math.floor(rss.length / 2)] < 32 * 1048576, mb.join(' '))
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+  for (let i = 0; i < 100 && openFds() > fdsBefore; i++) await sleep(20)
+  assert.ok(openFds() <= fdsBefore, `fds ${openFds()} > ${fdsBefore}`)
+})
+
+test('abort frees the slot: with maxSockets 1 the next 10 requests succeed', async () => {
+  const srv = await rawServer(socket => requests(socket, head => {
+    if (!head.startsWith('GET /stall')) socket.write(ok('ok'))
+  }))
+  const agent = new Agent({ maxSockets: 1 })
+  try {
+    const controller = new AbortController()
+    const stalled = agent.request(`${srv.url}/stall`, { signal: controller.signal })
+    setTimeout(() => controller.abort(), 30)
+    await assert.rejects(stalled, { code: 'ABORT_ERR', name: 'AbortError' })
+    for (let i = 0; i < 10; i++) assert.strictEqual(await (await agent.request(srv.url)).text(), 'ok')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a 50 MiB download and a 20 MiB upload stream with bounded memory', async () => {
+  const DOWN = 50 * 1024 * 1024
+  const UP = 20 * 1024 * 1024
+  const block = crypto.randomBytes(64 * 1024)
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET') {
+      res.setHeader('content-length', DOWN)
+      let sent = 0
+      const pump = () => {
+        while (sent < DOWN) {
+          sent += block.length
+          if (!res.write(block)) return res.once('drain', pump)
+        }
+        res.end()
+      }
+      return pump()
+    }
+    const hash = crypto.createHash('sha256')
+    let length = 0
+    req.on('data', c => { hash.update(c); length += c.length })
+    req.on('end', () => res.end(JSON.stringify({ length, sha256: hash.digest('hex') })))
+  })
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  // Garbage collection on demand, so that RSS shows what is held rather than what is not yet collected.
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc')
+  const samples = []
+  const sample = () => {
+    gc()
+    samples.push(process.memoryUsage().rss)
+  }
+  try {
+    sample()
+    const res = await agent.request(srv.url)
+    let received = 0
+    for await (const chunk of res.body) {
+      received += chunk.length
+      if (received % (8 * 1048576) < chunk.length) sample()
+    }
+    assert.strictEqual(received, DOWN)
+
+    const expected = crypto.createHash('sha256')
+    const upload = Readable.from((function * () {
+      for (let sent = 0; sent < UP; sent += block.length) {
+        expected.update(block)
+        if (sent % (4 * 1048576) === 0) sample()
+        yield block
+      }
+    })())
+    const answer = await (await agent.request(srv.url, { method: 'POST', body: upload })).json()
+    assert.deepStrictEqual(answer, { length: UP, sha256: expected.digest('hex') })
+    const grew = (Math.max(...samples) - samples[0]) / 1048576
+    console.log(`# streaming RSS growth (after GC): ${grew.toFixed(1)} MiB over ${samples.length} samples`)
+    assert.ok(grew < 24, `RSS grew ${grew.toFixed(1)} MiB while streaming 70 MiB`)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('TLS failures carry Node\'s codes; plain HTTP on an https URL fails with a code', async () => {
+  const good = selfSigned()
+  const old = expired()
+  const servers = await Promise.all([
+    listenCounting(https.createServer({ key: good.key, cert: good.cert }, (req, res) => res.end('ok'))),
+    listenCounting(https.createServer({ key: old.key, cert: old.cert }, (req, res) => res.end('ok'))),
+    listenCounting(http.createServer((req, res) => res.end('plain')))
+  ])
+  const [valid, stale, plain] = servers
+  const agents = []
+  const agent = options => { const a = new HttpsAgent(options); agents.push(a); return a }
+  try {
+    // 127.0.0.1 is in the certificate's names: verified by IP.
+    assert.strictEqual(await (await agent({ ca: good.cert }).request(`https://127.0.0.1:${valid.port}/`)).text(), 'ok')
+    await assert.rejects(agent({ ca: good.cert, servername: 'other.example' }).request(`https://localhost:${valid.port}/`),
+      { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    await assert.rejects(agent({}).request(`https://localhost:${valid.port}/`), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    await assert.rejects(agent({ ca: old.cert }).request(`https://localhost:${stale.port}/`), { code: 'CERT_HAS_EXPIRED' })
+    await assert.rejects(agent({ ca: good.cert }).request(`https://localhost:${plain.port}/`), { code: 'EPROTO' })
+    await assert.rejects(get(`https://localhost:${stale.port}/`, agent({ ca: old.cert })), { code: 'CERT_HAS_EXPIRED' })
+  } finally {
+    for (const a of agents) a.destroy()
+    await Promise.all(servers.map(s => s.close()))
+  }
+})
+
+test('destroy() while requests are in flight rejects them all; nothing hangs', async () => {
+  const srv = await rawServer(() => {})
+  const agent = new Agent({ maxSockets: 2 })
+  const inFlight = Array.from({ length: 6 }, () => agent.request(srv.url).catch(err => err))
+  const viaSocket = Array.from({ length: 3 }, () => get(srv.url, agent).catch(err => err))
+  await sleep(50)
+  agent.destroy()
+  const errors = await Promise.all([...inFlight, ...viaSocket])
+  assert.ok(errors.every(e => e instanceof Error && typeof e.code === 'string'), errors.map(e => e?.code).join())
+  assert.deepStrictEqual(errors.map(e => e.code), Array(9).fill('ERR_AGENT_DESTROYED'))
+  await assert.rejects(agent.request(srv.url), { code: 'ERR_AGENT_DESTROYED' })
+  await assert.rejects(get(srv.url, agent), { code: 'ERR_AGENT_DESTROYED' })
+  await srv.close()
+})
+
+test('no unhandled rejection anywhere in the suite', async () => {
+  await sleep(20)
+  assert.deepStrictEqual(unhandled, [])
+})
