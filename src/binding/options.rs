@@ -19,6 +19,8 @@ pub struct NativeOptions {
     pub max_free_sockets: f64,
     pub scheduling: String,
     pub free_socket_timeout: f64,
+    /// napi would spell it `socketActiveTtl`; the option is agentkeepalive's `socketActiveTTL`.
+    #[napi(js_name = "socketActiveTTL")]
     pub socket_active_ttl: Option<f64>,
     pub connect_timeout: f64,
     pub queue_timeout: Option<f64>,

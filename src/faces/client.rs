@@ -471,12 +471,20 @@ async fn finish(
     let rest = (!stream.is_done()).then_some(stream);
     Ok(ResponseParts {
         status: parts.status.as_u16(),
-        status_text: parts.status.canonical_reason().unwrap_or("").to_string(),
+        status_text: reason_phrase(&parts),
         headers,
         reused,
         body,
         rest,
     })
+}
+
+/// The server's own reason phrase (hyper keeps it only when it differs from the canonical one).
+fn reason_phrase(parts: &http::response::Parts) -> String {
+    match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        Some(reason) => String::from_utf8_lossy(reason.as_bytes()).into_owned(),
+        None => parts.status.canonical_reason().unwrap_or("").to_string(),
+    }
 }
 
 /// The part of a response body not yet read, still holding its connection.
