@@ -61,7 +61,7 @@ function send (agent, input, options) {
 }
 
 class Agent extends http.Agent {
-  constructor (options = {}) {
+  constructor (options) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
     attachPool(this, normalized, false)
@@ -147,7 +147,7 @@ function originStats ({ connected, free, pending, queued, running }) {
 
 /** The same agent for `https.request`: an instance of `https.Agent` and of `Agent`, one pool. */
 class HttpsAgent extends https.Agent {
-  constructor (options = {}) {
+  constructor (options) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
     attachPool(this, normalized, true)

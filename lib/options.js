@@ -46,8 +46,10 @@ function pemList (options, name) {
 }
 
 /** Returns the options in the shape the native agent takes. Throws on the first invalid one. */
-function normalize (options = {}) {
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+function normalize (options) {
+  // Node's Agent takes a missing or null options object as no options.
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const keepAlive = boolean(options, 'keepAlive', true)
   const servername = options.servername
   if (servername !== undefined && typeof servername !== 'string') {

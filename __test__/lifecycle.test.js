@@ -1,0 +1,105 @@
+'use strict'
+// Lifecycle: destroy() closes everything and fails what waits; idle connections never keep a process
+// alive, in-flight requests do. The process checks run a child Node process against a server here.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { Agent } = require('..')
+const { listenCounting } = require('./helpers/faces')
+
+const root = path.join(__dirname, '..')
+
+/** Runs `source` in a child Node with the server's URL in TARGET; resolves with its code and output. */
+function runChild (source, target, limitMs = 20000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', source], {
+      env: { ...process.env, TARGET: target, PACKAGE: root },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let out = ''
+    child.stdout.on('data', chunk => { out += chunk })
+    child.stderr.on('data', chunk => { out += chunk })
+    const killer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child did not exit within ${limitMs} ms: ${out}`)) }, limitMs)
+    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, out }) })
+  })
+}
+
+test('a process whose agent holds only idle connections exits by itself (both faces)', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('hi')))
+  try {
+    const source = `
+      const http = require('node:http')
+      const { Agent } = require(process.env.PACKAGE)
+      const agent = new Agent({ freeSocketTimeout: 60000 })
+      ;(async () => {
+        for (let i = 0; i < 5; i++) await (await agent.request(process.env.TARGET)).text()
+        await new Promise((resolve, reject) => http.get(process.env.TARGET, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject))
+        const status = agent.getCurrentStatus()
+        console.log('idle', Object.values(status.freeSockets).reduce((a, b) => a + b, 0))
+      })()`
+    const { code, out } = await runChild(source, srv.url)
+    assert.strictEqual(code, 0, out)
+    // Both faces left a connection idle (a pooled connection serves one face at a time), and the
+    // process still ended long before the 60 s idle deadline.
+    assert.match(out, /^idle 2$/m)
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    await srv.close()
+  }
+})
+
+test('an in-flight request keeps the process alive until it is answered', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end('late answer'), 400)))
+  try {
+    const source = `
+      const { Agent } = require(process.env.PACKAGE)
+      new Agent().request(process.env.TARGET).then(res => res.text()).then(text => console.log('got', text))`
+    const { code, out } = await runChild(source, srv.url)
+    assert.strictEqual(code, 0, out)
+    assert.match(out, /got late answer/)
+    const socketSource = `
+      const http = require('node:http')
+      const { Agent } = require(process.env.PACKAGE)
+      http.get(process.env.TARGET, { agent: new Agent() }, res => {
+        let text = ''
+        res.on('data', chunk => { text += chunk })
+        res.on('end', () => console.log('got', text))
+      })`
+    const socketRun = await runChild(socketSource, srv.url)
+    assert.strictEqual(socketRun.code, 0, socketRun.out)
+    assert.match(socketRun.out, /got late answer/)
+  } finally {
+    await srv.close()
+  }
+})
+
+test('destroy(): idle connections close at the server, queued requests fail, the agent refuses more', async () => {
+  const held = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    if (req.url === '/hold') held.push(res)
+    else res.end('ok')
+  }))
+  const agent = new Agent({ maxSockets: 2 })
+  try {
+    await Promise.all([agent.request(srv.url).then(r => r.text()), agent.request(srv.url).then(r => r.text())])
+    assert.strictEqual(srv.counts.open, 2)
+    const running = [agent.request(`${srv.url}/hold`), agent.request(`${srv.url}/hold`)]
+    const queued = Array.from({ length: 3 }, () => agent.request(`${srv.url}/hold`))
+    for (let i = 0; i < 200 && held.length < 2; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.strictEqual(agent.stats[`http://127.0.0.1:${srv.port}`].queued, 3)
+    agent.destroy()
+    const settled = await Promise.allSettled([...running, ...queued])
+    assert.deepStrictEqual(settled.map(s => s.reason?.code), Array(5).fill('ERR_AGENT_DESTROYED'))
+    for (let i = 0; i < 200 && srv.counts.open > 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.strictEqual(srv.counts.open, 0)
+    assert.deepStrictEqual(agent.stats, {})
+    await assert.rejects(agent.request(srv.url), { code: 'ERR_AGENT_DESTROYED' })
+    agent.destroy()
+  } finally {
+    for (const res of held) res.destroy()
+    await srv.close()
+  }
+})

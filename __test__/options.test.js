@@ -1,0 +1,91 @@
+'use strict'
+// Construction: Node's option names and defaults (keepAlive true, freeSocketTimeout 4000), every
+// invalid value refused with Node's code and a message naming the option, unknown options ignored.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const { Agent, HttpsAgent } = require('..')
+
+test('defaults follow Node, except keepAlive true (as agentkeepalive)', () => {
+  const agent = new Agent()
+  try {
+    assert.strictEqual(agent.keepAlive, true)
+    assert.strictEqual(agent.keepAliveMsecs, 1000)
+    assert.strictEqual(agent.maxSockets, Infinity)
+    assert.strictEqual(agent.maxTotalSockets, Infinity)
+    assert.strictEqual(agent.maxFreeSockets, 256)
+    assert.strictEqual(agent.scheduling, 'lifo')
+    assert.ok(agent instanceof http.Agent)
+  } finally {
+    agent.destroy()
+  }
+  const secure = new HttpsAgent({ maxSockets: 3, scheduling: 'fifo', keepAlive: false, somethingUnknown: 1 })
+  try {
+    assert.ok(secure instanceof https.Agent)
+    assert.ok(secure instanceof Agent)
+    assert.strictEqual(secure.maxSockets, 3)
+    assert.strictEqual(secure.scheduling, 'fifo')
+    assert.strictEqual(secure.keepAlive, false)
+    assert.strictEqual(secure.defaultPort, 443)
+  } finally {
+    secure.destroy()
+  }
+})
+
+const invalid = [
+  [{ maxSockets: 0 }, 'ERR_OUT_OF_RANGE', 'maxSockets'],
+  [{ maxSockets: -1 }, 'ERR_OUT_OF_RANGE', 'maxSockets'],
+  [{ maxSockets: 1.5 }, 'ERR_OUT_OF_RANGE', 'maxSockets'],
+  [{ maxSockets: NaN }, 'ERR_OUT_OF_RANGE', 'maxSockets'],
+  [{ maxSockets: 'x' }, 'ERR_INVALID_ARG_TYPE', 'maxSockets'],
+  [{ maxTotalSockets: 0 }, 'ERR_OUT_OF_RANGE', 'maxTotalSockets'],
+  [{ maxTotalSockets: '8' }, 'ERR_INVALID_ARG_TYPE', 'maxTotalSockets'],
+  [{ maxFreeSockets: -1 }, 'ERR_OUT_OF_RANGE', 'maxFreeSockets'],
+  [{ maxFreeSockets: {} }, 'ERR_INVALID_ARG_TYPE', 'maxFreeSockets'],
+  [{ keepAlive: 'yes' }, 'ERR_INVALID_ARG_TYPE', 'keepAlive'],
+  [{ keepAliveMsecs: -5 }, 'ERR_OUT_OF_RANGE', 'keepAliveMsecs'],
+  [{ keepAliveMsecs: Infinity }, 'ERR_OUT_OF_RANGE', 'keepAliveMsecs'],
+  [{ scheduling: 'random' }, 'ERR_INVALID_ARG_VALUE', 'scheduling'],
+  [{ timeout: -1 }, 'ERR_OUT_OF_RANGE', 'timeout'],
+  [{ timeout: '100' }, 'ERR_INVALID_ARG_TYPE', 'timeout'],
+  [{ freeSocketTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'freeSocketTimeout'],
+  [{ socketActiveTTL: -1 }, 'ERR_OUT_OF_RANGE', 'socketActiveTTL'],
+  [{ connectTimeout: 0 }, 'ERR_OUT_OF_RANGE', 'connectTimeout'],
+  [{ queueTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'queueTimeout'],
+  [{ maxQueueSize: -1 }, 'ERR_OUT_OF_RANGE', 'maxQueueSize'],
+  [{ rejectUnauthorized: 'false' }, 'ERR_INVALID_ARG_TYPE', 'rejectUnauthorized'],
+  [{ servername: 5 }, 'ERR_INVALID_ARG_TYPE', 'servername'],
+  [{ ca: 42 }, 'ERR_INVALID_ARG_TYPE', 'ca'],
+  [{ cert: [true] }, 'ERR_INVALID_ARG_TYPE', 'cert'],
+  [{ key: {} }, 'ERR_INVALID_ARG_TYPE', 'key'],
+  [{ minVersion: 'TLSv1' }, 'ERR_INVALID_ARG_VALUE', 'minVersion'],
+  [{ maxVersion: 'SSLv3' }, 'ERR_INVALID_ARG_VALUE', 'maxVersion']
+]
+
+for (const [options, code, name] of invalid) {
+  test(`${JSON.stringify(options) ?? String(options)} throws ${code} naming ${name}`, () => {
+    for (const Ctor of [Agent, HttpsAgent]) {
+      assert.throws(() => new Ctor(options), err => {
+        assert.strictEqual(err.code, code)
+        assert.ok(err.message.includes(`options.${name}`), err.message)
+        return true
+      })
+    }
+  })
+}
+
+test('options that are not an object throw ERR_INVALID_ARG_TYPE; null means none, as in Node', () => {
+  for (const options of [5, 'x', true]) {
+    assert.throws(() => new Agent(options), { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  const agent = new Agent(null)
+  assert.strictEqual(agent.keepAlive, true)
+  agent.destroy()
+})
+
+test('a bad certificate or key is refused with a code, not a crash', () => {
+  assert.throws(() => new HttpsAgent({ ca: 'not a certificate' }), err => typeof err.code === 'string')
+  assert.throws(() => new HttpsAgent({ cert: 'nope', key: 'nope' }), err => typeof err.code === 'string')
+})
