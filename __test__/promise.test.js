@@ -8,7 +8,7 @@ const http = require('node:http')
 const crypto = require('node:crypto')
 const { Readable } = require('node:stream')
 const { Agent } = require('..')
-const { listenCounting, refusedUrl } = require('./helpers/faces')
+const { withAgent, refusedUrl } = require('./helpers/faces')
 
 const sha256 = data => crypto.createHash('sha256').update(data).digest('hex')
 
@@ -30,16 +30,7 @@ function echo (req, res) {
   })
 }
 
-async function withServer (handler, run, agentOptions) {
-  const srv = await listenCounting(http.createServer(handler))
-  const agent = new Agent(agentOptions)
-  try {
-    await run(srv, agent)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
-}
+const withServer = (handler, run, agentOptions) => withAgent(http.createServer(handler), new Agent(agentOptions), run)
 
 test('100 sequential requests ride one connection; reused is false only for the first', async () => {
   await withServer((req, res) => res.end(req.url), async (srv, agent) => {

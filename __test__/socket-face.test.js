@@ -9,7 +9,7 @@ const crypto = require('node:crypto')
 const { Readable } = require('node:stream')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
-const { listenCounting, refusedUrl, get } = require('./helpers/faces')
+const { listenCounting, withAgent, refusedUrl, get } = require('./helpers/faces')
 
 const hello = (req, res) => {
   req.resume()
@@ -31,9 +31,7 @@ test('is an http.Agent and an https.Agent, with Node\'s protocol and port', () =
 })
 
 test('100 sequential http.get on one connection, reusedSocket after the first', async () => {
-  const srv = await listenCounting(http.createServer(hello))
-  const agent = new Agent()
-  try {
+  await withAgent(http.createServer(hello), new Agent(), async (srv, agent) => {
     for (let i = 0; i < 100; i++) {
       const res = await get(`${srv.url}/${i}`, agent)
       assert.strictEqual(res.body.toString(), `hello /${i}`)
@@ -43,17 +41,12 @@ test('100 sequential http.get on one connection, reusedSocket after the first', 
     const status = agent.getCurrentStatus()
     assert.strictEqual(status.createSocketCount, 1)
     assert.strictEqual(status.requestCount, 100)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('https.get with the agent: TLS in Rust, plaintext through the socket, one connection', async () => {
   const tls = selfSigned()
-  const srv = await listenCounting(https.createServer({ key: tls.key, cert: tls.cert }, hello))
-  const agent = new HttpsAgent({ ca: tls.cert })
-  try {
+  await withAgent(https.createServer({ key: tls.key, cert: tls.cert }, hello), new HttpsAgent({ ca: tls.cert }), async (srv, agent) => {
     for (let i = 0; i < 100; i++) {
       const res = await get(`https://localhost:${srv.port}/${i}`, agent)
       assert.strictEqual(res.body.toString(), `hello /${i}`)
@@ -70,28 +63,18 @@ test('https.get with the agent: TLS in Rust, plaintext through the socket, one c
     assert.strictEqual(cert.subject.CN, 'localhost')
     assert.ok(cert.raw.equals(new crypto.X509Certificate(tls.cert).raw))
     assert.match(cert.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('https without a trusted ca fails with a TLS code', async () => {
   const tls = selfSigned()
-  const srv = await listenCounting(https.createServer({ key: tls.key, cert: tls.cert }, hello))
-  const agent = new HttpsAgent()
-  try {
+  await withAgent(https.createServer({ key: tls.key, cert: tls.cert }, hello), new HttpsAgent(), async (srv, agent) => {
     await assert.rejects(get(`https://localhost:${srv.port}/`, agent), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('maxSockets through http.request: queued in order, never more open, Node\'s maps follow', async () => {
-  const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end(req.url), 20)))
-  const agent = new Agent({ maxSockets: 3 })
-  try {
+  await withAgent(http.createServer((req, res) => setTimeout(() => res.end(req.url), 20)), new Agent({ maxSockets: 3 }), async (srv, agent) => {
     const pending = Array.from({ length: 20 }, (_, i) => get(`${srv.url}/${i}`, agent))
     const name = `127.0.0.1:${srv.port}:`
     // Node updates these synchronously in addRequest, and code reads them right after http.get().
@@ -104,52 +87,37 @@ test('maxSockets through http.request: queued in order, never more open, Node\'s
     assert.strictEqual(agent.requests[name], undefined)
     assert.strictEqual(agent.freeSockets[name].length, 3)
     assert.strictEqual(agent.totalSocketCount, 3)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('maxFreeSockets: the surplus is closed when freed', async () => {
-  const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end('x'), 20)))
-  const agent = new Agent({ maxFreeSockets: 2 })
-  try {
+  await withAgent(http.createServer((req, res) => setTimeout(() => res.end('x'), 20)), new Agent({ maxFreeSockets: 2 }), async (srv, agent) => {
     await Promise.all(Array.from({ length: 5 }, () => get(srv.url, agent)))
     const name = `127.0.0.1:${srv.port}:`
     assert.strictEqual(agent.freeSockets[name].length, 2)
     for (let i = 0; i < 50 && srv.counts.open > 2; i++) await new Promise(resolve => setTimeout(resolve, 20))
     assert.strictEqual(srv.counts.open, 2)
     assert.strictEqual(agent.getCurrentStatus().freeSockets[name], 2)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('a response with Connection: close is not reused', async () => {
-  const srv = await listenCounting(http.createServer((req, res) => {
+  await withAgent(http.createServer((req, res) => {
     res.setHeader('connection', 'close')
     res.end('bye')
-  }))
-  const agent = new Agent()
-  try {
+  }), new Agent(), async (srv, agent) => {
     for (let i = 0; i < 3; i++) {
       const res = await get(srv.url, agent)
       assert.strictEqual(res.reused, false)
     }
     assert.strictEqual(srv.counts.opened, 3)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('a server that closes idle connections: the next request gets a fresh one, no error', async () => {
   const server = http.createServer(hello)
   server.keepAliveTimeout = 50
-  const srv = await listenCounting(server)
-  const agent = new Agent()
-  try {
+  await withAgent(server, new Agent(), async (srv, agent) => {
     await get(srv.url, agent)
     for (let i = 0; i < 100 && srv.counts.closed < 1; i++) await new Promise(resolve => setTimeout(resolve, 10))
     // Give the Rust reader a moment to see the FIN and drop the idle connection.
@@ -159,10 +127,7 @@ test('a server that closes idle connections: the next request gets a fresh one, 
     const res = await get(srv.url, agent)
     assert.strictEqual(res.reused, false)
     assert.strictEqual(srv.counts.opened, 2)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 function digestServer () {
@@ -182,9 +147,7 @@ function digestServer () {
 }
 
 test('POST of 1 MiB and a chunked upload arrive whole', async () => {
-  const srv = await listenCounting(digestServer())
-  const agent = new Agent()
-  try {
+  await withAgent(digestServer(), new Agent(), async (srv, agent) => {
     const body = crypto.randomBytes(1024 * 1024)
     const res = await get(`${srv.url}/upload`, agent, { method: 'POST', body })
     const answer = JSON.parse(res.body)
@@ -212,23 +175,15 @@ test('POST of 1 MiB and a chunked upload arrive whole', async () => {
     assert.strictEqual(chunked.length, 64 * 16 * 1024)
     assert.strictEqual(chunked.sha256, hash.digest('hex'))
     assert.strictEqual(srv.counts.opened, 1)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('an 8 MiB download streams through with the right checksum', async () => {
-  const srv = await listenCounting(digestServer())
-  const agent = new Agent()
-  try {
+  await withAgent(digestServer(), new Agent(), async (srv, agent) => {
     const res = await get(`${srv.url}/download/${8 * 1024 * 1024}`, agent)
     assert.strictEqual(res.body.length, 8 * 1024 * 1024)
     assert.strictEqual(crypto.createHash('sha256').update(res.body).digest('hex'), res.headers['x-sha256'])
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('timeout: a stalled server makes the request emit timeout; unheard, it fails ERR_SOCKET_TIMEOUT', async () => {
@@ -254,22 +209,17 @@ test('timeout: a stalled server makes the request emit timeout; unheard, it fail
 })
 
 test('req.destroy() frees the slot: with maxSockets 1 the next 10 requests succeed', async () => {
-  const srv = await listenCounting(http.createServer((req, res) => {
+  await withAgent(http.createServer((req, res) => {
     if (req.url === '/stall') return
     res.end('ok')
-  }))
-  const agent = new Agent({ maxSockets: 1 })
-  try {
+  }), new Agent({ maxSockets: 1 }), async (srv, agent) => {
     await new Promise(resolve => {
       const req = http.get(`${srv.url}/stall`, { agent })
       req.on('error', () => resolve())
       setTimeout(() => req.destroy(), 50)
     })
     for (let i = 0; i < 10; i++) assert.strictEqual((await get(srv.url, agent)).body.toString(), 'ok')
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('10,000 requests over one connection add no listeners (no MaxListenersExceededWarning)', async () => {
@@ -300,9 +250,7 @@ test('an upgraded request takes its connection out of the pool for good', async 
     socket.on('data', d => socket.write(d))
     socket.on('end', () => socket.end())
   })
-  const srv = await listenCounting(server)
-  const agent = new Agent()
-  try {
+  await withAgent(server, new Agent(), async (srv, agent) => {
     const echoed = await new Promise((resolve, reject) => {
       const req = http.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
       req.on('upgrade', (res, socket) => {
@@ -319,10 +267,7 @@ test('an upgraded request takes its connection out of the pool for good', async 
     const res = await get(srv.url, agent)
     assert.strictEqual(res.reused, false)
     assert.strictEqual(srv.counts.opened, 2)
-  } finally {
-    agent.destroy()
-    await srv.close()
-  }
+  })
 })
 
 test('refused connections reach the request as ECONNREFUSED; queued ones do too', async () => {

@@ -24,6 +24,17 @@ async function listenCounting (server) {
   return { server, counts, port, url: `${scheme}://127.0.0.1:${port}`, close: () => closeServer(server) }
 }
 
+/** Runs `run(srv, agent)` with `server` counting on 127.0.0.1; destroys the agent and closes after. */
+async function withAgent (server, agent, run) {
+  const srv = await listenCounting(server)
+  try {
+    await run(srv, agent)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+}
+
 function closeServer (server) {
   server.closeAllConnections?.()
   return new Promise(resolve => server.close(() => resolve()))
@@ -85,4 +96,4 @@ function get (url, agent, { method = 'GET', body, headers, timeout } = {}) {
   })
 }
 
-module.exports = { listenCounting, closeServer, rawServer, refusedUrl, get }
+module.exports = { listenCounting, withAgent, closeServer, rawServer, refusedUrl, get }

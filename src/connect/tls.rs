@@ -111,8 +111,7 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             let _ = roots.add(cert.clone());
         }
     }
-    let algorithms = provider.signature_verification_algorithms;
-    let verifier: Arc<dyn ServerCertVerifier> = if options.reject_unauthorized {
+    let trust = if options.reject_unauthorized {
         let webpki = if roots.is_empty() {
             None
         } else {
@@ -122,14 +121,14 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
                     .map_err(|e| invalid(format!("The \"ca\" option: {e}")))?,
             )
         };
-        Arc::new(Verifier {
-            webpki,
-            pinned: ca,
-            algorithms,
-        })
+        Trust::Verified { webpki, pinned: ca }
     } else {
-        Arc::new(AcceptAny { algorithms })
+        Trust::Any
     };
+    let verifier = Arc::new(Verifier {
+        trust,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -156,11 +155,21 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
     Ok(config)
 }
 
-/// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`.
+/// Whom the verifier trusts.
+#[derive(Debug)]
+enum Trust {
+    /// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`.
+    Verified {
+        webpki: Option<Arc<WebPkiServerVerifier>>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
+    /// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.
+    Any,
+}
+
 #[derive(Debug)]
 struct Verifier {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
-    pinned: Vec<CertificateDer<'static>>,
+    trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -173,17 +182,16 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|c| c.as_ref() == end_entity.as_ref())
-        {
+        let Trust::Verified { webpki, pinned } = &self.trust else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
             rustls::client::verify_server_name(&parsed, server_name)?;
             check_validity(end_entity, now)?;
             return Ok(ServerCertVerified::assertion());
         }
-        let result = match &self.webpki {
+        let result = match webpki {
             Some(webpki) => {
                 webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
             }
@@ -202,47 +210,6 @@ impl ServerCertVerifier for Verifier {
             }
             other => other,
         })
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.
-#[derive(Debug)]
-struct AcceptAny {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

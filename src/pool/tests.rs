@@ -68,6 +68,26 @@ async fn lease(pool: &Pool<Tcp>, key: &OriginKey) -> Lease<Tcp> {
     slot.fill(conn)
 }
 
+/// Checks out where the caps must make the request wait; `why` says which rule.
+fn must_wait(pool: &Pool<Tcp>, key: &OriginKey, why: &str) -> Waiting<Tcp> {
+    match pool.checkout(key, 0, false).unwrap() {
+        Checkout::Queued(waiting) => waiting,
+        _ => panic!("{why}"),
+    }
+}
+
+/// A pool of one slot per origin whose slot is held: the next checkout waits.
+async fn one_slot_held(config: PoolConfig) -> (OriginKey, Pool<Tcp>, Lease<Tcp>, Waiting<Tcp>) {
+    let (key, _) = server().await;
+    let pool = pool(PoolConfig {
+        max_sockets: 1,
+        ..config
+    });
+    let held = lease(&pool, &key).await;
+    let waiting = must_wait(&pool, &key, "the second request waits for the only slot");
+    (key, pool, held, waiting)
+}
+
 fn pool(config: PoolConfig) -> Pool<Tcp> {
     Pool::new(config, Handle::current())
 }
@@ -107,14 +127,8 @@ async fn max_sockets_queues_in_fifo_order() {
     });
     let a = lease(&pool, &key).await;
     let b = lease(&pool, &key).await;
-    let first = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("a third request must wait"),
-    };
-    let second = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("a fourth request must wait"),
-    };
+    let first = must_wait(&pool, &key, "a third request must wait");
+    let second = must_wait(&pool, &key, "a fourth request must wait");
     assert_eq!(stats(&pool, &key).queued, 2);
     let a_id = a.id();
     a.release(None);
@@ -145,10 +159,7 @@ async fn failed_connect_wakes_the_next_waiter() {
         Checkout::Connect(slot) => slot,
         _ => panic!("first checkout connects"),
     };
-    let waiting = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("second waits"),
-    };
+    let waiting = must_wait(&pool, &key, "second waits");
     slot.fail();
     assert!(matches!(waiting.wait().await.unwrap(), Grant::Connect(_)));
     assert_eq!(pool.status().counters.create_errors, 1);
@@ -156,16 +167,7 @@ async fn failed_connect_wakes_the_next_waiter() {
 
 #[tokio::test]
 async fn abandoned_waiter_leaves_the_queue() {
-    let (key, _) = server().await;
-    let pool = pool(PoolConfig {
-        max_sockets: 1,
-        ..PoolConfig::default()
-    });
-    let held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("waits"),
-    };
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
     drop(waiting);
     assert_eq!(stats(&pool, &key).queued, 0);
     held.release(None);
@@ -190,10 +192,7 @@ async fn max_total_sockets_closes_an_idle_connection_of_another_origin() {
     );
     assert_eq!(accepted_now(&accepted_b, 1).await, 1);
     // While b holds the only slot, a waits; releasing b hands the room to a.
-    let waiting = match pool.checkout(&a, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("a must wait under the total cap"),
-    };
+    let waiting = must_wait(&pool, &a, "a must wait under the total cap");
     on_b.release(None);
     assert!(matches!(waiting.wait().await.unwrap(), Grant::Connect(_)));
     assert_eq!(stats(&pool, &b).connected, 0);
@@ -295,16 +294,7 @@ async fn keep_alive_false_keeps_nothing() {
 
 #[tokio::test]
 async fn destroy_fails_waiters_and_refuses_checkouts() {
-    let (key, _) = server().await;
-    let pool = pool(PoolConfig {
-        max_sockets: 1,
-        ..PoolConfig::default()
-    });
-    let held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("waits"),
-    };
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
     pool.destroy();
     assert_eq!(
         waiting.wait().await.err().unwrap().code(),
@@ -320,18 +310,12 @@ async fn destroy_fails_waiters_and_refuses_checkouts() {
 
 #[tokio::test]
 async fn queue_timeout_and_queue_limit() {
-    let (key, _) = server().await;
-    let pool = pool(PoolConfig {
-        max_sockets: 1,
+    let (key, pool, _held, waiting) = one_slot_held(PoolConfig {
         queue_timeout: Some(Duration::from_millis(20)),
         max_queue_size: Some(1),
         ..PoolConfig::default()
-    });
-    let _held = lease(&pool, &key).await;
-    let waiting = match pool.checkout(&key, 0, false).unwrap() {
-        Checkout::Queued(w) => w,
-        _ => panic!("waits"),
-    };
+    })
+    .await;
     assert_eq!(
         pool.checkout(&key, 0, false).err().unwrap().code(),
         "ERR_POOL_QUEUE_FULL"
