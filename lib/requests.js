@@ -43,16 +43,17 @@ class PendingRequests {
     return entry
   }
 
-  answered (event) {
-    const entry = this.take(event.id)
+  /** Request `id` was answered: its head and first bytes are the event at `at` of `batch`. */
+  answered (id, batch, at) {
+    const entry = this.take(id)
     if (entry === undefined) return
-    entry.resolve(new Response(this.native, event, entry.url))
+    entry.resolve(new Response(this.native, batch, at, entry.url))
   }
 
-  failed (event) {
-    const entry = this.take(event.id)
+  failed (id, reason) {
+    const entry = this.take(id)
     if (entry === undefined) return
-    const err = fromNative(new Error(event.text))
+    const err = fromNative(new Error(reason))
     entry.reject(err.code === 'ABORT_ERR' ? abortError(entry.signal) : err)
   }
 }

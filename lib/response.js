@@ -4,27 +4,55 @@
 
 const { Readable } = require('node:stream')
 const { fromNative } = require('./errors')
+const { REUSED, text, data } = require('./batch')
 
 const kNative = Symbol('native')
 const kPrefix = Symbol('prefix')
 const kStream = Symbol('stream')
+const kHead = Symbol('head')
+const kRawHeaders = Symbol('rawHeaders')
 const kHeaders = Symbol('headers')
 const kBody = Symbol('body')
+const kAll = Symbol('all')
+/** kBody once the helpers read the whole body without a stream. */
+const CONSUMED = Symbol('consumed')
 
 class Response {
-  /** `event` is Rust's "answered" event: status, statusText, headers in `text`, body in `data`. */
-  constructor (native, event, url) {
-    this.status = event.status
-    this.statusCode = event.status
-    this.statusText = event.statusText
-    this.rawHeaders = event.text === '' ? [] : event.text.split('\n')
+  /**
+   * The "answered" event at `at` of a Rust batch (lib/batch.js): status and reuse in its number, the
+   * status text and headers as one `\n`-separated text (split only when read), the first or whole body
+   * as its data, and the stream id of the rest as its ticket.
+   */
+  constructor (native, batch, at, url) {
+    const number = batch.meta[at + 3]
+    const stream = batch.meta[at + 2]
+    this.status = number >= REUSED ? number - REUSED : number
+    this.statusCode = this.status
     this.url = url
-    this.reused = event.flag
+    this.reused = number >= REUSED
     this[kNative] = native
-    this[kPrefix] = event.data
-    this[kStream] = event.ticket ?? null
+    this[kHead] = text(batch, at)
+    this[kPrefix] = data(batch, at)
+    this[kStream] = stream === -1 ? null : stream
+    this[kRawHeaders] = null
     this[kHeaders] = null
     this[kBody] = null
+  }
+
+  get statusText () {
+    const head = this[kHead]
+    const end = head.indexOf('\n')
+    return end === -1 ? head : head.slice(0, end)
+  }
+
+  /** Names and values, alternating. */
+  get rawHeaders () {
+    if (this[kRawHeaders] === null) {
+      const head = this[kHead]
+      const start = head.indexOf('\n')
+      this[kRawHeaders] = start === -1 ? [] : head.slice(start + 1).split('\n')
+    }
+    return this[kRawHeaders]
   }
 
   /** Lower-cased names as Node's IncomingMessage; repeated headers and `set-cookie` as arrays. */
@@ -47,6 +75,7 @@ class Response {
 
   get body () {
     if (this[kBody] === null) this[kBody] = bodyStream(this)
+    else if (this[kBody] === CONSUMED) this[kBody] = Readable.from([])
     return this[kBody]
   }
 
@@ -54,25 +83,34 @@ class Response {
     return this[kBody] !== null
   }
 
-  async bytes () {
+  /** The whole body in one Buffer that owns its memory. */
+  async [kAll] () {
     if (this[kBody] === null && this[kStream] === null) {
-      this[kBody] = Readable.from([])
-      const prefix = this[kPrefix]
-      return new Uint8Array(prefix.buffer, prefix.byteOffset, prefix.byteLength)
+      this[kBody] = CONSUMED
+      return this[kPrefix]
     }
     const chunks = []
     for await (const chunk of this.body) chunks.push(chunk)
-    const all = Buffer.concat(chunks)
+    if (chunks.length === 1) return chunks[0]
+    const all = Buffer.allocUnsafeSlow(chunks.reduce((sum, c) => sum + c.length, 0))
+    let at = 0
+    for (const chunk of chunks) at += chunk.copy(all, at)
+    return all
+  }
+
+  async bytes () {
+    const all = await this[kAll]()
     return new Uint8Array(all.buffer, all.byteOffset, all.byteLength)
   }
 
   async arrayBuffer () {
-    const bytes = await this.bytes()
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+    const all = await this[kAll]()
+    const whole = all.byteOffset === 0 && all.byteLength === all.buffer.byteLength
+    return whole ? all.buffer : all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)
   }
 
   async text () {
-    return Buffer.from(await this.bytes()).toString('utf8')
+    return (await this[kAll]()).toString('utf8')
   }
 
   async json () {

@@ -6,20 +6,10 @@
 
 const { RustSocket } = require('./socket')
 const { codedError, fromNative } = require('./errors')
+const { STRIDE, Kind, REUSED, text, data } = require('./batch')
 
 const KIND_REUSED = 0
 const KIND_CONNECTING = 1
-
-// Rust event kinds (src/binding/events.rs); 8 and 9 are the Promise face's.
-const CONNECTED = 1
-const DATA = 2
-const END = 3
-const DRAIN = 4
-const CLOSED = 5
-const GRANTED = 6
-const REFUSED = 7
-const ANSWERED = 8
-const FAILED = 9
 
 function push (map, name, item) {
   const list = map[name]
@@ -155,28 +145,30 @@ class SocketBook {
     socket.unref()
   }
 
-  /** Every Rust event of this agent comes through here, in order. */
-  onEvents (events) {
-    for (const event of events) {
-      switch (event.kind) {
-        case ANSWERED: this.requests.answered(event); break
-        case FAILED: this.requests.failed(event); break
-        case DATA: this.byId.get(event.id)?._data(event.data); break
-        case DRAIN: this.byId.get(event.id)?._drained(); break
-        case CONNECTED: this.byId.get(event.id)?._connected(event.text, event.data); break
-        case END: this.byId.get(event.id)?.push(null); break
-        case CLOSED: this.closed(event.id, event.text); break
-        case GRANTED: this.granted(event.ticket, event.id, event.flag); break
-        case REFUSED: this.refused(event.ticket, fromNative(new Error(event.text))); break
+  /** Every Rust event of this agent comes through here, in order, a batch at a time. */
+  onEvents (batch) {
+    const meta = batch.meta
+    for (let at = 0; at < meta.length; at += STRIDE) {
+      const id = meta[at + 1]
+      switch (meta[at]) {
+        case Kind.ANSWERED: this.requests.answered(id, batch, at); break
+        case Kind.FAILED: this.requests.failed(id, text(batch, at)); break
+        case Kind.DATA: this.byId.get(id)?._data(data(batch, at)); break
+        case Kind.DRAIN: this.byId.get(id)?._drained(); break
+        case Kind.CONNECTED: this.byId.get(id)?._connected(text(batch, at), data(batch, at)); break
+        case Kind.END: this.byId.get(id)?.push(null); break
+        case Kind.CLOSED: this.closed(id, text(batch, at)); break
+        case Kind.GRANTED: this.granted(meta[at + 2], id, meta[at + 3] >= REUSED); break
+        case Kind.REFUSED: this.refused(meta[at + 2], fromNative(new Error(text(batch, at)))); break
       }
     }
   }
 
-  closed (id, text) {
+  closed (id, reason) {
     const socket = this.byId.get(id)
     if (socket === undefined) return
     // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
-    socket._closedByRust(text && !this.idle.has(socket) ? fromNative(new Error(text)) : null)
+    socket._closedByRust(reason && !this.idle.has(socket) ? fromNative(new Error(reason)) : null)
   }
 
   granted (ticket, id, reused) {

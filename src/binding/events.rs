@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{Buffer, Function};
+use napi::bindgen_prelude::{Buffer, Float64Array, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
@@ -41,28 +41,153 @@ pub struct Answer {
     pub stream: Option<u32>,
 }
 
-/// One event as JS reads it; `kind` says which fields are set.
+/// A batch of events as JS reads it (`lib/events.js` decodes it): `meta` holds [`STRIDE`] numbers per
+/// event, `bytes` every event's text and small data back to back, `large` the data too big to share.
+///
+/// Columns rather than one object per event: creating an object and setting its properties through
+/// N-API costs more than the rest of a small request, and one Buffer per small body costs a finalizer.
 #[napi(object)]
-pub struct JsSocketEvent {
-    /// 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered, 9 failed.
-    pub kind: u32,
-    /// Connection id (socket events) or request id (answered, failed).
-    pub id: f64,
-    /// Queue ticket (granted, refused) or body stream id (answered).
-    pub ticket: Option<f64>,
-    /// Data, the peer certificate (connected), or the body (answered).
-    pub data: Option<Buffer>,
-    /// An error as `code\u{1}message` (closed, refused, failed), `|`-separated connection info
-    /// (connected), or the headers (answered).
-    pub text: Option<String>,
-    /// Reused (granted, answered).
-    pub flag: Option<bool>,
-    /// Status code and reason (answered).
-    pub status: Option<u32>,
-    pub status_text: Option<String>,
+pub struct JsBatch {
+    pub meta: Float64Array,
+    pub bytes: Buffer,
+    pub large: Vec<Buffer>,
 }
 
-type Tsfn = ThreadsafeFunction<(), (), Vec<JsSocketEvent>, Status, false, true>;
+/// Numbers per event in [`JsBatch::meta`]: kind, id, ticket, number, text start, text end, data start,
+/// data end. Kinds: 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered,
+/// 9 failed. `id` is the connection id (socket events) or the request id (answered, failed); `ticket`
+/// the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number` the
+/// status code (answered) plus 1000 when the connection was reused (answered, granted). Text is UTF-8
+/// in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected), or the status
+/// text and headers, `\n`-separated (answered). Data is in `bytes` when `start >= 0`; start -1 means
+/// none, and a start below that is `large[-start - 2]`.
+pub const STRIDE: usize = 8;
+
+/// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
+/// whole batch alive.
+const SHARED_DATA_MAX: usize = 16 * 1024;
+
+#[derive(Default)]
+struct BatchBuilder {
+    meta: Vec<f64>,
+    bytes: Vec<u8>,
+    large: Vec<Buffer>,
+}
+
+impl BatchBuilder {
+    fn event(&mut self, kind: u32, id: u64, ticket: Option<u64>, number: u32) -> &mut Self {
+        self.meta.extend_from_slice(&[
+            kind as f64,
+            id as f64,
+            ticket.map_or(-1.0, |t| t as f64),
+            number as f64,
+            0.0,
+            0.0,
+            -1.0,
+            0.0,
+        ]);
+        self
+    }
+
+    fn text(&mut self, text: &str) -> &mut Self {
+        let at = self.meta.len() - STRIDE;
+        self.meta[at + 4] = self.bytes.len() as f64;
+        self.bytes.extend_from_slice(text.as_bytes());
+        self.meta[at + 5] = self.bytes.len() as f64;
+        self
+    }
+
+    fn data(&mut self, data: &[u8]) -> &mut Self {
+        let at = self.meta.len() - STRIDE;
+        if data.len() > SHARED_DATA_MAX {
+            self.large.push(Buffer::from(data.to_vec()));
+            self.meta[at + 6] = -(self.large.len() as f64) - 1.0;
+        } else {
+            self.meta[at + 6] = self.bytes.len() as f64;
+            self.bytes.extend_from_slice(data);
+            self.meta[at + 7] = self.bytes.len() as f64;
+        }
+        self
+    }
+
+    fn add(&mut self, event: Event) {
+        let event = match event {
+            Event::Socket(event) => event,
+            Event::Answered { id, head } => {
+                let number = head.status as u32 + if head.reused { 1000 } else { 0 };
+                self.event(8, id.into(), head.stream.map(u64::from), number);
+                let at = self.meta.len() - STRIDE;
+                self.meta[at + 4] = self.bytes.len() as f64;
+                self.bytes.extend_from_slice(head.status_text.as_bytes());
+                if !head.headers.is_empty() {
+                    self.bytes.push(b'\n');
+                    self.bytes.extend_from_slice(head.headers.as_bytes());
+                }
+                self.meta[at + 5] = self.bytes.len() as f64;
+                self.data(&head.body);
+                return;
+            }
+            Event::Failed { id, error } => {
+                self.event(9, id.into(), None, 0).text(&coded(&error));
+                return;
+            }
+        };
+        match event {
+            SocketEvent::Connected { id, info } => {
+                let addr = |a: Option<std::net::SocketAddr>| match a {
+                    Some(a) => format!(
+                        "{}|{}|{}",
+                        a.ip(),
+                        a.port(),
+                        if a.is_ipv4() { "IPv4" } else { "IPv6" }
+                    ),
+                    None => "||".to_string(),
+                };
+                let text = format!(
+                    "{}|{}|{}",
+                    addr(info.remote),
+                    addr(info.local),
+                    info.alpn.unwrap_or_default()
+                );
+                self.event(1, id, None, 0).text(&text);
+                if let Some(cert) = info.peer_certificate {
+                    self.data(&cert);
+                }
+            }
+            SocketEvent::Data { id, bytes } => {
+                self.event(2, id, None, 0).data(&bytes);
+            }
+            SocketEvent::End { id } => {
+                self.event(3, id, None, 0);
+            }
+            SocketEvent::Drain { id } => {
+                self.event(4, id, None, 0);
+            }
+            SocketEvent::Closed { id, error } => {
+                let event = self.event(5, id, None, 0);
+                if let Some(error) = error {
+                    event.text(&coded(&error));
+                }
+            }
+            SocketEvent::Granted { ticket, id, reused } => {
+                self.event(6, id, Some(ticket), if reused { 1000 } else { 0 });
+            }
+            SocketEvent::Refused { ticket, error } => {
+                self.event(7, 0, Some(ticket), 0).text(&coded(&error));
+            }
+        }
+    }
+
+    fn finish(self) -> JsBatch {
+        JsBatch {
+            meta: Float64Array::new(self.meta),
+            bytes: Buffer::from(self.bytes),
+            large: self.large,
+        }
+    }
+}
+
+type Tsfn = ThreadsafeFunction<(), (), JsBatch, Status, false, true>;
 
 pub struct EventQueue {
     pending: Mutex<Vec<Event>>,
@@ -71,7 +196,7 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
-    pub fn new(callback: Function<'_, Vec<JsSocketEvent>, ()>) -> napi::Result<Arc<Self>> {
+    pub fn new(callback: Function<'_, JsBatch, ()>) -> napi::Result<Arc<Self>> {
         let queue = Arc::new(EventQueue {
             pending: Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
@@ -83,13 +208,18 @@ impl EventQueue {
             .callee_handled::<false>()
             .weak::<true>()
             .build_callback(move |_ctx| {
-                let Some(queue) = weak.upgrade() else {
-                    return Ok(Vec::new());
-                };
-                queue.scheduled.store(false, Ordering::SeqCst);
-                let events =
-                    std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|e| e.into_inner()));
-                Ok(events.into_iter().map(to_js).collect())
+                let mut batch = BatchBuilder::default();
+                if let Some(queue) = weak.upgrade() {
+                    queue.scheduled.store(false, Ordering::SeqCst);
+                    let events = std::mem::take(
+                        &mut *queue.pending.lock().unwrap_or_else(|e| e.into_inner()),
+                    );
+                    batch.meta.reserve(events.len() * STRIDE);
+                    for event in events {
+                        batch.add(event);
+                    }
+                }
+                Ok(batch.finish())
             })?;
         *queue.tsfn.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(tsfn));
         Ok(queue)
@@ -136,87 +266,3 @@ fn coded(e: &crate::error::Error) -> String {
     format!("{}\u{1}{}", e.code(), e.message())
 }
 
-fn to_js(event: Event) -> JsSocketEvent {
-    let mut js = JsSocketEvent {
-        kind: 0,
-        id: 0.0,
-        ticket: None,
-        data: None,
-        text: None,
-        flag: None,
-        status: None,
-        status_text: None,
-    };
-    let event = match event {
-        Event::Socket(event) => event,
-        Event::Answered { id, head } => {
-            js.kind = 8;
-            js.id = id as f64;
-            js.status = Some(head.status as u32);
-            js.status_text = Some(head.status_text);
-            js.text = Some(head.headers);
-            js.flag = Some(head.reused);
-            js.data = Some(Buffer::from(head.body));
-            js.ticket = head.stream.map(|s| s as f64);
-            return js;
-        }
-        Event::Failed { id, error } => {
-            js.kind = 9;
-            js.id = id as f64;
-            js.text = Some(coded(&error));
-            return js;
-        }
-    };
-    match event {
-        SocketEvent::Connected { id, info } => {
-            js.kind = 1;
-            js.id = id as f64;
-            let addr = |a: Option<std::net::SocketAddr>| match a {
-                Some(a) => format!(
-                    "{}|{}|{}",
-                    a.ip(),
-                    a.port(),
-                    if a.is_ipv4() { "IPv4" } else { "IPv6" }
-                ),
-                None => "||".to_string(),
-            };
-            js.text = Some(format!(
-                "{}|{}|{}",
-                addr(info.remote),
-                addr(info.local),
-                info.alpn.unwrap_or_default()
-            ));
-            js.data = info.peer_certificate.map(Buffer::from);
-        }
-        SocketEvent::Data { id, bytes } => {
-            js.kind = 2;
-            js.id = id as f64;
-            js.data = Some(Buffer::from(Vec::from(bytes)));
-        }
-        SocketEvent::End { id } => {
-            js.kind = 3;
-            js.id = id as f64;
-        }
-        SocketEvent::Drain { id } => {
-            js.kind = 4;
-            js.id = id as f64;
-        }
-        SocketEvent::Closed { id, error } => {
-            js.kind = 5;
-            js.id = id as f64;
-            js.text = error.as_ref().map(coded);
-        }
-        SocketEvent::Granted { ticket, id, reused } => {
-            js.kind = 6;
-            js.id = id as f64;
-            js.ticket = Some(ticket as f64);
-            js.flag = Some(reused);
-        }
-        SocketEvent::Refused { ticket, error } => {
-            js.kind = 7;
-            js.ticket = Some(ticket as f64);
-            js.text = Some(coded(&error));
-        }
-    }
-    js
-}

@@ -23,7 +23,7 @@ use crate::faces::client::{BodyStream, Client, RequestBody, RequestSpec};
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
 use crate::pool::Pool;
-use events::{Answer, Event, EventQueue, JsSocketEvent};
+use events::{Answer, Event, EventQueue, JsBatch};
 use options::NativeOptions;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
@@ -127,7 +127,7 @@ impl NativeAgent {
     #[napi(constructor)]
     pub fn new(
         options: NativeOptions,
-        on_events: Function<'_, Vec<JsSocketEvent>, ()>,
+        on_events: Function<'_, JsBatch, ()>,
     ) -> napi::Result<Self> {
         let connector = Connector::new(
             &options.tls_options(),

@@ -1,0 +1,42 @@
+'use strict'
+// Reads the batches of events Rust sends (src/binding/events.rs, `JsBatch`): STRIDE numbers per event in
+// `meta`, texts and small data back to back in `bytes`, larger data in `large`.
+
+const STRIDE = 8
+
+const Kind = {
+  CONNECTED: 1,
+  DATA: 2,
+  END: 3,
+  DRAIN: 4,
+  CLOSED: 5,
+  GRANTED: 6,
+  REFUSED: 7,
+  ANSWERED: 8,
+  FAILED: 9
+}
+
+/** The reused flag rides on the event's number as +1000. */
+const REUSED = 1000
+
+/** The event's text ('' when it has none). */
+function text ({ meta, bytes }, at) {
+  const start = meta[at + 4]
+  const end = meta[at + 5]
+  return start === end ? '' : bytes.utf8Slice(start, end)
+}
+
+/**
+ * The event's data, or null. Data shared in `bytes` is copied out into memory of its own, so that no
+ * Buffer handed to users exposes other connections' bytes through `.buffer`.
+ */
+function data ({ meta, bytes, large }, at) {
+  const start = meta[at + 6]
+  if (start === -1) return null
+  if (start < -1) return large[-start - 2]
+  const copy = Buffer.allocUnsafeSlow(meta[at + 7] - start)
+  bytes.copy(copy, 0, start, meta[at + 7])
+  return copy
+}
+
+module.exports = { STRIDE, Kind, REUSED, text, data }
