@@ -265,4 +265,3 @@ impl EventQueue {
 fn coded(e: &crate::error::Error) -> String {
     format!("{}\u{1}{}", e.code(), e.message())
 }
-

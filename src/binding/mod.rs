@@ -125,10 +125,7 @@ pub struct NativeAgent {
 impl NativeAgent {
     /// `on_events` receives the socket face's events in batches (see `events`).
     #[napi(constructor)]
-    pub fn new(
-        options: NativeOptions,
-        on_events: Function<'_, JsBatch, ()>,
-    ) -> napi::Result<Self> {
+    pub fn new(options: NativeOptions, on_events: Function<'_, JsBatch, ()>) -> napi::Result<Self> {
         let connector = Connector::new(
             &options.tls_options(),
             options.connect_timeout(),
