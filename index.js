@@ -8,7 +8,7 @@ const { NativeAgent, BodySender } = require('./binding.js')
 const { normalize } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
-const { toUrl, flatHeaders, toBody, pump } = require('./lib/request')
+const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
 
@@ -44,7 +44,7 @@ function attachPool (agent, normalized, secure) {
 
 function send (agent, input, options) {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const url = toUrl(input)
+  const href = toHref(input)
   const { signal } = options
   if (signal?.aborted) return Promise.reject(abortError(signal))
   const method = options.method === undefined ? 'GET' : String(options.method).toUpperCase()
@@ -53,8 +53,8 @@ function send (agent, input, options) {
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
   const sender = body.stream ? new BodySender() : undefined
-  const answered = agent[kRequests].add(url.href, signal, id => {
-    native.request(id, method, url.href, headers, body.bytes, sender, timeout, signal != null)
+  const answered = agent[kRequests].add(href, signal, id => {
+    native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null)
   })
   if (sender) pump(body.stream, sender)
   return answered

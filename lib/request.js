@@ -5,13 +5,28 @@
 const { Readable } = require('node:stream')
 const { codedError, invalidArgType } = require('./errors')
 
-function toUrl (input) {
+// Programs send to a handful of URLs again and again: remember what each string normalizes to, so that
+// a repeated URL is not parsed into a URL object every time. Bounded: cleared when it fills up.
+const hrefs = new Map()
+const HREFS_MAX = 1024
+
+/** The normalized `href` of an http(s) URL given as a string or a URL; throws Node's codes. */
+function toHref (input) {
+  if (typeof input === 'string') {
+    const known = hrefs.get(input)
+    if (known !== undefined) return known
+  }
   const url = input instanceof URL ? input : new URL(String(input))
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw codedError(TypeError, 'ERR_INVALID_PROTOCOL',
       `Protocol "${url.protocol}" not supported. Expected "http:" or "https:"`)
   }
-  return url
+  const href = url.href
+  if (typeof input === 'string') {
+    if (hrefs.size >= HREFS_MAX) hrefs.clear()
+    hrefs.set(input, href)
+  }
+  return href
 }
 
 function flatHeaders (headers) {
@@ -60,4 +75,4 @@ async function pump (source, sender) {
   }
 }
 
-module.exports = { toUrl, flatHeaders, toBody, pump }
+module.exports = { toHref, flatHeaders, toBody, pump }
