@@ -194,11 +194,13 @@ impl NativeAgent {
         let events = self.events.clone();
         let next_stream = self.next_stream.clone();
         runtime().spawn(async move {
+            // One send future in either case: a queued request's task is sized by it.
+            let send = client.send(spec);
             let result = match aborted {
-                None => client.send(spec).await,
+                None => send.await,
                 Some(rx) => {
                     let result = tokio::select! {
-                        r = client.send(spec) => r,
+                        r = send => r,
                         _ = rx => Err(Error::aborted()),
                     };
                     aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

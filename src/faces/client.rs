@@ -220,34 +220,66 @@ impl Client {
         &self.pool
     }
 
-    pub async fn send(&self, mut spec: RequestSpec) -> Result<ResponseParts> {
+    pub async fn send(&self, spec: RequestSpec) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?;
+        // Under load most requests spend their time here, waiting for a connection: this state carries
+        // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
+        // connection, so 10,000 queued requests stay small.
+        let lease = self.acquire(&key, false).await?;
+        Box::pin(self.exchange(key, spec, lease)).await
+    }
+
+    /// Sends `spec` over `lease`, and once more over a fresh connection when a reused one failed
+    /// before any response byte and the request may be replayed.
+    async fn exchange(
+        &self,
+        key: OriginKey,
+        mut spec: RequestSpec,
+        mut lease: Lease<Conn>,
+    ) -> Result<ResponseParts> {
         let keep_alive = self.pool.config().keep_alive;
         let replayable = spec.replayable();
         let mut fresh = false;
         loop {
-            let mut lease = self.acquire(&key, fresh).await?;
+            let may_retry = lease.reused() && replayable && !fresh;
             let req = spec.next_attempt(&key, keep_alive)?;
-            let reused = lease.reused();
-            let exchange = async {
-                let Conn::Http(conn) = lease.conn() else {
-                    unreachable!("the pool hands the Promise face its own connections")
-                };
-                let sender = &mut conn.sender;
-                sender.ready().await?;
-                sender.send_request(req).await
-            };
-            match with_deadline(&self.pool, spec.timeout, exchange).await {
-                Ok(response) => return finish(lease, response, spec.timeout).await,
-                Err(Failure::Hyper(e)) if reused && replayable && !fresh && before_response(&e) => {
-                    lease.fail();
-                    self.pool.note_retry();
+            match self.attempt(lease, req, spec.timeout, may_retry).await {
+                Some(result) => return result,
+                None => {
                     fresh = true;
+                    lease = self.acquire(&key, true).await?;
                 }
-                Err(failure) => {
-                    lease.fail();
-                    return Err(failure.into_error(&self.pool));
-                }
+            }
+        }
+    }
+
+    /// One exchange over `lease`. `None` when it failed before any response byte and `may_retry`:
+    /// the caller sends it again on a fresh connection.
+    async fn attempt(
+        &self,
+        mut lease: Lease<Conn>,
+        req: Request<RequestBody>,
+        timeout: Option<Duration>,
+        may_retry: bool,
+    ) -> Option<Result<ResponseParts>> {
+        let exchange = async {
+            let Conn::Http(conn) = lease.conn() else {
+                unreachable!("the pool hands the Promise face its own connections")
+            };
+            let sender = &mut conn.sender;
+            sender.ready().await?;
+            sender.send_request(req).await
+        };
+        match with_deadline(&self.pool, timeout, exchange).await {
+            Ok(response) => Some(finish(lease, response, timeout).await),
+            Err(Failure::Hyper(e)) if may_retry && before_response(&e) => {
+                lease.fail();
+                self.pool.note_retry();
+                None
+            }
+            Err(failure) => {
+                lease.fail();
+                Some(Err(failure.into_error(&self.pool)))
             }
         }
     }
@@ -268,7 +300,9 @@ impl Client {
                 }
             }
         };
-        self.open(slot).await
+        // Boxed: connecting (DNS, TCP, TLS) is the largest state of a request; a request that reuses a
+        // connection or waits in the queue should not carry room for it.
+        Box::pin(self.open(slot)).await
     }
 
     async fn open(&self, slot: Slot<Conn>) -> Result<Lease<Conn>> {
