@@ -65,7 +65,7 @@ pub const STRIDE: usize = 8;
 
 /// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
 /// whole batch alive.
-const SHARED_DATA_MAX: usize = 16 * 1024;
+const SHARED_DATA_MAX: usize = 4 * 1024;
 
 #[derive(Default)]
 struct BatchBuilder {
@@ -97,14 +97,15 @@ impl BatchBuilder {
         self
     }
 
-    fn data(&mut self, data: &[u8]) -> &mut Self {
+    fn data(&mut self, data: impl AsRef<[u8]> + Into<Vec<u8>>) -> &mut Self {
         let at = self.meta.len() - STRIDE;
-        if data.len() > SHARED_DATA_MAX {
-            self.large.push(Buffer::from(data.to_vec()));
+        if data.as_ref().len() > SHARED_DATA_MAX {
+            // Moved, not copied: a Vec (or a uniquely held Bytes) becomes the Buffer's memory.
+            self.large.push(Buffer::from(data.into()));
             self.meta[at + 6] = -(self.large.len() as f64) - 1.0;
         } else {
             self.meta[at + 6] = self.bytes.len() as f64;
-            self.bytes.extend_from_slice(data);
+            self.bytes.extend_from_slice(data.as_ref());
             self.meta[at + 7] = self.bytes.len() as f64;
         }
         self
@@ -124,7 +125,7 @@ impl BatchBuilder {
                     self.bytes.extend_from_slice(head.headers.as_bytes());
                 }
                 self.meta[at + 5] = self.bytes.len() as f64;
-                self.data(&head.body);
+                self.data(head.body);
                 return;
             }
             Event::Failed { id, error } => {
@@ -151,11 +152,11 @@ impl BatchBuilder {
                 );
                 self.event(1, id, None, 0).text(&text);
                 if let Some(cert) = info.peer_certificate {
-                    self.data(&cert);
+                    self.data(cert);
                 }
             }
             SocketEvent::Data { id, bytes } => {
-                self.event(2, id, None, 0).data(&bytes);
+                self.event(2, id, None, 0).data(bytes);
             }
             SocketEvent::End { id } => {
                 self.event(3, id, None, 0);

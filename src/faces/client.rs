@@ -538,7 +538,9 @@ impl BodyStream {
     /// Reads what is at hand, up to [`SMALL_BODY`]; with `wait`, also waits for it (a small body whose
     /// length is known is coming anyway).
     async fn prefix(&mut self, wait: bool) -> Result<Bytes> {
-        let mut buf = BytesMut::new();
+        // Sized once when the length is known: growing by doubling would copy a 64 KiB body 4 times.
+        let expected = self.incoming.size_hint().exact().unwrap_or(0) as usize;
+        let mut buf = BytesMut::with_capacity(expected.min(SMALL_BODY));
         while buf.len() < SMALL_BODY {
             let frame = if wait {
                 self.frame().await?
