@@ -11,6 +11,7 @@
 //! keep-alive race (the server closed the idle connection as we reused it), and it never reaches the user.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -220,7 +221,7 @@ impl Client {
         &self.pool
     }
 
-    pub async fn send(&self, spec: RequestSpec) -> Result<ResponseParts> {
+    pub async fn send(self: Arc<Self>, spec: RequestSpec) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?;
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
@@ -288,17 +289,11 @@ impl Client {
         let slot = match self.pool.checkout(key, Conn::HTTP, fresh)? {
             Checkout::Reuse(lease) => return Ok(lease),
             Checkout::Connect(slot) => slot,
-            Checkout::Queued(waiting) => {
-                let destroyed = self.pool.destroyed();
-                let grant = tokio::select! {
-                    grant = waiting.wait() => grant?,
-                    _ = destroyed => return Err(Error::destroyed()),
-                };
-                match grant {
-                    Grant::Reuse(lease) => return Ok(lease),
-                    Grant::Connect(slot) => slot,
-                }
-            }
+            // `destroy()` fails every waiter itself, so waiting needs no watch of its own.
+            Checkout::Queued(waiting) => match waiting.wait().await? {
+                Grant::Reuse(lease) => return Ok(lease),
+                Grant::Connect(slot) => slot,
+            },
         };
         // Boxed: connecting (DNS, TCP, TLS) is the largest state of a request; a request that reuses a
         // connection or waits in the queue should not carry room for it.
