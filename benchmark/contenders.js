@@ -1,0 +1,209 @@
+'use strict'
+// The clients under test. `create(setup)` runs inside the contender's own worker process and returns
+// `send(request)`, which performs one request and resolves to { status, length } once the whole body has
+// been read, and `close()`. Libraries are required inside `create` so that a worker loads only its client.
+// setup: { protocol, origin, ca (PEM string), concurrency }. request: { url, path, method, body }.
+// Every https client verifies the server's certificate against the generated `ca`.
+
+const POST_TYPE = 'application/octet-stream'
+
+/** http.request / https.request with a given agent (or `agent: false`), body counted as it streams. */
+function nodeSender (protocol, requestOptions) {
+  const mod = require(protocol === 'https' ? 'node:https' : 'node:http')
+  return ({ url, method, body }) => new Promise((resolve, reject) => {
+    const headers = body ? { 'content-type': POST_TYPE, 'content-length': body.length } : undefined
+    const req = mod.request(url, { ...requestOptions, method, headers }, res => {
+      let length = 0
+      res.on('data', chunk => { length += chunk.length })
+      res.on('end', () => resolve({ status: res.statusCode, length }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+function kaAgent ({ protocol, ca, concurrency }) {
+  const { Agent, HttpsAgent } = require('..')
+  return protocol === 'https'
+    ? new HttpsAgent({ keepAlive: true, maxSockets: concurrency, ca })
+    : new Agent({ keepAlive: true, maxSockets: concurrency })
+}
+
+function nodeAgent ({ protocol, ca, concurrency }) {
+  const http = require('node:http')
+  const https = require('node:https')
+  return protocol === 'https'
+    ? new https.Agent({ keepAlive: true, maxSockets: concurrency, ca })
+    : new http.Agent({ keepAlive: true, maxSockets: concurrency })
+}
+
+/** axios as its users run it (defaults: follow-redirects transport), with the given agent. */
+function axiosClient (setup, agent) {
+  const axios = require('axios')
+  const client = axios.create({
+    [setup.protocol === 'https' ? 'httpsAgent' : 'httpAgent']: agent,
+    proxy: false, // never route through a proxy from the environment: only 127.0.0.1 is contacted
+    responseType: 'arraybuffer',
+    validateStatus: null // every status resolves; the worker checks it
+  })
+  return {
+    async send ({ url, method, body }) {
+      const res = await client.request({ url, method, data: body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+      return { status: res.status, length: res.data.length }
+    },
+    close: () => agent.destroy()
+  }
+}
+
+const contenders = [
+  {
+    id: 'ka-request',
+    name: 'keepalive-agent request()',
+    about: 'this package, Promise face: `agent.request(url)` then `res.bytes()`; HTTP spoken by hyper in Rust',
+    create (setup) {
+      const agent = kaAgent(setup)
+      return {
+        async send ({ url, method, body }) {
+          const res = await agent.request(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          const bytes = await res.bytes()
+          return { status: res.status, length: bytes.length }
+        },
+        close: () => agent.destroy()
+      }
+    }
+  },
+  {
+    id: 'ka-http',
+    name: 'keepalive-agent + http.request',
+    about: 'this package, socket face: the agent passed to `http.request` / `https.request`',
+    create (setup) {
+      const agent = kaAgent(setup)
+      return { send: nodeSender(setup.protocol, { agent }), close: () => agent.destroy() }
+    }
+  },
+  {
+    id: 'ka-axios',
+    name: 'keepalive-agent + axios',
+    about: 'this package, socket face, as axios `httpAgent` / `httpsAgent`',
+    create: setup => axiosClient(setup, kaAgent(setup))
+  },
+  {
+    id: 'node-http',
+    name: 'node http.Agent keep-alive',
+    about: 'the baseline: `new http.Agent({ keepAlive: true, maxSockets: C })` with `http.request`',
+    baseline: true,
+    create (setup) {
+      const agent = nodeAgent(setup)
+      return { send: nodeSender(setup.protocol, { agent }), close: () => agent.destroy() }
+    }
+  },
+  {
+    id: 'node-noagent',
+    name: 'node http.request agent:false',
+    about: 'a new connection (and TLS handshake) per request: what keep-alive saves',
+    create (setup) {
+      return { send: nodeSender(setup.protocol, { agent: false, ca: setup.ca }), close () {} }
+    }
+  },
+  {
+    id: 'agentkeepalive',
+    name: 'agentkeepalive',
+    about: 'agentkeepalive 4 (`HttpAgent` / `HttpsAgent`) with `http.request`',
+    create (setup) {
+      const AgentKeepAlive = require('agentkeepalive')
+      const agent = setup.protocol === 'https'
+        ? new AgentKeepAlive.HttpsAgent({ maxSockets: setup.concurrency, ca: setup.ca })
+        : new AgentKeepAlive({ maxSockets: setup.concurrency })
+      return { send: nodeSender(setup.protocol, { agent }), close: () => agent.destroy() }
+    }
+  },
+  {
+    id: 'undici-request',
+    name: 'undici Pool.request()',
+    about: 'undici 6 `Pool` (connections: C) `.request()`, body read with `arrayBuffer()`',
+    create ({ origin, ca, concurrency }) {
+      const { Pool } = require('undici')
+      const pool = new Pool(origin, { connections: concurrency, connect: ca ? { ca } : undefined })
+      return {
+        async send ({ path, method, body }) {
+          const res = await pool.request({ path, method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          const bytes = await res.body.arrayBuffer()
+          return { status: res.statusCode, length: bytes.byteLength }
+        },
+        close: () => pool.destroy()
+      }
+    }
+  },
+  {
+    id: 'undici-fetch',
+    name: 'undici fetch',
+    about: 'undici 6 `fetch` with an undici `Agent` (connections: C) as dispatcher',
+    create ({ ca, concurrency }) {
+      const { fetch, Agent } = require('undici')
+      const dispatcher = new Agent({ connections: concurrency, connect: ca ? { ca } : undefined })
+      return {
+        async send ({ url, method, body }) {
+          const res = await fetch(url, { method, body, dispatcher, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          const bytes = await res.arrayBuffer()
+          return { status: res.status, length: bytes.byteLength }
+        },
+        close: () => dispatcher.destroy()
+      }
+    }
+  },
+  {
+    id: 'global-fetch',
+    name: 'global fetch',
+    about: "Node's built-in `fetch` (its bundled undici, default dispatcher); for https the CA is trusted through `NODE_EXTRA_CA_CERTS` in that worker's environment, as global fetch takes no CA option",
+    needsCaFile: true,
+    create () {
+      return {
+        async send ({ url, method, body }) {
+          const res = await fetch(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          const bytes = await res.arrayBuffer()
+          return { status: res.status, length: bytes.byteLength }
+        },
+        close () {}
+      }
+    }
+  },
+  {
+    id: 'axios',
+    name: 'axios + http.Agent keep-alive',
+    about: "axios 1 with Node's keep-alive `http.Agent` / `https.Agent`",
+    create: setup => axiosClient(setup, nodeAgent(setup))
+  },
+  {
+    id: 'got',
+    name: 'got + http.Agent keep-alive',
+    about: "got 11 with Node's keep-alive agents, `retry: 0`, `responseType: 'buffer'`",
+    create (setup) {
+      const got = require('got')
+      const agent = nodeAgent(setup)
+      const client = got.extend({
+        agent: { [setup.protocol]: agent },
+        https: setup.ca ? { certificateAuthority: setup.ca } : undefined,
+        retry: 0,
+        throwHttpErrors: false,
+        responseType: 'buffer'
+      })
+      return {
+        async send ({ url, method, body }) {
+          const res = await client(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          return { status: res.statusCode, length: res.body.length }
+        },
+        close: () => agent.destroy()
+      }
+    }
+  }
+]
+
+/** wrk is not a Node client; it is driven by wrk.js but listed here so the report knows its place. */
+const WRK = {
+  id: 'wrk',
+  name: 'wrk (ceiling)',
+  about: 'wrk -t1 -c C: a C load generator, the ceiling of what the server gives one client core; does not verify certificates'
+}
+
+module.exports = { contenders, WRK }

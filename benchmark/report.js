@@ -1,0 +1,119 @@
+'use strict'
+// Turns measurements into the outputs: a markdown table per scenario (stdout and latest.md), latest.json,
+// the SVG chart, and with BENCH_SAVE=1 the README-* copies meant to be committed.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { median } = require('./stats')
+const { chart } = require('./chart')
+
+const RESULTS_DIR = path.join(__dirname, 'results')
+
+/** Median per metric over the rounds, and the ratio of req/s to the baseline's median. */
+function summarize (scenario) {
+  for (const row of scenario.rows) {
+    const done = row.rounds.filter(r => r !== null)
+    row.errors = done.reduce((sum, r) => sum + r.errors, 0)
+    row.firstError = done.find(r => r.firstError)?.firstError
+    row.median = done.length
+      ? Object.fromEntries(['rps', 'cpuUsPerReq', 'p50', 'p99', 'serverCpu'].map(k => [k, median(done.map(r => r[k]))]))
+      : null
+  }
+  const base = scenario.rows.find(r => r.baseline)?.median?.rps
+  for (const row of scenario.rows) {
+    if (row.median) row.median.ratio = base ? row.median.rps / base : null
+  }
+  return scenario
+}
+
+const fixed = (v, digits) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '–')
+const signed = (v, digits) => (typeof v === 'number' && Number.isFinite(v) ? (v < 0 ? '' : '+') + v.toFixed(digits) : '–')
+const grouped = v => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–')
+
+function table (scenario) {
+  const lines = [
+    `### ${scenario.id}`,
+    '',
+    '| contender | req/s | vs node http.Agent | CPU µs/req | p50 ms | p99 ms | errors | server CPU % |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|'
+  ]
+  for (const row of scenario.rows) {
+    const name = row.errors ? `${row.name} ⚠` : row.name
+    if (!row.median) {
+      lines.push(`| ${name} | ${row.failed || 'n/a'} | | | | | | |`)
+      continue
+    }
+    const m = row.median
+    lines.push(`| ${name} | ${grouped(m.rps)} | ${fixed(m.ratio, 2)}× | ${fixed(m.cpuUsPerReq, 1)} | ` +
+      `${fixed(m.p50, 3)} | ${fixed(m.p99, 3)} | ${row.errors} | ${fixed(m.serverCpu, 0)} |`)
+  }
+  const notes = scenario.rows.filter(r => r.failed || r.firstError)
+  for (const row of notes) lines.push('', `- ${row.name}: ${row.failed ? 'failed: ' + row.failed : 'first error: ' + row.firstError}`)
+  return lines.join('\n') + '\n'
+}
+
+function header (meta) {
+  const s = meta.settings
+  const amount = s.requests ? `${s.requests} requests` : `${s.seconds} s`
+  return [
+    '# keepalive-agent benchmark',
+    '',
+    `- ${meta.date} — ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.os}; Node ${meta.node}; ` +
+      `keepalive-agent ${meta.package}`,
+    `- server: ${meta.server}; ceiling: ${meta.wrk || 'wrk not installed'}`,
+    `- each measurement: ${s.warmupSeconds} s warm-up (${s.firstWarmupSeconds} s for a worker's first), then ${amount} with C requests in flight (closed loop); ` +
+      `contenders interleaved over ${s.rounds} round(s), each in its own process; median per contender; ` +
+      `KEEPALIVE_AGENT_THREADS=${s.threads}`,
+    '- req/s counts responses with status 200 and the exact body length; CPU µs/req is the client process\'s ' +
+      'user+system time (all its threads) per request; server CPU % is the server process over the measurement, ' +
+      'as % of one core (100 % would mean the server, not the client, set the pace)',
+    ''
+  ].join('\n')
+}
+
+function memorySection (memory) {
+  if (!memory) return ''
+  const lines = ['## Memory', '']
+  if (memory.error) return lines.concat([`Memory test failed: ${memory.error}`, '']).join('\n')
+  lines.push(`RSS after \`global.gc()\`, each client in a fresh process, against a Node server in another process.`, '')
+  lines.push('| measurement | client | result | detail |', '|---|---|---:|---|')
+  for (const r of memory.idle) {
+    lines.push(`| ${r.connections} idle pooled connections | ${r.client} | ${fixed(r.kibPerConnection, 1)} KiB per connection | ` +
+      `RSS ${signed(r.rssDeltaMiB, 1)} MiB, heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.idle} idle / ${r.opened} opened |`)
+  }
+  for (const r of memory.queue) {
+    lines.push(`| ${r.requested} queued requests (maxSockets 1) | ${r.client} | ${fixed(r.rssDeltaMiB, 1)} MiB | ` +
+      `${fixed(r.bytesPerRequest / 1024, 2)} KiB per request, heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.queued} queued; ` +
+      `then ${r.outcome} |`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+function markdown (results) {
+  return [header(results.meta), ...results.scenarios.map(table), memorySection(results.memory),
+    `Total run time: ${fixed(results.meta.totalSeconds, 0)} s\n`].join('\n')
+}
+
+/** Writes latest.{json,md,svg}; with `save`, also the README-* copies. Returns the written paths. */
+function writeOutputs (results, { save }) {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true })
+  const md = markdown(results)
+  const svg = chart(results)
+  const files = {
+    'latest.json': JSON.stringify(results, null, 2) + '\n',
+    'latest.md': md,
+    'latest.svg': svg
+  }
+  if (save) {
+    files['README-table.md'] = md
+    files['README-chart.svg'] = svg
+    files['README-results.json'] = files['latest.json']
+  }
+  return Object.entries(files).map(([name, text]) => {
+    const file = path.join(RESULTS_DIR, name)
+    fs.writeFileSync(file, text)
+    return file
+  })
+}
+
+module.exports = { summarize, table, header, memorySection, writeOutputs }
