@@ -171,7 +171,8 @@ impl NativeAgent {
             }
             _ => RequestBody::Empty,
         };
-        let spec = RequestSpec {
+        // Boxed: a queued request's task holds the spec in a few places while it waits.
+        let spec = Box::new(RequestSpec {
             method,
             uri,
             headers,
@@ -179,7 +180,7 @@ impl NativeAgent {
             timeout: timeout_ms
                 .filter(|t| *t > 0.0)
                 .map(|t| Duration::from_millis(t as u64)),
-        };
+        });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
             self.aborts
@@ -194,13 +195,12 @@ impl NativeAgent {
         let events = self.events.clone();
         let next_stream = self.next_stream.clone();
         runtime().spawn(async move {
-            // One send future in either case: a queued request's task is sized by it.
-            let send = client.send(spec);
+            // The two sends are exclusive, so they share room in this task's state.
             let result = match aborted {
-                None => send.await,
+                None => client.send(spec).await,
                 Some(rx) => {
                     let result = tokio::select! {
-                        r = send => r,
+                        r = client.send(spec) => r,
                         _ = rx => Err(Error::aborted()),
                     };
                     aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

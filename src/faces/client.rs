@@ -221,7 +221,7 @@ impl Client {
         &self.pool
     }
 
-    pub async fn send(self: Arc<Self>, spec: RequestSpec) -> Result<ResponseParts> {
+    pub async fn send(self: Arc<Self>, spec: Box<RequestSpec>) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?;
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
@@ -235,7 +235,7 @@ impl Client {
     async fn exchange(
         &self,
         key: OriginKey,
-        mut spec: RequestSpec,
+        mut spec: Box<RequestSpec>,
         mut lease: Lease<Conn>,
     ) -> Result<ResponseParts> {
         let keep_alive = self.pool.config().keep_alive;
