@@ -66,4 +66,4 @@ function cpuMeter (pid) {
   }
 }
 
-module.exports = { cpuSeconds, childrenCpuSeconds, childPids, cpuMeter }
+module.exports = { childrenCpuSeconds, childPids, cpuMeter }
