@@ -2,7 +2,13 @@
 // Reads the batches of events Rust sends (src/binding/events.rs, `JsBatch`): STRIDE numbers per event in
 // `meta`, texts and small data back to back in `bytes`, larger data in `large`.
 
+const { EVENT_STRIDE } = require('../binding.js')
+
 const STRIDE = 8
+if (EVENT_STRIDE !== STRIDE) {
+  throw new Error(`keepalive-agent: the native addon reads events with stride ${EVENT_STRIDE}, this JS with ${STRIDE}: ` +
+    'it was built from other sources; rebuild it with `npm run build`')
+}
 
 const Kind = {
   CONNECTED: 1,

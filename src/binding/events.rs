@@ -63,6 +63,11 @@ pub struct JsBatch {
 /// none, and a start below that is `large[-start - 2]`.
 pub const STRIDE: usize = 8;
 
+/// [`STRIDE`] for JS: `lib/batch.js` checks it, so a binary built from other sources than the JS beside
+/// it fails at load with a clear message instead of misreading events.
+#[napi]
+pub const EVENT_STRIDE: u32 = STRIDE as u32;
+
 /// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
 /// whole batch alive.
 const SHARED_DATA_MAX: usize = 4 * 1024;
