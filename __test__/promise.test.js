@@ -8,7 +8,8 @@ const http = require('node:http')
 const crypto = require('node:crypto')
 const { Readable } = require('node:stream')
 const { Agent } = require('..')
-const { withAgent, refusedUrl } = require('./helpers/faces')
+const { once } = require('node:events')
+const { withAgent, refusedUrl, get } = require('./helpers/faces')
 
 const sha256 = data => crypto.createHash('sha256').update(data).digest('hex')
 
@@ -200,6 +201,32 @@ test('bad input rejects with a code and sends nothing', async () => {
     await assert.rejects(agent.request(srv.url, null), { code: 'ERR_INVALID_ARG_TYPE' })
     assert.strictEqual(srv.counts.opened, 0)
   })
+})
+
+test('IPv6: a server on [::1] is reached by both faces and its connection reused', async t => {
+  const server = http.createServer((req, res) => res.end(req.socket.remoteAddress))
+  server.listen(0, '::1')
+  const [event] = await Promise.race([once(server, 'listening').then(() => ['listening']), once(server, 'error')])
+  if (event !== 'listening') {
+    t.skip(`this machine has no IPv6 loopback (${event.code})`)
+    return
+  }
+  const url = `http://[::1]:${server.address().port}/`
+  const agent = new Agent()
+  try {
+    const first = await agent.request(url)
+    assert.strictEqual(await first.text(), '::1')
+    const second = await agent.request(url)
+    assert.strictEqual(await second.text(), '::1')
+    assert.strictEqual(second.reused, true)
+    const viaSocket = await get(url, agent)
+    assert.strictEqual(viaSocket.body.toString(), '::1')
+    assert.strictEqual(viaSocket.socket.remoteFamily, 'IPv6')
+  } finally {
+    agent.destroy()
+    server.closeAllConnections()
+    server.close()
+  }
 })
 
 test('ECONNREFUSED and ENOTFOUND reject with Node\'s codes', async () => {
