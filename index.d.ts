@@ -71,6 +71,8 @@ export interface Response {
   reused: boolean
   /** The body as a Node stream. Reading it and the helpers below are mutually exclusive. */
   readonly body: Readable
+  /** Whether the body was taken (as a stream or by a helper). */
+  readonly bodyUsed: boolean
   text(): Promise<string>
   json<T = unknown>(): Promise<T>
   arrayBuffer(): Promise<ArrayBuffer>

@@ -122,7 +122,10 @@ test('methods, headers as an object or as pairs, array values, and every body ki
 test('body helpers: json, text, arrayBuffer, bytes, and the body as a Readable', async () => {
   const payload = { hello: 'world', n: [1, 2, 3], s: 'snow ☃' }
   await withServer((req, res) => res.end(JSON.stringify(payload)), async (srv, agent) => {
-    assert.deepStrictEqual(await (await agent.request(srv.url)).json(), payload)
+    const first = await agent.request(srv.url)
+    assert.strictEqual(first.bodyUsed, false)
+    assert.deepStrictEqual(await first.json(), payload)
+    assert.strictEqual(first.bodyUsed, true)
     assert.strictEqual(await (await agent.request(srv.url)).text(), JSON.stringify(payload))
     const ab = await (await agent.request(srv.url)).arrayBuffer()
     assert.ok(ab instanceof ArrayBuffer)

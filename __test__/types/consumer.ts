@@ -42,8 +42,9 @@ async function promiseFace (): Promise<number> {
   const json = await res.json<{ a: number }>()
   const bytes: Uint8Array = await res.bytes()
   const cookies: string[] | undefined = res.headers['set-cookie']
+  const used: boolean = res.bodyUsed
   res.body.pipe(process.stdout)
-  return res.status + res.statusCode + json.a + bytes.length + text.length + (cookies?.length ?? 0)
+  return Number(used) + res.status + res.statusCode + json.a + bytes.length + text.length + (cookies?.length ?? 0)
 }
 
 const status: AgentStatus = agent.getCurrentStatus()
