@@ -103,3 +103,41 @@ test('destroy(): idle connections close at the server, queued requests fail, the
     await srv.close()
   }
 })
+
+test('destroy() in the middle of a body fails the body on both faces, never a short body that ends', async () => {
+  const big = Buffer.alloc(8 << 20, 7)
+  const srv = await listenCounting(http.createServer((req, res) => {
+    res.setHeader('content-length', big.length)
+    res.end(big)
+  }))
+  try {
+    const agent = new Agent()
+    const res = await agent.request(srv.url)
+    let received = 0
+    await assert.rejects(async () => {
+      for await (const chunk of res.body) {
+        if (received === 0) agent.destroy()
+        received += chunk.length
+      }
+    }, { code: 'ERR_AGENT_DESTROYED' })
+    assert.ok(received < big.length, `${received} bytes read`)
+
+    const socketAgent = new Agent()
+    const outcome = await new Promise(resolve => {
+      http.get(srv.url, { agent: socketAgent }, res => {
+        let bytes = 0
+        res.on('data', chunk => {
+          if (bytes === 0) socketAgent.destroy()
+          bytes += chunk.length
+        })
+        res.on('end', () => resolve({ ended: true, bytes, complete: res.complete }))
+        res.on('error', err => resolve({ ended: false, code: err.code, bytes, complete: res.complete }))
+      }).on('error', err => resolve({ ended: false, code: err.code }))
+    })
+    assert.strictEqual(outcome.ended, false, JSON.stringify(outcome))
+    assert.strictEqual(outcome.code, 'ECONNRESET')
+    assert.strictEqual(outcome.complete, false)
+  } finally {
+    await srv.close()
+  }
+})

@@ -185,6 +185,33 @@ test('abort: an already-aborted signal, and an abort while waiting for the answe
   }, { maxSockets: 1 })
 })
 
+test('the signal covers the body; an abandoned body frees its slot even when the server stalls', async () => {
+  const stalled = []
+  const handler = (req, res) => {
+    if (req.url === '/ok') return res.end('fine')
+    // Headers and the first 200 KiB, then nothing more: the body never ends by itself.
+    res.writeHead(200, { 'content-length': 1 << 20 })
+    res.write(Buffer.alloc(200 << 10))
+    stalled.push(res)
+  }
+  await withServer(handler, async (srv, agent) => {
+    const controller = new AbortController()
+    const res = await agent.request(`${srv.url}/stall`, { signal: controller.signal })
+    const reading = res.bytes()
+    setTimeout(() => controller.abort(), 50)
+    await assert.rejects(reading, { code: 'ABORT_ERR' })
+    // With maxSockets 1 the next request needs that slot: it is freed though the server sends nothing.
+    assert.strictEqual(await (await agent.request(`${srv.url}/ok`)).text(), 'fine')
+
+    const abandoned = await agent.request(`${srv.url}/stall`)
+    abandoned.body.once('data', () => abandoned.body.destroy())
+    await once(abandoned.body, 'close')
+    assert.strictEqual(await (await agent.request(`${srv.url}/ok`)).text(), 'fine')
+    assert.strictEqual(agent.stats[`http://127.0.0.1:${srv.port}`].running, 0)
+  }, { maxSockets: 1 })
+  for (const res of stalled) res.destroy()
+})
+
 test('timeout: a server that never answers fails the request with ETIMEDOUT', async () => {
   await withServer(() => {}, async (srv, agent) => {
     await assert.rejects(agent.request(srv.url, { timeout: 150 }), { code: 'ETIMEDOUT' })

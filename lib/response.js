@@ -3,7 +3,7 @@
 // from Rust chunk by chunk as the stream is read, so backpressure reaches the socket.
 
 const { Readable } = require('node:stream')
-const { fromNative } = require('./errors')
+const { abortError, fromNative } = require('./errors')
 const { REUSED, text, data } = require('./batch')
 
 const kNative = Symbol('native')
@@ -14,6 +14,7 @@ const kRawHeaders = Symbol('rawHeaders')
 const kHeaders = Symbol('headers')
 const kBody = Symbol('body')
 const kAll = Symbol('all')
+const kSignal = Symbol('signal')
 /** kBody once the helpers read the whole body without a stream. */
 const CONSUMED = Symbol('consumed')
 
@@ -23,7 +24,7 @@ class Response {
    * status text and headers as one `\n`-separated text (split only when read), the first or whole body
    * as its data, and the stream id of the rest as its ticket.
    */
-  constructor (native, batch, at, url) {
+  constructor (native, batch, at, url, signal) {
     const number = batch.meta[at + 3]
     const stream = batch.meta[at + 2]
     this.status = number >= REUSED ? number - REUSED : number
@@ -31,6 +32,7 @@ class Response {
     this.url = url
     this.reused = number >= REUSED
     this[kNative] = native
+    this[kSignal] = signal ?? null
     this[kHead] = text(batch, at)
     this[kPrefix] = data(batch, at)
     this[kStream] = stream === -1 ? null : stream
@@ -121,9 +123,10 @@ class Response {
 function bodyStream (response) {
   const native = response[kNative]
   const id = response[kStream]
+  const signal = response[kSignal]
   let prefix = response[kPrefix]
   response[kStream] = null
-  return new Readable({
+  const stream = new Readable({
     read () {
       if (prefix !== null) {
         const first = prefix
@@ -139,6 +142,17 @@ function bodyStream (response) {
       callback(err)
     }
   })
+  // The request's signal covers its body too (as fetch's does): a body still arriving is cut off.
+  if (signal !== null && id !== null) {
+    if (signal.aborted) {
+      stream.destroy(abortError(signal))
+    } else {
+      const onAbort = () => stream.destroy(abortError(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      stream.once('close', () => signal.removeEventListener('abort', onAbort))
+    }
+  }
+  return stream
 }
 
 module.exports = { Response }

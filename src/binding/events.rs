@@ -61,12 +61,12 @@ pub struct JsBatch {
 /// in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected), or the status
 /// text and headers, `\n`-separated (answered). Data is in `bytes` when `start >= 0`; start -1 means
 /// none, and a start below that is `large[-start - 2]`.
-pub const STRIDE: usize = 8;
+pub const STRIDE: usize = EVENT_STRIDE as usize;
 
-/// [`STRIDE`] for JS: `lib/batch.js` checks it, so a binary built from other sources than the JS beside
-/// it fails at load with a clear message instead of misreading events.
+/// [`STRIDE`] as JS sees it: `lib/batch.js` checks it, so a binary built from other sources than the JS
+/// beside it fails at load with a clear message instead of misreading events.
 #[napi]
-pub const EVENT_STRIDE: u32 = STRIDE as u32;
+pub const EVENT_STRIDE: u32 = 8;
 
 /// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
 /// whole batch alive.

@@ -4,11 +4,11 @@
 //! promise resolving with head and small body together); a large body is pulled chunk by chunk with
 //! `readBody`, which is where backpressure comes from.
 
+mod bodies;
 mod events;
 mod options;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +19,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::connect::Connector;
 use crate::error::Error;
-use crate::faces::client::{BodyStream, Client, RequestBody, RequestSpec};
+use crate::faces::client::{Client, RequestBody, RequestSpec};
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
 use crate::pool::Pool;
+use bodies::Bodies;
 use events::{Answer, Event, EventQueue, JsBatch};
 use options::NativeOptions;
 
@@ -62,8 +63,6 @@ pub struct NativeStatus {
     pub retry_count: f64,
     pub origins: Vec<NativeOriginStats>,
 }
-
-type Streams = Mutex<HashMap<u32, Arc<tokio::sync::Mutex<BodyStream>>>>;
 
 /// A request body streamed from JS: `write` resolves when the chunk is queued (backpressure), `end`
 /// finishes it.
@@ -116,9 +115,8 @@ pub struct NativeAgent {
     client: Arc<Client>,
     sockets: Arc<Sockets>,
     events: Arc<EventQueue>,
-    streams: Arc<Streams>,
+    bodies: Arc<Bodies>,
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
-    next_stream: Arc<AtomicU32>,
 }
 
 #[napi]
@@ -138,9 +136,8 @@ impl NativeAgent {
             sockets: Sockets::new(pool.clone(), connector.clone(), events.clone()),
             events,
             client: Arc::new(Client::new(pool, connector)),
-            streams: Default::default(),
+            bodies: Default::default(),
             aborts: Default::default(),
-            next_stream: Arc::new(AtomicU32::new(1)),
         })
     }
 
@@ -190,10 +187,9 @@ impl NativeAgent {
             rx
         });
         let client = self.client.clone();
-        let streams = self.streams.clone();
+        let bodies = self.bodies.clone();
         let aborts = self.aborts.clone();
         let events = self.events.clone();
-        let next_stream = self.next_stream.clone();
         runtime().spawn(async move {
             // The two sends are exclusive, so they share room in this task's state.
             let result = match aborted {
@@ -210,14 +206,7 @@ impl NativeAgent {
             let event = match result {
                 Err(error) => Event::Failed { id, error },
                 Ok(parts) => {
-                    let stream = parts.rest.map(|rest| {
-                        let sid = next_stream.fetch_add(1, Ordering::Relaxed);
-                        streams
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(sid, Arc::new(tokio::sync::Mutex::new(rest)));
-                        sid
-                    });
+                    let stream = parts.rest.map(|rest| bodies.insert(rest));
                     Event::Answered {
                         id,
                         head: Answer {
@@ -256,35 +245,28 @@ impl NativeAgent {
         env: &'env Env,
         id: u32,
     ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
-        let stream = self
-            .streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned();
-        let streams = self.streams.clone();
+        let bodies = self.bodies.clone();
+        let pool = self.client.pool().clone();
         env.spawn_future(async move {
-            let Some(stream) = stream else {
-                return Ok(None);
+            let gone = || {
+                if pool.is_destroyed() {
+                    Error::destroyed()
+                } else {
+                    Error::new(
+                        crate::error::Kind::ConnectionReset,
+                        "the response body was abandoned",
+                    )
+                }
             };
-            let chunk = stream.lock().await.next_chunk().await;
-            if !matches!(chunk, Ok(Some(_))) {
-                streams
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-            }
-            Ok(chunk.map_err(js_error)?.map(|b| Buffer::from(b.to_vec())))
+            let chunk = bodies.read(id, gone).await.map_err(js_error)?;
+            Ok(chunk.map(|b| Buffer::from(Vec::from(b))))
         })
     }
 
     /// Abandons body `id`: its connection is closed rather than reused.
     #[napi]
     pub fn cancel_body(&self, id: u32) {
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.bodies.cancel(id);
     }
 
     #[napi]
@@ -391,10 +373,7 @@ impl NativeAgent {
     #[napi]
     pub fn destroy(&self) {
         self.client.pool().destroy();
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.bodies.cancel_all();
     }
 }
 
