@@ -11,6 +11,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
+const { servedByNode } = require('./lib/fallback')
 
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
@@ -70,12 +71,13 @@ class Agent extends http.Agent {
   /**
    * The socket face: Node's ClientRequest asks for a socket. The Rust pool answers at once (an idle
    * connection, a new one being connected, or a place in its queue), and Node's maps follow its answer.
+   * A Unix socket path, or TLS options given per request that differ from the agent's, are served by
+   * Node's own Agent logic instead (lib/fallback.js).
    */
   addRequest (req, options, port, localAddress) {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
-    // Unix sockets are not pooled in Rust: Node's own agent serves them.
-    if (options.socketPath) return super.addRequest(req, options)
+    if (servedByNode(options, this.options, this[kOptions], this[kBook].secure)) return super.addRequest(req, options)
     this[kBook].addRequest(req, options)
   }
 

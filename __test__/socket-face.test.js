@@ -73,6 +73,23 @@ test('https without a trusted ca fails with a TLS code', async () => {
   })
 })
 
+test('TLS options given per request are honoured (by Node\'s own agent logic), never replaced by the agent\'s', async () => {
+  const tls = selfSigned()
+  await withAgent(https.createServer({ key: tls.key, cert: tls.cert }, hello), new HttpsAgent(), async (srv, agent) => {
+    const url = `https://localhost:${srv.port}/`
+    // The agent trusts the default roots only: without an override the certificate is refused...
+    await assert.rejects(get(url, agent), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    // ...naming the host as servername changes nothing...
+    await assert.rejects(get(url, agent, { servername: 'localhost' }), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    // ...and a per-request `ca` or `rejectUnauthorized: false` is what that request gets, kept alive.
+    const first = await get(url, agent, { ca: tls.cert })
+    const second = await get(url, agent, { ca: tls.cert })
+    assert.deepStrictEqual([first.status, first.reused, second.reused], [200, false, true])
+    assert.strictEqual((await get(url, agent, { rejectUnauthorized: false })).status, 200)
+    await assert.rejects(get(url, agent), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+  })
+})
+
 test('maxSockets through http.request: queued in order, never more open, Node\'s maps follow', async () => {
   await withAgent(http.createServer((req, res) => setTimeout(() => res.end(req.url), 20)), new Agent({ maxSockets: 3 }), async (srv, agent) => {
     const pending = Array.from({ length: 20 }, (_, i) => get(`${srv.url}/${i}`, agent))

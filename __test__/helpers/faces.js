@@ -80,11 +80,11 @@ async function refusedUrl () {
   throw new Error('no refusing port found on 127.0.0.1')
 }
 
-/** One request over node:http(s) with `agent`; resolves with status, body text and reusedSocket. */
-function get (url, agent, { method = 'GET', body, headers, timeout } = {}) {
+/** One request over node:http(s) with `agent` (and any TLS options); resolves with status, body and reusedSocket. */
+function get (url, agent, { method = 'GET', body, headers, timeout, ...tls } = {}) {
   const lib = url.startsWith('https:') ? https : http
   return new Promise((resolve, reject) => {
-    const req = lib.request(url, { agent, method, headers, timeout }, res => {
+    const req = lib.request(url, { agent, method, headers, timeout, ...tls }, res => {
       const chunks = []
       res.on('data', chunk => chunks.push(chunk))
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), reused: req.reusedSocket, socket: req.socket }))
