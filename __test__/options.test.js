@@ -4,6 +4,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert')
+const { inspect } = require('node:util')
 const http = require('node:http')
 const https = require('node:https')
 const { Agent, HttpsAgent } = require('..')
@@ -65,7 +66,7 @@ const invalid = [
 ]
 
 for (const [options, code, name] of invalid) {
-  test(`${JSON.stringify(options) ?? String(options)} throws ${code} naming ${name}`, () => {
+  test(`${inspect(options)} throws ${code} naming ${name}`, () => {
     for (const Ctor of [Agent, HttpsAgent]) {
       assert.throws(() => new Ctor(options), err => {
         assert.strictEqual(err.code, code)
