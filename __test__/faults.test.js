@@ -402,16 +402,20 @@ test('TLS failures carry Node\'s codes; plain HTTP on an https URL fails with a 
 
 test('destroy() while requests are in flight rejects them all; nothing hangs', async () => {
   const srv = await rawServer(() => {})
-  const agent = new Agent({ maxSockets: 2 })
-  const inFlight = Array.from({ length: 6 }, () => agent.request(srv.url).catch(err => err))
-  const viaSocket = Array.from({ length: 3 }, () => get(srv.url, agent).catch(err => err))
-  await sleep(50)
-  agent.destroy()
-  const errors = await Promise.all([...inFlight, ...viaSocket])
-  assert.ok(errors.every(e => e instanceof Error && typeof e.code === 'string'), errors.map(e => e?.code).join())
-  assert.deepStrictEqual(errors.map(e => e.code), Array(9).fill('ERR_AGENT_DESTROYED'))
-  await assert.rejects(agent.request(srv.url), { code: 'ERR_AGENT_DESTROYED' })
-  await assert.rejects(get(srv.url, agent), { code: 'ERR_AGENT_DESTROYED' })
+  // Either face may hold the two connections while the other waits in the queue: both orders.
+  for (const socketFaceFirst of [false, true]) {
+    const agent = new Agent({ maxSockets: 2 })
+    const promiseFace = () => Array.from({ length: 6 }, () => agent.request(srv.url).catch(err => err))
+    const socketFace = () => Array.from({ length: 3 }, () => get(srv.url, agent).catch(err => err))
+    const pending = socketFaceFirst ? [...socketFace(), ...promiseFace()] : [...promiseFace(), ...socketFace()]
+    await sleep(50)
+    agent.destroy()
+    const errors = await Promise.all(pending)
+    assert.ok(errors.every(e => e instanceof Error), errors.map(e => e?.code).join())
+    assert.deepStrictEqual(errors.map(e => e.code), Array(9).fill('ERR_AGENT_DESTROYED'), `socket face first: ${socketFaceFirst}`)
+    await assert.rejects(agent.request(srv.url), { code: 'ERR_AGENT_DESTROYED' })
+    await assert.rejects(get(srv.url, agent), { code: 'ERR_AGENT_DESTROYED' })
+  }
   await srv.close()
 })
 

@@ -20,6 +20,22 @@ async function waitFor (condition, limit) {
   return Date.now() - start
 }
 
+/**
+ * Holds the first `count` requests until all of them are waiting, then answers them and every later
+ * one at once: a test that needs that many connections open together gets them however the client's
+ * threads are scheduled.
+ */
+function barrier (count) {
+  let waiting = []
+  return (req, res) => {
+    if (waiting === null) return res.end('ok')
+    waiting.push(res)
+    if (waiting.length < count) return
+    for (const held of waiting) held.end('ok')
+    waiting = null
+  }
+}
+
 /** Answers after `ms` with the client's port, so a test can tell connections apart. */
 const delayed = (ms, headers = {}) => (req, res) => setTimeout(() => res.writeHead(200, headers).end(String(req.socket.remotePort)), ms)
 
@@ -37,7 +53,7 @@ async function withServers (count, handler, run) {
 const text = async promise => (await promise).text()
 
 test('maxSockets 5: 50 concurrent requests never open more than 5 connections', async () => {
-  await withServers(1, delayed(5), async ([srv], agent) => {
+  await withServers(1, barrier(5), async ([srv], agent) => {
     const a = agent({ maxSockets: 5 })
     const bodies = await Promise.all(Array.from({ length: 50 }, () => text(a.request(srv.url))))
     assert.strictEqual(bodies.length, 50)
@@ -80,7 +96,7 @@ test('maxTotalSockets caps connections across origins, and an idle one elsewhere
 })
 
 test('maxFreeSockets: only that many stay idle; the next requests reuse them', async () => {
-  await withServers(1, delayed(30), async ([srv], agent) => {
+  await withServers(1, barrier(6), async ([srv], agent) => {
     const a = agent({ maxFreeSockets: 2 })
     await Promise.all(Array.from({ length: 6 }, () => text(a.request(srv.url))))
     assert.strictEqual(srv.counts.opened, 6)

@@ -200,10 +200,15 @@ class SocketBook {
 
   /** The agent is destroyed: its sockets close and the requests still waiting for one fail. */
   destroyAll () {
-    for (const socket of [...this.byId.values()]) socket.destroy()
-    for (const ticket of [...this.tickets.keys()]) {
-      this.refused(ticket, codedError(Error, 'ERR_AGENT_DESTROYED', 'The agent was destroyed'))
+    const destroyed = () => codedError(Error, 'ERR_AGENT_DESTROYED', 'The agent was destroyed')
+    // A request still waiting for its response fails with the reason. One whose response is arriving
+    // sees it aborted, as with Node's agent (an error on the request then would crash code that only
+    // listens on the response); an idle socket has nobody to tell.
+    for (const socket of [...this.byId.values()]) {
+      const req = socket._httpMessage
+      socket.destroy(req && !req.res ? destroyed() : undefined)
     }
+    for (const ticket of [...this.tickets.keys()]) this.refused(ticket, destroyed())
   }
 }
 
