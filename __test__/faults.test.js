@@ -140,8 +140,10 @@ test('a truncated body (Content-Length 100, 50 bytes, FIN) is an error on both f
   }
 })
 
-test('malformed status line, invalid header bytes and a head over 64 KiB fail with codes', async () => {
+test('malformed status line, invalid header bytes, a head over 64 KiB, an ambiguous length fail with codes', async () => {
   const answers = {
+    // Both framings at once: which bytes are the next response depends on who reads it.
+    '/both': 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
     '/status': 'HTPT/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
     '/header': 'HTTP/1.1 200 OK\r\nBad\u0001Name: x\r\nContent-Length: 0\r\n\r\n',
     '/big': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`
@@ -154,6 +156,7 @@ test('malformed status line, invalid header bytes and a head over 64 KiB fail wi
     await assert.rejects(agent.request(`${srv.url}/status`), { code: 'HPE_INVALID_CONSTANT' })
     await assert.rejects(agent.request(`${srv.url}/header`), { code: 'HPE_INVALID_CONSTANT' })
     await assert.rejects(agent.request(`${srv.url}/big`), { code: 'HPE_HEADER_OVERFLOW' })
+    await assert.rejects(agent.request(`${srv.url}/both`), { code: 'HPE_INVALID_TRANSFER_ENCODING' })
     for (const path of Object.keys(answers)) {
       await assert.rejects(get(`${srv.url}${path}`, agent), err => /^HPE_/.test(err.code))
     }

@@ -38,6 +38,9 @@ pub enum Kind {
     Parse,
     /// The response head was larger than allowed.
     HeaderOverflow,
+    /// The response carried both `Content-Length` and `Transfer-Encoding`: its end is ambiguous (the
+    /// shape of response splitting), so it is refused as Node's parser refuses it.
+    AmbiguousLength,
     /// A header value carries a character that may not be sent (CR, LF, NUL).
     InvalidChar,
     /// A header name or method is not an HTTP token.
@@ -98,6 +101,7 @@ impl Error {
             Kind::TlsProtocol => "EPROTO",
             Kind::Parse => "HPE_INVALID_CONSTANT",
             Kind::HeaderOverflow => "HPE_HEADER_OVERFLOW",
+            Kind::AmbiguousLength => "HPE_INVALID_TRANSFER_ENCODING",
             Kind::InvalidChar => "ERR_INVALID_CHAR",
             Kind::InvalidToken => "ERR_INVALID_HTTP_TOKEN",
             Kind::InvalidUrl => "ERR_INVALID_URL",

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
+use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -483,6 +483,15 @@ async fn finish(
         return Err(Error::new(
             Kind::HeaderOverflow,
             format!("Header overflow: the response head exceeds {MAX_HEAD} bytes"),
+        ));
+    }
+    // hyper lets Transfer-Encoding win and keeps the connection; a client that cannot tell where this
+    // response ends must not read the next one from the same bytes.
+    if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
+        lease.fail();
+        return Err(Error::new(
+            Kind::AmbiguousLength,
+            "Response has both Content-Length and Transfer-Encoding",
         ));
     }
     let reused = lease.reused();
