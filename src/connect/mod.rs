@@ -239,3 +239,37 @@ impl AsyncWrite for Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection gets TCP_NODELAY and, with `keepAliveMsecs`, TCP keep-alive after that delay.
+    #[tokio::test]
+    async fn connections_are_tuned() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = OriginKey::new(false, "127.0.0.1", port);
+        let tuned = Connector {
+            tcp_keepalive: Some(Duration::from_millis(2000)),
+            ..Connector::plain(Duration::from_secs(5))
+        };
+        let Transport::Tcp(stream) = tuned.connect(&origin).await.unwrap() else {
+            panic!("http gives plain TCP");
+        };
+        let sock = SockRef::from(&stream);
+        assert!(stream.nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(2));
+
+        let Transport::Tcp(plain) = Connector::plain(Duration::from_secs(5))
+            .connect(&origin)
+            .await
+            .unwrap()
+        else {
+            panic!("http gives plain TCP");
+        };
+        assert!(plain.nodelay().unwrap());
+        assert!(!SockRef::from(&plain).keepalive().unwrap());
+    }
+}
