@@ -11,7 +11,6 @@
 //! keep-alive race (the server closed the idle connection as we reused it), and it never reaches the user.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -221,7 +220,7 @@ impl Client {
         &self.pool
     }
 
-    pub async fn send(self: Arc<Self>, spec: Box<RequestSpec>) -> Result<ResponseParts> {
+    pub async fn send(&self, spec: Box<RequestSpec>) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?;
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
