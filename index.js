@@ -4,7 +4,7 @@
 
 const http = require('node:http')
 const https = require('node:https')
-const { NativeAgent, BodySender } = require('./binding.js')
+const { NativeAgent, BodySender } = require('./native.js')
 const { normalize } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
@@ -164,4 +164,18 @@ Object.defineProperty(Agent, Symbol.hasInstance, {
   }
 })
 
-module.exports = { Agent, HttpsAgent, default: Agent }
+// agentkeepalive's `constants` are Symbols for its own internals (CURRENT_ID, INIT_SOCKET, ...) and for
+// fields it sets on its sockets (SOCKET_NAME, SOCKET_REQUEST_COUNT, ...); the socket face sets none of
+// them, so the object is there for code that reads it and holds no key that would mean nothing here.
+const constants = Object.freeze({ __proto__: null })
+
+// `require()` gives the class itself, as agentkeepalive's does; every name is also a property of it, so
+// `{ Agent } = require()`, ESM named imports (Node reads these `module.exports.X =` lines statically),
+// `import Agent from` and TypeScript's `esModuleInterop` (`.default`) all reach the same class.
+module.exports = Agent
+module.exports.Agent = Agent
+module.exports.HttpAgent = Agent
+module.exports.HttpsAgent = HttpsAgent
+module.exports.constants = constants
+// Issue 11 (dispatcher face): `module.exports.install = install` belongs here once index.js defines it.
+module.exports.default = Agent
