@@ -12,11 +12,15 @@ const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
 const { servedByNode } = require('./lib/fallback')
+const { Dispatcher } = require('./lib/dispatcher')
+const { install: installAgent } = require('./lib/install')
 
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
 const kBook = Symbol('socketBook')
 const kRequests = Symbol('pendingRequests')
+const kDispatcher = Symbol('dispatcher')
+const kCounterpart = Symbol('counterpart')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
 function baseOptions (options, normalized) {
@@ -41,6 +45,21 @@ function attachPool (agent, normalized, secure) {
   agent[kRequests] = new PendingRequests(native, liveness)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
+  agent[kDispatcher] = new Dispatcher(native, agent[kRequests], normalized.timeout,
+    protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
+}
+
+/**
+ * The agent for the other scheme, made once with the same options: `install()` sets it as the other
+ * global agent, and the dispatcher face sends upgrades for that scheme through its socket face.
+ */
+function counterpart (agent) {
+  if (agent[kCounterpart] === undefined) {
+    const other = agent instanceof HttpsAgent ? new Agent(agent.options) : new HttpsAgent(agent.options)
+    agent[kCounterpart] = other
+    other[kCounterpart] = agent
+  }
+  return agent[kCounterpart]
 }
 
 function send (agent, input, options) {
@@ -136,11 +155,40 @@ class Agent extends http.Agent {
     return stats
   }
 
-  destroy () {
+  /** The dispatcher face (undici's `dispatch`): Node's fetch, undici and WebSocket (lib/dispatcher.js). */
+  dispatch (opts, handler) {
+    return this[kDispatcher].dispatch(opts, handler)
+  }
+
+  /** undici's `close()`: takes no new dispatches, lets those in flight finish, then destroys the agent. */
+  close (callback) {
+    const closed = this[kDispatcher].close().then(() => this.destroy())
+    if (typeof callback !== 'function') return closed
+    closed.then(() => callback(null), callback)
+  }
+
+  /**
+   * Node's `destroy()`: closes every connection. As undici's, it also takes an error for dispatches in
+   * flight and a callback, and returns a Promise.
+   */
+  destroy (err, callback) {
+    if (typeof err === 'function') [err, callback] = [null, err]
+    this[kDispatcher].destroy(err)
     this[kNative].destroy()
     this[kBook].destroyAll()
     super.destroy()
+    if (typeof callback !== 'function') return Promise.resolve()
+    process.nextTick(callback, null)
   }
+}
+
+/**
+ * Routes the whole process through `agent`: http.globalAgent, https.globalAgent and the global dispatcher
+ * of fetch, WebSocket and undici (lib/install.js). Returns a function that restores what was there.
+ */
+function install (agent = new Agent()) {
+  if (!(agent instanceof Agent)) throw invalidArgType('agent', 'an instance of Agent', agent)
+  return installAgent(agent, counterpart(agent))
 }
 
 function originStats ({ connected, free, pending, queued, running }) {
@@ -177,5 +225,5 @@ module.exports.Agent = Agent
 module.exports.HttpAgent = Agent
 module.exports.HttpsAgent = HttpsAgent
 module.exports.constants = constants
-// Issue 11 (dispatcher face): `module.exports.install = install` belongs here once index.js defines it.
+module.exports.install = install
 module.exports.default = Agent

@@ -1,0 +1,392 @@
+'use strict'
+// The dispatcher face: undici's Dispatcher interface, so that Node's fetch, undici's request, stream and
+// pipeline, and WebSocket run over this agent's Rust pool. One Exchange per request speaks either handler
+// API: v1 callbacks (onConnect, onHeaders, onData, onComplete, onError, onUpgrade: the fetch bundled in
+// Node 20 to 24, undici 6 and 7) or v2 controllers (onRequestStart, onResponseStart, onResponseData,
+// onResponseEnd, onResponseError: undici 8, Node 26).
+//
+// Requests go through the Promise face's native request, so they share its pool, caps, queue, replay rule
+// (a GET that meets the keep-alive race is sent again on a fresh connection, a POST never) and stats. The
+// body bytes pass through raw (fetch decodes content-encoding itself) and are pulled from Rust only while
+// the handler is not paused. Upgrades (WebSocket, CONNECT) go through the socket face, whose Duplex leaves
+// the pool with its connection.
+
+const http = require('node:http')
+const https = require('node:https')
+const net = require('node:net')
+const { Readable } = require('node:stream')
+const { BodySender } = require('../binding.js')
+const { toHref, flatHeaders, toBody, pump } = require('./request')
+const { abortError, codedError, invalidArgType, invalidArgValue } = require('./errors')
+const { observed, ObservedRequest } = require('./diagnostics')
+
+const latin1 = text => Buffer.from(text, 'latin1')
+const text = value => (Buffer.isBuffer(value) ? value.toString('latin1') : value)
+
+/** undici's header object: lower-case names, a repeated header as an array of its values. */
+function headerObject (raw) {
+  const headers = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase()
+    const value = String(raw[i + 1])
+    const seen = headers[name]
+    if (seen === undefined) headers[name] = value
+    else if (Array.isArray(seen)) seen.push(value)
+    else headers[name] = [seen, value]
+  }
+  return headers
+}
+
+/** `opts.headers` as undici takes them (an object, a flat [name, value, ...] array, pairs, an iterable). */
+function headerList (headers) {
+  if (headers === undefined || headers === null) return []
+  if (Array.isArray(headers) && headers.length > 0 && !Array.isArray(headers[0])) {
+    if (headers.length % 2 !== 0) throw invalidArgValue('opts.headers', 'must alternate names and values', headers.length)
+    const pairs = []
+    for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
+    return flatHeaders(pairs)
+  }
+  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') return flatHeaders(Array.from(headers))
+  return flatHeaders(headers)
+}
+
+function hasHeader (list, name) {
+  for (let i = 0; i < list.length; i += 2) if (list[i].toLowerCase() === name) return true
+  return false
+}
+
+/** The request body as `toBody` gives it; FormData and Blob add the headers their encoding implies. */
+function requestBody (body, headers) {
+  const setDefault = (name, value) => { if (value && !hasHeader(headers, name)) headers.push(name, value) }
+  if (body instanceof FormData) {
+    const encoded = new globalThis.Response(body)
+    setDefault('content-type', encoded.headers.get('content-type'))
+    return toBody(encoded.body)
+  }
+  if (body instanceof Blob) {
+    setDefault('content-type', body.type)
+    setDefault('content-length', String(body.size))
+    return toBody(body.stream())
+  }
+  return toBody(body)
+}
+
+/** The inactivity limit: undici's two timeouts collapse into the native one (the larger, 0 = none). */
+function timeoutOf (opts, fallback) {
+  let limit
+  for (const name of ['headersTimeout', 'bodyTimeout']) {
+    const value = opts[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'number' || !(value >= 0)) throw invalidArgType(`opts.${name}`, 'a number >= 0', value)
+    limit = limit === 0 || value === 0 ? 0 : Math.max(limit ?? 0, value)
+  }
+  return limit ?? fallback
+}
+
+function withQuery (path, query) {
+  if (query === undefined || query === null) return path
+  const params = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) {
+    for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) params.append(name, String(item))
+  }
+  const search = params.toString()
+  return search === '' ? path : `${path}${path.includes('?') ? '&' : '?'}${search}`
+}
+
+/** What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take. */
+function requestSpec (opts, fallbackTimeout) {
+  if (opts === null || typeof opts !== 'object') throw invalidArgType('opts', 'of type object', opts)
+  const { origin, method = 'GET', upgrade } = opts
+  if (typeof method !== 'string') throw invalidArgType('opts.method', 'of type string', method)
+  if (typeof opts.path !== 'string') throw invalidArgType('opts.path', 'of type string', opts.path)
+  let base
+  if (typeof origin === 'string') base = origin.endsWith('/') ? origin.slice(0, -1) : origin
+  else if (origin instanceof URL) base = origin.origin
+  else throw invalidArgType('opts.origin', 'of type string or an instance of URL', origin)
+  if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
+    throw invalidArgType('opts.upgrade', 'of type string', upgrade)
+  }
+  const connect = method.toUpperCase() === 'CONNECT'
+  const path = withQuery(opts.path, opts.query)
+  const absolute = path.startsWith('http://') || path.startsWith('https://')
+  if (!connect && !absolute && !path.startsWith('/')) {
+    throw invalidArgValue('opts.path', 'must be an absolute URL or start with a slash', path)
+  }
+  const href = toHref(absolute ? path : connect ? base : base + path)
+  const headers = headerList(opts.headers)
+  if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
+  return {
+    origin: base,
+    method: connect ? 'CONNECT' : method,
+    path,
+    href,
+    headers,
+    body: requestBody(opts.body, headers),
+    upgrade: connect ? 'CONNECT' : upgrade || null,
+    timeout: timeoutOf(opts, fallbackTimeout)
+  }
+}
+
+function checkHandler (handler) {
+  if (handler === null || typeof handler !== 'object') throw invalidArgType('handler', 'of type object', handler)
+  if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') {
+    throw invalidArgType('handler.onError', 'of type function', handler.onError)
+  }
+}
+
+function closedError () {
+  return codedError(Error, 'UND_ERR_CLOSED', 'The client is closed', { name: 'ClientClosedError' })
+}
+
+/** What `undici:client:sendHeaders` subscribers read of the socket: the connection itself stays in Rust. */
+function socketStandIn (href) {
+  const { hostname, port, protocol } = new URL(href)
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  return { remoteAddress: net.isIP(host) ? host : undefined, remotePort: Number(port) || (protocol === 'https:' ? 443 : 80) }
+}
+
+/** One request through the dispatcher face; also the v2 handlers' controller. */
+class Exchange {
+  constructor (dispatcher, handler) {
+    this.dispatcher = dispatcher
+    this.handler = handler
+    this.v2 = typeof handler.onRequestStart === 'function' || typeof handler.onResponseStart === 'function'
+    /** The native request's id while its answer is awaited (what `native.abort` takes), else 0. */
+    this.id = 0
+    /** The response body being read, or the upgrade's ClientRequest. */
+    this.body = null
+    this.upgrading = null
+    this.record = null
+    this.done = false
+    this.aborted = false
+    this.paused = false
+    this.reason = null
+    this.rawHeaders = null
+    this.rawTrailers = null
+    this.resumer = null
+  }
+
+  /** Tells the handler the request is on its way; false when it aborted it at once. */
+  start () {
+    try {
+      if (this.v2) this.handler.onRequestStart?.(this, {})
+      else this.handler.onConnect?.(reason => this.abort(reason))
+    } catch (err) {
+      this.fail(err)
+    }
+    return !this.done
+  }
+
+  abort (reason) {
+    if (this.done) return
+    this.aborted = true
+    this.reason = reason ?? abortError()
+    this.fail(this.reason)
+  }
+
+  pause () {
+    if (this.done) return
+    this.paused = true
+    this.body?.pause()
+  }
+
+  resume () {
+    if (!this.paused || this.done) return
+    this.paused = false
+    this.body?.resume()
+  }
+
+  /** The head arrived; `body` is a Readable of the raw body bytes (with `rawTrailers` at its end, if any). */
+  answered (status, statusText, rawHeaders, body) {
+    this.id = 0
+    if (this.done) {
+      body.destroy()
+      return
+    }
+    this.body = body
+    const raw = rawHeaders.map(latin1)
+    this.rawHeaders = raw
+    this.record?.answered(status, statusText, raw)
+    const handler = this.handler
+    try {
+      handler.onResponseStarted?.()
+      if (this.v2) {
+        handler.onResponseStart?.(this, status, headerObject(rawHeaders), statusText)
+      } else {
+        this.resumer = () => this.resume()
+        if (handler.onHeaders?.(status, raw, this.resumer, statusText) === false) this.pause()
+      }
+    } catch (err) {
+      this.fail(err)
+    }
+    if (this.done) return
+    if (this.paused) body.pause()
+    body.on('data', chunk => this.data(chunk))
+    body.on('end', () => this.complete(body.rawTrailers ?? []))
+    body.on('error', err => this.fail(err))
+  }
+
+  data (chunk) {
+    if (this.done) return
+    try {
+      if (this.v2) this.handler.onResponseData?.(this, chunk)
+      else if (this.handler.onData?.(chunk) === false) this.pause()
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  complete (rawTrailers) {
+    if (this.done) return
+    this.finish()
+    const raw = rawTrailers.map(latin1)
+    this.rawTrailers = raw
+    this.record?.completedWith(raw)
+    if (this.v2) this.handler.onResponseEnd?.(this, headerObject(rawTrailers))
+    else this.handler.onComplete?.(raw)
+  }
+
+  /** The socket face upgraded the connection (101, or 2xx to CONNECT): it is the handler's now. */
+  upgraded (res, socket, head) {
+    if (this.done) {
+      socket.destroy()
+      return
+    }
+    this.finish()
+    if (head !== undefined && head.length > 0) socket.unshift(head)
+    const raw = res.rawHeaders.map(latin1)
+    this.rawHeaders = raw
+    this.record?.answered(res.statusCode, res.statusMessage, raw)
+    this.record?.completedWith([])
+    if (this.v2) this.handler.onRequestUpgrade?.(this, res.statusCode, headerObject(res.rawHeaders), socket)
+    else this.handler.onUpgrade?.(res.statusCode, raw, socket)
+  }
+
+  fail (err) {
+    if (this.done) return
+    this.finish()
+    // Whatever still runs for this request stops: the native request, or the connection under its body.
+    if (this.id !== 0) this.dispatcher.native.abort(this.id)
+    this.body?.destroy()
+    this.upgrading?.destroy()
+    this.record?.failed(err, this.aborted)
+    if (this.v2) this.handler.onResponseError?.(this, err)
+    else this.handler.onError(err)
+  }
+
+  finish () {
+    this.done = true
+    this.dispatcher.settled(this)
+  }
+}
+
+class Dispatcher {
+  /**
+   * `requests` are the agent's PendingRequests (the Promise face's), `timeout` its inactivity limit,
+   * `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme) whose socket face
+   * serves upgrades.
+   */
+  constructor (native, requests, timeout, socketAgent) {
+    this.native = native
+    this.requests = requests
+    this.timeout = timeout
+    this.socketAgent = socketAgent
+    this.live = new Set()
+    this.closed = false
+    this.drained = null
+    this.onDrained = null
+  }
+
+  dispatch (opts, handler) {
+    checkHandler(handler)
+    const exchange = new Exchange(this, handler)
+    let spec
+    try {
+      if (this.closed) throw closedError()
+      spec = requestSpec(opts, this.timeout)
+      if (spec.upgrade !== null && typeof handler[exchange.v2 ? 'onRequestUpgrade' : 'onUpgrade'] !== 'function') {
+        throw invalidArgType(exchange.v2 ? 'handler.onRequestUpgrade' : 'handler.onUpgrade', 'of type function', undefined)
+      }
+    } catch (err) {
+      exchange.fail(err)
+      return false
+    }
+    this.live.add(exchange)
+    if (observed()) {
+      exchange.record = new ObservedRequest(spec.origin, spec.method, spec.path, spec.headers)
+      exchange.record.created()
+    }
+    if (!exchange.start()) return true
+    if (spec.upgrade === null) this.send(exchange, spec)
+    else this.upgrade(exchange, spec)
+    return true
+  }
+
+  send (exchange, spec) {
+    const native = this.native
+    const { bytes, stream } = spec.body
+    const sender = stream ? new BodySender() : undefined
+    this.requests.add(spec.href, null, id => {
+      exchange.id = id
+      native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true)
+    }).then(res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body), err => exchange.fail(err))
+    exchange.record?.sent(socketStandIn(spec.href))
+    if (sender) pump(stream, sender)
+  }
+
+  /** An upgrade or CONNECT, through the socket face: Node's client hands over the connection's Duplex. */
+  upgrade (exchange, spec) {
+    const url = new URL(spec.href)
+    const headers = {}
+    for (let i = 0; i < spec.headers.length; i += 2) {
+      const seen = headers[spec.headers[i]]
+      headers[spec.headers[i]] = seen === undefined ? spec.headers[i + 1] : [].concat(seen, spec.headers[i + 1])
+    }
+    if (spec.method !== 'CONNECT') {
+      headers.connection = 'upgrade'
+      headers.upgrade = spec.upgrade
+    }
+    const secure = url.protocol === 'https:'
+    const req = (secure ? https : http).request({
+      agent: this.socketAgent(url.protocol),
+      method: spec.method,
+      host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port || (secure ? 443 : 80),
+      path: spec.method === 'CONNECT' ? spec.path : url.pathname + url.search,
+      headers
+    })
+    exchange.upgrading = req
+    req.on('upgrade', (res, socket, head) => exchange.upgraded(res, socket, head))
+    req.on('connect', (res, socket, head) => exchange.upgraded(res, socket, head))
+    req.on('response', res => exchange.answered(res.statusCode, res.statusMessage, res.rawHeaders, res))
+    req.on('error', err => exchange.fail(err))
+    if (exchange.record !== null) req.once('socket', socket => exchange.record.sent(socket))
+    if (spec.body.stream) Readable.from(spec.body.stream).pipe(req)
+    else req.end(spec.body.bytes)
+  }
+
+  settled (exchange) {
+    this.live.delete(exchange)
+    if (this.live.size === 0 && this.onDrained !== null) {
+      const drained = this.onDrained
+      this.onDrained = null
+      drained()
+    }
+  }
+
+  /** No new requests; resolves once those in flight are done. */
+  close () {
+    this.closed = true
+    if (this.live.size === 0) return Promise.resolve()
+    if (this.drained === null) this.drained = new Promise(resolve => { this.onDrained = resolve })
+    return this.drained
+  }
+
+  /** No new requests; those in flight fail with `err` (without one, the pool's destroy fails them). */
+  destroy (err) {
+    this.closed = true
+    if (err instanceof Error) for (const exchange of this.live) exchange.fail(err)
+  }
+}
+
+module.exports = { Dispatcher }

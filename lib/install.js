@@ -1,0 +1,58 @@
+'use strict'
+// install(): routes a whole process through one agent: http.globalAgent, https.globalAgent, and the global
+// dispatcher that Node's fetch and WebSocket (and any undici) read. Gives back a function that puts back
+// what was there, as Node's http.setGlobalProxyFromEnv() does.
+
+const http = require('node:http')
+const https = require('node:https')
+
+// undici 6 and 7 (the fetch of Node 20 to 24) read `.1` and pass v1 handlers; undici 7.27+ and 8 keep
+// their dispatcher under `.2` (v2 handlers), and undici 8, when loaded, replaces a global dispatcher that
+// `.2` lacks. The agent speaks both APIs, so it goes under both.
+const GLOBAL_DISPATCHERS = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')]
+
+function setGlobal (symbol, value) {
+  const own = Object.getOwnPropertyDescriptor(globalThis, symbol)
+  // undici defines these writable but not configurable; a symbol nobody defined yet stays configurable,
+  // so that restoring can remove it again.
+  if (own === undefined || own.configurable) {
+    Object.defineProperty(globalThis, symbol, { value, writable: true, enumerable: false, configurable: true })
+  } else {
+    globalThis[symbol] = value
+  }
+}
+
+/**
+ * Sets `agent` (an Agent or HttpsAgent) and `other` (its counterpart for the other scheme) as the global
+ * agents, and `agent` as the global dispatcher. The returned function restores each of them unless
+ * something else replaced it in the meantime.
+ */
+function install (agent, other) {
+  const secure = agent instanceof https.Agent
+  const httpAgent = secure ? other : agent
+  const httpsAgent = secure ? agent : other
+  const previous = {
+    http: http.globalAgent,
+    https: https.globalAgent,
+    dispatchers: GLOBAL_DISPATCHERS.map(symbol => Object.getOwnPropertyDescriptor(globalThis, symbol))
+  }
+  http.globalAgent = httpAgent
+  https.globalAgent = httpsAgent
+  for (const symbol of GLOBAL_DISPATCHERS) setGlobal(symbol, agent)
+  let restored = false
+  return function restore () {
+    if (restored) return
+    restored = true
+    if (http.globalAgent === httpAgent) http.globalAgent = previous.http
+    if (https.globalAgent === httpsAgent) https.globalAgent = previous.https
+    GLOBAL_DISPATCHERS.forEach((symbol, i) => {
+      if (globalThis[symbol] !== agent) return
+      const before = previous.dispatchers[i]
+      if (before !== undefined) setGlobal(symbol, before.value)
+      else if (Object.getOwnPropertyDescriptor(globalThis, symbol).configurable) delete globalThis[symbol]
+      else globalThis[symbol] = undefined
+    })
+  }
+}
+
+module.exports = { install }
