@@ -9,7 +9,7 @@ function codedError (Ctor, code, message, extra) {
 }
 
 function describe (value) {
-  if (value === null) return 'Received null'
+  if (value === null || value === undefined) return `Received ${value}`
   if (typeof value === 'function') return `Received function ${value.name}`
   if (typeof value === 'object') return `Received an instance of ${value.constructor?.name ?? 'Object'}`
   let shown = String(value)

@@ -1,0 +1,300 @@
+'use strict'
+// The dispatcher face under undici's own APIs and raw handlers: undici 6 request/stream/pipeline/connect
+// (v1 handlers), undici 8 request/stream/pipeline/fetch/WebSocket (v2 controllers, Node >= 22.19), pause and
+// resume, aborts, bad input, close() and destroy(), against real servers on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const crypto = require('node:crypto')
+const { once } = require('node:events')
+const { Writable, Readable } = require('node:stream')
+const undici = require('undici')
+const { WebSocketServer } = require('ws')
+const { Agent } = require('..')
+const { withAgent } = require('./helpers/faces')
+
+const [major, minor] = process.versions.node.split('.').map(Number)
+const undici8Skip = major > 22 || (major === 22 && minor >= 19) ? false : 'undici 8 needs Node >= 22.19'
+const sha256 = data => crypto.createHash('sha256').update(data).digest('hex')
+
+const withServer = (handler, run, agentOptions) => withAgent(http.createServer(handler), new Agent(agentOptions), run)
+
+function echo (req, res) {
+  const chunks = []
+  req.on('data', chunk => chunks.push(chunk))
+  req.on('end', () => {
+    res.setHeader('x-method', req.method)
+    res.end(JSON.stringify({ url: req.url, headers: req.rawHeaders, body: Buffer.concat(chunks).toString() }))
+  })
+}
+
+/** A Writable that collects what is piped into it. */
+function collector () {
+  const chunks = []
+  const sink = new Writable({ write (chunk, _, callback) { chunks.push(chunk); callback() } })
+  sink.text = () => Buffer.concat(chunks).toString()
+  return sink
+}
+
+/** Runs undici's request, stream and pipeline (any major: they share these signatures) through `agent`. */
+async function requestStreamPipeline (lib, url, agent) {
+  const res = await lib.request(`${url}/request?x=1`, { dispatcher: agent, method: 'POST', body: 'from request', headers: { 'x-one': 'a' } })
+  assert.strictEqual(res.statusCode, 200)
+  assert.strictEqual(res.headers['x-method'], 'POST')
+  const got = await res.body.json()
+  assert.strictEqual(got.url, '/request?x=1')
+  assert.strictEqual(got.body, 'from request')
+  assert.ok(got.headers.includes('x-one'))
+
+  const sink = collector()
+  await lib.stream(`${url}/stream`, { dispatcher: agent, method: 'PUT', body: Readable.from(['str', 'eamed']) }, ({ statusCode }) => {
+    assert.strictEqual(statusCode, 200)
+    return sink
+  })
+  assert.strictEqual(JSON.parse(sink.text()).body, 'streamed')
+
+  const piped = collector()
+  await new Promise((resolve, reject) => {
+    Readable.from(['through ', 'pipeline'])
+      .pipe(lib.pipeline(`${url}/pipeline`, { dispatcher: agent, method: 'POST' }, ({ body }) => body))
+      .on('error', reject)
+      .pipe(piped)
+      .on('finish', resolve)
+  })
+  assert.strictEqual(JSON.parse(piped.text()).body, 'through pipeline')
+}
+
+test('undici 6 request, stream and pipeline (v1 handlers) over the agent', async () => {
+  await withServer(echo, async (srv, agent) => {
+    await requestStreamPipeline(undici, srv.url, agent)
+    assert.strictEqual(srv.counts.opened, 1)
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 3)
+  })
+})
+
+test('undici 8 request, stream, pipeline and fetch (v2 controllers) over the agent', { skip: undici8Skip }, async () => {
+  const undici8 = require('undici8')
+  await withServer(echo, async (srv, agent) => {
+    await requestStreamPipeline(undici8, srv.url, agent)
+    const res = await undici8.fetch(`${srv.url}/fetch`, { dispatcher: agent, method: 'POST', body: 'from fetch 8' })
+    assert.strictEqual((await res.json()).body, 'from fetch 8')
+    assert.strictEqual(srv.counts.opened, 1)
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 4)
+  })
+})
+
+test('headers as a flat array with repeated values, and query, reach the server as given', async () => {
+  await withServer(echo, async (srv, agent) => {
+    const res = await undici.request(`${srv.url}/q`, {
+      dispatcher: agent,
+      headers: ['x-list', 'a', 'x-list', 'b', 'x-buffer', Buffer.from('c')],
+      query: { n: [1, 2], s: 'x y' }
+    })
+    const got = await res.body.json()
+    assert.strictEqual(got.url, '/q?n=1&n=2&s=x+y')
+    const raw = got.headers
+    assert.deepStrictEqual(raw.filter((_, i) => i % 2 === 0 ? false : raw[i - 1] === 'x-list'), ['a', 'b'])
+    assert.strictEqual(raw[raw.indexOf('x-buffer') + 1], 'c')
+  })
+})
+
+test('v1 handler: onData returning false pauses the body until resume(); nothing arrives while paused', async () => {
+  const big = crypto.randomBytes(4 * 1024 * 1024)
+  await withServer((req, res) => res.end(big), async (srv, agent) => {
+    const chunks = []
+    let paused = false
+    let whilePaused = 0
+    let pauses = 0
+    const result = await new Promise((resolve, reject) => {
+      agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+        onConnect () {},
+        onHeaders (status, rawHeaders, resume) {
+          assert.strictEqual(status, 200)
+          assert.ok(rawHeaders.every(Buffer.isBuffer))
+          this.resume = resume
+          return true
+        },
+        onData (chunk) {
+          if (paused) whilePaused++
+          chunks.push(chunk)
+          paused = true
+          pauses++
+          setImmediate(() => { paused = false; this.resume() })
+          return false
+        },
+        onComplete: trailers => resolve(trailers),
+        onError: reject
+      })
+    })
+    assert.deepStrictEqual(result, [])
+    assert.strictEqual(whilePaused, 0)
+    assert.ok(pauses > 1)
+    assert.strictEqual(sha256(Buffer.concat(chunks)), sha256(big))
+  })
+})
+
+test('v2 handler: controller.pause()/resume(), raw headers as Buffers, then abort() mid-body frees the slot', async () => {
+  await withServer((req, res) => {
+    if (req.url === '/partial') { res.setHeader('x-kind', 'partial'); res.write('part'); return }
+    res.end('whole')
+  }, async (srv, agent) => {
+    const failure = await new Promise(resolve => {
+      agent.dispatch({ origin: srv.url, path: '/partial', method: 'GET' }, {
+        onRequestStart (controller, context) { assert.strictEqual(typeof context, 'object') },
+        onResponseStart (controller, status, headers, statusText) {
+          assert.strictEqual(status, 200)
+          assert.strictEqual(statusText, 'OK')
+          assert.strictEqual(headers['x-kind'], 'partial')
+          assert.ok(controller.rawHeaders.every(Buffer.isBuffer))
+          controller.pause()
+          assert.strictEqual(controller.paused, true)
+          setImmediate(() => controller.resume())
+        },
+        onResponseData (controller, chunk) {
+          assert.strictEqual(chunk.toString(), 'part')
+          controller.abort(new Error('enough'))
+          assert.strictEqual(controller.aborted, true)
+        },
+        onResponseEnd () { resolve(new Error('ended')) },
+        onResponseError: (controller, err) => resolve(err)
+      })
+    })
+    assert.strictEqual(failure.message, 'enough')
+    // maxSockets 1: this runs only once the aborted request gave its connection back (closed it).
+    const res = await undici.request(srv.url, { dispatcher: agent })
+    assert.strictEqual(await res.body.text(), 'whole')
+    assert.strictEqual(srv.counts.opened, 2)
+  }, { maxSockets: 1 })
+})
+
+test('abort from onConnect (v1) or onRequestStart (v2): onError once, nothing reaches the server', async () => {
+  let requests = 0
+  await withServer((req, res) => { requests++; res.end() }, async (srv, agent) => {
+    const v1 = await new Promise(resolve => {
+      agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+        onConnect: abort => abort(new Error('v1 abort')),
+        onHeaders: () => resolve(new Error('answered')),
+        onError: resolve
+      })
+    })
+    assert.strictEqual(v1.message, 'v1 abort')
+    const v2 = await new Promise(resolve => {
+      agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+        onRequestStart: controller => controller.abort(),
+        onResponseStart: () => resolve(new Error('answered')),
+        onResponseError: (controller, err) => resolve(err)
+      })
+    })
+    assert.strictEqual(v2.code, 'ABORT_ERR')
+    assert.strictEqual(v2.name, 'AbortError')
+    await (await undici.request(srv.url, { dispatcher: agent })).body.dump()
+    assert.strictEqual(requests, 1)
+  })
+})
+
+test('bad input: a handler that is not an object throws; bad opts reach onError with Node codes', async () => {
+  const agent = new Agent()
+  try {
+    assert.throws(() => agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/' }, null), { code: 'ERR_INVALID_ARG_TYPE', name: 'TypeError' })
+    assert.throws(() => agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/' }, {}), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "handler.onError" argument must be of type function. Received undefined'
+    })
+    const errors = []
+    const handler = { onError: err => errors.push(err) }
+    assert.strictEqual(agent.dispatch(null, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: 1 }, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: 'relative' }, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'ftp://127.0.0.1:1', path: '/' }, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', headersTimeout: -1 }, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', upgrade: 'websocket' }, handler), false)
+    assert.deepStrictEqual(errors.map(e => e.code), ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE',
+      'ERR_INVALID_PROTOCOL', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE'])
+    assert.strictEqual(errors[0].message, 'The "opts" argument must be of type object. Received null')
+    assert.strictEqual(errors[5].message, 'The "handler.onUpgrade" argument must be of type function. Received undefined')
+    await assert.rejects(undici.request('http://127.0.0.1:1/', { dispatcher: agent, headers: { 'bad name': 'x' } }), { code: 'ERR_INVALID_HTTP_TOKEN' })
+  } finally {
+    agent.destroy()
+  }
+})
+
+test('close() lets requests in flight finish, then refuses new ones; destroy(err) fails those in flight with err', async () => {
+  const held = []
+  const arrived = []
+  await withServer((req, res) => { held.push(res); arrived.shift()?.() }, async (srv, agent) => {
+    const reached = new Promise(resolve => arrived.push(resolve))
+    const inFlight = undici.request(srv.url, { dispatcher: agent })
+    await reached
+    const closing = agent.close()
+    await assert.rejects(undici.request(srv.url, { dispatcher: agent }), { code: 'UND_ERR_CLOSED' })
+    held.shift().end('finished')
+    assert.strictEqual(await (await inFlight).body.text(), 'finished')
+    assert.strictEqual(await closing, undefined)
+
+    const other = new Agent()
+    const reachedOther = new Promise(resolve => arrived.push(resolve))
+    const doomed = undici.request(srv.url, { dispatcher: other })
+    await reachedOther
+    const destroyed = other.destroy(new Error('shut down'))
+    assert.ok(destroyed instanceof Promise)
+    await destroyed
+    await assert.rejects(doomed, { message: 'shut down' })
+    await new Promise(resolve => other.destroy(resolve))
+  })
+})
+
+test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {
+  const server = http.createServer()
+  server.on('connect', (req, socket, head) => {
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+    if (head.length > 0) socket.write(head)
+    socket.pipe(socket)
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const { statusCode, socket } = await undici.connect(srv.url, { dispatcher: agent, path: 'example.test:443' })
+    assert.strictEqual(statusCode, 200)
+    socket.write('ping through the tunnel')
+    const [echoed] = await once(socket, 'data')
+    assert.strictEqual(echoed.toString(), 'ping through the tunnel')
+    socket.destroy()
+    assert.strictEqual(agent.getCurrentStatus().sockets[`127.0.0.1:${srv.port}:`], undefined)
+  })
+})
+
+/** An http server whose WebSocket endpoint echoes each message back. */
+function webSocketServer () {
+  const server = http.createServer((req, res) => res.end('plain'))
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', ws => ws.on('message', (data, binary) => ws.send(data, { binary })))
+  return server
+}
+
+async function echoOverWebSocket (WebSocketClass, url, options) {
+  const ws = new WebSocketClass(url, options)
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = event => reject(event.error ?? new Error('WebSocket error')) })
+  const message = new Promise(resolve => { ws.onmessage = event => resolve(event.data) })
+  ws.send('hello over the pool')
+  const data = await message
+  const closed = new Promise(resolve => { ws.onclose = resolve })
+  ws.close()
+  await closed
+  return data
+}
+
+test('undici 8 WebSocket with { dispatcher: agent } (v2 onRequestUpgrade)', { skip: undici8Skip }, async () => {
+  const undici8 = require('undici8')
+  await withAgent(webSocketServer(), new Agent(), async (srv, agent) => {
+    assert.strictEqual(await echoOverWebSocket(undici8.WebSocket, `ws://127.0.0.1:${srv.port}/`, { dispatcher: agent }), 'hello over the pool')
+    assert.strictEqual(srv.counts.opened, 1)
+    // The upgraded connection left the pool: a plain request opens a new one.
+    assert.strictEqual(await (await undici8.request(srv.url, { dispatcher: agent })).body.text(), 'plain')
+    assert.strictEqual(srv.counts.opened, 2)
+  })
+})
+
+test('undici 6 WebSocket with { dispatcher: agent } (v1 onUpgrade)', async () => {
+  await withAgent(webSocketServer(), new Agent(), async (srv, agent) => {
+    assert.strictEqual(await echoOverWebSocket(undici.WebSocket, `ws://127.0.0.1:${srv.port}/`, { dispatcher: agent }), 'hello over the pool')
+  })
+})
