@@ -28,6 +28,9 @@ function setGlobal (symbol, value) {
  * something else replaced it in the meantime.
  */
 function install (agent, other) {
+  // Node loads its bundled undici on first use, and undici then sets its own default dispatcher unless
+  // one is there: load it now, so that restore() puts back that default rather than leaving none.
+  void globalThis.Headers
   const secure = agent instanceof https.Agent
   const httpAgent = secure ? other : agent
   const httpsAgent = secure ? agent : other

@@ -1,0 +1,153 @@
+'use strict'
+// install() and the register entry points: the global agents and both global dispatcher symbols, the
+// process's own fetch, http.get and WebSocket going through the agent, undici 8 loaded afterwards keeping
+// it, and restore() putting back what was there. Servers on 127.0.0.1 only.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const path = require('node:path')
+const { execFile } = require('node:child_process')
+const { WebSocketServer } = require('ws')
+const { Agent, HttpsAgent, install } = require('..')
+const { listenCounting } = require('./helpers/faces')
+
+const [major, minor] = process.versions.node.split('.').map(Number)
+const DISPATCHER_1 = Symbol.for('undici.globalDispatcher.1')
+const DISPATCHER_2 = Symbol.for('undici.globalDispatcher.2')
+
+async function server (handler) {
+  const srv = await listenCounting(http.createServer(handler))
+  return srv
+}
+
+test('install() routes fetch, http.get and the global agents through one agent; restore() puts them back', async () => {
+  const srv = await server((req, res) => res.end('served'))
+  // Node loads its bundled undici (and its default dispatcher) on first use: load it to see what was there.
+  assert.strictEqual(typeof Headers, 'function')
+  const before = { http: http.globalAgent, https: https.globalAgent, d1: globalThis[DISPATCHER_1], d2: globalThis[DISPATCHER_2] }
+  const agent = new Agent()
+  const restore = install(agent)
+  try {
+    assert.strictEqual(http.globalAgent, agent)
+    assert.ok(https.globalAgent instanceof HttpsAgent)
+    assert.strictEqual(globalThis[DISPATCHER_1], agent)
+    assert.strictEqual(globalThis[DISPATCHER_2], agent)
+
+    assert.strictEqual(await (await fetch(srv.url)).text(), 'served')
+    const status = await new Promise((resolve, reject) => {
+      http.get(srv.url, res => { res.resume(); res.on('end', () => resolve(res.statusCode)) }).on('error', reject)
+    })
+    assert.strictEqual(status, 200)
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 2)
+    restore()
+    restore()
+    assert.strictEqual(http.globalAgent, before.http)
+    assert.strictEqual(https.globalAgent, before.https)
+    assert.strictEqual(globalThis[DISPATCHER_1], before.d1)
+    assert.strictEqual(globalThis[DISPATCHER_2], before.d2)
+    assert.strictEqual(await (await fetch(srv.url)).text(), 'served')
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 2)
+  } finally {
+    restore()
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('install() takes an HttpsAgent too, and refuses what is not an Agent', () => {
+  assert.throws(() => install({ dispatch () {} }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: 'The "agent" argument must be an instance of Agent. Received an instance of Object'
+  })
+  const agent = new HttpsAgent()
+  const restore = install(agent)
+  try {
+    assert.strictEqual(https.globalAgent, agent)
+    assert.ok(http.globalAgent instanceof Agent)
+    assert.ok(!(http.globalAgent instanceof https.Agent))
+    assert.strictEqual(globalThis[DISPATCHER_2], agent)
+  } finally {
+    restore()
+    agent.destroy()
+  }
+})
+
+test('undici 8 loaded after install() keeps the installed dispatcher', {
+  skip: major > 22 || (major === 22 && minor >= 19) ? false : 'undici 8 needs Node >= 22.19'
+}, async () => {
+  const agent = new Agent()
+  const restore = install(agent)
+  try {
+    const undici8 = require('undici8')
+    assert.strictEqual(undici8.getGlobalDispatcher(), agent)
+    const srv = await server((req, res) => res.end('eight'))
+    assert.strictEqual(await (await undici8.fetch(srv.url)).text(), 'eight')
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 1)
+    await srv.close()
+  } finally {
+    restore()
+    agent.destroy()
+  }
+})
+
+test('the global WebSocket goes through the installed agent', {
+  skip: typeof WebSocket === 'function' ? false : 'this Node has no global WebSocket (Node 22 added it)'
+}, async () => {
+  const srv = await server((req, res) => res.end())
+  const wss = new WebSocketServer({ server: srv.server })
+  wss.on('connection', ws => ws.on('message', data => ws.send(`echo: ${data}`)))
+  const agent = new Agent()
+  const restore = install(agent)
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/`)
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('WebSocket failed')) })
+    const answer = new Promise(resolve => { ws.onmessage = event => resolve(event.data) })
+    ws.send('hi')
+    assert.strictEqual(await answer, 'echo: hi')
+    assert.strictEqual(agent.getCurrentStatus().createSocketCount, 1)
+    const closed = new Promise(resolve => { ws.onclose = resolve })
+    ws.close()
+    await closed
+  } finally {
+    restore()
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+/** Runs a script in a child Node with `flag module`; resolves with its stdout. */
+function runWith (flag, module, script, url) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [flag, module, '--input-type=' + (flag === '--import' ? 'module' : 'commonjs'), '-e', script, url],
+      { timeout: 60000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())))
+  })
+}
+
+test('--require keepalive-agent/register and --import keepalive-agent/register install at startup', async () => {
+  const srv = await server((req, res) => res.end('registered'))
+  const script = `
+    const http = require('node:http')
+    const url = process.argv[1]
+    const dispatcher = globalThis[Symbol.for('undici.globalDispatcher.1')]
+    fetch(url).then(res => res.text()).then(body => {
+      const count = dispatcher.getCurrentStatus().requestCount
+      const req = http.get(url, res => {
+        res.resume()
+        res.on('end', () => {
+          console.log(JSON.stringify({ body, count, status: res.statusCode, same: req.agent === dispatcher }))
+          dispatcher.destroy()
+        })
+      })
+    })`
+  try {
+    const required = JSON.parse(await runWith('--require', path.join(__dirname, '..', 'register.js'), script, srv.url))
+    assert.deepStrictEqual(required, { body: 'registered', count: 1, status: 200, same: true })
+    const esm = script.replace("const http = require('node:http')", "import http from 'node:http'").replace('process.argv[1]', 'process.argv[2] ?? process.argv[1]')
+    const imported = JSON.parse(await runWith('--import', path.join(__dirname, '..', 'register.mjs'), esm, srv.url))
+    assert.deepStrictEqual(imported, { body: 'registered', count: 1, status: 200, same: true })
+  } finally {
+    await srv.close()
+  }
+})
