@@ -169,6 +169,22 @@ const contenders = [
     }
   },
   {
+    id: 'ka-fetch',
+    name: 'global fetch + keepalive-agent',
+    about: "this package, dispatcher face: Node's built-in `fetch` with `dispatcher: agent` (fetch's own work, HTTP spoken by hyper in Rust)",
+    create (setup) {
+      const agent = kaAgent(setup)
+      return {
+        async send ({ url, method, body }) {
+          const res = await fetch(url, { method, body, dispatcher: agent, headers: body ? { 'content-type': POST_TYPE } : undefined })
+          const bytes = await res.arrayBuffer()
+          return { status: res.status, length: bytes.byteLength }
+        },
+        close: () => agent.destroy()
+      }
+    }
+  },
+  {
     id: 'axios',
     name: 'axios + http.Agent keep-alive',
     about: "axios 1 with Node's keep-alive `http.Agent` / `https.Agent`",
