@@ -23,6 +23,15 @@ function nodeSender (protocol, requestOptions) {
   })
 }
 
+/** A fetch (Node's global one or undici's) with `dispatcher` when given, the body read with `arrayBuffer()`. */
+function fetchSender (fetchImpl, dispatcher) {
+  return async ({ url, method, body }) => {
+    const res = await fetchImpl(url, { method, body, dispatcher, headers: body ? { 'content-type': POST_TYPE } : undefined })
+    const bytes = await res.arrayBuffer()
+    return { status: res.status, length: bytes.byteLength }
+  }
+}
+
 function kaAgent ({ protocol, ca, concurrency }) {
   const { Agent, HttpsAgent } = require('..')
   return protocol === 'https'
@@ -142,14 +151,7 @@ const contenders = [
     create ({ ca, concurrency }) {
       const { fetch, Agent } = require('undici')
       const dispatcher = new Agent({ connections: concurrency, connect: ca ? { ca } : undefined })
-      return {
-        async send ({ url, method, body }) {
-          const res = await fetch(url, { method, body, dispatcher, headers: body ? { 'content-type': POST_TYPE } : undefined })
-          const bytes = await res.arrayBuffer()
-          return { status: res.status, length: bytes.byteLength }
-        },
-        close: () => dispatcher.destroy()
-      }
+      return { send: fetchSender(fetch, dispatcher), close: () => dispatcher.destroy() }
     }
   },
   {
@@ -158,14 +160,7 @@ const contenders = [
     about: "Node's built-in `fetch` (its bundled undici, default dispatcher); for https the CA is trusted through `NODE_EXTRA_CA_CERTS` in that worker's environment, as global fetch takes no CA option",
     needsCaFile: true,
     create () {
-      return {
-        async send ({ url, method, body }) {
-          const res = await fetch(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
-          const bytes = await res.arrayBuffer()
-          return { status: res.status, length: bytes.byteLength }
-        },
-        close () {}
-      }
+      return { send: fetchSender(fetch), close () {} }
     }
   },
   {
@@ -174,14 +169,7 @@ const contenders = [
     about: "this package, dispatcher face: Node's built-in `fetch` with `dispatcher: agent` (fetch's own work, HTTP spoken by hyper in Rust)",
     create (setup) {
       const agent = kaAgent(setup)
-      return {
-        async send ({ url, method, body }) {
-          const res = await fetch(url, { method, body, dispatcher: agent, headers: body ? { 'content-type': POST_TYPE } : undefined })
-          const bytes = await res.arrayBuffer()
-          return { status: res.status, length: bytes.byteLength }
-        },
-        close: () => agent.destroy()
-      }
+      return { send: fetchSender(fetch, agent), close: () => agent.destroy() }
     }
   },
   {
