@@ -100,6 +100,17 @@ class Agent extends http.Agent {
     this[kBook].addRequest(req, options)
   }
 
+  /**
+   * Node's hook, called when a socket could go back to the idle list (false closes it instead).
+   * Subclasses override it as with Node's Agent; the idle deadline is set once the pool has taken the
+   * socket back (`freeSocketTimeout`, or less if the server's `Keep-Alive` header asks).
+   */
+  keepSocketAlive (socket) {
+    socket.setKeepAlive(true, this.keepAliveMsecs)
+    socket.unref()
+    return true
+  }
+
   /** Open connections of this agent, both faces, as the pool counts them. */
   get totalSocketCount () {
     let total = 0

@@ -56,6 +56,10 @@ function normalize (options) {
     throw invalidArgType('options.servername', 'of type string', servername)
   }
   const keys = pemList(options, 'key')
+  const timeout = number(options, 'timeout', { min: 0, fallback: 0 })
+  // agentkeepalive's meaning of 0: no idle deadline of its own, so an idle socket keeps the agent's
+  // `timeout` if there is one.
+  const freeSocketTimeout = number(options, 'freeSocketTimeout', { min: 0, fallback: 4000 }) || timeout || Infinity
   return {
     keepAlive,
     keepAliveMsecs: number(options, 'keepAliveMsecs', { min: 0, fallback: 1000 }),
@@ -63,8 +67,8 @@ function normalize (options) {
     maxTotalSockets: number(options, 'maxTotalSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
     maxFreeSockets: number(options, 'maxFreeSockets', { min: 0, integer: true, fallback: 256, allowInfinity: true }),
     scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo'),
-    timeout: number(options, 'timeout', { min: 0, fallback: 0 }),
-    freeSocketTimeout: number(options, 'freeSocketTimeout', { min: 0, fallback: 4000 }),
+    timeout,
+    freeSocketTimeout,
     socketActiveTTL: number(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
     connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000 }),
     queueTimeout: number(options, 'queueTimeout', { min: 1, fallback: undefined }),

@@ -5,9 +5,15 @@
 // write callback waits for Rust's drain event); reads are pushed from Rust, and a `push()` that returns
 // false pauses the Rust reader until `_read()` (backpressure). It offers what Node code reads on a
 // net.Socket / tls.TLSSocket: timeouts, addresses, byte counts, ref/unref, peer certificate.
+//
+// The keep-alive race: a server may close an idle connection just as a request is sent on it. When a
+// *reused* connection ends before any byte of the answer, and the request may be sent twice, the socket
+// keeps what the request wrote (up to REPLAY_LIMIT) and moves to a new connection from the pool, writing
+// it again there; ClientRequest never notices. At most once per request.
 
 const { Duplex } = require('node:stream')
 const { X509Certificate } = require('node:crypto')
+const { codedError, fromNative } = require('./errors')
 
 const kId = Symbol('id')
 const kNative = Symbol('native')
@@ -19,6 +25,27 @@ const kGone = Symbol('closedByRust')
 const kReffed = Symbol('reffed')
 const kPeerCert = Symbol('peerCertificate')
 const kVerified = Symbol('verified')
+const kReplay = Symbol('replay')
+const kReplayBytes = Symbol('replayBytes')
+const kAnswered = Symbol('answered')
+const kAgentTimer = Symbol('agentTimer')
+const kIdle = Symbol('idle')
+const kMoving = Symbol('moving')
+
+/** What a request may write and still be sent again on a new connection. */
+const REPLAY_LIMIT = 64 * 1024
+/** Methods that may be sent twice (RFC 9110 idempotent methods); any other needs an idempotency key. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
+/** Whether `req` may be sent again: an idempotent method or an idempotency key (Go's rule). */
+function replayable (req) {
+  return IDEMPOTENT.has(req.method) || req.hasHeader('idempotency-key') || req.hasHeader('x-idempotency-key')
+}
+
+/** An idle socket's error is nobody's: it leaves the pool, as Node's free sockets do. */
+function onIdleError () {
+  this.destroy()
+}
 
 function parseDN (text) {
   const out = {}
@@ -45,6 +72,12 @@ class RustSocket extends Duplex {
     this[kGone] = false
     this[kReffed] = false
     this[kPeerCert] = null
+    this[kReplay] = null
+    this[kReplayBytes] = 0
+    this[kAnswered] = false
+    this[kAgentTimer] = false
+    this[kIdle] = false
+    this[kMoving] = false
     this.connecting = connecting
     this.timeout = 0
     this.bytesRead = 0
@@ -84,7 +117,6 @@ class RustSocket extends Duplex {
     this.remoteFamily = rFamily || undefined
     this.localAddress = lAddr || undefined
     this.localPort = lPort ? Number(lPort) : undefined
-    this.connecting = false
     if (this.encrypted) {
       this.alpnProtocol = alpn || false
       this[kPeerCert] = peerCertificate ?? null
@@ -92,12 +124,17 @@ class RustSocket extends Duplex {
       this.authorized = this[kVerified]
     }
     this._activity()
+    // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.
+    if (!this.connecting) return
+    this.connecting = false
     this.emit('connect')
     if (this.encrypted) this.emit('secureConnect')
     this.emit('ready')
   }
 
   _data (chunk) {
+    this[kAnswered] = true
+    this[kReplay] = null
     this.bytesRead += chunk.length
     this._activity()
     if (!this.push(chunk) && !this[kPaused]) {
@@ -112,13 +149,80 @@ class RustSocket extends Duplex {
     if (callback) callback()
   }
 
-  _closedByRust (err) {
+  /** The peer finished sending. */
+  _ended () {
+    if (!this._replay()) this.push(null)
+  }
+
+  /** Rust closed the connection; `reason` is its coded error text, '' for a clean close. */
+  _closedByRust (reason) {
+    if (this._replay()) return
     this[kGone] = true
-    if (err) this.destroy(err)
+    // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
+    if (reason && !this[kIdle]) this.destroy(fromNative(new Error(reason)))
     else {
       if (!this.readableEnded) this.push(null)
       this.destroy()
     }
+  }
+
+  /**
+   * Sends the request again on a new connection if this reused one ended before answering and the
+   * request may be replayed; returns whether it does.
+   */
+  _replay () {
+    const req = this._httpMessage
+    if (this[kReplay] === null || this[kAnswered] || this.destroyed || !req || !req.writableEnded ||
+      !replayable(req)) return false
+    const old = this[kId]
+    this[kMoving] = true
+    this[kNative].socketDestroy(old)
+    try {
+      this[kOwner].retry(this)
+    } catch (err) {
+      this[kGone] = true
+      this.destroy(fromNative(err))
+    }
+    return true
+  }
+
+  /** The owner found this socket's request a new connection, `id`: write the request there again. */
+  _moveTo (id) {
+    this[kId] = id
+    this[kMoving] = false
+    const chunks = this[kReplay] ?? []
+    this[kReplay] = null
+    this[kPaused] = false
+    for (const chunk of chunks) this[kNative].socketWrite(id, chunk)
+    // A write that waited for the old connection to drain is in what was just written again.
+    this._drained()
+  }
+
+  /** Taken from the idle list for a new request: a new exchange starts, which may be replayed once. */
+  _reuse () {
+    this[kIdle] = false
+    this.removeListener('error', onIdleError)
+    this[kReplay] = []
+    this[kReplayBytes] = 0
+    this[kAnswered] = false
+  }
+
+  /** Back in the idle list; `idleMs` is its idle deadline (Infinity: none of its own). */
+  _idle (idleMs) {
+    this[kIdle] = true
+    this[kReplay] = null
+    this.on('error', onIdleError)
+    if (Number.isFinite(idleMs)) this._setAgentTimeout(idleMs)
+  }
+
+  get _isIdle () { return this[kIdle] }
+
+  /** Whether the running timer is the agent's own (`timeout`, `freeSocketTimeout`), not user code's. */
+  get _agentTimeout () { return this[kAgentTimer] }
+
+  _setAgentTimeout (ms) {
+    if (this.timeout !== ms) this.setTimeout(ms)
+    this[kAgentTimer] = ms > 0
   }
 
   // ---- stream.Duplex ----
@@ -126,6 +230,14 @@ class RustSocket extends Duplex {
   _write (chunk, encoding, callback) {
     this._bytesWritten += chunk.length
     this._activity()
+    if (this[kReplay] !== null) {
+      this[kReplayBytes] += chunk.length
+      if (this[kReplayBytes] <= REPLAY_LIMIT) this[kReplay].push(chunk)
+      else if (this[kMoving]) return callback(codedError(Error, 'ECONNRESET', 'socket hang up'))
+      else this[kReplay] = null
+    }
+    // Waiting for a new connection: what is written now is sent with the replay.
+    if (this[kMoving]) return callback()
     if (this[kNative].socketWrite(this[kId], chunk)) callback()
     else this[kDrain] = callback
   }
@@ -136,12 +248,12 @@ class RustSocket extends Duplex {
   }
 
   _final (callback) {
-    if (!this[kGone]) this[kNative].socketEnd(this[kId])
+    if (!this[kGone] && !this[kMoving]) this[kNative].socketEnd(this[kId])
     callback()
   }
 
   _read () {
-    if (this[kPaused]) {
+    if (this[kPaused] && !this[kMoving]) {
       this[kPaused] = false
       this[kNative].socketResume(this[kId])
     }
@@ -153,9 +265,8 @@ class RustSocket extends Duplex {
     this[kDrain] = null
     if (!this[kGone]) {
       this[kGone] = true
-      this[kNative].socketDestroy(this[kId])
+      if (!this[kMoving]) this[kNative].socketDestroy(this[kId])
     }
-    this[kOwner].forget(this)
     callback(err)
     if (callbackDrain) callbackDrain(err ?? new Error('socket destroyed'))
   }
@@ -169,6 +280,7 @@ class RustSocket extends Duplex {
   // ---- net.Socket-like ----
 
   setTimeout (ms, callback) {
+    this[kAgentTimer] = false
     this.timeout = ms
     if (callback) {
       if (ms === 0) this.removeListener('timeout', callback)

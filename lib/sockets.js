@@ -1,15 +1,17 @@
 'use strict'
 // The socket face's book-keeping on the JS side: Node's Agent ↔ ClientRequest protocol (addRequest,
-// 'free', 'agentRemove', 'timeout') mapped onto the Rust pool. The pool decides (caps, FIFO queue, idle
-// list); this file keeps Node's `sockets`/`freeSockets`/`requests` maps in step with its answers, so code
-// that reads `agent.sockets[name].length` right after `http.get()` sees what Node would show.
+// 'free', 'agentRemove', 'timeout', 'close') mapped onto the Rust pool. The pool decides (caps, FIFO
+// queue, idle list); this file keeps Node's `sockets`/`freeSockets`/`requests` maps in step with its
+// answers at the moments Node's agent changes them, so code that reads `agent.sockets[name].length` right
+// after `http.get()`, or `agent.requests` in a socket's 'close' listener, sees what Node would show.
 
 const { RustSocket } = require('./socket')
 const { codedError, fromNative } = require('./errors')
-const { STRIDE, Kind, REUSED, text, data } = require('./batch')
+const { STRIDE, Kind, text, data } = require('./batch')
 
+// What `checkoutSocket` answers: `[kind, id]`.
 const KIND_REUSED = 0
-const KIND_CONNECTING = 1
+const KIND_QUEUED = 2
 
 function push (map, name, item) {
   const list = map[name]
@@ -25,8 +27,23 @@ function remove (map, name, item) {
   if (list.length === 0) delete map[name]
 }
 
-function socketTimeoutError () {
-  return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout')
+/** agentkeepalive's error for a request that went quiet for longer than the agent's `timeout`. */
+function socketTimeoutError (timeout) {
+  return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout', { timeout })
+}
+
+/** What Node's ClientRequest reports when its connection goes away before the response. */
+function hangUp () {
+  return codedError(Error, 'ECONNRESET', 'socket hang up')
+}
+
+/** Where a request goes: what `checkoutSocket` needs, and Node's map key. */
+function routeOf (agent, options) {
+  return {
+    host: options.host || options.hostname || 'localhost',
+    port: Number(options.port) || agent.defaultPort,
+    name: agent.getName(options)
+  }
 }
 
 class SocketBook {
@@ -37,9 +54,9 @@ class SocketBook {
     this.liveness = liveness
     this.requests = requests
     this.byId = new Map()
+    /** Queued requests by ticket, oldest first: `{ req, route }`. */
     this.tickets = new Map()
-    this.names = new Map()
-    this.idle = new WeakSet()
+    this.routes = new Map()
   }
 
   busy (delta) {
@@ -47,53 +64,125 @@ class SocketBook {
   }
 
   addRequest (req, options) {
-    const agent = this.agent
-    const host = options.host || options.hostname || 'localhost'
-    const port = Number(options.port) || agent.defaultPort
-    const name = agent.getName(options)
-    let kind, id
+    const route = routeOf(this.agent, options)
+    let answer
     try {
-      [kind, id] = this.native.checkoutSocket(this.secure, host, port)
+      answer = this.native.checkoutSocket(this.secure, route.host, route.port, false)
     } catch (err) {
       // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
       return
     }
-    if (kind === KIND_REUSED || kind === KIND_CONNECTING) {
-      this.assign(req, name, id, kind === KIND_REUSED)
+    if (answer[0] === KIND_QUEUED) this.enqueue(req, route, answer[1])
+    else this.assign(req, route, answer[1], answer[0] === KIND_REUSED)
+  }
+
+  /**
+   * The reused connection of `socket` closed before any byte of the answer: ask the pool for a new
+   * connection (under the same caps, counted as a retry) and move the socket onto it; the socket replays
+   * what its request wrote. Throws what the pool throws.
+   */
+  retry (socket) {
+    const route = this.routes.get(socket)
+    this.byId.delete(socket.id)
+    const [kind, id] = this.native.checkoutSocket(this.secure, route.host, route.port, true)
+    if (kind !== KIND_QUEUED) {
+      this.moved(socket, id)
       return
     }
-    this.tickets.set(id, { req, name })
-    push(agent.requests, name, req)
+    this.tickets.set(id, { socket, route })
     this.busy(1)
   }
 
-  assign (req, name, id, reused) {
+  enqueue (req, route, ticket) {
+    this.tickets.set(ticket, { req, route })
+    push(this.agent.requests, route.name, req)
+    this.busy(1)
+    // Node's ClientRequest only marks itself destroyed until it gets a socket; a queued request that is
+    // aborted leaves the Rust queue at once instead, and settles as Node's would once given a socket.
+    const book = this
+    req.destroy = function destroyQueued (err) {
+      if (!this.destroyed && book.tickets.has(ticket) && book.native.socketCancel(ticket)) {
+        book.dequeue(ticket)
+        const result = Object.getPrototypeOf(this).destroy.call(this, err)
+        this.onSocket(null)
+        return result
+      }
+      return Object.getPrototypeOf(this).destroy.call(this, err)
+    }
+  }
+
+  /** Ticket `ticket` leaves the queue; returns what waited: `{ req, route }` or a retrying `{ socket }`. */
+  dequeue (ticket) {
+    const waiting = this.tickets.get(ticket)
+    this.tickets.delete(ticket)
+    if (waiting.req !== undefined) {
+      remove(this.agent.requests, waiting.route.name, waiting.req)
+      delete waiting.req.destroy
+    }
+    this.busy(-1)
+    return waiting
+  }
+
+  /** The pool granted queued request `ticket` (its answer is claimed here, once). */
+  granted (ticket) {
+    const answer = this.native.socketClaim(ticket)
+    if (answer.length === 0 || !this.tickets.has(ticket)) return false
+    const { req, route, socket } = this.dequeue(ticket)
+    const [kind, id] = answer
+    if (socket !== undefined && !socket.destroyed) {
+      this.moved(socket, id)
+      return true
+    }
+    if (socket !== undefined || req.destroyed) {
+      // Aborted as its turn came: the connection goes back (or, still connecting, is closed).
+      if (kind === KIND_REUSED) this.native.socketRelease(id, null)
+      else this.native.socketDestroy(id)
+      return true
+    }
+    this.assign(req, route, id, kind === KIND_REUSED)
+    return true
+  }
+
+  /**
+   * Room was freed for `name` by a call made from here: the pool has already granted its waiters, so
+   * they get their sockets now, as Node's agent hands them over within 'free' or 'close'.
+   */
+  serveQueued (name) {
+    for (const [ticket, waiting] of this.tickets) {
+      if (waiting.route.name === name && !this.granted(ticket)) return
+    }
+  }
+
+  assign (req, route, id, reused) {
     const agent = this.agent
     let socket = this.byId.get(id)
     if (reused && socket !== undefined) {
-      remove(agent.freeSockets, name, socket)
-      this.idle.delete(socket)
-      req.reusedSocket = true
+      remove(agent.freeSockets, route.name, socket)
+      socket._reuse()
+      agent.reuseSocket(socket, req)
     } else {
-      socket = this.create(id, name, !reused)
+      socket = this.create(id, route, !reused)
+      socket.ref()
     }
-    socket.ref()
-    push(agent.sockets, name, socket)
-    req.onSocket(socket)
+    push(agent.sockets, route.name, socket)
     const agentTimeout = agent.options.timeout || 0
-    if (agentTimeout > 0 && socket.timeout !== agentTimeout) socket.setTimeout(agentTimeout)
+    socket._setAgentTimeout(agentTimeout)
+    req.onSocket(socket)
+    // As Node's agent: a request's own `timeout` is set on its socket as user code would set it.
     if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
   }
 
-  create (id, name, connecting) {
+  create (id, route, connecting) {
     const socket = new RustSocket(this, this.native, id, {
       secure: this.secure,
       connecting,
       verified: this.agent.options.rejectUnauthorized !== false
     })
     this.byId.set(id, socket)
-    this.names.set(socket, name)
+    this.routes.set(socket, route)
+    // Registered first, as Node's agent registers its own: the maps are right before anyone else hears.
+    socket.on('close', () => this.closed(socket))
     socket.on('free', () => this.free(socket))
     socket.on('agentRemove', () => this.detach(socket))
     socket.on('timeout', () => this.timeout(socket))
@@ -103,112 +192,109 @@ class SocketBook {
   /** Node's ClientRequest says the response is done and the socket may serve another request. */
   free (socket) {
     const agent = this.agent
-    const name = this.names.get(socket)
+    const route = this.routes.get(socket)
     const req = socket._httpMessage
     if (!socket.writable || socket.destroyed || !agent.keepAlive || (req && !req.shouldKeepAlive)) {
       socket.destroy()
       return
     }
-    const hint = /^timeout=(\d+)/.exec(req?.res?.headers['keep-alive'] ?? '')
-    const idleMs = hint ? Math.max(0, Number(hint[1]) * 1000 - 1000) : -1
-    remove(agent.sockets, name, socket)
+    // As Node: a request waiting for this origin takes the socket; otherwise the hook may veto pooling.
+    const waiters = agent.requests[route.name] !== undefined
+    if (!waiters && !agent.keepSocketAlive(socket)) {
+      socket.destroy()
+      return
+    }
+    remove(agent.sockets, route.name, socket)
     socket._httpMessage = null
-    socket.setTimeout(0)
     socket.unref()
-    push(agent.freeSockets, name, socket)
-    this.idle.add(socket)
-    if (!this.native.socketRelease(socket.id, idleMs)) socket.destroy()
+    push(agent.freeSockets, route.name, socket)
+    const idleMs = this.native.socketRelease(socket.id, req?.res?.headers['keep-alive'] ?? null)
+    if (idleMs < 0) {
+      socket.destroy()
+      return
+    }
+    socket._idle(idleMs)
+    if (waiters) this.serveQueued(route.name)
   }
 
   /** An upgraded or CONNECT request takes its connection out of the pool for good. */
   detach (socket) {
-    const name = this.names.get(socket)
-    remove(this.agent.sockets, name, socket)
+    const route = this.routes.get(socket)
+    remove(this.agent.sockets, route.name, socket)
     this.native.socketDetach(socket.id)
   }
 
   timeout (socket) {
+    if (socket._isIdle) {
+      // An idle socket whose deadline passed (the agent's or one set by user code) is never reused.
+      socket.destroy()
+      return
+    }
     const req = socket._httpMessage
-    // As agentkeepalive: nobody listens for the request's 'timeout', so the request is ended here.
-    if (req && req.listenerCount('timeout') === 0) socket.destroy(socketTimeoutError())
+    // agentkeepalive: the agent's own `timeout`, with nobody listening on the request, ends the request.
+    if (socket._agentTimeout && req && req.listenerCount('timeout') === 0) {
+      socket.destroy(socketTimeoutError(socket.timeout))
+    }
   }
 
-  /** The socket is gone (destroyed by JS or closed in Rust). */
-  forget (socket) {
-    const name = this.names.get(socket)
-    if (name === undefined) return
+  /** The socket closed (destroyed by JS or closed in Rust): Node's 'close' moment. */
+  closed (socket) {
+    const route = this.routes.get(socket)
+    if (route === undefined) return
     const agent = this.agent
-    this.names.delete(socket)
-    this.byId.delete(socket.id)
-    remove(agent.sockets, name, socket)
-    remove(agent.freeSockets, name, socket)
+    this.routes.delete(socket)
+    if (this.byId.get(socket.id) === socket) this.byId.delete(socket.id)
+    remove(agent.sockets, route.name, socket)
+    remove(agent.freeSockets, route.name, socket)
     socket.unref()
+    this.serveQueued(route.name)
   }
 
   /** Every Rust event of this agent comes through here, in order, a batch at a time. */
   onEvents (batch) {
+    const requests = this.requests
     const meta = batch.meta
     for (let at = 0; at < meta.length; at += STRIDE) {
       const id = meta[at + 1]
       switch (meta[at]) {
-        case Kind.ANSWERED: this.requests.answered(id, batch, at); break
-        case Kind.FAILED: this.requests.failed(id, text(batch, at)); break
+        case Kind.ANSWERED: requests.answered(id, batch, at); break
+        case Kind.FAILED: requests.failed(id, text(batch, at)); break
         case Kind.DATA: this.byId.get(id)?._data(data(batch, at)); break
         case Kind.DRAIN: this.byId.get(id)?._drained(); break
         case Kind.CONNECTED: this.byId.get(id)?._connected(text(batch, at), data(batch, at)); break
-        case Kind.END: this.byId.get(id)?.push(null); break
-        case Kind.CLOSED: this.closed(id, text(batch, at)); break
-        case Kind.GRANTED: this.granted(meta[at + 2], id, meta[at + 3] >= REUSED); break
+        case Kind.END: this.byId.get(id)?._ended(); break
+        case Kind.CLOSED: this.byId.get(id)?._closedByRust(text(batch, at)); break
+        case Kind.GRANTED: this.granted(meta[at + 2]); break
         case Kind.REFUSED: this.refused(meta[at + 2], fromNative(new Error(text(batch, at)))); break
       }
     }
   }
 
-  closed (id, reason) {
-    const socket = this.byId.get(id)
-    if (socket === undefined) return
-    // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
-    socket._closedByRust(reason && !this.idle.has(socket) ? fromNative(new Error(reason)) : null)
-  }
-
-  granted (ticket, id, reused) {
-    const waiting = this.tickets.get(ticket)
-    this.tickets.delete(ticket)
-    if (waiting === undefined) return
-    const { req, name } = waiting
-    remove(this.agent.requests, name, req)
-    this.busy(-1)
-    if (req.destroyed) {
-      // Aborted while it waited: the connection goes back (or, still connecting, is closed).
-      if (reused) this.native.socketRelease(id, -1)
-      else this.native.socketDestroy(id)
-      return
-    }
-    this.assign(req, name, id, reused)
+  /** The connection of `socket` is now `id` (a retry on a new connection). */
+  moved (socket, id) {
+    this.byId.set(id, socket)
+    socket._moveTo(id)
   }
 
   refused (ticket, err) {
-    const waiting = this.tickets.get(ticket)
-    this.tickets.delete(ticket)
-    if (waiting === undefined) return
-    remove(this.agent.requests, waiting.name, waiting.req)
-    this.busy(-1)
+    if (!this.tickets.has(ticket)) return
+    const { req, socket } = this.dequeue(ticket)
+    if (socket !== undefined) {
+      socket.destroy(err)
+      return
+    }
     // As Node's agent does when a connect fails: a request without a socket learns of it via onSocket
     // (req.destroy() would only mark it, and it would wait for a socket forever).
-    waiting.req.onSocket(null, err)
+    req.onSocket(null, err)
   }
 
-  /** The agent is destroyed: its sockets close and the requests still waiting for one fail. */
+  /**
+   * The agent is destroyed: every socket closes, so requests fail as with Node's agent (`socket hang up`
+   * before a response; a response being read is aborted), and queued ones fail the same way.
+   */
   destroyAll () {
-    const destroyed = () => codedError(Error, 'ERR_AGENT_DESTROYED', 'The agent was destroyed')
-    // A request still waiting for its response fails with the reason. One whose response is arriving
-    // sees it aborted, as with Node's agent (an error on the request then would crash code that only
-    // listens on the response); an idle socket has nobody to tell.
-    for (const socket of [...this.byId.values()]) {
-      const req = socket._httpMessage
-      socket.destroy(req && !req.res ? destroyed() : undefined)
-    }
-    for (const ticket of [...this.tickets.keys()]) this.refused(ticket, destroyed())
+    for (const socket of [...this.byId.values()]) socket.destroy()
+    for (const ticket of [...this.tickets.keys()]) this.refused(ticket, hangUp())
   }
 }
 

@@ -175,8 +175,8 @@ impl BatchBuilder {
                     event.text(&coded(&error));
                 }
             }
-            SocketEvent::Granted { ticket, id, reused } => {
-                self.event(6, id, Some(ticket), if reused { 1000 } else { 0 });
+            SocketEvent::Granted { ticket } => {
+                self.event(6, 0, Some(ticket), 0);
             }
             SocketEvent::Refused { ticket, error } => {
                 self.event(7, 0, Some(ticket), 0).text(&coded(&error));

@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::connect::Connector;
 use crate::error::Error;
 use crate::faces::client::{Client, RequestBody, RequestSpec};
+use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
-use crate::pool::Pool;
+use crate::pool::{Pool, NO_DEADLINE};
 use bodies::Bodies;
 use events::{Answer, Event, EventQueue, JsBatch};
 use options::NativeOptions;
@@ -299,9 +300,16 @@ impl NativeAgent {
     }
 
     /// Socket face: a connection to `host:port` for Node's `addRequest`. Answers `[kind, id]` at once:
-    /// kind 0 reused (id: connection), 1 connecting (id: connection), 2 queued (id: ticket).
+    /// kind 0 reused (id: connection), 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks
+    /// for a new connection for a request whose reused one closed before answering.
     #[napi]
-    pub fn checkout_socket(&self, secure: bool, host: String, port: u32) -> napi::Result<Vec<f64>> {
+    pub fn checkout_socket(
+        &self,
+        secure: bool,
+        host: String,
+        port: u32,
+        retry: bool,
+    ) -> napi::Result<Vec<f64>> {
         let port = u16::try_from(port).map_err(|_| {
             js_error(Error::new(
                 crate::error::Kind::InvalidArgValue,
@@ -310,11 +318,24 @@ impl NativeAgent {
         })?;
         let key = OriginKey::new(secure, &host, port);
         let _guard = runtime().enter();
-        Ok(match self.sockets.checkout(&key).map_err(js_error)? {
-            Outcome::Reused(id) => vec![0.0, id as f64],
-            Outcome::Connecting(id) => vec![1.0, id as f64],
-            Outcome::Queued(ticket) => vec![2.0, ticket as f64],
-        })
+        let outcome = self.sockets.checkout(&key, retry).map_err(js_error)?;
+        Ok(outcome_pair(outcome))
+    }
+
+    /// What queued request `ticket` was given, as `[kind, id]` (see `checkout_socket`), once; `[]` while
+    /// it still waits.
+    #[napi]
+    pub fn socket_claim(&self, ticket: f64) -> Vec<f64> {
+        self.sockets
+            .claim(ticket as u64)
+            .map_or_else(Vec::new, outcome_pair)
+    }
+
+    /// Takes queued request `ticket` out of the queue; false when its turn already came (claim it).
+    #[napi]
+    pub fn socket_cancel(&self, ticket: f64) -> bool {
+        let _guard = runtime().enter();
+        self.sockets.cancel(ticket as u64)
     }
 
     /// Queues bytes for connection `id`; false means wait for its drain event.
@@ -340,13 +361,18 @@ impl NativeAgent {
         self.sockets.resume(id as u64);
     }
 
-    /// Returns connection `id` to the pool; `idle_ms` is the server's `Keep-Alive` hint less the margin
-    /// (negative: none). Returns whether it stays open.
+    /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
+    /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
+    /// when it was closed instead.
     #[napi]
-    pub fn socket_release(&self, id: f64, idle_ms: f64) -> bool {
+    pub fn socket_release(&self, id: f64, keep_alive: Option<String>) -> f64 {
         let _guard = runtime().enter();
-        let idle_for = (idle_ms >= 0.0).then(|| Duration::from_millis(idle_ms as u64));
-        self.sockets.release(id as u64, idle_for)
+        let idle_for = keep_alive.as_deref().and_then(keep_alive::idle_for);
+        match self.sockets.release(id as u64, idle_for) {
+            None => -1.0,
+            Some(NO_DEADLINE) => f64::INFINITY,
+            Some(deadline) => deadline.as_millis() as f64,
+        }
     }
 
     #[napi]
@@ -374,6 +400,14 @@ impl NativeAgent {
     pub fn destroy(&self) {
         self.client.pool().destroy();
         self.bodies.cancel_all();
+    }
+}
+
+fn outcome_pair(outcome: Outcome) -> Vec<f64> {
+    match outcome {
+        Outcome::Reused(id) => vec![0.0, id as f64],
+        Outcome::Connecting(id) => vec![1.0, id as f64],
+        Outcome::Queued(ticket) => vec![2.0, ticket as f64],
     }
 }
 

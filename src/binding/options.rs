@@ -7,9 +7,10 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::connect::tls::{TlsOptions, TlsVersion};
-use crate::pool::{PoolConfig, Scheduling};
+use crate::pool::{PoolConfig, Scheduling, NO_DEADLINE};
 
-/// Options after validation: numbers are finite or `Infinity`, durations in milliseconds.
+/// Options after validation: numbers are finite or `Infinity`, durations in milliseconds (an infinite
+/// `free_socket_timeout`: no idle deadline).
 #[napi(object)]
 pub struct NativeOptions {
     pub keep_alive: bool,
@@ -58,10 +59,12 @@ impl NativeOptions {
             } else {
                 Scheduling::Lifo
             },
-            free_socket_timeout: if self.keep_alive {
+            free_socket_timeout: if !self.keep_alive {
+                Duration::ZERO
+            } else if self.free_socket_timeout.is_finite() {
                 millis(self.free_socket_timeout)
             } else {
-                Duration::ZERO
+                NO_DEADLINE
             },
             socket_active_ttl: self.socket_active_ttl.map(millis),
             queue_timeout: self.queue_timeout.map(millis),

@@ -34,9 +34,6 @@ use crate::pool::{Checkout, Connection, Grant, Lease, Pool, Slot};
 pub const SMALL_BODY: usize = 64 * 1024;
 /// Largest response head accepted (`HPE_HEADER_OVERFLOW` beyond).
 const MAX_HEAD: usize = 64 * 1024;
-/// Subtracted from the server's `Keep-Alive: timeout=` hint, as Node does, so that we stop reusing a
-/// connection before the server closes it.
-const HINT_MARGIN: Duration = Duration::from_millis(1000);
 
 /// A pooled hyper connection: the sending half; the connection task runs on its own.
 pub struct HyperConn {
@@ -450,14 +447,7 @@ fn idle_deadline(headers: &HeaderMap) -> Option<Duration> {
     if closes {
         return Some(Duration::ZERO);
     }
-    let hint = headers.get("keep-alive")?.to_str().ok()?;
-    let secs = hint.split(',').find_map(|part| {
-        let (name, value) = part.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("timeout")
-            .then(|| value.trim().parse::<u64>().ok())?
-    })?;
-    Some(Duration::from_secs(secs).saturating_sub(HINT_MARGIN))
+    super::keep_alive::idle_for(headers.get("keep-alive")?.to_str().ok()?)
 }
 
 async fn finish(

@@ -3,6 +3,7 @@
 //! Node's own HTTP parser). An idle connection keeps its role and is reused by the same face only.
 
 pub mod client;
+pub mod keep_alive;
 pub mod transport;
 
 use crate::pool::Connection;

@@ -25,7 +25,7 @@ use super::Conn;
 use crate::connect::{Connector, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Checkout, ConnId, Grant, Lease, Pool, Slot};
+use crate::pool::{ConnId, Grant, Lease, Pool, Slot, Turn};
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
@@ -66,11 +66,9 @@ pub enum SocketEvent {
         id: ConnId,
         error: Option<Error>,
     },
-    /// Queued request `ticket` got connection `id`: reused, or being connected.
+    /// Queued request `ticket` got a connection: [`Sockets::claim`] tells which.
     Granted {
         ticket: u64,
-        id: ConnId,
-        reused: bool,
     },
     /// Queued request `ticket` will get no connection.
     Refused {
@@ -185,12 +183,14 @@ enum Held {
     Leased(Lease<Conn>, RawHandle),
     /// Out of the pool for good (upgrade, CONNECT): still ours to drive.
     Detached(RawConn),
+    /// Back in the pool's idle list; kept here so that its owner can still close it.
+    Idle(RawHandle),
 }
 
 impl Held {
     fn handle(&self) -> &RawHandle {
         match self {
-            Held::Connecting(h) | Held::Leased(_, h) => h,
+            Held::Connecting(h) | Held::Leased(_, h) | Held::Idle(h) => h,
             Held::Detached(c) => &c.handle,
         }
     }
@@ -203,7 +203,8 @@ pub enum Outcome {
     Reused(ConnId),
     /// A new connection, being opened: [`SocketEvent::Connected`] or [`SocketEvent::Closed`] follows.
     Connecting(ConnId),
-    /// Waiting for room: [`SocketEvent::Granted`] or [`SocketEvent::Refused`] follows.
+    /// Waiting for room: [`SocketEvent::Granted`] (then [`Sockets::claim`]) or [`SocketEvent::Refused`]
+    /// follows.
     Queued(u64),
 }
 
@@ -213,7 +214,16 @@ pub struct Sockets {
     connector: Connector,
     sink: Arc<dyn EventSink>,
     held: Mutex<HashMap<ConnId, Held>>,
+    tickets: Mutex<Tickets>,
     next_ticket: AtomicU64,
+}
+
+/// Queued socket-face requests: where each waits (to cancel it), and what each was given until its
+/// owner claims it.
+#[derive(Default)]
+struct Tickets {
+    waiting: HashMap<u64, (OriginKey, u64)>,
+    granted: HashMap<u64, Outcome>,
 }
 
 impl Sockets {
@@ -223,6 +233,7 @@ impl Sockets {
             connector,
             sink,
             held: Mutex::new(HashMap::new()),
+            tickets: Mutex::new(Tickets::default()),
             next_ticket: AtomicU64::new(1),
         })
     }
@@ -235,41 +246,66 @@ impl Sockets {
         self.held().get(&id).map(|h| h.handle().clone())
     }
 
-    /// Asks for a connection to `key`, answering at once.
-    pub fn checkout(self: &Arc<Self>, key: &OriginKey) -> Result<Outcome> {
-        match self.pool.checkout(key, Conn::RAW, false)? {
-            Checkout::Reuse(lease) => Ok(Outcome::Reused(self.hold(lease))),
-            Checkout::Connect(slot) => Ok(Outcome::Connecting(self.open(slot))),
-            Checkout::Queued(waiting) => {
-                let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let event = match waiting.wait().await {
-                        Ok(Grant::Reuse(lease)) => {
-                            let id = this.hold(lease);
-                            SocketEvent::Granted {
-                                ticket,
-                                id,
-                                reused: true,
-                            }
-                        }
-                        Ok(Grant::Connect(slot)) => {
-                            let id = slot.id();
-                            this.sink.emit(SocketEvent::Granted {
-                                ticket,
-                                id,
-                                reused: false,
-                            });
-                            this.open(slot);
-                            return;
-                        }
-                        Err(error) => SocketEvent::Refused { ticket, error },
-                    };
-                    this.sink.emit(event);
-                });
-                Ok(Outcome::Queued(ticket))
-            }
+    fn tickets(&self) -> std::sync::MutexGuard<'_, Tickets> {
+        self.tickets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for a connection to `key`, answering at once. `retry` asks for a new connection (not an
+    /// idle one) for a request whose reused connection closed before answering; it counts as a retry.
+    pub fn checkout(self: &Arc<Self>, key: &OriginKey, retry: bool) -> Result<Outcome> {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let this = self.clone();
+        let granted = Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer));
+        let turn = self.pool.checkout_then(key, Conn::RAW, retry, granted)?;
+        if retry {
+            self.pool.note_retry();
         }
+        Ok(match turn {
+            Turn::Now(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
+            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot)),
+            Turn::Queued(seq) => {
+                let mut tickets = self.tickets();
+                // The grant may already have come, on another thread: then there is nothing to cancel.
+                if !tickets.granted.contains_key(&ticket) {
+                    tickets.waiting.insert(ticket, (key.clone(), seq));
+                }
+                Outcome::Queued(ticket)
+            }
+        })
+    }
+
+    /// A queued request's turn came (on whichever thread freed the room): hold what it was given until
+    /// its owner claims it, and tell the owner.
+    fn granted(self: &Arc<Self>, ticket: u64, answer: Result<Grant<Conn>>) {
+        let outcome = match answer {
+            Ok(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
+            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot)),
+            Err(error) => {
+                self.tickets().waiting.remove(&ticket);
+                self.sink.emit(SocketEvent::Refused { ticket, error });
+                return;
+            }
+        };
+        let mut tickets = self.tickets();
+        tickets.waiting.remove(&ticket);
+        tickets.granted.insert(ticket, outcome);
+        drop(tickets);
+        self.sink.emit(SocketEvent::Granted { ticket });
+    }
+
+    /// What queued request `ticket` was given, once: `None` while it still waits (or was refused).
+    pub fn claim(&self, ticket: u64) -> Option<Outcome> {
+        self.tickets().granted.remove(&ticket)
+    }
+
+    /// Takes queued request `ticket` out of the queue at once (its request was aborted): it opens no
+    /// connection and stops counting toward `maxQueueSize`. Returns false when its turn already came;
+    /// then its owner must [`Sockets::claim`] and give the connection back.
+    pub fn cancel(&self, ticket: u64) -> bool {
+        let Some((key, seq)) = self.tickets().waiting.remove(&ticket) else {
+            return false;
+        };
+        self.pool.cancel(&key, seq)
     }
 
     fn hold(&self, mut lease: Lease<Conn>) -> ConnId {
@@ -379,16 +415,24 @@ impl Sockets {
         }
     }
 
-    /// Gives connection `id` back to the pool after a response; `idle_for` is the server's hint.
-    /// Returns whether it stays open (idle, or handed to a waiter).
-    pub fn release(&self, id: ConnId, idle_for: Option<Duration>) -> bool {
-        let Some(Held::Leased(lease, handle)) = self.held().remove(&id) else {
-            return false;
+    /// Gives connection `id` back to the pool after a response; `idle_for` is the server's hint. Returns
+    /// how long it may stay idle, or `None` when it was closed instead.
+    pub fn release(&self, id: ConnId, idle_for: Option<Duration>) -> Option<Duration> {
+        let mut held = self.held();
+        let Some(Held::Leased(lease, handle)) = held.remove(&id) else {
+            return None;
         };
+        // Recorded first: a waiter may take the connection within `release` (and hold it anew).
+        held.insert(id, Held::Idle(handle.clone()));
+        drop(held);
         handle.shared.idle.store(true, Ordering::SeqCst);
         handle.resume();
         lease.release(idle_for);
-        handle.shared.open.load(Ordering::SeqCst)
+        if handle.shared.open.load(Ordering::SeqCst) {
+            return Some(self.pool.config().idle_deadline(idle_for));
+        }
+        self.held().remove(&id);
+        None
     }
 
     /// Closes connection `id`, whatever its state.

@@ -23,8 +23,11 @@ use tokio::sync::{oneshot, watch, Notify};
 
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
-use state::{Answer, Grant as RawGrant, State};
+use state::{Aftermath, Answer, Grant as RawGrant, Ready, State, Tell};
 pub use state::{Counters, OriginStats, Status};
+
+/// An idle deadline that never comes (a century: far enough, and `Instant` arithmetic cannot overflow).
+pub const NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Which idle connection is reused first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,12 +47,21 @@ pub struct PoolConfig {
     pub max_total_sockets: usize,
     pub max_free_sockets: usize,
     pub scheduling: Scheduling,
-    /// Idle deadline; zero keeps nothing idle.
+    /// Idle deadline; zero keeps nothing idle ([`NO_DEADLINE`]: none).
     pub free_socket_timeout: Duration,
     /// Maximum age of a connection; an older one is closed when it is freed.
     pub socket_active_ttl: Option<Duration>,
     pub queue_timeout: Option<Duration>,
     pub max_queue_size: Option<usize>,
+}
+
+impl PoolConfig {
+    /// How long a connection may stay idle, given the server's `Keep-Alive` hint.
+    pub fn idle_deadline(&self, hint: Option<Duration>) -> Duration {
+        hint.map_or(self.free_socket_timeout, |d| {
+            d.min(self.free_socket_timeout)
+        })
+    }
 }
 
 impl Default for PoolConfig {
@@ -121,6 +133,16 @@ pub enum Grant<C: Connection> {
     Connect(Slot<C>),
 }
 
+/// What [`Pool::checkout_then`] answers: a grant now, or a place in the queue whose callback runs later.
+pub enum Turn<C: Connection> {
+    Now(Grant<C>),
+    /// The waiter's number, for [`Pool::cancel`].
+    Queued(u64),
+}
+
+/// A queued request's callback: its grant, or why it will get none.
+pub type Callback<C> = Box<dyn FnOnce(Result<Grant<C>>) + Send>;
+
 impl<C: Connection> Pool<C> {
     pub fn new(config: PoolConfig, runtime: Handle) -> Self {
         let shared = Arc::new(Shared {
@@ -145,34 +167,83 @@ impl<C: Connection> Pool<C> {
     }
 
     /// Asks for a connection of `role` to `key`; `fresh` skips idle connections (a retry after a reused
-    /// one failed).
+    /// one failed). A request that has to wait gets a [`Waiting`] to await.
     pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
-        let mut dropped = Vec::new();
+        let (tx, rx) = oneshot::channel();
+        Ok(match self.take_turn(key, role, fresh, Tell::Channel(tx))? {
+            Turn::Now(Grant::Reuse(lease)) => Checkout::Reuse(lease),
+            Turn::Now(Grant::Connect(slot)) => Checkout::Connect(slot),
+            Turn::Queued(seq) => Checkout::Queued(Waiting {
+                pool: self.clone(),
+                key: key.clone(),
+                seq,
+                rx: Some(rx),
+            }),
+        })
+    }
+
+    /// As [`Pool::checkout`], but a request that has to wait is a callback in the queue rather than a
+    /// task: it runs, once, on whichever thread frees the room, right after the pool's lock is released
+    /// (so room freed by a call from JavaScript is granted before that call returns).
+    pub fn checkout_then(
+        &self,
+        key: &OriginKey,
+        role: u8,
+        fresh: bool,
+        call: Callback<C>,
+    ) -> Result<Turn<C>> {
+        let (pool, owner) = (self.clone(), key.clone());
+        let call = Box::new(move |answer: Result<RawGrant<C>>| {
+            call(answer.map(|grant| pool.wrap(&owner, grant)));
+        });
+        let turn = self.take_turn(key, role, fresh, Tell::Call(call))?;
+        if let (Turn::Queued(seq), Some(limit)) = (&turn, self.shared.config.queue_timeout) {
+            let (pool, key, seq) = (self.clone(), key.clone(), *seq);
+            self.shared.runtime.spawn(async move {
+                tokio::time::sleep(limit).await;
+                if let Some(Tell::Call(call)) = pool.lock().leave_queue(&key, seq) {
+                    call(Err(queue_timeout(limit, &key)));
+                }
+            });
+        }
+        Ok(turn)
+    }
+
+    /// Takes queued request `seq` out of the queue. False when it is no longer there (its callback ran
+    /// or is about to).
+    pub fn cancel(&self, key: &OriginKey, seq: u64) -> bool {
+        let tell = self.lock().leave_queue(key, seq);
+        tell.is_some()
+    }
+
+    fn take_turn(&self, key: &OriginKey, role: u8, fresh: bool, tell: Tell<C>) -> Result<Turn<C>> {
+        let mut dropped = Aftermath::default();
         let mut state = self.lock();
         let answer = state.checkout(
             &self.shared.config,
             key,
             fresh,
             role,
+            tell,
             Instant::now(),
             &mut dropped,
         );
-        let answer = match answer {
-            Err(e) => Err(e),
-            Ok(Answer::Granted(grant)) => Ok(match self.wrap(key, grant) {
-                Grant::Reuse(lease) => Checkout::Reuse(lease),
-                Grant::Connect(slot) => Checkout::Connect(slot),
-            }),
-            Ok(Answer::Queued { seq, rx }) => Ok(Checkout::Queued(Waiting {
-                pool: self.clone(),
-                key: key.clone(),
-                seq,
-                rx: Some(rx),
-            })),
-        };
         drop(state);
-        drop(dropped);
-        answer
+        let turn = match answer {
+            Err(e) => Err(e),
+            Ok(Answer::Granted(grant)) => Ok(Turn::Now(self.wrap(key, grant))),
+            Ok(Answer::Queued { seq }) => Ok(Turn::Queued(seq)),
+        };
+        self.settle(dropped);
+        turn
+    }
+
+    /// Does what a locked step left: runs waiters' callbacks, then closes connections.
+    fn settle(&self, after: Aftermath<C>) {
+        for Ready { call, answer } in after.ready {
+            call(answer);
+        }
+        drop(after.conns);
     }
 
     fn lease(
@@ -214,10 +285,10 @@ impl<C: Connection> Pool<C> {
     /// The connection `id` was found closed by its owner task: if it is idle, its slot is freed now
     /// rather than at the next checkout, so stats and waiters see the truth.
     pub fn forget(&self, key: &OriginKey, id: ConnId, error: bool) {
-        let mut dropped = Vec::new();
+        let mut dropped = Aftermath::default();
         self.lock()
             .forget(&self.shared.config, key, id, error, &mut dropped);
-        drop(dropped);
+        self.settle(dropped);
     }
 
     /// Counts a request re-sent on a fresh connection after a reused one failed.
@@ -249,11 +320,11 @@ impl<C: Connection> Pool<C> {
     /// Closes every idle connection, fails every waiter with `ERR_AGENT_DESTROYED`, refuses new checkouts,
     /// and tells in-flight work to stop (see [`Pool::destroyed`]).
     pub fn destroy(&self) {
-        let mut dropped = Vec::new();
+        let mut dropped = Aftermath::default();
         self.lock().destroy(&mut dropped);
         self.shared.destroyed.send_replace(true);
         self.shared.reaper.notify_one();
-        drop(dropped);
+        self.settle(dropped);
     }
 
     fn release(
@@ -264,7 +335,7 @@ impl<C: Connection> Pool<C> {
         created: Instant,
         idle_for: Option<Duration>,
     ) {
-        let mut dropped = Vec::new();
+        let mut dropped = Aftermath::default();
         let wake = self.lock().release(
             &self.shared.config,
             key,
@@ -278,21 +349,21 @@ impl<C: Connection> Pool<C> {
         if wake {
             self.shared.reaper.notify_one();
         }
-        drop(dropped);
+        self.settle(dropped);
     }
 
     fn close(&self, key: &OriginKey, error: bool) {
-        let mut dropped = Vec::new();
+        let mut dropped = Aftermath::default();
         self.lock()
             .close_active(&self.shared.config, key, error, &mut dropped);
-        drop(dropped);
+        self.settle(dropped);
     }
 
     fn unreserve(&self, key: &OriginKey, failed: bool) {
-        let mut dropped = Vec::new();
+        let mut dropped = Aftermath::default();
         self.lock()
             .unreserve(&self.shared.config, key, failed, &mut dropped);
-        drop(dropped);
+        self.settle(dropped);
     }
 
     fn filled(&self, key: &OriginKey) {
@@ -300,7 +371,8 @@ impl<C: Connection> Pool<C> {
     }
 
     fn leave_queue(&self, key: &OriginKey, seq: u64) {
-        self.lock().leave_queue(key, seq);
+        let left = self.lock().leave_queue(key, seq);
+        drop(left);
     }
 }
 
@@ -313,12 +385,12 @@ async fn reap<C: Connection>(weak: Weak<Shared<C>>, wake: Arc<Notify>) {
             if *shared.destroyed.borrow() {
                 return;
             }
-            let mut dropped = Vec::new();
+            let mut dropped = Aftermath::default();
             let next = {
                 let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
                 state.expire(&shared.config, Instant::now(), &mut dropped)
             };
-            drop(dropped);
+            Pool { shared }.settle(dropped);
             next
         };
         // `notify_one` leaves a permit when nobody waits, so a wake-up sent since the scan is not lost.
@@ -466,15 +538,7 @@ impl<C: Connection> Waiting<C> {
             None => rx.await,
             Some(limit) => match tokio::time::timeout(limit, rx).await {
                 Ok(answer) => answer,
-                Err(_) => {
-                    return Err(Error::new(
-                        Kind::QueueTimeout,
-                        format!(
-                            "waited {limit:?} in the queue of {} for a connection",
-                            self.key
-                        ),
-                    ))
-                }
+                Err(_) => return Err(queue_timeout(limit, &self.key)),
             },
         };
         self.rx = None;
@@ -500,6 +564,13 @@ impl<C: Connection> Drop for Waiting<C> {
             Err(_) => self.pool.leave_queue(&self.key, self.seq),
         }
     }
+}
+
+fn queue_timeout(limit: Duration, key: &OriginKey) -> Error {
+    Error::new(
+        Kind::QueueTimeout,
+        format!("waited {limit:?} in the queue of {key} for a connection"),
+    )
 }
 
 #[cfg(test)]

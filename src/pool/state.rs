@@ -1,7 +1,8 @@
 //! The pool's books, kept under one lock: hosts, slot counts, idle lists, waiters and counters.
 //!
-//! Methods here never block and never drop a connection: a connection to close is pushed onto `dropped`
-//! so that the caller drops it after releasing the lock (dropping may wake other tasks that take it).
+//! Methods here never block, never drop a connection and never call out: a connection to close, and a
+//! grant for a waiter that is told by callback, are pushed onto an [`Aftermath`] that the caller settles
+//! after releasing the lock (dropping a connection or running a callback may take the lock again).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -27,10 +28,7 @@ pub enum Grant<C> {
 /// What a checkout answers, before wrapping.
 pub enum Answer<C> {
     Granted(Grant<C>),
-    Queued {
-        seq: u64,
-        rx: oneshot::Receiver<Result<Grant<C>>>,
-    },
+    Queued { seq: u64 },
 }
 
 struct Idle<C> {
@@ -40,11 +38,56 @@ struct Idle<C> {
     deadline: Instant,
 }
 
+/// How a waiter learns what it was given.
+pub enum Tell<C> {
+    /// A task awaits the answer.
+    Channel(oneshot::Sender<Result<Grant<C>>>),
+    /// Called once the lock is released, on whichever thread freed the room (no task per waiter).
+    Call(Box<dyn FnOnce(Result<Grant<C>>) + Send>),
+}
+
+impl<C> Tell<C> {
+    fn is_closed(&self) -> bool {
+        matches!(self, Tell::Channel(tx) if tx.is_closed())
+    }
+}
+
+/// A callback's answer, run by the caller once the lock is released.
+pub struct Ready<C> {
+    pub call: Box<dyn FnOnce(Result<Grant<C>>) + Send>,
+    pub answer: Result<Grant<C>>,
+}
+
+/// What a locked step leaves for the caller to do after unlocking: connections to drop, callbacks to run.
+pub struct Aftermath<C> {
+    pub conns: Vec<C>,
+    pub ready: Vec<Ready<C>>,
+}
+
+impl<C> Default for Aftermath<C> {
+    fn default() -> Self {
+        Aftermath {
+            conns: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+}
+
+impl<C> Aftermath<C> {
+    fn push(&mut self, conn: C) {
+        self.conns.push(conn);
+    }
+
+    fn extend(&mut self, conns: impl IntoIterator<Item = C>) {
+        self.conns.extend(conns);
+    }
+}
+
 struct Waiter<C> {
     seq: u64,
     /// The kind of connection the waiter can use (see [`Connection::role`]).
     role: u8,
-    tx: oneshot::Sender<Result<Grant<C>>>,
+    tell: Tell<C>,
 }
 
 struct Host<C> {
@@ -73,7 +116,7 @@ impl<C> Host<C> {
         scheduling: Scheduling,
         role: u8,
         now: Instant,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) -> (Option<Idle<C>>, usize)
     where
         C: Connection,
@@ -103,19 +146,33 @@ impl<C> Host<C> {
 
     /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none, or when that
     /// waiter needs another kind of connection than the one offered (`role`).
-    fn give(&mut self, mut grant: Grant<C>, role: Option<u8>) -> std::result::Result<(), Grant<C>> {
+    fn give(
+        &mut self,
+        mut grant: Grant<C>,
+        role: Option<u8>,
+        after: &mut Aftermath<C>,
+    ) -> std::result::Result<(), Grant<C>> {
         while let Some(waiter) = self.waiters.pop_front() {
-            if waiter.tx.is_closed() {
+            if waiter.tell.is_closed() {
                 continue;
             }
             if role.is_some_and(|r| r != waiter.role) {
                 self.waiters.push_front(waiter);
                 return Err(grant);
             }
-            match waiter.tx.send(Ok(grant)) {
-                Ok(()) => return Ok(()),
-                Err(Ok(back)) => grant = back,
-                Err(Err(_)) => unreachable!("only grants are sent here"),
+            match waiter.tell {
+                Tell::Call(call) => {
+                    after.ready.push(Ready {
+                        call,
+                        answer: Ok(grant),
+                    });
+                    return Ok(());
+                }
+                Tell::Channel(tx) => match tx.send(Ok(grant)) {
+                    Ok(()) => return Ok(()),
+                    Err(Ok(back)) => grant = back,
+                    Err(Err(_)) => unreachable!("only grants are sent here"),
+                },
             }
         }
         Err(grant)
@@ -190,14 +247,16 @@ impl<C: Connection> State<C> {
         id
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn checkout(
         &mut self,
         config: &PoolConfig,
         key: &OriginKey,
         fresh: bool,
         role: u8,
+        tell: Tell<C>,
         now: Instant,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) -> Result<Answer<C>> {
         if self.destroyed {
             return Err(Error::destroyed());
@@ -251,12 +310,11 @@ impl<C: Connection> State<C> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (tx, rx) = oneshot::channel();
-        host.waiters.push_back(Waiter { seq, role, tx });
+        host.waiters.push_back(Waiter { seq, role, tell });
         if stale > 0 {
             self.dispatch_all(config, dropped);
         }
-        Ok(Answer::Queued { seq, rx })
+        Ok(Answer::Queued { seq })
     }
 
     /// A leased connection comes back. Returns whether the reaper must wake for an earlier deadline.
@@ -270,12 +328,10 @@ impl<C: Connection> State<C> {
         created: Instant,
         idle_for: Option<Duration>,
         now: Instant,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) -> bool {
         self.counters.requests += 1;
-        let mut keep_for = idle_for.map_or(config.free_socket_timeout, |d| {
-            d.min(config.free_socket_timeout)
-        });
+        let mut keep_for = config.idle_deadline(idle_for);
         if let Some(ttl) = config.socket_active_ttl {
             keep_for = keep_for.min(ttl.saturating_sub(now.saturating_duration_since(created)));
         }
@@ -289,7 +345,7 @@ impl<C: Connection> State<C> {
         if reusable {
             host.busy += 1;
             let role = conn.role();
-            let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role)) {
+            let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role), dropped) {
                 Ok(()) => {
                     self.counters.reused += 1;
                     return false;
@@ -336,7 +392,7 @@ impl<C: Connection> State<C> {
         config: &PoolConfig,
         key: &OriginKey,
         error: bool,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.busy -= 1;
@@ -356,7 +412,7 @@ impl<C: Connection> State<C> {
         config: &PoolConfig,
         key: &OriginKey,
         failed: bool,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.connecting -= 1;
@@ -377,11 +433,13 @@ impl<C: Connection> State<C> {
         }
     }
 
-    pub fn leave_queue(&mut self, key: &OriginKey, seq: u64) {
-        if let Some(host) = self.hosts.get_mut(key) {
-            host.waiters.retain(|w| w.seq != seq);
-            self.gc(key);
-        }
+    /// Takes waiter `seq` out of the queue; returns it when it was still waiting.
+    pub fn leave_queue(&mut self, key: &OriginKey, seq: u64) -> Option<Tell<C>> {
+        let host = self.hosts.get_mut(key)?;
+        let at = host.waiters.iter().position(|w| w.seq == seq);
+        let waiter = at.and_then(|at| host.waiters.remove(at));
+        self.gc(key);
+        waiter.map(|w| w.tell)
     }
 
     /// An owner task saw its connection close; if it was idle, its slot is freed.
@@ -391,7 +449,7 @@ impl<C: Connection> State<C> {
         key: &OriginKey,
         id: ConnId,
         error: bool,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) {
         let Some(host) = self.hosts.get_mut(key) else {
             return;
@@ -414,7 +472,7 @@ impl<C: Connection> State<C> {
         &mut self,
         config: &PoolConfig,
         now: Instant,
-        dropped: &mut Vec<C>,
+        dropped: &mut Aftermath<C>,
     ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut freed = false;
@@ -447,7 +505,7 @@ impl<C: Connection> State<C> {
         next
     }
 
-    pub fn destroy(&mut self, dropped: &mut Vec<C>) {
+    pub fn destroy(&mut self, dropped: &mut Aftermath<C>) {
         self.destroyed = true;
         for host in self.hosts.values_mut() {
             let n = host.idle.len();
@@ -455,7 +513,15 @@ impl<C: Connection> State<C> {
             self.total -= n;
             self.counters.closed += n as u64;
             for waiter in host.waiters.drain(..) {
-                let _ = waiter.tx.send(Err(Error::destroyed()));
+                match waiter.tell {
+                    Tell::Channel(tx) => {
+                        let _ = tx.send(Err(Error::destroyed()));
+                    }
+                    Tell::Call(call) => dropped.ready.push(Ready {
+                        call,
+                        answer: Err(Error::destroyed()),
+                    }),
+                }
             }
         }
         self.hosts.retain(|_, h| h.count() > 0);
@@ -484,7 +550,7 @@ impl<C: Connection> State<C> {
     }
 
     /// Room freed in `key`: its waiters first, then (under `maxTotalSockets`) other origins' waiters.
-    fn slot_freed(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Vec<C>) {
+    fn slot_freed(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Aftermath<C>) {
         self.dispatch(config, key, dropped);
         if config.max_total_sockets != usize::MAX {
             self.dispatch_all(config, dropped);
@@ -493,7 +559,7 @@ impl<C: Connection> State<C> {
     }
 
     /// Grants room to `key`'s waiters while its cap and the total cap allow.
-    fn dispatch(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Vec<C>) {
+    fn dispatch(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Aftermath<C>) {
         loop {
             let Some(host) = self.hosts.get(key) else {
                 return;
@@ -508,7 +574,7 @@ impl<C: Connection> State<C> {
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
             self.total += 1;
-            if host.give(Grant::Connect { id }, None).is_err() {
+            if host.give(Grant::Connect { id }, None, dropped).is_err() {
                 host.connecting -= 1;
                 self.total -= 1;
                 return;
@@ -517,7 +583,7 @@ impl<C: Connection> State<C> {
     }
 
     /// Serves waiters of every origin, oldest first.
-    fn dispatch_all(&mut self, config: &PoolConfig, dropped: &mut Vec<C>) {
+    fn dispatch_all(&mut self, config: &PoolConfig, dropped: &mut Aftermath<C>) {
         let waiting: BTreeMap<u64, OriginKey> = self
             .hosts
             .iter()
@@ -539,7 +605,7 @@ impl<C: Connection> State<C> {
     }
 
     /// Closes the oldest idle connection of another origin to make room under the total cap.
-    fn evict_idle_elsewhere(&mut self, key: &OriginKey, dropped: &mut Vec<C>) -> bool {
+    fn evict_idle_elsewhere(&mut self, key: &OriginKey, dropped: &mut Aftermath<C>) -> bool {
         let victim = self
             .hosts
             .iter_mut()
