@@ -17,7 +17,7 @@ const net = require('node:net')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../binding.js')
 const { toHref, flatHeaders, toBody, pump } = require('./request')
-const { abortError, codedError, invalidArgType, invalidArgValue } = require('./errors')
+const { abortError, codedError, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { observed, ObservedRequest } = require('./diagnostics')
 
 const latin1 = text => Buffer.from(text, 'latin1')
@@ -77,7 +77,8 @@ function timeoutOf (opts, fallback) {
   for (const name of ['headersTimeout', 'bodyTimeout']) {
     const value = opts[name]
     if (value === undefined || value === null) continue
-    if (typeof value !== 'number' || !(value >= 0)) throw invalidArgType(`opts.${name}`, 'a number >= 0', value)
+    if (typeof value !== 'number') throw invalidArgType(`opts.${name}`, 'of type number', value)
+    if (!(value >= 0)) throw outOfRange(`opts.${name}`, '>= 0', value)
     limit = limit === 0 || value === 0 ? 0 : Math.max(limit ?? 0, value)
   }
   return limit ?? fallback
