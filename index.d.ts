@@ -4,7 +4,7 @@ import * as https from 'node:https'
 import { Readable } from 'node:stream'
 
 /** Options accepted by `new Agent()`; names and meanings follow Node's `http.Agent` and agentkeepalive. */
-export interface AgentOptions {
+interface AgentOptions {
   /** Keep connections open between requests. Default `true`. `false` sends `Connection: close`. */
   keepAlive?: boolean
   /** Initial delay of TCP keep-alive probes, in ms. Default 1000. */
@@ -46,7 +46,7 @@ export interface AgentOptions {
 }
 
 /** Options of one request on the Promise face. */
-export interface RequestOptions {
+interface RequestOptions {
   /** Default `'GET'`. */
   method?: string
   headers?: Record<string, string | number | ReadonlyArray<string>> | ReadonlyArray<[string, string]>
@@ -57,7 +57,7 @@ export interface RequestOptions {
   timeout?: number
 }
 
-export interface Response {
+interface Response {
   status: number
   /** Same value as `status`, as Node's `IncomingMessage`. */
   statusCode: number
@@ -80,7 +80,7 @@ export interface Response {
 }
 
 /** undici's pool statistics shape, per origin. */
-export interface OriginStats {
+interface OriginStats {
   /** Open connections (active + idle). */
   connected: number
   /** Idle connections. */
@@ -96,7 +96,7 @@ export interface OriginStats {
 }
 
 /** agentkeepalive's `getCurrentStatus()` keys, plus our own counters and per-origin stats. */
-export interface AgentStatus {
+interface AgentStatus {
   createSocketCount: number
   createSocketErrorCount: number
   closeSocketCount: number
@@ -114,7 +114,7 @@ export interface AgentStatus {
 }
 
 /** A keep-alive `http.Agent` whose connections live in a Rust pool. */
-export declare class Agent extends http.Agent {
+declare class Agent extends http.Agent {
   constructor(options?: AgentOptions)
   /** The Promise face: one request, answered by hyper over a pooled connection. */
   request(url: string | URL, options?: RequestOptions): Promise<Response>
@@ -126,9 +126,35 @@ export declare class Agent extends http.Agent {
 }
 
 /** The same Agent for `https.request`: `instanceof https.Agent` and of `Agent`. */
-export declare class HttpsAgent extends Agent implements https.Agent {
+declare class HttpsAgent extends Agent implements https.Agent {
   options: https.AgentOptions
   constructor(options?: AgentOptions)
 }
 
-export default Agent
+/** agentkeepalive's `constants`: none of its Symbols means anything here, so the object is empty. */
+declare const constants: Readonly<Record<never, symbol>>
+
+/**
+ * Routes the whole process through `agent` (default: a new Agent): `http.globalAgent`, `https.globalAgent`
+ * and the global dispatcher of fetch, WebSocket and undici. Returns a function that restores them.
+ */
+declare function install(agent?: Agent): () => void
+
+// `module.exports` is the Agent class; the names below are its properties, and ESM/TypeScript named imports.
+// Declarations above stay module-local (no `export`, which `export =` forbids); list new public names here.
+declare namespace Agent {
+  export {
+    Agent,
+    Agent as HttpAgent,
+    HttpsAgent,
+    constants,
+    install,
+    Agent as default,
+    AgentOptions,
+    RequestOptions,
+    Response,
+    OriginStats,
+    AgentStatus,
+  }
+}
+export = Agent

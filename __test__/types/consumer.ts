@@ -1,8 +1,11 @@
-// Type-checked by `tsc --noEmit` in `npm test`: a consumer written as users will write it.
+// Type-checked by `tsc --noEmit` in `npm test`: a consumer written as users will write it, compiled as
+// CommonJS with esModuleInterop (tsconfig.json); esm.mts and cjs.cts are the nodenext consumers.
 import * as http from 'node:http'
 import * as https from 'node:https'
 import { Agent, HttpsAgent, type AgentOptions, type Response, type AgentStatus } from '../..'
 import DefaultAgent from '../..'
+import * as ka from '../..'
+import Assigned = require('../..')
 
 const options: AgentOptions = {
   keepAlive: true,
@@ -21,6 +24,8 @@ const options: AgentOptions = {
 const agent = new Agent(options)
 const secure = new HttpsAgent({ ca: 'pem' })
 const other: Agent = new DefaultAgent()
+const viaNamespace: Agent = new ka.HttpAgent()
+const viaAssignment: Agent = new Assigned()
 
 // The agent goes wherever Node takes an agent.
 const asHttpAgent: http.Agent = agent
@@ -49,5 +54,5 @@ async function promiseFace (): Promise<number> {
 
 const status: AgentStatus = agent.getCurrentStatus()
 const queued: number = agent.stats['http://127.0.0.1:80']?.queued ?? status.requestCount
-void [asHttpAgent, asHttpsAgent, other, promiseFace, queued]
+void [asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, queued]
 agent.destroy()

@@ -1,0 +1,98 @@
+'use strict'
+// What `require('keepalive-agent')` gives, through the package's own `exports` map (a package may require
+// itself by name): the Agent class itself, carrying every public name, as agentkeepalive's module does;
+// and what TypeScript's CommonJS output (with and without `esModuleInterop`) and `import()` get from it.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const path = require('node:path')
+const ts = require('typescript')
+
+/** The public names, in the order index.js sets them; index.d.ts lists the same in `namespace Agent`. */
+const NAMES = ['Agent', 'HttpAgent', 'HttpsAgent', 'constants', 'install', 'default']
+
+test('require() gives the Agent class itself, carrying every public name', () => {
+  const Agent = require('keepalive-agent')
+  assert.strictEqual(typeof Agent, 'function')
+  assert.strictEqual(Agent.name, 'Agent')
+  assert.deepStrictEqual(Object.keys(Agent), NAMES)
+  assert.strictEqual(Agent.Agent, Agent)
+  assert.strictEqual(Agent.HttpAgent, Agent)
+  assert.strictEqual(Agent.default, Agent)
+  assert.strictEqual(Agent.__esModule, undefined, 'no __esModule: interop helpers must wrap it, not unwrap it')
+  const agent = new Agent()
+  assert.ok(agent instanceof http.Agent)
+  agent.destroy()
+})
+
+test('destructuring require() gives the classes and install: { Agent, HttpAgent, HttpsAgent, install }', () => {
+  const { Agent, HttpAgent, HttpsAgent, install } = require('keepalive-agent')
+  assert.strictEqual(typeof install, 'function')
+  const secure = new HttpsAgent()
+  assert.ok(secure instanceof https.Agent)
+  assert.ok(secure instanceof Agent)
+  assert.ok(new HttpAgent() instanceof Agent)
+  assert.notStrictEqual(HttpsAgent, Agent)
+  secure.destroy()
+})
+
+test('constants: frozen and empty, since none of agentkeepalive\'s Symbols is set here', () => {
+  const { constants } = require('keepalive-agent')
+  assert.ok(Object.isFrozen(constants))
+  assert.deepStrictEqual(Reflect.ownKeys(constants), [])
+  assert.strictEqual(constants.SOCKET_NAME, undefined)
+})
+
+test('the package name and the repository path load the same module', () => {
+  assert.strictEqual(require('keepalive-agent'), require('..'))
+  assert.strictEqual(require('keepalive-agent/package.json').name, 'keepalive-agent')
+  assert.throws(() => require('keepalive-agent/lib/options'), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' })
+})
+
+test('require.resolve(\'keepalive-agent/register\') gives register.js', () => {
+  assert.strictEqual(require.resolve('keepalive-agent/register'), path.join(__dirname, '..', 'register.js'))
+})
+
+test('import() from CommonJS gives the class as default and every name', async () => {
+  const ns = await import('keepalive-agent')
+  const Agent = require('keepalive-agent')
+  assert.strictEqual(ns.default, Agent)
+  for (const name of NAMES) assert.strictEqual(ns[name], Agent[name], name)
+})
+
+/** Compiles `source` as TypeScript does for a CommonJS project and runs it; returns its `exports`. */
+function runTypeScript (source, esModuleInterop) {
+  const { outputText, diagnostics } = ts.transpileModule(source, {
+    reportDiagnostics: true,
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop }
+  })
+  assert.deepStrictEqual(diagnostics, [])
+  const compiled = { exports: {} }
+  new Function('require', 'module', 'exports', outputText)(require, compiled, compiled.exports)
+  return compiled.exports
+}
+
+const TS_FORMS = `
+import Agent from 'keepalive-agent'
+import { Agent as Named, HttpsAgent } from 'keepalive-agent'
+import * as ka from 'keepalive-agent'
+import Assigned = require('keepalive-agent')
+export const found = { Agent, Named, HttpsAgent, namespaceAgent: ka.Agent, namespaceDefault: ka.default, Assigned }
+`
+
+for (const esModuleInterop of [true, false]) {
+  test(`TypeScript's CommonJS output, esModuleInterop ${esModuleInterop}: every import form reaches the class`, () => {
+    const Agent = require('keepalive-agent')
+    const { found } = runTypeScript(TS_FORMS, esModuleInterop)
+    assert.deepStrictEqual(found, {
+      Agent,
+      Named: Agent,
+      HttpsAgent: Agent.HttpsAgent,
+      namespaceAgent: Agent,
+      namespaceDefault: Agent,
+      Assigned: Agent
+    })
+  })
+}
