@@ -266,7 +266,7 @@ test('200 concurrent fetches under maxSockets 10 never open more than 10 connect
   }, { maxSockets: 10 })
 })
 
-test('keep-alive race: a GET on a connection the server drops is sent again; a POST is never sent twice', async () => {
+test('keep-alive race: a GET or PUT on a connection the server drops is sent again; a POST is never sent twice', async () => {
   // The server answers the first request of each connection and drops the connection on the next one
   // without a byte of answer: what a server closing an idle connection looks like to the client.
   const seen = []
@@ -290,6 +290,12 @@ test('keep-alive race: a GET on a connection the server drops is sent again; a P
       return true
     })
     assert.deepStrictEqual(seen.filter(line => line.startsWith('POST')), ['POST /post'])
+
+    // A PUT is idempotent, and fetch's body of a declared length is sent whole: it may go again.
+    assert.strictEqual(await (await fetch(`${srv.url}/warm`, { dispatcher: agent })).text(), 'answered')
+    assert.strictEqual(await (await fetch(`${srv.url}/put`, { dispatcher: agent, method: 'PUT', body: 'twice is fine' })).text(), 'answered')
+    assert.deepStrictEqual(seen.filter(line => line.startsWith('PUT')), ['PUT /put', 'PUT /put'])
+    assert.strictEqual(agent.getCurrentStatus().retryCount, 2)
   })
 })
 
