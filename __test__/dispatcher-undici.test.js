@@ -6,12 +6,14 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
+const https = require('node:https')
 const crypto = require('node:crypto')
 const { once } = require('node:events')
 const { Writable, Readable } = require('node:stream')
 const undici = require('undici')
 const { WebSocketServer } = require('ws')
 const { Agent } = require('..')
+const { selfSigned } = require('../examples/certs')
 const { withAgent } = require('./helpers/faces')
 
 const [major, minor] = process.versions.node.split('.').map(Number)
@@ -263,9 +265,9 @@ test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', a
   })
 })
 
-/** An http server whose WebSocket endpoint echoes each message back. */
-function webSocketServer () {
-  const server = http.createServer((req, res) => res.end('plain'))
+/** An http(s) server whose WebSocket endpoint echoes each message back. */
+function webSocketServer (tls) {
+  const server = tls ? https.createServer(tls, (req, res) => res.end('plain')) : http.createServer((req, res) => res.end('plain'))
   const wss = new WebSocketServer({ server })
   wss.on('connection', ws => ws.on('message', (data, binary) => ws.send(data, { binary })))
   return server
@@ -297,5 +299,13 @@ test('undici 8 WebSocket with { dispatcher: agent } (v2 onRequestUpgrade)', { sk
 test('undici 6 WebSocket with { dispatcher: agent } (v1 onUpgrade)', async () => {
   await withAgent(webSocketServer(), new Agent(), async (srv, agent) => {
     assert.strictEqual(await echoOverWebSocket(undici.WebSocket, `ws://127.0.0.1:${srv.port}/`, { dispatcher: agent }), 'hello over the pool')
+  })
+})
+
+test('wss through an http Agent: its HttpsAgent counterpart, with the same CA, carries the upgrade', async () => {
+  const cert = selfSigned()
+  await withAgent(webSocketServer({ key: cert.key, cert: cert.cert }), new Agent({ ca: cert.cert }), async (srv, agent) => {
+    assert.strictEqual(await echoOverWebSocket(undici.WebSocket, `wss://127.0.0.1:${srv.port}/`, { dispatcher: agent }), 'hello over the pool')
+    assert.strictEqual(srv.counts.opened, 1)
   })
 })
