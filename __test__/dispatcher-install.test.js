@@ -117,11 +117,15 @@ test('the global WebSocket goes through the installed agent', {
   }
 })
 
-/** Runs a script in a child Node with `flag module`; resolves with its stdout. */
-function runWith (flag, module, script, url) {
+/**
+ * Runs a script in a child Node with `flag keepalive-agent/register`, from the package's folder (where
+ * the package reaches itself by name through its exports map); resolves with its stdout.
+ */
+function runWith (flag, script, url) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [flag, module, '--input-type=' + (flag === '--import' ? 'module' : 'commonjs'), '-e', script, url],
-      { timeout: 60000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())))
+    const args = [flag, 'keepalive-agent/register', '--input-type=' + (flag === '--import' ? 'module' : 'commonjs'), '-e', script, url]
+    execFile(process.execPath, args, { cwd: path.join(__dirname, '..'), timeout: 60000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())))
   })
 }
 
@@ -142,10 +146,10 @@ test('--require keepalive-agent/register and --import keepalive-agent/register i
       })
     })`
   try {
-    const required = JSON.parse(await runWith('--require', path.join(__dirname, '..', 'register.js'), script, srv.url))
+    const required = JSON.parse(await runWith('--require', script, srv.url))
     assert.deepStrictEqual(required, { body: 'registered', count: 1, status: 200, same: true })
     const esm = script.replace("const http = require('node:http')", "import http from 'node:http'").replace('process.argv[1]', 'process.argv[2] ?? process.argv[1]')
-    const imported = JSON.parse(await runWith('--import', path.join(__dirname, '..', 'register.mjs'), esm, srv.url))
+    const imported = JSON.parse(await runWith('--import', esm, srv.url))
     assert.deepStrictEqual(imported, { body: 'registered', count: 1, status: 200, same: true })
   } finally {
     await srv.close()
