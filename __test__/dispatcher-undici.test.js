@@ -211,8 +211,10 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
     assert.strictEqual(agent.dispatch({ origin: 'ftp://127.0.0.1:1', path: '/' }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', headersTimeout: -1 }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', upgrade: 'websocket' }, handler), false)
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', maxRedirections: 2 }, handler), false)
     assert.deepStrictEqual(errors.map(e => e.code), ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE',
-      'ERR_INVALID_PROTOCOL', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE'])
+      'ERR_INVALID_PROTOCOL', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE'])
+    assert.strictEqual(errors[6].message, "The argument 'opts.maxRedirections' is not supported, use the redirect interceptor. Received 2")
     assert.strictEqual(errors[0].message, 'The "opts" argument must be of type object. Received null')
     assert.strictEqual(errors[4].message, 'The value of "opts.headersTimeout" is out of range. It must be >= 0. Received -1')
     assert.strictEqual(errors[5].message, 'The "handler.onUpgrade" argument must be of type function. Received undefined')

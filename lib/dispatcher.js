@@ -127,6 +127,10 @@ function requestSpec (opts, fallbackTimeout) {
   if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
     throw invalidArgType('opts.upgrade', 'of type string', upgrade)
   }
+  // As undici 7 and 8 say: redirects are followed by fetch itself, or by undici's redirect interceptor.
+  if (opts.maxRedirections) {
+    throw invalidArgValue('opts.maxRedirections', 'is not supported, use the redirect interceptor', opts.maxRedirections)
+  }
   const connect = method.toUpperCase() === 'CONNECT'
   const path = withQuery(opts.path, opts.query)
   const absolute = path.startsWith('http://') || path.startsWith('https://')
