@@ -12,7 +12,7 @@ const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
 const { servedByNode } = require('./lib/fallback')
-const { Dispatcher } = require('./lib/dispatcher')
+const { Dispatcher, compose } = require('./lib/dispatcher')
 const { install: installAgent } = require('./lib/install')
 
 const kNative = Symbol('native')
@@ -169,6 +169,11 @@ class Agent extends http.Agent {
   /** The dispatcher face (undici's `dispatch`): Node's fetch, undici and WebSocket (lib/dispatcher.js). */
   dispatch (opts, handler) {
     return this[kDispatcher].dispatch(opts, handler)
+  }
+
+  /** undici's `compose()`: a dispatcher running undici's interceptors (redirect, retry, ...) over this one. */
+  compose (...interceptors) {
+    return compose(this, interceptors)
   }
 
   /** undici's `close()`: takes no new dispatches, lets those in flight finish, then destroys the agent. */

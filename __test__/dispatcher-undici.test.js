@@ -86,6 +86,37 @@ test('undici 8 request, stream, pipeline and fetch (v2 controllers) over the age
   })
 })
 
+/** Redirects /from/N to /from/N-1 (302) down to /from/0, which answers. */
+function redirecting (req, res) {
+  const n = Number(req.url.split('/')[2])
+  if (n > 0) res.writeHead(302, { location: `/from/${n - 1}` }).end()
+  else res.end('arrived')
+}
+
+test('compose(): undici 6 redirect interceptor (v1) over the agent follows redirects', async () => {
+  await withServer(redirecting, async (srv, agent) => {
+    const composed = agent.compose(undici.interceptors.redirect({ maxRedirections: 3 }))
+    const res = await undici.request(`${srv.url}/from/3`, { dispatcher: composed })
+    assert.strictEqual(res.statusCode, 200)
+    assert.strictEqual(await res.body.text(), 'arrived')
+    const plain = await undici.request(`${srv.url}/from/1`, { dispatcher: agent })
+    assert.strictEqual(plain.statusCode, 302)
+    await plain.body.dump()
+    assert.throws(() => agent.compose('no'), { code: 'ERR_INVALID_ARG_TYPE' })
+    assert.strictEqual(srv.counts.opened, 1)
+  })
+})
+
+test('compose(): undici 8 redirect and retry interceptors (v2) over the agent', { skip: undici8Skip }, async () => {
+  const undici8 = require('undici8')
+  await withServer(redirecting, async (srv, agent) => {
+    const composed = agent.compose([undici8.interceptors.retry({ maxRetries: 1 }), undici8.interceptors.redirect({ maxRedirections: 3 })])
+    const res = await undici8.request(`${srv.url}/from/2`, { dispatcher: composed })
+    assert.strictEqual(res.statusCode, 200)
+    assert.strictEqual(await res.body.text(), 'arrived')
+  })
+})
+
 test('headers as a flat array with repeated values, and query, reach the server as given', async () => {
   await withServer(echo, async (srv, agent) => {
     const res = await undici.request(`${srv.url}/q`, {

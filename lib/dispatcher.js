@@ -11,6 +11,7 @@
 // the handler is not paused. Upgrades (WebSocket, CONNECT) go through the socket face, whose Duplex leaves
 // the pool with its connection.
 
+const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const https = require('node:https')
 const net = require('node:net')
@@ -424,4 +425,45 @@ class Dispatcher {
   }
 }
 
-module.exports = { Dispatcher }
+/** What `compose()` returns: dispatches through the interceptors into the agent; close and destroy are its. */
+class ComposedDispatcher extends EventEmitter {
+  constructor (base, dispatch) {
+    super()
+    this.base = base
+    this.run = dispatch
+  }
+
+  dispatch (opts, handler) {
+    return this.run(opts, handler)
+  }
+
+  close (...args) {
+    return this.base.close(...args)
+  }
+
+  destroy (...args) {
+    return this.base.destroy(...args)
+  }
+
+  compose (...interceptors) {
+    return compose(this, interceptors)
+  }
+}
+
+/**
+ * undici's `compose(...interceptors)` (or an array of them): undici's redirect, retry, dump and dns
+ * interceptors, or one's own, wrapped around `dispatcher`'s dispatch, last one outermost.
+ */
+function compose (dispatcher, interceptors) {
+  const list = Array.isArray(interceptors[0]) ? interceptors[0] : interceptors
+  let dispatch = dispatcher.dispatch.bind(dispatcher)
+  for (const interceptor of list) {
+    if (interceptor === null || interceptor === undefined) continue
+    if (typeof interceptor !== 'function') throw invalidArgType('interceptor', 'of type function', interceptor)
+    dispatch = interceptor(dispatch)
+    if (typeof dispatch !== 'function') throw invalidArgValue('interceptor', 'must return a dispatch function', dispatch)
+  }
+  return new ComposedDispatcher(dispatcher, dispatch)
+}
+
+module.exports = { Dispatcher, compose }
