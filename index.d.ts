@@ -4,7 +4,7 @@ import * as https from 'node:https'
 import { Readable } from 'node:stream'
 
 /** Options accepted by `new Agent()`; names and meanings follow Node's `http.Agent` and agentkeepalive. */
-interface AgentOptions {
+interface AgentOptions extends ConnectOptions {
   /** Keep connections open between requests. Default `true`. `false` sends `Connection: close`. */
   keepAlive?: boolean
   /** Initial delay of TCP keep-alive probes, in ms. Default 1000. */
@@ -29,7 +29,35 @@ interface AgentOptions {
   queueTimeout?: number
   /** Maximum number of requests waiting for a connection per origin (`ERR_POOL_QUEUE_FULL`). Default none. */
   maxQueueSize?: number
-  /** Trusted CA certificates (PEM). Default: Mozilla's root store, as Node. */
+}
+
+/** Node's `lookup` signature (`dns.lookup`): called with `all: true`; either answer shape is taken. */
+type LookupFunction = (
+  hostname: string,
+  options: { family: number, hints: number, all: boolean },
+  callback: (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string, family: number }>, family?: number) => void
+) => void
+
+/**
+ * How connections are made: agent-level or per request (both faces), all served by the Rust pool and
+ * part of its route key, so a connection made one way never serves a request that asked for another.
+ */
+interface ConnectOptions {
+  /** Resolves host names instead of the system resolver, once per new connection (not for IP literals). */
+  lookup?: LookupFunction
+  /** Address family to resolve: 0 (both), 4 or 6. Default 0. */
+  family?: 0 | 4 | 6
+  /** getaddrinfo flags (`dns.ADDRCONFIG`...). */
+  hints?: number
+  /** Local IP address to connect from. */
+  localAddress?: string
+  /** Local port to connect from. */
+  localPort?: number
+  /** Try every resolved address, the next after `autoSelectFamilyAttemptTimeout` (Happy Eyeballs). Default `true`. */
+  autoSelectFamily?: boolean
+  /** Default 250 ms (at least 10). */
+  autoSelectFamilyAttemptTimeout?: number
+  /** Trusted CA certificates (PEM). Default: what Node trusts (its roots plus `NODE_EXTRA_CA_CERTS`). */
   ca?: string | Buffer | Array<string | Buffer>
   /** Client certificate chain (PEM). */
   cert?: string | Buffer | Array<string | Buffer>
@@ -43,10 +71,12 @@ interface AgentOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** Highest TLS version. Default `'TLSv1.3'`. */
   maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** Replaces the host name check, as in `tls.connect`: return an Error to refuse the server. */
+  checkServerIdentity?: (hostname: string, cert: import('node:tls').PeerCertificate) => Error | undefined
 }
 
 /** Options of one request on the Promise face. */
-interface RequestOptions {
+interface RequestOptions extends ConnectOptions {
   /** Default `'GET'`. */
   method?: string
   headers?: Record<string, string | number | ReadonlyArray<string>> | ReadonlyArray<[string, string]>
@@ -151,6 +181,8 @@ declare namespace Agent {
     install,
     Agent as default,
     AgentOptions,
+    ConnectOptions,
+    LookupFunction,
     RequestOptions,
     Response,
     OriginStats,

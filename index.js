@@ -11,6 +11,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook } = require('./lib/sockets')
+const { Connections } = require('./lib/connect')
 const { servedByNode } = require('./lib/fallback')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { install: installAgent } = require('./lib/install')
@@ -21,6 +22,7 @@ const kBook = Symbol('socketBook')
 const kRequests = Symbol('pendingRequests')
 const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
+const kConnections = Symbol('connections')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
 function baseOptions (options, normalized) {
@@ -36,10 +38,14 @@ function baseOptions (options, normalized) {
   }
 }
 
-function attachPool (agent, normalized, secure) {
+function attachPool (agent, options, normalized, secure) {
   agent[kOptions] = normalized
   let book = null
-  const native = new NativeAgent(normalized, events => book.onEvents(events))
+  const connections = new Connections(options ?? {}, normalized.connect)
+  const native = new NativeAgent({ ...normalized, connect: connections.agentNative },
+    events => book.onEvents(events), ask => connections.onAsk(ask))
+  connections.native = native
+  agent[kConnections] = connections
   const liveness = new Liveness(native)
   agent[kNative] = native
   agent[kRequests] = new PendingRequests(native, liveness)
@@ -72,9 +78,10 @@ function send (agent, input, options) {
   const body = toBody(options.body)
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
+  const profile = agent[kConnections].profileFor(options)
   const sender = body.stream ? new BodySender() : undefined
   const answered = agent[kRequests].add(href, signal, id => {
-    native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null)
+    native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null, profile)
   })
   if (sender) pump(body.stream, sender)
   return answered
@@ -84,20 +91,20 @@ class Agent extends http.Agent {
   constructor (options) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
-    attachPool(this, normalized, false)
+    attachPool(this, options, normalized, false)
   }
 
   /**
    * The socket face: Node's ClientRequest asks for a socket. The Rust pool answers at once (an idle
    * connection, a new one being connected, or a place in its queue), and Node's maps follow its answer.
-   * A Unix socket path, or TLS options given per request that differ from the agent's, are served by
-   * Node's own Agent logic instead (lib/fallback.js).
+   * Connect and TLS options given per request are served by the pool too, on a route of their own.
+   * TLS options rustls cannot take are served by Node's own Agent logic instead (lib/fallback.js).
    */
   addRequest (req, options, port, localAddress) {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
-    if (servedByNode(options, this.options, this[kOptions], this[kBook].secure)) return super.addRequest(req, options)
-    this[kBook].addRequest(req, options)
+    if (servedByNode(options, this[kBook].secure)) return super.addRequest(req, options)
+    this[kBook].addRequest(req, options, this[kConnections].profileFor(options))
   }
 
   /**
@@ -216,7 +223,7 @@ class HttpsAgent extends https.Agent {
   constructor (options) {
     const normalized = normalize(options)
     super(baseOptions(options, normalized))
-    attachPool(this, normalized, true)
+    attachPool(this, options, normalized, true)
   }
 }
 for (const name of Object.getOwnPropertyNames(Agent.prototype)) {

@@ -1,6 +1,7 @@
 'use strict'
 // Construction: Node's option names and defaults (keepAlive true, freeSocketTimeout 4000), every
-// invalid value refused with Node's code and a message naming the option, unknown options ignored.
+// invalid value refused with Node's code and a message naming the option as Node does (pool options as
+// lib/_http_agent.js names them, connect and TLS options as `options.x`), unknown options ignored.
 
 const { test } = require('node:test')
 const assert = require('node:assert')
@@ -62,20 +63,47 @@ const invalid = [
   [{ cert: [true] }, 'ERR_INVALID_ARG_TYPE', 'cert'],
   [{ key: {} }, 'ERR_INVALID_ARG_TYPE', 'key'],
   [{ minVersion: 'TLSv1' }, 'ERR_INVALID_ARG_VALUE', 'minVersion'],
-  [{ maxVersion: 'SSLv3' }, 'ERR_INVALID_ARG_VALUE', 'maxVersion']
+  [{ maxVersion: 'SSLv3' }, 'ERR_INVALID_ARG_VALUE', 'maxVersion'],
+  [{ lookup: 5 }, 'ERR_INVALID_ARG_TYPE', 'lookup'],
+  [{ checkServerIdentity: 'x' }, 'ERR_INVALID_ARG_TYPE', 'checkServerIdentity'],
+  [{ localAddress: 'not-an-ip' }, 'ERR_INVALID_ARG_VALUE', 'localAddress'],
+  [{ localAddress: 7 }, 'ERR_INVALID_ARG_TYPE', 'localAddress'],
+  [{ localPort: 70000 }, 'ERR_OUT_OF_RANGE', 'localPort'],
+  [{ family: 5 }, 'ERR_INVALID_ARG_VALUE', 'family'],
+  [{ hints: 'x' }, 'ERR_INVALID_ARG_TYPE', 'hints'],
+  [{ socketPath: 1 }, 'ERR_INVALID_ARG_TYPE', 'socketPath'],
+  [{ autoSelectFamily: 'yes' }, 'ERR_INVALID_ARG_TYPE', 'autoSelectFamily'],
+  [{ autoSelectFamilyAttemptTimeout: 'x' }, 'ERR_INVALID_ARG_TYPE', 'autoSelectFamilyAttemptTimeout']
 ]
+
+// Connect and TLS options are named as net.connect and tls.connect name them.
+const CONNECT = new Set(['lookup', 'checkServerIdentity', 'localAddress', 'localPort', 'family', 'hints', 'socketPath',
+  'autoSelectFamily', 'autoSelectFamilyAttemptTimeout', 'rejectUnauthorized', 'servername', 'ca', 'cert', 'key',
+  'minVersion', 'maxVersion'])
 
 for (const [options, code, name] of invalid) {
   test(`${inspect(options)} throws ${code} naming ${name}`, () => {
     for (const Ctor of [Agent, HttpsAgent]) {
       assert.throws(() => new Ctor(options), err => {
         assert.strictEqual(err.code, code)
-        assert.ok(err.message.includes(`options.${name}`), err.message)
+        const named = CONNECT.has(name) ? `options.${name}` : name
+        assert.ok(err.message.includes(`"${named}"`) || err.message.includes(`'${named}'`), err.message)
         return true
       })
     }
   })
 }
+
+test('messages are Node\'s own, word for word', () => {
+  const cases = [
+    [{ maxTotalSockets: 0 }, 'The value of "maxTotalSockets" is out of range. It must be >= 1. Received 0'],
+    [{ scheduling: 'x' }, 'The argument \'scheduling\' must be one of: \'fifo\', \'lifo\'. Received \'x\''],
+    [{ lookup: 5 }, 'The "options.lookup" property must be of type function. Received type number (5)'],
+    [{ family: 5 }, 'The property \'options.family\' must be one of: 0, 4, 6. Received 5'],
+    [{ hints: 'x' }, 'The "options.hints" property must be of type number. Received type string (\'x\')']
+  ]
+  for (const [options, message] of cases) assert.throws(() => new Agent(options), { message })
+})
 
 test('options that are not an object throw ERR_INVALID_ARG_TYPE; null means none, as in Node', () => {
   for (const options of [5, 'x', true]) {

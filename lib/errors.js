@@ -1,6 +1,8 @@
 'use strict'
 // Errors with Node's `code`s, so code written for Node's http keeps working.
 
+const { takeHeld } = require('./held')
+
 function codedError (Ctor, code, message, extra) {
   const err = new Ctor(message)
   err.code = code
@@ -38,9 +40,11 @@ function fromNative (err) {
   if (at < 0) return err
   const code = err.message.slice(0, at)
   const message = err.message.slice(at + 1)
+  // A caller's connect function failed: its own Error, held while the failure crossed Rust.
+  if (code === 'ERR_KEEPALIVE_CALLBACK') return takeHeld(message) ?? codedError(Error, code, message)
   if (code === 'ABORT_ERR') return codedError(Error, code, message, { name: 'AbortError' })
   const Ctor = code.startsWith('ERR_INVALID') ? TypeError : Error
   return codedError(Ctor, code, message)
 }
 
-module.exports = { codedError, invalidArgType, outOfRange, invalidArgValue, abortError, fromNative }
+module.exports = { codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, fromNative }

@@ -1,38 +1,47 @@
 'use strict'
 // Validation of the Agent's options: Node's names, Node's defaults (but keepAlive true and a 4 s idle
-// deadline, as agentkeepalive), Node's error codes, and a message that names the option. Unknown options
-// are ignored, as Node does.
+// deadline, as agentkeepalive), Node's error codes and messages (the pool options named as
+// lib/_http_agent.js names them, the connect and TLS options as net.connect and tls.connect do). Unknown
+// options are ignored, as Node does.
 
-const { invalidArgType, outOfRange, invalidArgValue } = require('./errors')
+const net = require('node:net')
+const { codedError, describe, invalidArgType, outOfRange, invalidArgValue } = require('./errors')
 
 function number (options, name, { min, integer = false, fallback, allowInfinity = false }) {
   const value = options[name]
   if (value === undefined || value === null) return fallback
-  if (typeof value !== 'number') throw invalidArgType(`options.${name}`, 'of type number', value)
-  const finiteOk = Number.isFinite(value) || (allowInfinity && value === Infinity)
-  const integerOk = !integer || !Number.isFinite(value) || Number.isInteger(value)
-  if (Number.isNaN(value) || !finiteOk || !integerOk || value < min) {
-    const range = `${integer ? 'an integer ' : ''}>= ${min}${allowInfinity ? ' or Infinity' : ''}`
-    throw outOfRange(`options.${name}`, range, value)
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (integer && Number.isFinite(value) && !Number.isInteger(value)) throw outOfRange(name, 'an integer', value)
+  if (!Number.isFinite(value) && !(allowInfinity && value === Infinity)) {
+    throw outOfRange(name, Number.isNaN(value) ? `>= ${min}` : 'a finite number', value)
   }
+  if (value < min) throw outOfRange(name, `>= ${min}`, value)
   return value
 }
 
-function boolean (options, name, fallback) {
+function boolean (options, name, fallback, describeName = name) {
   const value = options[name]
   if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw invalidArgType(`options.${name}`, 'of type boolean', value)
+  if (typeof value !== 'boolean') throw invalidArgType(describeName, 'of type boolean', value)
   return value
 }
 
-function oneOf (options, name, allowed, fallback) {
+function oneOf (options, name, allowed, fallback, error = invalidArgValue) {
   const value = options[name]
   if (value === undefined) return fallback
   if (!allowed.includes(value)) {
-    throw invalidArgValue(`options.${name}`, `must be one of: ${allowed.map(a => `'${a}'`).join(', ')}`, value)
+    throw error(name, `must be one of: ${allowed.map(a => `'${a}'`).join(', ')}`, value)
   }
   return value
 }
+
+// ---- connect and TLS options: named `options.x` and called properties, as net.connect/tls.connect do ----
+
+const propertyType = (name, expected, value) => codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
+  `The "options.${name}" property must be ${expected}. ${describe(value)}`)
+
+const propertyValue = (name, reason, value) => codedError(TypeError, 'ERR_INVALID_ARG_VALUE',
+  `The property 'options.${name}' ${reason}. Received ${typeof value === 'string' ? `'${value}'` : String(value)}`)
 
 function pemList (options, name) {
   const value = options[name]
@@ -41,8 +50,83 @@ function pemList (options, name) {
   return list.map(item => {
     if (typeof item === 'string') return Buffer.from(item)
     if (ArrayBuffer.isView(item)) return Buffer.from(item.buffer, item.byteOffset, item.byteLength)
-    throw invalidArgType(`options.${name}`, 'of type string or an instance of Buffer, or an Array of them', item)
+    throw propertyType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', item)
   })
+}
+
+function func (options, name) {
+  const value = options[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throw propertyType(name, 'of type function', value)
+  return value
+}
+
+function string (options, name) {
+  const value = options[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw propertyType(name, 'of type string', value)
+  return value
+}
+
+function integer (options, name, min, max) {
+  const value = options[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number') throw propertyType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(`options.${name}`, `an integer >= ${min} and <= ${max}`, value)
+  }
+  return value
+}
+
+function family (options) {
+  const value = options.family
+  if (value === undefined || value === null) return 0
+  if (value === 'IPv4') return 4
+  if (value === 'IPv6') return 6
+  if (value !== 0 && value !== 4 && value !== 6) throw propertyValue('family', 'must be one of: 0, 4, 6', value)
+  return value
+}
+
+function localAddress (options) {
+  const value = string(options, 'localAddress')
+  if (value !== undefined && net.isIP(value) === 0) throw propertyValue('localAddress', 'must be an IP address', value)
+  return value
+}
+
+// What rustls speaks.
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3']
+
+/** The options that change what connection is made: part of the pool's route key (see src/origin.rs). */
+const CONNECT_OPTIONS = ['lookup', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
+  'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'rejectUnauthorized', 'servername',
+  'minVersion', 'maxVersion']
+
+/**
+ * The connect and TLS options of an agent or of one request, checked. Functions stay functions here;
+ * lib/connect.js gives them ids before they cross into Rust.
+ */
+function connectOptions (options) {
+  const keys = pemList(options, 'key')
+  const attemptTimeout = integer(options, 'autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1)
+  return {
+    lookup: func(options, 'lookup'),
+    family: family(options),
+    hints: integer(options, 'hints', 0, 2 ** 31 - 1),
+    localAddress: localAddress(options),
+    localPort: integer(options, 'localPort', 0, 65535),
+    socketPath: string(options, 'socketPath'),
+    autoSelectFamily: boolean(options, 'autoSelectFamily', undefined, 'options.autoSelectFamily'),
+    // Node raises anything below 10 ms to 10 ms.
+    autoSelectFamilyAttemptTimeout: attemptTimeout === undefined ? undefined : Math.max(10, attemptTimeout),
+    checkServerIdentity: func(options, 'checkServerIdentity'),
+    ca: pemList(options, 'ca'),
+    cert: pemList(options, 'cert'),
+    key: keys?.[0],
+    rejectUnauthorized: boolean(options, 'rejectUnauthorized', true, 'options.rejectUnauthorized'),
+    servername: string(options, 'servername'),
+    minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
+    maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue)
+  }
 }
 
 /** Returns the options in the shape the native agent takes. Throws on the first invalid one. */
@@ -50,18 +134,12 @@ function normalize (options) {
   // Node's Agent takes a missing or null options object as no options.
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const keepAlive = boolean(options, 'keepAlive', true)
-  const servername = options.servername
-  if (servername !== undefined && typeof servername !== 'string') {
-    throw invalidArgType('options.servername', 'of type string', servername)
-  }
-  const keys = pemList(options, 'key')
   const timeout = number(options, 'timeout', { min: 0, fallback: 0 })
   // agentkeepalive's meaning of 0: no idle deadline of its own, so an idle socket keeps the agent's
   // `timeout` if there is one.
   const freeSocketTimeout = number(options, 'freeSocketTimeout', { min: 0, fallback: 4000 }) || timeout || Infinity
   return {
-    keepAlive,
+    keepAlive: boolean(options, 'keepAlive', true),
     keepAliveMsecs: number(options, 'keepAliveMsecs', { min: 0, fallback: 1000 }),
     maxSockets: number(options, 'maxSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
     maxTotalSockets: number(options, 'maxTotalSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
@@ -73,14 +151,8 @@ function normalize (options) {
     connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000 }),
     queueTimeout: number(options, 'queueTimeout', { min: 1, fallback: undefined }),
     maxQueueSize: number(options, 'maxQueueSize', { min: 0, integer: true, fallback: undefined }),
-    ca: pemList(options, 'ca'),
-    cert: pemList(options, 'cert'),
-    key: keys?.[0],
-    rejectUnauthorized: boolean(options, 'rejectUnauthorized', true),
-    servername,
-    minVersion: oneOf(options, 'minVersion', ['TLSv1.2', 'TLSv1.3'], undefined),
-    maxVersion: oneOf(options, 'maxVersion', ['TLSv1.2', 'TLSv1.3'], undefined)
+    connect: connectOptions(options)
   }
 }
 
-module.exports = { normalize }
+module.exports = { normalize, connectOptions, CONNECT_OPTIONS }

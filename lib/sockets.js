@@ -63,11 +63,13 @@ class SocketBook {
     this.liveness.busy(delta)
   }
 
-  addRequest (req, options) {
+  /** `profile`: how to connect (lib/connect.js), 0 for the agent's own options. */
+  addRequest (req, options, profile) {
     const route = routeOf(this.agent, options)
+    route.profile = profile
     let answer
     try {
-      answer = this.native.checkoutSocket(this.secure, route.host, route.port, false)
+      answer = this.native.checkoutSocket(this.secure, route.host, route.port, false, profile)
     } catch (err) {
       // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
@@ -85,7 +87,7 @@ class SocketBook {
   retry (socket) {
     const route = this.routes.get(socket)
     this.byId.delete(socket.id)
-    const [kind, id] = this.native.checkoutSocket(this.secure, route.host, route.port, true)
+    const [kind, id] = this.native.checkoutSocket(this.secure, route.host, route.port, true, route.profile)
     if (kind !== KIND_QUEUED) {
       this.moved(socket, id)
       return

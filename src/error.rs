@@ -51,6 +51,9 @@ pub enum Kind {
     InvalidProtocol,
     /// An argument has a value that is not allowed.
     InvalidArgValue,
+    /// A caller's function (`lookup`, `checkServerIdentity`) failed; the message starts with the token
+    /// under which the JS side holds its Error (`lib/held.js`).
+    Callback,
     /// The request was aborted by its caller.
     Aborted,
     /// The agent was destroyed.
@@ -107,6 +110,7 @@ impl Error {
             Kind::InvalidUrl => "ERR_INVALID_URL",
             Kind::InvalidProtocol => "ERR_INVALID_PROTOCOL",
             Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
+            Kind::Callback => "ERR_KEEPALIVE_CALLBACK",
             Kind::Aborted => "ABORT_ERR",
             Kind::Destroyed => "ERR_AGENT_DESTROYED",
             Kind::BodyStream => "ERR_STREAM_PREMATURE_CLOSE",

@@ -1,18 +1,42 @@
-//! Where a connection goes: the key that separates one host pool from another.
+//! Where a connection goes and how it is made: the *route* that separates one host pool from another.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::connect::Profile;
 use crate::error::{Error, Kind, Result};
 
-/// Scheme, host and port of a request target. Within one agent the TLS options are fixed, so these three
-/// decide whether a connection may be reused: a connection is never shared across keys.
+/// A route: scheme, host and port of a request target, plus the [`Profile`] that says how the
+/// connection is made (TLS trust, lookup, local address, Unix socket...). A connection is never shared
+/// across routes, so a request with its own trust or its own DNS never gets a connection made otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OriginKey {
     pub secure: bool,
     /// Host as written in the URL, without IPv6 brackets.
     pub host: Arc<str>,
     pub port: u16,
+    /// `None`: the agent's own options.
+    pub profile: Option<ProfileRef>,
+}
+
+/// A profile compared by identity: equal options registered twice are two routes, which costs at most a
+/// connection, while comparing certificate bytes on every checkout would cost every request.
+#[derive(Clone, Debug)]
+pub struct ProfileRef(pub Arc<Profile>);
+
+impl PartialEq for ProfileRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ProfileRef {}
+
+impl Hash for ProfileRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.0), state);
+    }
 }
 
 impl OriginKey {
@@ -25,7 +49,14 @@ impl OriginKey {
             secure,
             host: Arc::from(host),
             port,
+            profile: None,
         }
+    }
+
+    /// The same origin reached as `profile` says (`None`: as the agent's options say).
+    pub fn via(mut self, profile: Option<Arc<Profile>>) -> Self {
+        self.profile = profile.map(ProfileRef);
+        self
     }
 
     /// Reads scheme, host and port of an absolute `http:` or `https:` URI.

@@ -6,6 +6,7 @@
 
 mod bodies;
 mod events;
+mod hooks;
 mod options;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use napi::{Env, Status};
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::connect::Connector;
+use crate::connect::{Connector, Profile};
 use crate::error::Error;
 use crate::faces::client::{Client, RequestBody, RequestSpec};
 use crate::faces::keep_alive;
@@ -26,7 +27,8 @@ use crate::origin::OriginKey;
 use crate::pool::{Pool, NO_DEADLINE};
 use bodies::Bodies;
 use events::{Answer, Event, EventQueue, JsBatch};
-use options::NativeOptions;
+use hooks::{JsAsk, JsHooks};
+use options::{NativeConnect, NativeOptions};
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
 fn js_error(e: Error) -> napi::Error {
@@ -118,19 +120,33 @@ pub struct NativeAgent {
     events: Arc<EventQueue>,
     bodies: Arc<Bodies>,
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
+    hooks: Arc<JsHooks>,
+    /// Connect profiles of requests with options of their own, by the id JS knows them by.
+    profiles: Mutex<HashMap<u32, Arc<Profile>>>,
+}
+
+fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
+    let options = connect.connect_options().map_err(js_error)?;
+    Ok(Arc::new(Profile::new(options).map_err(js_error)?))
 }
 
 #[napi]
 impl NativeAgent {
-    /// `on_events` receives the socket face's events in batches (see `events`).
+    /// `on_events` receives the socket face's events in batches (see `events`); `on_ask` the questions
+    /// for the caller's connect functions (see `hooks`).
     #[napi(constructor)]
-    pub fn new(options: NativeOptions, on_events: Function<'_, JsBatch, ()>) -> napi::Result<Self> {
+    pub fn new(
+        options: NativeOptions,
+        on_events: Function<'_, JsBatch, ()>,
+        on_ask: Function<'_, JsAsk, ()>,
+    ) -> napi::Result<Self> {
+        let hooks = JsHooks::new(on_ask)?;
         let connector = Connector::new(
-            &options.tls_options(),
+            profile(&options.connect)?,
+            Some(hooks.clone()),
             options.connect_timeout(),
             options.tcp_keepalive(),
-        )
-        .map_err(js_error)?;
+        );
         let pool = Pool::new(options.pool_config(), runtime());
         let events = EventQueue::new(on_events)?;
         Ok(NativeAgent {
@@ -139,7 +155,67 @@ impl NativeAgent {
             client: Arc::new(Client::new(pool, connector)),
             bodies: Default::default(),
             aborts: Default::default(),
+            hooks,
+            profiles: Default::default(),
         })
+    }
+
+    /// Node's default trust (its bundled roots, `NODE_EXTRA_CA_CERTS`...) as PEM, given once by the JS
+    /// side before the first agent is made.
+    #[napi]
+    pub fn set_default_ca(pems: Buffer) {
+        crate::connect::tls::set_default_roots(&pems);
+    }
+
+    /// Registers the connect options of requests that have their own, under `id` (JS keeps the ids).
+    #[napi]
+    pub fn add_profile(&self, id: u32, connect: NativeConnect) -> napi::Result<()> {
+        let profile = profile(&connect)?;
+        self.profiles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, profile);
+        Ok(())
+    }
+
+    /// Forgets every registered profile (JS bounds its cache); connections made with one keep it.
+    #[napi]
+    pub fn clear_profiles(&self) {
+        self.profiles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The profile registered under `id`; 0 or none is the agent's own.
+    fn profile(&self, id: Option<u32>) -> napi::Result<Option<Arc<Profile>>> {
+        let Some(id) = id.filter(|id| *id != 0) else {
+            return Ok(None);
+        };
+        let profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
+        match profiles.get(&id) {
+            Some(p) => Ok(Some(p.clone())),
+            None => Err(js_error(Error::new(
+                crate::error::Kind::InvalidArgValue,
+                format!("unknown connect profile {id}"),
+            ))),
+        }
+    }
+
+    #[napi]
+    pub fn answer_lookup(&self, ticket: u32, addresses: Vec<String>) {
+        self.hooks.answer_lookup(ticket, &addresses);
+    }
+
+    #[napi]
+    pub fn answer_ok(&self, ticket: u32) {
+        self.hooks.answer_ok(ticket);
+    }
+
+    /// The caller's function failed; JS holds the Error under `token`.
+    #[napi]
+    pub fn answer_error(&self, ticket: u32, token: u32, message: String) {
+        self.hooks.answer_error(ticket, token, &message);
     }
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
@@ -156,7 +232,9 @@ impl NativeAgent {
         body_stream: Option<&BodySender>,
         timeout_ms: Option<f64>,
         abortable: bool,
+        profile: Option<u32>,
     ) -> napi::Result<()> {
+        let profile = self.profile(profile)?;
         let (method, uri, headers) =
             RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
         let body = match (body, body_stream) {
@@ -178,6 +256,7 @@ impl NativeAgent {
             timeout: timeout_ms
                 .filter(|t| *t > 0.0)
                 .map(|t| Duration::from_millis(t as u64)),
+            profile,
         });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -299,9 +378,10 @@ impl NativeAgent {
         }
     }
 
-    /// Socket face: a connection to `host:port` for Node's `addRequest`. Answers `[kind, id]` at once:
-    /// kind 0 reused (id: connection), 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks
-    /// for a new connection for a request whose reused one closed before answering.
+    /// Socket face: a connection to `host:port` (made as connect profile `profile` says; 0 or none: the
+    /// agent's) for Node's `addRequest`. Answers `[kind, id]` at once: kind 0 reused (id: connection),
+    /// 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks for a new connection for a
+    /// request whose reused one closed before answering.
     #[napi]
     pub fn checkout_socket(
         &self,
@@ -309,6 +389,7 @@ impl NativeAgent {
         host: String,
         port: u32,
         retry: bool,
+        profile: Option<u32>,
     ) -> napi::Result<Vec<f64>> {
         let port = u16::try_from(port).map_err(|_| {
             js_error(Error::new(
@@ -316,7 +397,7 @@ impl NativeAgent {
                 format!("invalid port {port}"),
             ))
         })?;
-        let key = OriginKey::new(secure, &host, port);
+        let key = OriginKey::new(secure, &host, port).via(self.profile(profile)?);
         let _guard = runtime().enter();
         let outcome = self.sockets.checkout(&key, retry).map_err(js_error)?;
         Ok(outcome_pair(outcome))

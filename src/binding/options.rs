@@ -1,12 +1,15 @@
-//! The agent's options as they arrive from `index.js`, already validated there with Node's error codes,
-//! and their conversion into the pool's and the connector's configuration.
+//! The agent's options as they arrive from `index.js`, already validated there with Node's error codes
+//! (`lib/options.js`), and their conversion into the pool's and the connector's configuration. The
+//! connect options ([`NativeConnect`]) come the same way for a request that has its own.
 
 use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
+use crate::connect::profile::{ConnectOptions, ATTEMPT_TIMEOUT};
 use crate::connect::tls::{TlsOptions, TlsVersion};
+use crate::error::{Error, Kind, Result};
 use crate::pool::{PoolConfig, Scheduling, NO_DEADLINE};
 
 /// Options after validation: numbers are finite or `Infinity`, durations in milliseconds (an infinite
@@ -26,6 +29,21 @@ pub struct NativeOptions {
     pub connect_timeout: f64,
     pub queue_timeout: Option<f64>,
     pub max_queue_size: Option<f64>,
+    pub connect: NativeConnect,
+}
+
+/// How connections are made: the agent's, or a request's own. Functions come as ids (`lib/connect.js`).
+#[napi(object)]
+pub struct NativeConnect {
+    pub lookup: Option<u32>,
+    pub family: Option<u32>,
+    pub hints: Option<i32>,
+    pub local_address: Option<String>,
+    pub local_port: Option<u32>,
+    pub socket_path: Option<String>,
+    pub auto_select_family: Option<bool>,
+    pub auto_select_family_attempt_timeout: Option<f64>,
+    pub check_server_identity: Option<u32>,
     pub ca: Option<Vec<Buffer>>,
     pub cert: Option<Vec<Buffer>>,
     pub key: Option<Buffer>,
@@ -72,7 +90,17 @@ impl NativeOptions {
         }
     }
 
-    pub fn tls_options(&self) -> TlsOptions {
+    pub fn connect_timeout(&self) -> Duration {
+        millis(self.connect_timeout)
+    }
+
+    pub fn tcp_keepalive(&self) -> Option<Duration> {
+        Some(millis(self.keep_alive_msecs.max(1.0)))
+    }
+}
+
+impl NativeConnect {
+    fn tls_options(&self) -> TlsOptions {
         let pems = |list: &Option<Vec<Buffer>>| -> Vec<Vec<u8>> {
             list.iter().flatten().map(|b| b.to_vec()).collect()
         };
@@ -93,14 +121,38 @@ impl NativeOptions {
             reject_unauthorized: self.reject_unauthorized,
             only_version,
             servername: self.servername.clone(),
+            names_by_caller: false,
         }
     }
 
-    pub fn connect_timeout(&self) -> Duration {
-        millis(self.connect_timeout)
-    }
-
-    pub fn tcp_keepalive(&self) -> Option<Duration> {
-        Some(millis(self.keep_alive_msecs.max(1.0)))
+    pub fn connect_options(&self) -> Result<ConnectOptions> {
+        let invalid = |name: &str, value: &dyn std::fmt::Display| {
+            Error::new(
+                Kind::InvalidArgValue,
+                format!("The argument 'options.{name}' is invalid. Received {value}"),
+            )
+        };
+        let local_address = match &self.local_address {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| invalid("localAddress", a))?),
+        };
+        let local_port = match self.local_port {
+            None => None,
+            Some(p) => Some(u16::try_from(p).map_err(|_| invalid("localPort", &p))?),
+        };
+        Ok(ConnectOptions {
+            lookup: self.lookup,
+            family: self.family.unwrap_or(0) as u8,
+            hints: self.hints.unwrap_or(0),
+            local_address,
+            local_port,
+            socket_path: self.socket_path.clone().map(Into::into),
+            auto_select_family: self.auto_select_family.unwrap_or(true),
+            attempt_timeout: self
+                .auto_select_family_attempt_timeout
+                .map_or(ATTEMPT_TIMEOUT, millis),
+            tls: self.tls_options(),
+            check_server_identity: self.check_server_identity,
+        })
     }
 }

@@ -1,9 +1,14 @@
-//! Opening connections: DNS, TCP (no-delay, TCP keep-alive) and TLS.
+//! Opening connections, as a pipeline: resolve (system resolver or the caller's `lookup`) → dial (TCP
+//! with Happy Eyeballs, or a Unix socket) → TLS (rustls, then the caller's `checkServerIdentity`).
 //!
-//! The pool asks for a connection to an [`OriginKey`] and gets a [`Transport`], a byte stream that is
-//! either plain TCP or rustls over TCP. Everything about reaching the peer lives here, so the pool stays a
-//! book of slots and idle lists, and the faces speak HTTP over whatever this returns.
+//! The pool asks for a connection to a route ([`OriginKey`]: origin plus [`Profile`]) and gets a
+//! [`Transport`], a byte stream that is plain or rustls over TCP or a Unix socket. Everything about
+//! reaching the peer lives here, so the pool stays a book of slots and idle lists, and the faces speak
+//! HTTP over whatever this returns.
 
+mod dial;
+pub mod profile;
+pub mod resolve;
 pub mod tls;
 
 use std::io;
@@ -16,18 +21,22 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
+pub use profile::{ConnectOptions, Profile};
+pub use resolve::Hooks;
 
 /// How this agent opens connections.
 #[derive(Clone)]
 pub struct Connector {
-    tls: Option<Arc<rustls::ClientConfig>>,
-    servername: Option<String>,
+    /// The agent's own profile, for routes that carry none.
+    profile: Arc<Profile>,
+    /// The caller's JavaScript functions (`lookup`, `checkServerIdentity`); `None` in Rust tests.
+    hooks: Option<Arc<dyn Hooks>>,
     /// DNS + TCP + TLS must finish within this.
     pub connect_timeout: Duration,
     /// TCP keep-alive initial delay (`keepAliveMsecs`); `None` leaves it off.
@@ -36,54 +45,56 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(
-        tls: &tls::TlsOptions,
+        profile: Arc<Profile>,
+        hooks: Option<Arc<dyn Hooks>>,
         connect_timeout: Duration,
         tcp_keepalive: Option<Duration>,
-    ) -> Result<Self> {
-        Ok(Connector {
-            tls: Some(tls::client_config(tls)?),
-            servername: tls.servername.clone(),
+    ) -> Self {
+        Connector {
+            profile,
+            hooks,
             connect_timeout,
             tcp_keepalive,
-        })
-    }
-
-    /// A connector for plain `http:` only, for tests of the pool.
-    pub fn plain(connect_timeout: Duration) -> Self {
-        Connector {
-            tls: None,
-            servername: None,
-            connect_timeout,
-            tcp_keepalive: None,
         }
     }
 
-    /// Opens a connection to `origin`, TLS included, within the connect timeout.
-    pub async fn connect(&self, origin: &OriginKey) -> Result<Transport> {
-        match tokio::time::timeout(self.connect_timeout, self.connect_inner(origin)).await {
+    /// A connector with default options and no JavaScript, for tests of the pool.
+    pub fn plain(connect_timeout: Duration) -> Self {
+        let profile = Profile::new(ConnectOptions::default()).expect("default options are valid");
+        Connector::new(Arc::new(profile), None, connect_timeout, None)
+    }
+
+    /// Opens a connection along `route`, TLS included, within the connect timeout.
+    pub async fn connect(&self, route: &OriginKey) -> Result<Transport> {
+        let profile = route.profile.as_ref().map_or(&self.profile, |p| &p.0);
+        match tokio::time::timeout(self.connect_timeout, self.connect_inner(route, profile)).await {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 Kind::TimedOut,
                 format!(
                     "connect ETIMEDOUT {}:{} (after {:?})",
-                    origin.host, origin.port, self.connect_timeout
+                    route.host, route.port, self.connect_timeout
                 ),
             )),
         }
     }
 
-    async fn connect_inner(&self, origin: &OriginKey) -> Result<Transport> {
-        let tcp = self.connect_tcp(origin).await?;
-        if !origin.secure {
-            return Ok(Transport::Tcp(tcp));
+    async fn connect_inner(&self, route: &OriginKey, profile: &Profile) -> Result<Transport> {
+        let options = &profile.options;
+        let stream = match &options.socket_path {
+            Some(path) => Stream::Unix(dial::unix(path).await?),
+            None => {
+                let hooks = self.hooks.as_deref();
+                let addrs = resolve::resolve(&route.host, route.port, options, hooks).await?;
+                let tcp = dial::tcp(&addrs, options).await?;
+                self.tune(&tcp);
+                Stream::Tcp(tcp)
+            }
+        };
+        if !route.secure {
+            return Ok(Transport::Plain(stream));
         }
-        let config = self.tls.clone().ok_or_else(|| {
-            Error::new(
-                Kind::InvalidProtocol,
-                "this connector has no TLS configuration",
-            )
-        })?;
-        let name = self.servername.as_deref().unwrap_or(&origin.host);
+        let name = options.tls.servername.as_deref().unwrap_or(&route.host);
         let server_name = match name.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(name.to_string()).map_err(|_| {
@@ -93,40 +104,21 @@ impl Connector {
                 )
             })?,
         };
-        let stream = TlsConnector::from(config)
-            .connect(server_name, tcp)
+        let stream = TlsConnector::from(profile.tls.clone())
+            .connect(server_name, stream)
             .await
             .map_err(|e| Error::from_io(&e, "TLS handshake"))?;
-        Ok(Transport::Tls(Box::new(stream)))
-    }
-
-    async fn connect_tcp(&self, origin: &OriginKey) -> Result<TcpStream> {
-        let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
-            Err(_) => tokio::net::lookup_host((&*origin.host, origin.port))
-                .await
-                .map_err(|e| {
-                    Error::new(
-                        Kind::NotFound,
-                        format!("getaddrinfo ENOTFOUND {}: {e}", origin.host),
-                    )
-                })?
-                .collect(),
-        };
-        let mut last = Error::new(
-            Kind::NotFound,
-            format!("getaddrinfo ENOTFOUND {}", origin.host),
-        );
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => {
-                    self.tune(&stream);
-                    return Ok(stream);
-                }
-                Err(e) => last = Error::from_io(&e, &format!("connect {addr}")),
-            }
+        let transport = Transport::Tls(Box::new(stream));
+        if let (Some(check), Some(hooks), true) = (
+            options.check_server_identity,
+            &self.hooks,
+            options.tls.reject_unauthorized,
+        ) {
+            hooks
+                .check_server_identity(check, name, transport.peer_certificates())
+                .await?;
         }
-        Err(last)
+        Ok(transport)
     }
 
     fn tune(&self, stream: &TcpStream) {
@@ -138,32 +130,107 @@ impl Connector {
     }
 }
 
-/// A connected byte stream: plain TCP or TLS over TCP.
-pub enum Transport {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+/// An OS error as Node reports it: `connect ECONNREFUSED 127.0.0.1:80`, with the errno's name as code.
+pub(crate) fn os_error(err: &io::Error, syscall: &str, target: &str) -> Error {
+    let name = match err.raw_os_error() {
+        Some(libc::ECONNREFUSED) => "ECONNREFUSED",
+        Some(libc::ECONNRESET) => "ECONNRESET",
+        Some(libc::ETIMEDOUT) => "ETIMEDOUT",
+        Some(libc::EHOSTUNREACH) => "EHOSTUNREACH",
+        Some(libc::ENETUNREACH) => "ENETUNREACH",
+        Some(libc::EADDRINUSE) => "EADDRINUSE",
+        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
+        Some(libc::EACCES) => "EACCES",
+        Some(libc::EPERM) => "EPERM",
+        Some(libc::ENOENT) => "ENOENT",
+        Some(libc::ENOTSOCK) => "ENOTSOCK",
+        Some(libc::EINVAL) => "EINVAL",
+        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT",
+        _ => return Error::from_io(err, &format!("{syscall} {target}")),
+    };
+    let kind = match name {
+        "ECONNREFUSED" => Kind::ConnectionRefused,
+        "ECONNRESET" => Kind::ConnectionReset,
+        "ETIMEDOUT" => Kind::TimedOut,
+        other => Kind::Network(other),
+    };
+    Error::new(kind, format!("{syscall} {name} {target}"))
 }
 
+/// Forwards `AsyncRead`/`AsyncWrite` of an enum to the stream each variant holds.
+macro_rules! delegate_io {
+    ($ty:ident { $($variant:ident),+ }) => {
+        impl AsyncRead for $ty {
+            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_read(cx, buf),)+ }
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_write(cx, buf),)+ }
+            }
+
+            fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_write_vectored(cx, bufs),)+ }
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                match self { $($ty::$variant(s) => s.is_write_vectored(),)+ }
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_flush(cx),)+ }
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_shutdown(cx),)+ }
+            }
+        }
+    };
+}
+
+/// A dialled byte stream: TCP or a Unix domain socket.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+delegate_io!(Stream { Tcp, Unix });
+
+/// A connected byte stream: plain, or TLS over a [`Stream`].
+pub enum Transport {
+    Plain(Stream),
+    Tls(Box<TlsStream<Stream>>),
+}
+
+delegate_io!(Transport { Plain, Tls });
+
 impl Transport {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Transport::Tcp(s) => s,
+    fn tcp(&self) -> Option<&TcpStream> {
+        let stream = match self {
+            Transport::Plain(s) => s,
             Transport::Tls(s) => s.get_ref().0,
+        };
+        match stream {
+            Stream::Tcp(tcp) => Some(tcp),
+            Stream::Unix(_) => None,
         }
     }
 
+    /// The peer's address; `None` over a Unix socket.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.tcp().peer_addr().ok()
+        self.tcp()?.peer_addr().ok()
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.tcp().local_addr().ok()
+        self.tcp()?.local_addr().ok()
     }
 
     /// The negotiated ALPN protocol, for TLS connections.
     pub fn alpn(&self) -> Option<Vec<u8>> {
         match self {
-            Transport::Tcp(_) => None,
+            Transport::Plain(_) => None,
             Transport::Tls(s) => s.get_ref().1.alpn_protocol().map(<[u8]>::to_vec),
         }
     }
@@ -171,71 +238,13 @@ impl Transport {
     /// The server's certificate chain in DER, leaf first, for TLS connections.
     pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
         match self {
-            Transport::Tcp(_) => Vec::new(),
+            Transport::Plain(_) => Vec::new(),
             Transport::Tls(s) => s
                 .get_ref()
                 .1
                 .peer_certificates()
                 .map(|certs| certs.iter().map(|c| c.to_vec()).collect())
                 .unwrap_or_default(),
-        }
-    }
-}
-
-impl AsyncRead for Transport {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Transport {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Transport::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Transport::Tcp(s) => s.is_write_vectored(),
-            Transport::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Transport::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -254,7 +263,7 @@ mod tests {
             tcp_keepalive: Some(Duration::from_millis(2000)),
             ..Connector::plain(Duration::from_secs(5))
         };
-        let Transport::Tcp(stream) = tuned.connect(&origin).await.unwrap() else {
+        let Transport::Plain(Stream::Tcp(stream)) = tuned.connect(&origin).await.unwrap() else {
             panic!("http gives plain TCP");
         };
         let sock = SockRef::from(&stream);
@@ -262,7 +271,7 @@ mod tests {
         assert!(sock.keepalive().unwrap());
         assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(2));
 
-        let Transport::Tcp(plain) = Connector::plain(Duration::from_secs(5))
+        let Transport::Plain(Stream::Tcp(plain)) = Connector::plain(Duration::from_secs(5))
             .connect(&origin)
             .await
             .unwrap()

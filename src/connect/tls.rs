@@ -3,19 +3,23 @@
 //! Building a `ClientConfig` parses a root store; doing it once per set of options (not once per agent or
 //! connection) keeps agent construction cheap and lets every agent with the same options share one TLS
 //! session cache, so reconnects resume sessions. Verification follows Node's `https.Agent`: the default
-//! roots are Mozilla's (as Node bundles), `ca` replaces them, `rejectUnauthorized: false` accepts any
-//! certificate, and a certificate passed in `ca` is trusted as the server's own certificate even when it
-//! is marked as a CA — which is what `openssl req -x509` makes and what Node accepts, but webpki refuses
-//! (`CaUsedAsEndEntity`). Host name and validity dates are still checked in that case.
+//! roots are what Node trusts (its bundled roots plus `NODE_EXTRA_CA_CERTS`, handed over once by the JS
+//! side with [`set_default_roots`]; Mozilla's set in Rust tests), `ca` replaces them,
+//! `rejectUnauthorized: false` accepts any certificate, and a certificate passed in `ca` is trusted as
+//! the server's own certificate even when it is marked as a CA — which is what `openssl req -x509` makes
+//! and what Node accepts, but webpki refuses (`CaUsedAsEndEntity`). Host name and validity dates are
+//! still checked in that case. The host name is matched as Node's `tls.checkServerIdentity` does: by the
+//! subjectAltName, or by the subject's CN when the certificate names no DNS altname; a caller's
+//! `checkServerIdentity` replaces that check (see `Connector`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -37,6 +41,8 @@ pub struct TlsOptions {
     pub only_version: Option<TlsVersion>,
     /// The `servername` option: SNI and the name verified, instead of the URL's host.
     pub servername: Option<String>,
+    /// The caller's `checkServerIdentity` checks the host name instead of us.
+    pub names_by_caller: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +60,32 @@ fn provider() -> Arc<CryptoProvider> {
 
 fn invalid(message: String) -> Error {
     Error::new(Kind::InvalidArgValue, message)
+}
+
+/// Node's default trust, parsed once per process.
+static DEFAULT_ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+
+/// Sets the roots used when no `ca` is given: the PEM certificates Node trusts by default. Only the
+/// first call counts (Node reads its default set once, at startup, too).
+pub fn set_default_roots(pems: &[u8]) {
+    DEFAULT_ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        // A certificate webpki cannot use as an anchor is skipped, as OpenSSL skips unusable ones.
+        for cert in CertificateDer::pem_slice_iter(pems).flatten() {
+            let _ = roots.add(cert);
+        }
+        Arc::new(roots)
+    });
+}
+
+fn default_roots() -> Arc<RootCertStore> {
+    DEFAULT_ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            Arc::new(roots)
+        })
+        .clone()
 }
 
 /// Returns the config for `options`, building it only when no live agent already holds one.
@@ -101,27 +133,23 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
         .map_err(|e| invalid(format!("TLS versions: {e}")))?;
 
     let ca = parse_certs(&options.ca, "ca")?;
-    let mut roots = RootCertStore::empty();
-    if ca.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let roots = if ca.is_empty() {
+        default_roots()
     } else {
+        let mut roots = RootCertStore::empty();
         for cert in &ca {
             // A certificate webpki cannot use as a trust anchor may still be the server's own
             // self-signed certificate, which `Verifier` accepts by identity below.
             let _ = roots.add(cert.clone());
         }
-    }
+        Arc::new(roots)
+    };
     let trust = if options.reject_unauthorized {
-        let webpki = if roots.is_empty() {
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| invalid(format!("The \"ca\" option: {e}")))?,
-            )
-        };
-        Trust::Verified { webpki, pinned: ca }
+        Trust::Verified {
+            roots,
+            pinned: ca,
+            names: !options.names_by_caller,
+        }
     } else {
         Trust::Any
     };
@@ -158,10 +186,12 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
 /// Whom the verifier trusts.
 #[derive(Debug)]
 enum Trust {
-    /// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`.
+    /// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`;
+    /// with `names`, the host name too (else the caller's `checkServerIdentity` checks it).
     Verified {
-        webpki: Option<Arc<WebPkiServerVerifier>>,
+        roots: Arc<RootCertStore>,
         pinned: Vec<CertificateDer<'static>>,
+        names: bool,
     },
     /// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.
     Any,
@@ -179,37 +209,44 @@ impl ServerCertVerifier for Verifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp: &[u8],
+        _ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let Trust::Verified { webpki, pinned } = &self.trust else {
+        let Trust::Verified {
+            roots,
+            pinned,
+            names,
+        } = &self.trust
+        else {
             return Ok(ServerCertVerified::assertion());
         };
+        let parsed = ParsedCertificate::try_from(end_entity)?;
         if pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
-            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-            rustls::client::verify_server_name(&parsed, server_name)?;
             check_validity(end_entity, now)?;
-            return Ok(ServerCertVerified::assertion());
+        } else {
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &parsed,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )
+            .map_err(|err| match err {
+                // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
+                rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer | CertificateError::Other(_),
+                ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
+                    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                        Arc::new(SelfSigned),
+                    )))
+                }
+                other => other,
+            })?;
         }
-        let result = match webpki {
-            Some(webpki) => {
-                webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            }
-            None => Err(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            )),
-        };
-        result.map_err(|err| match err {
-            // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
-            rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer | CertificateError::Other(_),
-            ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
-                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
-                    Arc::new(SelfSigned),
-                )))
-            }
-            other => other,
-        })
+        if *names {
+            verify_name(&parsed, end_entity, server_name)?;
+        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -232,6 +269,64 @@ impl ServerCertVerifier for Verifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// Node's host name check: the subjectAltName, or the subject's CN when no DNS altname is given (Node
+/// still accepts that; webpki does not).
+fn verify_name(
+    parsed: &ParsedCertificate<'_>,
+    cert: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+) -> std::result::Result<(), rustls::Error> {
+    let err = match rustls::client::verify_server_name(parsed, server_name) {
+        Ok(()) => return Ok(()),
+        Err(err) => err,
+    };
+    if let ServerName::DnsName(host) = server_name {
+        if !der::has_dns_alt_name(cert)
+            && der::common_names(cert)
+                .iter()
+                .any(|cn| host_matches(host.as_ref(), cn))
+        {
+            return Ok(());
+        }
+    }
+    Err(err)
+}
+
+/// Whether `pattern` (a certificate name) names `host`, by the rules of Node's `checkServerIdentity`:
+/// same number of labels, case-insensitive, a wildcard only in the first label of a name of three
+/// labels or more, and at most one.
+fn host_matches(host: &str, pattern: &str) -> bool {
+    let split = |s: &str| -> Vec<String> {
+        s.trim_end_matches('.')
+            .to_ascii_lowercase()
+            .split('.')
+            .map(str::to_string)
+            .collect()
+    };
+    let (host, pattern) = (split(host), split(pattern));
+    if host.len() != pattern.len()
+        || pattern.iter().any(String::is_empty)
+        || pattern
+            .iter()
+            .any(|p| p.bytes().any(|b| !(0x21..0x80).contains(&b)))
+        || host[1..] != pattern[1..]
+    {
+        return false;
+    }
+    let (label, first) = (&host[0], &pattern[0]);
+    let parts: Vec<&str> = first.splitn(3, '*').collect();
+    match parts.as_slice() {
+        [_] => label == first,
+        _ if first.contains("xn--") => label == first,
+        [prefix, suffix] if pattern.len() > 2 => {
+            prefix.len() + suffix.len() <= label.len()
+                && label.starts_with(prefix)
+                && label.ends_with(suffix)
+        }
+        _ => false,
     }
 }
 
@@ -316,7 +411,8 @@ mod der {
         (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
     }
 
-    /// The TBSCertificate fields: [version], serial, signature, issuer, validity, subject.
+    /// The TBSCertificate fields: [version], serial, signature, issuer, validity, subject, and what
+    /// follows the subject (key, unique ids, extensions).
     fn tbs_fields(cert: &[u8]) -> Option<[&[u8]; 4]> {
         let (_, cert, _) = tlv(cert)?;
         let (_, tbs, _) = tlv(cert)?;
@@ -328,8 +424,83 @@ mod der {
         let (_, _signature, rest) = tlv(rest)?;
         let (_, issuer, rest) = tlv(rest)?;
         let (_, validity, rest) = tlv(rest)?;
-        let (_, subject, _) = tlv(rest)?;
-        Some([issuer, validity, subject, tbs])
+        let (_, subject, rest) = tlv(rest)?;
+        Some([issuer, validity, subject, rest])
+    }
+
+    const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
+    const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+
+    /// The subject's common names.
+    pub fn common_names(cert: &[u8]) -> Vec<String> {
+        let mut names = Vec::new();
+        let Some([_, _, mut rdns, _]) = tbs_fields(cert) else {
+            return names;
+        };
+        while let Some((_, set, rest)) = tlv(rdns) {
+            rdns = rest;
+            let mut attrs = set;
+            while let Some((_, attr, rest)) = tlv(attrs) {
+                attrs = rest;
+                let Some((0x06, oid, value)) = tlv(attr) else {
+                    continue;
+                };
+                // UTF8String, PrintableString, T61String, IA5String.
+                if let Some((0x0c | 0x13 | 0x14 | 0x16, text, _)) = tlv(value) {
+                    if oid == OID_CN {
+                        names.push(String::from_utf8_lossy(text).into_owned());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether the subjectAltName extension holds a dNSName.
+    pub fn has_dns_alt_name(cert: &[u8]) -> bool {
+        let Some([_, _, _, mut rest]) = tbs_fields(cert) else {
+            return false;
+        };
+        // subjectPublicKeyInfo, then optional [1] and [2] unique ids, then [3] extensions.
+        let Some((_, _, after_key)) = tlv(rest) else {
+            return false;
+        };
+        rest = after_key;
+        while let Some((tag, contents, next)) = tlv(rest) {
+            rest = next;
+            if tag != 0xa3 {
+                continue;
+            }
+            let Some((_, mut extensions, _)) = tlv(contents) else {
+                return false;
+            };
+            while let Some((_, extension, next)) = tlv(extensions) {
+                extensions = next;
+                let Some((0x06, oid, mut fields)) = tlv(extension) else {
+                    continue;
+                };
+                if oid != OID_SAN {
+                    continue;
+                }
+                if let Some((0x01, _, after)) = tlv(fields) {
+                    fields = after;
+                }
+                let Some((0x04, value, _)) = tlv(fields) else {
+                    return false;
+                };
+                let Some((_, mut names, _)) = tlv(value) else {
+                    return false;
+                };
+                while let Some((tag, _, next)) = tlv(names) {
+                    names = next;
+                    if tag == 0x82 {
+                        return true;
+                    }
+                }
+                return false;
+            }
+        }
+        false
     }
 
     pub fn is_self_issued(cert: &[u8]) -> bool {

@@ -11,6 +11,7 @@
 //! keep-alive race (the server closed the idle connection as we reused it), and it never reaches the user.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use super::Conn;
-use crate::connect::Connector;
+use crate::connect::{Connector, Profile};
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 use crate::pool::{Checkout, Connection, Grant, Lease, Pool, Slot};
@@ -97,6 +98,8 @@ pub struct RequestSpec {
     pub body: RequestBody,
     /// Inactivity limit while the request is active.
     pub timeout: Option<Duration>,
+    /// How to connect, when the request has connect options of its own.
+    pub profile: Option<Arc<Profile>>,
 }
 
 impl RequestSpec {
@@ -218,7 +221,7 @@ impl Client {
     }
 
     pub async fn send(&self, spec: Box<RequestSpec>) -> Result<ResponseParts> {
-        let key = OriginKey::from_uri(&spec.uri)?;
+        let key = OriginKey::from_uri(&spec.uri)?.via(spec.profile.clone());
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
         // connection, so 10,000 queued requests stay small.

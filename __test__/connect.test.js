@@ -1,0 +1,220 @@
+'use strict'
+// Connect options served by the Rust pool, on both faces, agent-level and per request: a JS `lookup`
+// (an SSRF guard that refuses a host, one that sends a name to 127.0.0.1), `family`, `hints`,
+// `localAddress`, `localPort`, and bad input refused with Node's codes. Every server is on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const { once } = require('node:events')
+const { Agent } = require('..')
+const { listenCounting } = require('./helpers/faces')
+
+function okServer () {
+  return http.createServer((req, res) => res.end(`${req.socket.remoteAddress} ${req.socket.remotePort}`))
+}
+
+/** GET through the socket face; resolves with { status, body } or rejects with the request's error. */
+function get (url, options) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, options, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve({ status: res.statusCode, body }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}
+
+/** A lookup that answers `*.test` names with 127.0.0.1 and refuses `internal.test`, as SSRF guards do. */
+function guard (calls) {
+  const refusal = Object.assign(new Error('internal.test is not allowed'), { code: 'ERR_SSRF_BLOCKED' })
+  const lookup = (host, options, callback) => {
+    calls.push({ host, options })
+    if (host === 'internal.test') return callback(refusal)
+    callback(null, [{ address: '127.0.0.1', family: 4 }])
+  }
+  return { lookup, refusal }
+}
+
+test('agent-level lookup: a refused host fails with the lookup\'s own error and no connection is made (both faces)', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const { lookup, refusal } = guard(calls)
+  const agent = new Agent({ lookup })
+  try {
+    await assert.rejects(agent.request(`http://internal.test:${srv.port}/`), err => err === refusal)
+    await assert.rejects(get(`http://internal.test:${srv.port}/`, { agent }), err => err === refusal)
+    assert.strictEqual(srv.counts.opened, 0)
+    assert.deepStrictEqual(calls.map(c => c.host), ['internal.test', 'internal.test'])
+    assert.deepStrictEqual(calls[0].options, { family: 0, hints: require('node:dns').ADDRCONFIG, all: true })
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('agent-level lookup: a name sent to 127.0.0.1 is dialled there, once per connection (both faces)', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const agent = new Agent({ lookup: guard(calls).lookup })
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await agent.request(`http://example.test:${srv.port}/`)
+      assert.strictEqual(res.status, 200)
+      assert.match(await res.text(), /^127\.0\.0\.1 /)
+    }
+    for (let i = 0; i < 3; i++) {
+      const res = await get(`http://example.test:${srv.port}/`, { agent })
+      assert.strictEqual(res.status, 200)
+    }
+    // One connection per face (each face keeps its own idle connections), one lookup per connection.
+    assert.strictEqual(srv.counts.opened, 2)
+    assert.strictEqual(calls.length, 2)
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 6)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('per-request lookup guards its own requests only, and never shares their connections (both faces)', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const { lookup, refusal } = guard(calls)
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request(`http://internal.test:${srv.port}/`, { lookup }), err => err === refusal)
+    await assert.rejects(get(`http://internal.test:${srv.port}/`, { agent, lookup }), err => err === refusal)
+    const guarded = await agent.request(`http://localhost:${srv.port}/`, { lookup })
+    await guarded.text()
+    const plain = await agent.request(`http://localhost:${srv.port}/`)
+    await plain.text()
+    // The guarded connection is not reused by a request that asked for no guard, nor the reverse.
+    assert.strictEqual(srv.counts.opened, 2)
+    const again = await agent.request(`http://localhost:${srv.port}/`, { lookup })
+    await again.text()
+    assert.strictEqual(again.reused, true)
+    assert.strictEqual(srv.counts.opened, 2)
+    assert.strictEqual(calls.filter(c => c.host === 'localhost').length, 1)
+    const viaSocket = await get(`http://localhost:${srv.port}/`, { agent, lookup })
+    assert.strictEqual(viaSocket.status, 200)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('lookup errors keep their codes; an answer that is not an IP fails with ERR_INVALID_IP_ADDRESS', async () => {
+  const srv = await listenCounting(okServer())
+  const again = Object.assign(new Error('getaddrinfo EAI_AGAIN flaky.test'), { code: 'EAI_AGAIN' })
+  const agent = new Agent({
+    lookup (host, options, callback) {
+      if (host === 'flaky.test') return callback(again)
+      if (host === 'throws.test') throw new TypeError('lookup blew up')
+      callback(null, 'not-an-address', 4)
+    }
+  })
+  try {
+    await assert.rejects(agent.request(`http://flaky.test:${srv.port}/`), err => err === again)
+    await assert.rejects(get(`http://flaky.test:${srv.port}/`, { agent }), { code: 'EAI_AGAIN' })
+    await assert.rejects(agent.request(`http://throws.test:${srv.port}/`), { name: 'TypeError', message: 'lookup blew up' })
+    await assert.rejects(agent.request(`http://bad.test:${srv.port}/`),
+      { code: 'ERR_INVALID_IP_ADDRESS', message: 'Invalid IP address: not-an-address' })
+    await assert.rejects(get(`http://bad.test:${srv.port}/`, { agent }), { code: 'ERR_INVALID_IP_ADDRESS' })
+    assert.strictEqual(srv.counts.opened, 0)
+    assert.strictEqual(agent.getCurrentStatus().createSocketErrorCount, 5)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('an IP literal is dialled without calling lookup, as Node does', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const agent = new Agent({ lookup: guard(calls).lookup })
+  try {
+    const res = await agent.request(`${srv.url}/`)
+    await res.text()
+    assert.strictEqual(calls.length, 0)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('family and hints reach the lookup; family 4 with the system resolver dials IPv4', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const agent = new Agent({ family: 4, hints: require('node:dns').V4MAPPED, lookup: guard(calls).lookup })
+  const system = new Agent({ family: 4 })
+  try {
+    await (await agent.request(`http://example.test:${srv.port}/`)).text()
+    assert.deepStrictEqual(calls[0].options, { family: 4, hints: require('node:dns').V4MAPPED, all: true })
+    const res = await system.request(`http://localhost:${srv.port}/`)
+    assert.match(await res.text(), /^127\.0\.0\.1 /)
+    assert.strictEqual((await get(`http://localhost:${srv.port}/`, { agent: system })).status, 200)
+  } finally {
+    agent.destroy()
+    system.destroy()
+    await srv.close()
+  }
+})
+
+test('localAddress binds the connection, agent-level and per request (both faces)', async () => {
+  const srv = await listenCounting(okServer())
+  const agent = new Agent({ localAddress: '127.0.0.2' })
+  const plain = new Agent()
+  try {
+    assert.match(await (await agent.request(`${srv.url}/`)).text(), /^127\.0\.0\.2 /)
+    assert.match((await get(`${srv.url}/`, { agent })).body, /^127\.0\.0\.2 /)
+    assert.match(await (await plain.request(`${srv.url}/`, { localAddress: '127.0.0.3' })).text(), /^127\.0\.0\.3 /)
+    assert.match((await get(`${srv.url}/`, { agent: plain, localAddress: '127.0.0.3' })).body, /^127\.0\.0\.3 /)
+    assert.match(await (await plain.request(`${srv.url}/`)).text(), /^127\.0\.0\.1 /)
+  } finally {
+    agent.destroy()
+    plain.destroy()
+    await srv.close()
+  }
+})
+
+test('localPort binds the connection\'s port', async () => {
+  const srv = await listenCounting(okServer())
+  const agent = new Agent({ keepAlive: false })
+  try {
+    // A port free a moment ago may be taken by a parallel test: try a few.
+    let body
+    for (let attempt = 0; attempt < 5 && body === undefined; attempt++) {
+      const probe = http.createServer().listen(0, '127.0.0.4')
+      await once(probe, 'listening')
+      const { port } = probe.address()
+      await new Promise(resolve => probe.close(resolve))
+      try {
+        body = { port, text: await (await agent.request(`${srv.url}/`, { localAddress: '127.0.0.4', localPort: port })).text() }
+      } catch (err) {
+        if (err.code !== 'EADDRINUSE') throw err
+      }
+    }
+    assert.strictEqual(body.text, `127.0.0.4 ${body.port}`)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('bad connect options per request fail with Node\'s codes: Promise face rejects, socket face throws', async () => {
+  const agent = new Agent()
+  try {
+    await assert.rejects(agent.request('http://127.0.0.1:1/', { lookup: 'dns' }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "options.lookup" property must be of type function. Received type string (\'dns\')'
+    })
+    await assert.rejects(agent.request('http://127.0.0.1:1/', { localAddress: 'localhost' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.throws(() => http.get('http://127.0.0.1:1/', { agent, localAddress: '300.1.1.1' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  } finally {
+    agent.destroy()
+  }
+})

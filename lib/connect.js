@@ -1,0 +1,183 @@
+'use strict'
+// How an agent's connections are made, on the JS side: the connect profiles (the agent's own, and those
+// of requests with connect or TLS options of their own, which the Rust pool keys apart), the caller's
+// functions Rust asks for while connecting (`lookup`, `checkServerIdentity`), and Node's default trust,
+// handed to Rust once.
+
+const dns = require('node:dns')
+const fs = require('node:fs')
+const net = require('node:net')
+const tls = require('node:tls')
+const { X509Certificate } = require('node:crypto')
+const { NativeAgent } = require('../binding.js')
+const { codedError } = require('./errors')
+const { hold } = require('./held')
+const { connectOptions, CONNECT_OPTIONS } = require('./options')
+
+const ASK_LOOKUP = 1
+const ASK_CHECK_SERVER_IDENTITY = 2
+// Requests with options of their own are few shapes in practice; a program that makes a new shape per
+// request (a fresh lookup closure each time) still stays bounded.
+const PROFILES_MAX = 256
+
+let defaultCaGiven = false
+
+/**
+ * What Node trusts without `ca`: tls.getCACertificates('default') where Node has it (it follows
+ * --use-system-ca / --use-openssl-ca), else the bundled roots plus the NODE_EXTRA_CA_CERTS file, which
+ * Node reads the same way (an unreadable file is ignored with a warning by Node, silently here).
+ */
+function defaultCa () {
+  if (typeof tls.getCACertificates === 'function') return tls.getCACertificates('default')
+  const pems = [...tls.rootCertificates]
+  const extra = process.env.NODE_EXTRA_CA_CERTS
+  if (extra) {
+    try {
+      pems.push(fs.readFileSync(extra, 'latin1'))
+    } catch {}
+  }
+  return pems
+}
+
+function giveDefaultCa () {
+  if (defaultCaGiven) return
+  defaultCaGiven = true
+  NativeAgent.setDefaultCa(Buffer.from(defaultCa().join('\n'), 'latin1'))
+}
+
+/** The certificate chain (DER, leaf first) in the shape of Node's `getPeerCertificate(true)`. */
+function peerCertificate (chain) {
+  const certs = chain.map(der => new X509Certificate(der).toLegacyObject())
+  for (let i = 0; i < certs.length; i++) certs[i].issuerCertificate = certs[i + 1] ?? certs[i]
+  return certs[0] ?? {}
+}
+
+/** A stable text for a checked value, so that equal options make equal profile keys. */
+function keyPart (value, functionId) {
+  if (value === undefined) return ''
+  if (typeof value === 'function') return `f${functionId(value)}`
+  if (Buffer.isBuffer(value)) return value.toString('latin1')
+  if (Array.isArray(value)) return value.map(v => keyPart(v, functionId)).join('\u0001')
+  return String(value)
+}
+
+class Connections {
+  /** `agentOptions` are the options the agent was made with. */
+  constructor (agentOptions, checked) {
+    giveDefaultCa()
+    this.agentOptions = agentOptions
+    this.functions = new Map()
+    this.functionIds = new WeakMap()
+    this.nextFunction = 1
+    this.profiles = new Map()
+    this.nextProfile = 1
+    this.native = null
+    this.agentKey = this.key(checked)
+    this.agentNative = this.toNative(checked)
+  }
+
+  functionId (fn) {
+    let id = this.functionIds.get(fn)
+    if (id === undefined) {
+      id = this.nextFunction++
+      this.functionIds.set(fn, id)
+      this.functions.set(id, fn)
+    }
+    return id
+  }
+
+  key (checked) {
+    return CONNECT_OPTIONS.map(name => keyPart(checked[name], fn => this.functionId(fn))).join('\u0000')
+  }
+
+  /** Checked options as the native side takes them: functions as ids. */
+  toNative (checked) {
+    return {
+      ...checked,
+      lookup: checked.lookup && this.functionId(checked.lookup),
+      checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity)
+    }
+  }
+
+  /**
+   * The connect profile of a request: 0 (the agent's) unless `options` set connect or TLS options the
+   * agent's options do not. Where both set one, `options` win here; the socket face passes options
+   * merged as Node merges them (the agent's win). Throws Node's codes for invalid values.
+   */
+  profileFor (options) {
+    let merged = null
+    for (const name of CONNECT_OPTIONS) {
+      const value = options[name]
+      if (value === undefined || value === this.agentOptions[name]) continue
+      merged ??= { ...this.agentOptions }
+      merged[name] = value
+    }
+    if (merged === null) return 0
+    const checked = connectOptions(merged)
+    const key = this.key(checked)
+    if (key === this.agentKey) return 0
+    let id = this.profiles.get(key)
+    if (id === undefined) {
+      if (this.profiles.size >= PROFILES_MAX) {
+        this.profiles.clear()
+        this.native.clearProfiles()
+      }
+      id = this.nextProfile++
+      this.native.addProfile(id, this.toNative(checked))
+      this.profiles.set(key, id)
+    }
+    return id
+  }
+
+  /** Rust asks while it connects (src/binding/hooks.rs). */
+  onAsk (ask) {
+    const fn = this.functions.get(ask.func)
+    if (ask.kind === ASK_LOOKUP) this.lookup(fn, ask)
+    else if (ask.kind === ASK_CHECK_SERVER_IDENTITY) this.checkServerIdentity(fn, ask)
+  }
+
+  fail (ticket, err) {
+    this.native.answerError(ticket, hold(err), String(err?.message ?? err))
+  }
+
+  /** Node's call: `lookup(host, { family, hints, all: true }, callback)`; either answer shape is taken. */
+  lookup (fn, { ticket, host, family, hints }) {
+    let answered = false
+    const callback = (err, address, addressFamily) => {
+      if (answered) return
+      answered = true
+      if (err) return this.fail(ticket, err)
+      const list = Array.isArray(address) ? address : [{ address, family: addressFamily }]
+      const ips = []
+      for (const entry of list) {
+        const ip = typeof entry === 'string' ? entry : entry?.address
+        if (net.isIP(ip) === 0) {
+          return this.fail(ticket, codedError(TypeError, 'ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${ip}`))
+        }
+        ips.push(ip)
+      }
+      this.native.answerLookup(ticket, ips)
+    }
+    // As net.connect: without a family or hints, ask for addresses this machine can reach.
+    const options = { family, hints: family === 0 && hints === 0 ? dns.ADDRCONFIG : hints, all: true }
+    try {
+      fn(host, options, callback)
+    } catch (err) {
+      callback(err)
+    }
+  }
+
+  /** As tls.connect: an Error returned (or thrown) fails the connection before it is used. */
+  checkServerIdentity (fn, { ticket, host, certs }) {
+    let result
+    try {
+      result = fn(host, peerCertificate(certs))
+    } catch (err) {
+      result = err
+    }
+    if (result instanceof Error) this.fail(ticket, result)
+    else this.native.answerOk(ticket)
+  }
+}
+
+module.exports = { Connections }
