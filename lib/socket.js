@@ -32,6 +32,8 @@ const kAgentTimer = Symbol('agentTimer')
 const kIdle = Symbol('idle')
 const kMoving = Symbol('moving')
 
+/** How Rust says it closed an idle connection whose deadline passed (its coded error text). */
+const IDLE_EXPIRED = 'ETIMEDOUT\u0001'
 /** What a request may write and still be sent again on a new connection. */
 const REPLAY_LIMIT = 64 * 1024
 /** Methods that may be sent twice (RFC 9110 idempotent methods); any other needs an idempotency key. */
@@ -158,6 +160,8 @@ class RustSocket extends Duplex {
   _closedByRust (reason) {
     if (this._replay()) return
     this[kGone] = true
+    // The pool's idle deadline passed: as with Node's free sockets, a timeout, then the socket is gone.
+    if (this[kIdle] && reason.startsWith(IDLE_EXPIRED)) this.emit('timeout')
     // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
     if (reason && !this[kIdle]) this.destroy(fromNative(new Error(reason)))
     else {

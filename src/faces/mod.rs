@@ -33,4 +33,10 @@ impl Connection for Conn {
             Conn::Raw(_) => Conn::RAW,
         }
     }
+
+    fn expire(&self) {
+        if let Conn::Raw(c) = self {
+            c.expire();
+        }
+    }
 }

@@ -96,6 +96,8 @@ struct Shared {
     stop: watch::Sender<bool>,
     queued: AtomicUsize,
     wants_drain: AtomicBool,
+    /// Closed by the pool because its idle deadline passed: the owner hears of it as a timeout.
+    expired: AtomicBool,
 }
 
 /// A way to drive one connection: write to it, pause it, stop it.
@@ -116,6 +118,7 @@ impl RawHandle {
             stop: watch::channel(false).0,
             queued: AtomicUsize::new(0),
             wants_drain: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
         });
         (RawHandle { shared, commands }, rx)
     }
@@ -168,6 +171,10 @@ pub struct RawConn {
 impl RawConn {
     pub fn is_open(&self) -> bool {
         self.handle.shared.open.load(Ordering::SeqCst)
+    }
+
+    pub fn expire(&self) {
+        self.handle.shared.expired.store(true, Ordering::SeqCst);
     }
 }
 
@@ -559,6 +566,12 @@ async fn read_loop(
                 break;
             }
         }
+    }
+    if error.is_none() && shared.expired.load(Ordering::SeqCst) {
+        error = Some(Error::new(
+            crate::error::Kind::TimedOut,
+            "the idle deadline passed",
+        ));
     }
     shared.open.store(false, Ordering::SeqCst);
     handle.stop();

@@ -90,6 +90,9 @@ pub trait Connection: Send + 'static {
     fn role(&self) -> u8 {
         0
     }
+
+    /// Told just before the pool closes it because its idle deadline passed.
+    fn expire(&self) {}
 }
 
 /// Identifies a connection within its pool, for [`Pool::forget`].

@@ -482,6 +482,7 @@ impl<C: Connection> State<C> {
             for idle in host.idle.drain(..) {
                 if idle.deadline <= now {
                     self.counters.timeouts += 1;
+                    idle.conn.expire();
                     dropped.push(idle.conn);
                 } else if !idle.conn.is_open() {
                     dropped.push(idle.conn);

@@ -1,0 +1,313 @@
+'use strict'
+// The socket face as a drop-in for Node's Agent and agentkeepalive: the keep-alive race survived on both
+// faces, Node's maps at Node's moments, timeouts, errors, cancelled queued requests and Node's hooks.
+// Every server is on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const { once } = require('node:events')
+const { Agent } = require('..')
+const { rawServer, withAgent, get } = require('./helpers/faces')
+
+const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+const hello = (req, res) => res.end('hello')
+
+/** Reads requests off a raw socket (bodies by Content-Length) and calls `onRequest(head, socket, index)`. */
+function requests (socket, onRequest) {
+  let buffered = Buffer.alloc(0)
+  let index = 0
+  socket.on('data', chunk => {
+    buffered = Buffer.concat([buffered, chunk])
+    let end
+    while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
+      const head = buffered.subarray(0, end).toString('latin1')
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
+      if (buffered.length < end + 4 + length) return
+      buffered = buffered.subarray(end + 4 + length)
+      onRequest(head, socket, index++)
+    }
+  })
+}
+
+/**
+ * The three ways a server closes an idle connection under a client that reuses it, each answering the
+ * first request on a connection only: (a) closes it once idle for `idleMs`, (b) closes it as the next
+ * request arrives, (c) reads the next request and closes without answering. `seen` counts each request id.
+ */
+function racingServer (how, seen, idleMs = 15) {
+  return rawServer(socket => {
+    let idle = null
+    socket.on('data', () => clearTimeout(idle))
+    socket.on('close', () => clearTimeout(idle))
+    if (how === 'b') {
+      let answered = false
+      socket.on('data', () => { if (answered) socket.destroy() })
+      requests(socket, (head, s) => {
+        if (answered) return
+        seen(head)
+        answered = true
+        s.write(ok('fine'))
+      })
+      return
+    }
+    requests(socket, (head, s, index) => {
+      seen(head)
+      if (index > 0) { s.end(); return }
+      s.write(ok('fine'))
+      if (how === 'a') idle = setTimeout(() => s.end(), idleMs)
+    })
+  })
+}
+
+function counter () {
+  const counts = new Map()
+  const seen = head => {
+    const id = /x-id: (\S+)/i.exec(head)?.[1]
+    counts.set(id, (counts.get(id) ?? 0) + 1)
+  }
+  return { counts, seen }
+}
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+for (const how of ['a', 'b', 'c']) {
+  test(`keep-alive race (${how}): 50 GETs on each face, none fails; a POST reaches the server at most once`, async () => {
+    const { counts, seen } = counter()
+    const srv = await racingServer(how, seen)
+    const agent = new Agent()
+    try {
+      const failures = []
+      for (let i = 0; i < 50; i++) {
+        // (a) reuses the connection right as the server's idle timer fires.
+        if (how === 'a') await sleep(15)
+        const socketFace = await get(srv.url, agent, { headers: { 'x-id': `s${i}` } }).catch(err => err)
+        if (socketFace instanceof Error || socketFace.body.toString() !== 'fine') failures.push(`socket ${i}: ${socketFace.code ?? socketFace.body}`)
+        if (how === 'a') await sleep(15)
+        const promiseFace = await agent.request(srv.url, { headers: { 'x-id': `p${i}` } }).then(r => r.text(), err => err)
+        if (promiseFace !== 'fine') failures.push(`promise ${i}: ${promiseFace.code}`)
+      }
+      assert.deepStrictEqual(failures, [])
+      if (how !== 'a') assert.ok(agent.getCurrentStatus().retryCount >= 98, `retries: ${agent.getCurrentStatus().retryCount}`)
+
+      // A POST on a connection the server then drops is never sent twice, on either face.
+      await get(srv.url, agent, { headers: { 'x-id': 'warm' } })
+      const post = await get(srv.url, agent, { method: 'POST', body: 'x', headers: { 'x-id': 'post-s' } }).catch(err => err)
+      await agent.request(srv.url, { headers: { 'x-id': 'warm2' } }).then(r => r.text())
+      const post2 = await agent.request(srv.url, { method: 'POST', body: 'x', headers: { 'x-id': 'post-p' } }).catch(err => err)
+      assert.ok((counts.get('post-s') ?? 0) <= 1 && (counts.get('post-p') ?? 0) <= 1, JSON.stringify([...counts]))
+      if (how !== 'a') {
+        assert.strictEqual(post.code, 'ECONNRESET')
+        assert.strictEqual(post.message, 'socket hang up')
+        assert.strictEqual(post2.code, 'ECONNRESET')
+      }
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  })
+}
+
+test('a POST with an Idempotency-Key is replayed like a GET; a body over 64 KiB is not', async () => {
+  const { counts, seen } = counter()
+  const srv = await racingServer('c', seen)
+  const agent = new Agent()
+  try {
+    await get(srv.url, agent, { headers: { 'x-id': 'warm' } })
+    const keyed = await get(srv.url, agent, { method: 'POST', body: 'x', headers: { 'x-id': 'keyed', 'idempotency-key': 'k1' } })
+    assert.strictEqual(keyed.body.toString(), 'fine')
+    assert.strictEqual(counts.get('keyed'), 2)
+    await get(srv.url, agent, { headers: { 'x-id': 'warm2' } })
+    const big = await get(srv.url, agent, { method: 'PUT', body: Buffer.alloc(70 * 1024), headers: { 'x-id': 'big' } }).catch(err => err)
+    assert.strictEqual(big.code, 'ECONNRESET')
+    assert.strictEqual(counts.get('big'), 1)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('Node\'s maps: a socket is in agent.sockets from addRequest until its close, with keepAlive false too', async () => {
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: false }), async (srv, agent) => {
+    const req = http.get(srv.url, { agent })
+    const name = agent.getName({ host: '127.0.0.1', port: srv.port })
+    assert.strictEqual(agent.sockets[name].length, 1)
+    const [socket] = await once(req, 'socket')
+    assert.strictEqual(socket.connecting, true)
+    await once(socket, 'connect')
+    assert.strictEqual(socket.connecting, false)
+    const closed = new Promise(resolve => socket.once('close', () => resolve(agent.sockets[name])))
+    assert.deepStrictEqual(agent.sockets[name], [socket])
+    const [res] = await once(req, 'response')
+    res.resume()
+    assert.strictEqual(await closed, undefined, 'gone by the time a close listener runs')
+    assert.deepStrictEqual(Object.keys(agent.freeSockets), [])
+  })
+})
+
+test('Node\'s maps: a queued request gets its socket within the close of the one it waited for', async () => {
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 1 }), async (srv, agent) => {
+    const name = agent.getName({ host: '127.0.0.1', port: srv.port })
+    const first = http.get(srv.url, { agent })
+    const second = http.get(srv.url, { agent })
+    assert.strictEqual(agent.requests[name].length, 1)
+    const [socket] = await once(first, 'socket')
+    const inClose = new Promise(resolve => socket.once('close', () => resolve({
+      requests: agent.requests[name]?.length ?? 0,
+      sockets: agent.sockets[name]?.length ?? 0
+    })))
+    first.on('response', res => res.resume())
+    const answered = new Promise(resolve => second.on('response', res => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+    }))
+    assert.deepStrictEqual(await inClose, { requests: 0, sockets: 1 })
+    assert.strictEqual(await answered, 200)
+  })
+})
+
+test('Node\'s maps: a free socket is in freeSockets; an error on it is swallowed and it leaves the pool', async () => {
+  await withAgent(http.createServer(hello), new Agent(), async (srv, agent) => {
+    const name = agent.getName({ host: '127.0.0.1', port: srv.port })
+    const { socket } = await get(srv.url, agent)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepStrictEqual(agent.freeSockets[name], [socket])
+    assert.strictEqual(agent.sockets[name], undefined)
+    socket.emit('error', new Error('boom'))
+    await once(socket, 'close')
+    assert.strictEqual(agent.freeSockets[name], undefined)
+    const next = await get(srv.url, agent)
+    assert.strictEqual(next.reused, false)
+    assert.notStrictEqual(next.socket, socket)
+  })
+})
+
+test('timeouts: socket.timeout is the agent\'s while active and freeSocketTimeout while idle; an idle timeout closes it', async () => {
+  await withAgent(http.createServer(hello), new Agent({ timeout: 5000, freeSocketTimeout: 150 }), async (srv, agent) => {
+    let active, socket
+    const res = await new Promise((resolve, reject) => {
+      const req = http.get(srv.url, { agent }, resolve)
+      req.on('socket', s => { socket = s; active = s.timeout })
+      req.on('error', reject)
+    })
+    res.resume()
+    await once(res, 'end')
+    assert.strictEqual(active, 5000)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(socket.timeout, 150)
+    let timedOut = false
+    socket.on('timeout', () => { timedOut = true })
+    await once(socket, 'close')
+    assert.strictEqual(timedOut, true)
+    assert.strictEqual((await get(srv.url, agent)).reused, false)
+  })
+})
+
+test('timeouts: freeSocketTimeout 0 keeps the agent\'s timeout on an idle socket; a user timeout on an idle socket closes it', async () => {
+  await withAgent(http.createServer(hello), new Agent({ timeout: 3000, freeSocketTimeout: 0 }), async (srv, agent) => {
+    const { socket } = await get(srv.url, agent)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(socket.timeout, 3000)
+    const timedOut = once(socket, 'timeout')
+    const closed = once(socket, 'close')
+    socket.setTimeout(50)
+    await timedOut
+    await closed
+    assert.strictEqual((await get(srv.url, agent)).reused, false)
+  })
+})
+
+test('timeouts: req.setTimeout only emits timeout; the agent\'s own, unheard, fails with ERR_SOCKET_TIMEOUT', async () => {
+  const srv = await rawServer(() => {})
+  try {
+    const agent = new Agent()
+    const req = http.get(srv.url, { agent })
+    req.setTimeout(50)
+    await once(req, 'timeout')
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.strictEqual(req.destroyed, false, 'a user timeout never destroys')
+    req.on('error', () => {})
+    req.destroy()
+    agent.destroy()
+
+    const strict = new Agent({ timeout: 50 })
+    const [err] = await once(http.get(srv.url, { agent: strict }), 'error')
+    assert.strictEqual(err.code, 'ERR_SOCKET_TIMEOUT')
+    assert.strictEqual(err.message, 'Socket timeout')
+    strict.destroy()
+  } finally {
+    await srv.close()
+  }
+})
+
+test('a queued request that is aborted leaves the queue at once and settles as with Node\'s agent', async () => {
+  let release
+  const server = http.createServer((req, res) => {
+    if (req.url === '/hold') release = () => res.end('held')
+    else res.end('hello')
+  })
+  await withAgent(server, new Agent({ maxSockets: 1, maxQueueSize: 1 }), async (srv, agent) => {
+    const name = agent.getName({ host: '127.0.0.1', port: srv.port })
+    const holding = get(`${srv.url}/hold`, agent)
+    const queued = http.get(srv.url, { agent })
+    assert.strictEqual(agent.requests[name].length, 1)
+    const failed = once(queued, 'error')
+    queued.destroy()
+    assert.strictEqual(agent.requests[name], undefined)
+    assert.deepStrictEqual(agent.getCurrentStatus().requests, {})
+    const [err] = await failed
+    assert.strictEqual(err.code, 'ECONNRESET')
+    assert.strictEqual(err.message, 'socket hang up')
+    // Its place is free again under maxQueueSize 1, and no connection was ever opened for it.
+    const next = get(srv.url, agent)
+    while (!release) await new Promise(resolve => setImmediate(resolve))
+    release()
+    assert.strictEqual((await holding).body.toString(), 'held')
+    assert.strictEqual((await next).body.toString(), 'hello')
+    assert.strictEqual(srv.counts.opened, 1)
+  })
+})
+
+test('Node\'s hooks: keepSocketAlive returning false closes instead of pooling; reuseSocket is called on reuse', async () => {
+  const calls = []
+  class Picky extends Agent {
+    keepSocketAlive (socket) {
+      calls.push('keep')
+      return calls.filter(c => c === 'keep').length > 1 && super.keepSocketAlive(socket)
+    }
+
+    reuseSocket (socket, req) {
+      calls.push('reuse')
+      super.reuseSocket(socket, req)
+    }
+  }
+  await withAgent(http.createServer(hello), new Picky(), async (srv, agent) => {
+    const first = await get(srv.url, agent)
+    if (!first.socket.closed) await once(first.socket, 'close')
+    const second = await get(srv.url, agent)
+    assert.strictEqual(second.reused, false)
+    await new Promise(resolve => setImmediate(resolve))
+    const third = await get(srv.url, agent)
+    assert.strictEqual(third.reused, true)
+    assert.deepStrictEqual(calls, ['keep', 'keep', 'reuse', 'keep'])
+    assert.strictEqual(srv.counts.opened, 2)
+  })
+})
+
+test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket face; max=0 is not pooled', async () => {
+  let header = 'max=5, timeout=2'
+  const server = http.createServer((req, res) => {
+    res.setHeader('keep-alive', header)
+    res.end('hello')
+  })
+  await withAgent(server, new Agent({ freeSocketTimeout: 30000 }), async (srv, agent) => {
+    const { socket } = await get(srv.url, agent)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(socket.timeout, 1000)
+    header = 'timeout=10, max=0'
+    const last = await get(srv.url, agent)
+    assert.strictEqual(last.reused, true)
+    if (!last.socket.closed) await once(last.socket, 'close')
+    assert.strictEqual((await get(srv.url, agent)).reused, false)
+  })
+})
