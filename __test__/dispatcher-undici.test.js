@@ -125,7 +125,7 @@ test('headers as a flat array with repeated values, and query, reach the server 
       query: { n: [1, 2], s: 'x y' }
     })
     const got = await res.body.json()
-    assert.strictEqual(got.url, '/q?n=1&n=2&s=x+y')
+    assert.strictEqual(got.url, '/q?n=1&n=2&s=x%20y')
     const raw = got.headers
     assert.deepStrictEqual(raw.filter((_, i) => i % 2 === 0 ? false : raw[i - 1] === 'x-list'), ['a', 'b'])
     assert.strictEqual(raw[raw.indexOf('x-buffer') + 1], 'c')

@@ -15,6 +15,7 @@ const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const https = require('node:https')
 const net = require('node:net')
+const querystring = require('node:querystring')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../binding.js')
 const { toHref, flatHeaders, toBody, pump } = require('./request')
@@ -105,14 +106,14 @@ function timeoutOf (opts, fallback) {
   return limit ?? fallback
 }
 
+/** `opts.query` appended to the path, encoded as undici encodes it (node:querystring). */
 function withQuery (path, query) {
   if (query === undefined || query === null) return path
-  const params = new URLSearchParams()
-  for (const [name, value] of Object.entries(query)) {
-    for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) params.append(name, String(item))
+  if (path.includes('?') || path.includes('#')) {
+    throw invalidArgValue('opts.query', 'cannot be given with a path that holds "?" or "#"', path)
   }
-  const search = params.toString()
-  return search === '' ? path : `${path}${path.includes('?') ? '&' : '?'}${search}`
+  const search = querystring.stringify(query)
+  return search === '' ? path : `${path}?${search}`
 }
 
 /** What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take. */
@@ -179,8 +180,9 @@ class Exchange {
     this.v2 = typeof handler.onRequestStart === 'function' || typeof handler.onResponseStart === 'function'
     /** The native request's id while its answer is awaited (what `native.abort` takes), else 0. */
     this.id = 0
-    /** The response body being read, or the upgrade's ClientRequest. */
+    /** The response body being read (a Readable). */
     this.body = null
+    /** An upgrade's or CONNECT's ClientRequest (socket face). */
     this.upgrading = null
     this.record = null
     this.done = false
