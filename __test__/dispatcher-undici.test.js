@@ -280,6 +280,20 @@ test('close() lets requests in flight finish, then refuses new ones; destroy(err
   })
 })
 
+test("timeouts: the agent's timeout covers fetch; headersTimeout sets it per request (ETIMEDOUT)", async () => {
+  await withServer(() => {}, async (srv, agent) => {
+    await assert.rejects(fetch(srv.url, { dispatcher: agent }), err => {
+      assert.strictEqual(err.cause.code, 'ETIMEDOUT')
+      assert.strictEqual(err.cause.message, 'no activity for 150ms (timeout)')
+      return true
+    })
+    await assert.rejects(undici.request(srv.url, { dispatcher: agent, headersTimeout: 50 }), {
+      code: 'ETIMEDOUT',
+      message: 'no activity for 50ms (timeout)'
+    })
+  }, { timeout: 150 })
+})
+
 test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {
   const server = http.createServer()
   server.on('connect', (req, socket, head) => {
