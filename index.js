@@ -15,6 +15,7 @@ const { Connections } = require('./lib/connect')
 const { servedByNode } = require('./lib/fallback')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { install: installAgent } = require('./lib/install')
+const { observe } = require('./lib/diagnostics')
 
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
@@ -80,9 +81,12 @@ function send (agent, input, options) {
   const native = agent[kNative]
   const profile = agent[kConnections].profileFor(options)
   const sender = body.stream ? new BodySender() : undefined
+  // undici's diagnostics events (null while nobody subscribes): a tracer may add headers before sending.
+  const record = observe(href, method, headers)
   const answered = agent[kRequests].add(href, signal, id => {
     native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null, profile)
   })
+  if (record !== null) record.follow(href, answered)
   if (sender) pump(body.stream, sender)
   return answered
 }

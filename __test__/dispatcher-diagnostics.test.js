@@ -1,5 +1,6 @@
 'use strict'
-// undici's diagnostics_channel events from the dispatcher face, read by a real subscriber that does what
+// undici's diagnostics_channel events from the dispatcher face and the Promise face, read by a real
+// subscriber that does what
 // @opentelemetry/instrumentation-undici does: it adds a trace header on `undici:request:create` (published
 // synchronously inside dispatch), reads the socket on `undici:client:sendHeaders`, the status and raw
 // headers on `undici:request:headers`, and ends on `undici:request:trailers` or `undici:request:error`.
@@ -86,4 +87,28 @@ test('create is published synchronously inside dispatch, and error carries the f
     unsubscribe()
     agent.destroy()
   }
+})
+
+test('agent.request() publishes the same events; it counts as complete at its head, its body being the caller\'s', async () => {
+  await withAgent(http.createServer((req, res) => res.end(req.headers.traceparent ?? 'none')), new Agent(), async (srv, agent) => {
+    const events = []
+    const unsubscribe = subscribe(events, request => request.addHeader('traceparent', '00-promise-face-01'))
+    let failure
+    try {
+      const res = await agent.request(`${srv.url}/p?x=2`, { method: 'POST', body: 'b' })
+      assert.deepStrictEqual(events.map(([name]) => name), NAMES.slice(0, 4))
+      assert.strictEqual(await res.text(), '00-promise-face-01')
+      failure = await agent.request(`${await refusedUrl()}/`).catch(err => err)
+    } finally {
+      unsubscribe()
+    }
+    const { request } = events[0][1]
+    assert.strictEqual(request.origin, srv.url)
+    assert.strictEqual(request.method, 'POST')
+    assert.strictEqual(request.path, '/p?x=2')
+    assert.strictEqual(events[2][1].response.statusCode, 200)
+    assert.deepStrictEqual(events.slice(4).map(([name]) => name), ['undici:request:create', 'undici:client:sendHeaders', 'undici:request:error'])
+    assert.strictEqual(failure.code, 'ECONNREFUSED')
+    assert.strictEqual(events.at(-1)[1].error, failure)
+  })
 })

@@ -1,10 +1,11 @@
 'use strict'
-// undici's diagnostics_channel events for requests served by the dispatcher face, in undici's payload
-// shapes, so that tracers written for undici (@opentelemetry/instrumentation-undici) work unchanged.
-// undici publishes these from its own client; a replacement dispatcher must publish them itself. Nothing
-// is built unless a channel has a subscriber.
+// undici's diagnostics_channel events for requests served by the dispatcher face and the Promise face, in
+// undici's payload shapes, so that tracers written for undici (@opentelemetry/instrumentation-undici) work
+// unchanged. undici publishes these from its own client; a replacement dispatcher must publish them
+// itself. Nothing is built unless a channel has a subscriber.
 
 const dc = require('node:diagnostics_channel')
+const net = require('node:net')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -18,6 +19,13 @@ const channels = {
 function observed () {
   return channels.create.hasSubscribers || channels.headers.hasSubscribers ||
     channels.trailers.hasSubscribers || channels.error.hasSubscribers || channels.sendHeaders.hasSubscribers
+}
+
+/** What `undici:client:sendHeaders` subscribers read of the socket: the connection itself stays in Rust. */
+function socketStandIn (href) {
+  const { hostname, port, protocol } = new URL(href)
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  return { remoteAddress: net.isIP(host) ? host : undefined, remotePort: Number(port) || (protocol === 'https:' ? 443 : 80) }
 }
 
 /**
@@ -71,6 +79,30 @@ class ObservedRequest {
     this.aborted = aborted
     if (channels.error.hasSubscribers) channels.error.publish({ request: this, error })
   }
+
+  /**
+   * The Promise face's request was handed to Rust and `answered` is its Response promise. Its body is the
+   * caller's to read, so the request counts as complete at its head: trailers are published then.
+   */
+  follow (href, answered) {
+    this.sent(socketStandIn(href))
+    answered.then(res => {
+      this.answered(res.status, res.statusText, res.rawHeaders.map(text => Buffer.from(text, 'latin1')))
+      this.completedWith([])
+    }, err => this.failed(err, err?.code === 'ABORT_ERR'))
+  }
 }
 
-module.exports = { observed, ObservedRequest }
+/**
+ * For `agent.request()`: publishes `undici:request:create` for the request and returns its record, or
+ * null while nobody subscribes. `headers` is the flat list that goes to Rust (a subscriber may add to it).
+ */
+function observe (href, method, headers) {
+  if (!observed()) return null
+  const url = new URL(href)
+  const record = new ObservedRequest(url.origin, method, url.pathname + url.search, headers)
+  record.created()
+  return record
+}
+
+module.exports = { observed, ObservedRequest, observe, socketStandIn }

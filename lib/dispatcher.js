@@ -14,13 +14,12 @@
 const { EventEmitter } = require('node:events')
 const http = require('node:http')
 const https = require('node:https')
-const net = require('node:net')
 const querystring = require('node:querystring')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../binding.js')
 const { toHref, flatHeaders, toBody, pump } = require('./request')
 const { abortError, codedError, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
-const { observed, ObservedRequest } = require('./diagnostics')
+const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 
 // A streamed body of a declared length up to this size is gathered before it is sent: fetch hands every
 // body (a string too) over as a stream, and a body sent whole can be sent again when the keep-alive race
@@ -163,13 +162,6 @@ function checkHandler (handler) {
 
 function closedError () {
   return codedError(Error, 'UND_ERR_CLOSED', 'The client is closed', { name: 'ClientClosedError' })
-}
-
-/** What `undici:client:sendHeaders` subscribers read of the socket: the connection itself stays in Rust. */
-function socketStandIn (href) {
-  const { hostname, port, protocol } = new URL(href)
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
-  return { remoteAddress: net.isIP(host) ? host : undefined, remotePort: Number(port) || (protocol === 'https:' ? 443 : 80) }
 }
 
 /** One request through the dispatcher face; also the v2 handlers' controller. */
