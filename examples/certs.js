@@ -21,9 +21,25 @@ function inTempDir (make) {
   }
 }
 
-function selfSigned ({ days = 2, cn = 'localhost' } = {}) {
+/** `san: false` makes what a bare `openssl req -x509 -subj /CN=localhost` makes: a name in the CN only. */
+function selfSigned ({ days = 2, cn = 'localhost', san = true } = {}) {
   return inTempDir(openssl => openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
-    '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, '-addext', SAN, '-days', String(days)]))
+    '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, ...(san ? ['-addext', SAN] : []), '-days', String(days)]))
+}
+
+/** A CA and a certificate for localhost and 127.0.0.1 signed by it, as a company CA issues them. */
+function issued () {
+  let ca
+  const leaf = inTempDir((openssl, dir) => {
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'ca-key.pem', '-out', 'ca.pem',
+      '-subj', '/CN=Test Company CA', '-days', '2'])
+    openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem', '-subj', '/CN=localhost'])
+    fs.writeFileSync(path.join(dir, 'san.cnf'), `${SAN}\n`)
+    openssl(['x509', '-req', '-in', 'csr.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-sha256',
+      '-days', '2', '-extfile', 'san.cnf', '-out', 'cert.pem'])
+    ca = fs.readFileSync(path.join(dir, 'ca.pem'))
+  })
+  return { ...leaf, ca }
 }
 
 /** A self-signed certificate that expired in 2020 (`openssl ca` is the one that takes explicit dates). */
@@ -43,4 +59,4 @@ function expired () {
   })
 }
 
-module.exports = { selfSigned, expired }
+module.exports = { selfSigned, issued, expired }

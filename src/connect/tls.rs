@@ -62,30 +62,42 @@ fn invalid(message: String) -> Error {
     Error::new(Kind::InvalidArgValue, message)
 }
 
-/// Node's default trust, parsed once per process.
-static DEFAULT_ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+/// Node's default trust: the roots, and the same certificates as DER, for a server whose own
+/// self-signed certificate is among them (OpenSSL accepts that, webpki does not; see [`Trust`]).
+struct DefaultTrust {
+    roots: Arc<RootCertStore>,
+    certs: Arc<Vec<CertificateDer<'static>>>,
+}
+
+/// Parsed once per process.
+static DEFAULT_TRUST: OnceLock<DefaultTrust> = OnceLock::new();
 
 /// Sets the roots used when no `ca` is given: the PEM certificates Node trusts by default. Only the
 /// first call counts (Node reads its default set once, at startup, too).
 pub fn set_default_roots(pems: &[u8]) {
-    DEFAULT_ROOTS.get_or_init(|| {
+    DEFAULT_TRUST.get_or_init(|| {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(pems).flatten().collect();
         let mut roots = RootCertStore::empty();
         // A certificate webpki cannot use as an anchor is skipped, as OpenSSL skips unusable ones.
-        for cert in CertificateDer::pem_slice_iter(pems).flatten() {
-            let _ = roots.add(cert);
+        for cert in &certs {
+            let _ = roots.add(cert.clone());
         }
-        Arc::new(roots)
+        DefaultTrust {
+            roots: Arc::new(roots),
+            certs: Arc::new(certs),
+        }
     });
 }
 
-fn default_roots() -> Arc<RootCertStore> {
-    DEFAULT_ROOTS
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            Arc::new(roots)
-        })
-        .clone()
+fn default_trust() -> &'static DefaultTrust {
+    DEFAULT_TRUST.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        DefaultTrust {
+            roots: Arc::new(roots),
+            certs: Arc::default(),
+        }
+    })
 }
 
 /// Returns the config for `options`, building it only when no live agent already holds one.
@@ -133,8 +145,9 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
         .map_err(|e| invalid(format!("TLS versions: {e}")))?;
 
     let ca = parse_certs(&options.ca, "ca")?;
-    let roots = if ca.is_empty() {
-        default_roots()
+    let (roots, pinned) = if ca.is_empty() {
+        let default = default_trust();
+        (default.roots.clone(), default.certs.clone())
     } else {
         let mut roots = RootCertStore::empty();
         for cert in &ca {
@@ -142,12 +155,12 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             // self-signed certificate, which `Verifier` accepts by identity below.
             let _ = roots.add(cert.clone());
         }
-        Arc::new(roots)
+        (Arc::new(roots), Arc::new(ca))
     };
     let trust = if options.reject_unauthorized {
         Trust::Verified {
             roots,
-            pinned: ca,
+            pinned,
             names: !options.names_by_caller,
         }
     } else {
@@ -186,11 +199,12 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
 /// Whom the verifier trusts.
 #[derive(Debug)]
 enum Trust {
-    /// Node's verification: webpki against the roots, plus identity with a certificate given in `ca`;
-    /// with `names`, the host name too (else the caller's `checkServerIdentity` checks it).
+    /// Node's verification: webpki against the roots, plus identity with a trusted certificate (given
+    /// in `ca`, or in Node's default set); with `names`, the host name too (else the caller's
+    /// `checkServerIdentity` checks it).
     Verified {
         roots: Arc<RootCertStore>,
-        pinned: Vec<CertificateDer<'static>>,
+        pinned: Arc<Vec<CertificateDer<'static>>>,
         names: bool,
     },
     /// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.

@@ -1,0 +1,177 @@
+'use strict'
+// Trust as Node trusts, on both faces: Node's default set (NODE_EXTRA_CA_CERTS, in a child process), a
+// certificate named by its CN only (a bare `openssl req -x509 -subj /CN=localhost`), the caller's
+// checkServerIdentity, and TLS options given per request, served by the Rust pool on routes of their own
+// so that trust never leaks between them. Every server is on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const https = require('node:https')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { execFile } = require('node:child_process')
+const { HttpsAgent } = require('..')
+const { selfSigned, issued } = require('../examples/certs')
+const { listenCounting } = require('./helpers/faces')
+
+const cnOnly = selfSigned({ san: false })
+const company = issued()
+const withSan = selfSigned()
+
+async function serve (cert, run) {
+  let requests = 0
+  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+    requests++
+    res.end('secure hello')
+  }))
+  srv.requests = () => requests
+  try {
+    await run(srv)
+  } finally {
+    await srv.close()
+  }
+}
+
+/** GET through the socket face; resolves with the body or rejects with the request's error. */
+function get (url, options) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, options, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve(body))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}
+
+test('a certificate with its name in the CN only is matched by the CN, as Node does (both faces)', async () => {
+  await serve(cnOnly, async srv => {
+    const agent = new HttpsAgent({ ca: cnOnly.cert })
+    try {
+      assert.strictEqual(await (await agent.request(`https://localhost:${srv.port}/`)).text(), 'secure hello')
+      assert.strictEqual(await get(`https://localhost:${srv.port}/`, { agent }), 'secure hello')
+      // An IP address needs an IP altname, and another name does not match the CN.
+      await assert.rejects(agent.request(`https://127.0.0.1:${srv.port}/`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+      await assert.rejects(agent.request(`https://127.0.0.1:${srv.port}/`, { servername: 'other.localhost' }),
+        { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
+/** Runs `script` in a child Node with `env`; resolves with its stdout. */
+function child (script, env) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(stdout.trim())
+    })
+  })
+}
+
+test('NODE_EXTRA_CA_CERTS is trusted without `ca`, as by Node; without it the same server is refused', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-extra-ca-'))
+  const caFile = path.join(dir, 'company-ca.pem')
+  fs.writeFileSync(caFile, company.ca)
+  try {
+    await serve(company, async srv => {
+      const script = `
+        const { HttpsAgent } = require(${JSON.stringify(path.join(__dirname, '..'))})
+        const https = require('node:https')
+        const agent = new HttpsAgent()
+        const url = 'https://localhost:${srv.port}/'
+        const viaSocket = () => new Promise((resolve, reject) => https.get(url, { agent }, res => {
+          res.resume(); res.on('end', () => resolve(res.statusCode))
+        }).on('error', reject))
+        Promise.all([agent.request(url).then(r => r.status), viaSocket()])
+          .then(s => console.log(s.join(' ')), e => console.log(e.code))
+          .finally(() => agent.destroy())`
+      assert.strictEqual(await child(script, { NODE_EXTRA_CA_CERTS: caFile }), '200 200')
+      assert.strictEqual(await child(script, { NODE_EXTRA_CA_CERTS: '' }), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    })
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('checkServerIdentity gets the host and the peer certificate in Node\'s shape; its Error fails the request before it is sent (both faces)', async () => {
+  await serve(withSan, async srv => {
+    const seen = []
+    const refusal = new Error('pinned fingerprint does not match')
+    const agent = new HttpsAgent({
+      ca: withSan.cert,
+      checkServerIdentity (host, cert) {
+        seen.push({ host, cert })
+        return refusal
+      }
+    })
+    try {
+      await assert.rejects(agent.request(`https://localhost:${srv.port}/`), err => err === refusal)
+      await assert.rejects(get(`https://localhost:${srv.port}/`, { agent }), err => err === refusal)
+      assert.strictEqual(srv.requests(), 0)
+      const [{ host, cert }] = seen
+      assert.strictEqual(host, 'localhost')
+      assert.strictEqual(cert.subject.CN, 'localhost')
+      assert.strictEqual(cert.subjectaltname, 'DNS:localhost, IP Address:127.0.0.1')
+      assert.ok(Buffer.isBuffer(cert.raw))
+      assert.match(cert.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+      assert.strictEqual(cert.issuerCertificate, cert)
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
+test('checkServerIdentity replaces the name check: it may accept a name the certificate lacks (per request, both faces)', async () => {
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent({ ca: withSan.cert })
+    const url = `https://127.0.0.1:${srv.port}/`
+    const options = { servername: 'elsewhere.example', checkServerIdentity: () => undefined }
+    try {
+      await assert.rejects(agent.request(url, { servername: 'elsewhere.example' }), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+      assert.strictEqual(await (await agent.request(url, options)).text(), 'secure hello')
+      assert.strictEqual(await get(url, { agent, ...options }), 'secure hello')
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
+test('per-request TLS options are served by the pool on routes of their own: trust never leaks (both faces)', async () => {
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent()
+    const url = `https://localhost:${srv.port}/`
+    try {
+      // rejectUnauthorized: false first, then a strict request to the same server: still refused.
+      assert.strictEqual(await (await agent.request(url, { rejectUnauthorized: false })).text(), 'secure hello')
+      await assert.rejects(agent.request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      assert.strictEqual(await get(url, { agent, rejectUnauthorized: false }), 'secure hello')
+      await assert.rejects(get(url, { agent }), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      // A per-request `ca` is pooled and reused: 5 requests per face, one connection each.
+      for (let i = 0; i < 5; i++) await (await agent.request(url, { ca: withSan.cert })).text()
+      for (let i = 0; i < 5; i++) await get(url, { agent, ca: withSan.cert })
+      const status = agent.getCurrentStatus()
+      assert.strictEqual(status.createSocketCount, 4)
+      assert.strictEqual(status.createSocketErrorCount, 2)
+      assert.strictEqual(status.requestCount, 12)
+      assert.strictEqual(srv.requests(), 12)
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
+test('a bad per-request TLS option fails that request with Node\'s code', async () => {
+  const agent = new HttpsAgent()
+  try {
+    await assert.rejects(agent.request('https://127.0.0.1:1/', { ca: 42 }), { code: 'ERR_INVALID_ARG_TYPE' })
+    await assert.rejects(agent.request('https://127.0.0.1:1/', { checkServerIdentity: true }), { code: 'ERR_INVALID_ARG_TYPE' })
+    assert.throws(() => https.get('https://127.0.0.1:1/', { agent, minVersion: 'TLSv1' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  } finally {
+    agent.destroy()
+  }
+})
