@@ -8,7 +8,7 @@ const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
 const { Agent } = require('..')
-const { rawServer, withAgent, get } = require('./helpers/faces')
+const { listenCounting, rawServer, withAgent, get } = require('./helpers/faces')
 
 const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 const hello = (req, res) => res.end('hello')
@@ -146,10 +146,15 @@ test('Node\'s maps: a socket is in agent.sockets from addRequest until its close
 })
 
 test('Node\'s maps: a queued request gets its socket within the close of the one it waited for', async () => {
-  await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 1 }), async (srv, agent) => {
+  // The server closes every connection after its answer, so the waiting request needs a new one.
+  const closing = (req, res) => res.setHeader('connection', 'close').end('hello')
+  await withAgent(http.createServer(closing), new Agent({ maxSockets: 1 }), async (srv, agent) => {
     const name = agent.getName({ host: '127.0.0.1', port: srv.port })
     const first = http.get(srv.url, { agent })
     const second = http.get(srv.url, { agent })
+    const errors = []
+    first.on('error', err => errors.push(`first: ${err.stack}`))
+    second.on('error', err => errors.push(`second: ${err.stack}`))
     assert.strictEqual(agent.requests[name].length, 1)
     const [socket] = await once(first, 'socket')
     const inClose = new Promise(resolve => socket.once('close', () => resolve({
@@ -161,8 +166,10 @@ test('Node\'s maps: a queued request gets its socket within the close of the one
       res.resume()
       res.on('end', () => resolve(res.statusCode))
     }))
-    assert.deepStrictEqual(await inClose, { requests: 0, sockets: 1 })
+    assert.deepStrictEqual(await inClose, { requests: 0, sockets: 1 }, errors.join('\n'))
     assert.strictEqual(await answered, 200)
+    assert.strictEqual(srv.counts.maxOpen, 1)
+    assert.deepStrictEqual(errors, [])
   })
 })
 
@@ -309,5 +316,57 @@ test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket f
     assert.strictEqual(last.reused, true)
     if (!last.socket.closed) await once(last.socket, 'close')
     assert.strictEqual((await get(srv.url, agent)).reused, false)
+  })
+})
+
+/** Two servers on 127.0.0.1 whose connections are counted together: most open at once across both. */
+async function twoOrigins () {
+  const both = { open: 0, maxOpen: 0 }
+  const servers = await Promise.all([0, 1].map(() => listenCounting(http.createServer(hello))))
+  for (const srv of servers) {
+    srv.server.on('connection', socket => {
+      both.maxOpen = Math.max(both.maxOpen, ++both.open)
+      socket.on('close', () => both.open--)
+    })
+  }
+  return { servers, both, close: () => Promise.all(servers.map(s => s.close())) }
+}
+
+test('keepAlive false: waiting requests take a freed socket as with Node\'s agent; never more than maxSockets, on both faces', async () => {
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 2 }), async (srv, agent) => {
+    const socketFace = Array.from({ length: 20 }, () => get(srv.url, agent))
+    const promiseFace = Array.from({ length: 20 }, () => agent.request(srv.url).then(r => r.text()))
+    const answers = await Promise.all([...socketFace, ...promiseFace])
+    assert.strictEqual(answers.length, 40)
+    assert.ok(srv.counts.maxOpen <= 2, `the server saw ${srv.counts.maxOpen} connections at once`)
+  })
+})
+
+test('caps hold until a connection is closed: an idle connection evicted under maxTotalSockets closes before the next is dialled', async () => {
+  const { servers: [a, b], both, close } = await twoOrigins()
+  const agent = new Agent({ maxTotalSockets: 3 })
+  try {
+    for (let round = 0; round < 3; round++) {
+      // Three idle connections to one origin, then three requests at once to the other: each needs an
+      // eviction first. Both faces, alternately.
+      const [warm, burst] = round % 2 === 0 ? [a, b] : [b, a]
+      await Promise.all(Array.from({ length: 3 }, () => get(warm.url, agent)))
+      await Promise.all(Array.from({ length: 3 }, () => agent.request(burst.url).then(r => r.text())))
+      await Promise.all(Array.from({ length: 3 }, () => get(burst.url, agent)))
+    }
+    assert.ok(both.maxOpen <= 3, `the servers saw ${both.maxOpen} connections at once`)
+  } finally {
+    agent.destroy()
+    await close()
+  }
+})
+
+test('keepAlive false with maxSockets: queued socket-face requests reuse the freed socket, as Node\'s agent does', async () => {
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 2 }), async (srv, agent) => {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(srv.url, agent)))
+    assert.deepStrictEqual(answers.map(a => a.body.toString()), Array(10).fill('hello'))
+    assert.strictEqual(srv.counts.opened, 2)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepStrictEqual(Object.keys(agent.freeSockets), [], 'nothing is kept idle without keep-alive')
   })
 })

@@ -196,13 +196,13 @@ class SocketBook {
     const agent = this.agent
     const route = this.routes.get(socket)
     const req = socket._httpMessage
-    if (!socket.writable || socket.destroyed || !agent.keepAlive || (req && !req.shouldKeepAlive)) {
-      socket.destroy()
-      return
-    }
-    // As Node: a request waiting for this origin takes the socket; otherwise the hook may veto pooling.
+    // Closed meanwhile (the server closed it as the response ended): nothing to free.
+    if (route === undefined) return
+    // As Node's agent: a request waiting for this origin takes the socket (even without keep-alive);
+    // otherwise it is pooled only with keep-alive, and the hook may veto that.
     const waiters = agent.requests[route.name] !== undefined
-    if (!waiters && !agent.keepSocketAlive(socket)) {
+    if (!socket.writable || socket.destroyed ||
+      (!waiters && (!agent.keepAlive || (req && !req.shouldKeepAlive) || !agent.keepSocketAlive(socket)))) {
       socket.destroy()
       return
     }

@@ -25,11 +25,12 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+use super::linger::Lingering;
 use super::Conn;
 use crate::connect::{Connector, Profile};
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Checkout, Connection, Grant, Lease, Pool, Slot};
+use crate::pool::{Checkout, Closed, Connection, Grant, Lease, Pool, Slot};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
 pub const SMALL_BODY: usize = 64 * 1024;
@@ -39,11 +40,18 @@ const MAX_HEAD: usize = 64 * 1024;
 /// A pooled hyper connection: the sending half; the connection task runs on its own.
 pub struct HyperConn {
     sender: http1::SendRequest<RequestBody>,
+    /// Fired when the connection task ends, which drops the socket.
+    closed: Closed,
 }
 
 impl HyperConn {
     pub fn is_open(&self) -> bool {
         !self.sender.is_closed()
+    }
+
+    /// Fires once the connection task has ended, which drops the socket.
+    pub fn closed(&self) -> Closed {
+        self.closed.clone()
     }
 }
 
@@ -301,7 +309,10 @@ impl Client {
 
     async fn open(&self, slot: Slot<Conn>) -> Result<Lease<Conn>> {
         let connected = tokio::select! {
-            c = self.connector.connect(slot.key()) => c,
+            c = async {
+                slot.ready().await;
+                self.connector.connect(slot.key()).await
+            } => c,
             _ = self.pool.destroyed() => Err(Error::destroyed()),
         };
         let transport = match connected {
@@ -314,7 +325,7 @@ impl Client {
         let handshake = http1::Builder::new()
             .max_buf_size(MAX_HEAD)
             .max_headers(1000)
-            .handshake(TokioIo::new(transport))
+            .handshake(TokioIo::new(Lingering::new(transport)))
             .await;
         let (sender, conn) = match handshake {
             Ok(pair) => pair,
@@ -326,11 +337,14 @@ impl Client {
         let pool = self.pool.clone();
         let key = slot.key().clone();
         let id = slot.id();
+        let closed = Closed::default();
+        let socket_closed = closed.clone();
         tokio::spawn(async move {
             let result = conn.await;
+            socket_closed.fire();
             pool.forget(&key, id, result.is_err());
         });
-        Ok(slot.fill(Conn::Http(HyperConn { sender })))
+        Ok(slot.fill(Conn::Http(HyperConn { sender, closed })))
     }
 }
 

@@ -4,9 +4,10 @@
 
 pub mod client;
 pub mod keep_alive;
+pub mod linger;
 pub mod transport;
 
-use crate::pool::Connection;
+use crate::pool::{Closed, Connection};
 
 /// A pooled connection of either face.
 pub enum Conn {
@@ -37,6 +38,13 @@ impl Connection for Conn {
     fn expire(&self) {
         if let Conn::Raw(c) = self {
             c.expire();
+        }
+    }
+
+    fn closed(&self) -> Closed {
+        match self {
+            Conn::Http(c) => c.closed(),
+            Conn::Raw(c) => c.closed(),
         }
     }
 }

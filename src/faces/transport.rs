@@ -21,11 +21,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Notify};
 
+use super::linger::LINGER;
 use super::Conn;
 use crate::connect::{Connector, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
-use crate::pool::{ConnId, Grant, Lease, Pool, Slot, Turn};
+use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn};
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
@@ -98,6 +99,10 @@ struct Shared {
     wants_drain: AtomicBool,
     /// Closed by the pool because its idle deadline passed: the owner hears of it as a timeout.
     expired: AtomicBool,
+    /// Fired when the socket is closed: both halves dropped, or never connected.
+    closed: Closed,
+    /// Halves of the socket still held by its tasks.
+    halves: AtomicUsize,
 }
 
 /// A way to drive one connection: write to it, pause it, stop it.
@@ -119,6 +124,8 @@ impl RawHandle {
             queued: AtomicUsize::new(0),
             wants_drain: AtomicBool::new(false),
             expired: AtomicBool::new(false),
+            closed: Closed::default(),
+            halves: AtomicUsize::new(2),
         });
         (RawHandle { shared, commands }, rx)
     }
@@ -175,6 +182,20 @@ impl RawConn {
 
     pub fn expire(&self) {
         self.handle.shared.expired.store(true, Ordering::SeqCst);
+    }
+
+    /// Fires once its socket is closed (both halves dropped).
+    pub fn closed(&self) -> Closed {
+        self.handle.shared.closed.clone()
+    }
+}
+
+impl Shared {
+    /// One task dropped its half of the socket; the socket is closed when both have.
+    fn half_closed(&self) {
+        if self.halves.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.closed.fire();
+        }
     }
 }
 
@@ -335,7 +356,10 @@ impl Sockets {
         tokio::spawn(async move {
             let mut stop = handle.shared.stop.subscribe();
             let connected = tokio::select! {
-                c = this.connector.connect(slot.key()) => c,
+                c = async {
+                    slot.ready().await;
+                    this.connector.connect(slot.key()).await
+                } => c,
                 _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
@@ -384,20 +408,26 @@ impl Sockets {
                 _ => {
                     drop(held);
                     drop(lease);
+                    drop(transport);
+                    handle.shared.closed.fire();
                     return;
                 }
             }
         }
         let (reader, writer) = tokio::io::split(transport);
         self.sink.emit(SocketEvent::Connected { id, info });
-        tokio::spawn(write_loop(
-            id,
-            writer,
-            commands,
-            handle.clone(),
-            self.sink.clone(),
-        ));
-        tokio::spawn(read_loop(id, key, reader, handle, self.clone()));
+        // Each loop owns its half of the socket and drops it when it ends.
+        let (shared, sink) = (handle.shared.clone(), self.sink.clone());
+        let writing = handle.clone();
+        tokio::spawn(async move {
+            write_loop(id, writer, commands, writing, sink).await;
+            shared.half_closed();
+        });
+        let (shared, sockets) = (handle.shared.clone(), self.clone());
+        tokio::spawn(async move {
+            read_loop(id, key, reader, handle, sockets).await;
+            shared.half_closed();
+        });
     }
 
     pub fn write(&self, id: ConnId, bytes: Bytes) -> bool {
@@ -567,6 +597,8 @@ async fn read_loop(
             }
         }
     }
+    // Stopped by us rather than ended by the peer (EOF, error, stray bytes).
+    let ours = *stop.borrow();
     if error.is_none() && shared.expired.load(Ordering::SeqCst) {
         error = Some(Error::new(
             crate::error::Kind::TimedOut,
@@ -576,4 +608,17 @@ async fn read_loop(
     shared.open.store(false, Ordering::SeqCst);
     handle.stop();
     sockets.closed(&key, id, error);
+    if ours {
+        linger(&mut reader).await;
+    }
+}
+
+/// Closed from our side (the writer sends FIN): wait, a little, for the peer to close too, so that the
+/// server has seen this connection close before its slot goes to a new one (see [`super::linger`]).
+async fn linger(reader: &mut tokio::io::ReadHalf<Transport>) {
+    let mut scratch = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(1..) = reader.read(&mut scratch).await {}
+    })
+    .await;
 }

@@ -93,6 +93,62 @@ pub trait Connection: Send + 'static {
 
     /// Told just before the pool closes it because its idle deadline passed.
     fn expire(&self) {}
+
+    /// Fires once the connection's socket is really closed, after the connection is dropped: until then
+    /// it holds its slot, so that a server never sees more connections than the caps allow.
+    fn closed(&self) -> Closed {
+        Closed::fired()
+    }
+}
+
+/// Fired once a connection's socket is closed; [`Closed::then`] runs its callback at that moment, or at
+/// once when it has already passed. Clones share the signal.
+#[derive(Clone, Default)]
+pub struct Closed(Arc<Mutex<ClosedState>>);
+
+#[derive(Default)]
+struct ClosedState {
+    fired: bool,
+    then: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Closed {
+    /// A signal that has fired: for connections that are closed once dropped.
+    pub fn fired() -> Self {
+        let closed = Closed::default();
+        closed.fire();
+        closed
+    }
+
+    pub fn fire(&self) {
+        let then = {
+            let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            state.fired = true;
+            std::mem::take(&mut state.then)
+        };
+        for then in then {
+            then();
+        }
+    }
+
+    pub fn then(&self, then: Box<dyn FnOnce() + Send>) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if state.fired {
+            drop(state);
+            then();
+        } else {
+            state.then.push(then);
+        }
+    }
+
+    /// Resolves once the signal has fired.
+    pub async fn wait(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.then(Box::new(move || {
+            let _ = tx.send(());
+        }));
+        let _ = rx.await;
+    }
 }
 
 /// Identifies a connection within its pool, for [`Pool::forget`].
@@ -247,6 +303,19 @@ impl<C: Connection> Pool<C> {
             call(answer);
         }
         drop(after.conns);
+        for (key, id, closed, conn) in after.closing {
+            drop(conn);
+            let pool = self.clone();
+            closed.then(Box::new(move || pool.closed(&key, id)));
+        }
+    }
+
+    /// Connection `id`, which the pool closed, is closed: its slot goes to the next waiter.
+    fn closed(&self, key: &OriginKey, id: ConnId) {
+        let mut dropped = Aftermath::default();
+        self.lock()
+            .closed(&self.shared.config, key, id, &mut dropped);
+        self.settle(dropped);
     }
 
     fn lease(
@@ -267,11 +336,12 @@ impl<C: Connection> Pool<C> {
         }
     }
 
-    fn slot(&self, key: &OriginKey, id: ConnId) -> Slot<C> {
+    fn slot(&self, key: &OriginKey, id: ConnId, after: Option<Closed>) -> Slot<C> {
         Slot {
             pool: self.clone(),
             key: key.clone(),
             id,
+            after,
             done: false,
         }
     }
@@ -281,7 +351,7 @@ impl<C: Connection> Pool<C> {
             RawGrant::Reuse { id, conn, created } => {
                 Grant::Reuse(self.lease(key, id, conn, created, true))
             }
-            RawGrant::Connect { id } => Grant::Connect(self.slot(key, id)),
+            RawGrant::Connect { id, after } => Grant::Connect(self.slot(key, id, after)),
         }
     }
 
@@ -355,10 +425,11 @@ impl<C: Connection> Pool<C> {
         self.settle(dropped);
     }
 
-    fn close(&self, key: &OriginKey, error: bool) {
+    /// A leased connection ends: `conn` is closed (its slot freed once it is), `None` left for good.
+    fn close(&self, key: &OriginKey, id: ConnId, conn: Option<C>, error: bool) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .close_active(&self.shared.config, key, error, &mut dropped);
+            .close_active(&self.shared.config, key, id, conn, error, &mut dropped);
         self.settle(dropped);
     }
 
@@ -462,15 +533,14 @@ impl<C: Connection> Lease<C> {
     /// Closes the connection because it failed; counted in `errorSocketCount`.
     pub fn fail(mut self) {
         if let Some(conn) = self.conn.take() {
-            drop(conn);
-            self.pool.close(&self.key, true);
+            self.pool.close(&self.key, self.id, Some(conn), true);
         }
     }
 
     /// Takes the connection out of the pool for good (an upgraded or CONNECT request); the slot is freed.
     pub fn detach(mut self) -> C {
         let conn = self.conn.take().expect("a live lease holds its connection");
-        self.pool.close(&self.key, false);
+        self.pool.close(&self.key, self.id, None, false);
         conn
     }
 }
@@ -478,8 +548,7 @@ impl<C: Connection> Lease<C> {
 impl<C: Connection> Drop for Lease<C> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            drop(conn);
-            self.pool.close(&self.key, false);
+            self.pool.close(&self.key, self.id, Some(conn), false);
         }
     }
 }
@@ -490,10 +559,19 @@ pub struct Slot<C: Connection> {
     pool: Pool<C>,
     key: OriginKey,
     id: ConnId,
+    /// The connection whose slot this is, still closing: dial only once it is closed.
+    after: Option<Closed>,
     done: bool,
 }
 
 impl<C: Connection> Slot<C> {
+    /// Resolves once the room is really free (the connection that held it is closed).
+    pub async fn ready(&self) {
+        if let Some(after) = &self.after {
+            after.wait().await;
+        }
+    }
+
     pub fn id(&self) -> ConnId {
         self.id
     }

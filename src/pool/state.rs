@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{ConnId, Connection, PoolConfig, Scheduling};
+use super::{Closed, ConnId, Connection, PoolConfig, Scheduling};
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 
@@ -22,6 +22,8 @@ pub enum Grant<C> {
     },
     Connect {
         id: ConnId,
+        /// A connection still closing whose slot this one takes: dial once it is closed.
+        after: Option<Closed>,
     },
 }
 
@@ -58,8 +60,11 @@ pub struct Ready<C> {
     pub answer: Result<Grant<C>>,
 }
 
-/// What a locked step leaves for the caller to do after unlocking: connections to drop, callbacks to run.
+/// What a locked step leaves for the caller to do after unlocking: connections to close (each still
+/// holding its slot until its socket is closed, then given to [`State::closed`]), connections that hold
+/// no slot, and callbacks to run.
 pub struct Aftermath<C> {
+    pub closing: Vec<(OriginKey, ConnId, Closed, C)>,
     pub conns: Vec<C>,
     pub ready: Vec<Ready<C>>,
 }
@@ -67,20 +72,23 @@ pub struct Aftermath<C> {
 impl<C> Default for Aftermath<C> {
     fn default() -> Self {
         Aftermath {
+            closing: Vec::new(),
             conns: Vec::new(),
             ready: Vec::new(),
         }
     }
 }
 
-impl<C> Aftermath<C> {
-    fn push(&mut self, conn: C) {
-        self.conns.push(conn);
-    }
+/// Room for one more connection: free room, or the slot of a connection still closing.
+enum Room {
+    Free,
+    Closing(Closing),
+}
 
-    fn extend(&mut self, conns: impl IntoIterator<Item = C>) {
-        self.conns.extend(conns);
-    }
+/// A connection being closed, holding its slot until [`Closed`] fires (or until a waiter takes it over).
+struct Closing {
+    id: ConnId,
+    closed: Closed,
 }
 
 struct Waiter<C> {
@@ -95,6 +103,9 @@ struct Host<C> {
     idle: VecDeque<Idle<C>>,
     busy: usize,
     connecting: usize,
+    /// Connections being closed: they hold their slots until their sockets are closed, so that a server
+    /// never sees more than the caps allow. A waiter may take such a slot over and dial once it is closed.
+    closing: VecDeque<Closing>,
     waiters: VecDeque<Waiter<C>>,
 }
 
@@ -104,6 +115,7 @@ impl<C> Default for Host<C> {
             idle: VecDeque::new(),
             busy: 0,
             connecting: 0,
+            closing: VecDeque::new(),
             waiters: VecDeque::new(),
         }
     }
@@ -113,6 +125,7 @@ impl<C> Host<C> {
     /// Takes the idle connection to reuse for `role`, per `scheduling`, dropping stale ones met on the way.
     fn take_idle(
         &mut self,
+        key: &OriginKey,
         scheduling: Scheduling,
         role: u8,
         now: Instant,
@@ -135,13 +148,26 @@ impl<C> Host<C> {
                 return (Some(idle), stale);
             }
             stale += 1;
-            dropped.push(idle.conn);
+            self.start_closing(key, idle.id, idle.conn, dropped);
         }
     }
 
     /// Slots held: what `maxSockets` bounds.
     fn count(&self) -> usize {
-        self.busy + self.connecting + self.idle.len()
+        self.busy + self.connecting + self.idle.len() + self.closing.len()
+    }
+
+    /// Closes `conn`: it keeps its slot until its socket is closed.
+    fn start_closing(&mut self, key: &OriginKey, id: ConnId, conn: C, after: &mut Aftermath<C>)
+    where
+        C: Connection,
+    {
+        let closed = conn.closed();
+        self.closing.push_back(Closing {
+            id,
+            closed: closed.clone(),
+        });
+        after.closing.push((key.clone(), id, closed, conn));
     }
 
     /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none, or when that
@@ -265,9 +291,8 @@ impl<C: Connection> State<C> {
         let (idle, stale) = if fresh {
             (None, 0)
         } else {
-            host.take_idle(config.scheduling, role, now, dropped)
+            host.take_idle(key, config.scheduling, role, now, dropped)
         };
-        self.total -= stale;
         self.counters.closed += stale as u64;
         if let Some(idle) = idle {
             host.busy += 1;
@@ -278,22 +303,27 @@ impl<C: Connection> State<C> {
                 created: idle.created,
             }));
         }
-        // Idle connections of the other face hold room this request needs: close the oldest.
-        if host.waiters.is_empty() && host.count() >= config.max_sockets && !host.idle.is_empty() {
+        // Idle connections of the other face hold room this request needs: close the oldest (the
+        // request takes its slot and dials once it is closed).
+        if host.waiters.is_empty()
+            && host.count() >= config.max_sockets
+            && host.closing.is_empty()
+            && !host.idle.is_empty()
+        {
             let idle = host.idle.pop_front().expect("checked non-empty");
-            dropped.push(idle.conn);
-            self.total -= 1;
+            host.start_closing(key, idle.id, idle.conn, dropped);
             self.counters.closed += 1;
         }
-        let host = self.hosts.get_mut(key).expect("host exists");
-        let has_room = host.waiters.is_empty() && host.count() < config.max_sockets;
-        if has_room
-            && (self.total < config.max_total_sockets || self.evict_idle_elsewhere(key, dropped))
-        {
-            self.total += 1;
-            let id = self.new_id();
-            self.hosts.get_mut(key).expect("host exists").connecting += 1;
-            return Ok(Answer::Granted(Grant::Connect { id }));
+        if self.hosts[key].waiters.is_empty() {
+            if let Some(room) = self.room_for(config, key, dropped) {
+                let id = self.new_id();
+                self.hosts.get_mut(key).expect("host exists").connecting += 1;
+                let after = match room {
+                    Room::Free => None,
+                    Room::Closing(c) => Some(c.closed),
+                };
+                return Ok(Answer::Granted(Grant::Connect { id, after }));
+            }
         }
         let host = self.hosts.get_mut(key).expect("host exists");
         if config
@@ -332,17 +362,20 @@ impl<C: Connection> State<C> {
     ) -> bool {
         self.counters.requests += 1;
         let mut keep_for = config.idle_deadline(idle_for);
+        // A waiter may take it unless the server or `socketActiveTTL` said it is done; as with Node's
+        // agent, even without keep-alive (the request was sent keep-alive because waiters could come).
+        let mut usable = !self.destroyed && conn.is_open() && idle_for != Some(Duration::ZERO);
         if let Some(ttl) = config.socket_active_ttl {
-            keep_for = keep_for.min(ttl.saturating_sub(now.saturating_duration_since(created)));
+            let left = ttl.saturating_sub(now.saturating_duration_since(created));
+            keep_for = keep_for.min(left);
+            usable &= !left.is_zero();
         }
-        let reusable =
-            config.keep_alive && !self.destroyed && !keep_for.is_zero() && conn.is_open();
         let Some(host) = self.hosts.get_mut(key) else {
-            dropped.push(conn);
+            dropped.conns.push(conn);
             return false;
         };
         host.busy -= 1;
-        if reusable {
+        let conn = if usable {
             host.busy += 1;
             let role = conn.role();
             let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role), dropped) {
@@ -356,6 +389,8 @@ impl<C: Connection> State<C> {
             host.busy -= 1;
             let other_face_waits = !host.waiters.is_empty();
             if !other_face_waits
+                && config.keep_alive
+                && !keep_for.is_zero()
                 && host.idle.len() < config.max_free_sockets
                 && !self.blocked_elsewhere(config, key)
             {
@@ -376,34 +411,98 @@ impl<C: Connection> State<C> {
                 }
                 return wake;
             }
-            dropped.push(conn);
+            conn
         } else {
-            dropped.push(conn);
-        }
-        self.total -= 1;
+            conn
+        };
+        let host = self.hosts.get_mut(key).expect("host exists");
+        host.start_closing(key, id, conn, dropped);
         self.counters.closed += 1;
         self.slot_freed(config, key, dropped);
         false
     }
 
-    /// A leased connection closed (failed, dropped or detached).
+    /// A leased connection ends: `conn` to close (failed or dropped), or `None` when it left the pool
+    /// for good (detached), which frees its slot at once.
     pub fn close_active(
         &mut self,
         config: &PoolConfig,
         key: &OriginKey,
+        id: ConnId,
+        conn: Option<C>,
         error: bool,
         dropped: &mut Aftermath<C>,
     ) {
-        if let Some(host) = self.hosts.get_mut(key) {
-            host.busy -= 1;
-            self.total -= 1;
-            self.counters.closed += 1;
-            self.counters.requests += 1;
-            if error {
-                self.counters.errors += 1;
-            }
-            self.slot_freed(config, key, dropped);
+        let Some(host) = self.hosts.get_mut(key) else {
+            dropped.conns.extend(conn);
+            return;
+        };
+        host.busy -= 1;
+        self.counters.closed += 1;
+        self.counters.requests += 1;
+        if error {
+            self.counters.errors += 1;
         }
+        match conn {
+            Some(conn) => host.start_closing(key, id, conn, dropped),
+            None => self.total -= 1,
+        }
+        self.slot_freed(config, key, dropped);
+    }
+
+    /// Connection `id`, given to [`Aftermath::closing`], is closed: its slot is free, unless a waiter
+    /// took it over already.
+    pub fn closed(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        id: ConnId,
+        dropped: &mut Aftermath<C>,
+    ) {
+        // Its entry may have moved to another origin's list (a waiter took it over, then left).
+        let Some((owner, at)) = self.hosts.iter().find_map(|(k, h)| {
+            let at = h.closing.iter().position(|c| c.id == id)?;
+            Some((k.clone(), at))
+        }) else {
+            return;
+        };
+        let _ = key;
+        self.hosts
+            .get_mut(&owner)
+            .expect("found")
+            .closing
+            .remove(at);
+        self.total -= 1;
+        self.slot_freed(config, &owner, dropped);
+    }
+
+    /// Room for one more connection to `key` under both caps, counted in the total; `None` when there is
+    /// none (an idle connection elsewhere may then have started closing, to make room).
+    fn room_for(
+        &mut self,
+        config: &PoolConfig,
+        key: &OriginKey,
+        dropped: &mut Aftermath<C>,
+    ) -> Option<Room> {
+        let host = self.hosts.get_mut(key)?;
+        if host.count() >= config.max_sockets {
+            // Only this origin's own closing connections can make room under its cap.
+            return host.closing.pop_front().map(Room::Closing);
+        }
+        if self.total < config.max_total_sockets {
+            self.total += 1;
+            return Some(Room::Free);
+        }
+        if let Some(c) = host.closing.pop_front() {
+            return Some(Room::Closing(c));
+        }
+        if !self.hosts.values().any(|h| !h.closing.is_empty()) {
+            self.make_room_elsewhere(key, dropped);
+        }
+        let elsewhere = self.hosts.values_mut().find(|h| !h.closing.is_empty());
+        elsewhere
+            .and_then(|h| h.closing.pop_front())
+            .map(Room::Closing)
     }
 
     /// A reservation ended without a connection.
@@ -442,7 +541,8 @@ impl<C: Connection> State<C> {
         waiter.map(|w| w.tell)
     }
 
-    /// An owner task saw its connection close; if it was idle, its slot is freed.
+    /// An owner task saw its connection close; if it was idle, it leaves the idle list (its slot is
+    /// freed once its socket is closed).
     pub fn forget(
         &mut self,
         config: &PoolConfig,
@@ -458,8 +558,7 @@ impl<C: Connection> State<C> {
             return;
         };
         let idle = host.idle.remove(at).expect("position is in range");
-        dropped.push(idle.conn);
-        self.total -= 1;
+        host.start_closing(key, id, idle.conn, dropped);
         self.counters.closed += 1;
         if error {
             self.counters.errors += 1;
@@ -475,44 +574,38 @@ impl<C: Connection> State<C> {
         dropped: &mut Aftermath<C>,
     ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        let mut freed = false;
-        for host in self.hosts.values_mut() {
-            let before = host.idle.len();
-            let mut kept = VecDeque::with_capacity(before);
-            for idle in host.idle.drain(..) {
-                if idle.deadline <= now {
-                    self.counters.timeouts += 1;
-                    idle.conn.expire();
-                    dropped.push(idle.conn);
-                } else if !idle.conn.is_open() {
-                    dropped.push(idle.conn);
+        let mut closed = false;
+        for (key, host) in self.hosts.iter_mut() {
+            let idle = std::mem::take(&mut host.idle);
+            for idle in idle {
+                if idle.deadline <= now || !idle.conn.is_open() {
+                    if idle.deadline <= now {
+                        self.counters.timeouts += 1;
+                        idle.conn.expire();
+                    }
+                    self.counters.closed += 1;
+                    host.start_closing(key, idle.id, idle.conn, dropped);
+                    closed = true;
                 } else {
                     next = Some(next.map_or(idle.deadline, |n| n.min(idle.deadline)));
-                    kept.push_back(idle);
+                    host.idle.push_back(idle);
                 }
             }
-            let removed = before - kept.len();
-            host.idle = kept;
-            self.total -= removed;
-            self.counters.closed += removed as u64;
-            freed |= removed > 0;
         }
         self.reaper_at = next;
-        if freed {
+        if closed {
             self.dispatch_all(config, dropped);
-            self.hosts
-                .retain(|_, h| h.count() > 0 || !h.waiters.is_empty());
         }
         next
     }
 
     pub fn destroy(&mut self, dropped: &mut Aftermath<C>) {
         self.destroyed = true;
-        for host in self.hosts.values_mut() {
-            let n = host.idle.len();
-            dropped.extend(host.idle.drain(..).map(|i| i.conn));
-            self.total -= n;
-            self.counters.closed += n as u64;
+        for (key, host) in self.hosts.iter_mut() {
+            self.counters.closed += host.idle.len() as u64;
+            for idle in std::mem::take(&mut host.idle) {
+                host.start_closing(key, idle.id, idle.conn, dropped);
+            }
             for waiter in host.waiters.drain(..) {
                 match waiter.tell {
                     Tell::Channel(tx) => {
@@ -562,22 +655,33 @@ impl<C: Connection> State<C> {
     /// Grants room to `key`'s waiters while its cap and the total cap allow.
     fn dispatch(&mut self, config: &PoolConfig, key: &OriginKey, dropped: &mut Aftermath<C>) {
         loop {
-            let Some(host) = self.hosts.get(key) else {
+            let Some(host) = self.hosts.get_mut(key) else {
                 return;
             };
-            if host.waiters.is_empty() || host.count() >= config.max_sockets {
+            host.waiters.retain(|w| !w.tell.is_closed());
+            if host.waiters.is_empty() {
                 return;
             }
-            if self.total >= config.max_total_sockets && !self.evict_idle_elsewhere(key, dropped) {
+            let Some(room) = self.room_for(config, key, dropped) else {
                 return;
-            }
+            };
             let id = self.new_id();
+            let after = match &room {
+                Room::Free => None,
+                Room::Closing(c) => Some(c.closed.clone()),
+            };
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
-            self.total += 1;
-            if host.give(Grant::Connect { id }, None, dropped).is_err() {
+            if host
+                .give(Grant::Connect { id, after }, None, dropped)
+                .is_err()
+            {
+                // Every waiter left meanwhile: the room goes back.
                 host.connecting -= 1;
-                self.total -= 1;
+                match room {
+                    Room::Free => self.total -= 1,
+                    Room::Closing(c) => host.closing.push_front(c),
+                }
                 return;
             }
         }
@@ -605,21 +709,19 @@ impl<C: Connection> State<C> {
                 .any(|(k, h)| k != key && !h.waiters.is_empty() && h.count() < config.max_sockets)
     }
 
-    /// Closes the oldest idle connection of another origin to make room under the total cap.
-    fn evict_idle_elsewhere(&mut self, key: &OriginKey, dropped: &mut Aftermath<C>) -> bool {
+    /// Starts closing the oldest idle connection of another origin to make room under the total cap.
+    fn make_room_elsewhere(&mut self, key: &OriginKey, dropped: &mut Aftermath<C>) {
         let victim = self
             .hosts
             .iter_mut()
             .filter(|(k, h)| *k != key && !h.idle.is_empty())
             .min_by_key(|(_, h)| h.idle.front().map(|i| i.deadline));
-        let Some((_, host)) = victim else {
-            return false;
+        let Some((victim, host)) = victim else {
+            return;
         };
         let idle = host.idle.pop_front().expect("filtered on non-empty");
-        dropped.push(idle.conn);
-        self.total -= 1;
+        host.start_closing(victim, idle.id, idle.conn, dropped);
         self.counters.closed += 1;
-        true
     }
 
     /// Forgets a host that holds nothing, so that one-off origins do not accumulate.
