@@ -5,11 +5,14 @@ import { Readable } from 'node:stream'
 
 /** Options accepted by `new Agent()`; names and meanings follow Node's `http.Agent` and agentkeepalive. */
 interface AgentOptions extends ConnectOptions {
-  /** Keep connections open between requests. Default `true`. `false` sends `Connection: close`. */
+  /**
+   * Keep connections open between requests. Default `true`. `false` keeps nothing idle; with a finite
+   * `maxSockets` a freed connection still goes to a waiting request, as with Node's agent.
+   */
   keepAlive?: boolean
   /** Initial delay of TCP keep-alive probes, in ms. Default 1000. */
   keepAliveMsecs?: number
-  /** Connections per origin (active + idle + being connected). Default `Infinity`. */
+  /** Connections per origin (active + idle + being connected + being closed). Default `Infinity`. */
   maxSockets?: number
   /** Connections across all origins. Default `Infinity`. */
   maxTotalSockets?: number
@@ -17,9 +20,15 @@ interface AgentOptions extends ConnectOptions {
   maxFreeSockets?: number
   /** Which idle connection is reused first. Default `'lifo'`. */
   scheduling?: 'lifo' | 'fifo'
-  /** Inactivity limit in ms while a request is active. Default none. */
+  /**
+   * Inactivity limit in ms while a request is active. Default none. On the socket face, when it passes
+   * and nobody listens for the request's `'timeout'`, the request fails with `ERR_SOCKET_TIMEOUT`.
+   */
   timeout?: number
-  /** Idle deadline in ms of a pooled connection; `0` keeps nothing idle. Default 4000. */
+  /**
+   * Idle deadline in ms of a pooled connection (lowered by a server's `Keep-Alive: timeout=N`). `0`: no
+   * idle deadline of its own, so an idle connection keeps `timeout` if one is set. Default 4000.
+   */
   freeSocketTimeout?: number
   /** Maximum age in ms of a connection; it is closed when next freed after that. Default none. */
   socketActiveTTL?: number

@@ -1,12 +1,15 @@
 'use strict'
-// `npm start`: keep-alive at work in one command. Starts a local HTTP and a local HTTPS server (with a
-// self-signed certificate made now by openssl), sends a few hundred requests through one Agent each, and
-// prints how many requests rode how many connections, and the pool's stats.
+// `npm start`: keep-alive at work in one command. First the keep-alive race (examples/race.js): the same
+// requests through Node's agent and through ours, against a server that closes idle connections. Then a
+// local HTTP and a local HTTPS server (with a self-signed certificate made now by openssl) get a few
+// hundred requests through one Agent each, and it prints how many requests rode how many connections,
+// and the pool's stats.
 
 const http = require('node:http')
 const https = require('node:https')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('./certs')
+const { showRace } = require('./race')
 
 const REQUESTS = 300
 const CONCURRENCY = 8
@@ -60,6 +63,7 @@ async function run (name, server, agent, scheme) {
 }
 
 async function main () {
+  await showRace()
   const tls = selfSigned()
   await run('http ', http.createServer(handler), new Agent({ maxSockets: 4 }), 'http')
   await run('https', https.createServer({ key: tls.key, cert: tls.cert }, handler),
