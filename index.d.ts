@@ -152,6 +152,45 @@ interface AgentStatus {
   stats: Record<string, OriginStats>
 }
 
+/** What undici passes to `dispatch()` (the dispatcher face); fetch and undici's helpers fill it in. */
+interface DispatchOptions {
+  origin: string | URL
+  /** Path and query (`/a?b=1`), or `host:port` for CONNECT. */
+  path: string
+  method?: string
+  /** An object, a flat `[name, value, ...]` array, `[name, value]` pairs or an iterable of them. */
+  headers?: Record<string, string | string[] | undefined> | Array<string | Buffer | string[]> | Iterable<[string, string]> | null
+  body?: string | Buffer | Uint8Array | ArrayBuffer | Readable | AsyncIterable<Uint8Array | string> | Blob | FormData | null
+  query?: Record<string, unknown>
+  /** `'websocket'` and the like: the request asks for an upgrade (served through the socket face). */
+  upgrade?: string | null
+  /** `true`: the connection is not reused after this request. */
+  reset?: boolean
+  /** Both set the agent's one inactivity limit for this request (the larger; 0: none). */
+  headersTimeout?: number | null
+  bodyTimeout?: number | null
+  idempotent?: boolean
+  /** Refused when above 0, as undici 7 and 8 refuse it: use undici's redirect interceptor with `compose()`. */
+  maxRedirections?: number
+}
+
+/** An undici handler, v1 (`onConnect`, `onHeaders`, `onData`, `onComplete`, `onError`, ...) or v2 (`onRequestStart`, `onResponseStart`, ...). */
+type DispatchHandler = object
+
+/** undici's dispatch function, as an interceptor takes and returns it. */
+type DispatchFunction = (options: DispatchOptions, handler: DispatchHandler) => boolean | void
+
+/** What `compose()` returns: a dispatcher running the interceptors over the agent; `close`/`destroy` are the agent's. */
+interface ComposedDispatcher {
+  dispatch: DispatchFunction
+  compose(...interceptors: Array<DispatchInterceptor | DispatchInterceptor[] | null | undefined>): ComposedDispatcher
+  close(): Promise<void>
+  destroy(err?: Error | null): Promise<void>
+}
+
+/** An undici interceptor (`undici.interceptors.redirect()`, `retry()`, ... or one's own). */
+type DispatchInterceptor = (dispatch: DispatchFunction) => DispatchFunction
+
 /** A keep-alive `http.Agent` whose connections live in a Rust pool. */
 declare class Agent extends http.Agent {
   constructor(options?: AgentOptions)
@@ -160,8 +199,23 @@ declare class Agent extends http.Agent {
   getCurrentStatus(): AgentStatus
   /** Per origin (`http://host:port`), undici's shape. */
   readonly stats: Record<string, OriginStats>
-  /** Closes every connection and rejects queued and in-flight requests. */
-  destroy(): void
+  /**
+   * undici's Dispatcher interface (the dispatcher face): `fetch(url, { dispatcher: agent })`, undici's
+   * request/stream/pipeline and WebSocket call it. Node's types need a cast there (README, dispatcher face).
+   */
+  dispatch(options: DispatchOptions, handler: DispatchHandler): boolean
+  /** undici's `compose()`: a dispatcher running undici's interceptors (redirect, retry, ...) over this agent. */
+  compose(...interceptors: Array<DispatchInterceptor | DispatchInterceptor[] | null | undefined>): ComposedDispatcher
+  /** undici's `close()`: takes no new dispatches, lets those in flight finish, then destroys the agent. */
+  close(): Promise<void>
+  close(callback: (err: Error | null) => void): void
+  /**
+   * Closes every connection and rejects queued and in-flight requests (dispatches in flight with `err`,
+   * when given). Returns a Promise, or calls `callback`, as undici's `destroy()`.
+   */
+  destroy(err?: Error | null): Promise<void>
+  destroy(callback: (err: Error | null) => void): void
+  destroy(err: Error | null, callback: (err: Error | null) => void): void
 }
 
 /** The same Agent for `https.request`: `instanceof https.Agent` and of `Agent`. */
@@ -196,6 +250,11 @@ declare namespace Agent {
     Response,
     OriginStats,
     AgentStatus,
+    DispatchOptions,
+    DispatchHandler,
+    DispatchFunction,
+    DispatchInterceptor,
+    ComposedDispatcher,
   }
 }
 export = Agent

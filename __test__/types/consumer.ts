@@ -2,7 +2,7 @@
 // CommonJS with esModuleInterop (tsconfig.json); esm.mts and cjs.cts are the nodenext consumers.
 import * as http from 'node:http'
 import * as https from 'node:https'
-import { Agent, HttpsAgent, type AgentOptions, type Response, type AgentStatus } from '../..'
+import { Agent, HttpsAgent, install, type AgentOptions, type Response, type AgentStatus, type DispatchInterceptor } from '../..'
 import DefaultAgent from '../..'
 import * as ka from '../..'
 import Assigned = require('../..')
@@ -52,7 +52,23 @@ async function promiseFace (): Promise<number> {
   return Number(used) + res.status + res.statusCode + json.a + bytes.length + text.length + (cookies?.length ?? 0)
 }
 
+// The dispatcher face: undici's dispatch, compose, close and destroy returning Promises.
+async function dispatcherFace (): Promise<boolean> {
+  const started: boolean = agent.dispatch({ origin: 'http://127.0.0.1', path: '/', method: 'GET', headers: ['a', 'b'] }, {
+    onError (err: Error) { throw err },
+  })
+  const passThrough: DispatchInterceptor = dispatch => (options, handler) => dispatch(options, handler)
+  const composed = agent.compose(passThrough, [passThrough])
+  composed.dispatch({ origin: new URL('http://127.0.0.1'), path: '/x', query: { a: 1 } }, {})
+  await composed.close()
+  await secure.destroy(new Error('done'))
+  agent.close(err => { if (err) throw err })
+  const restore: () => void = install(agent)
+  restore()
+  return started
+}
+
 const status: AgentStatus = agent.getCurrentStatus()
 const queued: number = agent.stats['http://127.0.0.1:80']?.queued ?? status.requestCount
-void [asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, queued]
+void [asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, dispatcherFace, queued]
 agent.destroy()
