@@ -23,6 +23,7 @@ const kBook = Symbol('socketBook')
 const kRequests = Symbol('pendingRequests')
 const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
+const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
@@ -65,6 +66,7 @@ function counterpart (agent) {
     const other = agent instanceof HttpsAgent ? new Agent(agent.options) : new HttpsAgent(agent.options)
     agent[kCounterpart] = other
     other[kCounterpart] = agent
+    agent[kMade] = other
   }
   return agent[kCounterpart]
 }
@@ -204,6 +206,10 @@ class Agent extends http.Agent {
     this[kNative].destroy()
     this[kBook].destroyAll()
     super.destroy()
+    // The counterpart this agent made (for install() or upgrades) is its own: it goes too.
+    const made = this[kMade]
+    this[kMade] = undefined
+    made?.destroy()
     if (typeof callback !== 'function') return Promise.resolve()
     process.nextTick(callback, null)
   }

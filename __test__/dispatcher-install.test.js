@@ -56,22 +56,25 @@ test('install() routes fetch, http.get and the global agents through one agent; 
   }
 })
 
-test('install() takes an HttpsAgent too, and refuses what is not an Agent', () => {
+test('install() takes an HttpsAgent too, and refuses what is not an Agent; destroy() takes the counterpart along', async () => {
   assert.throws(() => install({ dispatch () {} }), {
     code: 'ERR_INVALID_ARG_TYPE',
     message: 'The "agent" argument must be an instance of Agent. Received an instance of Object'
   })
   const agent = new HttpsAgent()
   const restore = install(agent)
+  const made = http.globalAgent
   try {
     assert.strictEqual(https.globalAgent, agent)
-    assert.ok(http.globalAgent instanceof Agent)
-    assert.ok(!(http.globalAgent instanceof https.Agent))
+    assert.ok(made instanceof Agent)
+    assert.ok(!(made instanceof https.Agent))
     assert.strictEqual(globalThis[DISPATCHER_2], agent)
   } finally {
     restore()
     agent.destroy()
   }
+  // The Agent that install() made for http goes with the agent it was made for.
+  await assert.rejects(made.request('http://127.0.0.1:1/'), { code: 'ERR_AGENT_DESTROYED' })
 })
 
 test('undici 8 loaded after install() keeps the installed dispatcher', {
