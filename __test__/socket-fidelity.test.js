@@ -344,7 +344,8 @@ test('keepAlive false: waiting requests take a freed socket as with Node\'s agen
 
 test('caps hold until a connection is closed: an idle connection evicted under maxTotalSockets closes before the next is dialled', async () => {
   const { servers: [a, b], both, close } = await twoOrigins()
-  const agent = new Agent({ maxTotalSockets: 3 })
+  // Idle connections would stay 60 s: room must come from closing them, never from their deadline.
+  const agent = new Agent({ maxTotalSockets: 3, freeSocketTimeout: 60000 })
   try {
     for (let round = 0; round < 3; round++) {
       // Three idle connections to one origin, then three requests at once to the other: each needs an

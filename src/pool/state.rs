@@ -477,7 +477,7 @@ impl<C: Connection> State<C> {
     }
 
     /// Room for one more connection to `key` under both caps, counted in the total; `None` when there is
-    /// none (an idle connection elsewhere may then have started closing, to make room).
+    /// none (an idle connection may then have started closing, to make room).
     fn room_for(
         &mut self,
         config: &PoolConfig,
@@ -497,7 +497,7 @@ impl<C: Connection> State<C> {
             return Some(Room::Closing(c));
         }
         if !self.hosts.values().any(|h| !h.closing.is_empty()) {
-            self.make_room_elsewhere(key, dropped);
+            self.make_room(dropped);
         }
         let elsewhere = self.hosts.values_mut().find(|h| !h.closing.is_empty());
         elsewhere
@@ -709,12 +709,13 @@ impl<C: Connection> State<C> {
                 .any(|(k, h)| k != key && !h.waiters.is_empty() && h.count() < config.max_sockets)
     }
 
-    /// Starts closing the oldest idle connection of another origin to make room under the total cap.
-    fn make_room_elsewhere(&mut self, key: &OriginKey, dropped: &mut Aftermath<C>) {
+    /// Starts closing the oldest idle connection to make room under the total cap: another origin's, or
+    /// one of this origin's that the request cannot use (the other face's, or any for a retry).
+    fn make_room(&mut self, dropped: &mut Aftermath<C>) {
         let victim = self
             .hosts
             .iter_mut()
-            .filter(|(k, h)| *k != key && !h.idle.is_empty())
+            .filter(|(_, h)| !h.idle.is_empty())
             .min_by_key(|(_, h)| h.idle.front().map(|i| i.deadline));
         let Some((victim, host)) = victim else {
             return;
