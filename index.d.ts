@@ -224,8 +224,13 @@ declare class HttpsAgent extends Agent implements https.Agent {
   constructor(options?: AgentOptions)
 }
 
-/** agentkeepalive's `constants`: none of its Symbols means anything here, so the object is empty. */
-declare const constants: Readonly<Record<never, symbol>>
+/** agentkeepalive's `constants`: the Symbols of the fields it sets on its sockets, set here too. */
+declare const constants: {
+  readonly SOCKET_CREATED_TIME: unique symbol
+  readonly SOCKET_NAME: unique symbol
+  readonly SOCKET_REQUEST_COUNT: unique symbol
+  readonly SOCKET_REQUEST_FINISHED_COUNT: unique symbol
+}
 
 /**
  * Routes the whole process through `agent` (default: a new Agent): `http.globalAgent`, `https.globalAgent`

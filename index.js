@@ -10,7 +10,7 @@ const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
-const { SocketBook } = require('./lib/sockets')
+const { SocketBook, constants: socketConstants } = require('./lib/sockets')
 const { Connections } = require('./lib/connect')
 const { servedByNode } = require('./lib/fallback')
 const { Dispatcher, compose } = require('./lib/dispatcher')
@@ -245,10 +245,10 @@ Object.defineProperty(Agent, Symbol.hasInstance, {
   }
 })
 
-// agentkeepalive's `constants` are Symbols for its own internals (CURRENT_ID, INIT_SOCKET, ...) and for
-// fields it sets on its sockets (SOCKET_NAME, SOCKET_REQUEST_COUNT, ...); the socket face sets none of
-// them, so the object is there for code that reads it and holds no key that would mean nothing here.
-const constants = Object.freeze({ __proto__: null })
+// agentkeepalive's `constants`: the Symbols of the fields it sets on its sockets, which the socket face
+// sets too (SOCKET_NAME, SOCKET_REQUEST_COUNT, ...); those for its own internals (CURRENT_ID, ...) would
+// mean nothing here.
+const constants = Object.freeze({ __proto__: null, ...socketConstants })
 
 // `require()` gives the class itself, as agentkeepalive's does; every name is also a property of it, so
 // `{ Agent } = require()`, ESM named imports (Node reads these `module.exports.X =` lines statically),

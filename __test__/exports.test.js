@@ -38,11 +38,13 @@ test('destructuring require() gives the classes and install: { Agent, HttpAgent,
   secure.destroy()
 })
 
-test('constants: frozen and empty, since none of agentkeepalive\'s Symbols is set here', () => {
+test('constants: frozen, agentkeepalive\'s socket Symbols (the ones set on socket-face sockets)', () => {
   const { constants } = require('keepalive-agent')
   assert.ok(Object.isFrozen(constants))
-  assert.deepStrictEqual(Reflect.ownKeys(constants), [])
-  assert.strictEqual(constants.SOCKET_NAME, undefined)
+  assert.deepStrictEqual(Object.keys(constants),
+    ['SOCKET_CREATED_TIME', 'SOCKET_NAME', 'SOCKET_REQUEST_COUNT', 'SOCKET_REQUEST_FINISHED_COUNT'])
+  assert.ok(Object.values(constants).every(v => typeof v === 'symbol'))
+  assert.strictEqual(constants.CURRENT_ID, undefined)
 })
 
 test('the package name and the repository path load the same module', () => {

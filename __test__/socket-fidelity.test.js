@@ -371,3 +371,18 @@ test('keepAlive false with maxSockets: queued socket-face requests reuse the fre
     assert.deepStrictEqual(Object.keys(agent.freeSockets), [], 'nothing is kept idle without keep-alive')
   })
 })
+
+test('agentkeepalive\'s socket fields: name, creation time, requests started and finished', async () => {
+  const { constants } = require('..')
+  await withAgent(http.createServer(hello), new Agent(), async (srv, agent) => {
+    const first = await get(srv.url, agent)
+    const second = await get(srv.url, agent)
+    const socket = second.socket
+    assert.strictEqual(first.socket, socket)
+    assert.match(socket[constants.SOCKET_NAME], /^sock\[\d+#127\.0\.0\.1:\d+:\]$/)
+    assert.ok(socket[constants.SOCKET_CREATED_TIME] <= Date.now())
+    assert.strictEqual(socket[constants.SOCKET_REQUEST_COUNT], 2)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(socket[constants.SOCKET_REQUEST_FINISHED_COUNT], 2)
+  })
+})

@@ -9,6 +9,15 @@ const { RustSocket } = require('./socket')
 const { codedError, fromNative } = require('./errors')
 const { STRIDE, Kind, text, data } = require('./batch')
 
+/**
+ * agentkeepalive's fields on its sockets, set here too, under Symbols of the same names (exported as
+ * `constants`): code written for agentkeepalive reads them for logs and metrics.
+ */
+const SOCKET_CREATED_TIME = Symbol('agentkeepalive#socketCreatedTime')
+const SOCKET_NAME = Symbol('agentkeepalive#socketName')
+const SOCKET_REQUEST_COUNT = Symbol('agentkeepalive#socketRequestCount')
+const SOCKET_REQUEST_FINISHED_COUNT = Symbol('agentkeepalive#socketRequestFinishedCount')
+
 // What `checkoutSocket` answers: `[kind, id]`.
 const KIND_REUSED = 0
 const KIND_QUEUED = 2
@@ -161,6 +170,7 @@ class SocketBook {
     let socket = this.byId.get(id)
     if (reused && socket !== undefined) {
       remove(agent.freeSockets, route.name, socket)
+      socket[SOCKET_REQUEST_COUNT]++
       socket._reuse()
       agent.reuseSocket(socket, req)
     } else {
@@ -183,6 +193,10 @@ class SocketBook {
     })
     this.byId.set(id, socket)
     this.routes.set(socket, route)
+    socket[SOCKET_CREATED_TIME] = Date.now()
+    socket[SOCKET_NAME] = `sock[${id}#${route.name}]`
+    socket[SOCKET_REQUEST_COUNT] = 1
+    socket[SOCKET_REQUEST_FINISHED_COUNT] = 0
     // Registered first, as Node's agent registers its own: the maps are right before anyone else hears.
     socket.on('close', () => this.closed(socket))
     socket.on('free', () => this.free(socket))
@@ -198,6 +212,7 @@ class SocketBook {
     const req = socket._httpMessage
     // Closed meanwhile (the server closed it as the response ended): nothing to free.
     if (route === undefined) return
+    socket[SOCKET_REQUEST_FINISHED_COUNT]++
     // As Node's agent: a request waiting for this origin takes the socket (even without keep-alive);
     // otherwise it is pooled only with keep-alive, and the hook may veto that.
     const waiters = agent.requests[route.name] !== undefined
@@ -300,4 +315,7 @@ class SocketBook {
   }
 }
 
-module.exports = { SocketBook }
+module.exports = {
+  SocketBook,
+  constants: { SOCKET_CREATED_TIME, SOCKET_NAME, SOCKET_REQUEST_COUNT, SOCKET_REQUEST_FINISHED_COUNT }
+}

@@ -14,11 +14,11 @@ const secure: https.Agent = new HttpsAgent({ ca: 'pem' })
 const viaNamespace: http.Agent = new ka.Agent()
 const viaNamespaceDefault: Agent = new ka.default()
 const secureIsAgent: Agent = new ka.HttpsAgent()
-const frozen: Readonly<Record<never, symbol>> = constants
+const socketName: symbol = constants.SOCKET_NAME
 const restore: () => void = install(agent)
 
 async function get (): Promise<number> {
   const res: Response = await agent.request('http://127.0.0.1/')
   return res.status
 }
-void [named, viaAlias, secure, viaNamespace, viaNamespaceDefault, secureIsAgent, frozen, restore, get]
+void [named, viaAlias, secure, viaNamespace, viaNamespaceDefault, secureIsAgent, socketName, restore, get]
