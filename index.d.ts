@@ -62,6 +62,8 @@ interface ConnectOptions {
   localAddress?: string
   /** Local port to connect from. */
   localPort?: number
+  /** A Unix domain socket to connect to instead of TCP (pooled like any other route). */
+  socketPath?: string
   /** Try every resolved address, the next after `autoSelectFamilyAttemptTimeout` (Happy Eyeballs). Default `true`. */
   autoSelectFamily?: boolean
   /** Default 250 ms (at least 10). */
@@ -72,6 +74,11 @@ interface ConnectOptions {
   cert?: string | Buffer | Array<string | Buffer>
   /** Client private key (PEM). */
   key?: string | Buffer | Array<string | Buffer>
+  /** Client certificate chain and key as PKCS#12, with its `passphrase`. */
+  pfx?: string | Buffer
+  passphrase?: string
+  /** OpenSSL names of the suites rustls has (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`...), `:`-separated. */
+  ciphers?: string
   /** Verify the server certificate. Default `true`. */
   rejectUnauthorized?: boolean
   /** Server name for SNI and certificate verification. Default: the URL's host. */

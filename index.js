@@ -12,7 +12,6 @@ const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, constants: socketConstants } = require('./lib/sockets')
 const { Connections } = require('./lib/connect')
-const { servedByNode } = require('./lib/fallback')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
@@ -44,8 +43,14 @@ function attachPool (agent, options, normalized, secure) {
   agent[kOptions] = normalized
   let book = null
   const connections = new Connections(options ?? {}, normalized.connect)
-  const native = new NativeAgent({ ...normalized, connect: connections.agentNative },
-    events => book.onEvents(events), ask => connections.onAsk(ask))
+  let native
+  try {
+    native = new NativeAgent({ ...normalized, connect: connections.agentNative },
+      events => book.onEvents(events), ask => connections.onAsk(ask))
+  } catch (err) {
+    // A certificate, key or pfx that does not parse: Node's code, as at request time.
+    throw fromNative(err)
+  }
   connections.native = native
   agent[kConnections] = connections
   const liveness = new Liveness(native)
@@ -104,12 +109,10 @@ class Agent extends http.Agent {
    * The socket face: Node's ClientRequest asks for a socket. The Rust pool answers at once (an idle
    * connection, a new one being connected, or a place in its queue), and Node's maps follow its answer.
    * Connect and TLS options given per request are served by the pool too, on a route of their own.
-   * TLS options rustls cannot take are served by Node's own Agent logic instead (lib/fallback.js).
    */
   addRequest (req, options, port, localAddress) {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
-    if (servedByNode(options, this[kBook].secure)) return super.addRequest(req, options)
     this[kBook].addRequest(req, options, this[kConnections].profileFor(options))
   }
 

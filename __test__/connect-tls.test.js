@@ -10,7 +10,7 @@ const https = require('node:https')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFile } = require('node:child_process')
+const { execFile, execFileSync } = require('node:child_process')
 const { HttpsAgent } = require('..')
 const { selfSigned, issued } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
@@ -19,11 +19,12 @@ const cnOnly = selfSigned({ san: false })
 const company = issued()
 const withSan = selfSigned()
 
-async function serve (cert, run) {
+async function serve (cert, run, { options, handler } = {}) {
   let requests = 0
-  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert, ...options }, (req, res) => {
     requests++
-    res.end('secure hello')
+    if (handler) handler(req, res)
+    else res.end('secure hello')
   }))
   srv.requests = () => requests
   try {
@@ -174,4 +175,63 @@ test('a bad per-request TLS option fails that request with Node\'s code', async 
   } finally {
     agent.destroy()
   }
+})
+
+/** `cert` and `key` as a PKCS#12 bundle, as `openssl pkcs12 -export` makes it. */
+function pkcs12 ({ cert, key }, passphrase) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-pfx-'))
+  try {
+    fs.writeFileSync(path.join(dir, 'cert.pem'), cert)
+    fs.writeFileSync(path.join(dir, 'key.pem'), key)
+    execFileSync('openssl', ['pkcs12', '-export', '-in', 'cert.pem', '-inkey', 'key.pem', '-out', 'client.p12',
+      '-passout', `pass:${passphrase}`], { cwd: dir, stdio: 'ignore' })
+    return fs.readFileSync(path.join(dir, 'client.p12'))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test('pfx + passphrase: the server that requires a client certificate sees ours (both faces); a wrong passphrase fails with a code', async () => {
+  const client = selfSigned({ cn: 'pfx-client' })
+  const pfx = pkcs12(client, 'sesame')
+  const handler = (req, res) => res.end(`${req.socket.authorized} ${req.socket.getPeerCertificate().subject.CN}`)
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent({ ca: withSan.cert, pfx, passphrase: 'sesame' })
+    const plain = new HttpsAgent({ ca: withSan.cert })
+    const url = `https://localhost:${srv.port}/`
+    try {
+      assert.strictEqual(await (await agent.request(url)).text(), 'true pfx-client')
+      assert.strictEqual(await get(url, { agent }), 'true pfx-client')
+      assert.strictEqual(await (await plain.request(url, { pfx, passphrase: 'sesame' })).text(), 'true pfx-client')
+      await assert.rejects(plain.request(url, { pfx, passphrase: 'wrong' }), { code: 'ERR_INVALID_ARG_VALUE' })
+      assert.throws(() => new HttpsAgent({ pfx, passphrase: 'wrong' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    } finally {
+      agent.destroy()
+      plain.destroy()
+    }
+  }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
+})
+
+test('ciphers: names rustls has are honoured (both faces); others, and OpenSSL-only options, are refused with a clear code', async () => {
+  const handler = (req, res) => res.end(req.socket.getCipher().name)
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent({ ca: withSan.cert, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' })
+    const url = `https://localhost:${srv.port}/`
+    try {
+      assert.strictEqual(await (await agent.request(url)).text(), 'ECDHE-RSA-AES256-GCM-SHA384')
+      assert.strictEqual(await get(url, { agent }), 'ECDHE-RSA-AES256-GCM-SHA384')
+      const chacha = await agent.request(url, { ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })
+      assert.strictEqual(await chacha.text(), 'ECDHE-RSA-CHACHA20-POLY1305')
+      await assert.rejects(agent.request(url, { ciphers: 'HIGH:!aNULL' }), err => {
+        assert.strictEqual(err.code, 'ERR_INVALID_ARG_VALUE')
+        assert.match(err.message, /'options\.ciphers' names "HIGH"/)
+        return true
+      })
+      assert.throws(() => new HttpsAgent({ secureContext: require('node:tls').createSecureContext() }),
+        { code: 'ERR_INVALID_ARG_VALUE', message: /options\.secureContext' is not supported/ })
+      assert.throws(() => https.get(url, { agent, secureProtocol: 'TLSv1_2_method' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    } finally {
+      agent.destroy()
+    }
+  }, { handler })
 })

@@ -7,6 +7,9 @@ const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
 
@@ -14,10 +17,10 @@ function okServer () {
   return http.createServer((req, res) => res.end(`${req.socket.remoteAddress} ${req.socket.remotePort}`))
 }
 
-/** GET through the socket face; resolves with { status, body } or rejects with the request's error. */
-function get (url, options) {
+/** GET through the socket face (`http.get`'s arguments); resolves with { status, body } or rejects. */
+function get (...args) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, options, res => {
+    const req = http.get(...args, res => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', chunk => { body += chunk })
@@ -216,5 +219,37 @@ test('bad connect options per request fail with Node\'s codes: Promise face reje
     assert.throws(() => http.get('http://127.0.0.1:1/', { agent, localAddress: '300.1.1.1' }), { code: 'ERR_INVALID_ARG_VALUE' })
   } finally {
     agent.destroy()
+  }
+})
+
+test('socketPath: requests go over a Unix socket, pooled and reused (both faces, agent-level and per request)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-unix-'))
+  const socketPath = path.join(dir, 'server.sock')
+  let connections = 0
+  const server = http.createServer((req, res) => res.end(`unix ${req.url}`))
+  server.on('connection', () => { connections++ })
+  server.listen(socketPath)
+  await once(server, 'listening')
+  const agent = new Agent({ socketPath })
+  const plain = new Agent()
+  try {
+    for (let i = 0; i < 3; i++) assert.strictEqual(await (await agent.request('http://localhost/a')).text(), 'unix /a')
+    for (let i = 0; i < 3; i++) assert.strictEqual((await get('http://localhost/b', { agent })).body, 'unix /b')
+    assert.strictEqual(connections, 2)
+    const res = await plain.request('http://localhost/c', { socketPath })
+    assert.strictEqual(await res.text(), 'unix /c')
+    assert.strictEqual((await get({ socketPath, path: '/d', agent: plain })).body, 'unix /d')
+    const again = await plain.request('http://localhost/e', { socketPath })
+    await again.text()
+    assert.strictEqual(again.reused, true)
+    assert.strictEqual(connections, 4)
+    await assert.rejects(plain.request('http://localhost/', { socketPath: path.join(dir, 'missing.sock') }),
+      { code: 'ENOENT', message: `connect ENOENT ${path.join(dir, 'missing.sock')}` })
+  } finally {
+    agent.destroy()
+    plain.destroy()
+    server.closeAllConnections()
+    await new Promise(resolve => server.close(resolve))
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 })

@@ -10,7 +10,7 @@ const net = require('node:net')
 const tls = require('node:tls')
 const { X509Certificate } = require('node:crypto')
 const { NativeAgent } = require('../native.js')
-const { codedError } = require('./errors')
+const { codedError, fromNative } = require('./errors')
 const { hold } = require('./held')
 const { connectOptions, CONNECT_OPTIONS } = require('./options')
 
@@ -123,7 +123,11 @@ class Connections {
         this.native.clearProfiles()
       }
       id = this.nextProfile++
-      this.native.addProfile(id, this.toNative(checked))
+      try {
+        this.native.addProfile(id, this.toNative(checked))
+      } catch (err) {
+        throw fromNative(err)
+      }
       this.profiles.set(key, id)
     }
     return id

@@ -96,17 +96,36 @@ function localAddress (options) {
 // What rustls speaks.
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3']
 
-/** The options that change what connection is made: part of the pool's route key (see src/origin.rs). */
+// tls.connect options that only OpenSSL can honour. Refused rather than ignored: ignoring one would make
+// another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
+// as Node's client ignores them.)
+const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhCurve', 'crl', 'sigalgs',
+  'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier']
+
+/**
+ * The options that change what connection is made: part of the pool's route key (see src/origin.rs).
+ * The OpenSSL-only ones are listed so that a request giving one is checked (and refused), never ignored.
+ */
 const CONNECT_OPTIONS = ['lookup', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
-  'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'rejectUnauthorized', 'servername',
-  'minVersion', 'maxVersion']
+  'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', ...OPENSSL_ONLY]
+
+function refuseOpenSslOnly (options) {
+  for (const name of OPENSSL_ONLY) {
+    if (options[name] !== undefined) {
+      throw propertyValue(name, 'is not supported: TLS is done by rustls here, which has no such setting', typeof options[name] === 'string' ? options[name] : typeof options[name])
+    }
+  }
+}
 
 /**
  * The connect and TLS options of an agent or of one request, checked. Functions stay functions here;
  * lib/connect.js gives them ids before they cross into Rust.
  */
 function connectOptions (options) {
+  refuseOpenSslOnly(options)
   const keys = pemList(options, 'key')
+  const pfx = pemList(options, 'pfx')
   const attemptTimeout = integer(options, 'autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1)
   return {
     lookup: func(options, 'lookup'),
@@ -122,6 +141,9 @@ function connectOptions (options) {
     ca: pemList(options, 'ca'),
     cert: pemList(options, 'cert'),
     key: keys?.[0],
+    pfx: pfx?.[0],
+    passphrase: string(options, 'passphrase'),
+    ciphers: string(options, 'ciphers'),
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', true, 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),

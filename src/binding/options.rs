@@ -51,6 +51,9 @@ pub struct NativeConnect {
     pub servername: Option<String>,
     pub min_version: Option<String>,
     pub max_version: Option<String>,
+    pub pfx: Option<Buffer>,
+    pub passphrase: Option<String>,
+    pub ciphers: Option<String>,
 }
 
 fn count(n: f64) -> usize {
@@ -122,6 +125,9 @@ impl NativeConnect {
             only_version,
             servername: self.servername.clone(),
             names_by_caller: false,
+            pfx: self.pfx.as_ref().map(|b| b.to_vec()),
+            passphrase: self.passphrase.clone(),
+            ciphers: self.ciphers.clone(),
         }
     }
 

@@ -43,6 +43,11 @@ pub struct TlsOptions {
     pub servername: Option<String>,
     /// The caller's `checkServerIdentity` checks the host name instead of us.
     pub names_by_caller: bool,
+    /// A PKCS#12 bundle of the client certificate chain and key, and its passphrase.
+    pub pfx: Option<Vec<u8>>,
+    pub passphrase: Option<String>,
+    /// OpenSSL cipher names, `:`-separated; only names of suites rustls has are accepted.
+    pub ciphers: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,8 +138,124 @@ fn parse_certs(pems: &[Vec<u8>], option: &str) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
+/// The suites `ciphers` names, by their OpenSSL names. Named TLS 1.2 suites replace the TLS 1.2 list;
+/// without a TLS 1.3 name, TLS 1.3 keeps its suites (as Node keeps its ciphersuites).
+fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
+    use rustls::crypto::ring::cipher_suite as suite;
+    let named = [
+        ("TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256),
+        ("TLS_AES_256_GCM_SHA384", suite::TLS13_AES_256_GCM_SHA384),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256",
+            suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+    ];
+    let mut suites = Vec::new();
+    for name in ciphers.split(':').map(str::trim).filter(|n| !n.is_empty()) {
+        let Some((_, chosen)) = named.iter().find(|(n, _)| *n == name) else {
+            let known: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+            return Err(invalid(format!(
+                "The property 'options.ciphers' names {name:?}, which rustls does not implement. It may name: {}",
+                known.join(", ")
+            )));
+        };
+        suites.push(*chosen);
+    }
+    if suites.is_empty() {
+        return Err(invalid(
+            "The property 'options.ciphers' names no cipher".into(),
+        ));
+    }
+    if !suites
+        .iter()
+        .any(|s| s.version() == &rustls::version::TLS13)
+    {
+        suites.extend(
+            rustls::crypto::ring::DEFAULT_CIPHER_SUITES
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13),
+        );
+    }
+    Ok(Arc::new(CryptoProvider {
+        cipher_suites: suites,
+        ..rustls::crypto::ring::default_provider()
+    }))
+}
+
+/// The client certificate chain and key: from `cert` + `key`, or from a PKCS#12 `pfx`.
+fn client_identity(
+    options: &TlsOptions,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    if let Some(pfx) = &options.pfx {
+        let passphrase = options.passphrase.as_deref().unwrap_or("");
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            pfx,
+            passphrase,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|e| {
+            invalid(format!(
+                "The \"pfx\" option could not be read with this passphrase: {e}"
+            ))
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or_else(|| {
+            invalid("The \"pfx\" option holds no private key with its certificate".into())
+        })?;
+        let certs = chain
+            .certs()
+            .iter()
+            .map(|c| CertificateDer::from(c.as_der().to_vec()))
+            .collect();
+        let key = PrivateKeyDer::Pkcs8(chain.key().as_der().to_vec().into());
+        return Ok(Some((certs, key)));
+    }
+    match &options.key {
+        None if options.cert.is_empty() => Ok(None),
+        None => Err(invalid("The \"cert\" option needs a \"key\"".into())),
+        Some(key) => {
+            let chain = parse_certs(&options.cert, "cert")?;
+            if chain.is_empty() {
+                return Err(invalid("The \"key\" option needs a \"cert\"".into()));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
+                invalid(format!(
+                    "The \"key\" option holds no usable private key: {e}"
+                ))
+            })?;
+            Ok(Some((chain, key)))
+        }
+    }
+}
+
 fn build(options: &TlsOptions) -> Result<ClientConfig> {
-    let provider = provider();
+    let provider = match &options.ciphers {
+        None => provider(),
+        Some(ciphers) => with_ciphers(ciphers)?,
+    };
     let versions: &[&'static rustls::SupportedProtocolVersion] = match options.only_version {
         None => rustls::ALL_VERSIONS,
         Some(TlsVersion::Tls12) => &[&rustls::version::TLS12],
@@ -174,23 +295,11 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
         .dangerous()
         .with_custom_certificate_verifier(verifier);
 
-    let mut config = match &options.key {
-        None if options.cert.is_empty() => builder.with_no_client_auth(),
-        None => return Err(invalid("The \"cert\" option needs a \"key\"".into())),
-        Some(key) => {
-            let chain = parse_certs(&options.cert, "cert")?;
-            if chain.is_empty() {
-                return Err(invalid("The \"key\" option needs a \"cert\"".into()));
-            }
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
-                invalid(format!(
-                    "The \"key\" option holds no usable private key: {e}"
-                ))
-            })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| invalid(format!("The \"cert\"/\"key\" options: {e}")))?
-        }
+    let mut config = match client_identity(options)? {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
