@@ -1,0 +1,127 @@
+'use strict'
+// What `dispatch(opts)` asks for, as undici passes it (origin, path, method, headers in any of undici's
+// shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked with Node's error
+// codes and turned into what the native request and the socket face take.
+
+const querystring = require('node:querystring')
+const { toHref, flatHeaders, toBody } = require('./request')
+const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
+
+// A streamed body of a declared length up to this size is gathered before it is sent: fetch hands every
+// body (a string too) over as a stream, and a body sent whole can be sent again when the keep-alive race
+// hits an idempotent request (PUT, DELETE), and costs one crossing into Rust instead of one per chunk.
+const GATHER_LIMIT = 64 * 1024
+
+const text = value => (Buffer.isBuffer(value) ? value.toString('latin1') : value)
+
+/** `opts.headers` as undici takes them (an object, a flat [name, value, ...] array, pairs, an iterable). */
+function headerList (headers) {
+  if (headers === undefined || headers === null) return []
+  if (Array.isArray(headers) && headers.length > 0 && !Array.isArray(headers[0])) {
+    if (headers.length % 2 !== 0) throw invalidArgValue('opts.headers', 'must alternate names and values', headers.length)
+    const pairs = []
+    for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
+    return flatHeaders(pairs)
+  }
+  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') return flatHeaders(Array.from(headers))
+  return flatHeaders(headers)
+}
+
+function headerValue (list, name) {
+  for (let i = 0; i < list.length; i += 2) if (list[i].toLowerCase() === name) return list[i + 1]
+  return undefined
+}
+
+const hasHeader = (list, name) => headerValue(list, name) !== undefined
+
+/** Whether a streamed body declares a length small enough to gather. */
+function gatherable (headers) {
+  const declared = headerValue(headers, 'content-length')
+  return declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= GATHER_LIMIT
+}
+
+/** The whole of a streamed body, as one Buffer. */
+async function gather (source) {
+  const chunks = []
+  for await (const chunk of source) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
+  return Buffer.concat(chunks)
+}
+
+/** The request body as `toBody` gives it; FormData and Blob add the headers their encoding implies. */
+function requestBody (body, headers) {
+  const setDefault = (name, value) => { if (value && !hasHeader(headers, name)) headers.push(name, value) }
+  if (body instanceof FormData) {
+    const encoded = new globalThis.Response(body)
+    setDefault('content-type', encoded.headers.get('content-type'))
+    return toBody(encoded.body)
+  }
+  if (body instanceof Blob) {
+    setDefault('content-type', body.type)
+    setDefault('content-length', String(body.size))
+    return toBody(body.stream())
+  }
+  return toBody(body)
+}
+
+/** The inactivity limit: undici's two timeouts collapse into the native one (the larger, 0 = none). */
+function timeoutOf (opts, fallback) {
+  let limit
+  for (const name of ['headersTimeout', 'bodyTimeout']) {
+    const value = opts[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'number') throw invalidArgType(`opts.${name}`, 'of type number', value)
+    if (!(value >= 0)) throw outOfRange(`opts.${name}`, '>= 0', value)
+    limit = limit === 0 || value === 0 ? 0 : Math.max(limit ?? 0, value)
+  }
+  return limit ?? fallback
+}
+
+/** `opts.query` appended to the path, encoded as undici encodes it (node:querystring). */
+function withQuery (path, query) {
+  if (query === undefined || query === null) return path
+  if (path.includes('?') || path.includes('#')) {
+    throw invalidArgValue('opts.query', 'cannot be given with a path that holds "?" or "#"', path)
+  }
+  const search = querystring.stringify(query)
+  return search === '' ? path : `${path}?${search}`
+}
+
+/** What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take. */
+function requestSpec (opts, fallbackTimeout) {
+  if (opts === null || typeof opts !== 'object') throw invalidArgType('opts', 'of type object', opts)
+  const { origin, method = 'GET', upgrade } = opts
+  if (typeof method !== 'string') throw invalidArgType('opts.method', 'of type string', method)
+  if (typeof opts.path !== 'string') throw invalidArgType('opts.path', 'of type string', opts.path)
+  let base
+  if (typeof origin === 'string') base = origin.endsWith('/') ? origin.slice(0, -1) : origin
+  else if (origin instanceof URL) base = origin.origin
+  else throw invalidArgType('opts.origin', 'of type string or an instance of URL', origin)
+  if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
+    throw invalidArgType('opts.upgrade', 'of type string', upgrade)
+  }
+  // As undici 7 and 8 say: redirects are followed by fetch itself, or by undici's redirect interceptor.
+  if (opts.maxRedirections) {
+    throw invalidArgValue('opts.maxRedirections', 'is not supported, use the redirect interceptor', opts.maxRedirections)
+  }
+  const connect = method.toUpperCase() === 'CONNECT'
+  const path = withQuery(opts.path, opts.query)
+  const absolute = path.startsWith('http://') || path.startsWith('https://')
+  if (!connect && !absolute && !path.startsWith('/')) {
+    throw invalidArgValue('opts.path', 'must be an absolute URL or start with a slash', path)
+  }
+  const href = toHref(absolute ? path : connect ? base : base + path)
+  const headers = headerList(opts.headers)
+  if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
+  return {
+    origin: base,
+    method: connect ? 'CONNECT' : method,
+    path,
+    href,
+    headers,
+    body: requestBody(opts.body, headers),
+    upgrade: connect ? 'CONNECT' : upgrade || null,
+    timeout: timeoutOf(opts, fallbackTimeout)
+  }
+}
+
+module.exports = { requestSpec, gatherable, gather }
