@@ -38,6 +38,12 @@ interface AgentOptions extends ConnectOptions {
   queueTimeout?: number
   /** Maximum number of requests waiting for a connection per origin (`ERR_POOL_QUEUE_FULL`). Default none. */
   maxQueueSize?: number
+  /**
+   * Makes every connection of this agent instead of the Rust pipeline (as a subclass overriding
+   * `createConnection` does): the socket returned (or given to `callback`) carries the bytes, TLS
+   * included; the pool still counts and caps it.
+   */
+  createConnection?: (options: Record<string, unknown>, callback: (err: Error | null, socket?: import('node:stream').Duplex) => void) => import('node:stream').Duplex | undefined | void
 }
 
 /** Node's `lookup` signature (`dns.lookup`): called with `all: true`; either answer shape is taken. */

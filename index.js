@@ -42,7 +42,7 @@ function baseOptions (options, normalized) {
 function attachPool (agent, options, normalized, secure) {
   agent[kOptions] = normalized
   let book = null
-  const connections = new Connections(options ?? {}, normalized.connect)
+  const connections = new Connections(agent, options ?? {}, normalized.connect)
   let native
   try {
     native = new NativeAgent({ ...normalized, connect: connections.agentNative },

@@ -235,3 +235,22 @@ test('ciphers: names rustls has are honoured (both faces); others, and OpenSSL-o
     }
   }, { handler })
 })
+
+test('createConnection on an https agent: the TLS socket it makes is used as it is (Node\'s own TLS), both faces', async () => {
+  const tls = require('node:tls')
+  await serve(withSan, async srv => {
+    class Tunnelled extends HttpsAgent {
+      createConnection (options) {
+        return tls.connect({ host: '127.0.0.1', port: srv.port, servername: options.servername, ca: withSan.cert })
+      }
+    }
+    const agent = new Tunnelled()
+    try {
+      assert.strictEqual(await (await agent.request('https://localhost/')).text(), 'secure hello')
+      assert.strictEqual(await get('https://localhost/', { agent }), 'secure hello')
+      assert.strictEqual(srv.requests(), 2)
+    } finally {
+      agent.destroy()
+    }
+  })
+})

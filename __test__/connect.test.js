@@ -253,3 +253,49 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('createConnection (a subclass override or the option): its socket carries the requests, pooled, counted and capped (both faces)', async () => {
+  const net = require('node:net')
+  const srv = await listenCounting(okServer())
+  const made = []
+  class Dialling extends Agent {
+    createConnection (options, callback) {
+      made.push(options)
+      return net.connect(srv.port, '127.0.0.1')
+    }
+  }
+  const agent = new Dialling({ maxSockets: 1 })
+  const refusal = new Error('no route for you')
+  const option = new Agent({
+    createConnection (options, callback) {
+      if (options.host === 'refused.test') return callback(refusal)
+      const socket = net.connect(srv.port, '127.0.0.1', () => callback(null, socket))
+    }
+  })
+  try {
+    const results = await Promise.all([
+      agent.request('http://example.test/').then(r => r.text()),
+      agent.request('http://example.test/').then(r => r.text()),
+      get('http://example.test/', { agent }).then(r => r.body),
+      get('http://example.test/', { agent }).then(r => r.body)
+    ])
+    for (const body of results) assert.match(body, /^127\.0\.0\.1 /)
+    // maxSockets 1 held across both faces: never two connections at once.
+    assert.strictEqual(srv.counts.maxOpen, 1)
+    assert.strictEqual(made.length, agent.getCurrentStatus().createSocketCount)
+    assert.strictEqual(made[0].host, 'example.test')
+    assert.strictEqual(made[0].port, 80)
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 4)
+
+    assert.match(await (await option.request('http://example.test/')).text(), /^127\.0\.0\.1 /)
+    const again = await option.request('http://example.test/')
+    await again.text()
+    assert.strictEqual(again.reused, true)
+    await assert.rejects(option.request('http://refused.test/'), err => err === refusal)
+    await assert.rejects(get('http://refused.test/', { agent: option }), err => err === refusal)
+  } finally {
+    agent.destroy()
+    option.destroy()
+    await srv.close()
+  }
+})

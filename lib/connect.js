@@ -1,10 +1,14 @@
 'use strict'
 // How an agent's connections are made, on the JS side: the connect profiles (the agent's own, and those
 // of requests with connect or TLS options of their own, which the Rust pool keys apart), the caller's
-// functions Rust asks for while connecting (`lookup`, `checkServerIdentity`), and Node's default trust,
-// handed to Rust once.
+// functions Rust asks for while connecting (`lookup`, `checkServerIdentity`, `createConnection`), and
+// Node's default trust, handed to Rust once. A socket made by `createConnection` (a subclass's override,
+// or the option) is the one case where a Node socket carries the bytes: it stays here, and Rust reads
+// and writes it through the same asks; the pool counts and caps it like any other connection.
 
 const dns = require('node:dns')
+const http = require('node:http')
+const https = require('node:https')
 const fs = require('node:fs')
 const net = require('node:net')
 const tls = require('node:tls')
@@ -16,6 +20,10 @@ const { connectOptions, CONNECT_OPTIONS } = require('./options')
 
 const ASK_LOOKUP = 1
 const ASK_CHECK_SERVER_IDENTITY = 2
+const ASK_CREATE_CONNECTION = 3
+const SOCKET_WRITE = 4
+const SOCKET_END = 5
+const SOCKET_DESTROY = 6
 // Requests with options of their own are few shapes in practice; a program that makes a new shape per
 // request (a fresh lookup closure each time) still stays bounded.
 const PROFILES_MAX = 256
@@ -61,11 +69,26 @@ function keyPart (value, functionId) {
   return String(value)
 }
 
+/** The agent's own `createConnection` when a subclass overrides Node's, bound to the agent. */
+function overriddenCreateConnection (agent) {
+  const own = agent.createConnection
+  if (typeof own !== 'function' || own === http.Agent.prototype.createConnection ||
+    own === https.Agent.prototype.createConnection) return undefined
+  return (options, callback) => own.call(agent, options, callback)
+}
+
 class Connections {
-  /** `agentOptions` are the options the agent was made with. */
-  constructor (agentOptions, checked) {
+  /** `agentOptions` are the options `agent` was made with, `checked` their connect options. */
+  constructor (agent, agentOptions, checked) {
     giveDefaultCa()
+    const override = overriddenCreateConnection(agent)
+    if (override !== undefined) {
+      agentOptions = { ...agentOptions, createConnection: override }
+      checked = { ...checked, createConnection: override }
+    }
     this.agentOptions = agentOptions
+    /** Sockets made by `createConnection`, by the id Rust knows them by. */
+    this.sockets = new Map()
     this.functions = new Map()
     this.functionIds = new WeakMap()
     this.nextFunction = 1
@@ -95,7 +118,8 @@ class Connections {
     return {
       ...checked,
       lookup: checked.lookup && this.functionId(checked.lookup),
-      checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity)
+      checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity),
+      createConnection: checked.createConnection && this.functionId(checked.createConnection)
     }
   }
 
@@ -136,8 +160,14 @@ class Connections {
   /** Rust asks while it connects (src/binding/hooks.rs). */
   onAsk (ask) {
     const fn = this.functions.get(ask.func)
-    if (ask.kind === ASK_LOOKUP) this.lookup(fn, ask)
-    else if (ask.kind === ASK_CHECK_SERVER_IDENTITY) this.checkServerIdentity(fn, ask)
+    switch (ask.kind) {
+      case ASK_LOOKUP: this.lookup(fn, ask); break
+      case ASK_CHECK_SERVER_IDENTITY: this.checkServerIdentity(fn, ask); break
+      case ASK_CREATE_CONNECTION: this.createConnection(fn, ask); break
+      case SOCKET_WRITE: this.sockets.get(ask.ticket)?.write(ask.certs[0]); break
+      case SOCKET_END: this.sockets.get(ask.ticket)?.end(); break
+      case SOCKET_DESTROY: this.sockets.get(ask.ticket)?.destroy(); break
+    }
   }
 
   fail (ticket, err) {
@@ -166,6 +196,56 @@ class Connections {
     const options = { family, hints: family === 0 && hints === 0 ? dns.ADDRCONFIG : hints, all: true }
     try {
       fn(host, options, callback)
+    } catch (err) {
+      callback(err)
+    }
+  }
+
+  /**
+   * Node's call: `createConnection(options, callback)`, the socket returned or given to the callback.
+   * Rust is answered once it is connected; then its bytes flow through `streamData`/`streamEnd`/
+   * `streamError` under `ticket`, and Rust's writes come back as asks.
+   */
+  createConnection (fn, { ticket, host, port }) {
+    const native = this.native
+    let settled = false
+    let opened = false
+    const open = () => {
+      opened = true
+      native.answerOk(ticket)
+    }
+    const use = socket => {
+      if (settled) return
+      settled = true
+      this.sockets.set(ticket, socket)
+      socket.on('data', chunk => native.streamData(ticket, chunk))
+      socket.on('end', () => native.streamEnd(ticket))
+      socket.on('error', err => {
+        if (opened) native.streamError(ticket, hold(err), String(err?.message ?? err))
+        else this.fail(ticket, err)
+      })
+      socket.on('close', () => {
+        this.sockets.delete(ticket)
+        native.streamEnd(ticket)
+      })
+      // In-flight requests keep the process alive by themselves; an idle pooled socket must not.
+      socket.unref?.()
+      if (socket.connecting) socket.once('connect', open)
+      else open()
+    }
+    const callback = (err, socket) => {
+      if (err) {
+        if (!settled) this.fail(ticket, err)
+        settled = true
+      } else if (socket) {
+        use(socket)
+      }
+    }
+    const options = { ...this.agentOptions, host, port, encoding: null }
+    if (net.isIP(host) === 0) options.servername ??= host
+    try {
+      const socket = fn(options, callback)
+      if (socket) use(socket)
     } catch (err) {
       callback(err)
     }

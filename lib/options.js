@@ -138,6 +138,7 @@ function connectOptions (options) {
     // Node raises anything below 10 ms to 10 ms.
     autoSelectFamilyAttemptTimeout: attemptTimeout === undefined ? undefined : Math.max(10, attemptTimeout),
     checkServerIdentity: func(options, 'checkServerIdentity'),
+    createConnection: func(options, 'createConnection'),
     ca: pemList(options, 'ca'),
     cert: pemList(options, 'cert'),
     key: keys?.[0],

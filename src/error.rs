@@ -137,13 +137,19 @@ impl Error {
             io::ErrorKind::AddrNotAvailable => Kind::Network("EADDRNOTAVAIL"),
             io::ErrorKind::HostUnreachable => Kind::Network("EHOSTUNREACH"),
             io::ErrorKind::NetworkUnreachable => Kind::Network("ENETUNREACH"),
-            _ => match err
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<rustls::Error>())
-            {
-                Some(tls) => return crate::connect::tls::classify(tls),
-                None => Kind::Network("EIO"),
-            },
+            _ => {
+                if let Some(tls) = err
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<rustls::Error>())
+                {
+                    return crate::connect::tls::classify(tls);
+                }
+                // Already ours (a caller's socket failed): keep it.
+                if let Some(ours) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+                    return ours.clone();
+                }
+                Kind::Network("EIO")
+            }
         };
         Error::new(kind, format!("{context}: {err}"))
     }

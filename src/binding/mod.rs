@@ -143,7 +143,7 @@ impl NativeAgent {
         let hooks = JsHooks::new(on_ask)?;
         let connector = Connector::new(
             profile(&options.connect)?,
-            Some(hooks.clone()),
+            Some(Arc::new(hooks.clone())),
             options.connect_timeout(),
             options.tcp_keepalive(),
         );
@@ -216,6 +216,24 @@ impl NativeAgent {
     #[napi]
     pub fn answer_error(&self, ticket: u32, token: u32, message: String) {
         self.hooks.answer_error(ticket, token, &message);
+    }
+
+    /// The socket a caller's `createConnection` made (`id`) received `chunk`.
+    #[napi]
+    pub fn stream_data(&self, id: u32, chunk: Buffer) {
+        self.hooks
+            .stream_data(id, bytes::Bytes::from(Vec::from(chunk)));
+    }
+
+    #[napi]
+    pub fn stream_end(&self, id: u32) {
+        self.hooks.stream_end(id);
+    }
+
+    /// The caller's socket `id` failed; JS holds the Error under `token`.
+    #[napi]
+    pub fn stream_error(&self, id: u32, token: u32, message: String) {
+        self.hooks.stream_error(id, token, &message);
     }
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`

@@ -44,6 +44,7 @@ pub struct NativeConnect {
     pub auto_select_family: Option<bool>,
     pub auto_select_family_attempt_timeout: Option<f64>,
     pub check_server_identity: Option<u32>,
+    pub create_connection: Option<u32>,
     pub ca: Option<Vec<Buffer>>,
     pub cert: Option<Vec<Buffer>>,
     pub key: Option<Buffer>,
@@ -159,6 +160,7 @@ impl NativeConnect {
                 .map_or(ATTEMPT_TIMEOUT, millis),
             tls: self.tls_options(),
             check_server_identity: self.check_server_identity,
+            create_connection: self.create_connection,
         })
     }
 }

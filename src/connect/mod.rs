@@ -1,5 +1,7 @@
 //! Opening connections, as a pipeline: resolve (system resolver or the caller's `lookup`) → dial (TCP
-//! with Happy Eyeballs, or a Unix socket) → TLS (rustls, then the caller's `checkServerIdentity`).
+//! with Happy Eyeballs, or a Unix socket) → TLS (rustls, then the caller's `checkServerIdentity`). A
+//! caller's `createConnection` replaces the whole pipeline: the socket it makes (TLS included, as
+//! Node's `https.Agent#createConnection` makes it) is used as it is.
 //!
 //! The pool asks for a connection to a route ([`OriginKey`]: origin plus [`Profile`]) and gets a
 //! [`Transport`], a byte stream that is plain or rustls over TCP or a Unix socket. Everything about
@@ -28,7 +30,7 @@ use tokio_rustls::TlsConnector;
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 pub use profile::{ConnectOptions, Profile};
-pub use resolve::Hooks;
+pub use resolve::{CallerStream, Hooks};
 
 /// How this agent opens connections.
 #[derive(Clone)]
@@ -81,6 +83,12 @@ impl Connector {
 
     async fn connect_inner(&self, route: &OriginKey, profile: &Profile) -> Result<Transport> {
         let options = &profile.options;
+        if let (Some(create), Some(hooks)) = (options.create_connection, &self.hooks) {
+            let stream = hooks
+                .create_connection(create, &route.host, route.port)
+                .await?;
+            return Ok(Transport::Plain(Stream::Caller(stream)));
+        }
         let stream = match &options.socket_path {
             Some(path) => Stream::Unix(dial::unix(path).await?),
             None => {
@@ -190,13 +198,14 @@ macro_rules! delegate_io {
     };
 }
 
-/// A dialled byte stream: TCP or a Unix domain socket.
+/// A dialled byte stream: TCP, a Unix domain socket, or the socket a caller's `createConnection` made.
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Caller(Box<dyn CallerStream>),
 }
 
-delegate_io!(Stream { Tcp, Unix });
+delegate_io!(Stream { Tcp, Unix, Caller });
 
 /// A connected byte stream: plain, or TLS over a [`Stream`].
 pub enum Transport {
@@ -214,7 +223,7 @@ impl Transport {
         };
         match stream {
             Stream::Tcp(tcp) => Some(tcp),
-            Stream::Unix(_) => None,
+            Stream::Unix(_) | Stream::Caller(_) => None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct ConnectOptions {
     pub tls: TlsOptions,
     /// Id of the caller's `checkServerIdentity`, which then replaces the host name check.
     pub check_server_identity: Option<u32>,
+    /// Id of the caller's `createConnection`, which then makes every connection of this profile.
+    pub create_connection: Option<u32>,
 }
 
 impl Default for ConnectOptions {
@@ -54,6 +56,7 @@ impl Default for ConnectOptions {
                 ..TlsOptions::default()
             },
             check_server_identity: None,
+            create_connection: None,
         }
     }
 }

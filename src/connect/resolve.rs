@@ -16,6 +16,11 @@ use crate::error::{Error, Kind, Result};
 /// What an async answer from JavaScript looks like.
 pub type Answer<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
+/// A byte stream that lives in JavaScript (the socket a caller's `createConnection` made).
+pub trait CallerStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> CallerStream for T {}
+
 /// The caller's functions that run in JavaScript, identified by the ids the binding gave them.
 pub trait Hooks: Send + Sync + 'static {
     /// Calls `lookup(host, { family, hints, all: true }, callback)`.
@@ -23,6 +28,14 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// Calls `checkServerIdentity(host, certificate)`; an Error it returns fails the connection.
     fn check_server_identity(&self, check: u32, host: &str, chain: Vec<Vec<u8>>) -> Answer<()>;
+
+    /// Calls the caller's `createConnection(options)`; the socket it makes carries the bytes.
+    fn create_connection(
+        &self,
+        create: u32,
+        host: &str,
+        port: u16,
+    ) -> Answer<Box<dyn CallerStream>>;
 }
 
 /// The addresses to dial for `host:port`, in the resolver's order.
