@@ -8,7 +8,7 @@ const { NativeAgent, BodySender } = require('./native.js')
 const { normalize } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
-const { toHref, flatHeaders, toBody, pump } = require('./lib/request')
+const { toHref, flatHeaders, toBody } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, constants: socketConstants } = require('./lib/sockets')
 const { Connections } = require('./lib/connect')
@@ -92,9 +92,8 @@ function send (agent, input, options) {
   const record = observe(href, method, headers)
   const answered = agent[kRequests].add(href, signal, id => {
     native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null, profile)
-  })
+  }, sender && { stream: body.stream, sender })
   if (record !== null) record.follow(href, answered)
-  if (sender) pump(body.stream, sender)
   return answered
 }
 

@@ -1,5 +1,8 @@
 'use strict'
-// Errors with Node's `code`s, so code written for Node's http keeps working.
+// Errors with Node's `code`s, so code written for Node's http keeps working; a failed system call also
+// gets Node's `errno`, `syscall` and peer fields (`address`/`port`, or `hostname` for getaddrinfo).
+
+const { getSystemErrorMap } = require('node:util')
 
 const { takeHeld } = require('./held')
 
@@ -33,7 +36,36 @@ function abortError (signal) {
   return codedError(Error, 'ABORT_ERR', 'The operation was aborted', { name: 'AbortError', cause: signal?.reason })
 }
 
-// The native layer reports failures as "CODE\u0001message"; this restores a coded Error.
+/** Node's (negative) errno numbers by error name; getaddrinfo's ENOTFOUND carries EAI_NONAME's. */
+const errnos = new Map()
+for (const [errno, [name]] of getSystemErrorMap()) errnos.set(name, errno)
+errnos.set('ENOTFOUND', errnos.get('EAI_NONAME'))
+
+/** Node's wording of a failed system call: `connect ECONNREFUSED 127.0.0.1:1`, `getaddrinfo ENOTFOUND h`. */
+const SYSCALL_MESSAGE = /^([a-z]+) (E[A-Z0-9_]+)(?: (.+))?$/
+
+/**
+ * An Error shaped as Node shapes a failed system call: `errno`, `code`, `syscall`, then `address` and
+ * `port` (or `hostname` for getaddrinfo), read from a message worded as Node words one. A message of
+ * another shape (`socket hang up`) gives an Error with the code alone, as Node's are.
+ */
+function systemError (code, message) {
+  const call = SYSCALL_MESSAGE.exec(message)
+  if (call === null || call[2] !== code || !errnos.has(code)) return codedError(Error, code, message)
+  const [, syscall, , peer] = call
+  const fields = { errno: errnos.get(code), code, syscall }
+  if (peer !== undefined && syscall === 'getaddrinfo') {
+    fields.hostname = peer.split(' ')[0]
+  } else if (peer !== undefined) {
+    const at = peer.lastIndexOf(':')
+    fields.address = peer.slice(0, at)
+    fields.port = Number(peer.slice(at + 1))
+  }
+  return Object.assign(new Error(message), fields)
+}
+
+// The native layer reports failures as "CODE\u0001message"; this restores a coded Error, shaped as
+// Node's for a failed system call. Every face turns native errors into JS ones here.
 function fromNative (err) {
   if (!(err instanceof Error)) return err
   const at = err.message.indexOf('\u0001')
@@ -43,8 +75,8 @@ function fromNative (err) {
   // A caller's connect function failed: its own Error, held while the failure crossed Rust.
   if (code === 'ERR_KEEPALIVE_CALLBACK') return takeHeld(message) ?? codedError(Error, code, message)
   if (code === 'ABORT_ERR') return codedError(Error, code, message, { name: 'AbortError' })
-  const Ctor = code.startsWith('ERR_INVALID') ? TypeError : Error
-  return codedError(Ctor, code, message)
+  if (code.startsWith('ERR_INVALID')) return codedError(TypeError, code, message)
+  return systemError(code, message)
 }
 
-module.exports = { codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, fromNative }
+module.exports = { codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }

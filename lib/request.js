@@ -57,20 +57,31 @@ function toBody (body) {
   if (typeof body === 'string') return { bytes: Buffer.from(body) }
   if (ArrayBuffer.isView(body)) return { bytes: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }
   if (body instanceof ArrayBuffer) return { bytes: Buffer.from(body) }
+  // A Readable, a web ReadableStream and any async iterable are all read with `for await`.
   if (body instanceof Readable || typeof body[Symbol.asyncIterator] === 'function') return { stream: body }
-  throw invalidArgType('options.body', 'a string, Buffer, Uint8Array, Readable or async iterable', body)
+  throw invalidArgType('options.body', 'a string, Buffer, Uint8Array, Readable, ReadableStream or async iterable', body)
 }
 
-/** Feeds a streamed body to the native sender, waiting on it between chunks (backpressure). */
-async function pump (source, sender) {
+/** Largest piece handed to Rust at once: with its queue of 4, what waits stays small whatever the chunks. */
+const PIECE = 64 * 1024
+
+/**
+ * Feeds a streamed body to the native sender, waiting on it between pieces (backpressure). When the
+ * source fails, `onError(err)` learns it before the request is failed with it, so that the request
+ * rejects with the source's own error; the server never sees a complete body.
+ */
+async function pump (source, sender, onError) {
   try {
     for await (const chunk of source) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-      if (bytes.length === 0) continue
-      if (!await sender.write(bytes)) return
+      for (let at = 0; at < bytes.length; at += PIECE) {
+        // False: the request no longer reads its body (answered early, failed); stop the source.
+        if (!await sender.write(bytes.subarray(at, at + PIECE))) return
+      }
     }
     sender.end()
   } catch (err) {
+    onError(err)
     sender.end(`request body stream failed: ${err?.message ?? err}`)
   }
 }

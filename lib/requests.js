@@ -3,6 +3,7 @@
 // Rust batches those events, so many completions cost one crossing into JS.
 
 const { Response } = require('./response')
+const { pump } = require('./request')
 const { abortError, fromNative } = require('./errors')
 
 class PendingRequests {
@@ -13,12 +14,16 @@ class PendingRequests {
     this.nextId = 1
   }
 
-  /** Starts a request; `start(id)` hands it to Rust. Resolves with a Response. */
-  add (url, signal, start) {
+  /**
+   * Starts a request; `start(id)` hands it to Rust. A streamed body (`upload`: its source and native
+   * sender) is fed with backpressure; if the source fails, the request fails with the source's error.
+   * Resolves with a Response.
+   */
+  add (url, signal, start, upload) {
     const id = this.nextId
     this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
     return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, url, signal, onAbort: null }
+      const entry = { resolve, reject, url, signal, onAbort: null, uploadError: null }
       try {
         start(id)
       } catch (err) {
@@ -31,6 +36,7 @@ class PendingRequests {
         entry.onAbort = () => this.native.abort(id)
         signal.addEventListener('abort', entry.onAbort, { once: true })
       }
+      if (upload) pump(upload.stream, upload.sender, err => { entry.uploadError = err })
     })
   }
 
@@ -54,7 +60,8 @@ class PendingRequests {
     const entry = this.take(id)
     if (entry === undefined) return
     const err = fromNative(new Error(reason))
-    entry.reject(err.code === 'ABORT_ERR' ? abortError(entry.signal) : err)
+    if (err.code === 'ABORT_ERR') entry.reject(abortError(entry.signal))
+    else entry.reject(entry.uploadError ?? err)
   }
 }
 

@@ -1,6 +1,8 @@
 'use strict'
 // The Promise face's response: head and small body arrive together from Rust; a larger body is pulled
-// from Rust chunk by chunk as the stream is read, so backpressure reaches the socket.
+// from Rust chunk by chunk as the stream is read, so backpressure reaches the socket. A body nobody
+// reads holds its connection: when its Response (or body stream) becomes unreachable, the connection is
+// given up, as undici's fetch does. Header names keep the case they were received in; values are latin1.
 
 const { Readable } = require('node:stream')
 const { abortError, fromNative } = require('./errors')
@@ -15,8 +17,27 @@ const kHeaders = Symbol('headers')
 const kBody = Symbol('body')
 const kAll = Symbol('all')
 const kSignal = Symbol('signal')
+const kRawTrailers = Symbol('rawTrailers')
+const kTrailers = Symbol('trailers')
 /** kBody once the helpers read the whole body without a stream. */
 const CONSUMED = Symbol('consumed')
+
+/** Unread bodies whose holder became unreachable: their connections are closed, not left waiting. */
+const unread = new FinalizationRegistry(({ native, id }) => native.cancelBody(id))
+
+/** Names and values alternating, as `\n`-separated text from Rust, into an object as Node's `headers`. */
+function byName (raw) {
+  const object = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    const value = raw[i + 1]
+    const seen = object[name]
+    if (seen === undefined) object[name] = name === 'set-cookie' ? [value] : value
+    else if (Array.isArray(seen)) seen.push(value)
+    else object[name] = [seen, value]
+  }
+  return object
+}
 
 class Response {
   /**
@@ -33,12 +54,18 @@ class Response {
     this.reused = number >= REUSED
     this[kNative] = native
     this[kSignal] = signal ?? null
-    this[kHead] = text(batch, at)
+    // Status text and headers, then (after a NUL) the trailers when the whole body came with them.
+    const head = text(batch, at)
+    const nul = head.indexOf('\0')
+    this[kHead] = nul === -1 ? head : head.slice(0, nul)
+    this[kRawTrailers] = nul === -1 ? (stream === -1 ? [] : null) : head.slice(nul + 1).split('\n')
     this[kPrefix] = data(batch, at)
     this[kStream] = stream === -1 ? null : stream
     this[kRawHeaders] = null
     this[kHeaders] = null
+    this[kTrailers] = null
     this[kBody] = null
+    if (this[kStream] !== null) unread.register(this, { native, id: this[kStream] }, this)
   }
 
   get statusText () {
@@ -47,7 +74,7 @@ class Response {
     return end === -1 ? head : head.slice(0, end)
   }
 
-  /** Names and values, alternating. */
+  /** Names (in the case received) and values, alternating, in the order received. */
   get rawHeaders () {
     if (this[kRawHeaders] === null) {
       const head = this[kHead]
@@ -59,20 +86,21 @@ class Response {
 
   /** Lower-cased names as Node's IncomingMessage; repeated headers and `set-cookie` as arrays. */
   get headers () {
-    if (this[kHeaders] === null) {
-      const headers = {}
-      const raw = this.rawHeaders
-      for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i]
-        const value = raw[i + 1]
-        const seen = headers[name]
-        if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value
-        else if (Array.isArray(seen)) seen.push(value)
-        else headers[name] = [seen, value]
-      }
-      this[kHeaders] = headers
-    }
+    if (this[kHeaders] === null) this[kHeaders] = byName(this.rawHeaders)
     return this[kHeaders]
+  }
+
+  /** The trailers as received (names and values alternating); `null` until the body has ended. */
+  get rawTrailers () {
+    return this[kRawTrailers]
+  }
+
+  /** The trailers as `headers` are; `null` until the body has ended. */
+  get trailers () {
+    const raw = this[kRawTrailers]
+    if (raw === null) return null
+    if (this[kTrailers] === null) this[kTrailers] = byName(raw)
+    return this[kTrailers]
   }
 
   get body () {
@@ -126,6 +154,13 @@ function bodyStream (response) {
   const signal = response[kSignal]
   let prefix = response[kPrefix]
   response[kStream] = null
+  // From here the stream holds the body: it is given up when the stream, not the response, is unreachable.
+  unread.unregister(response)
+  const ended = chunk => {
+    if (!Array.isArray(chunk)) return false
+    response[kRawTrailers] = chunk
+    return true
+  }
   const stream = new Readable({
     read () {
       if (prefix !== null) {
@@ -135,13 +170,17 @@ function bodyStream (response) {
         if (id === null) { this.push(null); return }
         if (first.length > 0) return
       }
-      native.readBody(id).then(chunk => this.push(chunk), err => this.destroy(fromNative(err)))
+      native.readBody(id, true).then(chunk => this.push(ended(chunk) ? null : chunk), err => this.destroy(fromNative(err)))
     },
     destroy (err, callback) {
-      if (id !== null) native.cancelBody(id)
+      if (id !== null) {
+        unread.unregister(stream)
+        native.cancelBody(id)
+      }
       callback(err)
     }
   })
+  if (id !== null) unread.register(stream, { native, id }, stream)
   // The request's signal covers its body too (as fetch's does): a body still arriving is cut off.
   if (signal !== null && id !== null) {
     if (signal.aborted) {

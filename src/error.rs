@@ -1,8 +1,12 @@
 //! Errors as values with a [`Kind`], each mapped to the `code` Node programs already test for.
 //!
-//! Node code compares `err.code` (`ECONNREFUSED`, `ETIMEDOUT`, ...), so the kind is the contract and the
-//! message is for people. Nothing here knows about JavaScript: the binding turns an [`Error`] into a JS
-//! `Error` whose `code` is [`Error::code`].
+//! Node code compares `err.code` (`ECONNREFUSED`, `ETIMEDOUT`, ...), so the kind is the contract. The
+//! message of a failed system call is worded as Node words it (`connect ECONNREFUSED 127.0.0.1:1`,
+//! `getaddrinfo ENOTFOUND host`): the JS side reads `syscall`, `address`, `port` and `hostname` back out
+//! of that wording (lib/errors.js), so every face gets Node's fields from one place. Malformed responses
+//! get the name llhttp (Node's parser) gives the same fault ([`Hpe`]), with llhttp's reason. Nothing
+//! here knows about JavaScript: the binding turns an [`Error`] into a JS `Error` whose `code` is
+//! [`Error::code`].
 
 use std::fmt;
 use std::io;
@@ -34,13 +38,8 @@ pub enum Kind {
     TlsExpired,
     /// TLS: any other handshake or protocol failure.
     TlsProtocol,
-    /// The response could not be parsed.
-    Parse,
-    /// The response head was larger than allowed.
-    HeaderOverflow,
-    /// The response carried both `Content-Length` and `Transfer-Encoding`: its end is ambiguous (the
-    /// shape of response splitting), so it is refused as Node's parser refuses it.
-    AmbiguousLength,
+    /// The response could not be parsed: the fault as llhttp names it.
+    Parse(Hpe),
     /// A header value carries a character that may not be sent (CR, LF, NUL).
     InvalidChar,
     /// A header name or method is not an HTTP token.
@@ -60,6 +59,51 @@ pub enum Kind {
     Destroyed,
     /// The request body stream failed.
     BodyStream,
+    /// A bug: a Rust panic was caught before it could strand the request.
+    Internal,
+}
+
+/// Faults in a response, by the `HPE_*` name llhttp (Node's HTTP parser) gives them. One table for
+/// every face that parses in Rust, so a malformed response fails with the code Node code expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hpe {
+    /// The status line does not start with `HTTP/`.
+    InvalidConstant,
+    InvalidVersion,
+    InvalidStatus,
+    /// A header name that is not a token, or a header value with a control character.
+    InvalidHeaderToken,
+    InvalidContentLength,
+    /// `Content-Length` twice (llhttp refuses even equal duplicates).
+    UnexpectedContentLength,
+    /// `Transfer-Encoding` after `Content-Length`: where the body ends is ambiguous.
+    InvalidTransferEncoding,
+    InvalidChunkSize,
+    /// A chunk not followed by CRLF, or a bad chunk extension.
+    Strict,
+    CrExpected,
+    LfExpected,
+    /// The response head is larger than allowed.
+    HeaderOverflow,
+}
+
+impl Hpe {
+    pub fn code(self) -> &'static str {
+        match self {
+            Hpe::InvalidConstant => "HPE_INVALID_CONSTANT",
+            Hpe::InvalidVersion => "HPE_INVALID_VERSION",
+            Hpe::InvalidStatus => "HPE_INVALID_STATUS",
+            Hpe::InvalidHeaderToken => "HPE_INVALID_HEADER_TOKEN",
+            Hpe::InvalidContentLength => "HPE_INVALID_CONTENT_LENGTH",
+            Hpe::UnexpectedContentLength => "HPE_UNEXPECTED_CONTENT_LENGTH",
+            Hpe::InvalidTransferEncoding => "HPE_INVALID_TRANSFER_ENCODING",
+            Hpe::InvalidChunkSize => "HPE_INVALID_CHUNK_SIZE",
+            Hpe::Strict => "HPE_STRICT",
+            Hpe::CrExpected => "HPE_CR_EXPECTED",
+            Hpe::LfExpected => "HPE_LF_EXPECTED",
+            Hpe::HeaderOverflow => "HPE_HEADER_OVERFLOW",
+        }
+    }
 }
 
 /// An error with a kind and a human message.
@@ -102,9 +146,7 @@ impl Error {
             Kind::TlsUnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
             Kind::TlsExpired => "CERT_HAS_EXPIRED",
             Kind::TlsProtocol => "EPROTO",
-            Kind::Parse => "HPE_INVALID_CONSTANT",
-            Kind::HeaderOverflow => "HPE_HEADER_OVERFLOW",
-            Kind::AmbiguousLength => "HPE_INVALID_TRANSFER_ENCODING",
+            Kind::Parse(fault) => fault.code(),
             Kind::InvalidChar => "ERR_INVALID_CHAR",
             Kind::InvalidToken => "ERR_INVALID_HTTP_TOKEN",
             Kind::InvalidUrl => "ERR_INVALID_URL",
@@ -114,6 +156,7 @@ impl Error {
             Kind::Aborted => "ABORT_ERR",
             Kind::Destroyed => "ERR_AGENT_DESTROYED",
             Kind::BodyStream => "ERR_STREAM_PREMATURE_CLOSE",
+            Kind::Internal => "ERR_INTERNAL_ASSERTION",
         }
     }
 
@@ -125,8 +168,19 @@ impl Error {
         Error::new(Kind::Aborted, "The operation was aborted")
     }
 
-    /// Classifies an I/O error from connecting, reading or writing.
-    pub fn from_io(err: &io::Error, context: &str) -> Self {
+    /// A response the parser refused, with llhttp's reason (`Parse Error: Invalid status code`).
+    pub fn parse(fault: Hpe, reason: &str) -> Self {
+        Error::new(Kind::Parse(fault), format!("Parse Error: {reason}"))
+    }
+
+    /// A connect that did not finish in time, worded as the kernel's `ETIMEDOUT` is in Node.
+    pub fn connect_timed_out(host: &str, port: u16) -> Self {
+        Error::new(Kind::TimedOut, format!("connect ETIMEDOUT {host}:{port}"))
+    }
+
+    /// Classifies an I/O error of the system call `syscall` (`connect`, `read`, `write`); a failed system
+    /// call is worded as Node words it: `read ECONNRESET`. TLS failures keep their own codes.
+    pub fn from_io(err: &io::Error, syscall: &str) -> Self {
         let kind = match err.kind() {
             io::ErrorKind::ConnectionRefused => Kind::ConnectionRefused,
             io::ErrorKind::ConnectionReset
@@ -151,7 +205,9 @@ impl Error {
                 Kind::Network("EIO")
             }
         };
-        Error::new(kind, format!("{context}: {err}"))
+        let mut error = Error::new(kind, String::new());
+        error.message = format!("{syscall} {}", error.code());
+        error
     }
 }
 
@@ -175,5 +231,16 @@ mod tests {
         assert_eq!(Error::from_io(&reset, "read").code(), "ECONNRESET");
         let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(Error::from_io(&eof, "read").code(), "ECONNRESET");
+    }
+
+    /// Node's wording, which lib/errors.js reads `syscall`, `address` and `port` back out of.
+    #[test]
+    fn system_errors_are_worded_as_node_words_them() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(Error::from_io(&reset, "read").message(), "read ECONNRESET");
+        assert_eq!(
+            Error::connect_timed_out("127.0.0.1", 9).message(),
+            "connect ETIMEDOUT 127.0.0.1:9"
+        );
     }
 }

@@ -37,6 +37,13 @@ impl OpenBody {
     }
 }
 
+/// What a read of a body gives.
+pub enum Chunk {
+    Data(Bytes),
+    /// The body ended, with these trailers (names and values, `\n`-separated), if any.
+    End(Option<String>),
+}
+
 #[derive(Default)]
 pub struct Bodies {
     open: Mutex<HashMap<u32, Arc<OpenBody>>>,
@@ -60,18 +67,24 @@ impl Bodies {
         id
     }
 
-    /// The next chunk of body `id`; `None` once it ended. A body that is gone (cancelled, or the agent
-    /// destroyed) is an error, never an early end: JS stops asking once a body ended.
-    pub async fn read(&self, id: u32, gone: impl FnOnce() -> Error) -> Result<Option<Bytes>> {
+    /// The next chunk of body `id`, or its end with the trailers. A body that is gone (cancelled, or the
+    /// agent destroyed) is an error, never an early end: JS stops asking once a body ended.
+    pub async fn read(&self, id: u32, gone: impl FnOnce() -> Error) -> Result<Chunk> {
         let Some(open) = self.open().get(&id).cloned() else {
             return Err(gone());
         };
         let chunk = tokio::select! {
             biased;
             _ = open.cancelled() => Err(gone()),
-            chunk = async { open.body.lock().await.next_chunk().await } => chunk,
+            chunk = async {
+                let mut body = open.body.lock().await;
+                Ok(match body.next_chunk().await? {
+                    Some(bytes) => Chunk::Data(bytes),
+                    None => Chunk::End(body.trailers()),
+                })
+            } => chunk,
         };
-        if !matches!(chunk, Ok(Some(_))) {
+        if !matches!(chunk, Ok(Chunk::Data(_))) {
             self.open().remove(&id);
         }
         chunk

@@ -38,6 +38,8 @@ pub struct Answer {
     pub headers: String,
     pub reused: bool,
     pub body: Vec<u8>,
+    /// When the whole body came with the head and ended with trailers.
+    pub trailers: Option<String>,
     pub stream: Option<u32>,
 }
 
@@ -59,7 +61,8 @@ pub struct JsBatch {
 /// the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number` the
 /// status code (answered) plus 1000 when the connection was reused (answered, granted). Text is UTF-8
 /// in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected), or the status
-/// text and headers, `\n`-separated (answered). Data is in `bytes` when `start >= 0`; start -1 means
+/// text and headers, `\n`-separated, then NUL and the trailers the same way if the body came whole
+/// with some (answered). Data is in `bytes` when `start >= 0`; start -1 means
 /// none, and a start below that is `large[-start - 2]`.
 pub const STRIDE: usize = EVENT_STRIDE as usize;
 
@@ -128,6 +131,10 @@ impl BatchBuilder {
                 if !head.headers.is_empty() {
                     self.bytes.push(b'\n');
                     self.bytes.extend_from_slice(head.headers.as_bytes());
+                }
+                if let Some(trailers) = head.trailers {
+                    self.bytes.push(0);
+                    self.bytes.extend_from_slice(trailers.as_bytes());
                 }
                 self.meta[at + 5] = self.bytes.len() as f64;
                 self.data(head.body);

@@ -8,29 +8,33 @@ mod bodies;
 mod events;
 mod hooks;
 mod options;
+mod unwind;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, Either, Function, PromiseRaw};
 use napi::{Env, Status};
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
-use crate::faces::client::{Client, RequestBody, RequestSpec};
+use crate::faces::client::{body_channel, BodyChunks, BodyFeed, Client, RequestBody, RequestSpec};
 use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
 use crate::pool::{Pool, NO_DEADLINE};
-use bodies::Bodies;
+use bodies::{Bodies, Chunk};
 use events::{Answer, Event, EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
 use options::{NativeConnect, NativeOptions};
+use unwind::CatchUnwind;
 
-/// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix.
+/// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix
+/// (lib/errors.js `fromNative`). A prefix, not napi's own `code`: that is a fixed `Status` for errors
+/// rejected from `spawn_future` and for the panics `catch_unwind` turns into errors.
 fn js_error(e: Error) -> napi::Error {
     napi::Error::new(
         Status::GenericFailure,
@@ -67,50 +71,65 @@ pub struct NativeStatus {
     pub origins: Vec<NativeOriginStats>,
 }
 
-/// A request body streamed from JS: `write` resolves when the chunk is queued (backpressure), `end`
-/// finishes it.
+/// A request body streamed from JS: `write` resolves when the chunk is queued (backpressure: at most
+/// [`BODY_QUEUE`] chunks wait), `end` finishes it or, with a message, fails the request.
 #[napi]
 pub struct BodySender {
-    tx: Mutex<Option<mpsc::Sender<Result<bytes::Bytes, Error>>>>,
-    rx: Mutex<Option<mpsc::Receiver<Result<bytes::Bytes, Error>>>>,
+    feed: Mutex<Option<BodyFeed>>,
+    body: Mutex<Option<BodyChunks>>,
 }
+
+/// Chunks of a streamed request body queued ahead of the connection (JS writes at most 64 KiB each).
+const BODY_QUEUE: usize = 4;
 
 #[napi]
 impl BodySender {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        let (tx, rx) = mpsc::channel(4);
+        let (feed, body) = body_channel(BODY_QUEUE);
         BodySender {
-            tx: Mutex::new(Some(tx)),
-            rx: Mutex::new(Some(rx)),
+            feed: Mutex::new(Some(feed)),
+            body: Mutex::new(Some(body)),
         }
     }
 
-    #[napi]
+    /// Resolves true once `chunk` is queued, false when the request no longer reads its body.
+    #[napi(catch_unwind)]
     pub fn write<'env>(
         &self,
         env: &'env Env,
         chunk: Buffer,
     ) -> napi::Result<PromiseRaw<'env, bool>> {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let tx = locked(&self.feed).as_ref().map(|feed| feed.chunks.clone());
         let chunk = bytes::Bytes::from(chunk.to_vec());
         env.spawn_future(async move {
-            match tx {
-                Some(tx) => Ok(tx.send(Ok(chunk)).await.is_ok()),
-                None => Ok(false),
-            }
+            let sent = CatchUnwind::new(async move {
+                match tx {
+                    Some(tx) => tx.send(chunk).await.is_ok(),
+                    None => false,
+                }
+            });
+            sent.await.map_err(js_error)
         })
     }
 
-    /// Ends the body; with an error message, the request fails instead.
-    #[napi]
+    /// Ends the body; with an error message, the request fails instead (never a clean end).
+    #[napi(catch_unwind)]
     pub fn end(&self, error: Option<String>) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let (Some(tx), Some(message)) = (tx, error) {
-            let _ = tx.try_send(Err(Error::new(crate::error::Kind::BodyStream, message)));
+        let feed = locked(&self.feed).take();
+        if let (Some(feed), Some(message)) = (feed, error) {
+            feed.fail(Error::new(crate::error::Kind::BodyStream, message));
         }
     }
+}
+
+/// What `readBody` resolves with: a chunk, the end (`null`), or the end as its trailers.
+type BodyRead = Option<Either<Buffer, Vec<String>>>;
+
+/// A lock that a panic elsewhere does not poison for good.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[napi]
@@ -134,7 +153,7 @@ fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
 impl NativeAgent {
     /// `on_events` receives the socket face's events in batches (see `events`); `on_ask` the questions
     /// for the caller's connect functions (see `hooks`).
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(
         options: NativeOptions,
         on_events: Function<'_, JsBatch, ()>,
@@ -162,13 +181,13 @@ impl NativeAgent {
 
     /// Node's default trust (its bundled roots, `NODE_EXTRA_CA_CERTS`...) as PEM, given once by the JS
     /// side before the first agent is made.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_default_ca(pems: Buffer) {
         crate::connect::tls::set_default_roots(&pems);
     }
 
     /// Registers the connect options of requests that have their own, under `id` (JS keeps the ids).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add_profile(&self, id: u32, connect: NativeConnect) -> napi::Result<()> {
         let profile = profile(&connect)?;
         self.profiles
@@ -179,7 +198,7 @@ impl NativeAgent {
     }
 
     /// Forgets every registered profile (JS bounds its cache); connections made with one keep it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_profiles(&self) {
         self.profiles
             .lock()
@@ -202,18 +221,18 @@ impl NativeAgent {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn answer_lookup(&self, ticket: u32, addresses: Vec<String>) {
         self.hooks.answer_lookup(ticket, &addresses);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn answer_ok(&self, ticket: u32) {
         self.hooks.answer_ok(ticket);
     }
 
     /// The caller's function failed; JS holds the Error under `token`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn answer_error(&self, ticket: u32, token: u32, message: String) {
         self.hooks.answer_error(ticket, token, &message);
     }
@@ -238,7 +257,7 @@ impl NativeAgent {
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
     /// alternate names and values. With `abortable`, `abort(id)` cancels it.
-    #[napi]
+    #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn request(
         &self,
@@ -256,8 +275,8 @@ impl NativeAgent {
         let (method, uri, headers) =
             RequestSpec::parse(&method, &url, &headers).map_err(js_error)?;
         let body = match (body, body_stream) {
-            (_, Some(sender)) => match sender.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                Some(rx) => RequestBody::Stream(rx),
+            (_, Some(sender)) => match locked(&sender.body).take() {
+                Some(body) => RequestBody::Stream(body),
                 None => RequestBody::Empty,
             },
             (Some(bytes), None) if !bytes.is_empty() => {
@@ -288,7 +307,9 @@ impl NativeAgent {
         let bodies = self.bodies.clone();
         let aborts = self.aborts.clone();
         let events = self.events.clone();
-        runtime().spawn(async move {
+        // A panic in the task settles the request with a coded error; unwinding drops its lease or
+        // slot, which gives the pool its count back.
+        let settle = CatchUnwind::new(async move {
             // The two sends are exclusive, so they share room in this task's state.
             let result = match aborted {
                 None => client.send(spec).await,
@@ -297,11 +318,11 @@ impl NativeAgent {
                         r = client.send(spec) => r,
                         _ = rx => Err(Error::aborted()),
                     };
-                    aborts.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    locked(&aborts).remove(&id);
                     result
                 }
             };
-            let event = match result {
+            match result {
                 Err(error) => Event::Failed { id, error },
                 Ok(parts) => {
                     let stream = parts.rest.map(|rest| bodies.insert(rest));
@@ -313,18 +334,24 @@ impl NativeAgent {
                             headers: parts.headers,
                             reused: parts.reused,
                             body: Vec::from(parts.body),
+                            trailers: parts.trailers,
                             stream,
                         },
                     }
                 }
-            };
+            }
+        });
+        runtime().spawn(async move {
+            let event = settle
+                .await
+                .unwrap_or_else(|error| Event::Failed { id, error });
             events.push(event);
         });
         Ok(())
     }
 
     /// Cancels the request registered under `abort_id`, if it is still running.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn abort(&self, abort_id: u32) {
         if let Some(tx) = self
             .aborts
@@ -336,13 +363,15 @@ impl NativeAgent {
         }
     }
 
-    /// The next chunk of body `id`, or `null` at its end.
-    #[napi]
+    /// The next chunk of body `id`, or `null` at its end; with `with_trailers`, the end is the trailers
+    /// instead (names and values alternating, empty when there were none).
+    #[napi(catch_unwind)]
     pub fn read_body<'env>(
         &self,
         env: &'env Env,
         id: u32,
-    ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        with_trailers: Option<bool>,
+    ) -> napi::Result<PromiseRaw<'env, BodyRead>> {
         let bodies = self.bodies.clone();
         let pool = self.client.pool().clone();
         env.spawn_future(async move {
@@ -356,18 +385,30 @@ impl NativeAgent {
                     )
                 }
             };
-            let chunk = bodies.read(id, gone).await.map_err(js_error)?;
-            Ok(chunk.map(|b| Buffer::from(Vec::from(b))))
+            let chunk = CatchUnwind::new(bodies.read(id, gone))
+                .await
+                .and_then(|chunk| chunk)
+                .map_err(js_error)?;
+            Ok(match chunk {
+                Chunk::Data(bytes) => Some(Either::A(Buffer::from(Vec::from(bytes)))),
+                Chunk::End(trailers) if with_trailers == Some(true) => {
+                    let list = trailers
+                        .as_deref()
+                        .map_or_else(Vec::new, |t| t.split('\n').map(str::to_string).collect());
+                    Some(Either::B(list))
+                }
+                Chunk::End(_) => None,
+            })
         })
     }
 
     /// Abandons body `id`: its connection is closed rather than reused.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel_body(&self, id: u32) {
         self.bodies.cancel(id);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn status(&self) -> NativeStatus {
         let status = self.client.pool().status();
         let c = status.counters;
@@ -400,7 +441,7 @@ impl NativeAgent {
     /// agent's) for Node's `addRequest`. Answers `[kind, id]` at once: kind 0 reused (id: connection),
     /// 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks for a new connection for a
     /// request whose reused one closed before answering.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn checkout_socket(
         &self,
         secure: bool,
@@ -423,7 +464,7 @@ impl NativeAgent {
 
     /// What queued request `ticket` was given, as `[kind, id]` (see `checkout_socket`), once; `[]` while
     /// it still waits.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_claim(&self, ticket: f64) -> Vec<f64> {
         self.sockets
             .claim(ticket as u64)
@@ -431,31 +472,31 @@ impl NativeAgent {
     }
 
     /// Takes queued request `ticket` out of the queue; false when its turn already came (claim it).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_cancel(&self, ticket: f64) -> bool {
         let _guard = runtime().enter();
         self.sockets.cancel(ticket as u64)
     }
 
     /// Queues bytes for connection `id`; false means wait for its drain event.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_write(&self, id: f64, chunk: Buffer) -> bool {
         self.sockets
             .write(id as u64, bytes::Bytes::from(Vec::from(chunk)))
     }
 
     /// Half-closes connection `id` once its queued bytes are written.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_end(&self, id: f64) {
         self.sockets.end(id as u64);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_pause(&self, id: f64) {
         self.sockets.pause(id as u64);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_resume(&self, id: f64) {
         self.sockets.resume(id as u64);
     }
@@ -463,7 +504,7 @@ impl NativeAgent {
     /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
     /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
     /// when it was closed instead.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_release(&self, id: f64, keep_alive: Option<String>) -> f64 {
         let _guard = runtime().enter();
         let idle_for = keep_alive.as_deref().and_then(keep_alive::idle_for);
@@ -474,14 +515,14 @@ impl NativeAgent {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_destroy(&self, id: f64) {
         let _guard = runtime().enter();
         self.sockets.destroy(id as u64);
     }
 
     /// Takes connection `id` out of the pool for good (upgrade, CONNECT).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn socket_detach(&self, id: f64) {
         let _guard = runtime().enter();
         self.sockets.detach(id as u64);
@@ -489,13 +530,13 @@ impl NativeAgent {
 
     /// Refs (busy) or unrefs the socket face's event channel, so in-flight requests keep the process alive
     /// and idle connections do not.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_busy(&self, env: Env, busy: bool) {
         self.events.set_busy(&env, busy);
     }
 
     /// Closes every connection; queued and in-flight requests reject with `ERR_AGENT_DESTROYED`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn destroy(&self) {
         self.client.pool().destroy();
         self.bodies.cancel_all();

@@ -71,13 +71,7 @@ impl Connector {
         let profile = route.profile.as_ref().map_or(&self.profile, |p| &p.0);
         match tokio::time::timeout(self.connect_timeout, self.connect_inner(route, profile)).await {
             Ok(result) => result,
-            Err(_) => Err(Error::new(
-                Kind::TimedOut,
-                format!(
-                    "connect ETIMEDOUT {}:{} (after {:?})",
-                    route.host, route.port, self.connect_timeout
-                ),
-            )),
+            Err(_) => Err(Error::connect_timed_out(&route.host, route.port)),
         }
     }
 

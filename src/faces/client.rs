@@ -9,26 +9,32 @@
 //! A request that fails on a *reused* connection before any response arrived is sent once more on a fresh
 //! connection when that is safe: an idempotent method and a body that can be replayed. That is the
 //! keep-alive race (the server closed the idle connection as we reused it), and it never reaches the user.
+//!
+//! The request's `timeout` is inactivity over its whole active life: connecting, waiting for the head,
+//! and the body both ways; every byte that moves (see [`super::wire`]) starts it again.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::head::{self, Scan};
 use super::linger::Lingering;
+use super::wire::{Wire, Wired};
 use super::Conn;
 use crate::connect::{Connector, Profile};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
 use crate::pool::{Checkout, Closed, Connection, Grant, Lease, Pool, Slot};
 
@@ -37,11 +43,12 @@ pub const SMALL_BODY: usize = 64 * 1024;
 /// Largest response head accepted (`HPE_HEADER_OVERFLOW` beyond).
 const MAX_HEAD: usize = 64 * 1024;
 
-/// A pooled hyper connection: the sending half; the connection task runs on its own.
+/// A pooled hyper connection: the sending half, and what its bytes do; the connection task runs on its own.
 pub struct HyperConn {
     sender: http1::SendRequest<RequestBody>,
     /// Fired when the connection task ends, which drops the socket.
     closed: Closed,
+    wire: Arc<Wire>,
 }
 
 impl HyperConn {
@@ -59,7 +66,83 @@ impl HyperConn {
 pub enum RequestBody {
     Empty,
     Full(Option<Bytes>),
-    Stream(mpsc::Receiver<std::result::Result<Bytes, Error>>),
+    Stream(BodyChunks),
+}
+
+impl RequestBody {
+    /// The body for the next attempt: a full body again, a stream only once (it is never replayed).
+    fn replay(&mut self) -> RequestBody {
+        match self {
+            RequestBody::Empty => RequestBody::Empty,
+            RequestBody::Full(bytes) => RequestBody::Full(bytes.clone()),
+            RequestBody::Stream(_) => std::mem::replace(self, RequestBody::Empty),
+        }
+    }
+}
+
+/// A streamed request body as hyper pulls it: chunks, at most `capacity` of them waiting (backpressure),
+/// and the caller's failure, which travels apart so that a full channel can never drop it.
+pub struct BodyChunks {
+    chunks: mpsc::Receiver<Bytes>,
+    /// `None` once it reported that the feed ended without failing.
+    failed: Option<oneshot::Receiver<Error>>,
+}
+
+/// The caller's end of a streamed body: send chunks, then drop it to end the body or [`BodyFeed::fail`].
+pub struct BodyFeed {
+    pub chunks: mpsc::Sender<Bytes>,
+    failed: oneshot::Sender<Error>,
+}
+
+impl BodyFeed {
+    /// Fails the body: hyper then aborts the request instead of ending the body.
+    pub fn fail(self, error: Error) {
+        // Sent before the chunk sender drops, so the end of the chunks is never seen without it.
+        let _ = self.failed.send(error);
+    }
+}
+
+/// A streamed body's two ends; at most `capacity` chunks wait between them.
+pub fn body_channel(capacity: usize) -> (BodyFeed, BodyChunks) {
+    let (chunks_tx, chunks) = mpsc::channel(capacity);
+    let (failed_tx, failed) = oneshot::channel();
+    let feed = BodyFeed {
+        chunks: chunks_tx,
+        failed: failed_tx,
+    };
+    let body = BodyChunks {
+        chunks,
+        failed: Some(failed),
+    };
+    (feed, body)
+}
+
+impl BodyChunks {
+    fn failure(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let failed = self.failed.as_mut()?;
+        match Pin::new(failed).poll(cx) {
+            Poll::Pending => None,
+            Poll::Ready(result) => {
+                self.failed = None;
+                result.ok()
+            }
+        }
+    }
+
+    fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Bytes, Error>>> {
+        if let Some(error) = self.failure(cx) {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match self.chunks.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            // The feed is gone: it ended the body, unless it failed it on the way out.
+            Poll::Ready(None) => Poll::Ready(self.failure(cx).map(Err)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl Body for RequestBody {
@@ -73,8 +156,8 @@ impl Body for RequestBody {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            RequestBody::Stream(rx) => rx
-                .poll_recv(cx)
+            RequestBody::Stream(body) => body
+                .poll_chunk(cx)
                 .map(|chunk| chunk.map(|c| c.map(Frame::data))),
         }
     }
@@ -137,12 +220,16 @@ impl RequestSpec {
                     format!("Header name must be a valid HTTP token [\"{}\"]", pair[0]),
                 )
             })?;
-            let value = HeaderValue::from_str(&pair[1]).map_err(|_| {
-                Error::new(
-                    Kind::InvalidChar,
-                    format!("Invalid character in header content [\"{}\"]", pair[0]),
-                )
-            })?;
+            // Sent as latin1, as Node sends them; a character beyond it cannot be.
+            let latin1: Option<Vec<u8>> = pair[1].chars().map(|c| u8::try_from(c).ok()).collect();
+            let value = latin1
+                .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+                .ok_or_else(|| {
+                    Error::new(
+                        Kind::InvalidChar,
+                        format!("Invalid character in header content [\"{}\"]", pair[0]),
+                    )
+                })?;
             map.append(name, value);
         }
         Ok((method, uri, map))
@@ -163,13 +250,7 @@ impl RequestSpec {
 
     /// The request as hyper sends it: origin-form target, `Host` and `Connection` headers added.
     fn next_attempt(&mut self, key: &OriginKey, keep_alive: bool) -> Result<Request<RequestBody>> {
-        let body = match &mut self.body {
-            RequestBody::Empty => RequestBody::Empty,
-            RequestBody::Full(bytes) => RequestBody::Full(bytes.clone()),
-            RequestBody::Stream(rx) => {
-                RequestBody::Stream(std::mem::replace(rx, mpsc::channel(1).1))
-            }
-        };
+        let body = self.body.replay();
         let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut req = Request::builder()
             .method(self.method.clone())
@@ -210,6 +291,8 @@ pub struct ResponseParts {
     pub reused: bool,
     /// The whole body when `rest` is `None`, else its first bytes.
     pub body: Bytes,
+    /// The trailers, as `headers`, when the whole body came and had some.
+    pub trailers: Option<String>,
     pub rest: Option<BodyStream>,
 }
 
@@ -233,7 +316,7 @@ impl Client {
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
         // connection, so 10,000 queued requests stay small.
-        let lease = self.acquire(&key, false).await?;
+        let lease = self.acquire(&key, false, spec.timeout).await?;
         Box::pin(self.exchange(key, spec, lease)).await
     }
 
@@ -255,7 +338,7 @@ impl Client {
                 Some(result) => return result,
                 None => {
                     fresh = true;
-                    lease = self.acquire(&key, true).await?;
+                    lease = self.acquire(&key, true, spec.timeout).await?;
                 }
             }
         }
@@ -270,6 +353,8 @@ impl Client {
         timeout: Option<Duration>,
         may_retry: bool,
     ) -> Option<Result<ResponseParts>> {
+        let wire = wire_of(&mut lease);
+        wire.expect_head();
         let exchange = async {
             let Conn::Http(conn) = lease.conn() else {
                 unreachable!("the pool hands the Promise face its own connections")
@@ -278,8 +363,8 @@ impl Client {
             sender.ready().await?;
             sender.send_request(req).await
         };
-        match with_deadline(&self.pool, timeout, exchange).await {
-            Ok(response) => Some(finish(lease, response, timeout).await),
+        match with_deadline(&self.pool, timeout, &wire, exchange).await {
+            Ok(response) => Some(finish(lease, response, timeout, wire).await),
             Err(Failure::Hyper(e)) if may_retry && before_response(&e) => {
                 lease.fail();
                 self.pool.note_retry();
@@ -287,12 +372,18 @@ impl Client {
             }
             Err(failure) => {
                 lease.fail();
-                Some(Err(failure.into_error(&self.pool)))
+                Some(Err(failure.into_error(&self.pool, &wire.take_head())))
             }
         }
     }
 
-    async fn acquire(&self, key: &OriginKey, fresh: bool) -> Result<Lease<Conn>> {
+    /// A connection for `key`; with a `timeout`, connecting is limited by it too (inactivity covers it).
+    async fn acquire(
+        &self,
+        key: &OriginKey,
+        fresh: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Lease<Conn>> {
         let slot = match self.pool.checkout(key, Conn::HTTP, fresh)? {
             Checkout::Reuse(lease) => return Ok(lease),
             Checkout::Connect(slot) => slot,
@@ -304,15 +395,27 @@ impl Client {
         };
         // Boxed: connecting (DNS, TCP, TLS) is the largest state of a request; a request that reuses a
         // connection or waits in the queue should not carry room for it.
-        Box::pin(self.open(slot)).await
+        Box::pin(self.open(slot, timeout)).await
     }
 
-    async fn open(&self, slot: Slot<Conn>) -> Result<Lease<Conn>> {
+    async fn open(&self, slot: Slot<Conn>, timeout: Option<Duration>) -> Result<Lease<Conn>> {
+        let key = slot.key();
+        // The room is really free once a connection evicted for it has closed.
+        let connecting = async {
+            slot.ready().await;
+            self.connector.connect(key).await
+        };
+        let limited = async {
+            match timeout {
+                None => connecting.await,
+                Some(limit) => tokio::time::timeout(limit, connecting)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::connect_timed_out(&key.host, key.port))),
+            }
+        };
+        // A connect given up here frees its slot (`slot.fail()`), so the next waiter gets its own turn.
         let connected = tokio::select! {
-            c = async {
-                slot.ready().await;
-                self.connector.connect(slot.key()).await
-            } => c,
+            c = limited => c,
             _ = self.pool.destroyed() => Err(Error::destroyed()),
         };
         let transport = match connected {
@@ -322,16 +425,20 @@ impl Client {
                 return Err(e);
             }
         };
+        let wire = Arc::new(Wire::new(MAX_HEAD + 4));
         let handshake = http1::Builder::new()
             .max_buf_size(MAX_HEAD)
             .max_headers(1000)
-            .handshake(TokioIo::new(Lingering::new(transport)))
+            .handshake(TokioIo::new(Wired::new(
+                Lingering::new(transport),
+                wire.clone(),
+            )))
             .await;
         let (sender, conn) = match handshake {
             Ok(pair) => pair,
             Err(e) => {
                 slot.fail();
-                return Err(hyper_error(&e));
+                return Err(hyper_error(&e, &[]));
             }
         };
         let pool = self.pool.clone();
@@ -344,7 +451,18 @@ impl Client {
             socket_closed.fire();
             pool.forget(&key, id, result.is_err());
         });
-        Ok(slot.fill(Conn::Http(HyperConn { sender, closed })))
+        Ok(slot.fill(Conn::Http(HyperConn {
+            sender,
+            closed,
+            wire,
+        })))
+    }
+}
+
+fn wire_of(lease: &mut Lease<Conn>) -> Arc<Wire> {
+    match lease.conn() {
+        Conn::Http(conn) => conn.wire.clone(),
+        Conn::Raw(_) => unreachable!("the pool hands the Promise face its own connections"),
     }
 }
 
@@ -362,14 +480,18 @@ impl From<hyper::Error> for Failure {
 }
 
 impl Failure {
-    fn into_error<C: Connection>(self, pool: &Pool<C>) -> Error {
+    /// `head`: the bytes of the response head received so far, to name a parse fault.
+    fn into_error<C: Connection>(self, pool: &Pool<C>, head: &[u8]) -> Error {
         match self {
-            Failure::Hyper(e) => hyper_error(&e),
+            Failure::Hyper(e) => hyper_error(&e, head),
             Failure::TimedOut(after) => {
                 pool.note_timeout();
                 Error::new(
                     Kind::TimedOut,
-                    format!("no activity for {after:?} (timeout)"),
+                    format!(
+                        "request timed out: no activity for {} ms",
+                        after.as_millis()
+                    ),
                 )
             }
             Failure::Destroyed => Error::destroyed(),
@@ -377,18 +499,19 @@ impl Failure {
     }
 }
 
-/// Runs `work` unless the inactivity limit passes first or the agent is destroyed.
+/// Runs `work` unless no byte moves on `wire` for `limit` first, or the agent is destroyed.
 async fn with_deadline<C: Connection, T>(
     pool: &Pool<C>,
     limit: Option<Duration>,
-    work: impl std::future::Future<Output = std::result::Result<T, hyper::Error>>,
+    wire: &Wire,
+    work: impl Future<Output = std::result::Result<T, hyper::Error>>,
 ) -> std::result::Result<T, Failure> {
     let limited = async {
         match limit {
             None => work.await.map_err(Failure::from),
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(r) => r.map_err(Failure::from),
-                Err(_) => Err(Failure::TimedOut(limit)),
+            Some(limit) => tokio::select! {
+                r = work => r.map_err(Failure::from),
+                _ = wire.quiet_for(limit) => Err(Failure::TimedOut(limit)),
             },
         }
     };
@@ -435,24 +558,75 @@ fn error_source(e: &hyper::Error) -> Option<&Error> {
     None
 }
 
-/// Maps a hyper failure to a Node-coded error.
-fn hyper_error(e: &hyper::Error) -> Error {
+/// Maps a hyper failure to a Node-coded error; `head` is what was received of the response head.
+fn hyper_error(e: &hyper::Error, head: &[u8]) -> Error {
     if let Some(ours) = error_source(e) {
         return ours.clone();
     }
-    if let Some(io) = io_source(e) {
-        return Error::from_io(io, "socket");
-    }
-    if e.is_parse() && e.to_string().contains("too large") {
-        return Error::new(Kind::HeaderOverflow, format!("Header overflow: {e}"));
-    }
     if e.is_parse() || e.is_parse_status() {
-        return Error::new(Kind::Parse, format!("Parse Error: {e}"));
+        return match head::scan(head, MAX_HEAD) {
+            Scan::Fault(fault) => fault,
+            // hyper's only word for it is its message.
+            _ if e.to_string().contains("too large") => {
+                Error::parse(Hpe::HeaderOverflow, "Header overflow")
+            }
+            _ if e.is_parse_status() => Error::parse(Hpe::InvalidStatus, "Invalid status code"),
+            _ => Error::parse(Hpe::InvalidConstant, &e.to_string()),
+        };
+    }
+    if let Some(io) = io_source(e) {
+        if let Some(fault) = chunk_fault(io) {
+            return fault;
+        }
+        return match io.kind() {
+            // The body ended early: Node's response fails with `aborted`.
+            std::io::ErrorKind::UnexpectedEof => Error::new(Kind::ConnectionReset, "aborted"),
+            std::io::ErrorKind::BrokenPipe => Error::from_io(io, "write"),
+            _ => Error::from_io(io, "read"),
+        };
     }
     if e.is_timeout() {
         return Error::new(Kind::TimedOut, e.to_string());
     }
-    Error::new(Kind::ConnectionReset, format!("socket hang up: {e}"))
+    // Closed before the answer began, as Node says it.
+    Error::new(Kind::ConnectionReset, "socket hang up")
+}
+
+/// A malformed chunked body, as llhttp names it (hyper reports these as I/O errors of the decoder).
+fn chunk_fault(io: &std::io::Error) -> Option<Error> {
+    use std::io::ErrorKind::{InvalidData, InvalidInput};
+    if !matches!(io.kind(), InvalidData | InvalidInput) {
+        return None;
+    }
+    let text = io.to_string().to_ascii_lowercase();
+    let (fault, reason) = if text.contains("chunk size") && text.contains("overflow") {
+        (Hpe::InvalidChunkSize, "Chunk size overflow")
+    } else if text.contains("chunk size") {
+        (Hpe::InvalidChunkSize, "Invalid character in chunk size")
+    } else if text.contains("chunk extension") {
+        (Hpe::Strict, "Invalid character in chunk extensions")
+    } else if text.contains("chunk body") || text.contains("chunk end") {
+        (Hpe::Strict, "Expected LF after chunk data")
+    } else if text.contains("trailer") || text.contains("header") {
+        (Hpe::InvalidHeaderToken, "Invalid header token")
+    } else {
+        return None;
+    };
+    Some(Error::parse(fault, reason))
+}
+
+/// Headers as the binding passes them: names and values alternating, `\n`-separated, values latin1.
+fn joined(headers: &HeaderMap) -> String {
+    let mut text = String::with_capacity(headers.len() * 32);
+    for (name, value) in headers {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(name.as_str());
+        text.push('\n');
+        text.extend(value.as_bytes().iter().map(|&b| b as char));
+    }
+    text
 }
 
 /// The idle deadline the response asks for: `None` to keep the agent's, `Some(ZERO)` to not pool.
@@ -471,35 +645,26 @@ async fn finish(
     lease: Lease<Conn>,
     response: http::Response<Incoming>,
     timeout: Option<Duration>,
+    wire: Arc<Wire>,
 ) -> Result<ResponseParts> {
     let (parts, incoming) = response.into_parts();
-    let mut headers = String::with_capacity(parts.headers.len() * 32);
-    for (name, value) in &parts.headers {
-        if !headers.is_empty() {
-            headers.push('\n');
+    // The head as received: names in their case, headers in their order, and llhttp's stricter checks
+    // (a repeated Content-Length, Content-Length with Transfer-Encoding: where this response ends is
+    // ambiguous, so the connection must not be read again).
+    let head = match head::scan(&wire.take_head(), MAX_HEAD) {
+        Scan::Head(head) => head,
+        Scan::Fault(error) => {
+            lease.fail();
+            return Err(error);
         }
-        headers.push_str(name.as_str());
-        headers.push('\n');
-        // Header values are bytes; Node reads them as latin1, and so do we.
-        headers.extend(value.as_bytes().iter().map(|&b| b as char));
-    }
-    // hyper bounds its read buffer, not the head: enforce the head limit here, as Node's parser does.
-    if headers.len() > MAX_HEAD {
-        lease.fail();
-        return Err(Error::new(
-            Kind::HeaderOverflow,
-            format!("Header overflow: the response head exceeds {MAX_HEAD} bytes"),
-        ));
-    }
-    // hyper lets Transfer-Encoding win and keeps the connection; a client that cannot tell where this
-    // response ends must not read the next one from the same bytes.
-    if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
-        lease.fail();
-        return Err(Error::new(
-            Kind::AmbiguousLength,
-            "Response has both Content-Length and Transfer-Encoding",
-        ));
-    }
+        Scan::Incomplete => {
+            lease.fail();
+            return Err(Error::new(
+                Kind::Internal,
+                "the response head was not seen whole",
+            ));
+        }
+    };
     let reused = lease.reused();
     let known_small = incoming
         .size_hint()
@@ -509,26 +674,21 @@ async fn finish(
         idle_for: idle_deadline(&parts.headers),
         incoming,
         lease: Some(lease),
+        wire,
         timeout,
+        trailers: None,
     };
     let body = stream.prefix(known_small).await?;
-    let rest = (!stream.is_done()).then_some(stream);
+    let done = stream.is_done();
     Ok(ResponseParts {
         status: parts.status.as_u16(),
-        status_text: reason_phrase(&parts),
-        headers,
+        status_text: head.status_text,
+        headers: head.headers,
         reused,
         body,
-        rest,
+        trailers: if done { stream.trailers() } else { None },
+        rest: (!done).then_some(stream),
     })
-}
-
-/// The server's own reason phrase (hyper keeps it only when it differs from the canonical one).
-fn reason_phrase(parts: &http::response::Parts) -> String {
-    match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
-        Some(reason) => String::from_utf8_lossy(reason.as_bytes()).into_owned(),
-        None => parts.status.canonical_reason().unwrap_or("").to_string(),
-    }
 }
 
 /// The part of a response body not yet read, still holding its connection.
@@ -536,13 +696,20 @@ pub struct BodyStream {
     incoming: Incoming,
     /// Released when the body ends; dropped (connection closed) if the body is abandoned or fails.
     lease: Option<Lease<Conn>>,
+    wire: Arc<Wire>,
     idle_for: Option<Duration>,
     timeout: Option<Duration>,
+    trailers: Option<HeaderMap>,
 }
 
 impl BodyStream {
     fn is_done(&self) -> bool {
         self.lease.is_none()
+    }
+
+    /// The trailers, once the body ended with some (as `ResponseParts::headers`).
+    pub fn trailers(&self) -> Option<String> {
+        self.trailers.as_ref().map(joined)
     }
 
     /// Reads what is at hand, up to [`SMALL_BODY`]; with `wait`, also waits for it (a small body whose
@@ -597,18 +764,16 @@ impl BodyStream {
                 return Ok(None);
             };
             let pool = lease.pool().clone();
-            let next = with_deadline(&pool, self.timeout, async {
+            let next = with_deadline(&pool, self.timeout, &self.wire, async {
                 self.incoming.frame().await.transpose()
             })
             .await;
             match next {
-                Ok(Some(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() {
-                            return Ok(Some(data));
-                        }
-                    }
-                }
+                Ok(Some(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Ok(Some(data)),
+                    Ok(_) => {}
+                    Err(frame) => self.trailers = frame.into_trailers().ok(),
+                },
                 Ok(None) => {
                     if let Some(lease) = self.lease.take() {
                         lease.release(self.idle_for);
@@ -617,7 +782,7 @@ impl BodyStream {
                 }
                 Err(failure) => {
                     self.fail();
-                    return Err(failure.into_error(&pool));
+                    return Err(failure.into_error(&pool, &[]));
                 }
             }
         }

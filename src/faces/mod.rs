@@ -3,9 +3,11 @@
 //! Node's own HTTP parser). An idle connection keeps its role and is reused by the same face only.
 
 pub mod client;
+mod head;
 pub mod keep_alive;
 pub mod linger;
 pub mod transport;
+mod wire;
 
 use crate::pool::{Closed, Connection};
 

@@ -1,0 +1,190 @@
+//! The Promise face's view of a connection's bytes, as they cross the socket.
+//!
+//! hyper owns the connection and reports only whole responses, so the request needs a lower vantage for
+//! two things: *when bytes last moved*, in either direction (the request's `timeout` is inactivity, and
+//! every byte of progress resets it), and *the response head exactly as received*, for what hyper
+//! normalizes away (header case and order) and for naming a parse fault as Node's parser does. [`Wired`]
+//! wraps the transport and records both into a [`Wire`] shared with the request.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// What one connection's bytes did; shared by its transport and the request it serves.
+pub struct Wire {
+    epoch: Instant,
+    /// When bytes last moved, in nanoseconds since `epoch`.
+    moved: AtomicU64,
+    capturing: AtomicBool,
+    head: Mutex<Vec<u8>>,
+    /// Bytes kept of a response head at most: the parser's limit and its blank line.
+    capture_max: usize,
+}
+
+impl Wire {
+    pub fn new(capture_max: usize) -> Self {
+        Wire {
+            epoch: Instant::now(),
+            moved: AtomicU64::new(0),
+            capturing: AtomicBool::new(false),
+            head: Mutex::new(Vec::new()),
+            capture_max,
+        }
+    }
+
+    fn head(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn note_moved(&self) {
+        let nanos = self.epoch.elapsed().as_nanos() as u64;
+        self.moved.store(nanos, Ordering::Relaxed);
+    }
+
+    fn last_moved(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.moved.load(Ordering::Relaxed))
+    }
+
+    /// Resolves once no byte has moved for `limit`, counting from now at the earliest.
+    pub async fn quiet_for(&self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let at = self.last_moved().max(start) + limit;
+            if Instant::now() >= at {
+                return;
+            }
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Starts keeping the bytes read, until [`Wire::take_head`]: the next response head is on its way.
+    pub fn expect_head(&self) {
+        self.head().clear();
+        self.capturing.store(true, Ordering::Release);
+    }
+
+    /// The bytes read since [`Wire::expect_head`] (the head, maybe followed by some body); stops keeping them.
+    pub fn take_head(&self) -> Vec<u8> {
+        self.capturing.store(false, Ordering::Release);
+        std::mem::take(&mut *self.head())
+    }
+
+    fn captured(&self, bytes: &[u8]) {
+        if bytes.is_empty() || !self.capturing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut head = self.head();
+        let room = self.capture_max.saturating_sub(head.len());
+        head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// A transport that reports to a [`Wire`].
+pub struct Wired<T> {
+    io: T,
+    wire: std::sync::Arc<Wire>,
+}
+
+impl<T> Wired<T> {
+    pub fn new(io: T, wire: std::sync::Arc<Wire>) -> Self {
+        Wired { io, wire }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Wired<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let read = &buf.filled()[before..];
+            if !read.is_empty() {
+                this.wire.note_moved();
+                this.wire.captured(read);
+            }
+        }
+        result
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Wired<T> {
+    fn wrote(&self, result: &Poll<io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.wire.note_moved();
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Wired<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.wrote(&result);
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(&result);
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Progress postpones the deadline; silence lets it pass. Paused clock: no real waiting.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_for_counts_from_the_last_byte() {
+        let wire = Wire::new(16);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        wire.note_moved();
+        wire.quiet_for(Duration::from_millis(500)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn keeps_only_what_was_read_while_expecting_a_head() {
+        let wire = Wire::new(8);
+        wire.captured(b"ignored");
+        wire.expect_head();
+        wire.captured(b"HTTP/1.1 ");
+        wire.captured(b"more");
+        assert_eq!(wire.take_head(), b"HTTP/1.1");
+        wire.captured(b"after");
+        assert!(wire.take_head().is_empty());
+    }
+}
