@@ -1,0 +1,98 @@
+'use strict'
+// The Promise face's Response against raw servers on 127.0.0.1: header names in the case and order
+// received, latin1 header values both ways, trailers, and the connection of an unreachable unread body
+// given back.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const path = require('node:path')
+const { execFile } = require('node:child_process')
+const { Agent } = require('..')
+const { rawServer, listenCounting } = require('./helpers/faces')
+
+test('rawHeaders keep the case and order received; headers are lower-cased; values are latin1', async () => {
+  const srv = await rawServer(socket => socket.once('data', () => {
+    socket.end(Buffer.from('HTTP/1.1 200 Fine \xe9\r\nX-Mixed-Case: 1\r\nset-cookie: a=1\r\nX-Mixed-Case: 2\r\n' +
+      'X-Latin: caf\xe9 \xff\r\nContent-Length: 2\r\n\r\nok', 'latin1'))
+  }))
+  const agent = new Agent()
+  try {
+    const res = await agent.request(srv.url)
+    assert.strictEqual(res.statusText, 'Fine é')
+    assert.deepStrictEqual(res.rawHeaders, ['X-Mixed-Case', '1', 'set-cookie', 'a=1', 'X-Mixed-Case', '2',
+      'X-Latin', 'café ÿ', 'Content-Length', '2'])
+    assert.deepStrictEqual(res.headers['x-mixed-case'], ['1', '2'])
+    assert.strictEqual(res.headers['x-latin'], 'café ÿ')
+    assert.strictEqual(await res.text(), 'ok')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('request header values are sent as latin1; a character beyond latin1 is refused', async () => {
+  const server = http.createServer((req, res) => res.end(JSON.stringify(req.rawHeaders)))
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  try {
+    const res = await agent.request(srv.url, { headers: { 'x-latin': 'café ÿ' } })
+    const raw = await res.json()
+    // Node's server reads header bytes as latin1: the same characters arrive.
+    assert.strictEqual(raw[raw.findIndex(n => n.toLowerCase() === 'x-latin') + 1], 'café ÿ')
+    await assert.rejects(agent.request(srv.url, { headers: { 'x-snow': '☃' } }), { code: 'ERR_INVALID_CHAR' })
+    assert.throws(() => http.get(srv.url, { headers: { 'x-snow': '☃' } }), { code: 'ERR_INVALID_CHAR' })
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('trailers: with a body that came whole and with a streamed one', async () => {
+  const large = 'x'.repeat(200 * 1024)
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'transfer-encoding': 'chunked', trailer: 'X-Checksum' })
+    res.write(req.url === '/large' ? large : 'small')
+    res.addTrailers({ 'X-Checksum': req.url.slice(1) })
+    res.end()
+  })
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  try {
+    for (const name of ['small', 'large']) {
+      const res = await agent.request(`${srv.url}/${name}`)
+      if (name === 'large') assert.strictEqual(res.trailers, null, 'not before the body ended')
+      assert.strictEqual((await res.text()).length, name === 'large' ? large.length : 5)
+      assert.deepStrictEqual(res.trailers, { 'x-checksum': name })
+      assert.deepStrictEqual(res.rawTrailers, ['x-checksum', name])
+    }
+    const plain = await agent.request(`${srv.url}/small`, { method: 'HEAD' })
+    await plain.text()
+    assert.deepStrictEqual(plain.trailers, {})
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('an unread body whose response becomes unreachable gives its connection back (child, --expose-gc)', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/small') return res.end('small')
+    // 1 MiB that is never read: the connection stays busy until the body is given up.
+    res.setHeader('content-length', 1 << 20)
+    res.end(Buffer.alloc(1 << 20))
+  })
+  const srv = await listenCounting(server)
+  try {
+    const child = path.join(__dirname, 'helpers', 'unread-body.js')
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['--expose-gc', child, srv.url], { timeout: 60000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stdout}\n${stderr}`))
+        else resolve(stdout)
+      })
+    })
+    assert.strictEqual(out, 'freed\nfreed\n')
+  } finally {
+    await srv.close()
+  }
+})
