@@ -21,8 +21,10 @@ interface AgentOptions extends ConnectOptions {
   /** Which idle connection is reused first. Default `'lifo'`. */
   scheduling?: 'lifo' | 'fifo'
   /**
-   * Inactivity limit in ms while a request is active. Default none. On the socket face, when it passes
-   * and nobody listens for the request's `'timeout'`, the request fails with `ERR_SOCKET_TIMEOUT`.
+   * Inactivity limit in ms while a request is active. Default none. On the Promise face it covers
+   * connecting, waiting for the head and the body both ways; every byte that moves starts it again
+   * (`ETIMEDOUT`). On the socket face, when it passes and nobody listens for the request's `'timeout'`,
+   * the request fails with `ERR_SOCKET_TIMEOUT`.
    */
   timeout?: number
   /**
@@ -102,8 +104,11 @@ interface RequestOptions extends ConnectOptions {
   /** Default `'GET'`. */
   method?: string
   headers?: Record<string, string | number | ReadonlyArray<string>> | ReadonlyArray<[string, string]>
-  /** A string or bytes are sent with `Content-Length`; a stream or async iterable is streamed chunked. */
-  body?: string | Uint8Array | Readable | AsyncIterable<Uint8Array | string> | null
+  /**
+   * A string or bytes are sent with `Content-Length`; a Readable, web ReadableStream or async iterable is
+   * streamed chunked, as fast as the connection takes it. If it fails, the request rejects with its error.
+   */
+  body?: string | Uint8Array | Readable | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string> | null
   signal?: AbortSignal
   /** Inactivity limit in ms while this request is active (overrides the agent's `timeout`). */
   timeout?: number
@@ -116,8 +121,12 @@ interface Response {
   statusText: string
   /** Lower-cased names; repeated headers as arrays; `set-cookie` always an array. */
   headers: http.IncomingHttpHeaders
-  /** Names and values as received, alternating. */
+  /** Names (in the case received) and values (latin1), alternating, in the order received. */
   rawHeaders: string[]
+  /** Trailers as `headers`; `null` until the body has ended, `{}` when there were none. */
+  readonly trailers: http.IncomingHttpHeaders | null
+  /** Trailer names and values alternating; `null` until the body has ended. */
+  readonly rawTrailers: string[] | null
   url: string
   /** Whether the request rode a connection that had served an earlier request. */
   reused: boolean

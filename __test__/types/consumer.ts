@@ -49,6 +49,10 @@ async function promiseFace (): Promise<number> {
   const cookies: string[] | undefined = res.headers['set-cookie']
   const used: boolean = res.bodyUsed
   res.body.pipe(process.stdout)
+  const streamed = await agent.request('http://127.0.0.1/', { method: 'PUT', body: new ReadableStream<Uint8Array>() })
+  const checksum: string | string[] | undefined = streamed.trailers?.['x-checksum']
+  const rawTrailers: string[] | null = streamed.rawTrailers
+  void [checksum, rawTrailers]
   return Number(used) + res.status + res.statusCode + json.a + bytes.length + text.length + (cookies?.length ?? 0)
 }
 
