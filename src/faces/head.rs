@@ -190,22 +190,25 @@ impl<'a> Cursor<'a> {
             }
             _ => return Err(fault(Hpe::InvalidStatus, "Invalid status code")),
         }
+        let reason = latin1(self.until_cr("response line", |_| true)?).collect();
+        self.line_end()?;
+        Ok(reason)
+    }
+
+    /// The rest of a line, up to its CR, whose bytes must pass `allowed`; a bare LF ends it too early.
+    fn until_cr(&mut self, line: &str, allowed: fn(u8) -> bool) -> Result<&'a [u8], Scan> {
         let start = self.at;
         loop {
             match self.peek()? {
-                b'\r' => break,
+                b'\r' => return Ok(&self.bytes[start..self.at]),
                 b'\n' => {
-                    return Err(fault(
-                        Hpe::CrExpected,
-                        "Missing expected CR after response line",
-                    ))
+                    let reason = format!("Missing expected CR after {line}");
+                    return Err(fault(Hpe::CrExpected, &reason));
                 }
-                _ => self.at += 1,
+                b if allowed(b) => self.at += 1,
+                _ => return Err(fault(Hpe::InvalidHeaderToken, "Invalid header value char")),
             }
         }
-        let reason = latin1(&self.bytes[start..self.at]).collect();
-        self.line_end()?;
-        Ok(reason)
     }
 
     /// CRLF.
@@ -243,19 +246,7 @@ impl<'a> Cursor<'a> {
             self.at += 1;
         }
         let start = self.at;
-        loop {
-            match self.peek()? {
-                b'\r' => break,
-                b'\n' => {
-                    return Err(fault(
-                        Hpe::CrExpected,
-                        "Missing expected CR after header value",
-                    ))
-                }
-                b if is_value_byte(b) => self.at += 1,
-                _ => return Err(fault(Hpe::InvalidHeaderToken, "Invalid header value char")),
-            }
-        }
+        self.until_cr("header value", is_value_byte)?;
         let mut end = self.at;
         while end > start && matches!(self.bytes[end - 1], b' ' | b'\t') {
             end -= 1;
