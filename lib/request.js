@@ -67,7 +67,7 @@ const PIECE = 64 * 1024
 
 /**
  * Feeds a streamed body to the native sender, waiting on it between pieces (backpressure). When the
- * source fails, `onError(err)` learns it before the request is failed with it, so that the request
+ * source fails, `onError(err)` (if given) learns it before the request is failed with it, so that the request
  * rejects with the source's own error; the server never sees a complete body.
  */
 async function pump (source, sender, onError) {
@@ -81,7 +81,7 @@ async function pump (source, sender, onError) {
     }
     sender.end()
   } catch (err) {
-    onError(err)
+    onError?.(err)
     sender.end(`request body stream failed: ${err?.message ?? err}`)
   }
 }

@@ -156,9 +156,10 @@ function bodyStream (response) {
   response[kStream] = null
   // From here the stream holds the body: it is given up when the stream, not the response, is unreachable.
   unread.unregister(response)
+  // The trailers end the body: on the response, and on the stream for those who hold only it.
   const ended = chunk => {
     if (!Array.isArray(chunk)) return false
-    response[kRawTrailers] = chunk
+    response[kRawTrailers] = stream.rawTrailers = chunk
     return true
   }
   const stream = new Readable({
@@ -181,6 +182,7 @@ function bodyStream (response) {
     }
   })
   if (id !== null) unread.register(stream, { native, id }, stream)
+  else stream.rawTrailers = response[kRawTrailers]
   // The request's signal covers its body too (as fetch's does): a body still arriving is cut off.
   if (signal !== null && id !== null) {
     if (signal.aborted) {
