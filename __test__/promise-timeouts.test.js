@@ -77,15 +77,15 @@ test('a steady upload slower than timeout in total never times out; a stalled on
   const srv = await listenCounting(server)
   const agent = new Agent()
   try {
-    // 8 pieces, one every 60 ms: about 500 ms in all, with a 250 ms timeout.
+    // 12 pieces, one every 50 ms: about 600 ms in all, with a 400 ms timeout (room for a loaded machine).
     async function * steady () {
-      for (let i = 0; i < 8; i++) {
+      for (let i = 0; i < 12; i++) {
         yield Buffer.alloc(1024, i)
-        await new Promise(resolve => setTimeout(resolve, 60))
+        await new Promise(resolve => setTimeout(resolve, 50))
       }
     }
-    const res = await agent.request(srv.url, { method: 'POST', body: steady(), timeout: 250 })
-    assert.strictEqual(await res.text(), String(8 * 1024))
+    const res = await agent.request(srv.url, { method: 'POST', body: steady(), timeout: 400 })
+    assert.strictEqual(await res.text(), String(12 * 1024))
   } finally {
     agent.destroy()
     await srv.close()
