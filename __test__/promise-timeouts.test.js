@@ -77,15 +77,15 @@ test('a steady upload slower than timeout in total never times out; a stalled on
   const srv = await listenCounting(server)
   const agent = new Agent()
   try {
-    // 12 pieces, one every 50 ms: about 600 ms in all, with a 400 ms timeout (room for a loaded machine).
+    // 40 pieces, one every 50 ms: about 2 s in all, with a 1.5 s timeout (gaps stretch on a loaded machine).
     async function * steady () {
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < 40; i++) {
         yield Buffer.alloc(1024, i)
         await new Promise(resolve => setTimeout(resolve, 50))
       }
     }
-    const res = await agent.request(srv.url, { method: 'POST', body: steady(), timeout: 400 })
-    assert.strictEqual(await res.text(), String(12 * 1024))
+    const res = await agent.request(srv.url, { method: 'POST', body: steady(), timeout: 1500 })
+    assert.strictEqual(await res.text(), String(40 * 1024))
   } finally {
     agent.destroy()
     await srv.close()
