@@ -488,10 +488,7 @@ impl Failure {
                 pool.note_timeout();
                 Error::new(
                     Kind::TimedOut,
-                    format!(
-                        "request timed out: no activity for {} ms",
-                        after.as_millis()
-                    ),
+                    format!("no activity for {after:?} (timeout)"),
                 )
             }
             Failure::Destroyed => Error::destroyed(),
