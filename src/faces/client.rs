@@ -36,7 +36,7 @@ use super::Conn;
 use crate::connect::{Connector, Profile};
 use crate::error::{Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Checkout, Closed, Connection, Grant, Lease, Pool, Slot};
+use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, Lease, Pool, Slot};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
 pub const SMALL_BODY: usize = 64 * 1024;
@@ -441,21 +441,47 @@ impl Client {
                 return Err(hyper_error(&e, &[]));
             }
         };
-        let pool = self.pool.clone();
-        let key = slot.key().clone();
-        let id = slot.id();
         let closed = Closed::default();
-        let socket_closed = closed.clone();
+        let gone = Gone {
+            closed: closed.clone(),
+            pool: self.pool.clone(),
+            key: slot.key().clone(),
+            id: slot.id(),
+            failed: true,
+        };
         tokio::spawn(async move {
-            let result = conn.await;
-            socket_closed.fire();
-            pool.forget(&key, id, result.is_err());
+            let failed = conn.await.is_err();
+            gone.ended(failed);
         });
         Ok(slot.fill(Conn::Http(HyperConn {
             sender,
             closed,
             wire,
         })))
+    }
+}
+
+/// Tells the pool a connection is gone when its task ends, also when it ends in a panic (unwinding drops
+/// it): the slot is freed and whoever waits for the close runs, so a bug in hyper strands nothing.
+struct Gone {
+    closed: Closed,
+    pool: Pool<Conn>,
+    key: OriginKey,
+    id: ConnId,
+    /// Until the connection ended cleanly.
+    failed: bool,
+}
+
+impl Gone {
+    fn ended(mut self, failed: bool) {
+        self.failed = failed;
+    }
+}
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.closed.fire();
+        self.pool.forget(&self.key, self.id, self.failed);
     }
 }
 
