@@ -95,6 +95,13 @@ interface ConnectOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3'
   /** Highest TLS version. Default `'TLSv1.3'`. */
   maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /**
+   * An HTTP proxy for every request (`http://user:pass@host:port` or an `https:` URL), or `'env'` for
+   * Node's environment semantics on `process.env` (HTTPS_PROXY / HTTP_PROXY by target, NO_PROXY).
+   */
+  proxy?: string | URL | 'env'
+  /** Node 24's option: the environment to read HTTP_PROXY / HTTPS_PROXY / NO_PROXY from. */
+  proxyEnv?: Record<string, string | undefined>
   /** Replaces the host name check, as in `tls.connect`: return an Error to refuse the server. */
   checkServerIdentity?: (hostname: string, cert: import('node:tls').PeerCertificate) => Error | undefined
 }

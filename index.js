@@ -76,6 +76,13 @@ function counterpart (agent) {
   return agent[kCounterpart]
 }
 
+/** Where a Promise-face request goes, for the proxy choice. */
+function targetOf (href) {
+  const url = new URL(href)
+  const secure = url.protocol === 'https:'
+  return { secure, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) || (secure ? 443 : 80) }
+}
+
 function send (agent, input, options) {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const href = toHref(input)
@@ -86,7 +93,7 @@ function send (agent, input, options) {
   const body = toBody(options.body)
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
-  const profile = agent[kConnections].profileFor(options)
+  const profile = agent[kConnections].profileFor(options, () => targetOf(href))
   const sender = body.stream ? new BodySender() : undefined
   // undici's diagnostics events (null while nobody subscribes): a tracer may add headers before sending.
   const record = observe(href, method, headers)
@@ -112,7 +119,10 @@ class Agent extends http.Agent {
   addRequest (req, options, port, localAddress) {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
-    this[kBook].addRequest(req, options, this[kConnections].profileFor(options))
+    const target = { secure: this[kBook].secure, host: options.host || options.hostname || 'localhost', port: Number(options.port) || this.defaultPort }
+    const profile = this[kConnections].profileFor(options, () => target)
+    this[kConnections].forward(req, profile, target)
+    this[kBook].addRequest(req, options, profile)
   }
 
   /**

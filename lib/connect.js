@@ -17,6 +17,7 @@ const { NativeAgent } = require('../native.js')
 const { codedError, fromNative } = require('./errors')
 const { hold } = require('./held')
 const { connectOptions, CONNECT_OPTIONS } = require('./options')
+const { proxyFor } = require('./proxy')
 
 const ASK_LOOKUP = 1
 const ASK_CHECK_SERVER_IDENTITY = 2
@@ -93,10 +94,14 @@ class Connections {
     this.functionIds = new WeakMap()
     this.nextFunction = 1
     this.profiles = new Map()
+    /** The proxy of each registered profile that has one. */
+    this.proxies = new Map()
     this.nextProfile = 1
     this.native = null
-    this.agentKey = this.key(checked)
-    this.agentNative = this.toNative(checked)
+    this.agentChecked = checked
+    // The agent's own profile goes direct; with a proxy setting, each request picks its route.
+    this.agentKey = this.key(checked, undefined)
+    this.agentNative = this.toNative(checked, undefined)
   }
 
   functionId (fn) {
@@ -109,14 +114,17 @@ class Connections {
     return id
   }
 
-  key (checked) {
-    return CONNECT_OPTIONS.map(name => keyPart(checked[name], fn => this.functionId(fn))).join('\u0000')
+  key (checked, proxy) {
+    // The proxy setting itself is not in the key: the proxy it picks (URL with credentials) is.
+    const parts = CONNECT_OPTIONS.map(name => name === 'proxy' ? '' : keyPart(checked[name], fn => this.functionId(fn)))
+    return `${parts.join('\u0000')}\u0000${proxy?.url ?? ''}`
   }
 
-  /** Checked options as the native side takes them: functions as ids. */
-  toNative (checked) {
+  /** Checked options as the native side takes them: functions as ids, the chosen proxy. */
+  toNative (checked, proxy) {
     return {
       ...checked,
+      proxy: proxy && { secure: proxy.secure, host: proxy.host, port: proxy.port, authorization: proxy.authorization },
       lookup: checked.lookup && this.functionId(checked.lookup),
       checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity),
       createConnection: checked.createConnection && this.functionId(checked.createConnection)
@@ -125,10 +133,12 @@ class Connections {
 
   /**
    * The connect profile of a request: 0 (the agent's) unless `options` set connect or TLS options the
-   * agent's options do not. Where both set one, `options` win here; the socket face passes options
-   * merged as Node merges them (the agent's win). Throws Node's codes for invalid values.
+   * agent's options do not, or a proxy carries it. Where both set one, `options` win here; the socket
+   * face passes options merged as Node merges them (the agent's win). `target()` tells where the request
+   * goes ({ secure, host, port }), asked only when a proxy setting must choose. Throws Node's codes for
+   * invalid values.
    */
-  profileFor (options) {
+  profileFor (options, target) {
     let merged = null
     for (const name of CONNECT_OPTIONS) {
       const value = options[name]
@@ -136,25 +146,40 @@ class Connections {
       merged ??= { ...this.agentOptions }
       merged[name] = value
     }
-    if (merged === null) return 0
-    const checked = connectOptions(merged)
-    const key = this.key(checked)
+    if (merged === null && this.agentChecked.proxy === undefined) return 0
+    const checked = merged === null ? this.agentChecked : connectOptions(merged)
+    const proxy = checked.proxy === undefined ? undefined : proxyFor(checked.proxy, target())
+    const key = this.key(checked, proxy)
     if (key === this.agentKey) return 0
     let id = this.profiles.get(key)
     if (id === undefined) {
       if (this.profiles.size >= PROFILES_MAX) {
         this.profiles.clear()
+        this.proxies.clear()
         this.native.clearProfiles()
       }
       id = this.nextProfile++
       try {
-        this.native.addProfile(id, this.toNative(checked))
+        this.native.addProfile(id, this.toNative(checked, proxy))
       } catch (err) {
         throw fromNative(err)
       }
       this.profiles.set(key, id)
+      if (proxy !== undefined) this.proxies.set(id, proxy)
     }
     return id
+  }
+
+  /**
+   * Socket face: a request for an http: target through a proxy is sent to the proxy in absolute form,
+   * with the proxy's credentials (an https: target goes through a CONNECT tunnel instead, in Rust).
+   */
+  forward (req, profile, { secure, host, port }) {
+    const proxy = this.proxies.get(profile)
+    if (proxy === undefined || secure || req._header) return
+    const name = net.isIPv6(host) ? `[${host}]` : host
+    req.path = `http://${port === 80 ? name : `${name}:${port}`}${req.path}`
+    if (proxy.authorization && !req.hasHeader('proxy-authorization')) req.setHeader('Proxy-Authorization', proxy.authorization)
   }
 
   /** Rust asks while it connects (src/binding/hooks.rs). */

@@ -6,6 +6,7 @@
 
 const net = require('node:net')
 const { codedError, describe, invalidArgType, outOfRange, invalidArgValue } = require('./errors')
+const { proxySetting } = require('./proxy')
 
 function number (options, name, { min, integer = false, fallback, allowInfinity = false }) {
   const value = options[name]
@@ -108,7 +109,7 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
  */
 const CONNECT_OPTIONS = ['lookup', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', ...OPENSSL_ONLY]
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'proxy', 'proxyEnv', ...OPENSSL_ONLY]
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
@@ -139,6 +140,7 @@ function connectOptions (options) {
     autoSelectFamilyAttemptTimeout: attemptTimeout === undefined ? undefined : Math.max(10, attemptTimeout),
     checkServerIdentity: func(options, 'checkServerIdentity'),
     createConnection: func(options, 'createConnection'),
+    proxy: proxySetting(options),
     ca: pemList(options, 'ca'),
     cert: pemList(options, 'cert'),
     key: keys?.[0],

@@ -8,6 +8,7 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::connect::profile::{ConnectOptions, ATTEMPT_TIMEOUT};
+use crate::connect::proxy::Proxy;
 use crate::connect::tls::{TlsOptions, TlsVersion};
 use crate::error::{Error, Kind, Result};
 use crate::pool::{PoolConfig, Scheduling, NO_DEADLINE};
@@ -32,6 +33,16 @@ pub struct NativeOptions {
     pub connect: NativeConnect,
 }
 
+/// An HTTP proxy, parsed from its URL by `lib/proxy.js`.
+#[napi(object)]
+pub struct NativeProxy {
+    pub secure: bool,
+    pub host: String,
+    pub port: u32,
+    /// `Basic ...`, from the URL's credentials.
+    pub authorization: Option<String>,
+}
+
 /// How connections are made: the agent's, or a request's own. Functions come as ids (`lib/connect.js`).
 #[napi(object)]
 pub struct NativeConnect {
@@ -45,6 +56,7 @@ pub struct NativeConnect {
     pub auto_select_family_attempt_timeout: Option<f64>,
     pub check_server_identity: Option<u32>,
     pub create_connection: Option<u32>,
+    pub proxy: Option<NativeProxy>,
     pub ca: Option<Vec<Buffer>>,
     pub cert: Option<Vec<Buffer>>,
     pub key: Option<Buffer>,
@@ -161,6 +173,15 @@ impl NativeConnect {
             tls: self.tls_options(),
             check_server_identity: self.check_server_identity,
             create_connection: self.create_connection,
+            proxy: match &self.proxy {
+                None => None,
+                Some(p) => Some(Proxy {
+                    secure: p.secure,
+                    host: p.host.clone(),
+                    port: u16::try_from(p.port).map_err(|_| invalid("proxy", &p.port))?,
+                    authorization: p.authorization.clone(),
+                }),
+            },
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Opening connections, as a pipeline: resolve (system resolver or the caller's `lookup`) → dial (TCP
 //! with Happy Eyeballs, or a Unix socket) → TLS (rustls, then the caller's `checkServerIdentity`). A
 //! caller's `createConnection` replaces the whole pipeline: the socket it makes (TLS included, as
-//! Node's `https.Agent#createConnection` makes it) is used as it is.
+//! Node's `https.Agent#createConnection` makes it) is used as it is. Through a proxy, the dial goes to
+//! the proxy (TLS to it for an `https:` proxy), then a CONNECT tunnel carries an `https:` target.
 //!
 //! The pool asks for a connection to a route ([`OriginKey`]: origin plus [`Profile`]) and gets a
 //! [`Transport`], a byte stream that is plain or rustls over TCP or a Unix socket. Everything about
@@ -10,6 +11,7 @@
 
 mod dial;
 pub mod profile;
+pub mod proxy;
 pub mod resolve;
 pub mod tls;
 
@@ -68,7 +70,7 @@ impl Connector {
 
     /// Opens a connection along `route`, TLS included, within the connect timeout.
     pub async fn connect(&self, route: &OriginKey) -> Result<Transport> {
-        let profile = route.profile.as_ref().map_or(&self.profile, |p| &p.0);
+        let profile = self.profile(route);
         match tokio::time::timeout(self.connect_timeout, self.connect_inner(route, profile)).await {
             Ok(result) => result,
             Err(_) => Err(Error::connect_timed_out(&route.host, route.port)),
@@ -83,34 +85,28 @@ impl Connector {
                 .await?;
             return Ok(Transport::Plain(Stream::Caller(stream)));
         }
-        let stream = match &options.socket_path {
-            Some(path) => Stream::Unix(dial::unix(path).await?),
-            None => {
-                let hooks = self.hooks.as_deref();
-                let addrs = resolve::resolve(&route.host, route.port, options, hooks).await?;
-                let tcp = dial::tcp(&addrs, options).await?;
-                self.tune(&tcp);
-                Stream::Tcp(tcp)
+        let mut stream = match (&options.socket_path, &options.proxy) {
+            (Some(path), _) => Stream::Unix(dial::unix(path).await?),
+            (None, Some(proxy)) => {
+                let stream = self.dial(&proxy.host, proxy.port, options).await?;
+                if proxy.secure {
+                    let tls = self.tls(profile, &proxy.host, stream).await?;
+                    Stream::Caller(Box::new(tls))
+                } else {
+                    stream
+                }
             }
+            (None, None) => self.dial(&route.host, route.port, options).await?,
         };
         if !route.secure {
+            // Through a proxy, an http: target is spoken to the proxy in absolute form (see the faces).
             return Ok(Transport::Plain(stream));
         }
+        if let Some(proxy) = &options.proxy {
+            proxy::connect(&mut stream, proxy, &route.host, route.port).await?;
+        }
         let name = options.tls.servername.as_deref().unwrap_or(&route.host);
-        let server_name = match name.parse::<IpAddr>() {
-            Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(name.to_string()).map_err(|_| {
-                Error::new(
-                    Kind::InvalidArgValue,
-                    format!("invalid TLS server name {name:?}"),
-                )
-            })?,
-        };
-        let stream = TlsConnector::from(profile.tls.clone())
-            .connect(server_name, stream)
-            .await
-            .map_err(|e| Error::from_io(&e, "TLS handshake"))?;
-        let transport = Transport::Tls(Box::new(stream));
+        let transport = Transport::Tls(Box::new(self.tls(profile, name, stream).await?));
         if let (Some(check), Some(hooks), true) = (
             options.check_server_identity,
             &self.hooks,
@@ -121,6 +117,41 @@ impl Connector {
                 .await?;
         }
         Ok(transport)
+    }
+
+    /// Resolves `host` and connects to one of its addresses.
+    async fn dial(&self, host: &str, port: u16, options: &ConnectOptions) -> Result<Stream> {
+        let addrs = resolve::resolve(host, port, options, self.hooks.as_deref()).await?;
+        let tcp = dial::tcp(&addrs, options).await?;
+        self.tune(&tcp);
+        Ok(Stream::Tcp(tcp))
+    }
+
+    /// TLS over `stream` with the profile's configuration, verifying `name`.
+    async fn tls(
+        &self,
+        profile: &Profile,
+        name: &str,
+        stream: Stream,
+    ) -> Result<TlsStream<Stream>> {
+        let server_name = match name.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(name.to_string()).map_err(|_| {
+                Error::new(
+                    Kind::InvalidArgValue,
+                    format!("invalid TLS server name {name:?}"),
+                )
+            })?,
+        };
+        TlsConnector::from(profile.tls.clone())
+            .connect(server_name, stream)
+            .await
+            .map_err(|e| Error::from_io(&e, "TLS handshake"))
+    }
+
+    /// The profile `route` is made with: its own, or the agent's.
+    pub fn profile<'a>(&'a self, route: &'a OriginKey) -> &'a Profile {
+        route.profile.as_ref().map_or(&self.profile, |p| &p.0)
     }
 
     fn tune(&self, stream: &TcpStream) {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::proxy::Proxy;
 use super::tls::{self, TlsOptions};
 use crate::error::Result;
 
@@ -38,6 +39,8 @@ pub struct ConnectOptions {
     pub check_server_identity: Option<u32>,
     /// Id of the caller's `createConnection`, which then makes every connection of this profile.
     pub create_connection: Option<u32>,
+    /// The HTTP proxy that carries this profile's connections.
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for ConnectOptions {
@@ -57,6 +60,7 @@ impl Default for ConnectOptions {
             },
             check_server_identity: None,
             create_connection: None,
+            proxy: None,
         }
     }
 }
@@ -69,6 +73,11 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The proxy to which requests for an `http:` target are sent in absolute form, if any.
+    pub fn forwarding_proxy(&self, secure: bool) -> Option<&Proxy> {
+        self.options.proxy.as_ref().filter(|_| !secure)
+    }
+
     pub fn new(mut options: ConnectOptions) -> Result<Self> {
         // A caller's checkServerIdentity replaces the name check, as in Node; the chain is still ours.
         options.tls.names_by_caller = options.check_server_identity.is_some();

@@ -33,6 +33,7 @@ use super::head::{self, Scan};
 use super::linger::Lingering;
 use super::wire::{Wire, Wired};
 use super::Conn;
+use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
 use crate::error::{Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
@@ -248,10 +249,23 @@ impl RequestSpec {
         idempotent && !matches!(self.body, RequestBody::Stream(_))
     }
 
-    /// The request as hyper sends it: origin-form target, `Host` and `Connection` headers added.
-    fn next_attempt(&mut self, key: &OriginKey, keep_alive: bool) -> Result<Request<RequestBody>> {
+    /// The request as hyper sends it: origin-form target (absolute-form, with the proxy's
+    /// `Proxy-Authorization`, when `proxy` forwards it), `Host` and `Connection` headers added.
+    fn next_attempt(
+        &mut self,
+        key: &OriginKey,
+        keep_alive: bool,
+        proxy: Option<&Proxy>,
+    ) -> Result<Request<RequestBody>> {
         let body = self.body.replay();
-        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let target = match proxy {
+            Some(_) => self.uri.to_string(),
+            None => self
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
+        };
         let mut req = Request::builder()
             .method(self.method.clone())
             .uri(target)
@@ -277,6 +291,11 @@ impl RequestSpec {
         }
         if !keep_alive {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(auth) = proxy.and_then(|p| p.authorization.as_deref()) {
+            let auth = HeaderValue::from_str(auth)
+                .map_err(|_| Error::new(Kind::InvalidChar, "Invalid proxy credentials"))?;
+            headers.insert(http::header::PROXY_AUTHORIZATION, auth);
         }
         Ok(req)
     }
@@ -330,10 +349,11 @@ impl Client {
     ) -> Result<ResponseParts> {
         let keep_alive = self.pool.config().keep_alive;
         let replayable = spec.replayable();
+        let proxy = self.connector.profile(&key).forwarding_proxy(key.secure);
         let mut fresh = false;
         loop {
             let may_retry = lease.reused() && replayable && !fresh;
-            let req = spec.next_attempt(&key, keep_alive)?;
+            let req = spec.next_attempt(&key, keep_alive, proxy)?;
             match self.attempt(lease, req, spec.timeout, may_retry).await {
                 Some(result) => return result,
                 None => {
