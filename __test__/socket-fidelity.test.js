@@ -108,7 +108,7 @@ for (const how of ['a', 'b', 'c']) {
   })
 }
 
-test('a POST with an Idempotency-Key is replayed like a GET; a body over 64 KiB is not', async () => {
+test('a POST with an Idempotency-Key is replayed like a GET, on both faces; a body over 64 KiB is not', async () => {
   const { counts, seen } = counter()
   const srv = await racingServer('c', seen)
   const agent = new Agent()
@@ -117,6 +117,10 @@ test('a POST with an Idempotency-Key is replayed like a GET; a body over 64 KiB 
     const keyed = await get(srv.url, agent, { method: 'POST', body: 'x', headers: { 'x-id': 'keyed', 'idempotency-key': 'k1' } })
     assert.strictEqual(keyed.body.toString(), 'fine')
     assert.strictEqual(counts.get('keyed'), 2)
+    await agent.request(srv.url, { headers: { 'x-id': 'warm-p' } }).then(r => r.text())
+    const keyedP = await agent.request(srv.url, { method: 'POST', body: 'x', headers: { 'x-id': 'keyed-p', 'x-idempotency-key': 'k2' } })
+    assert.strictEqual(await keyedP.text(), 'fine')
+    assert.strictEqual(counts.get('keyed-p'), 2)
     await get(srv.url, agent, { headers: { 'x-id': 'warm2' } })
     const big = await get(srv.url, agent, { method: 'PUT', body: Buffer.alloc(70 * 1024), headers: { 'x-id': 'big' } }).catch(err => err)
     assert.strictEqual(big.code, 'ECONNRESET')

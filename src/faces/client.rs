@@ -236,6 +236,8 @@ impl RequestSpec {
         Ok((method, uri, map))
     }
 
+    /// Whether it may be sent twice: an idempotent method, or any method with an idempotency key (Go's
+    /// rule, as the socket face's in `lib/socket.js`), and a body held in full.
     fn replayable(&self) -> bool {
         let idempotent = matches!(
             self.method,
@@ -245,7 +247,8 @@ impl RequestSpec {
                 | Method::TRACE
                 | Method::PUT
                 | Method::DELETE
-        );
+        ) || self.headers.contains_key("idempotency-key")
+            || self.headers.contains_key("x-idempotency-key");
         idempotent && !matches!(self.body, RequestBody::Stream(_))
     }
 
