@@ -7,6 +7,7 @@ const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
+const net = require('node:net')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -255,7 +256,6 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
 })
 
 test('createConnection (a subclass override or the option): its socket carries the requests, pooled, counted and capped (both faces)', async () => {
-  const net = require('node:net')
   const srv = await listenCounting(okServer())
   const made = []
   class Dialling extends Agent {
@@ -296,6 +296,56 @@ test('createConnection (a subclass override or the option): its socket carries t
   } finally {
     agent.destroy()
     option.destroy()
+    await srv.close()
+  }
+})
+
+/**
+ * An address on this machine that black-holes: a child process listens on 127.0.0.2:`port` with a
+ * backlog of 1 (Node reads 0 as its default) and blocks its event loop at once, so it never accepts;
+ * two connections fill its accept queue, after which the kernel drops SYNs to it. Resolves with the
+ * child and the filling sockets once the queue is full.
+ */
+async function blackHole (port) {
+  const { spawn } = require('node:child_process')
+  const script = `
+    const server = require('node:net').createServer()
+    server.on('error', err => { console.log('error ' + err.code); process.exit(1) })
+    server.listen({ host: '127.0.0.2', port: ${port}, backlog: 1 }, () => {
+      console.log('ready')
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000)
+    })`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [line] = await once(child.stdout.setEncoding('utf8'), 'data')
+  if (line.trim() !== 'ready') {
+    child.kill()
+    return null
+  }
+  const fill = [0, 1].map(() => net.connect(port, '127.0.0.2'))
+  await Promise.all(fill.map(socket => once(socket, 'connect')))
+  return { close () { for (const socket of fill) socket.destroy(); child.kill() } }
+}
+
+test('Happy Eyeballs: a black-holed first address costs the attempt timeout, not the connect timeout (both faces)', async t => {
+  const srv = await listenCounting(okServer())
+  const hole = await blackHole(srv.port)
+  if (hole === null) {
+    t.skip('127.0.0.2 cannot be bound here')
+    await srv.close()
+    return
+  }
+  const both = (host, options, callback) => callback(null, [{ address: '127.0.0.2', family: 4 }, { address: '127.0.0.1', family: 4 }])
+  const agent = new Agent({ lookup: both, autoSelectFamilyAttemptTimeout: 50, connectTimeout: 60000 })
+  const firstOnly = new Agent({ lookup: both, autoSelectFamily: false, connectTimeout: 300 })
+  try {
+    assert.match(await (await agent.request(`http://example.test:${srv.port}/`)).text(), /^127\.0\.0\.1 /)
+    assert.match((await get(`http://example.test:${srv.port}/`, { agent })).body, /^127\.0\.0\.1 /)
+    // Without autoSelectFamily only the first (black-holed) address is tried, as Node does.
+    await assert.rejects(firstOnly.request(`http://example.test:${srv.port}/`), { code: 'ETIMEDOUT' })
+  } finally {
+    agent.destroy()
+    firstOnly.destroy()
+    hole.close()
     await srv.close()
   }
 })

@@ -17,12 +17,15 @@ const { listenCounting } = require('./helpers/faces')
 const cert = selfSigned()
 const CREDENTIALS = `Basic ${Buffer.from('user:p@ss').toString('base64')}`
 
-/** A forward proxy on 127.0.0.1: CONNECT tunnels and absolute-form requests; `auth` demands credentials. */
-async function startProxy ({ auth } = {}) {
+/**
+ * A forward proxy on 127.0.0.1: CONNECT tunnels and absolute-form requests; `auth` demands credentials;
+ * `tls` (key and cert) makes it an https: proxy.
+ */
+async function startProxy ({ auth, tls } = {}) {
   const seen = { connects: [], forwarded: [], auths: [], connections: 0 }
   const tunnels = new Set()
   const refused = req => auth !== undefined && req.headers['proxy-authorization'] !== auth
-  const server = http.createServer((req, res) => {
+  const server = (tls ? https : http).createServer({ ...tls }, (req, res) => {
     seen.forwarded.push(req.url)
     seen.auths.push(req.headers['proxy-authorization'])
     if (refused(req)) {
@@ -42,7 +45,7 @@ async function startProxy ({ auth } = {}) {
     upstream.on('error', () => res.destroy())
     req.pipe(upstream)
   })
-  server.on('connection', () => { seen.connections++ })
+  server.on(tls ? 'secureConnection' : 'connection', () => { seen.connections++ })
   server.on('connect', (req, socket, head) => {
     seen.connects.push(req.url)
     seen.auths.push(req.headers['proxy-authorization'])
@@ -69,7 +72,7 @@ async function startProxy ({ auth } = {}) {
   return {
     seen,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     close () {
       for (const socket of tunnels) socket.destroy()
       server.closeAllConnections()
@@ -128,6 +131,22 @@ test('http through a proxy: absolute-form requests with Proxy-Authorization, on 
       ...[0, 1, 2].map(i => `http://localhost:${srv.port}/s${i}`)
     ])
     assert.ok(proxy.seen.auths.every(a => a === CREDENTIALS))
+    assert.strictEqual(proxy.seen.connections, 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+    await proxy.close()
+  }
+})
+
+test('an https: proxy: TLS to the proxy, then the tunnel and TLS to the target inside it (both faces)', async () => {
+  const proxy = await startProxy({ tls: { key: cert.key, cert: cert.cert } })
+  const srv = await target(true)
+  const agent = new HttpsAgent({ ca: cert.cert, proxy: `https://localhost:${proxy.port}` })
+  try {
+    assert.strictEqual(await (await agent.request(`https://localhost:${srv.port}/a`)).text(), 'secure /a')
+    assert.strictEqual(await get(`https://localhost:${srv.port}/b`, { agent }), 'secure /b')
+    assert.deepStrictEqual(proxy.seen.connects, [`localhost:${srv.port}`, `localhost:${srv.port}`])
     assert.strictEqual(proxy.seen.connections, 2)
   } finally {
     agent.destroy()
