@@ -152,14 +152,22 @@ test('per-request TLS options are served by the pool on routes of their own: tru
       await assert.rejects(agent.request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
       assert.strictEqual(await get(url, { agent, rejectUnauthorized: false }), 'secure hello')
       await assert.rejects(get(url, { agent }), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      // The unverified connection says so, as a Node TLS socket does.
+      const authorized = await new Promise((resolve, reject) => {
+        https.get(url, { agent, rejectUnauthorized: false }, res => {
+          res.resume()
+          resolve(res.socket.authorized)
+        }).on('error', reject)
+      })
+      assert.strictEqual(authorized, false)
       // A per-request `ca` is pooled and reused: 5 requests per face, one connection each.
       for (let i = 0; i < 5; i++) await (await agent.request(url, { ca: withSan.cert })).text()
       for (let i = 0; i < 5; i++) await get(url, { agent, ca: withSan.cert })
       const status = agent.getCurrentStatus()
       assert.strictEqual(status.createSocketCount, 4)
       assert.strictEqual(status.createSocketErrorCount, 2)
-      assert.strictEqual(status.requestCount, 12)
-      assert.strictEqual(srv.requests(), 12)
+      assert.strictEqual(status.requestCount, 13)
+      assert.strictEqual(srv.requests(), 13)
     } finally {
       agent.destroy()
     }

@@ -76,6 +76,8 @@ class SocketBook {
   addRequest (req, options, profile) {
     const route = routeOf(this.agent, options)
     route.profile = profile
+    // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
+    route.verified = options.rejectUnauthorized !== false
     let answer
     try {
       answer = this.native.checkoutSocket(this.secure, route.host, route.port, false, profile)
@@ -189,7 +191,7 @@ class SocketBook {
     const socket = new RustSocket(this, this.native, id, {
       secure: this.secure,
       connecting,
-      verified: this.agent.options.rejectUnauthorized !== false
+      verified: route.verified
     })
     this.byId.set(id, socket)
     this.routes.set(socket, route)

@@ -683,3 +683,22 @@ mod der {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_matches;
+
+    /// The CN fallback matches as Node's `checkServerIdentity` does.
+    #[test]
+    fn names_match_as_node_matches_them() {
+        assert!(host_matches("localhost", "localhost"));
+        assert!(host_matches("WWW.Example.com.", "www.example.com"));
+        assert!(host_matches("api.example.com", "*.example.com"));
+        assert!(host_matches("api1.example.com", "api*.example.com"));
+        assert!(!host_matches("a.b.example.com", "*.example.com"));
+        assert!(!host_matches("example.com", "*.com"));
+        assert!(!host_matches("example.com", "*.example.com"));
+        assert!(!host_matches("other.example.com", "www.example.com"));
+        assert!(!host_matches("xn--a.example.com", "xn--*.example.com"));
+    }
+}
