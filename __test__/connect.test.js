@@ -349,3 +349,24 @@ test('Happy Eyeballs: a black-holed first address costs the attempt timeout, not
     await srv.close()
   }
 })
+
+test('a fresh lookup closure per request: every request is served, and the agent\'s bookkeeping stays bounded', async () => {
+  const srv = await listenCounting(okServer())
+  const agent = new Agent({ keepAlive: false })
+  try {
+    // More requests than profiles are kept (256): old generations are forgotten as new ones come.
+    for (let i = 0; i < 600; i++) {
+      const lookup = (host, options, callback) => callback(null, [{ address: '127.0.0.1', family: 4 }])
+      const res = await agent.request(`http://example.test:${srv.port}/`, { lookup })
+      await res.text()
+    }
+    assert.strictEqual(agent.getCurrentStatus().requestCount, 600)
+    // Internals, read only here: at most two generations of request functions are remembered.
+    const connections = agent[Object.getOwnPropertySymbols(agent).find(s => s.description === 'connections')]
+    assert.ok(connections.profiles.size <= 256)
+    assert.ok(connections.functions.size + connections.retiredFunctions.size <= 2 * 256)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})

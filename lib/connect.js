@@ -102,6 +102,22 @@ class Connections {
     // The agent's own profile goes direct; with a proxy setting, each request picks its route.
     this.agentKey = this.key(checked, undefined)
     this.agentNative = this.toNative(checked, undefined)
+    // The agent's functions keep their ids for its life; requests' own functions are forgotten with
+    // their profiles (a fresh closure per request must not pile up), one generation late, because a
+    // connection of a forgotten profile's route may still be asking.
+    this.agentFunctions = new Map(this.functions)
+    this.retiredFunctions = new Map()
+  }
+
+  /** Starts a new generation of profiles and of request functions. */
+  forgetProfiles () {
+    this.profiles.clear()
+    this.proxies.clear()
+    this.native.clearProfiles()
+    this.retiredFunctions = this.functions
+    this.functions = new Map(this.agentFunctions)
+    this.functionIds = new WeakMap()
+    for (const [id, fn] of this.agentFunctions) this.functionIds.set(fn, id)
   }
 
   functionId (fn) {
@@ -153,11 +169,7 @@ class Connections {
     if (key === this.agentKey) return 0
     let id = this.profiles.get(key)
     if (id === undefined) {
-      if (this.profiles.size >= PROFILES_MAX) {
-        this.profiles.clear()
-        this.proxies.clear()
-        this.native.clearProfiles()
-      }
+      if (this.profiles.size >= PROFILES_MAX) this.forgetProfiles()
       id = this.nextProfile++
       try {
         this.native.addProfile(id, this.toNative(checked, proxy))
@@ -184,7 +196,7 @@ class Connections {
 
   /** Rust asks while it connects (src/binding/hooks.rs). */
   onAsk (ask) {
-    const fn = this.functions.get(ask.func)
+    const fn = this.functions.get(ask.func) ?? this.retiredFunctions.get(ask.func)
     switch (ask.kind) {
       case ASK_LOOKUP: this.lookup(fn, ask); break
       case ASK_CHECK_SERVER_IDENTITY: this.checkServerIdentity(fn, ask); break
