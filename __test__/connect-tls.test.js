@@ -262,3 +262,23 @@ test('createConnection on an https agent: the TLS socket it makes is used as it 
     }
   })
 })
+
+test('per-request cert + key and maxVersion on both faces, each on a route of its own', async () => {
+  const client = selfSigned({ cn: 'per-request-client' })
+  const handler = (req, res) => res.end(`${req.socket.getProtocol()} ${req.socket.getPeerCertificate().subject?.CN ?? 'anonymous'}`)
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent({ ca: withSan.cert })
+    const url = `https://localhost:${srv.port}/`
+    const identity = { cert: client.cert, key: client.key }
+    try {
+      assert.strictEqual(await (await agent.request(url)).text(), 'TLSv1.3 anonymous')
+      assert.strictEqual(await (await agent.request(url, identity)).text(), 'TLSv1.3 per-request-client')
+      assert.strictEqual(await get(url, { agent, ...identity }), 'TLSv1.3 per-request-client')
+      assert.strictEqual(await get(url, { agent }), 'TLSv1.3 anonymous')
+      assert.strictEqual(await (await agent.request(url, { maxVersion: 'TLSv1.2' })).text(), 'TLSv1.2 anonymous')
+      assert.strictEqual(await get(url, { agent, maxVersion: 'TLSv1.2', ...identity }), 'TLSv1.2 per-request-client')
+    } finally {
+      agent.destroy()
+    }
+  }, { options: { requestCert: true, rejectUnauthorized: false }, handler })
+})
