@@ -286,6 +286,10 @@ test('createConnection (a subclass override or the option): its socket carries t
     assert.strictEqual(made[0].host, 'example.test')
     assert.strictEqual(made[0].port, 80)
     assert.strictEqual(agent.getCurrentStatus().requestCount, 4)
+    // A request with options of its own: its createConnection call gets them.
+    await (await agent.request('http://example.test/', { servername: 'per-request.test' })).text()
+    assert.strictEqual(made.at(-1).servername, 'per-request.test')
+    assert.strictEqual(made[0].servername, 'example.test')
 
     assert.match(await (await option.request('http://example.test/')).text(), /^127\.0\.0\.1 /)
     const again = await option.request('http://example.test/')

@@ -107,6 +107,9 @@ class Connections {
     // connection of a forgotten profile's route may still be asking.
     this.agentFunctions = new Map(this.functions)
     this.retiredFunctions = new Map()
+    /** What `createConnection` gets for each profile of a request with options of its own. */
+    this.createOptions = new Map()
+    this.retiredCreateOptions = new Map()
   }
 
   /** Starts a new generation of profiles and of request functions. */
@@ -114,6 +117,8 @@ class Connections {
     this.profiles.clear()
     this.proxies.clear()
     this.native.clearProfiles()
+    this.retiredCreateOptions = this.createOptions
+    this.createOptions = new Map()
     this.retiredFunctions = this.functions
     this.functions = new Map(this.agentFunctions)
     this.functionIds = new WeakMap()
@@ -137,9 +142,10 @@ class Connections {
   }
 
   /** Checked options as the native side takes them: functions as ids, the chosen proxy. */
-  toNative (checked, proxy) {
+  toNative (checked, proxy, profileId) {
     return {
       ...checked,
+      profileId,
       proxy: proxy && { secure: proxy.secure, host: proxy.host, port: proxy.port, authorization: proxy.authorization },
       lookup: checked.lookup && this.functionId(checked.lookup),
       checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity),
@@ -172,12 +178,13 @@ class Connections {
       if (this.profiles.size >= PROFILES_MAX) this.forgetProfiles()
       id = this.nextProfile++
       try {
-        this.native.addProfile(id, this.toNative(checked, proxy))
+        this.native.addProfile(id, this.toNative(checked, proxy, id))
       } catch (err) {
         throw fromNative(err)
       }
       this.profiles.set(key, id)
       if (proxy !== undefined) this.proxies.set(id, proxy)
+      if (checked.createConnection !== undefined) this.createOptions.set(id, merged ?? this.agentOptions)
     }
     return id
   }
@@ -243,7 +250,7 @@ class Connections {
    * Rust is answered once it is connected; then its bytes flow through `streamData`/`streamEnd`/
    * `streamError` under `ticket`, and Rust's writes come back as asks.
    */
-  createConnection (fn, { ticket, host, port }) {
+  createConnection (fn, { ticket, host, port, profile }) {
     const native = this.native
     let settled = false
     let opened = false
@@ -278,7 +285,8 @@ class Connections {
         use(socket)
       }
     }
-    const options = { ...this.agentOptions, host, port, encoding: null }
+    const own = this.createOptions.get(profile) ?? this.retiredCreateOptions.get(profile) ?? this.agentOptions
+    const options = { ...own, host, port, encoding: null }
     if (net.isIP(host) === 0) options.servername ??= host
     try {
       const socket = fn(options, callback)

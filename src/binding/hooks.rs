@@ -41,6 +41,8 @@ pub struct JsAsk {
     pub func: u32,
     pub host: String,
     pub port: u32,
+    /// The JS profile whose options `createConnection` gets.
+    pub profile: u32,
     pub family: u32,
     pub hints: i32,
     /// The peer's certificate chain in DER, leaf first (checkServerIdentity); bytes to write (write).
@@ -62,6 +64,7 @@ impl JsAsk {
             func,
             host: host.to_string(),
             port: 0,
+            profile: 0,
             family: 0,
             hints: 0,
             certs: Vec::new(),
@@ -296,7 +299,13 @@ impl Hooks for Arc<JsHooks> {
         Box::pin(async move { reply.await.map(|_| ()) })
     }
 
-    fn create_connection(&self, func: u32, host: &str, port: u16) -> Answer<Box<dyn CallerStream>> {
+    fn create_connection(
+        &self,
+        func: u32,
+        profile: u32,
+        host: &str,
+        port: u16,
+    ) -> Answer<Box<dyn CallerStream>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         // Registered before JS is asked: bytes may arrive before the answer does.
         let (tx, inbound) = mpsc::unbounded_channel();
@@ -310,6 +319,7 @@ impl Hooks for Arc<JsHooks> {
         };
         let mut ask = JsAsk::new(CREATE_CONNECTION, func, host);
         ask.port = port.into();
+        ask.profile = profile;
         let reply = self.ask_as(id, ask);
         Box::pin(async move {
             // On failure the stream is dropped, which forgets it and tells JS to destroy the socket.

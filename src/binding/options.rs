@@ -56,6 +56,8 @@ pub struct NativeConnect {
     pub auto_select_family_attempt_timeout: Option<f64>,
     pub check_server_identity: Option<u32>,
     pub create_connection: Option<u32>,
+    /// The id JS knows this profile by; none for the agent's own.
+    pub profile_id: Option<u32>,
     pub proxy: Option<NativeProxy>,
     pub ca: Option<Vec<Buffer>>,
     pub cert: Option<Vec<Buffer>>,
@@ -173,6 +175,7 @@ impl NativeConnect {
             tls: self.tls_options(),
             check_server_identity: self.check_server_identity,
             create_connection: self.create_connection,
+            js_profile: self.profile_id.unwrap_or(0),
             proxy: match &self.proxy {
                 None => None,
                 Some(p) => Some(Proxy {

@@ -39,6 +39,9 @@ pub struct ConnectOptions {
     pub check_server_identity: Option<u32>,
     /// Id of the caller's `createConnection`, which then makes every connection of this profile.
     pub create_connection: Option<u32>,
+    /// The id JS knows this profile by (0: the agent's), handed back to `createConnection` so that it
+    /// gets the options the profile was made from.
+    pub js_profile: u32,
     /// The HTTP proxy that carries this profile's connections.
     pub proxy: Option<Proxy>,
 }
@@ -60,6 +63,7 @@ impl Default for ConnectOptions {
             },
             check_server_identity: None,
             create_connection: None,
+            js_profile: 0,
             proxy: None,
         }
     }
