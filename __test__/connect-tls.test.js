@@ -166,6 +166,9 @@ test('per-request TLS options are served by the pool on routes of their own: tru
       const status = agent.getCurrentStatus()
       assert.strictEqual(status.createSocketCount, 4)
       assert.strictEqual(status.createSocketErrorCount, 2)
+      // Four routes to one origin, summed in the status maps (keyed by origin, as Node's are).
+      assert.strictEqual(status.stats[`https://localhost:${srv.port}`].connected, 4)
+      assert.strictEqual(status.freeSockets[`localhost:${srv.port}:`], 4)
       assert.strictEqual(status.requestCount, 13)
       assert.strictEqual(srv.requests(), 13)
     } finally {

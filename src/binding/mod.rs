@@ -149,6 +149,36 @@ fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
     Ok(Arc::new(Profile::new(options).map_err(js_error)?))
 }
 
+/// The pool's numbers by origin: routes to one origin (made with different connect options) are
+/// summed, as the status maps are keyed by origin. The pool lists them sorted, so they are adjacent.
+fn per_origin(routes: Vec<(OriginKey, crate::pool::OriginStats)>) -> Vec<NativeOriginStats> {
+    let mut origins: Vec<NativeOriginStats> = Vec::with_capacity(routes.len());
+    for (key, s) in routes {
+        let origin = key.to_string();
+        let [connected, free, pending, queued, running] =
+            [s.connected, s.free, s.pending, s.queued, s.running].map(|n| n as u32);
+        match origins.last_mut() {
+            Some(last) if last.origin == origin => {
+                last.connected += connected;
+                last.free += free;
+                last.pending += pending;
+                last.queued += queued;
+                last.running += running;
+            }
+            _ => origins.push(NativeOriginStats {
+                name: key.node_name(),
+                origin,
+                connected,
+                free,
+                pending,
+                queued,
+                running,
+            }),
+        }
+    }
+    origins
+}
+
 #[napi]
 impl NativeAgent {
     /// `on_events` receives the socket face's events in batches (see `events`); `on_ask` the questions
@@ -421,19 +451,7 @@ impl NativeAgent {
             request_count: c.requests as f64,
             reused_count: c.reused as f64,
             retry_count: c.retries as f64,
-            origins: status
-                .origins
-                .into_iter()
-                .map(|(key, s)| NativeOriginStats {
-                    origin: key.to_string(),
-                    name: key.node_name(),
-                    connected: s.connected as u32,
-                    free: s.free as u32,
-                    pending: s.pending as u32,
-                    queued: s.queued as u32,
-                    running: s.running as u32,
-                })
-                .collect(),
+            origins: per_origin(status.origins),
         }
     }
 
