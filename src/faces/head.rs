@@ -29,17 +29,48 @@ fn fault(hpe: Hpe, reason: &str) -> Scan {
     Scan::Fault(Error::parse(hpe, reason))
 }
 
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+/// A table of which bytes a class allows, looked up once per byte of a head.
+type ByteClass = [bool; 256];
+
+/// The bytes in the inclusive `ranges` and in `singles`.
+const fn byte_class(ranges: &[(u8, u8)], singles: &[u8]) -> ByteClass {
+    let mut table = [false; 256];
+    let mut r = 0;
+    while r < ranges.len() {
+        let (mut b, last) = ranges[r];
+        while b < last {
+            table[b as usize] = true;
+            b += 1;
+        }
+        table[last as usize] = true;
+        r += 1;
+    }
+    let mut i = 0;
+    while i < singles.len() {
+        table[singles[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
+
+/// Header name bytes: RFC 9110 `tchar`.
+const TOKEN: ByteClass = byte_class(
+    &[(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')],
+    b"!#$%&'*+-.^_`|~",
+);
 
 /// Header value bytes Node accepts: HTAB, visible ASCII, space, and obs-text.
-fn is_value_byte(b: u8) -> bool {
-    b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80
-}
+const VALUE: ByteClass = byte_class(&[(0x20, 0x7e), (0x80, 0xff)], b"\t");
 
-fn latin1(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
-    bytes.iter().map(|&b| b as char)
+/// Reason phrase bytes: anything but the line's end.
+const REASON: ByteClass = byte_class(&[(0x00, 0xff)], b"");
+
+/// Appends `bytes` read as latin1, as Node reads them; ASCII (the usual case) is copied whole.
+fn push_latin1(text: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if ascii.is_ascii() => text.push_str(ascii),
+        _ => text.extend(bytes.iter().map(|&b| char::from(b))),
+    }
 }
 
 /// Reads the final response head from `bytes`, skipping informational (1xx) heads as hyper does.
@@ -117,9 +148,9 @@ fn scan_one(bytes: &[u8], max_head: usize) -> Result<(u16, RawHead, usize), Scan
         if !headers.is_empty() {
             headers.push('\n');
         }
-        headers.extend(latin1(name));
+        push_latin1(&mut headers, name);
         headers.push('\n');
-        headers.extend(latin1(value));
+        push_latin1(&mut headers, value);
     }
     let head = RawHead {
         status_text,
@@ -190,24 +221,27 @@ impl<'a> Cursor<'a> {
             }
             _ => return Err(fault(Hpe::InvalidStatus, "Invalid status code")),
         }
-        let reason = latin1(self.until_cr("response line", |_| true)?).collect();
+        let mut reason = String::new();
+        push_latin1(&mut reason, self.until_cr("response line", &REASON)?);
         self.line_end()?;
         Ok(reason)
     }
 
-    /// The rest of a line, up to its CR, whose bytes must pass `allowed`; a bare LF ends it too early.
-    fn until_cr(&mut self, line: &str, allowed: fn(u8) -> bool) -> Result<&'a [u8], Scan> {
-        let start = self.at;
-        loop {
-            match self.peek()? {
-                b'\r' => return Ok(&self.bytes[start..self.at]),
-                b'\n' => {
-                    let reason = format!("Missing expected CR after {line}");
-                    return Err(fault(Hpe::CrExpected, &reason));
-                }
-                b if allowed(b) => self.at += 1,
-                _ => return Err(fault(Hpe::InvalidHeaderToken, "Invalid header value char")),
+    /// The rest of a line, up to its CR, whose bytes must be in `allowed`; a bare LF ends it too early.
+    fn until_cr(&mut self, line: &str, allowed: &ByteClass) -> Result<&'a [u8], Scan> {
+        let rest = &self.bytes[self.at..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n' || !allowed[usize::from(b)])
+            .ok_or(Scan::Incomplete)?;
+        self.at += end;
+        match rest[end] {
+            b'\r' => Ok(&rest[..end]),
+            b'\n' => {
+                let reason = format!("Missing expected CR after {line}");
+                Err(fault(Hpe::CrExpected, &reason))
             }
+            _ => Err(fault(Hpe::InvalidHeaderToken, "Invalid header value char")),
         }
     }
 
@@ -230,14 +264,16 @@ impl<'a> Cursor<'a> {
 
     /// A header name and its colon.
     fn header_name(&mut self) -> Result<&'a [u8], Scan> {
-        let start = self.at;
-        loop {
-            match self.next()? {
-                b':' if self.at - 1 > start => return Ok(&self.bytes[start..self.at - 1]),
-                b if is_token(b) => {}
-                _ => return Err(fault(Hpe::InvalidHeaderToken, "Invalid header token")),
-            }
+        let rest = &self.bytes[self.at..];
+        let end = rest
+            .iter()
+            .position(|&b| !TOKEN[usize::from(b)])
+            .ok_or(Scan::Incomplete)?;
+        if rest[end] != b':' || end == 0 {
+            return Err(fault(Hpe::InvalidHeaderToken, "Invalid header token"));
         }
+        self.at += end + 1;
+        Ok(&rest[..end])
     }
 
     /// A header value without the whitespace around it, and its line end.
@@ -246,7 +282,7 @@ impl<'a> Cursor<'a> {
             self.at += 1;
         }
         let start = self.at;
-        self.until_cr("header value", is_value_byte)?;
+        self.until_cr("header value", &VALUE)?;
         let mut end = self.at;
         while end > start && matches!(self.bytes[end - 1], b' ' | b'\t') {
             end -= 1;
