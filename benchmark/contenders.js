@@ -65,6 +65,64 @@ function axiosClient (setup, agent) {
   }
 }
 
+/** got as its users run it, with the given agent. */
+function gotClient (setup, agent) {
+  const got = require('got')
+  const client = got.extend({
+    agent: { [setup.protocol]: agent },
+    https: setup.ca ? { certificateAuthority: setup.ca } : undefined,
+    retry: 0,
+    throwHttpErrors: false,
+    responseType: 'buffer'
+  })
+  return {
+    async send ({ url, method, body }) {
+      const res = await client(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
+      return { status: res.statusCode, length: res.body.length }
+    },
+    close: () => agent.destroy()
+  }
+}
+
+/** node-fetch 2 with the given agent (it takes the CA through the agent only). */
+function nodeFetchClient (agent) {
+  const fetch = require('node-fetch')
+  return {
+    async send ({ url, method, body }) {
+      const res = await fetch(url, { method, body, agent, headers: body ? { 'content-type': POST_TYPE } : undefined })
+      const bytes = await res.buffer()
+      return { status: res.status, length: bytes.length }
+    },
+    close: () => agent.destroy()
+  }
+}
+
+/**
+ * An undici dispatcher that answers every request from memory with the body the route would give, on the
+ * next microtask: with it, `fetch` costs only its own work (the `fetch-floor` row).
+ */
+class MemoryDispatcher {
+  constructor () {
+    const { PAYLOADS } = require('./payloads')
+    this.bodies = Object.fromEntries(PAYLOADS.map(p => [p.path, Buffer.alloc(p.responseBytes, 'x')]))
+  }
+
+  dispatch (opts, handler) {
+    const body = this.bodies[opts.path]
+    const head = [Buffer.from('content-length'), Buffer.from(String(body.length))]
+    queueMicrotask(() => {
+      handler.onConnect(() => {})
+      handler.onHeaders(200, head, () => {}, 'OK')
+      handler.onData(body)
+      handler.onComplete([])
+    })
+    return true
+  }
+
+  close () {}
+  destroy () {}
+}
+
 const contenders = [
   {
     id: 'ka-request',
@@ -182,23 +240,32 @@ const contenders = [
     id: 'got',
     name: 'got + http.Agent keep-alive',
     about: "got 11 with Node's keep-alive agents, `retry: 0`, `responseType: 'buffer'`",
-    create (setup) {
-      const got = require('got')
-      const agent = nodeAgent(setup)
-      const client = got.extend({
-        agent: { [setup.protocol]: agent },
-        https: setup.ca ? { certificateAuthority: setup.ca } : undefined,
-        retry: 0,
-        throwHttpErrors: false,
-        responseType: 'buffer'
-      })
-      return {
-        async send ({ url, method, body }) {
-          const res = await client(url, { method, body, headers: body ? { 'content-type': POST_TYPE } : undefined })
-          return { status: res.statusCode, length: res.body.length }
-        },
-        close: () => agent.destroy()
-      }
+    create: setup => gotClient(setup, nodeAgent(setup))
+  },
+  {
+    id: 'ka-got',
+    name: 'keepalive-agent + got',
+    about: 'this package, socket face: got 11 with this agent, otherwise as `got`',
+    create: setup => gotClient(setup, kaAgent(setup))
+  },
+  {
+    id: 'node-fetch',
+    name: 'node-fetch + http.Agent keep-alive',
+    about: "node-fetch 2 with Node's keep-alive agent",
+    create: setup => nodeFetchClient(nodeAgent(setup))
+  },
+  {
+    id: 'ka-node-fetch',
+    name: 'keepalive-agent + node-fetch',
+    about: 'this package, socket face: node-fetch 2 with this agent',
+    create: setup => nodeFetchClient(kaAgent(setup))
+  },
+  {
+    id: 'fetch-floor',
+    name: 'global fetch, no network (floor)',
+    about: "not a client: Node's built-in `fetch` with a dispatcher that answers from memory at once, so its row is what fetch's own work costs; no dispatcher can make fetch faster than this",
+    create () {
+      return { send: fetchSender(fetch, new MemoryDispatcher()), close () {} }
     }
   }
 ]
