@@ -103,8 +103,7 @@ function nodeFetchClient (agent) {
  */
 class MemoryDispatcher {
   constructor () {
-    const { PAYLOADS } = require('./payloads')
-    this.bodies = Object.fromEntries(PAYLOADS.map(p => [p.path, Buffer.alloc(p.responseBytes, 'x')]))
+    this.bodies = routeBodies()
   }
 
   dispatch (opts, handler) {
@@ -121,6 +120,49 @@ class MemoryDispatcher {
 
   close () {}
   destroy () {}
+}
+
+/**
+ * A socket that is its own HTTP/1.1 server, in memory: each request written to it (head, then as many body
+ * bytes as its Content-Length says) is answered on the next microtask with the body the route would give.
+ * It has the few socket methods Node's agent and ClientRequest call.
+ */
+class MemorySocket extends require('node:stream').Duplex {
+  constructor (bodies) {
+    super()
+    this.bodies = bodies
+    this.pending = Buffer.alloc(0)
+    this.remoteAddress = '127.0.0.1'
+  }
+
+  _write (chunk, encoding, callback) {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
+    for (;;) {
+      const end = this.pending.indexOf('\r\n\r\n')
+      if (end === -1) break
+      const head = this.pending.toString('latin1', 0, end)
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+      if (this.pending.length < end + 4 + length) break
+      this.pending = this.pending.subarray(end + 4 + length)
+      const body = this.bodies[head.slice(head.indexOf(' ') + 1, head.indexOf(' ', head.indexOf(' ') + 1))]
+      queueMicrotask(() => this.push(Buffer.concat([
+        Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n`), body])))
+    }
+    callback()
+  }
+
+  _read () {}
+  setKeepAlive () { return this }
+  setNoDelay () { return this }
+  setTimeout () { return this }
+  ref () { return this }
+  unref () { return this }
+}
+
+/** The bodies the routes give, by path, for the in-memory floors. */
+function routeBodies () {
+  const { PAYLOADS } = require('./payloads')
+  return Object.fromEntries(PAYLOADS.map(p => [p.path, Buffer.alloc(p.responseBytes, 'x')]))
 }
 
 const contenders = [
@@ -259,6 +301,19 @@ const contenders = [
     name: 'keepalive-agent + node-fetch',
     about: 'this package, socket face: node-fetch 2 with this agent',
     create: setup => nodeFetchClient(kaAgent(setup))
+  },
+  {
+    id: 'http-floor',
+    name: 'http.request, no network (floor)',
+    about: "not a client: `http.request` with Node's keep-alive agent over in-memory sockets that answer at once, so its row is what Node's HTTP client code costs; no agent can make `http.request` (and axios, got, node-fetch on it) faster than this",
+    create ({ concurrency }) {
+      const http = require('node:http')
+      const bodies = routeBodies()
+      const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+      agent.createConnection = () => new MemorySocket(bodies)
+      const send = nodeSender('http', { agent })
+      return { send: ({ path, method, body }) => send({ url: `http://127.0.0.1${path}`, method, body }), close: () => agent.destroy() }
+    }
   },
   {
     id: 'fetch-floor',
