@@ -45,8 +45,10 @@ function attachPool (agent, options, normalized, secure) {
   const connections = new Connections(agent, options ?? {}, normalized.connect)
   let native
   try {
-    native = new NativeAgent({ ...normalized, connect: connections.agentNative },
-      events => book.onEvents(events), ask => connections.onAsk(ask))
+    native = new NativeAgent({ ...normalized, connect: connections.agentNative }, events => {
+      agent[kRequests].onEvents(events)
+      book.onEvents(events)
+    }, ask => connections.onAsk(ask))
   } catch (err) {
     // A certificate, key or pfx that does not parse: Node's code, as at request time.
     throw fromNative(err)
@@ -55,7 +57,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kConnections] = connections
   const liveness = new Liveness(native)
   agent[kNative] = native
-  agent[kRequests] = new PendingRequests(native, liveness)
+  agent[kRequests] = new PendingRequests(native, liveness, options)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], normalized.timeout,

@@ -280,18 +280,67 @@ test('close() lets requests in flight finish, then refuses new ones; destroy(err
   })
 })
 
-test("timeouts: the agent's timeout covers fetch; headersTimeout sets it per request (ETIMEDOUT)", async () => {
+test("timeouts: the agent's timeout (inactivity) covers fetch", async () => {
   await withServer(() => {}, async (srv, agent) => {
     await assert.rejects(fetch(srv.url, { dispatcher: agent }), err => {
       assert.strictEqual(err.cause.code, 'ETIMEDOUT')
       assert.strictEqual(err.cause.message, 'no activity for 150ms (timeout)')
       return true
     })
-    await assert.rejects(undici.request(srv.url, { dispatcher: agent, headersTimeout: 50 }), {
-      code: 'ETIMEDOUT',
-      message: 'no activity for 50ms (timeout)'
-    })
   }, { timeout: 150 })
+})
+
+/** A server that answers `/late-head` after 300 ms and `/stall` with a head and half a body, the rest 300 ms later. */
+function staller () {
+  const timers = new Set()
+  const later = fn => timers.add(setTimeout(fn, 300))
+  const server = http.createServer((req, res) => {
+    if (req.url === '/silent') return
+    if (req.url === '/late-head') return later(() => res.end('late'))
+    res.writeHead(200, { 'content-length': 8 })
+    res.write('half')
+    later(() => res.end('done'))
+  })
+  server.on('close', () => timers.forEach(clearTimeout))
+  return server
+}
+
+const headersTimeout = { name: 'HeadersTimeoutError', code: 'UND_ERR_HEADERS_TIMEOUT', message: 'Headers Timeout Error' }
+const bodyTimeout = { name: 'BodyTimeoutError', code: 'UND_ERR_BODY_TIMEOUT', message: 'Body Timeout Error' }
+
+test('headersTimeout: a head that does not come in time fails with undici\'s error; fetch gives it as its cause', async () => {
+  await withAgent(staller(), new Agent(), async (srv, agent) => {
+    await assert.rejects(undici.request(`${srv.url}/silent`, { dispatcher: agent, headersTimeout: 100 }), headersTimeout)
+    const hurried = agent.compose(dispatch => (opts, handler) => dispatch({ ...opts, headersTimeout: 100 }, handler))
+    await assert.rejects(fetch(`${srv.url}/late-head`, { dispatcher: hurried }), err => {
+      assert.ok(err instanceof TypeError)
+      assert.strictEqual(err.message, 'fetch failed')
+      assert.deepStrictEqual({ name: err.cause.name, code: err.cause.code, message: err.cause.message }, headersTimeout)
+      return true
+    })
+    // It does not cover the body: a short headersTimeout, a body that stalls longer.
+    const res = await undici.request(`${srv.url}/stall`, { dispatcher: agent, headersTimeout: 100 })
+    assert.strictEqual(await res.body.text(), 'halfdone')
+    // 0: no limit.
+    const late = await undici.request(`${srv.url}/late-head`, { dispatcher: agent, headersTimeout: 0 })
+    assert.strictEqual(await late.body.text(), 'late')
+  })
+})
+
+test('bodyTimeout: a body that stalls longer fails with undici\'s error after the head was given', async () => {
+  await withAgent(staller(), new Agent(), async (srv, agent) => {
+    const res = await undici.request(`${srv.url}/stall`, { dispatcher: agent, bodyTimeout: 100 })
+    assert.strictEqual(res.statusCode, 200)
+    await assert.rejects(res.body.text(), bodyTimeout)
+    // It does not cover the wait for the head.
+    const late = await undici.request(`${srv.url}/late-head`, { dispatcher: agent, bodyTimeout: 100 })
+    assert.strictEqual(await late.body.text(), 'late')
+    // 0: no limit.
+    const slow = await undici.request(`${srv.url}/stall`, { dispatcher: agent, bodyTimeout: 0 })
+    assert.strictEqual(await slow.body.text(), 'halfdone')
+    const stats = agent.getCurrentStatus()
+    assert.strictEqual(stats.timeoutSocketCount, 1)
+  })
 })
 
 test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {

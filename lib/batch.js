@@ -19,7 +19,9 @@ const Kind = {
   GRANTED: 6,
   REFUSED: 7,
   ANSWERED: 8,
-  FAILED: 9
+  FAILED: 9,
+  /** A connection opened for a Promise-face request got on (lib/diagnostics.js ConnectEvents). */
+  CONNECT: 10
 }
 
 /** The reused flag rides on the event's number as +1000. */

@@ -243,7 +243,8 @@ class Dispatcher {
     const sender = stream ? new BodySender() : undefined
     this.requests.add(spec.href, null, id => {
       exchange.id = id
-      native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true)
+      native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true, undefined,
+        spec.headersTimeout, spec.bodyTimeout)
     }).then(res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body), err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)

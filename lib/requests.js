@@ -5,13 +5,21 @@
 const { Response } = require('./response')
 const { pump } = require('./request')
 const { abortError, fromNative } = require('./errors')
+const { ConnectEvents } = require('./diagnostics')
 
 class PendingRequests {
-  constructor (native, liveness) {
+  /** `options`: the agent's (for undici's connect events). */
+  constructor (native, liveness, options) {
     this.native = native
     this.liveness = liveness
     this.pending = new Map()
     this.nextId = 1
+    this.connects = new ConnectEvents(native, options)
+  }
+
+  /** Publishes the connect events of a batch of Rust events, while their channels have subscribers. */
+  onEvents (batch) {
+    if (this.connects.on) this.connects.publish(batch, id => this.pending.get(id))
   }
 
   /**
@@ -23,7 +31,8 @@ class PendingRequests {
     const id = this.nextId
     this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
     return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, url, signal, onAbort: null, uploadError: null }
+      const entry = { resolve, reject, url, signal, onAbort: null, uploadError: null, connectFailure: null }
+      this.connects.watch()
       try {
         start(id)
       } catch (err) {
@@ -59,7 +68,7 @@ class PendingRequests {
   failed (id, reason) {
     const entry = this.take(id)
     if (entry === undefined) return
-    const err = fromNative(new Error(reason))
+    const err = entry.connectFailure?.reason === reason ? entry.connectFailure.error : fromNative(new Error(reason))
     if (err.code === 'ABORT_ERR') entry.reject(abortError(entry.signal))
     else entry.reject(entry.uploadError ?? err)
   }

@@ -11,6 +11,7 @@ mod options;
 mod unwind;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,9 @@ use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
-use crate::faces::client::{body_channel, BodyChunks, BodyFeed, Client, RequestBody, RequestSpec};
+use crate::faces::client::{
+    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, RequestBody, RequestSpec,
+};
 use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
@@ -142,6 +145,15 @@ pub struct NativeAgent {
     hooks: Arc<JsHooks>,
     /// Connect profiles of requests with options of their own, by the id JS knows them by.
     profiles: Mutex<HashMap<u32, Arc<Profile>>>,
+    /// Whether requests report the connections opened for them (undici's connect events have a
+    /// subscriber); off, no connect event is made.
+    watching_connects: AtomicBool,
+}
+
+/// Milliseconds from JS as a limit: none when absent or 0.
+fn limit(ms: Option<f64>) -> Option<Duration> {
+    ms.filter(|t| *t > 0.0)
+        .map(|t| Duration::from_millis(t as u64))
 }
 
 fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
@@ -206,7 +218,14 @@ impl NativeAgent {
             aborts: Default::default(),
             hooks,
             profiles: Default::default(),
+            watching_connects: AtomicBool::new(false),
         })
+    }
+
+    /// Switches the connect events of requests sent from now on (event 10, see `events`).
+    #[napi(catch_unwind)]
+    pub fn watch_connects(&self, on: bool) {
+        self.watching_connects.store(on, Ordering::Relaxed);
     }
 
     /// Node's default trust (its bundled roots, `NODE_EXTRA_CA_CERTS`...) as PEM, given once by the JS
@@ -286,7 +305,8 @@ impl NativeAgent {
     }
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
-    /// alternate names and values. With `abortable`, `abort(id)` cancels it.
+    /// alternate names and values. With `abortable`, `abort(id)` cancels it. `timeout_ms` is inactivity;
+    /// `headers_timeout_ms` and `body_timeout_ms` are undici's limits (none when absent or 0).
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn request(
@@ -300,6 +320,8 @@ impl NativeAgent {
         timeout_ms: Option<f64>,
         abortable: bool,
         profile: Option<u32>,
+        headers_timeout_ms: Option<f64>,
+        body_timeout_ms: Option<f64>,
     ) -> napi::Result<()> {
         let profile = self.profile(profile)?;
         let (method, uri, headers) =
@@ -320,10 +342,14 @@ impl NativeAgent {
             uri,
             headers,
             body,
-            timeout: timeout_ms
-                .filter(|t| *t > 0.0)
-                .map(|t| Duration::from_millis(t as u64)),
+            timeout: limit(timeout_ms),
+            headers_timeout: limit(headers_timeout_ms),
+            body_timeout: limit(body_timeout_ms),
             profile,
+            watch: self
+                .watching_connects
+                .load(Ordering::Relaxed)
+                .then(|| self.connect_watch(id)),
         });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -378,6 +404,12 @@ impl NativeAgent {
             events.push(event);
         });
         Ok(())
+    }
+
+    /// Reports the connections opened for request `id` as events, in order with its answer.
+    fn connect_watch(&self, id: u32) -> ConnectWatch {
+        let events = self.events.clone();
+        Box::new(move |stage| events.push(Event::Connect { id, stage }))
     }
 
     /// Cancels the request registered under `abort_id`, if it is still running.

@@ -1,8 +1,9 @@
 //! The Promise face's view of a connection's bytes, as they cross the socket.
 //!
 //! hyper owns the connection and reports only whole responses, so the request needs a lower vantage for
-//! two things: *when bytes last moved*, in either direction (the request's `timeout` is inactivity, and
-//! every byte of progress resets it), and *the response head exactly as received*, for what hyper
+//! two things: *when bytes last moved*, each way (the request's `timeout` is inactivity, and every byte
+//! of progress resets it; undici's `headersTimeout` counts from the last byte sent, its `bodyTimeout`
+//! from the last byte received), and *the response head exactly as received*, for what hyper
 //! normalizes away (header case and order) and for naming a parse fault as Node's parser does. [`Wired`]
 //! wraps the transport and records both into a [`Wire`] shared with the request.
 
@@ -16,11 +17,20 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// Which bytes a deadline watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moved {
+    Either,
+    Read,
+    Written,
+}
+
 /// What one connection's bytes did; shared by its transport and the request it serves.
 pub struct Wire {
     epoch: Instant,
-    /// When bytes last moved, in nanoseconds since `epoch`.
-    moved: AtomicU64,
+    /// When bytes were last read, and last written, in nanoseconds since `epoch`.
+    read: AtomicU64,
+    written: AtomicU64,
     capturing: AtomicBool,
     head: Mutex<Vec<u8>>,
     /// Bytes kept of a response head at most: the parser's limit and its blank line.
@@ -31,7 +41,8 @@ impl Wire {
     pub fn new(capture_max: usize) -> Self {
         Wire {
             epoch: Instant::now(),
-            moved: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             capturing: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
             capture_max,
@@ -42,20 +53,28 @@ impl Wire {
         self.head.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn note_moved(&self) {
+    fn note(&self, moved: &AtomicU64) {
         let nanos = self.epoch.elapsed().as_nanos() as u64;
-        self.moved.store(nanos, Ordering::Relaxed);
+        moved.store(nanos, Ordering::Relaxed);
     }
 
-    fn last_moved(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.moved.load(Ordering::Relaxed))
+    fn last_moved(&self, which: Moved) -> Instant {
+        let nanos = match which {
+            Moved::Read => self.read.load(Ordering::Relaxed),
+            Moved::Written => self.written.load(Ordering::Relaxed),
+            Moved::Either => self
+                .read
+                .load(Ordering::Relaxed)
+                .max(self.written.load(Ordering::Relaxed)),
+        };
+        self.epoch + Duration::from_nanos(nanos)
     }
 
-    /// Resolves once no byte has moved for `limit`, counting from now at the earliest.
-    pub async fn quiet_for(&self, limit: Duration) {
+    /// Resolves once no byte of `which` has moved for `limit`, counting from now at the earliest.
+    pub async fn quiet_for(&self, limit: Duration, which: Moved) {
         let start = Instant::now();
         loop {
-            let at = self.last_moved().max(start) + limit;
+            let at = self.last_moved(which).max(start) + limit;
             if Instant::now() >= at {
                 return;
             }
@@ -109,7 +128,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Wired<T> {
         if let Poll::Ready(Ok(())) = result {
             let read = &buf.filled()[before..];
             if !read.is_empty() {
-                this.wire.note_moved();
+                this.wire.note(&this.wire.read);
                 this.wire.captured(read);
             }
         }
@@ -120,7 +139,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Wired<T> {
 impl<T: AsyncWrite + Unpin> Wired<T> {
     fn wrote(&self, result: &Poll<io::Result<usize>>) {
         if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
-            self.wire.note_moved();
+            self.wire.note(&self.wire.written);
         }
     }
 }
@@ -171,9 +190,29 @@ mod tests {
         let wire = Wire::new(16);
         let start = Instant::now();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        wire.note_moved();
-        wire.quiet_for(Duration::from_millis(500)).await;
+        wire.note(&wire.read);
+        wire.quiet_for(Duration::from_millis(500), Moved::Either)
+            .await;
         assert_eq!(start.elapsed(), Duration::from_millis(800));
+    }
+
+    /// A deadline on one direction ignores the other: reads do not postpone `Written`.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_for_watches_one_direction() {
+        let wire = std::sync::Arc::new(Wire::new(16));
+        let start = Instant::now();
+        let reader = wire.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            reader.note(&reader.read);
+        });
+        wire.note(&wire.written);
+        wire.quiet_for(Duration::from_millis(500), Moved::Written)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        wire.quiet_for(Duration::from_millis(100), Moved::Read)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
     }
 
     #[test]
