@@ -343,6 +343,35 @@ test('bodyTimeout: a body that stalls longer fails with undici\'s error after th
   })
 })
 
+test('idempotent: true replays a POST after the keep-alive race; without it a POST, and a GET with false, go once', async () => {
+  // The server answers the first request of each connection and drops the connection on the next one
+  // without a byte of answer: what a server closing an idle connection looks like to the client.
+  const seen = []
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`)
+    req.socket.count = (req.socket.count ?? 0) + 1
+    if (req.socket.count > 1) { req.socket.destroy(); return }
+    req.resume()
+    req.on('end', () => res.end('answered'))
+  })
+  await withAgent(server, new Agent({ maxSockets: 1 }), async (srv, agent) => {
+    const send = async (path, opts) => (await undici.request(`${srv.url}${path}`, { dispatcher: agent, ...opts })).body.text()
+    const raced = (path, opts) => send('/warm').then(() => send(path, opts))
+    assert.strictEqual(await raced('/idem', { method: 'POST', body: 'again', idempotent: true }), 'answered')
+    assert.deepStrictEqual(seen.filter(line => !line.endsWith('/warm')), ['POST /idem', 'POST /idem'])
+    assert.strictEqual(agent.getCurrentStatus().retryCount, 1)
+
+    for (const [path, opts] of [['/once', { method: 'POST', body: 'once' }], ['/no-replay', { idempotent: false }]]) {
+      await assert.rejects(raced(path, opts), err => {
+        assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code)
+        return true
+      })
+      assert.strictEqual(seen.filter(line => line.endsWith(path)).length, 1, path)
+    }
+    assert.strictEqual(agent.dispatch({ origin: srv.url, path: '/', idempotent: 'yes' }, { onError () {} }), false)
+  })
+})
+
 test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {
   const server = http.createServer()
   server.on('connect', (req, socket, head) => {

@@ -114,6 +114,10 @@ function requestSpec (opts, timeout) {
   const href = toHref(absolute ? path : connect ? base : base + path)
   const headers = headerList(opts.headers)
   if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
+  const { idempotent } = opts
+  if (idempotent !== undefined && idempotent !== null && typeof idempotent !== 'boolean') {
+    throw invalidArgType('opts.idempotent', 'of type boolean', idempotent)
+  }
   return {
     origin: base,
     method: connect ? 'CONNECT' : method,
@@ -124,7 +128,10 @@ function requestSpec (opts, timeout) {
     upgrade: connect ? 'CONNECT' : upgrade || null,
     timeout,
     headersTimeout: limitOf(opts, 'headersTimeout'),
-    bodyTimeout: limitOf(opts, 'bodyTimeout')
+    bodyTimeout: limitOf(opts, 'bodyTimeout'),
+    // undici's meaning: whether the request may be sent twice (a GET may say no, a POST yes); absent,
+    // the method decides (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or an idempotency key header).
+    idempotent: idempotent ?? undefined
   }
 }
 

@@ -244,7 +244,7 @@ class Dispatcher {
     this.requests.add(spec.href, null, id => {
       exchange.id = id
       native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true, undefined,
-        spec.headersTimeout, spec.bodyTimeout)
+        spec.headersTimeout, spec.bodyTimeout, spec.idempotent)
     }).then(res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body), err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)

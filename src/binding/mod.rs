@@ -306,7 +306,8 @@ impl NativeAgent {
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
     /// alternate names and values. With `abortable`, `abort(id)` cancels it. `timeout_ms` is inactivity;
-    /// `headers_timeout_ms` and `body_timeout_ms` are undici's limits (none when absent or 0).
+    /// `headers_timeout_ms` and `body_timeout_ms` are undici's limits (none when absent or 0), as is
+    /// `idempotent` (absent: by the method).
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn request(
@@ -322,6 +323,7 @@ impl NativeAgent {
         profile: Option<u32>,
         headers_timeout_ms: Option<f64>,
         body_timeout_ms: Option<f64>,
+        idempotent: Option<bool>,
     ) -> napi::Result<()> {
         let profile = self.profile(profile)?;
         let (method, uri, headers) =
@@ -350,6 +352,7 @@ impl NativeAgent {
                 .watching_connects
                 .load(Ordering::Relaxed)
                 .then(|| self.connect_watch(id)),
+            idempotent,
         });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();

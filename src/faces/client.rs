@@ -213,6 +213,9 @@ pub struct RequestSpec {
     /// How to connect, when the request has connect options of its own.
     pub profile: Option<Arc<Profile>>,
     pub watch: Option<ConnectWatch>,
+    /// undici's `idempotent`: whether the request may be sent twice, given by the caller; `None`
+    /// follows the method and the idempotency headers.
+    pub idempotent: Option<bool>,
 }
 
 impl RequestSpec {
@@ -270,10 +273,18 @@ impl RequestSpec {
         Ok((method, uri, map))
     }
 
-    /// Whether it may be sent twice: an idempotent method, or any method with an idempotency key (Go's
-    /// rule, as the socket face's in `lib/socket.js`), and a body held in full.
+    /// Whether it may be sent twice: idempotent as the caller says (undici's `idempotent`), else an
+    /// idempotent method or any method with an idempotency key (Go's rule, as the socket face's in
+    /// `lib/socket.js`); and a body held in full.
     fn replayable(&self) -> bool {
-        let idempotent = matches!(
+        let idempotent = self
+            .idempotent
+            .unwrap_or_else(|| self.idempotent_by_default());
+        idempotent && !matches!(self.body, RequestBody::Stream(_))
+    }
+
+    fn idempotent_by_default(&self) -> bool {
+        matches!(
             self.method,
             Method::GET
                 | Method::HEAD
@@ -282,8 +293,7 @@ impl RequestSpec {
                 | Method::PUT
                 | Method::DELETE
         ) || self.headers.contains_key("idempotency-key")
-            || self.headers.contains_key("x-idempotency-key");
-        idempotent && !matches!(self.body, RequestBody::Stream(_))
+            || self.headers.contains_key("x-idempotency-key")
     }
 
     /// The request as hyper sends it: origin-form target (absolute-form, with the proxy's
