@@ -372,6 +372,59 @@ test('idempotent: true replays a POST after the keep-alive race; without it a PO
   })
 })
 
+/** A server that sends 103 Early Hints (`/hints`), 102 Processing (no headers) or 100 Continue before its answer. */
+const informing = () => http.createServer((req, res) => {
+  if (req.url === '/hints') res.writeEarlyHints({ link: '</style.css>; rel=preload' })
+  else if (req.url === '/processing') res.writeProcessing()
+  else res.writeContinue()
+  res.setHeader('x-final', 'yes')
+  res.end('final')
+})
+
+test('1xx before the answer: handlers get 103 as undici gives it (request()\'s onInfo); 100 is passed over; every face gets the answer', async () => {
+  await withAgent(informing(), new Agent(), async (srv, agent) => {
+    for (const [path, expected] of [['/hints', [[103, '</style.css>; rel=preload']]], ['/processing', [[102, undefined]]], ['/continue', []]]) {
+      const infos = []
+      const res = await undici.request(`${srv.url}${path}`, { dispatcher: agent, onInfo: ({ statusCode, headers }) => infos.push([statusCode, headers.link]) })
+      assert.strictEqual(res.statusCode, 200)
+      assert.strictEqual(res.headers['x-final'], 'yes')
+      assert.strictEqual(await res.body.text(), 'final')
+      assert.deepStrictEqual(infos, expected, path)
+
+      const fetched = await fetch(`${srv.url}${path}`, { dispatcher: agent })
+      assert.strictEqual(fetched.status, 200)
+      assert.strictEqual(fetched.headers.get('link'), null)
+      assert.strictEqual(await fetched.text(), 'final')
+
+      const promised = await agent.request(`${srv.url}${path}`)
+      assert.strictEqual(promised.status, 200)
+      assert.strictEqual(await promised.text(), 'final')
+
+      const viaSocket = await new Promise((resolve, reject) => {
+        http.get(`${srv.url}${path}`, { agent }, res => {
+          res.setEncoding('utf8')
+          let body = ''
+          res.on('data', chunk => { body += chunk })
+          res.on('end', () => resolve([res.statusCode, body]))
+        }).on('error', reject)
+      })
+      assert.deepStrictEqual(viaSocket, [200, 'final'])
+    }
+  })
+})
+
+test('1xx before the answer through undici 8 (v2 onResponseStart): request()\'s onInfo gets 103', { skip: undici8Skip }, async () => {
+  const undici8 = require('undici8')
+  await withAgent(informing(), new Agent(), async (srv, agent) => {
+    const infos = []
+    const res = await undici8.request(`${srv.url}/hints`, { dispatcher: agent, onInfo: ({ statusCode }) => infos.push(statusCode) })
+    assert.strictEqual(res.statusCode, 200)
+    assert.strictEqual(await res.body.text(), 'final')
+    assert.deepStrictEqual(infos, [103])
+    assert.strictEqual(await (await undici8.fetch(`${srv.url}/hints`, { dispatcher: agent })).text(), 'final')
+  })
+})
+
 test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {
   const server = http.createServer()
   server.on('connect', (req, socket, head) => {

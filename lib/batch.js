@@ -21,7 +21,9 @@ const Kind = {
   ANSWERED: 8,
   FAILED: 9,
   /** A connection opened for a Promise-face request got on (lib/diagnostics.js ConnectEvents). */
-  CONNECT: 10
+  CONNECT: 10,
+  /** A request received a 1xx head before its answer (lib/requests.js). */
+  INFORMATIONAL: 11
 }
 
 /** The reused flag rides on the event's number as +1000. */

@@ -8,7 +8,7 @@
 
 const dc = require('node:diagnostics_channel')
 const net = require('node:net')
-const { Kind, STRIDE, text } = require('./batch')
+const { text } = require('./batch')
 const { codedError, fromNative } = require('./errors')
 
 const channels = {
@@ -185,33 +185,28 @@ class ConnectEvents {
   }
 
   /**
-   * Publishes the connect events of `batch`. `entryOf(id)` is request `id`'s pending entry (its `url`);
-   * a connect error is kept on it, so that the request fails with that very Error, as with undici.
+   * Publishes the connect event at `at` of `batch` for the request whose pending entry is `entry` (its
+   * `url`). A connect error is kept on the entry, so that the request fails with that very Error, as
+   * with undici.
    */
-  publish (batch, entryOf) {
-    const meta = batch.meta
-    for (let at = 0; at < meta.length; at += STRIDE) {
-      if (meta[at] !== Kind.CONNECT) continue
-      const entry = entryOf(meta[at + 1])
-      if (entry === undefined) continue
-      const stage = meta[at + 3]
-      const connector = this.connector
-      if (stage === CONNECT_STARTED) {
-        if (connectChannels.beforeConnect.hasSubscribers) {
-          connectChannels.beforeConnect.publish({ connectParams: this.params(entry.url, undefined), connector })
-        }
-      } else if (stage === CONNECT_DONE) {
-        if (connectChannels.connected.hasSubscribers) {
-          const socket = new ConnectedSocket(text(batch, at), entry.url.startsWith('https:'))
-          connectChannels.connected.publish({ connectParams: this.params(entry.url, 'h1'), connector, socket })
-        }
-      } else {
-        const reason = text(batch, at)
-        const error = fromNative(new Error(reason))
-        entry.connectFailure = { reason, error }
-        if (connectChannels.connectError.hasSubscribers) {
-          connectChannels.connectError.publish({ connectParams: this.params(entry.url, undefined), connector, error })
-        }
+  publish (batch, at, entry) {
+    const stage = batch.meta[at + 3]
+    const connector = this.connector
+    if (stage === CONNECT_STARTED) {
+      if (connectChannels.beforeConnect.hasSubscribers) {
+        connectChannels.beforeConnect.publish({ connectParams: this.params(entry.url, undefined), connector })
+      }
+    } else if (stage === CONNECT_DONE) {
+      if (connectChannels.connected.hasSubscribers) {
+        const socket = new ConnectedSocket(text(batch, at), entry.url.startsWith('https:'))
+        connectChannels.connected.publish({ connectParams: this.params(entry.url, 'h1'), connector, socket })
+      }
+    } else {
+      const reason = text(batch, at)
+      const error = fromNative(new Error(reason))
+      entry.connectFailure = { reason, error }
+      if (connectChannels.connectError.hasSubscribers) {
+        connectChannels.connectError.publish({ connectParams: this.params(entry.url, undefined), connector, error })
       }
     }
   }

@@ -35,6 +35,12 @@ pub enum Event {
         id: u32,
         stage: ConnectStage,
     },
+    /// Request `id` received an informational (1xx) head: its reason and headers, `\n`-separated.
+    Informational {
+        id: u32,
+        status: u16,
+        head: String,
+    },
 }
 
 /// A response head with its first bytes, ready for JS.
@@ -64,7 +70,8 @@ pub struct JsBatch {
 /// Numbers per event in [`JsBatch::meta`]: kind, id, ticket, number, text start, text end, data start,
 /// data end. Kinds: 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered,
 /// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
-/// failed). `id` is the connection id (socket events) or the request id (answered, failed, connect);
+/// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers). `id` is
+/// the connection id (socket events) or the request id (answered, failed, connect, informational);
 /// `ticket` the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number`
 /// the status code (answered) plus 1000 when the connection was reused (answered, granted). Text is
 /// UTF-8 in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected, connect
@@ -162,6 +169,10 @@ impl BatchBuilder {
                         self.event(10, id.into(), None, 2).text(&coded(&error))
                     }
                 };
+                return;
+            }
+            Event::Informational { id, status, head } => {
+                self.event(11, id.into(), None, status.into()).text(&head);
                 return;
             }
         };

@@ -23,7 +23,8 @@ use tokio::sync::oneshot;
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
 use crate::faces::client::{
-    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, RequestBody, RequestSpec,
+    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, InformationalWatch, RequestBody,
+    RequestSpec,
 };
 use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
@@ -307,7 +308,7 @@ impl NativeAgent {
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
     /// alternate names and values. With `abortable`, `abort(id)` cancels it. `timeout_ms` is inactivity;
     /// `headers_timeout_ms` and `body_timeout_ms` are undici's limits (none when absent or 0), as is
-    /// `idempotent` (absent: by the method).
+    /// `idempotent` (absent: by the method). With `informational`, 1xx heads come as events (11).
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn request(
@@ -324,6 +325,7 @@ impl NativeAgent {
         headers_timeout_ms: Option<f64>,
         body_timeout_ms: Option<f64>,
         idempotent: Option<bool>,
+        informational: Option<bool>,
     ) -> napi::Result<()> {
         let profile = self.profile(profile)?;
         let (method, uri, headers) =
@@ -353,6 +355,7 @@ impl NativeAgent {
                 .load(Ordering::Relaxed)
                 .then(|| self.connect_watch(id)),
             idempotent,
+            informational: (informational == Some(true)).then(|| self.informational_watch(id)),
         });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -413,6 +416,18 @@ impl NativeAgent {
     fn connect_watch(&self, id: u32) -> ConnectWatch {
         let events = self.events.clone();
         Box::new(move |stage| events.push(Event::Connect { id, stage }))
+    }
+
+    /// Reports the 1xx heads request `id` receives as events, before its answer.
+    fn informational_watch(&self, id: u32) -> InformationalWatch {
+        let events = self.events.clone();
+        Arc::new(move |status, reason, headers| {
+            events.push(Event::Informational {
+                id,
+                status,
+                head: format!("{reason}\n{headers}"),
+            })
+        })
     }
 
     /// Cancels the request registered under `abort_id`, if it is still running.

@@ -198,6 +198,10 @@ pub enum ConnectStage {
 /// Told each [`ConnectStage`] of the connections opened for one request.
 pub type ConnectWatch = Box<dyn Fn(ConnectStage) + Send + Sync>;
 
+/// Told each informational (1xx) response head before the final one: status, reason, and the headers
+/// as [`ResponseParts::headers`]. undici hands these to its handlers.
+pub type InformationalWatch = Arc<dyn Fn(u16, &str, String) + Send + Sync>;
+
 /// What the caller asks for.
 pub struct RequestSpec {
     pub method: Method,
@@ -216,6 +220,7 @@ pub struct RequestSpec {
     /// undici's `idempotent`: whether the request may be sent twice, given by the caller; `None`
     /// follows the method and the idempotency headers.
     pub idempotent: Option<bool>,
+    pub informational: Option<InformationalWatch>,
 }
 
 impl RequestSpec {
@@ -343,6 +348,17 @@ impl RequestSpec {
             let auth = HeaderValue::from_str(auth)
                 .map_err(|_| Error::new(Kind::InvalidChar, "Invalid proxy credentials"))?;
             headers.insert(http::header::PROXY_AUTHORIZATION, auth);
+        }
+        if let Some(inform) = &self.informational {
+            let inform = inform.clone();
+            hyper::ext::on_informational(&mut req, move |res| {
+                let status = res.status();
+                inform(
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or_default(),
+                    joined(res.headers()),
+                );
+            });
         }
         Ok(req)
     }
