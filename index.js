@@ -24,6 +24,8 @@ const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
+// Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
+const kViewOf = Symbol('viewOf')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
 function baseOptions (options, normalized) {
@@ -40,6 +42,11 @@ function baseOptions (options, normalized) {
 }
 
 function attachPool (agent, options, normalized, secure) {
+  const source = options?.[kViewOf]
+  if (source !== undefined) {
+    attachView(agent, source, normalized, secure)
+    return
+  }
   agent[kOptions] = normalized
   let book = null
   const connections = new Connections(agent, options ?? {}, normalized.connect)
@@ -65,12 +72,32 @@ function attachPool (agent, options, normalized, secure) {
 }
 
 /**
- * The agent for the other scheme, made once with the same options: `install()` sets it as the other
- * global agent, and the dispatcher face sends upgrades for that scheme through its socket face.
+ * `agent` as a view of `source`'s pool: the same native agent (pool, caps, queue, stats), in-flight
+ * requests, connect profiles and dispatcher; a socket face of its own (Node's maps for its scheme),
+ * whose events come from a native view over the same pool.
+ */
+function attachView (agent, source, normalized, secure) {
+  delete agent.options[kViewOf]
+  agent[kOptions] = normalized
+  let book = null
+  const native = source[kNative].view(events => book.onEvents(events))
+  agent[kConnections] = source[kConnections]
+  agent[kNative] = source[kNative]
+  agent[kRequests] = source[kRequests]
+  book = new SocketBook(agent, native, secure, new Liveness(native), agent[kRequests])
+  agent[kBook] = book
+  agent[kDispatcher] = source[kDispatcher]
+}
+
+/**
+ * The agent for the other scheme (an HttpsAgent for an Agent, and the reverse), made once: a view of
+ * `agent`'s pool with the same options. `install()` sets it as the other global agent, and the
+ * dispatcher face sends upgrades for that scheme through its socket face.
  */
 function counterpart (agent) {
   if (agent[kCounterpart] === undefined) {
-    const other = agent instanceof HttpsAgent ? new Agent(agent.options) : new HttpsAgent(agent.options)
+    const Other = agent instanceof HttpsAgent ? Agent : HttpsAgent
+    const other = new Other({ ...agent.options, [kViewOf]: agent })
     agent[kCounterpart] = other
     other[kCounterpart] = agent
     agent[kMade] = other

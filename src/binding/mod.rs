@@ -145,10 +145,10 @@ pub struct NativeAgent {
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
     hooks: Arc<JsHooks>,
     /// Connect profiles of requests with options of their own, by the id JS knows them by.
-    profiles: Mutex<HashMap<u32, Arc<Profile>>>,
+    profiles: Arc<Mutex<HashMap<u32, Arc<Profile>>>>,
     /// Whether requests report the connections opened for them (undici's connect events have a
     /// subscriber); off, no connect event is made.
-    watching_connects: AtomicBool,
+    watching_connects: Arc<AtomicBool>,
 }
 
 /// Milliseconds from JS as a limit: none when absent or 0.
@@ -219,7 +219,30 @@ impl NativeAgent {
             aborts: Default::default(),
             hooks,
             profiles: Default::default(),
-            watching_connects: AtomicBool::new(false),
+            watching_connects: Default::default(),
+        })
+    }
+
+    /// Another face onto this agent's pool, for the agent of the other scheme that `install()` sets
+    /// (`https.globalAgent` beside `http.globalAgent`): the same pool, caps, stats, connect profiles and
+    /// in-flight requests, and a socket face of its own whose events go to `on_events`.
+    #[napi(catch_unwind)]
+    pub fn view(&self, on_events: Function<'_, JsBatch, ()>) -> napi::Result<NativeAgent> {
+        let events = EventQueue::new(on_events)?;
+        let sockets = Sockets::new(
+            self.client.pool().clone(),
+            self.client.connector().clone(),
+            events.clone(),
+        );
+        Ok(NativeAgent {
+            client: self.client.clone(),
+            sockets,
+            events,
+            bodies: self.bodies.clone(),
+            aborts: self.aborts.clone(),
+            hooks: self.hooks.clone(),
+            profiles: self.profiles.clone(),
+            watching_connects: self.watching_connects.clone(),
         })
     }
 

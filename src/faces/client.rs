@@ -393,6 +393,10 @@ impl Client {
         &self.pool
     }
 
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     pub async fn send(&self, spec: Box<RequestSpec>) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?.via(spec.profile.clone());
         // Under load most requests spend their time here, waiting for a connection: this state carries
