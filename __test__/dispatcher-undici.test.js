@@ -167,6 +167,22 @@ test('v1 handler: onData returning false pauses the body until resume(); nothing
   })
 })
 
+test('response trailers reach the handler (undici.request\'s trailers), after a small body and a streamed one', async () => {
+  await withServer((req, res) => {
+    res.setHeader('trailer', 'x-sum')
+    if (req.url === '/big') res.write(Buffer.alloc(200_000, 'b'))
+    res.write('tail')
+    res.addTrailers({ 'x-sum': 'abc' })
+    res.end()
+  }, async (srv, agent) => {
+    for (const path of ['/small', '/big']) {
+      const res = await undici.request(`${srv.url}${path}`, { dispatcher: agent })
+      assert.ok((await res.body.text()).endsWith('tail'))
+      assert.deepStrictEqual(res.trailers, { 'x-sum': 'abc' }, path)
+    }
+  })
+})
+
 test('v2 handler: controller.pause()/resume(), raw headers as Buffers, then abort() mid-body frees the slot', async () => {
   await withServer((req, res) => {
     if (req.url === '/partial') { res.setHeader('x-kind', 'partial'); res.write('part'); return }
@@ -324,6 +340,20 @@ test('headersTimeout: a head that does not come in time fails with undici\'s err
     // 0: no limit.
     const late = await undici.request(`${srv.url}/late-head`, { dispatcher: agent, headersTimeout: 0 })
     assert.strictEqual(await late.body.text(), 'late')
+  })
+})
+
+test('headersTimeout runs from the end of the request: a streamed body slower than it is no timeout', async () => {
+  await withServer(echo, async (srv, agent) => {
+    const { setTimeout: sleep } = require('node:timers/promises')
+    async function * slowly () {
+      for (const piece of ['one ', 'two ', 'three']) {
+        await sleep(150)
+        yield Buffer.from(piece)
+      }
+    }
+    const res = await undici.request(`${srv.url}/upload`, { dispatcher: agent, method: 'POST', body: slowly(), headersTimeout: 100 })
+    assert.strictEqual(JSON.parse(await res.body.text()).body, 'one two three')
   })
 })
 

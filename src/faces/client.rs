@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::head::{self, Scan};
 use super::linger::Lingering;
 use super::transport::ConnInfo;
-use super::wire::{Moved, Wire, Wired};
+use super::wire::{Moved, Streaming, Wire, Wired};
 use super::Conn;
 use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
@@ -93,6 +93,8 @@ pub struct BodyChunks {
     chunks: mpsc::Receiver<Bytes>,
     /// `None` once it reported that the feed ended without failing.
     failed: Option<oneshot::Receiver<Error>>,
+    /// Tells the connection's wire the body is still coming, until it ends.
+    streaming: Option<Streaming>,
 }
 
 /// The caller's end of a streamed body: send chunks, then drop it to end the body or [`BodyFeed::fail`].
@@ -120,6 +122,7 @@ pub fn body_channel(capacity: usize) -> (BodyFeed, BodyChunks) {
     let body = BodyChunks {
         chunks,
         failed: Some(failed),
+        streaming: None,
     };
     (feed, body)
 }
@@ -146,7 +149,10 @@ impl BodyChunks {
         match self.chunks.poll_recv(cx) {
             Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
             // The feed is gone: it ended the body, unless it failed it on the way out.
-            Poll::Ready(None) => Poll::Ready(self.failure(cx).map(Err)),
+            Poll::Ready(None) => {
+                self.streaming = None;
+                Poll::Ready(self.failure(cx).map(Err))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -441,12 +447,15 @@ impl Client {
     async fn attempt(
         &self,
         mut lease: Lease<Conn>,
-        req: Request<RequestBody>,
+        mut req: Request<RequestBody>,
         [head_limits, body_limits]: [Limits; 2],
         may_retry: bool,
     ) -> Option<Result<ResponseParts>> {
         let wire = wire_of(&mut lease);
         wire.expect_head();
+        if let RequestBody::Stream(chunks) = req.body_mut() {
+            chunks.streaming = Some(wire.streaming());
+        }
         let exchange = async {
             let Conn::Http(conn) = lease.conn() else {
                 unreachable!("the pool hands the Promise face its own connections")

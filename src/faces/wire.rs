@@ -31,6 +31,8 @@ pub struct Wire {
     /// When bytes were last read, and last written, in nanoseconds since `epoch`.
     read: AtomicU64,
     written: AtomicU64,
+    /// A request body is still streaming from the caller (see [`Streaming`]).
+    sending: AtomicBool,
     capturing: AtomicBool,
     head: Mutex<Vec<u8>>,
     /// Bytes kept of a response head at most: the parser's limit and its blank line.
@@ -43,6 +45,7 @@ impl Wire {
             epoch: Instant::now(),
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            sending: AtomicBool::new(false),
             capturing: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
             capture_max,
@@ -70,16 +73,29 @@ impl Wire {
         self.epoch + Duration::from_nanos(nanos)
     }
 
-    /// Resolves once no byte of `which` has moved for `limit`, counting from now at the earliest.
+    /// Resolves once no byte of `which` has moved for `limit`, counting from now at the earliest. A
+    /// request body still streaming counts as bytes being written: undici's `headersTimeout` runs from
+    /// the end of the request, however long its caller takes to produce it.
     pub async fn quiet_for(&self, limit: Duration, which: Moved) {
         let start = Instant::now();
         loop {
             let at = self.last_moved(which).max(start) + limit;
-            if Instant::now() >= at {
-                return;
+            let now = Instant::now();
+            if now >= at {
+                if which != Moved::Written || !self.sending.load(Ordering::Relaxed) {
+                    return;
+                }
+                tokio::time::sleep_until(now + limit).await;
+                continue;
             }
             tokio::time::sleep_until(at).await;
         }
+    }
+
+    /// Marks a request body streaming over this wire until the returned guard is dropped.
+    pub fn streaming(self: &std::sync::Arc<Self>) -> Streaming {
+        self.sending.store(true, Ordering::Relaxed);
+        Streaming(self.clone())
     }
 
     /// Starts keeping the bytes read, until [`Wire::take_head`]: the next response head is on its way.
@@ -101,6 +117,17 @@ impl Wire {
         let mut head = self.head();
         let room = self.capture_max.saturating_sub(head.len());
         head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Held while a request body streams from the caller over a [`Wire`]; dropped at its end (or when
+/// the body is abandoned), which counts as the last byte written.
+pub struct Streaming(std::sync::Arc<Wire>);
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.note(&self.0.written);
+        self.0.sending.store(false, Ordering::Relaxed);
     }
 }
 
@@ -213,6 +240,21 @@ mod tests {
         wire.quiet_for(Duration::from_millis(100), Moved::Read)
             .await;
         assert_eq!(start.elapsed(), Duration::from_millis(600));
+    }
+
+    /// While a request body streams, `Written` does not go quiet; it does `limit` after the body's end.
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_body_holds_off_written_quiet() {
+        let wire = std::sync::Arc::new(Wire::new(16));
+        let start = Instant::now();
+        let streaming = wire.streaming();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            drop(streaming);
+        });
+        wire.quiet_for(Duration::from_millis(300), Moved::Written)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1300));
     }
 
     #[test]
