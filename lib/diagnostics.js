@@ -8,7 +8,7 @@
 
 const dc = require('node:diagnostics_channel')
 const net = require('node:net')
-const { text } = require('./batch')
+const { text, connectionInfo } = require('./batch')
 const { codedError, fromNative } = require('./errors')
 
 const channels = {
@@ -126,12 +126,8 @@ function observe (href, method, headers) {
  */
 class ConnectedSocket {
   constructor (info, secure) {
-    const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
-    this.remoteAddress = rAddr || undefined
-    this.remotePort = rPort ? Number(rPort) : undefined
-    this.remoteFamily = rFamily || undefined
-    this.localAddress = lAddr || undefined
-    this.localPort = lPort ? Number(lPort) : undefined
+    const { alpn, ...addresses } = connectionInfo(info)
+    Object.assign(this, addresses)
     this.encrypted = secure
     if (secure) this.alpnProtocol = alpn || false
   }
