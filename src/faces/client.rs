@@ -12,7 +12,7 @@
 //!
 //! The request's `timeout` is inactivity over its whole active life: connecting, waiting for the head,
 //! and the body both ways; every byte that moves (see [`super::wire`]) starts it again. undici's two
-//! limits may come on top: `headers_timeout` from the last byte sent until the response head,
+//! limits may come on top: `headers_timeout` from the end of the request until the response head,
 //! `body_timeout` between the bytes of the response body.
 //!
 //! A request may ask to be told about the connections opened for it ([`ConnectWatch`]): undici's
@@ -216,30 +216,19 @@ pub struct RequestSpec {
     pub body: RequestBody,
     /// Inactivity limit while the request is active.
     pub timeout: Option<Duration>,
-    /// undici's `headersTimeout`: from the last byte sent until the whole response head.
+    /// undici's `headersTimeout`: from the end of the request until the whole response head.
     pub headers_timeout: Option<Duration>,
     /// undici's `bodyTimeout`: the longest wait for response body bytes.
     pub body_timeout: Option<Duration>,
     /// How to connect, when the request has connect options of its own.
     pub profile: Option<Arc<Profile>>,
+    /// Told how the connections opened for this request get on.
     pub watch: Option<ConnectWatch>,
     /// undici's `idempotent`: whether the request may be sent twice, given by the caller; `None`
     /// follows the method and the idempotency headers.
     pub idempotent: Option<bool>,
+    /// Told each 1xx head the request receives.
     pub informational: Option<InformationalWatch>,
-}
-
-impl RequestSpec {
-    fn limits(&self, phase: Phase) -> Limits {
-        let limit = match phase {
-            Phase::Head => self.headers_timeout,
-            Phase::Body => self.body_timeout,
-        };
-        Limits {
-            idle: self.timeout,
-            phase: limit.map(|limit| (phase, limit)),
-        }
-    }
 }
 
 impl RequestSpec {
@@ -282,6 +271,18 @@ impl RequestSpec {
             map.append(name, value);
         }
         Ok((method, uri, map))
+    }
+
+    /// The limits on one phase of the exchange: inactivity, and undici's limit of that phase.
+    fn limits(&self, phase: Phase) -> Limits {
+        let limit = match phase {
+            Phase::Head => self.headers_timeout,
+            Phase::Body => self.body_timeout,
+        };
+        Limits {
+            idle: self.timeout,
+            phase: limit.map(|limit| (phase, limit)),
+        }
     }
 
     /// Whether it may be sent twice: idempotent as the caller says (undici's `idempotent`), else an
