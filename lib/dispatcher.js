@@ -259,11 +259,15 @@ class Dispatcher {
   sendNative (exchange, spec, { bytes, stream }) {
     const native = this.native
     const sender = stream ? new BodySender() : undefined
-    this.requests.add(spec.href, null, id => {
+    const start = id => {
       exchange.id = id
       native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true, undefined,
         spec.headersTimeout, spec.bodyTimeout, spec.idempotent, true)
-    }, undefined, (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders)).then(res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body), err => exchange.fail(err))
+    }
+    const informed = (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders)
+    this.requests.add(spec.href, null, start, undefined, informed).then(
+      res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body),
+      err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)
   }
