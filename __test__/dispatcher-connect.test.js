@@ -29,6 +29,17 @@ function subscribe (events, names = [...CONNECT_NAMES, 'undici:request:headers']
   return () => { for (const [name, listener] of listeners) dc.unsubscribe(name, listener) }
 }
 
+/** undici's connectParams for a new connection to http://127.0.0.1:port with no TLS or local options. */
+const plainParams = port => ({
+  host: `127.0.0.1:${port}`,
+  hostname: '127.0.0.1',
+  protocol: 'http:',
+  port: String(port),
+  version: undefined,
+  servername: null,
+  localAddress: null
+})
+
 /** A server that answers each request with the client port of its connection. */
 const portEcho = () => http.createServer((req, res) => res.end(String(req.socket.remotePort)))
 
@@ -47,15 +58,7 @@ test('beforeConnect then connected, in undici shapes, once per new connection, b
     assert.deepStrictEqual(events.map(([name]) => name),
       ['undici:client:beforeConnect', 'undici:client:connected', 'undici:request:headers', 'undici:request:headers'])
     const [[, before], [, connected]] = events
-    const params = {
-      host: `127.0.0.1:${srv.port}`,
-      hostname: '127.0.0.1',
-      protocol: 'http:',
-      port: String(srv.port),
-      version: undefined,
-      servername: null,
-      localAddress: null
-    }
+    const params = plainParams(srv.port)
     assert.deepStrictEqual(before.connectParams, params)
     assert.deepStrictEqual(Object.keys(before.connectParams).length, 7)
     assert.deepStrictEqual(connected.connectParams, { ...params, version: 'h1' })
@@ -168,4 +171,39 @@ test('no connect event crosses from Rust while nobody subscribes; subscribing sw
     NativeAgent.prototype.watchConnects = watch
     PendingRequests.prototype.onEvents = onEvents
   }
+})
+
+test('an upgrade\'s connection (WebSocket through the socket face) publishes the same events, with its socket', async () => {
+  const undici = require('undici')
+  const { WebSocketServer } = require('ws')
+  const server = http.createServer()
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', ws => ws.on('message', data => ws.send(`echo: ${data}`)))
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const events = []
+    const unsubscribe = subscribe(events, CONNECT_NAMES)
+    try {
+      const ws = new undici.WebSocket(`ws://127.0.0.1:${srv.port}/`, { dispatcher: agent })
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('WebSocket failed')) })
+      const closed = new Promise(resolve => { ws.onclose = resolve })
+      ws.close()
+      await closed
+
+      const refused = await refusedUrl([2, 3, 4])
+      const failing = new undici.WebSocket(refused.replace('http:', 'ws:'), { dispatcher: agent })
+      await new Promise(resolve => { failing.onerror = resolve })
+    } finally {
+      unsubscribe()
+    }
+    assert.deepStrictEqual(events.map(([name]) => name), [...CONNECT_NAMES.slice(0, 2), CONNECT_NAMES[0], CONNECT_NAMES[2]])
+    const [[, before], [, connected], , [, failed]] = events
+    assert.deepStrictEqual(before.connectParams, plainParams(srv.port))
+    assert.strictEqual(connected.connectParams.version, 'h1')
+    assert.strictEqual(connected.connector, before.connector)
+    assert.strictEqual(typeof connected.socket.write, 'function')
+    assert.strictEqual(connected.socket.remoteAddress, '127.0.0.1')
+    assert.strictEqual(connected.socket.remotePort, srv.port)
+    assert.strictEqual(failed.error.code, 'ECONNREFUSED')
+    assert.strictEqual(failed.error.syscall, 'connect')
+  })
 })

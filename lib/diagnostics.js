@@ -158,9 +158,14 @@ class ConnectEvents {
     }
   }
 
-  watch () {
-    const wanted = connectChannels.beforeConnect.hasSubscribers || connectChannels.connected.hasSubscribers ||
+  /** Whether any connect channel has a subscriber. */
+  wanted () {
+    return connectChannels.beforeConnect.hasSubscribers || connectChannels.connected.hasSubscribers ||
       connectChannels.connectError.hasSubscribers
+  }
+
+  watch () {
+    const wanted = this.wanted()
     if (wanted === this.on) return
     this.on = wanted
     this.native.watchConnects(wanted)
@@ -178,6 +183,31 @@ class ConnectEvents {
       servername: this.servername,
       localAddress: this.localAddress
     }
+  }
+
+  /**
+   * A connection the socket face opens for an upgrade (WebSocket, CONNECT) to the origin of `href`: the
+   * same events, from the socket's own ('connect', or 'error' before it), with the socket itself.
+   */
+  follow (socket, href) {
+    const connector = this.connector
+    if (connectChannels.beforeConnect.hasSubscribers) {
+      connectChannels.beforeConnect.publish({ connectParams: this.params(href, undefined), connector })
+    }
+    const connected = () => {
+      socket.off('error', failed)
+      if (connectChannels.connected.hasSubscribers) {
+        connectChannels.connected.publish({ connectParams: this.params(href, 'h1'), connector, socket })
+      }
+    }
+    const failed = error => {
+      socket.off('connect', connected)
+      if (connectChannels.connectError.hasSubscribers) {
+        connectChannels.connectError.publish({ connectParams: this.params(href, undefined), connector, error })
+      }
+    }
+    socket.once('connect', connected)
+    socket.once('error', failed)
   }
 
   /**

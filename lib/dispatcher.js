@@ -298,7 +298,13 @@ class Dispatcher {
     req.on('connect', (res, socket, head) => exchange.upgraded(res, socket, head))
     req.on('response', res => exchange.answered(res.statusCode, res.statusMessage, res.rawHeaders, res))
     req.on('error', err => exchange.fail(err))
-    if (exchange.record !== null) req.once('socket', socket => exchange.record.sent(socket))
+    const connects = this.requests.connects
+    if (exchange.record !== null || connects.wanted()) {
+      req.once('socket', socket => {
+        exchange.record?.sent(socket)
+        if (socket.connecting && connects.wanted()) connects.follow(socket, spec.href)
+      })
+    }
     if (spec.body.stream) Readable.from(spec.body.stream).pipe(req)
     else req.end(spec.body.bytes)
   }
