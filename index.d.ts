@@ -195,10 +195,12 @@ interface DispatchOptions {
   upgrade?: string | null
   /** `true`: the connection is not reused after this request. */
   reset?: boolean
-  /** Both set the agent's one inactivity limit for this request (the larger; 0: none). */
+  /** ms from the end of the request until the whole response head (`UND_ERR_HEADERS_TIMEOUT`); default 300 000, 0: none. */
   headersTimeout?: number | null
+  /** Longest wait in ms for response body bytes (`UND_ERR_BODY_TIMEOUT`); default 300 000, 0: none. */
   bodyTimeout?: number | null
-  idempotent?: boolean
+  /** Whether the request may be sent again after the keep-alive race; default: by its method. */
+  idempotent?: boolean | null
   /** Refused when above 0, as undici 7 and 8 refuse it: use undici's redirect interceptor with `compose()`. */
   maxRedirections?: number
 }
@@ -263,7 +265,8 @@ declare const constants: {
 
 /**
  * Routes the whole process through `agent` (default: a new Agent): `http.globalAgent`, `https.globalAgent`
- * and the global dispatcher of fetch, WebSocket and undici. Returns a function that restores them.
+ * (the agent for the other scheme is a view of the same pool) and the global dispatcher of fetch,
+ * WebSocket and undici. Returns a function that restores them.
  */
 declare function install(agent?: Agent): () => void
 

@@ -24,6 +24,8 @@ const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
+// Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
+const kViewOf = Symbol('viewOf')
 
 /** Node's own option names for the http.Agent base, so that its public fields read as users expect. */
 function baseOptions (options, normalized) {
@@ -40,13 +42,20 @@ function baseOptions (options, normalized) {
 }
 
 function attachPool (agent, options, normalized, secure) {
+  const source = options?.[kViewOf]
+  if (source !== undefined) {
+    attachView(agent, source, normalized, secure)
+    return
+  }
   agent[kOptions] = normalized
   let book = null
   const connections = new Connections(agent, options ?? {}, normalized.connect)
   let native
   try {
-    native = new NativeAgent({ ...normalized, connect: connections.agentNative },
-      events => book.onEvents(events), ask => connections.onAsk(ask))
+    native = new NativeAgent({ ...normalized, connect: connections.agentNative }, events => {
+      agent[kRequests].onEvents(events)
+      book.onEvents(events)
+    }, ask => connections.onAsk(ask))
   } catch (err) {
     // A certificate, key or pfx that does not parse: Node's code, as at request time.
     throw fromNative(err)
@@ -55,7 +64,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kConnections] = connections
   const liveness = new Liveness(native)
   agent[kNative] = native
-  agent[kRequests] = new PendingRequests(native, liveness)
+  agent[kRequests] = new PendingRequests(native, liveness, options)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], normalized.timeout,
@@ -63,12 +72,32 @@ function attachPool (agent, options, normalized, secure) {
 }
 
 /**
- * The agent for the other scheme, made once with the same options: `install()` sets it as the other
- * global agent, and the dispatcher face sends upgrades for that scheme through its socket face.
+ * `agent` as a view of `source`'s pool: the same native agent (pool, caps, queue, stats), in-flight
+ * requests, connect profiles and dispatcher; a socket face of its own (Node's maps for its scheme),
+ * whose events come from a native view over the same pool.
+ */
+function attachView (agent, source, normalized, secure) {
+  delete agent.options[kViewOf]
+  agent[kOptions] = normalized
+  let book = null
+  const native = source[kNative].view(events => book.onEvents(events))
+  agent[kConnections] = source[kConnections]
+  agent[kNative] = source[kNative]
+  agent[kRequests] = source[kRequests]
+  book = new SocketBook(agent, native, secure, new Liveness(native), agent[kRequests])
+  agent[kBook] = book
+  agent[kDispatcher] = source[kDispatcher]
+}
+
+/**
+ * The agent for the other scheme (an HttpsAgent for an Agent, and the reverse), made once: a view of
+ * `agent`'s pool with the same options. `install()` sets it as the other global agent, and the
+ * dispatcher face sends upgrades for that scheme through its socket face.
  */
 function counterpart (agent) {
   if (agent[kCounterpart] === undefined) {
-    const other = agent instanceof HttpsAgent ? new Agent(agent.options) : new HttpsAgent(agent.options)
+    const Other = agent instanceof HttpsAgent ? Agent : HttpsAgent
+    const other = new Other({ ...agent.options, [kViewOf]: agent })
     agent[kCounterpart] = other
     other[kCounterpart] = agent
     agent[kMade] = other

@@ -12,6 +12,7 @@ const { execFile } = require('node:child_process')
 const { WebSocketServer } = require('ws')
 const { Agent, HttpsAgent, install } = require('..')
 const { listenCounting } = require('./helpers/faces')
+const { selfSigned } = require('../examples/certs')
 
 const [major, minor] = process.versions.node.split('.').map(Number)
 const DISPATCHER_1 = Symbol.for('undici.globalDispatcher.1')
@@ -54,6 +55,66 @@ test('install() routes fetch, http.get and the global agents through one agent; 
     agent.destroy()
     await srv.close()
   }
+})
+
+test('install(): https.globalAgent is an https view of the same pool: one set of caps, one queue, one status', async () => {
+  const cert = selfSigned()
+  let release
+  const held = new Promise(resolve => { release = resolve })
+  let arrived
+  const reached = new Promise(resolve => { arrived = resolve })
+  const plain = await server((req, res) => { arrived(); held.then(() => res.end('plain')) })
+  const secure = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+  const get = (url, options = {}) => new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? https : http).get(url, options, res => {
+      res.setEncoding('utf8')
+      let body = ''
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+    return req
+  })
+  const agent = new Agent({ ca: cert.cert, maxTotalSockets: 1 })
+  const restore = install(agent)
+  const view = https.globalAgent
+  try {
+    assert.ok(view instanceof HttpsAgent)
+    assert.ok(view instanceof https.Agent)
+    assert.strictEqual(view.protocol, 'https:')
+    assert.strictEqual(view.defaultPort, 443)
+    assert.notStrictEqual(view, agent)
+
+    // The only connection the caps allow is busy with an http request: the https one waits for it.
+    const first = get(plain.url)
+    await reached
+    const second = get(secure.url)
+    const name = Object.keys(view.requests)[0]
+    assert.strictEqual(view.requests[name].length, 1)
+    assert.deepStrictEqual(Object.keys(agent.requests), [])
+    assert.strictEqual(agent.getCurrentStatus().stats[secure.url].queued, 1)
+    assert.strictEqual(secure.counts.opened, 0)
+    release()
+    assert.strictEqual(await first, 'plain')
+    assert.strictEqual(await second, 'secure')
+    assert.strictEqual(await (await fetch(secure.url)).text(), 'secure')
+
+    const status = agent.getCurrentStatus()
+    assert.deepStrictEqual(view.getCurrentStatus(), status)
+    assert.strictEqual(status.requestCount, 3)
+    // One pool, one cap: the idle http connection was closed to make room for the https one, and that
+    // one (the socket face's) for fetch's (an idle connection serves the face that made it).
+    assert.strictEqual(status.createSocketCount, 3)
+    assert.strictEqual(status.closeSocketCount, 2)
+    assert.deepStrictEqual(Object.keys(status.stats), [secure.url])
+    assert.strictEqual(view.totalSocketCount, agent.totalSocketCount)
+  } finally {
+    restore()
+    agent.destroy()
+    await plain.close()
+    await secure.close()
+  }
+  // The view goes with the agent it was made for.
+  await assert.rejects(view.request(secure.url), { code: 'ERR_AGENT_DESTROYED' })
 })
 
 test('install() takes an HttpsAgent too, and refuses what is not an Agent; destroy() takes the counterpart along', async () => {

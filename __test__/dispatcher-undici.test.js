@@ -167,6 +167,22 @@ test('v1 handler: onData returning false pauses the body until resume(); nothing
   })
 })
 
+test('response trailers reach the handler (undici.request\'s trailers), after a small body and a streamed one', async () => {
+  await withServer((req, res) => {
+    res.setHeader('trailer', 'x-sum')
+    if (req.url === '/big') res.write(Buffer.alloc(200_000, 'b'))
+    res.write('tail')
+    res.addTrailers({ 'x-sum': 'abc' })
+    res.end()
+  }, async (srv, agent) => {
+    for (const path of ['/small', '/big']) {
+      const res = await undici.request(`${srv.url}${path}`, { dispatcher: agent })
+      assert.ok((await res.body.text()).endsWith('tail'))
+      assert.deepStrictEqual(res.trailers, { 'x-sum': 'abc' }, path)
+    }
+  })
+})
+
 test('v2 handler: controller.pause()/resume(), raw headers as Buffers, then abort() mid-body frees the slot', async () => {
   await withServer((req, res) => {
     if (req.url === '/partial') { res.setHeader('x-kind', 'partial'); res.write('part'); return }
@@ -280,18 +296,163 @@ test('close() lets requests in flight finish, then refuses new ones; destroy(err
   })
 })
 
-test("timeouts: the agent's timeout covers fetch; headersTimeout sets it per request (ETIMEDOUT)", async () => {
+test("timeouts: the agent's timeout (inactivity) covers fetch", async () => {
   await withServer(() => {}, async (srv, agent) => {
     await assert.rejects(fetch(srv.url, { dispatcher: agent }), err => {
       assert.strictEqual(err.cause.code, 'ETIMEDOUT')
       assert.strictEqual(err.cause.message, 'no activity for 150ms (timeout)')
       return true
     })
-    await assert.rejects(undici.request(srv.url, { dispatcher: agent, headersTimeout: 50 }), {
-      code: 'ETIMEDOUT',
-      message: 'no activity for 50ms (timeout)'
-    })
   }, { timeout: 150 })
+})
+
+/** A server that answers `/late-head` after 300 ms and `/stall` with a head and half a body, the rest 300 ms later. */
+function staller () {
+  const timers = new Set()
+  const later = fn => timers.add(setTimeout(fn, 300))
+  const server = http.createServer((req, res) => {
+    if (req.url === '/silent') return
+    if (req.url === '/late-head') return later(() => res.end('late'))
+    res.writeHead(200, { 'content-length': 8 })
+    res.write('half')
+    later(() => res.end('done'))
+  })
+  server.on('close', () => timers.forEach(clearTimeout))
+  return server
+}
+
+const headersTimeout = { name: 'HeadersTimeoutError', code: 'UND_ERR_HEADERS_TIMEOUT', message: 'Headers Timeout Error' }
+const bodyTimeout = { name: 'BodyTimeoutError', code: 'UND_ERR_BODY_TIMEOUT', message: 'Body Timeout Error' }
+
+test('headersTimeout: a head that does not come in time fails with undici\'s error; fetch gives it as its cause', async () => {
+  await withAgent(staller(), new Agent(), async (srv, agent) => {
+    await assert.rejects(undici.request(`${srv.url}/silent`, { dispatcher: agent, headersTimeout: 100 }), headersTimeout)
+    const hurried = agent.compose(dispatch => (opts, handler) => dispatch({ ...opts, headersTimeout: 100 }, handler))
+    await assert.rejects(fetch(`${srv.url}/late-head`, { dispatcher: hurried }), err => {
+      assert.ok(err instanceof TypeError)
+      assert.strictEqual(err.message, 'fetch failed')
+      assert.deepStrictEqual({ name: err.cause.name, code: err.cause.code, message: err.cause.message }, headersTimeout)
+      return true
+    })
+    // It does not cover the body: a short headersTimeout, a body that stalls longer.
+    const res = await undici.request(`${srv.url}/stall`, { dispatcher: agent, headersTimeout: 100 })
+    assert.strictEqual(await res.body.text(), 'halfdone')
+    // 0: no limit.
+    const late = await undici.request(`${srv.url}/late-head`, { dispatcher: agent, headersTimeout: 0 })
+    assert.strictEqual(await late.body.text(), 'late')
+  })
+})
+
+test('headersTimeout runs from the end of the request: a streamed body slower than it is no timeout', async () => {
+  await withServer(echo, async (srv, agent) => {
+    const { setTimeout: sleep } = require('node:timers/promises')
+    async function * slowly () {
+      for (const piece of ['one ', 'two ', 'three']) {
+        await sleep(150)
+        yield Buffer.from(piece)
+      }
+    }
+    const res = await undici.request(`${srv.url}/upload`, { dispatcher: agent, method: 'POST', body: slowly(), headersTimeout: 100 })
+    assert.strictEqual(JSON.parse(await res.body.text()).body, 'one two three')
+  })
+})
+
+test('bodyTimeout: a body that stalls longer fails with undici\'s error after the head was given', async () => {
+  await withAgent(staller(), new Agent(), async (srv, agent) => {
+    const res = await undici.request(`${srv.url}/stall`, { dispatcher: agent, bodyTimeout: 100 })
+    assert.strictEqual(res.statusCode, 200)
+    await assert.rejects(res.body.text(), bodyTimeout)
+    // It does not cover the wait for the head.
+    const late = await undici.request(`${srv.url}/late-head`, { dispatcher: agent, bodyTimeout: 100 })
+    assert.strictEqual(await late.body.text(), 'late')
+    // 0: no limit.
+    const slow = await undici.request(`${srv.url}/stall`, { dispatcher: agent, bodyTimeout: 0 })
+    assert.strictEqual(await slow.body.text(), 'halfdone')
+    const stats = agent.getCurrentStatus()
+    assert.strictEqual(stats.timeoutSocketCount, 1)
+  })
+})
+
+test('idempotent: true replays a POST after the keep-alive race; without it a POST, and a GET with false, go once', async () => {
+  // The server answers the first request of each connection and drops the connection on the next one
+  // without a byte of answer: what a server closing an idle connection looks like to the client.
+  const seen = []
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`)
+    req.socket.count = (req.socket.count ?? 0) + 1
+    if (req.socket.count > 1) { req.socket.destroy(); return }
+    req.resume()
+    req.on('end', () => res.end('answered'))
+  })
+  await withAgent(server, new Agent({ maxSockets: 1 }), async (srv, agent) => {
+    const send = async (path, opts) => (await undici.request(`${srv.url}${path}`, { dispatcher: agent, ...opts })).body.text()
+    const raced = (path, opts) => send('/warm').then(() => send(path, opts))
+    assert.strictEqual(await raced('/idem', { method: 'POST', body: 'again', idempotent: true }), 'answered')
+    assert.deepStrictEqual(seen.filter(line => !line.endsWith('/warm')), ['POST /idem', 'POST /idem'])
+    assert.strictEqual(agent.getCurrentStatus().retryCount, 1)
+
+    for (const [path, opts] of [['/once', { method: 'POST', body: 'once' }], ['/no-replay', { idempotent: false }]]) {
+      await assert.rejects(raced(path, opts), err => {
+        assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code)
+        return true
+      })
+      assert.strictEqual(seen.filter(line => line.endsWith(path)).length, 1, path)
+    }
+    assert.strictEqual(agent.dispatch({ origin: srv.url, path: '/', idempotent: 'yes' }, { onError () {} }), false)
+  })
+})
+
+/** A server that sends 103 Early Hints (`/hints`), 102 Processing (no headers) or 100 Continue before its answer. */
+const informing = () => http.createServer((req, res) => {
+  if (req.url === '/hints') res.writeEarlyHints({ link: '</style.css>; rel=preload' })
+  else if (req.url === '/processing') res.writeProcessing()
+  else res.writeContinue()
+  res.setHeader('x-final', 'yes')
+  res.end('final')
+})
+
+test('1xx before the answer: handlers get 103 as undici gives it (request()\'s onInfo); 100 is passed over; every face gets the answer', async () => {
+  await withAgent(informing(), new Agent(), async (srv, agent) => {
+    for (const [path, expected] of [['/hints', [[103, '</style.css>; rel=preload']]], ['/processing', [[102, undefined]]], ['/continue', []]]) {
+      const infos = []
+      const res = await undici.request(`${srv.url}${path}`, { dispatcher: agent, onInfo: ({ statusCode, headers }) => infos.push([statusCode, headers.link]) })
+      assert.strictEqual(res.statusCode, 200)
+      assert.strictEqual(res.headers['x-final'], 'yes')
+      assert.strictEqual(await res.body.text(), 'final')
+      assert.deepStrictEqual(infos, expected, path)
+
+      const fetched = await fetch(`${srv.url}${path}`, { dispatcher: agent })
+      assert.strictEqual(fetched.status, 200)
+      assert.strictEqual(fetched.headers.get('link'), null)
+      assert.strictEqual(await fetched.text(), 'final')
+
+      const promised = await agent.request(`${srv.url}${path}`)
+      assert.strictEqual(promised.status, 200)
+      assert.strictEqual(await promised.text(), 'final')
+
+      const viaSocket = await new Promise((resolve, reject) => {
+        http.get(`${srv.url}${path}`, { agent }, res => {
+          res.setEncoding('utf8')
+          let body = ''
+          res.on('data', chunk => { body += chunk })
+          res.on('end', () => resolve([res.statusCode, body]))
+        }).on('error', reject)
+      })
+      assert.deepStrictEqual(viaSocket, [200, 'final'])
+    }
+  })
+})
+
+test('1xx before the answer through undici 8 (v2 onResponseStart): request()\'s onInfo gets 103', { skip: undici8Skip }, async () => {
+  const undici8 = require('undici8')
+  await withAgent(informing(), new Agent(), async (srv, agent) => {
+    const infos = []
+    const res = await undici8.request(`${srv.url}/hints`, { dispatcher: agent, onInfo: ({ statusCode }) => infos.push(statusCode) })
+    assert.strictEqual(res.statusCode, 200)
+    assert.strictEqual(await res.body.text(), 'final')
+    assert.deepStrictEqual(infos, [103])
+    assert.strictEqual(await (await undici8.fetch(`${srv.url}/hints`, { dispatcher: agent })).text(), 'final')
+  })
 })
 
 test('CONNECT through undici.connect: the tunnel is a Duplex out of the pool', async () => {

@@ -19,7 +19,11 @@ const Kind = {
   GRANTED: 6,
   REFUSED: 7,
   ANSWERED: 8,
-  FAILED: 9
+  FAILED: 9,
+  /** A connection opened for a Promise-face request got on (lib/diagnostics.js ConnectEvents). */
+  CONNECT: 10,
+  /** A request received a 1xx head before its answer (lib/requests.js). */
+  INFORMATIONAL: 11
 }
 
 /** The reused flag rides on the event's number as +1000. */
@@ -45,4 +49,21 @@ function data ({ meta, bytes, large }, at) {
   return copy
 }
 
-module.exports = { STRIDE, Kind, REUSED, text, data }
+/**
+ * Where a connection leads, from a connected event's text (`|`-separated: remote address, port and
+ * family, the same locally, the ALPN protocol), as a net.Socket names it; `undefined` where unknown,
+ * `alpn` '' without ALPN.
+ */
+function connectionInfo (info) {
+  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
+  return {
+    remoteAddress: rAddr || undefined,
+    remotePort: rPort ? Number(rPort) : undefined,
+    remoteFamily: rFamily || undefined,
+    localAddress: lAddr || undefined,
+    localPort: lPort ? Number(lPort) : undefined,
+    alpn
+  }
+}
+
+module.exports = { STRIDE, Kind, REUSED, text, data, connectionInfo }

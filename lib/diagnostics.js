@@ -2,10 +2,14 @@
 // undici's diagnostics_channel events for requests served by the dispatcher face and the Promise face, in
 // undici's payload shapes, so that tracers written for undici (@opentelemetry/instrumentation-undici) work
 // unchanged. undici publishes these from its own client; a replacement dispatcher must publish them
-// itself. Nothing is built unless a channel has a subscriber.
+// itself. Nothing is built unless a channel has a subscriber. The connect events (beforeConnect,
+// connected, connectError) come from Rust, which makes them only while one of their channels has a
+// subscriber.
 
 const dc = require('node:diagnostics_channel')
 const net = require('node:net')
+const { text, connectionInfo } = require('./batch')
+const { codedError, fromNative } = require('./errors')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -14,6 +18,16 @@ const channels = {
   error: dc.channel('undici:request:error'),
   sendHeaders: dc.channel('undici:client:sendHeaders')
 }
+
+const connectChannels = {
+  beforeConnect: dc.channel('undici:client:beforeConnect'),
+  connected: dc.channel('undici:client:connected'),
+  connectError: dc.channel('undici:client:connectError')
+}
+
+// The stage a connect event (Kind.CONNECT) reports, in its number.
+const CONNECT_STARTED = 0
+const CONNECT_DONE = 1
 
 /** Whether any request event has a subscriber: only then does a request carry an ObservedRequest. */
 function observed () {
@@ -105,4 +119,123 @@ function observe (href, method, headers) {
   return record
 }
 
-module.exports = { observed, ObservedRequest, observe, socketStandIn }
+/**
+ * What `undici:client:connected` subscribers read of the new connection, which stays in Rust: its
+ * addresses, and for TLS the negotiated ALPN protocol, as on a net.Socket / tls.TLSSocket. One per
+ * connection.
+ */
+class ConnectedSocket {
+  constructor (info, secure) {
+    const { alpn, ...addresses } = connectionInfo(info)
+    Object.assign(this, addresses)
+    this.encrypted = secure
+    if (secure) this.alpnProtocol = alpn || false
+  }
+
+  address () {
+    return { address: this.localAddress, family: this.remoteFamily, port: this.localPort }
+  }
+}
+
+/**
+ * undici's connect events for the connections an agent's hyper client (Promise and dispatcher faces)
+ * opens. Rust makes them only while switched on: `watch()`, called as each request starts, switches it
+ * with one native call when the connect channels gain their first subscriber or lose their last, so
+ * that while nobody subscribes no connection costs a crossing.
+ */
+class ConnectEvents {
+  /** `options`: the agent's, whose `servername` and `localAddress` undici reports. */
+  constructor (native, options) {
+    this.native = native
+    this.on = false
+    this.servername = options?.servername ?? null
+    this.localAddress = options?.localAddress ?? null
+    // undici hands subscribers the connector function it connects with. The Rust pool connects here:
+    // this one function stands for it, the same for every connection of the agent.
+    this.connector = function keepaliveAgentConnector (opts, callback) {
+      process.nextTick(callback, codedError(Error, 'ERR_METHOD_NOT_IMPLEMENTED',
+        'The connections of a keepalive-agent are opened by its Rust pool'))
+    }
+  }
+
+  /** Whether any connect channel has a subscriber. */
+  wanted () {
+    return connectChannels.beforeConnect.hasSubscribers || connectChannels.connected.hasSubscribers ||
+      connectChannels.connectError.hasSubscribers
+  }
+
+  watch () {
+    const wanted = this.wanted()
+    if (wanted === this.on) return
+    this.on = wanted
+    this.native.watchConnects(wanted)
+  }
+
+  /** undici's `connectParams` for a connection to the origin of `href`. */
+  params (href, version) {
+    const { host, hostname, protocol, port } = new URL(href)
+    return {
+      host,
+      hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+      protocol,
+      port,
+      version,
+      servername: this.servername,
+      localAddress: this.localAddress
+    }
+  }
+
+  /**
+   * A connection the socket face opens for an upgrade (WebSocket, CONNECT) to the origin of `href`: the
+   * same events, from the socket's own ('connect', or 'error' before it), with the socket itself.
+   */
+  follow (socket, href) {
+    const connector = this.connector
+    if (connectChannels.beforeConnect.hasSubscribers) {
+      connectChannels.beforeConnect.publish({ connectParams: this.params(href, undefined), connector })
+    }
+    const connected = () => {
+      socket.off('error', failed)
+      if (connectChannels.connected.hasSubscribers) {
+        connectChannels.connected.publish({ connectParams: this.params(href, 'h1'), connector, socket })
+      }
+    }
+    const failed = error => {
+      socket.off('connect', connected)
+      if (connectChannels.connectError.hasSubscribers) {
+        connectChannels.connectError.publish({ connectParams: this.params(href, undefined), connector, error })
+      }
+    }
+    socket.once('connect', connected)
+    socket.once('error', failed)
+  }
+
+  /**
+   * Publishes the connect event at `at` of `batch` for the request whose pending entry is `entry` (its
+   * `url`). A connect error is kept on the entry, so that the request fails with that very Error, as
+   * with undici.
+   */
+  publish (batch, at, entry) {
+    const stage = batch.meta[at + 3]
+    const connector = this.connector
+    if (stage === CONNECT_STARTED) {
+      if (connectChannels.beforeConnect.hasSubscribers) {
+        connectChannels.beforeConnect.publish({ connectParams: this.params(entry.url, undefined), connector })
+      }
+    } else if (stage === CONNECT_DONE) {
+      if (connectChannels.connected.hasSubscribers) {
+        const socket = new ConnectedSocket(text(batch, at), entry.url.startsWith('https:'))
+        connectChannels.connected.publish({ connectParams: this.params(entry.url, 'h1'), connector, socket })
+      }
+    } else {
+      const reason = text(batch, at)
+      const error = fromNative(new Error(reason))
+      entry.connectFailure = { reason, error }
+      if (connectChannels.connectError.hasSubscribers) {
+        connectChannels.connectError.publish({ connectParams: this.params(entry.url, undefined), connector, error })
+      }
+    }
+  }
+}
+
+module.exports = { observed, ObservedRequest, observe, socketStandIn, ConnectEvents }

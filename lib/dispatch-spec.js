@@ -63,17 +63,16 @@ function requestBody (body, headers) {
   return toBody(body)
 }
 
-/** The inactivity limit: undici's two timeouts collapse into the native one (the larger, 0 = none). */
-function timeoutOf (opts, fallback) {
-  let limit
-  for (const name of ['headersTimeout', 'bodyTimeout']) {
-    const value = opts[name]
-    if (value === undefined || value === null) continue
-    if (typeof value !== 'number') throw invalidArgType(`opts.${name}`, 'of type number', value)
-    if (!(value >= 0)) throw outOfRange(`opts.${name}`, '>= 0', value)
-    limit = limit === 0 || value === 0 ? 0 : Math.max(limit ?? 0, value)
-  }
-  return limit ?? fallback
+// undici's default for both headersTimeout and bodyTimeout (its Client's), which Node's fetch gets.
+const UNDICI_TIMEOUT = 300e3
+
+/** undici's `headersTimeout` or `bodyTimeout` in ms (0: none), its default when not given. */
+function limitOf (opts, name) {
+  const value = opts[name]
+  if (value === undefined || value === null) return UNDICI_TIMEOUT
+  if (typeof value !== 'number') throw invalidArgType(`opts.${name}`, 'of type number', value)
+  if (!(value >= 0)) throw outOfRange(`opts.${name}`, '>= 0', value)
+  return value
 }
 
 /** `opts.query` appended to the path, encoded as undici encodes it (node:querystring). */
@@ -86,8 +85,11 @@ function withQuery (path, query) {
   return search === '' ? path : `${path}?${search}`
 }
 
-/** What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take. */
-function requestSpec (opts, fallbackTimeout) {
+/**
+ * What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take.
+ * `timeout` is the agent's inactivity limit, which holds beside undici's two.
+ */
+function requestSpec (opts, timeout) {
   if (opts === null || typeof opts !== 'object') throw invalidArgType('opts', 'of type object', opts)
   const { origin, method = 'GET', upgrade } = opts
   if (typeof method !== 'string') throw invalidArgType('opts.method', 'of type string', method)
@@ -112,6 +114,10 @@ function requestSpec (opts, fallbackTimeout) {
   const href = toHref(absolute ? path : connect ? base : base + path)
   const headers = headerList(opts.headers)
   if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
+  const { idempotent } = opts
+  if (idempotent !== undefined && idempotent !== null && typeof idempotent !== 'boolean') {
+    throw invalidArgType('opts.idempotent', 'of type boolean', idempotent)
+  }
   return {
     origin: base,
     method: connect ? 'CONNECT' : method,
@@ -120,7 +126,12 @@ function requestSpec (opts, fallbackTimeout) {
     headers,
     body: requestBody(opts.body, headers),
     upgrade: connect ? 'CONNECT' : upgrade || null,
-    timeout: timeoutOf(opts, fallbackTimeout)
+    timeout,
+    headersTimeout: limitOf(opts, 'headersTimeout'),
+    bodyTimeout: limitOf(opts, 'bodyTimeout'),
+    // undici's meaning: whether the request may be sent twice (a GET may say no, a POST yes); absent,
+    // the method decides (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or an idempotency key header).
+    idempotent: idempotent ?? undefined
   }
 }
 

@@ -100,6 +100,24 @@ class Exchange {
     this.body?.resume()
   }
 
+  /**
+   * A 1xx head came before the answer: the handler gets it as undici gives it, a response start with that
+   * status (which undici's request() hands to `onInfo`, and fetch ignores). 100 Continue is left out: a
+   * client that did not ask for it has nothing to do with it (undici fails the request on it instead).
+   */
+  informed (status, statusText, rawHeaders) {
+    if (this.done || status === 100) return
+    const raw = rawHeaders.map(latin1)
+    this.rawHeaders = raw
+    this.record?.answered(status, statusText, raw)
+    try {
+      if (this.v2) this.handler.onResponseStart?.(this, status, headerObject(rawHeaders), statusText)
+      else this.handler.onHeaders?.(status, raw, this.resumer ?? (this.resumer = () => this.resume()), statusText)
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
   /** The head arrived; `body` is a Readable of the raw body bytes (with `rawTrailers` at its end, if any). */
   answered (status, statusText, rawHeaders, body) {
     this.id = 0
@@ -241,10 +259,15 @@ class Dispatcher {
   sendNative (exchange, spec, { bytes, stream }) {
     const native = this.native
     const sender = stream ? new BodySender() : undefined
-    this.requests.add(spec.href, null, id => {
+    const start = id => {
       exchange.id = id
-      native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true)
-    }).then(res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body), err => exchange.fail(err))
+      native.request(id, spec.method, spec.href, spec.headers, bytes, sender, spec.timeout, true, undefined,
+        spec.headersTimeout, spec.bodyTimeout, spec.idempotent, true)
+    }
+    const informed = (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders)
+    this.requests.add(spec.href, null, start, undefined, informed).then(
+      res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body),
+      err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)
   }
@@ -275,7 +298,13 @@ class Dispatcher {
     req.on('connect', (res, socket, head) => exchange.upgraded(res, socket, head))
     req.on('response', res => exchange.answered(res.statusCode, res.statusMessage, res.rawHeaders, res))
     req.on('error', err => exchange.fail(err))
-    if (exchange.record !== null) req.once('socket', socket => exchange.record.sent(socket))
+    const connects = this.requests.connects
+    if (exchange.record !== null || connects.wanted()) {
+      req.once('socket', socket => {
+        exchange.record?.sent(socket)
+        if (socket.connecting && connects.wanted()) connects.follow(socket, spec.href)
+      })
+    }
     if (spec.body.stream) Readable.from(spec.body.stream).pipe(req)
     else req.end(spec.body.bytes)
   }

@@ -75,6 +75,9 @@ function fromNative (err) {
   // A caller's connect function failed: its own Error, held while the failure crossed Rust.
   if (code === 'ERR_KEEPALIVE_CALLBACK') return takeHeld(message) ?? codedError(Error, code, message)
   if (code === 'ABORT_ERR') return codedError(Error, code, message, { name: 'AbortError' })
+  // undici's own errors, named as undici names them.
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return codedError(Error, code, message, { name: 'HeadersTimeoutError' })
+  if (code === 'UND_ERR_BODY_TIMEOUT') return codedError(Error, code, message, { name: 'BodyTimeoutError' })
   if (code.startsWith('ERR_INVALID')) return codedError(TypeError, code, message)
   return systemError(code, message)
 }

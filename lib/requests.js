@@ -5,25 +5,55 @@
 const { Response } = require('./response')
 const { pump } = require('./request')
 const { abortError, fromNative } = require('./errors')
+const { ConnectEvents } = require('./diagnostics')
+const { Kind, STRIDE, text } = require('./batch')
 
 class PendingRequests {
-  constructor (native, liveness) {
+  /** `options`: the agent's (for undici's connect events). */
+  constructor (native, liveness, options) {
     this.native = native
     this.liveness = liveness
     this.pending = new Map()
     this.nextId = 1
+    this.connects = new ConnectEvents(native, options)
+    /** Requests in flight that take 1xx heads. */
+    this.informed = 0
+  }
+
+  /**
+   * Reads a batch of Rust events ahead of the socket face, for what only requests in flight want: connect
+   * events (while their channels have subscribers) and 1xx heads. Both come before their request's answer.
+   */
+  onEvents (batch) {
+    if (!this.connects.on && this.informed === 0) return
+    const meta = batch.meta
+    for (let at = 0; at < meta.length; at += STRIDE) {
+      const kind = meta[at]
+      if (kind !== Kind.CONNECT && kind !== Kind.INFORMATIONAL) continue
+      const entry = this.pending.get(meta[at + 1])
+      if (entry === undefined) continue
+      if (kind === Kind.CONNECT) {
+        if (this.connects.on) this.connects.publish(batch, at, entry)
+      } else {
+        const head = text(batch, at)
+        const cut = head.indexOf('\n')
+        entry.informational(meta[at + 3], head.slice(0, cut), cut + 1 < head.length ? head.slice(cut + 1).split('\n') : [])
+      }
+    }
   }
 
   /**
    * Starts a request; `start(id)` hands it to Rust. A streamed body (`upload`: its source and native
    * sender) is fed with backpressure; if the source fails, the request fails with the source's error.
-   * Resolves with a Response.
+   * `informational(status, statusText, rawHeaders)`, if given, is told each 1xx head. Resolves with a
+   * Response.
    */
-  add (url, signal, start, upload) {
+  add (url, signal, start, upload, informational) {
     const id = this.nextId
     this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
     return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, url, signal, onAbort: null, uploadError: null }
+      const entry = { resolve, reject, url, signal, onAbort: null, uploadError: null, connectFailure: null, informational }
+      this.connects.watch()
       try {
         start(id)
       } catch (err) {
@@ -31,6 +61,7 @@ class PendingRequests {
         return
       }
       this.pending.set(id, entry)
+      if (informational) this.informed++
       this.liveness.busy(1)
       if (signal) {
         entry.onAbort = () => this.native.abort(id)
@@ -44,6 +75,7 @@ class PendingRequests {
     const entry = this.pending.get(id)
     if (entry === undefined) return undefined
     this.pending.delete(id)
+    if (entry.informational) this.informed--
     this.liveness.busy(-1)
     if (entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort)
     return entry
@@ -59,7 +91,7 @@ class PendingRequests {
   failed (id, reason) {
     const entry = this.take(id)
     if (entry === undefined) return
-    const err = fromNative(new Error(reason))
+    const err = entry.connectFailure?.reason === reason ? entry.connectFailure.error : fromNative(new Error(reason))
     if (err.code === 'ABORT_ERR') entry.reject(abortError(entry.signal))
     else entry.reject(entry.uploadError ?? err)
   }

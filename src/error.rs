@@ -20,6 +20,10 @@ pub enum Kind {
     ConnectionReset,
     /// Connect, inactivity or queue deadline passed.
     TimedOut,
+    /// undici's `headersTimeout`: the response head did not come in time after the request was sent.
+    HeadersTimeout,
+    /// undici's `bodyTimeout`: no response body byte came in time.
+    BodyTimeout,
     /// Waited in the queue longer than `queueTimeout`.
     QueueTimeout,
     /// The queue of the origin holds `maxQueueSize` requests already.
@@ -137,6 +141,8 @@ impl Error {
             Kind::ConnectionRefused => "ECONNREFUSED",
             Kind::ConnectionReset => "ECONNRESET",
             Kind::TimedOut => "ETIMEDOUT",
+            Kind::HeadersTimeout => "UND_ERR_HEADERS_TIMEOUT",
+            Kind::BodyTimeout => "UND_ERR_BODY_TIMEOUT",
             Kind::QueueTimeout => "ERR_POOL_TIMEOUT",
             Kind::QueueFull => "ERR_POOL_QUEUE_FULL",
             Kind::NotFound => "ENOTFOUND",

@@ -63,7 +63,7 @@ async function dispatcherFace (): Promise<boolean> {
   })
   const passThrough: DispatchInterceptor = dispatch => (options, handler) => dispatch(options, handler)
   const composed = agent.compose(passThrough, [passThrough])
-  composed.dispatch({ origin: new URL('http://127.0.0.1'), path: '/x', query: { a: 1 } }, {})
+  composed.dispatch({ origin: new URL('http://127.0.0.1'), path: '/x', query: { a: 1 }, idempotent: true, headersTimeout: 0, bodyTimeout: 1000 }, {})
   await composed.close()
   await secure.destroy(new Error('done'))
   agent.close(err => { if (err) throw err })

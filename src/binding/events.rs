@@ -14,7 +14,8 @@ use napi::{Env, Status};
 use napi_derive::napi;
 
 use crate::error::Error;
-use crate::faces::transport::{EventSink, SocketEvent};
+use crate::faces::client::ConnectStage;
+use crate::faces::transport::{ConnInfo, EventSink, SocketEvent};
 
 /// What the queue carries.
 pub enum Event {
@@ -28,6 +29,17 @@ pub enum Event {
     Failed {
         id: u32,
         error: Error,
+    },
+    /// A connection opened for Promise-face request `id` got on (only while JS watches connects).
+    Connect {
+        id: u32,
+        stage: ConnectStage,
+    },
+    /// Request `id` received an informational (1xx) head: its reason and headers, `\n`-separated.
+    Informational {
+        id: u32,
+        status: u16,
+        head: String,
     },
 }
 
@@ -57,10 +69,13 @@ pub struct JsBatch {
 
 /// Numbers per event in [`JsBatch::meta`]: kind, id, ticket, number, text start, text end, data start,
 /// data end. Kinds: 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered,
-/// 9 failed. `id` is the connection id (socket events) or the request id (answered, failed); `ticket`
-/// the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number` the
-/// status code (answered) plus 1000 when the connection was reused (answered, granted). Text is UTF-8
-/// in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected), or the status
+/// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
+/// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers). `id` is
+/// the connection id (socket events) or the request id (answered, failed, connect, informational);
+/// `ticket` the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number`
+/// the status code (answered) plus 1000 when the connection was reused (answered, granted). Text is
+/// UTF-8 in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected, connect
+/// 1), or the status
 /// text and headers, `\n`-separated, then NUL and the trailers the same way if the body came whole
 /// with some (answered). Data is in `bytes` when `start >= 0`; start -1 means
 /// none, and a start below that is `large[-start - 2]`.
@@ -144,25 +159,26 @@ impl BatchBuilder {
                 self.event(9, id.into(), None, 0).text(&coded(&error));
                 return;
             }
+            Event::Connect { id, stage } => {
+                match stage {
+                    ConnectStage::Started => self.event(10, id.into(), None, 0),
+                    ConnectStage::Connected(info) => self
+                        .event(10, id.into(), None, 1)
+                        .text(&connection_text(&info)),
+                    ConnectStage::Failed(error) => {
+                        self.event(10, id.into(), None, 2).text(&coded(&error))
+                    }
+                };
+                return;
+            }
+            Event::Informational { id, status, head } => {
+                self.event(11, id.into(), None, status.into()).text(&head);
+                return;
+            }
         };
         match event {
             SocketEvent::Connected { id, info } => {
-                let addr = |a: Option<std::net::SocketAddr>| match a {
-                    Some(a) => format!(
-                        "{}|{}|{}",
-                        a.ip(),
-                        a.port(),
-                        if a.is_ipv4() { "IPv4" } else { "IPv6" }
-                    ),
-                    None => "||".to_string(),
-                };
-                let text = format!(
-                    "{}|{}|{}",
-                    addr(info.remote),
-                    addr(info.local),
-                    info.alpn.unwrap_or_default()
-                );
-                self.event(1, id, None, 0).text(&text);
+                self.event(1, id, None, 0).text(&connection_text(&info));
                 if let Some(cert) = info.peer_certificate {
                     self.data(cert);
                 }
@@ -273,6 +289,26 @@ impl EventQueue {
             }
         }
     }
+}
+
+/// Where a connection leads, for JS: remote address, port and family, the same locally, then the ALPN
+/// protocol, `|`-separated (empty fields where unknown).
+fn connection_text(info: &ConnInfo) -> String {
+    let addr = |a: Option<std::net::SocketAddr>| match a {
+        Some(a) => format!(
+            "{}|{}|{}",
+            a.ip(),
+            a.port(),
+            if a.is_ipv4() { "IPv4" } else { "IPv6" }
+        ),
+        None => "||".to_string(),
+    };
+    format!(
+        "{}|{}|{}",
+        addr(info.remote),
+        addr(info.local),
+        info.alpn.as_deref().unwrap_or_default()
+    )
 }
 
 fn coded(e: &crate::error::Error) -> String {

@@ -11,6 +11,7 @@ mod options;
 mod unwind;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,10 @@ use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
-use crate::faces::client::{body_channel, BodyChunks, BodyFeed, Client, RequestBody, RequestSpec};
+use crate::faces::client::{
+    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, InformationalWatch, RequestBody,
+    RequestSpec,
+};
 use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
 use crate::origin::OriginKey;
@@ -141,7 +145,16 @@ pub struct NativeAgent {
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
     hooks: Arc<JsHooks>,
     /// Connect profiles of requests with options of their own, by the id JS knows them by.
-    profiles: Mutex<HashMap<u32, Arc<Profile>>>,
+    profiles: Arc<Mutex<HashMap<u32, Arc<Profile>>>>,
+    /// Whether requests report the connections opened for them (undici's connect events have a
+    /// subscriber); off, no connect event is made.
+    watching_connects: Arc<AtomicBool>,
+}
+
+/// Milliseconds from JS as a limit: none when absent or 0.
+fn limit(ms: Option<f64>) -> Option<Duration> {
+    ms.filter(|t| *t > 0.0)
+        .map(|t| Duration::from_millis(t as u64))
 }
 
 fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
@@ -206,7 +219,37 @@ impl NativeAgent {
             aborts: Default::default(),
             hooks,
             profiles: Default::default(),
+            watching_connects: Default::default(),
         })
+    }
+
+    /// Another face onto this agent's pool, for the agent of the other scheme that `install()` sets
+    /// (`https.globalAgent` beside `http.globalAgent`): the same pool, caps, stats, connect profiles and
+    /// in-flight requests, and a socket face of its own whose events go to `on_events`.
+    #[napi(catch_unwind)]
+    pub fn view(&self, on_events: Function<'_, JsBatch, ()>) -> napi::Result<NativeAgent> {
+        let events = EventQueue::new(on_events)?;
+        let sockets = Sockets::new(
+            self.client.pool().clone(),
+            self.client.connector().clone(),
+            events.clone(),
+        );
+        Ok(NativeAgent {
+            client: self.client.clone(),
+            sockets,
+            events,
+            bodies: self.bodies.clone(),
+            aborts: self.aborts.clone(),
+            hooks: self.hooks.clone(),
+            profiles: self.profiles.clone(),
+            watching_connects: self.watching_connects.clone(),
+        })
+    }
+
+    /// Switches the connect events of requests sent from now on (event 10, see `events`).
+    #[napi(catch_unwind)]
+    pub fn watch_connects(&self, on: bool) {
+        self.watching_connects.store(on, Ordering::Relaxed);
     }
 
     /// Node's default trust (its bundled roots, `NODE_EXTRA_CA_CERTS`...) as PEM, given once by the JS
@@ -286,7 +329,9 @@ impl NativeAgent {
     }
 
     /// Sends one request; its answer arrives as an event (8 answered, 9 failed) under `id`. `headers`
-    /// alternate names and values. With `abortable`, `abort(id)` cancels it.
+    /// alternate names and values. With `abortable`, `abort(id)` cancels it. `timeout_ms` is inactivity;
+    /// `headers_timeout_ms` and `body_timeout_ms` are undici's limits (none when absent or 0), as is
+    /// `idempotent` (absent: by the method). With `informational`, 1xx heads come as events (11).
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn request(
@@ -300,6 +345,10 @@ impl NativeAgent {
         timeout_ms: Option<f64>,
         abortable: bool,
         profile: Option<u32>,
+        headers_timeout_ms: Option<f64>,
+        body_timeout_ms: Option<f64>,
+        idempotent: Option<bool>,
+        informational: Option<bool>,
     ) -> napi::Result<()> {
         let profile = self.profile(profile)?;
         let (method, uri, headers) =
@@ -320,10 +369,16 @@ impl NativeAgent {
             uri,
             headers,
             body,
-            timeout: timeout_ms
-                .filter(|t| *t > 0.0)
-                .map(|t| Duration::from_millis(t as u64)),
+            timeout: limit(timeout_ms),
+            headers_timeout: limit(headers_timeout_ms),
+            body_timeout: limit(body_timeout_ms),
             profile,
+            watch: self
+                .watching_connects
+                .load(Ordering::Relaxed)
+                .then(|| self.connect_watch(id)),
+            idempotent,
+            informational: (informational == Some(true)).then(|| self.informational_watch(id)),
         });
         let aborted = abortable.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -378,6 +433,24 @@ impl NativeAgent {
             events.push(event);
         });
         Ok(())
+    }
+
+    /// Reports the connections opened for request `id` as events, in order with its answer.
+    fn connect_watch(&self, id: u32) -> ConnectWatch {
+        let events = self.events.clone();
+        Box::new(move |stage| events.push(Event::Connect { id, stage }))
+    }
+
+    /// Reports the 1xx heads request `id` receives as events, before its answer.
+    fn informational_watch(&self, id: u32) -> InformationalWatch {
+        let events = self.events.clone();
+        Arc::new(move |status, reason, headers| {
+            events.push(Event::Informational {
+                id,
+                status,
+                head: format!("{reason}\n{headers}"),
+            })
+        })
     }
 
     /// Cancels the request registered under `abort_id`, if it is still running.

@@ -11,7 +11,12 @@
 //! keep-alive race (the server closed the idle connection as we reused it), and it never reaches the user.
 //!
 //! The request's `timeout` is inactivity over its whole active life: connecting, waiting for the head,
-//! and the body both ways; every byte that moves (see [`super::wire`]) starts it again.
+//! and the body both ways; every byte that moves (see [`super::wire`]) starts it again. undici's two
+//! limits may come on top: `headers_timeout` from the end of the request until the response head,
+//! `body_timeout` between the bytes of the response body.
+//!
+//! A request may ask to be told about the connections opened for it ([`ConnectWatch`]): undici's
+//! connect events, which the binding reports only while someone subscribes to them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::head::{self, Scan};
 use super::linger::Lingering;
-use super::wire::{Wire, Wired};
+use super::transport::ConnInfo;
+use super::wire::{Moved, Streaming, Wire, Wired};
 use super::Conn;
 use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
@@ -87,6 +93,8 @@ pub struct BodyChunks {
     chunks: mpsc::Receiver<Bytes>,
     /// `None` once it reported that the feed ended without failing.
     failed: Option<oneshot::Receiver<Error>>,
+    /// Tells the connection's wire the body is still coming, until it ends.
+    streaming: Option<Streaming>,
 }
 
 /// The caller's end of a streamed body: send chunks, then drop it to end the body or [`BodyFeed::fail`].
@@ -114,6 +122,7 @@ pub fn body_channel(capacity: usize) -> (BodyFeed, BodyChunks) {
     let body = BodyChunks {
         chunks,
         failed: Some(failed),
+        streaming: None,
     };
     (feed, body)
 }
@@ -140,7 +149,10 @@ impl BodyChunks {
         match self.chunks.poll_recv(cx) {
             Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
             // The feed is gone: it ended the body, unless it failed it on the way out.
-            Poll::Ready(None) => Poll::Ready(self.failure(cx).map(Err)),
+            Poll::Ready(None) => {
+                self.streaming = None;
+                Poll::Ready(self.failure(cx).map(Err))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -182,6 +194,20 @@ impl Body for RequestBody {
     }
 }
 
+/// How a connection opened for a request got on: undici's `beforeConnect`, `connected`, `connectError`.
+pub enum ConnectStage {
+    Started,
+    Connected(ConnInfo),
+    Failed(Error),
+}
+
+/// Told each [`ConnectStage`] of the connections opened for one request.
+pub type ConnectWatch = Box<dyn Fn(ConnectStage) + Send + Sync>;
+
+/// Told each informational (1xx) response head before the final one: status, reason, and the headers
+/// as [`ResponseParts::headers`]. undici hands these to its handlers.
+pub type InformationalWatch = Arc<dyn Fn(u16, &str, String) + Send + Sync>;
+
 /// What the caller asks for.
 pub struct RequestSpec {
     pub method: Method,
@@ -190,8 +216,19 @@ pub struct RequestSpec {
     pub body: RequestBody,
     /// Inactivity limit while the request is active.
     pub timeout: Option<Duration>,
+    /// undici's `headersTimeout`: from the end of the request until the whole response head.
+    pub headers_timeout: Option<Duration>,
+    /// undici's `bodyTimeout`: the longest wait for response body bytes.
+    pub body_timeout: Option<Duration>,
     /// How to connect, when the request has connect options of its own.
     pub profile: Option<Arc<Profile>>,
+    /// Told how the connections opened for this request get on.
+    pub watch: Option<ConnectWatch>,
+    /// undici's `idempotent`: whether the request may be sent twice, given by the caller; `None`
+    /// follows the method and the idempotency headers.
+    pub idempotent: Option<bool>,
+    /// Told each 1xx head the request receives.
+    pub informational: Option<InformationalWatch>,
 }
 
 impl RequestSpec {
@@ -236,10 +273,30 @@ impl RequestSpec {
         Ok((method, uri, map))
     }
 
-    /// Whether it may be sent twice: an idempotent method, or any method with an idempotency key (Go's
-    /// rule, as the socket face's in `lib/socket.js`), and a body held in full.
+    /// The limits on one phase of the exchange: inactivity, and undici's limit of that phase.
+    fn limits(&self, phase: Phase) -> Limits {
+        let limit = match phase {
+            Phase::Head => self.headers_timeout,
+            Phase::Body => self.body_timeout,
+        };
+        Limits {
+            idle: self.timeout,
+            phase: limit.map(|limit| (phase, limit)),
+        }
+    }
+
+    /// Whether it may be sent twice: idempotent as the caller says (undici's `idempotent`), else an
+    /// idempotent method or any method with an idempotency key (Go's rule, as the socket face's in
+    /// `lib/socket.js`); and a body held in full.
     fn replayable(&self) -> bool {
-        let idempotent = matches!(
+        let idempotent = self
+            .idempotent
+            .unwrap_or_else(|| self.idempotent_by_default());
+        idempotent && !matches!(self.body, RequestBody::Stream(_))
+    }
+
+    fn idempotent_by_default(&self) -> bool {
+        matches!(
             self.method,
             Method::GET
                 | Method::HEAD
@@ -248,8 +305,7 @@ impl RequestSpec {
                 | Method::PUT
                 | Method::DELETE
         ) || self.headers.contains_key("idempotency-key")
-            || self.headers.contains_key("x-idempotency-key");
-        idempotent && !matches!(self.body, RequestBody::Stream(_))
+            || self.headers.contains_key("x-idempotency-key")
     }
 
     /// The request as hyper sends it: origin-form target (absolute-form, with the proxy's
@@ -300,6 +356,17 @@ impl RequestSpec {
                 .map_err(|_| Error::new(Kind::InvalidChar, "Invalid proxy credentials"))?;
             headers.insert(http::header::PROXY_AUTHORIZATION, auth);
         }
+        if let Some(inform) = &self.informational {
+            let inform = inform.clone();
+            hyper::ext::on_informational(&mut req, move |res| {
+                let status = res.status();
+                inform(
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or_default(),
+                    joined(res.headers()),
+                );
+            });
+        }
         Ok(req)
     }
 }
@@ -333,12 +400,18 @@ impl Client {
         &self.pool
     }
 
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     pub async fn send(&self, spec: Box<RequestSpec>) -> Result<ResponseParts> {
         let key = OriginKey::from_uri(&spec.uri)?.via(spec.profile.clone());
         // Under load most requests spend their time here, waiting for a connection: this state carries
         // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
         // connection, so 10,000 queued requests stay small.
-        let lease = self.acquire(&key, false, spec.timeout).await?;
+        let lease = self
+            .acquire(&key, false, spec.timeout, spec.watch.as_ref())
+            .await?;
         Box::pin(self.exchange(key, spec, lease)).await
     }
 
@@ -357,27 +430,33 @@ impl Client {
         loop {
             let may_retry = lease.reused() && replayable && !fresh;
             let req = spec.next_attempt(&key, keep_alive, proxy)?;
-            match self.attempt(lease, req, spec.timeout, may_retry).await {
+            let limits = [spec.limits(Phase::Head), spec.limits(Phase::Body)];
+            match self.attempt(lease, req, limits, may_retry).await {
                 Some(result) => return result,
                 None => {
                     fresh = true;
-                    lease = self.acquire(&key, true, spec.timeout).await?;
+                    lease = self
+                        .acquire(&key, true, spec.timeout, spec.watch.as_ref())
+                        .await?;
                 }
             }
         }
     }
 
-    /// One exchange over `lease`. `None` when it failed before any response byte and `may_retry`:
-    /// the caller sends it again on a fresh connection.
+    /// One exchange over `lease`, under the limits of its head and of its body. `None` when it failed
+    /// before any response byte and `may_retry`: the caller sends it again on a fresh connection.
     async fn attempt(
         &self,
         mut lease: Lease<Conn>,
-        req: Request<RequestBody>,
-        timeout: Option<Duration>,
+        mut req: Request<RequestBody>,
+        [head_limits, body_limits]: [Limits; 2],
         may_retry: bool,
     ) -> Option<Result<ResponseParts>> {
         let wire = wire_of(&mut lease);
         wire.expect_head();
+        if let RequestBody::Stream(chunks) = req.body_mut() {
+            chunks.streaming = Some(wire.streaming());
+        }
         let exchange = async {
             let Conn::Http(conn) = lease.conn() else {
                 unreachable!("the pool hands the Promise face its own connections")
@@ -386,8 +465,8 @@ impl Client {
             sender.ready().await?;
             sender.send_request(req).await
         };
-        match with_deadline(&self.pool, timeout, &wire, exchange).await {
-            Ok(response) => Some(finish(lease, response, timeout, wire).await),
+        match with_deadline(&self.pool, head_limits, &wire, exchange).await {
+            Ok(response) => Some(finish(lease, response, body_limits, wire).await),
             Err(Failure::Hyper(e)) if may_retry && before_response(&e) => {
                 lease.fail();
                 self.pool.note_retry();
@@ -401,11 +480,13 @@ impl Client {
     }
 
     /// A connection for `key`; with a `timeout`, connecting is limited by it too (inactivity covers it).
+    /// `watch` is told how a connection opened for it gets on.
     async fn acquire(
         &self,
         key: &OriginKey,
         fresh: bool,
         timeout: Option<Duration>,
+        watch: Option<&ConnectWatch>,
     ) -> Result<Lease<Conn>> {
         let slot = match self.pool.checkout(key, Conn::HTTP, fresh)? {
             Checkout::Reuse(lease) => return Ok(lease),
@@ -418,14 +499,25 @@ impl Client {
         };
         // Boxed: connecting (DNS, TCP, TLS) is the largest state of a request; a request that reuses a
         // connection or waits in the queue should not carry room for it.
-        Box::pin(self.open(slot, timeout)).await
+        Box::pin(self.open(slot, timeout, watch)).await
     }
 
-    async fn open(&self, slot: Slot<Conn>, timeout: Option<Duration>) -> Result<Lease<Conn>> {
+    async fn open(
+        &self,
+        slot: Slot<Conn>,
+        timeout: Option<Duration>,
+        watch: Option<&ConnectWatch>,
+    ) -> Result<Lease<Conn>> {
         let key = slot.key();
+        let tell = |stage| {
+            if let Some(watch) = watch {
+                watch(stage);
+            }
+        };
         // The room is really free once a connection evicted for it has closed.
         let connecting = async {
             slot.ready().await;
+            tell(ConnectStage::Started);
             self.connector.connect(key).await
         };
         let limited = async {
@@ -445,9 +537,23 @@ impl Client {
             Ok(t) => t,
             Err(e) => {
                 slot.fail();
+                // As undici: a connect cut short by the agent's destruction is no connect error.
+                if e.kind() != Kind::Destroyed {
+                    tell(ConnectStage::Failed(e.clone()));
+                }
                 return Err(e);
             }
         };
+        if watch.is_some() {
+            tell(ConnectStage::Connected(ConnInfo {
+                remote: transport.peer_addr(),
+                local: transport.local_addr(),
+                alpn: transport
+                    .alpn()
+                    .map(|p| String::from_utf8_lossy(&p).into_owned()),
+                peer_certificate: None,
+            }));
+        }
         let wire = Arc::new(Wire::new(MAX_HEAD + 4));
         let handshake = http1::Builder::new()
             .max_buf_size(MAX_HEAD)
@@ -519,7 +625,25 @@ fn wire_of(lease: &mut Lease<Conn>) -> Arc<Wire> {
 enum Failure {
     Hyper(hyper::Error),
     TimedOut(Duration),
+    /// undici's limit of the phase ran out.
+    PhaseTimedOut(Phase),
     Destroyed,
+}
+
+/// The part of an exchange a limit of undici's covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the response head (`headersTimeout`): counted from the last byte sent.
+    Head,
+    /// Reading the response body (`bodyTimeout`): counted from the last byte received.
+    Body,
+}
+
+/// The limits on one phase of an exchange: the request's inactivity limit, and undici's for the phase.
+#[derive(Clone, Copy)]
+struct Limits {
+    idle: Option<Duration>,
+    phase: Option<(Phase, Duration)>,
 }
 
 impl From<hyper::Error> for Failure {
@@ -540,25 +664,55 @@ impl Failure {
                     format!("no activity for {after:?} (timeout)"),
                 )
             }
+            Failure::PhaseTimedOut(phase) => {
+                pool.note_timeout();
+                match phase {
+                    Phase::Head => Error::new(Kind::HeadersTimeout, "Headers Timeout Error"),
+                    Phase::Body => Error::new(Kind::BodyTimeout, "Body Timeout Error"),
+                }
+            }
             Failure::Destroyed => Error::destroyed(),
         }
     }
 }
 
-/// Runs `work` unless no byte moves on `wire` for `limit` first, or the agent is destroyed.
+/// Runs `work` unless a limit runs out on `wire` first, or the agent is destroyed.
 async fn with_deadline<C: Connection, T>(
     pool: &Pool<C>,
-    limit: Option<Duration>,
+    limits: Limits,
     wire: &Wire,
     work: impl Future<Output = std::result::Result<T, hyper::Error>>,
 ) -> std::result::Result<T, Failure> {
+    let idle = async {
+        match limits.idle {
+            Some(limit) => {
+                wire.quiet_for(limit, Moved::Either).await;
+                Failure::TimedOut(limit)
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let phase = async {
+        match limits.phase {
+            Some((phase, limit)) => {
+                let watched = match phase {
+                    Phase::Head => Moved::Written,
+                    Phase::Body => Moved::Read,
+                };
+                wire.quiet_for(limit, watched).await;
+                Failure::PhaseTimedOut(phase)
+            }
+            None => std::future::pending().await,
+        }
+    };
     let limited = async {
-        match limit {
-            None => work.await.map_err(Failure::from),
-            Some(limit) => tokio::select! {
-                r = work => r.map_err(Failure::from),
-                _ = wire.quiet_for(limit) => Err(Failure::TimedOut(limit)),
-            },
+        if limits.idle.is_none() && limits.phase.is_none() {
+            return work.await.map_err(Failure::from);
+        }
+        tokio::select! {
+            r = work => r.map_err(Failure::from),
+            failure = idle => Err(failure),
+            failure = phase => Err(failure),
         }
     };
     tokio::select! {
@@ -690,7 +844,7 @@ fn idle_deadline(headers: &HeaderMap) -> Option<Duration> {
 async fn finish(
     lease: Lease<Conn>,
     response: http::Response<Incoming>,
-    timeout: Option<Duration>,
+    limits: Limits,
     wire: Arc<Wire>,
 ) -> Result<ResponseParts> {
     let (parts, incoming) = response.into_parts();
@@ -721,8 +875,9 @@ async fn finish(
         incoming,
         lease: Some(lease),
         wire,
-        timeout,
+        limits,
         trailers: None,
+        stalled: None,
     };
     let body = stream.prefix(known_small).await?;
     let done = stream.is_done();
@@ -744,13 +899,16 @@ pub struct BodyStream {
     lease: Option<Lease<Conn>>,
     wire: Arc<Wire>,
     idle_for: Option<Duration>,
-    timeout: Option<Duration>,
+    limits: Limits,
     trailers: Option<HeaderMap>,
+    /// The body stalled past `bodyTimeout` while a small body was awaited with its head: undici gives
+    /// the head, then fails the body, so the error waits for the next read.
+    stalled: Option<Error>,
 }
 
 impl BodyStream {
     fn is_done(&self) -> bool {
-        self.lease.is_none()
+        self.lease.is_none() && self.stalled.is_none()
     }
 
     /// The trailers, once the body ended with some (as `ResponseParts::headers`).
@@ -766,17 +924,22 @@ impl BodyStream {
         let mut buf = BytesMut::with_capacity(expected.min(SMALL_BODY));
         while buf.len() < SMALL_BODY {
             let frame = if wait {
-                self.frame().await?
+                self.frame().await
             } else {
                 tokio::select! {
                     biased;
-                    frame = self.frame() => frame?,
+                    frame = self.frame() => frame,
                     _ = std::future::ready(()) => break,
                 }
             };
             match frame {
-                Some(chunk) => buf.extend_from_slice(&chunk),
-                None => break,
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) if e.kind() == Kind::BodyTimeout => {
+                    self.stalled = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(buf.freeze())
@@ -805,12 +968,15 @@ impl BodyStream {
 
     /// One data frame; at the end the connection goes back to the pool.
     async fn frame(&mut self) -> Result<Option<Bytes>> {
+        if let Some(stalled) = self.stalled.take() {
+            return Err(stalled);
+        }
         loop {
             let Some(lease) = self.lease.as_ref() else {
                 return Ok(None);
             };
             let pool = lease.pool().clone();
-            let next = with_deadline(&pool, self.timeout, &self.wire, async {
+            let next = with_deadline(&pool, self.limits, &self.wire, async {
                 self.incoming.frame().await.transpose()
             })
             .await;

@@ -1,8 +1,9 @@
 //! The Promise face's view of a connection's bytes, as they cross the socket.
 //!
 //! hyper owns the connection and reports only whole responses, so the request needs a lower vantage for
-//! two things: *when bytes last moved*, in either direction (the request's `timeout` is inactivity, and
-//! every byte of progress resets it), and *the response head exactly as received*, for what hyper
+//! two things: *when bytes last moved*, each way (the request's `timeout` is inactivity, and every byte
+//! of progress resets it; undici's `headersTimeout` counts from the last byte sent, its `bodyTimeout`
+//! from the last byte received), and *the response head exactly as received*, for what hyper
 //! normalizes away (header case and order) and for naming a parse fault as Node's parser does. [`Wired`]
 //! wraps the transport and records both into a [`Wire`] shared with the request.
 
@@ -16,11 +17,22 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// Which bytes a deadline watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moved {
+    Either,
+    Read,
+    Written,
+}
+
 /// What one connection's bytes did; shared by its transport and the request it serves.
 pub struct Wire {
     epoch: Instant,
-    /// When bytes last moved, in nanoseconds since `epoch`.
-    moved: AtomicU64,
+    /// When bytes were last read, and last written, in nanoseconds since `epoch`.
+    read: AtomicU64,
+    written: AtomicU64,
+    /// A request body is still streaming from the caller (see [`Streaming`]).
+    sending: AtomicBool,
     capturing: AtomicBool,
     head: Mutex<Vec<u8>>,
     /// Bytes kept of a response head at most: the parser's limit and its blank line.
@@ -31,7 +43,9 @@ impl Wire {
     pub fn new(capture_max: usize) -> Self {
         Wire {
             epoch: Instant::now(),
-            moved: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            sending: AtomicBool::new(false),
             capturing: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
             capture_max,
@@ -42,25 +56,46 @@ impl Wire {
         self.head.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn note_moved(&self) {
+    fn note(&self, moved: &AtomicU64) {
         let nanos = self.epoch.elapsed().as_nanos() as u64;
-        self.moved.store(nanos, Ordering::Relaxed);
+        moved.store(nanos, Ordering::Relaxed);
     }
 
-    fn last_moved(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.moved.load(Ordering::Relaxed))
+    fn last_moved(&self, which: Moved) -> Instant {
+        let nanos = match which {
+            Moved::Read => self.read.load(Ordering::Relaxed),
+            Moved::Written => self.written.load(Ordering::Relaxed),
+            Moved::Either => self
+                .read
+                .load(Ordering::Relaxed)
+                .max(self.written.load(Ordering::Relaxed)),
+        };
+        self.epoch + Duration::from_nanos(nanos)
     }
 
-    /// Resolves once no byte has moved for `limit`, counting from now at the earliest.
-    pub async fn quiet_for(&self, limit: Duration) {
+    /// Resolves once no byte of `which` has moved for `limit`, counting from now at the earliest. A
+    /// request body still streaming counts as bytes being written: undici's `headersTimeout` runs from
+    /// the end of the request, however long its caller takes to produce it.
+    pub async fn quiet_for(&self, limit: Duration, which: Moved) {
         let start = Instant::now();
         loop {
-            let at = self.last_moved().max(start) + limit;
-            if Instant::now() >= at {
-                return;
+            let at = self.last_moved(which).max(start) + limit;
+            let now = Instant::now();
+            if now >= at {
+                if which != Moved::Written || !self.sending.load(Ordering::Relaxed) {
+                    return;
+                }
+                tokio::time::sleep_until(now + limit).await;
+                continue;
             }
             tokio::time::sleep_until(at).await;
         }
+    }
+
+    /// Marks a request body streaming over this wire until the returned guard is dropped.
+    pub fn streaming(self: &std::sync::Arc<Self>) -> Streaming {
+        self.sending.store(true, Ordering::Relaxed);
+        Streaming(self.clone())
     }
 
     /// Starts keeping the bytes read, until [`Wire::take_head`]: the next response head is on its way.
@@ -82,6 +117,17 @@ impl Wire {
         let mut head = self.head();
         let room = self.capture_max.saturating_sub(head.len());
         head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Held while a request body streams from the caller over a [`Wire`]; dropped at its end (or when
+/// the body is abandoned), which counts as the last byte written.
+pub struct Streaming(std::sync::Arc<Wire>);
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.note(&self.0.written);
+        self.0.sending.store(false, Ordering::Relaxed);
     }
 }
 
@@ -109,7 +155,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Wired<T> {
         if let Poll::Ready(Ok(())) = result {
             let read = &buf.filled()[before..];
             if !read.is_empty() {
-                this.wire.note_moved();
+                this.wire.note(&this.wire.read);
                 this.wire.captured(read);
             }
         }
@@ -120,7 +166,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Wired<T> {
 impl<T: AsyncWrite + Unpin> Wired<T> {
     fn wrote(&self, result: &Poll<io::Result<usize>>) {
         if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
-            self.wire.note_moved();
+            self.wire.note(&self.wire.written);
         }
     }
 }
@@ -171,9 +217,44 @@ mod tests {
         let wire = Wire::new(16);
         let start = Instant::now();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        wire.note_moved();
-        wire.quiet_for(Duration::from_millis(500)).await;
+        wire.note(&wire.read);
+        wire.quiet_for(Duration::from_millis(500), Moved::Either)
+            .await;
         assert_eq!(start.elapsed(), Duration::from_millis(800));
+    }
+
+    /// A deadline on one direction ignores the other: reads do not postpone `Written`.
+    #[tokio::test(start_paused = true)]
+    async fn quiet_for_watches_one_direction() {
+        let wire = std::sync::Arc::new(Wire::new(16));
+        let start = Instant::now();
+        let reader = wire.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            reader.note(&reader.read);
+        });
+        wire.note(&wire.written);
+        wire.quiet_for(Duration::from_millis(500), Moved::Written)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        wire.quiet_for(Duration::from_millis(100), Moved::Read)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
+    }
+
+    /// While a request body streams, `Written` does not go quiet; it does `limit` after the body's end.
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_body_holds_off_written_quiet() {
+        let wire = std::sync::Arc::new(Wire::new(16));
+        let start = Instant::now();
+        let streaming = wire.streaming();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            drop(streaming);
+        });
+        wire.quiet_for(Duration::from_millis(300), Moved::Written)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1300));
     }
 
     #[test]
