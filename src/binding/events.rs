@@ -58,8 +58,8 @@ pub struct JsBatch {
 /// Numbers per event in [`JsBatch::meta`]: kind, id, ticket, number, text start, text end, data start,
 /// data end. Kinds: 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered,
 /// 9 failed. `id` is the connection id (socket events) or the request id (answered, failed); `ticket`
-/// the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number` the
-/// status code (answered) plus 1000 when the connection was reused (answered, granted). Text is UTF-8
+/// the queue ticket (granted, refused), the body stream id (answered) or the handed-over fd (connected),
+/// -1 for none; `number` the status code (answered) plus 1000 when the connection was reused (answered, granted). Text is UTF-8
 /// in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected), or the status
 /// text and headers, `\n`-separated, then NUL and the trailers the same way if the body came whole
 /// with some (answered). Data is in `bytes` when `start >= 0`; start -1 means
@@ -146,7 +146,7 @@ impl BatchBuilder {
             }
         };
         match event {
-            SocketEvent::Connected { id, info } => {
+            SocketEvent::Connected { id, info, fd } => {
                 let addr = |a: Option<std::net::SocketAddr>| match a {
                     Some(a) => format!(
                         "{}|{}|{}",
@@ -162,7 +162,8 @@ impl BatchBuilder {
                     addr(info.local),
                     info.alpn.unwrap_or_default()
                 );
-                self.event(1, id, None, 0).text(&text);
+                // The fd carrier's fd rides in the ticket column (-1: none).
+                self.event(1, id, fd.map(|fd| fd as u64), 0).text(&text);
                 if let Some(cert) = info.peer_certificate {
                     self.data(cert);
                 }

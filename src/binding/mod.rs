@@ -456,9 +456,10 @@ impl NativeAgent {
     }
 
     /// Socket face: a connection to `host:port` (made as connect profile `profile` says; 0 or none: the
-    /// agent's) for Node's `addRequest`. Answers `[kind, id]` at once: kind 0 reused (id: connection),
-    /// 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks for a new connection for a
-    /// request whose reused one closed before answering.
+    /// agent's) for Node's `addRequest`. Answers at once with one number, `id * 4 + kind` (a number, not
+    /// an array: this runs once per request): kind 0 reused (id: connection), 1 connecting (id:
+    /// connection), 2 queued (id: ticket). `retry` asks for a new connection for a request whose reused
+    /// one closed before answering. `fd`: a new plain-TCP connection is handed to JS as its fd.
     #[napi(catch_unwind)]
     pub fn checkout_socket(
         &self,
@@ -467,7 +468,8 @@ impl NativeAgent {
         port: u32,
         retry: bool,
         profile: Option<u32>,
-    ) -> napi::Result<Vec<f64>> {
+        fd: bool,
+    ) -> napi::Result<f64> {
         let port = u16::try_from(port).map_err(|_| {
             js_error(Error::new(
                 crate::error::Kind::InvalidArgValue,
@@ -476,17 +478,17 @@ impl NativeAgent {
         })?;
         let key = OriginKey::new(secure, &host, port).via(self.profile(profile)?);
         let _guard = runtime().enter();
-        let outcome = self.sockets.checkout(&key, retry).map_err(js_error)?;
-        Ok(outcome_pair(outcome))
+        let outcome = self.sockets.checkout(&key, retry, fd).map_err(js_error)?;
+        Ok(outcome_code(outcome))
     }
 
-    /// What queued request `ticket` was given, as `[kind, id]` (see `checkout_socket`), once; `[]` while
-    /// it still waits.
+    /// What queued request `ticket` was given, coded as `checkout_socket` answers, once; -1 while it
+    /// still waits.
     #[napi(catch_unwind)]
-    pub fn socket_claim(&self, ticket: f64) -> Vec<f64> {
+    pub fn socket_claim(&self, ticket: f64) -> f64 {
         self.sockets
             .claim(ticket as u64)
-            .map_or_else(Vec::new, outcome_pair)
+            .map_or(-1.0, outcome_code)
     }
 
     /// Takes queued request `ticket` out of the queue; false when its turn already came (claim it).
@@ -533,10 +535,12 @@ impl NativeAgent {
         }
     }
 
+    /// JS is done with connection `id`. `fd_open`: its fd (fd carrier) is not closed yet; a second call
+    /// without it follows once it is.
     #[napi(catch_unwind)]
-    pub fn socket_destroy(&self, id: f64) {
+    pub fn socket_destroy(&self, id: f64, fd_open: Option<bool>) {
         let _guard = runtime().enter();
-        self.sockets.destroy(id as u64);
+        self.sockets.destroy(id as u64, fd_open == Some(true));
     }
 
     /// Takes connection `id` out of the pool for good (upgrade, CONNECT).
@@ -561,11 +565,11 @@ impl NativeAgent {
     }
 }
 
-fn outcome_pair(outcome: Outcome) -> Vec<f64> {
+fn outcome_code(outcome: Outcome) -> f64 {
     match outcome {
-        Outcome::Reused(id) => vec![0.0, id as f64],
-        Outcome::Connecting(id) => vec![1.0, id as f64],
-        Outcome::Queued(ticket) => vec![2.0, ticket as f64],
+        Outcome::Reused(id) => id as f64 * 4.0,
+        Outcome::Connecting(id) => id as f64 * 4.0 + 1.0,
+        Outcome::Queued(ticket) => ticket as f64 * 4.0 + 2.0,
     }
 }
 
