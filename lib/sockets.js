@@ -5,9 +5,9 @@
 // answers at the moments Node's agent changes them, so code that reads `agent.sockets[name].length` right
 // after `http.get()`, or `agent.requests` in a socket's 'close' listener, sees what Node would show.
 
-const { closeSync } = require('node:fs')
 const { RustSocket, CARRIER } = require('./socket')
 const { PipeCarrier } = require('./carriers/pipe')
+const { FdCarrier } = require('./carriers/fd')
 const { codedError, fromNative } = require('./errors')
 const { STRIDE, Kind, text, data } = require('./batch')
 
@@ -333,12 +333,8 @@ class SocketBook {
   connected (id, info, peerCertificate, fd) {
     const socket = this.byId.get(id)
     if (socket !== undefined && !socket.destroyed) socket._connected(info, peerCertificate, fd)
-    else if (fd >= 0) {
-      // Its socket was destroyed while the fd was on its way: the fd is ours to close, then the pool's
-      // slot is free.
-      closeSync(fd)
-      this.native.socketDestroy(id)
-    }
+    // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
+    else if (fd >= 0) new FdCarrier(this.native, id, fd, null).close()
   }
 
   /**
