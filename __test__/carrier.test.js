@@ -11,7 +11,7 @@ const https = require('node:https')
 const { once } = require('node:events')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
-const { listenCounting, rawServer, withAgent, get } = require('./helpers/faces')
+const { rawServer, withAgent, twoOrigins, get } = require('./helpers/faces')
 
 const CARRIER = Symbol.for('keepalive-agent.carrier')
 const hello = (req, res) => res.end('hello')
@@ -132,14 +132,7 @@ test('agent.destroy() closes idle fd-carried connections: the server sees each c
 })
 
 test('caps count fd-carried connections until they are closed: evictions under maxTotalSockets and maxSockets never exceed them', async () => {
-  const both = { open: 0, maxOpen: 0 }
-  const servers = await Promise.all([0, 1].map(() => listenCounting(http.createServer(hello))))
-  for (const srv of servers) {
-    srv.server.on('connection', socket => {
-      both.maxOpen = Math.max(both.maxOpen, ++both.open)
-      socket.on('close', () => both.open--)
-    })
-  }
+  const { servers, both, close } = await twoOrigins()
   const agent = new Agent({ [CARRIER]: 'fd', maxTotalSockets: 3, maxSockets: 3, freeSocketTimeout: 60000 })
   try {
     for (let round = 0; round < 4; round++) {
@@ -162,6 +155,6 @@ test('caps count fd-carried connections until they are closed: evictions under m
     assert.ok(both.maxOpen <= 3, `the servers saw ${both.maxOpen} connections at once`)
   } finally {
     agent.destroy()
-    await Promise.all(servers.map(s => s.close()))
+    await close()
   }
 })

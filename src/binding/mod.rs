@@ -486,9 +486,7 @@ impl NativeAgent {
     /// still waits.
     #[napi(catch_unwind)]
     pub fn socket_claim(&self, ticket: f64) -> f64 {
-        self.sockets
-            .claim(ticket as u64)
-            .map_or(-1.0, outcome_code)
+        self.sockets.claim(ticket as u64).map_or(-1.0, outcome_code)
     }
 
     /// Takes queued request `ticket` out of the queue; false when its turn already came (claim it).

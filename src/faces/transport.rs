@@ -319,8 +319,7 @@ impl Sockets {
     pub fn checkout(self: &Arc<Self>, key: &OriginKey, retry: bool, fd: bool) -> Result<Outcome> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
-        let granted =
-            Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd));
+        let granted = Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd));
         let turn = self.pool.checkout_then(key, Conn::RAW, retry, granted)?;
         if retry {
             self.pool.note_retry();
@@ -401,7 +400,7 @@ impl Sockets {
                 _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
-            match connected {
+            match connected.and_then(|transport| carried_fd(transport, fd)) {
                 Err(error) => {
                     slot.fail();
                     this.held().remove(&id);
@@ -410,18 +409,8 @@ impl Sockets {
                         error: Some(error),
                     });
                 }
-                Ok(transport) => match carried_fd(transport, fd) {
-                    Ok(Carry::Fd(tcp)) => this.hand_over(slot, tcp, handle),
-                    Ok(Carry::Pipe(transport)) => this.run(slot, transport, handle, commands),
-                    Err(error) => {
-                        slot.fail();
-                        this.held().remove(&id);
-                        this.sink.emit(SocketEvent::Closed {
-                            id,
-                            error: Some(error),
-                        });
-                    }
-                },
+                Ok(Carry::Fd(tcp)) => this.hand_over(slot, tcp, handle),
+                Ok(Carry::Pipe(transport)) => this.run(slot, transport, handle, commands),
             }
         });
         id
@@ -465,7 +454,8 @@ impl Sockets {
             }
         }
         let (reader, writer) = tokio::io::split(transport);
-        self.sink.emit(SocketEvent::Connected { id, info, fd: None });
+        self.sink
+            .emit(SocketEvent::Connected { id, info, fd: None });
         // Each loop owns its half of the socket and drops it when it ends.
         let (shared, sink) = (handle.shared.clone(), self.sink.clone());
         let writing = handle.clone();
@@ -510,7 +500,11 @@ impl Sockets {
             self.carried().insert(id, (key, handle));
         }
         let fd = into_fd(tcp);
-        self.sink.emit(SocketEvent::Connected { id, info, fd: Some(fd) });
+        self.sink.emit(SocketEvent::Connected {
+            id,
+            info,
+            fd: Some(fd),
+        });
     }
 
     pub fn write(&self, id: ConnId, bytes: Bytes) -> bool {
