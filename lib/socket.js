@@ -4,11 +4,12 @@
 // Rust, so both directions carry plaintext. A *carrier* moves the bytes (lib/carriers/): the pipe (Rust's
 // tasks; every call crosses threads) or the fd (libuv on the JS thread, for plain TCP). A carrier has
 // `write(chunk) → bool` (false: the write callback waits for `_drained()`), `end()`, `pause()`,
-// `resume()`, `lost()`, `close()`, and calls back `_data`, `_ended`, `_drained`, `_carrierClosed(err)`
-// (the pipe's come as Rust events through lib/sockets.js, and its close as `_closedByRust`). A `push()`
-// that returns false pauses the carrier until `_read()` (backpressure). Until an fd arrives, what
-// ClientRequest writes waits here. It offers what Node code reads on a net.Socket / tls.TLSSocket:
-// timeouts, addresses, byte counts, ref/unref, peer certificate.
+// `resume()`, `lost()` (Rust's close event), `close()` (this socket is done), `adopt(socket)` (a replay
+// takes it over), and calls back `_data`, `_ended`, `_drained`, `_carrierClosed(err)` (the pipe's come
+// as Rust events through lib/sockets.js, and its close as `_closedByRust`). A `push()` that returns false
+// pauses the carrier until `_read()` (backpressure). Until an fd arrives, what ClientRequest writes waits
+// here. It offers what Node code reads on a net.Socket / tls.TLSSocket: timeouts, addresses, byte counts,
+// ref/unref, peer certificate.
 //
 // The keep-alive race: a server may close an idle connection just as a request is sent on it. When a
 // *reused* connection ends before any byte of the answer, and the request may be sent twice, the socket
@@ -135,7 +136,8 @@ class RustSocket extends Duplex {
   /** Connected; `fd` (≥ 0) is the connection's fd when the fd carrier takes it. */
   _connected (info, peerCertificate, fd) {
     if (this[kCarrier] === null) {
-      this[kCarrier] = fd >= 0 ? new FdCarrier(this[kNative], this[kId], fd, this) : new PipeCarrier(this[kNative], this[kId])
+      const native = this[kNative]
+      this[kCarrier] = fd >= 0 ? new FdCarrier(native, this[kId], fd, this) : new PipeCarrier(native, this[kId])
     }
     const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
     this.remoteAddress = rAddr || undefined

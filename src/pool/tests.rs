@@ -378,7 +378,10 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
     let Checkout::Connect(next) = pool.checkout(&key, 0, false).unwrap() else {
         panic!("the next request takes over the closing slot");
     };
-    assert!(!ready_now(&next), "the room was freed before the connection closed");
+    assert!(
+        !ready_now(&next),
+        "the room was freed before the connection closed"
+    );
     closed.fire();
     assert!(ready_now(&next));
 }
