@@ -20,7 +20,7 @@ const SOCKET_NAME = Symbol('agentkeepalive#socketName')
 const SOCKET_REQUEST_COUNT = Symbol('agentkeepalive#socketRequestCount')
 const SOCKET_REQUEST_FINISHED_COUNT = Symbol('agentkeepalive#socketRequestFinishedCount')
 
-// What `checkoutSocket` answers: `id * 4 + kind`.
+// What `checkout` answers: `id * 4 + kind`.
 const KIND_REUSED = 0
 const KIND_QUEUED = 2
 
@@ -70,7 +70,7 @@ function hangUp () {
   return codedError(Error, 'ECONNRESET', 'socket hang up')
 }
 
-/** Where a request goes: what `checkoutSocket` needs, and Node's map key. */
+/** Where a request goes: what `checkout` needs, and Node's map key. */
 function routeOf (agent, options) {
   return {
     host: options.host || options.hostname || 'localhost',
@@ -91,6 +91,9 @@ class SocketBook {
     this.tickets = new Map()
     this.routes = new Map()
     this.carrier = carrierOf(agent, secure)
+    /** The two calls every request makes: `checkout` and `release` (src/binding/calls.rs). */
+    this.calls = {}
+    native.socketCalls(this.calls)
   }
 
   /** Whether a new connection should come as an fd: see FD_IN_FLIGHT. */
@@ -111,7 +114,7 @@ class SocketBook {
     const fd = this.wantsFd()
     let answer
     try {
-      answer = this.native.checkoutSocket(this.secure, route.host, route.port, false, profile, fd)
+      answer = this.calls.checkout(this.secure, route.host, route.port, false, profile, fd)
     } catch (err) {
       // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
@@ -132,7 +135,7 @@ class SocketBook {
     const route = this.routes.get(socket)
     this.byId.delete(socket.id)
     const fd = this.wantsFd()
-    const answer = this.native.checkoutSocket(this.secure, route.host, route.port, true, route.profile, fd)
+    const answer = this.calls.checkout(this.secure, route.host, route.port, true, route.profile, fd)
     const kind = answer % 4
     const id = (answer - kind) / 4
     if (kind !== KIND_QUEUED) {
@@ -188,7 +191,7 @@ class SocketBook {
     if (socket !== undefined || req.destroyed) {
       // Aborted as its turn came: the connection goes back (or, still connecting, is closed; an fd on
       // its way is closed here when it comes).
-      if (kind === KIND_REUSED) this.native.socketRelease(id, null)
+      if (kind === KIND_REUSED) this.calls.release(id, null)
       else this.native.socketDestroy(id, true)
       return true
     }
@@ -267,7 +270,7 @@ class SocketBook {
     socket._httpMessage = null
     socket.unref()
     push(agent.freeSockets, route.name, socket)
-    const idleMs = this.native.socketRelease(socket.id, req?.res?.headers['keep-alive'] ?? null)
+    const idleMs = this.calls.release(socket.id, req?.res?.headers['keep-alive'] ?? null)
     if (idleMs < 0) {
       socket.destroy()
       return

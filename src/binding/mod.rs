@@ -5,6 +5,7 @@
 //! `readBody`, which is where backpressure comes from.
 
 mod bodies;
+mod calls;
 mod events;
 mod hooks;
 mod options;
@@ -14,19 +15,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Either, Function, PromiseRaw};
-use napi::{Env, Status};
+use napi::bindgen_prelude::{Buffer, Either, Function, Object, PromiseRaw};
+use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
 use crate::faces::client::{body_channel, BodyChunks, BodyFeed, Client, RequestBody, RequestSpec};
-use crate::faces::keep_alive;
-use crate::faces::transport::{Outcome, Sockets};
+use crate::faces::transport::Sockets;
 use crate::origin::OriginKey;
-use crate::pool::{Pool, NO_DEADLINE};
+use crate::pool::Pool;
 use bodies::{Bodies, Chunk};
+use calls::{outcome_code, registered, Profiles, SocketCalls};
 use events::{Answer, Event, EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
 use options::{NativeConnect, NativeOptions};
@@ -140,8 +141,7 @@ pub struct NativeAgent {
     bodies: Arc<Bodies>,
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
     hooks: Arc<JsHooks>,
-    /// Connect profiles of requests with options of their own, by the id JS knows them by.
-    profiles: Mutex<HashMap<u32, Arc<Profile>>>,
+    profiles: Arc<Profiles>,
 }
 
 fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
@@ -238,17 +238,7 @@ impl NativeAgent {
 
     /// The profile registered under `id`; 0 or none is the agent's own.
     fn profile(&self, id: Option<u32>) -> napi::Result<Option<Arc<Profile>>> {
-        let Some(id) = id.filter(|id| *id != 0) else {
-            return Ok(None);
-        };
-        let profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
-        match profiles.get(&id) {
-            Some(p) => Ok(Some(p.clone())),
-            None => Err(js_error(Error::new(
-                crate::error::Kind::InvalidArgValue,
-                format!("unknown connect profile {id}"),
-            ))),
-        }
+        registered(&self.profiles, id.unwrap_or(0)).map_err(js_error)
     }
 
     #[napi(catch_unwind)]
@@ -455,34 +445,22 @@ impl NativeAgent {
         }
     }
 
-    /// Socket face: a connection to `host:port` (made as connect profile `profile` says; 0 or none: the
-    /// agent's) for Node's `addRequest`. Answers at once with one number, `id * 4 + kind` (a number, not
-    /// an array: this runs once per request): kind 0 reused (id: connection), 1 connecting (id:
-    /// connection), 2 queued (id: ticket). `retry` asks for a new connection for a request whose reused
-    /// one closed before answering. `fd`: a new plain-TCP connection is handed to JS as its fd.
+    /// Sets the socket face's per-request functions on `target` (see `calls`): `checkout(secure, host,
+    /// port, retry, profile, fd)` answers at once with `id * 4 + kind` (0 reused, 1 connecting: id is
+    /// the connection; 2 queued: id is the ticket); `release(id, keepAlive)` gives a connection back
+    /// after a response and answers how long it may stay idle in ms (`Infinity`: no deadline of its
+    /// own), or -1 when it was closed instead.
     #[napi(catch_unwind)]
-    pub fn checkout_socket(
-        &self,
-        secure: bool,
-        host: String,
-        port: u32,
-        retry: bool,
-        profile: Option<u32>,
-        fd: bool,
-    ) -> napi::Result<f64> {
-        let port = u16::try_from(port).map_err(|_| {
-            js_error(Error::new(
-                crate::error::Kind::InvalidArgValue,
-                format!("invalid port {port}"),
-            ))
-        })?;
-        let key = OriginKey::new(secure, &host, port).via(self.profile(profile)?);
-        let _guard = runtime().enter();
-        let outcome = self.sockets.checkout(&key, retry, fd).map_err(js_error)?;
-        Ok(outcome_code(outcome))
+    pub fn socket_calls(&self, env: &Env, target: Object) -> napi::Result<()> {
+        let calls = Arc::new(SocketCalls {
+            sockets: self.sockets.clone(),
+            profiles: self.profiles.clone(),
+        });
+        // SAFETY: called by N-API on the JS thread with this call's env and argument.
+        unsafe { calls::install(env.raw(), target.raw(), calls) }.map_err(js_error)
     }
 
-    /// What queued request `ticket` was given, coded as `checkout_socket` answers, once; -1 while it
+    /// What queued request `ticket` was given, coded as `checkout` answers (see `calls`), once; -1 while it
     /// still waits.
     #[napi(catch_unwind)]
     pub fn socket_claim(&self, ticket: f64) -> f64 {
@@ -519,20 +497,6 @@ impl NativeAgent {
         self.sockets.resume(id as u64);
     }
 
-    /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
-    /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
-    /// when it was closed instead.
-    #[napi(catch_unwind)]
-    pub fn socket_release(&self, id: f64, keep_alive: Option<String>) -> f64 {
-        let _guard = runtime().enter();
-        let idle_for = keep_alive.as_deref().and_then(keep_alive::idle_for);
-        match self.sockets.release(id as u64, idle_for) {
-            None => -1.0,
-            Some(NO_DEADLINE) => f64::INFINITY,
-            Some(deadline) => deadline.as_millis() as f64,
-        }
-    }
-
     /// JS is done with connection `id`. `fd_open`: its fd (fd carrier) is not closed yet; a second call
     /// without it follows once it is.
     #[napi(catch_unwind)]
@@ -560,14 +524,6 @@ impl NativeAgent {
     pub fn destroy(&self) {
         self.client.pool().destroy();
         self.bodies.cancel_all();
-    }
-}
-
-fn outcome_code(outcome: Outcome) -> f64 {
-    match outcome {
-        Outcome::Reused(id) => id as f64 * 4.0,
-        Outcome::Connecting(id) => id as f64 * 4.0 + 1.0,
-        Outcome::Queued(ticket) => ticket as f64 * 4.0 + 2.0,
     }
 }
 
