@@ -158,3 +158,43 @@ test('caps count fd-carried connections until they are closed: evictions under m
     await close()
   }
 })
+
+for (const carrier of ['fd', 'pipe']) {
+  test(`${carrier} carrier: a replay queued at the cap takes over a connection another request just freed`, async () => {
+    const seen = []
+    const held = []
+    const connections = []
+    const answer = (socket, id) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${id.length}\r\n\r\n${id}`)
+    const srv = await rawServer(socket => {
+      connections.push(socket)
+      socket.on('data', chunk => {
+        for (const [, id] of chunk.toString('latin1').matchAll(/x-id: (\S+)/gi)) {
+          seen.push(id)
+          // r1's first sending is dropped as the keep-alive race does; r2 waits for r3, which comes on a
+          // new connection once r1's is closed, so r1's replay has to queue behind both.
+          if (id === 'r1' && seen.filter(s => s === 'r1').length === 1) socket.destroy()
+          else if (id === 'r2') held.push(socket)
+          else {
+            answer(socket, id)
+            if (id === 'r3') for (const s of held.splice(0)) answer(s, 'r2')
+          }
+        }
+      })
+    })
+    const agent = new Agent({ [CARRIER]: carrier, maxSockets: 2 })
+    try {
+      await Promise.all(['w1', 'w2'].map(id => get(srv.url, agent, { headers: { 'x-id': id } })))
+      const answers = await Promise.all(['r1', 'r2', 'r3'].map(id => get(srv.url, agent, { headers: { 'x-id': id } })))
+      assert.deepStrictEqual(answers.map(a => a.body.toString()), ['r1', 'r2', 'r3'])
+      assert.strictEqual(seen.filter(s => s === 'r1').length, 2)
+      // r1 was sent again on a connection that was reused, not dialled for it.
+      assert.strictEqual(connections.length, 3)
+      assert.strictEqual(agent.getCurrentStatus().retryCount, 1)
+      assert.ok(Object.values(agent.freeSockets).flat().every(socket => !socket.destroyed))
+      assert.strictEqual((await get(srv.url, agent, { headers: { 'x-id': 'after' } })).body.toString(), 'after')
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  })
+}
