@@ -8,7 +8,7 @@ const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
 const { Agent } = require('..')
-const { listenCounting, rawServer, withAgent, get } = require('./helpers/faces')
+const { rawServer, withAgent, twoOrigins, get } = require('./helpers/faces')
 
 const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 const hello = (req, res) => res.end('hello')
@@ -322,19 +322,6 @@ test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket f
     assert.strictEqual((await get(srv.url, agent)).reused, false)
   })
 })
-
-/** Two servers on 127.0.0.1 whose connections are counted together: most open at once across both. */
-async function twoOrigins () {
-  const both = { open: 0, maxOpen: 0 }
-  const servers = await Promise.all([0, 1].map(() => listenCounting(http.createServer(hello))))
-  for (const srv of servers) {
-    srv.server.on('connection', socket => {
-      both.maxOpen = Math.max(both.maxOpen, ++both.open)
-      socket.on('close', () => both.open--)
-    })
-  }
-  return { servers, both, close: () => Promise.all(servers.map(s => s.close())) }
-}
 
 test('keepAlive false: waiting requests take a freed socket as with Node\'s agent; never more than maxSockets, on both faces', async () => {
   await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 2 }), async (srv, agent) => {

@@ -1,19 +1,27 @@
 'use strict'
-// The socket face's socket: a real stream.Duplex over a connection that lives in the Rust pool. Node's
+// The socket face's socket: a real stream.Duplex over a connection that the Rust pool counts. Node's
 // ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, was done in
-// Rust, so both directions carry plaintext. Writes cross into Rust (bounded: past 64 KiB queued, the
-// write callback waits for Rust's drain event); reads are pushed from Rust, and a `push()` that returns
-// false pauses the Rust reader until `_read()` (backpressure). It offers what Node code reads on a
-// net.Socket / tls.TLSSocket: timeouts, addresses, byte counts, ref/unref, peer certificate.
+// Rust, so both directions carry plaintext. A *carrier* moves the bytes (lib/carriers/): the pipe (Rust's
+// tasks; every call crosses threads) or the fd (libuv on the JS thread, for plain TCP). A carrier has
+// `write(chunk) → bool` (false: the write callback waits for `_drained()`), `end()`, `pause()`,
+// `resume()`, `lost()` (Rust's close event), `close()` (this socket is done), `adopt(socket)` (a replay
+// takes it over), and calls back `_data`, `_ended`, `_drained`, `_carrierClosed(err)` (the pipe's come
+// as Rust events through lib/sockets.js, and its close as `_closedByRust`). A `push()` that returns false
+// pauses the carrier until `_read()` (backpressure). Until an fd arrives, what ClientRequest writes waits
+// here. It offers what Node code reads on a net.Socket / tls.TLSSocket: timeouts, addresses, byte counts,
+// ref/unref, peer certificate.
 //
 // The keep-alive race: a server may close an idle connection just as a request is sent on it. When a
 // *reused* connection ends before any byte of the answer, and the request may be sent twice, the socket
 // keeps what the request wrote (up to REPLAY_LIMIT) and moves to a new connection from the pool, writing
-// it again there; ClientRequest never notices. At most once per request.
+// it again there, whatever carries either connection; ClientRequest never notices. At most once per
+// request.
 
 const { Duplex } = require('node:stream')
 const { X509Certificate } = require('node:crypto')
 const { codedError, fromNative } = require('./errors')
+const { PipeCarrier } = require('./carriers/pipe')
+const { FdCarrier } = require('./carriers/fd')
 
 const kId = Symbol('id')
 const kNative = Symbol('native')
@@ -31,6 +39,12 @@ const kAnswered = Symbol('answered')
 const kAgentTimer = Symbol('agentTimer')
 const kIdle = Symbol('idle')
 const kMoving = Symbol('moving')
+const kCarrier = Symbol('carrier')
+const kHeld = Symbol('heldUntilCarried')
+const kResend = Symbol('resend')
+
+/** Internal, for tests: which carrier a socket has ('fd', 'pipe'; null while an fd is on its way). */
+const CARRIER = Symbol.for('keepalive-agent.carrier')
 
 /** How Rust says it closed an idle connection whose deadline passed (its coded error text). */
 const IDLE_EXPIRED = 'ETIMEDOUT\u0001'
@@ -62,8 +76,9 @@ class RustSocket extends Duplex {
   /**
    * @param owner the agent's socket-face book-keeper (see lib/sockets.js)
    * @param id the connection's id in the Rust pool
+   * @param fd whether the connection (being connected) may come as an fd
    */
-  constructor (owner, native, id, { secure, connecting, verified }) {
+  constructor (owner, native, id, { secure, connecting, verified, fd }) {
     super({ allowHalfOpen: false, decodeStrings: true })
     this[kOwner] = owner
     this[kNative] = native
@@ -80,6 +95,11 @@ class RustSocket extends Duplex {
     this[kAgentTimer] = false
     this[kIdle] = false
     this[kMoving] = false
+    this[kCarrier] = fd ? null : new PipeCarrier(native, id)
+    /** A write (`{ chunk, callback }`) or the end (`{ chunk: null, callback }`) waiting for a carrier. */
+    this[kHeld] = null
+    /** A replay's chunks waiting for the new connection's carrier. */
+    this[kResend] = null
     this.connecting = connecting
     this.timeout = 0
     this.bytesRead = 0
@@ -100,6 +120,7 @@ class RustSocket extends Duplex {
   }
 
   get id () { return this[kId] }
+  get [CARRIER] () { return this[kCarrier]?.kind ?? null }
   get bytesWritten () { return this._bytesWritten }
   get pending () { return this.connecting }
   get readyState () {
@@ -112,7 +133,12 @@ class RustSocket extends Duplex {
 
   // ---- events from Rust (called by the owner) ----
 
-  _connected (info, peerCertificate) {
+  /** Connected; `fd` (≥ 0) is the connection's fd when the fd carrier takes it. */
+  _connected (info, peerCertificate, fd) {
+    if (this[kCarrier] === null) {
+      const native = this[kNative]
+      this[kCarrier] = fd >= 0 ? new FdCarrier(native, this[kId], fd, this) : new PipeCarrier(native, this[kId])
+    }
     const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
     this.remoteAddress = rAddr || undefined
     this.remotePort = rPort ? Number(rPort) : undefined
@@ -126,6 +152,7 @@ class RustSocket extends Duplex {
       this.authorized = this[kVerified]
     }
     this._activity()
+    if (this[kResend] !== null || this[kHeld] !== null) this._flush()
     // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.
     if (!this.connecting) return
     this.connecting = false
@@ -135,13 +162,18 @@ class RustSocket extends Duplex {
   }
 
   _data (chunk) {
+    // Bytes nobody asked for (an idle fd-carried connection): never let them reach the next request.
+    if (this[kIdle]) {
+      this.destroy()
+      return
+    }
     this[kAnswered] = true
     this[kReplay] = null
     this.bytesRead += chunk.length
     this._activity()
     if (!this.push(chunk) && !this[kPaused]) {
       this[kPaused] = true
-      this[kNative].socketPause(this[kId])
+      this[kCarrier].pause()
     }
   }
 
@@ -153,17 +185,33 @@ class RustSocket extends Duplex {
 
   /** The peer finished sending. */
   _ended () {
-    if (!this._replay()) this.push(null)
+    // An idle connection the server closed leaves the pool.
+    if (this[kIdle]) this.destroy()
+    else if (!this._replay()) this.push(null)
   }
 
-  /** Rust closed the connection; `reason` is its coded error text, '' for a clean close. */
+  /**
+   * Rust closed the connection (the pipe), or asks this socket to close it (the fd: the pool let go of
+   * it); `reason` is its coded error text, '' for a clean close.
+   */
   _closedByRust (reason) {
-    if (this._replay()) return
     this[kGone] = true
+    this[kCarrier]?.lost()
+    this._lost(reason ? fromNative(new Error(reason)) : null, reason.startsWith(IDLE_EXPIRED))
+  }
+
+  /** The fd carrier's socket closed by itself (the peer closed or reset it). */
+  _carrierClosed (err) {
+    this._lost(err, false)
+  }
+
+  /** The connection is gone: replayed elsewhere, or this socket ends; `expired`: by its idle deadline. */
+  _lost (err, expired) {
+    if (this._replay()) return
     // The pool's idle deadline passed: as with Node's free sockets, a timeout, then the socket is gone.
-    if (this[kIdle] && reason.startsWith(IDLE_EXPIRED)) this.emit('timeout')
+    if (this[kIdle] && expired) this.emit('timeout')
     // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
-    if (reason && !this[kIdle]) this.destroy(fromNative(new Error(reason)))
+    if (err && !this[kIdle]) this.destroy(err)
     else {
       if (!this.readableEnded) this.push(null)
       this.destroy()
@@ -178,9 +226,10 @@ class RustSocket extends Duplex {
     const req = this._httpMessage
     if (this[kReplay] === null || this[kAnswered] || this.destroyed || !req || !req.writableEnded ||
       !replayable(req)) return false
-    const old = this[kId]
     this[kMoving] = true
-    this[kNative].socketDestroy(old)
+    const carrier = this[kCarrier]
+    this[kCarrier] = null
+    carrier.close()
     try {
       this[kOwner].retry(this)
     } catch (err) {
@@ -190,16 +239,50 @@ class RustSocket extends Duplex {
     return true
   }
 
-  /** The owner found this socket's request a new connection, `id`: write the request there again. */
-  _moveTo (id) {
+  /**
+   * The owner found this socket's request a new connection, `id`, carried by `carrier` (null: an fd is on
+   * its way, see `_connected`): write the request there again.
+   */
+  _moveTo (id, carrier) {
     this[kId] = id
     this[kMoving] = false
-    const chunks = this[kReplay] ?? []
+    this[kResend] = this[kReplay] ?? []
     this[kReplay] = null
     this[kPaused] = false
-    for (const chunk of chunks) this[kNative].socketWrite(id, chunk)
-    // A write that waited for the old connection to drain is in what was just written again.
-    this._drained()
+    this[kCarrier] = carrier
+    if (carrier !== null) {
+      carrier.adopt(this)
+      this._flush()
+    }
+  }
+
+  /** An idle socket gives its connection to a replaying one (the pool granted it): this one is done. */
+  _handOver () {
+    const carrier = this[kCarrier]
+    this[kCarrier] = null
+    this[kGone] = true
+    this.destroy()
+    return carrier
+  }
+
+  /** The carrier came: what waited for it is written, a replay first. */
+  _flush () {
+    const carrier = this[kCarrier]
+    const resend = this[kResend]
+    if (resend !== null) {
+      this[kResend] = null
+      for (const chunk of resend) carrier.write(chunk)
+      // A write that waited for the old connection to drain is in what was just written again.
+      this._drained()
+    }
+    const held = this[kHeld]
+    if (held === null) return
+    this[kHeld] = null
+    if (held.chunk === null) {
+      carrier.end()
+      held.callback()
+    } else if (carrier.write(held.chunk)) held.callback()
+    else this[kDrain] = held.callback
   }
 
   /** Taken from the idle list for a new request: a new exchange starts, which may be replayed once. */
@@ -215,6 +298,8 @@ class RustSocket extends Duplex {
   _idle (idleMs) {
     this[kIdle] = true
     this[kReplay] = null
+    // Paused, an fd carrier would not see the server close an idle connection.
+    this._read()
     this.on('error', onIdleError)
     if (Number.isFinite(idleMs)) this._setAgentTimeout(idleMs)
   }
@@ -242,7 +327,9 @@ class RustSocket extends Duplex {
     }
     // Waiting for a new connection: what is written now is sent with the replay.
     if (this[kMoving]) return callback()
-    if (this[kNative].socketWrite(this[kId], chunk)) callback()
+    const carrier = this[kCarrier]
+    if (carrier === null) this[kHeld] = { chunk, callback }
+    else if (carrier.write(chunk)) callback()
     else this[kDrain] = callback
   }
 
@@ -252,27 +339,39 @@ class RustSocket extends Duplex {
   }
 
   _final (callback) {
-    if (!this[kGone] && !this[kMoving]) this[kNative].socketEnd(this[kId])
+    if (this[kGone] || this[kMoving]) return callback()
+    if (this[kCarrier] === null) {
+      this[kHeld] = { chunk: null, callback }
+      return
+    }
+    this[kCarrier].end()
     callback()
   }
 
   _read () {
-    if (this[kPaused] && !this[kMoving]) {
+    if (this[kPaused] && this[kCarrier] !== null) {
       this[kPaused] = false
-      this[kNative].socketResume(this[kId])
+      this[kCarrier].resume()
     }
   }
 
   _destroy (err, callback) {
     this._clearTimer()
-    const callbackDrain = this[kDrain]
+    const callbackDrain = this[kDrain] ?? this[kHeld]?.callback
     this[kDrain] = null
-    if (!this[kGone]) {
-      this[kGone] = true
-      if (!this[kMoving]) this[kNative].socketDestroy(this[kId])
-    }
+    this[kHeld] = null
+    if (!this[kMoving]) this._letGo()
     callback(err)
     if (callbackDrain) callbackDrain(err ?? new Error('socket destroyed'))
+  }
+
+  /** This socket is done with its connection: its carrier closes it. */
+  _letGo () {
+    const carrier = this[kCarrier]
+    if (carrier !== null) carrier.close()
+    // No carrier yet: an fd may be on its way (lib/sockets.js closes it when it comes).
+    else if (!this[kGone]) this[kNative].socketDestroy(this[kId], true)
+    this[kGone] = true
   }
 
   destroySoon () {
@@ -358,4 +457,4 @@ class RustSocket extends Duplex {
   }
 }
 
-module.exports = { RustSocket }
+module.exports = { RustSocket, CARRIER }

@@ -5,7 +5,9 @@
 // answers at the moments Node's agent changes them, so code that reads `agent.sockets[name].length` right
 // after `http.get()`, or `agent.requests` in a socket's 'close' listener, sees what Node would show.
 
-const { RustSocket } = require('./socket')
+const { RustSocket, CARRIER } = require('./socket')
+const { PipeCarrier } = require('./carriers/pipe')
+const { FdCarrier } = require('./carriers/fd')
 const { codedError, fromNative } = require('./errors')
 const { STRIDE, Kind, text, data } = require('./batch')
 
@@ -18,9 +20,31 @@ const SOCKET_NAME = Symbol('agentkeepalive#socketName')
 const SOCKET_REQUEST_COUNT = Symbol('agentkeepalive#socketRequestCount')
 const SOCKET_REQUEST_FINISHED_COUNT = Symbol('agentkeepalive#socketRequestFinishedCount')
 
-// What `checkoutSocket` answers: `[kind, id]`.
+// What `checkout` answers: `id * 4 + kind`.
 const KIND_REUSED = 0
 const KIND_QUEUED = 2
+
+/**
+ * New plain-TCP connections are fd-carried (lib/carriers/fd.js) while fewer requests than this are in
+ * flight: then a request costs no thread hop. Beyond it the pipe's tokio thread takes the syscalls off
+ * the busy JS thread (benchmark/spikes/CARRIER-SPIKE.md).
+ */
+const FD_IN_FLIGHT = 4
+
+/**
+ * Internal, undocumented: `KEEPALIVE_AGENT_SOCKET_CARRIER` (read once) or the agent option
+ * `[Symbol.for('keepalive-agent.carrier')]` forces 'fd' or 'pipe' for plain TCP, so that tests run the
+ * socket face on either carrier.
+ */
+const FORCED_CARRIER = process.env.KEEPALIVE_AGENT_SOCKET_CARRIER
+
+/** How this agent carries new plain-TCP connections: 'fd', 'pipe', or 'auto' (by load). */
+function carrierOf (agent, secure) {
+  // libuv takes a socket fd on Unix only; TLS stays in Rust (rustls).
+  if (secure || process.platform === 'win32') return 'pipe'
+  const forced = agent.options[CARRIER] ?? FORCED_CARRIER
+  return forced === 'fd' || forced === 'pipe' ? forced : 'auto'
+}
 
 function push (map, name, item) {
   const list = map[name]
@@ -46,7 +70,7 @@ function hangUp () {
   return codedError(Error, 'ECONNRESET', 'socket hang up')
 }
 
-/** Where a request goes: what `checkoutSocket` needs, and Node's map key. */
+/** Where a request goes: what `checkout` needs, and Node's map key. */
 function routeOf (agent, options) {
   return {
     host: options.host || options.hostname || 'localhost',
@@ -66,6 +90,15 @@ class SocketBook {
     /** Queued requests by ticket, oldest first: `{ req, route }`. */
     this.tickets = new Map()
     this.routes = new Map()
+    this.carrier = carrierOf(agent, secure)
+    /** The two calls every request makes: `checkout` and `release` (src/binding/calls.rs). */
+    this.calls = {}
+    native.socketCalls(this.calls)
+  }
+
+  /** Whether a new connection should come as an fd: see FD_IN_FLIGHT. */
+  wantsFd () {
+    return this.carrier === 'fd' || (this.carrier === 'auto' && this.liveness.count < FD_IN_FLIGHT)
   }
 
   busy (delta) {
@@ -78,16 +111,19 @@ class SocketBook {
     route.profile = profile
     // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
     route.verified = options.rejectUnauthorized !== false
+    const fd = this.wantsFd()
     let answer
     try {
-      answer = this.native.checkoutSocket(this.secure, route.host, route.port, false, profile)
+      answer = this.calls.checkout(this.secure, route.host, route.port, false, profile, fd)
     } catch (err) {
       // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
       return
     }
-    if (answer[0] === KIND_QUEUED) this.enqueue(req, route, answer[1])
-    else this.assign(req, route, answer[1], answer[0] === KIND_REUSED)
+    const kind = answer % 4
+    const id = (answer - kind) / 4
+    if (kind === KIND_QUEUED) this.enqueue(req, route, id, fd)
+    else this.assign(req, route, id, kind === KIND_REUSED, fd)
   }
 
   /**
@@ -98,17 +134,21 @@ class SocketBook {
   retry (socket) {
     const route = this.routes.get(socket)
     this.byId.delete(socket.id)
-    const [kind, id] = this.native.checkoutSocket(this.secure, route.host, route.port, true, route.profile)
+    const fd = this.wantsFd()
+    const answer = this.calls.checkout(this.secure, route.host, route.port, true, route.profile, fd)
+    const kind = answer % 4
+    const id = (answer - kind) / 4
     if (kind !== KIND_QUEUED) {
-      this.moved(socket, id)
+      this.moved(socket, id, kind === KIND_REUSED, fd)
       return
     }
-    this.tickets.set(id, { socket, route })
+    this.tickets.set(id, { socket, route, fd })
     this.busy(1)
   }
 
-  enqueue (req, route, ticket) {
-    this.tickets.set(ticket, { req, route })
+  /** `fd`: whether the connection it is granted may come as an fd. */
+  enqueue (req, route, ticket, fd) {
+    this.tickets.set(ticket, { req, route, fd })
     push(this.agent.requests, route.name, req)
     this.busy(1)
     // Node's ClientRequest only marks itself destroyed until it gets a socket; a queued request that is
@@ -125,7 +165,7 @@ class SocketBook {
     }
   }
 
-  /** Ticket `ticket` leaves the queue; returns what waited: `{ req, route }` or a retrying `{ socket }`. */
+  /** Ticket `ticket` leaves the queue; returns what waited: `{ req, route, fd }` or a retrying `{ socket }`. */
   dequeue (ticket) {
     const waiting = this.tickets.get(ticket)
     this.tickets.delete(ticket)
@@ -140,20 +180,22 @@ class SocketBook {
   /** The pool granted queued request `ticket` (its answer is claimed here, once). */
   granted (ticket) {
     const answer = this.native.socketClaim(ticket)
-    if (answer.length === 0 || !this.tickets.has(ticket)) return false
-    const { req, route, socket } = this.dequeue(ticket)
-    const [kind, id] = answer
+    if (answer < 0 || !this.tickets.has(ticket)) return false
+    const { req, route, socket, fd } = this.dequeue(ticket)
+    const kind = answer % 4
+    const id = (answer - kind) / 4
     if (socket !== undefined && !socket.destroyed) {
-      this.moved(socket, id)
+      this.moved(socket, id, kind === KIND_REUSED, fd)
       return true
     }
     if (socket !== undefined || req.destroyed) {
-      // Aborted as its turn came: the connection goes back (or, still connecting, is closed).
-      if (kind === KIND_REUSED) this.native.socketRelease(id, null)
-      else this.native.socketDestroy(id)
+      // Aborted as its turn came: the connection goes back (or, still connecting, is closed; an fd on
+      // its way is closed here when it comes).
+      if (kind === KIND_REUSED) this.calls.release(id, null)
+      else this.native.socketDestroy(id, true)
       return true
     }
-    this.assign(req, route, id, kind === KIND_REUSED)
+    this.assign(req, route, id, kind === KIND_REUSED, fd)
     return true
   }
 
@@ -167,7 +209,7 @@ class SocketBook {
     }
   }
 
-  assign (req, route, id, reused) {
+  assign (req, route, id, reused, fd) {
     const agent = this.agent
     let socket = this.byId.get(id)
     if (reused && socket !== undefined) {
@@ -176,7 +218,7 @@ class SocketBook {
       socket._reuse()
       agent.reuseSocket(socket, req)
     } else {
-      socket = this.create(id, route, !reused)
+      socket = this.create(id, route, !reused, fd)
       socket.ref()
     }
     push(agent.sockets, route.name, socket)
@@ -187,11 +229,12 @@ class SocketBook {
     if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
   }
 
-  create (id, route, connecting) {
+  create (id, route, connecting, fd) {
     const socket = new RustSocket(this, this.native, id, {
       secure: this.secure,
       connecting,
-      verified: route.verified
+      verified: route.verified,
+      fd: connecting && fd
     })
     this.byId.set(id, socket)
     this.routes.set(socket, route)
@@ -227,7 +270,7 @@ class SocketBook {
     socket._httpMessage = null
     socket.unref()
     push(agent.freeSockets, route.name, socket)
-    const idleMs = this.native.socketRelease(socket.id, req?.res?.headers['keep-alive'] ?? null)
+    const idleMs = this.calls.release(socket.id, req?.res?.headers['keep-alive'] ?? null)
     if (idleMs < 0) {
       socket.destroy()
       return
@@ -280,7 +323,7 @@ class SocketBook {
         case Kind.FAILED: requests.failed(id, text(batch, at)); break
         case Kind.DATA: this.byId.get(id)?._data(data(batch, at)); break
         case Kind.DRAIN: this.byId.get(id)?._drained(); break
-        case Kind.CONNECTED: this.byId.get(id)?._connected(text(batch, at), data(batch, at)); break
+        case Kind.CONNECTED: this.connected(id, text(batch, at), data(batch, at), meta[at + 2]); break
         case Kind.END: this.byId.get(id)?._ended(); break
         case Kind.CLOSED: this.byId.get(id)?._closedByRust(text(batch, at)); break
         case Kind.GRANTED: this.granted(meta[at + 2]); break
@@ -289,10 +332,25 @@ class SocketBook {
     }
   }
 
-  /** The connection of `socket` is now `id` (a retry on a new connection). */
-  moved (socket, id) {
+  /** Connection `id` is open; `fd` (≥ 0) is its fd when the fd carrier takes it. */
+  connected (id, info, peerCertificate, fd) {
+    const socket = this.byId.get(id)
+    if (socket !== undefined && !socket.destroyed) socket._connected(info, peerCertificate, fd)
+    // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
+    else if (fd >= 0) new FdCarrier(this.native, id, fd, null).close()
+  }
+
+  /**
+   * The connection of `socket` is now `id` (a retry): a new one (`fd`: it may come as an fd) or, when
+   * the pool granted an idle one, the carrier of that idle connection's socket.
+   */
+  moved (socket, id, reused, fd) {
+    const idle = reused ? this.byId.get(id) : undefined
     this.byId.set(id, socket)
-    socket._moveTo(id)
+    let carrier = null
+    if (idle !== undefined) carrier = idle._handOver()
+    else if (reused || !fd) carrier = new PipeCarrier(this.native, id)
+    socket._moveTo(id, carrier)
   }
 
   refused (ticket, err) {

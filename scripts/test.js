@@ -3,6 +3,7 @@
 // Runs the JS test suite, every __test__/*.test.js and *.test.mjs (so a new file is picked up by itself),
 // under each supported Node major in turn (scripts/node-binaries.js), then type-checks the TypeScript
 // consumers. Node's `--test` is given the files: Node 22 and 24 read a folder argument as a module.
+// The socket face's key suites run twice more per major, with the fd and then the pipe carrier forced.
 // Usage: node scripts/test.js [major ...]   (default: 20 22 24)
 
 const { spawnSync } = require('node:child_process')
@@ -15,6 +16,9 @@ const majors = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [20
 const testDir = path.join(root, '__test__')
 const files = fs.readdirSync(testDir).filter(f => /\.test\.m?js$/.test(f)).sort().map(f => path.join('__test__', f))
 const typeProjects = ['__test__/types/tsconfig.json', '__test__/types/tsconfig.nodenext.json']
+// The socket face carries a connection by its fd or by Rust's pipe, chosen by load (lib/sockets.js):
+// its key suites run again with each carrier forced, so both see every case.
+const carrierFiles = ['socket-fidelity', 'socket-face', 'libraries'].map(f => path.join('__test__', `${f}.test.js`))
 
 function run (label, command, args, env = process.env) {
   const started = Date.now()
@@ -32,6 +36,10 @@ for (const major of majors) {
   // Child processes a test spawns by name (npm, node) run on the Node under test too.
   const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }
   results.push(run(`JS tests on Node ${version} (${files.length} files)`, node, ['--test', '--test-timeout=180000', ...files], env))
+  for (const carrier of ['fd', 'pipe']) {
+    results.push(run(`socket-face tests on Node ${version}, ${carrier} carrier`, node, ['--test', '--test-timeout=180000', ...carrierFiles],
+      { ...env, KEEPALIVE_AGENT_SOCKET_CARRIER: carrier }))
+  }
 }
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 for (const project of typeProjects) results.push(run(`tsc --noEmit -p ${project}`, process.execPath, [tsc, '--noEmit', '-p', project]))

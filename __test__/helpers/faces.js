@@ -24,6 +24,22 @@ async function listenCounting (server) {
   return { server, counts, port, url: `${scheme}://127.0.0.1:${port}`, close: () => closeServer(server) }
 }
 
+/**
+ * Two servers on 127.0.0.1 answering 'hello', whose connections are counted together: most open at once
+ * across both.
+ */
+async function twoOrigins () {
+  const both = { open: 0, maxOpen: 0 }
+  const servers = await Promise.all([0, 1].map(() => listenCounting(http.createServer((req, res) => res.end('hello')))))
+  for (const srv of servers) {
+    srv.server.on('connection', socket => {
+      both.maxOpen = Math.max(both.maxOpen, ++both.open)
+      socket.on('close', () => both.open--)
+    })
+  }
+  return { servers, both, close: () => Promise.all(servers.map(s => s.close())) }
+}
+
 /** Runs `run(srv, agent)` with `server` counting on 127.0.0.1; destroys the agent and closes after. */
 async function withAgent (server, agent, run) {
   const srv = await listenCounting(server)
@@ -97,4 +113,4 @@ function get (url, agent, { method = 'GET', body, headers, timeout, ...tls } = {
   })
 }
 
-module.exports = { listenCounting, withAgent, closeServer, rawServer, refusedUrl, get }
+module.exports = { listenCounting, twoOrigins, withAgent, closeServer, rawServer, refusedUrl, get }

@@ -72,10 +72,10 @@ pub struct JsBatch {
 /// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
 /// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers). `id` is
 /// the connection id (socket events) or the request id (answered, failed, connect, informational);
-/// `ticket` the queue ticket (granted, refused) or the body stream id (answered), -1 for none; `number`
-/// the status code (answered) plus 1000 when the connection was reused (answered, granted). Text is
-/// UTF-8 in `bytes`: an error as `code\u{1}message`, `|`-separated connection info (connected, connect
-/// 1), or the status
+/// `ticket` the queue ticket (granted, refused), the body stream id (answered) or the handed-over fd
+/// (connected), -1 for none; `number` the status code (answered) plus 1000 when the connection was
+/// reused (answered, granted). Text is UTF-8 in `bytes`: an error as `code\u{1}message`, `|`-separated
+/// connection info (connected, connect 1), or the status
 /// text and headers, `\n`-separated, then NUL and the trailers the same way if the body came whole
 /// with some (answered). Data is in `bytes` when `start >= 0`; start -1 means
 /// none, and a start below that is `large[-start - 2]`.
@@ -177,8 +177,10 @@ impl BatchBuilder {
             }
         };
         match event {
-            SocketEvent::Connected { id, info } => {
-                self.event(1, id, None, 0).text(&connection_text(&info));
+            SocketEvent::Connected { id, info, fd } => {
+                // The fd carrier's fd rides in the ticket column (-1: none).
+                self.event(1, id, fd.map(|fd| fd as u64), 0)
+                    .text(&connection_text(&info));
                 if let Some(cert) = info.peer_certificate {
                     self.data(cert);
                 }

@@ -5,6 +5,7 @@
 //! `readBody`, which is where backpressure comes from.
 
 mod bodies;
+mod calls;
 mod events;
 mod hooks;
 mod options;
@@ -15,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Either, Function, PromiseRaw};
-use napi::{Env, Status};
+use napi::bindgen_prelude::{Buffer, Either, Function, Object, PromiseRaw};
+use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 use tokio::sync::oneshot;
 
@@ -26,11 +27,11 @@ use crate::faces::client::{
     body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, InformationalWatch, RequestBody,
     RequestSpec,
 };
-use crate::faces::keep_alive;
-use crate::faces::transport::{Outcome, Sockets};
+use crate::faces::transport::Sockets;
 use crate::origin::OriginKey;
-use crate::pool::{Pool, NO_DEADLINE};
+use crate::pool::Pool;
 use bodies::{Bodies, Chunk};
+use calls::{outcome_code, registered, Profiles, SocketCalls};
 use events::{Answer, Event, EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
 use options::{NativeConnect, NativeOptions};
@@ -144,8 +145,7 @@ pub struct NativeAgent {
     bodies: Arc<Bodies>,
     aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
     hooks: Arc<JsHooks>,
-    /// Connect profiles of requests with options of their own, by the id JS knows them by.
-    profiles: Arc<Mutex<HashMap<u32, Arc<Profile>>>>,
+    profiles: Arc<Profiles>,
     /// Whether requests report the connections opened for them (undici's connect events have a
     /// subscriber); off, no connect event is made.
     watching_connects: Arc<AtomicBool>,
@@ -281,17 +281,7 @@ impl NativeAgent {
 
     /// The profile registered under `id`; 0 or none is the agent's own.
     fn profile(&self, id: Option<u32>) -> napi::Result<Option<Arc<Profile>>> {
-        let Some(id) = id.filter(|id| *id != 0) else {
-            return Ok(None);
-        };
-        let profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
-        match profiles.get(&id) {
-            Some(p) => Ok(Some(p.clone())),
-            None => Err(js_error(Error::new(
-                crate::error::Kind::InvalidArgValue,
-                format!("unknown connect profile {id}"),
-            ))),
-        }
+        registered(&self.profiles, id.unwrap_or(0)).map_err(js_error)
     }
 
     #[napi(catch_unwind)]
@@ -528,38 +518,26 @@ impl NativeAgent {
         }
     }
 
-    /// Socket face: a connection to `host:port` (made as connect profile `profile` says; 0 or none: the
-    /// agent's) for Node's `addRequest`. Answers `[kind, id]` at once: kind 0 reused (id: connection),
-    /// 1 connecting (id: connection), 2 queued (id: ticket). `retry` asks for a new connection for a
-    /// request whose reused one closed before answering.
+    /// Sets the socket face's per-request functions on `target` (see `calls`): `checkout(secure, host,
+    /// port, retry, profile, fd)` answers at once with `id * 4 + kind` (0 reused, 1 connecting: id is
+    /// the connection; 2 queued: id is the ticket); `release(id, keepAlive)` gives a connection back
+    /// after a response and answers how long it may stay idle in ms (`Infinity`: no deadline of its
+    /// own), or -1 when it was closed instead.
     #[napi(catch_unwind)]
-    pub fn checkout_socket(
-        &self,
-        secure: bool,
-        host: String,
-        port: u32,
-        retry: bool,
-        profile: Option<u32>,
-    ) -> napi::Result<Vec<f64>> {
-        let port = u16::try_from(port).map_err(|_| {
-            js_error(Error::new(
-                crate::error::Kind::InvalidArgValue,
-                format!("invalid port {port}"),
-            ))
-        })?;
-        let key = OriginKey::new(secure, &host, port).via(self.profile(profile)?);
-        let _guard = runtime().enter();
-        let outcome = self.sockets.checkout(&key, retry).map_err(js_error)?;
-        Ok(outcome_pair(outcome))
+    pub fn socket_calls(&self, env: &Env, target: Object) -> napi::Result<()> {
+        let calls = Arc::new(SocketCalls {
+            sockets: self.sockets.clone(),
+            profiles: self.profiles.clone(),
+        });
+        // SAFETY: called by N-API on the JS thread with this call's env and argument.
+        unsafe { calls::install(env.raw(), target.raw(), calls) }.map_err(js_error)
     }
 
-    /// What queued request `ticket` was given, as `[kind, id]` (see `checkout_socket`), once; `[]` while
-    /// it still waits.
+    /// What queued request `ticket` was given, coded as `checkout` answers (see `calls`), once; -1 while it
+    /// still waits.
     #[napi(catch_unwind)]
-    pub fn socket_claim(&self, ticket: f64) -> Vec<f64> {
-        self.sockets
-            .claim(ticket as u64)
-            .map_or_else(Vec::new, outcome_pair)
+    pub fn socket_claim(&self, ticket: f64) -> f64 {
+        self.sockets.claim(ticket as u64).map_or(-1.0, outcome_code)
     }
 
     /// Takes queued request `ticket` out of the queue; false when its turn already came (claim it).
@@ -592,24 +570,12 @@ impl NativeAgent {
         self.sockets.resume(id as u64);
     }
 
-    /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
-    /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
-    /// when it was closed instead.
+    /// JS is done with connection `id`. `fd_open`: its fd (fd carrier) is not closed yet; a second call
+    /// without it follows once it is.
     #[napi(catch_unwind)]
-    pub fn socket_release(&self, id: f64, keep_alive: Option<String>) -> f64 {
+    pub fn socket_destroy(&self, id: f64, fd_open: Option<bool>) {
         let _guard = runtime().enter();
-        let idle_for = keep_alive.as_deref().and_then(keep_alive::idle_for);
-        match self.sockets.release(id as u64, idle_for) {
-            None => -1.0,
-            Some(NO_DEADLINE) => f64::INFINITY,
-            Some(deadline) => deadline.as_millis() as f64,
-        }
-    }
-
-    #[napi(catch_unwind)]
-    pub fn socket_destroy(&self, id: f64) {
-        let _guard = runtime().enter();
-        self.sockets.destroy(id as u64);
+        self.sockets.destroy(id as u64, fd_open == Some(true));
     }
 
     /// Takes connection `id` out of the pool for good (upgrade, CONNECT).
@@ -631,14 +597,6 @@ impl NativeAgent {
     pub fn destroy(&self) {
         self.client.pool().destroy();
         self.bodies.cancel_all();
-    }
-}
-
-fn outcome_pair(outcome: Outcome) -> Vec<f64> {
-    match outcome {
-        Outcome::Reused(id) => vec![0.0, id as f64],
-        Outcome::Connecting(id) => vec![1.0, id as f64],
-        Outcome::Queued(ticket) => vec![2.0, ticket as f64],
     }
 }
 

@@ -36,7 +36,7 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn panicked(panic: Box<dyn Any + Send>) -> Error {
+pub fn panicked(panic: Box<dyn Any + Send>) -> Error {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

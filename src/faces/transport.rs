@@ -7,6 +7,13 @@
 //! empties. While a connection is idle in the pool the reader keeps watching it: EOF, an error or any byte
 //! closes it, so a stray response is never read as the answer to the next request.
 //!
+//! A plain-TCP connection may instead be *carried by its fd*: once connected, the socket's file descriptor
+//! is handed to JS (in [`SocketEvent::Connected`]) and libuv drives its bytes on the JS thread, with no
+//! thread hop. The pool keeps counting it as before; what it cannot do is touch the fd, which JS may have
+//! closed and the kernel given to another socket. So JS reports when it is done with it and when the fd
+//! is really closed ([`Sockets::destroy`]), and when the pool drops it (idle deadline, eviction, destroy)
+//! JS is told to close it ([`SocketEvent::Closed`]); its slot stays closing until JS reports the close.
+//!
 //! [`Sockets`] is the face's front desk. Its answers to a checkout are synchronous (reused, connecting,
 //! queued) so that the JS side can update Node's maps inside `addRequest`; only connecting and waiting
 //! happen later, reported as events in order through one [`EventSink`].
@@ -23,7 +30,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::linger::LINGER;
 use super::Conn;
-use crate::connect::{Connector, Transport};
+use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
 use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn};
@@ -49,6 +56,9 @@ pub enum SocketEvent {
     Connected {
         id: ConnId,
         info: ConnInfo,
+        /// The connected socket's file descriptor, now owned by the receiver (the fd carrier); `None`:
+        /// its bytes flow through this face's tasks.
+        fd: Option<i32>,
     },
     Data {
         id: ConnId,
@@ -62,7 +72,8 @@ pub enum SocketEvent {
     Drain {
         id: ConnId,
     },
-    /// Connection `id` is gone (failed to connect, reset, or closed by the pool).
+    /// Connection `id` is gone (failed to connect, reset, or closed by the pool); for an fd-carried one:
+    /// the pool dropped it, and JS must close the fd.
     Closed {
         id: ConnId,
         error: Option<Error>,
@@ -103,6 +114,8 @@ struct Shared {
     closed: Closed,
     /// Halves of the socket still held by its tasks.
     halves: AtomicUsize,
+    /// Fd-carried: JS no longer uses the connection (it said so, or was told to close it).
+    told: AtomicBool,
 }
 
 /// A way to drive one connection: write to it, pause it, stop it.
@@ -126,6 +139,7 @@ impl RawHandle {
             expired: AtomicBool::new(false),
             closed: Closed::default(),
             halves: AtomicUsize::new(2),
+            told: AtomicBool::new(false),
         });
         (RawHandle { shared, commands }, rx)
     }
@@ -173,6 +187,8 @@ impl RawHandle {
 /// A socket-face connection as the pool holds it; dropping it closes the connection.
 pub struct RawConn {
     handle: RawHandle,
+    /// Set when JS owns the fd: dropping the connection then asks JS to close it.
+    carried: Option<(ConnId, Arc<dyn EventSink>)>,
 }
 
 impl RawConn {
@@ -201,8 +217,20 @@ impl Shared {
 
 impl Drop for RawConn {
     fn drop(&mut self) {
+        let shared = &self.handle.shared;
+        if let Some((id, sink)) = &self.carried {
+            // The pool let go of it (idle deadline, eviction, destroy) while JS still holds the fd.
+            if !shared.told.swap(true, Ordering::SeqCst) {
+                let error = shared.expired.load(Ordering::SeqCst).then(idle_expired);
+                sink.emit(SocketEvent::Closed { id: *id, error });
+            }
+        }
         self.handle.stop();
     }
+}
+
+fn idle_expired() -> Error {
+    Error::new(crate::error::Kind::TimedOut, "the idle deadline passed")
 }
 
 /// Who holds a connection while the JS side uses it.
@@ -242,6 +270,8 @@ pub struct Sockets {
     connector: Connector,
     sink: Arc<dyn EventSink>,
     held: Mutex<HashMap<ConnId, Held>>,
+    /// Connections whose fd JS owns, until JS reports the fd closed: where each belongs, and its state.
+    carried: Mutex<HashMap<ConnId, (OriginKey, RawHandle)>>,
     tickets: Mutex<Tickets>,
     next_ticket: AtomicU64,
 }
@@ -261,6 +291,7 @@ impl Sockets {
             connector,
             sink,
             held: Mutex::new(HashMap::new()),
+            carried: Mutex::new(HashMap::new()),
             tickets: Mutex::new(Tickets::default()),
             next_ticket: AtomicU64::new(1),
         })
@@ -268,6 +299,10 @@ impl Sockets {
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, Held>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn carried(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, (OriginKey, RawHandle)>> {
+        self.carried.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn handle(&self, id: ConnId) -> Option<RawHandle> {
@@ -280,17 +315,18 @@ impl Sockets {
 
     /// Asks for a connection to `key`, answering at once. `retry` asks for a new connection (not an
     /// idle one) for a request whose reused connection closed before answering; it counts as a retry.
-    pub fn checkout(self: &Arc<Self>, key: &OriginKey, retry: bool) -> Result<Outcome> {
+    /// `fd`: a new plain-TCP connection is handed to JS as its fd (the fd carrier).
+    pub fn checkout(self: &Arc<Self>, key: &OriginKey, retry: bool, fd: bool) -> Result<Outcome> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
-        let granted = Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer));
+        let granted = Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd));
         let turn = self.pool.checkout_then(key, Conn::RAW, retry, granted)?;
         if retry {
             self.pool.note_retry();
         }
         Ok(match turn {
             Turn::Now(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot)),
+            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd)),
             Turn::Queued(seq) => {
                 let mut tickets = self.tickets();
                 // The grant may already have come, on another thread: then there is nothing to cancel.
@@ -304,10 +340,10 @@ impl Sockets {
 
     /// A queued request's turn came (on whichever thread freed the room): hold what it was given until
     /// its owner claims it, and tell the owner.
-    fn granted(self: &Arc<Self>, ticket: u64, answer: Result<Grant<Conn>>) {
+    fn granted(self: &Arc<Self>, ticket: u64, answer: Result<Grant<Conn>>, fd: bool) {
         let outcome = match answer {
             Ok(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot)),
+            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd)),
             Err(error) => {
                 self.tickets().waiting.remove(&ticket);
                 self.sink.emit(SocketEvent::Refused { ticket, error });
@@ -347,8 +383,9 @@ impl Sockets {
         id
     }
 
-    /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected.
-    fn open(self: &Arc<Self>, slot: Slot<Conn>) -> ConnId {
+    /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected. With
+    /// `fd`, a plain-TCP connection is handed to JS once connected.
+    fn open(self: &Arc<Self>, slot: Slot<Conn>, fd: bool) -> ConnId {
         let id = slot.id();
         let (handle, commands) = RawHandle::new();
         self.held().insert(id, Held::Connecting(handle.clone()));
@@ -363,7 +400,7 @@ impl Sockets {
                 _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
-            match connected {
+            match connected.and_then(|transport| carried_fd(transport, fd)) {
                 Err(error) => {
                     slot.fail();
                     this.held().remove(&id);
@@ -372,7 +409,8 @@ impl Sockets {
                         error: Some(error),
                     });
                 }
-                Ok(transport) => this.run(slot, transport, handle, commands),
+                Ok(Carry::Fd(tcp)) => this.hand_over(slot, tcp, handle),
+                Ok(Carry::Pipe(transport)) => this.run(slot, transport, handle, commands),
             }
         });
         id
@@ -397,6 +435,7 @@ impl Sockets {
         };
         let lease = slot.fill(Conn::Raw(RawConn {
             handle: handle.clone(),
+            carried: None,
         }));
         {
             let mut held = self.held();
@@ -415,7 +454,8 @@ impl Sockets {
             }
         }
         let (reader, writer) = tokio::io::split(transport);
-        self.sink.emit(SocketEvent::Connected { id, info });
+        self.sink
+            .emit(SocketEvent::Connected { id, info, fd: None });
         // Each loop owns its half of the socket and drops it when it ends.
         let (shared, sink) = (handle.shared.clone(), self.sink.clone());
         let writing = handle.clone();
@@ -427,6 +467,43 @@ impl Sockets {
         tokio::spawn(async move {
             read_loop(id, key, reader, handle, sockets).await;
             shared.half_closed();
+        });
+    }
+
+    /// The fd carrier: the pool counts the connection, JS owns its fd from the [`SocketEvent::Connected`]
+    /// on. JS's socket queues what it writes until then.
+    fn hand_over(self: &Arc<Self>, slot: Slot<Conn>, tcp: std::net::TcpStream, handle: RawHandle) {
+        let id = slot.id();
+        let key = slot.key().clone();
+        let info = ConnInfo {
+            remote: tcp.peer_addr().ok(),
+            local: tcp.local_addr().ok(),
+            ..ConnInfo::default()
+        };
+        let lease = slot.fill(Conn::Raw(RawConn {
+            handle: handle.clone(),
+            carried: Some((id, self.sink.clone())),
+        }));
+        {
+            let mut held = self.held();
+            if !matches!(held.get(&id), Some(Held::Connecting(_))) {
+                // Destroyed by its owner while connecting: close it here, JS never sees the fd.
+                drop(held);
+                handle.shared.told.store(true, Ordering::SeqCst);
+                drop(lease);
+                drop(tcp);
+                handle.shared.closed.fire();
+                return;
+            }
+            held.insert(id, Held::Leased(lease, handle.clone()));
+            // Recorded under the `held` lock: a destroy from now on knows the fd is JS's.
+            self.carried().insert(id, (key, handle));
+        }
+        let fd = into_fd(tcp);
+        self.sink.emit(SocketEvent::Connected {
+            id,
+            info,
+            fd: Some(fd),
         });
     }
 
@@ -472,13 +549,34 @@ impl Sockets {
         None
     }
 
-    /// Closes connection `id`, whatever its state.
-    pub fn destroy(&self, id: ConnId) {
-        let held = self.held().remove(&id);
-        if let Some(held) = held {
-            held.handle().stop();
-            // Dropping a lease closes the connection and frees its slot.
-            drop(held);
+    /// JS is done with connection `id`, whatever its state: the connection closes. For an fd-carried
+    /// one, `fd_open` says that JS has not closed the fd yet (it lingers, or is still on its way to JS):
+    /// the slot then stays closing until a second call, without `fd_open`, once it is closed.
+    pub fn destroy(&self, id: ConnId, fd_open: bool) {
+        let (held, carried) = {
+            let mut held = self.held();
+            let carried = self.carried().get(&id).cloned();
+            (held.remove(&id), carried)
+        };
+        let Some((key, handle)) = carried else {
+            if let Some(held) = held {
+                held.handle().stop();
+                // Dropping a lease closes the connection and frees its slot.
+                drop(held);
+            }
+            return;
+        };
+        // JS closes the fd itself: the pool must not ask it to.
+        handle.shared.told.store(true, Ordering::SeqCst);
+        if matches!(held, Some(Held::Idle(_))) {
+            self.pool.forget(&key, id, false);
+        }
+        // A lease dropped: the connection starts closing, holding its slot until `closed` fires.
+        drop(held);
+        if !fd_open {
+            self.carried().remove(&id);
+            handle.stop();
+            handle.shared.closed.fire();
         }
     }
 
@@ -499,6 +597,34 @@ impl Sockets {
         self.pool.forget(key, id, error.is_some());
         self.sink.emit(SocketEvent::Closed { id, error });
     }
+}
+
+/// How a connected socket's bytes will move: its fd handed to JS, or this face's tasks.
+enum Carry {
+    Fd(std::net::TcpStream),
+    Pipe(Transport),
+}
+
+/// Plain TCP, when `fd` asks for it and the platform can hand an fd to libuv, goes to JS as its fd.
+fn carried_fd(transport: Transport, fd: bool) -> Result<Carry> {
+    match transport {
+        #[cfg(unix)]
+        Transport::Plain(Stream::Tcp(tcp)) if fd => tcp
+            .into_std()
+            .map(Carry::Fd)
+            .map_err(|e| Error::from_io(&e, "connect")),
+        other => Ok(Carry::Pipe(other)),
+    }
+}
+
+#[cfg(unix)]
+fn into_fd(tcp: std::net::TcpStream) -> i32 {
+    std::os::fd::IntoRawFd::into_raw_fd(tcp)
+}
+
+#[cfg(not(unix))]
+fn into_fd(_tcp: std::net::TcpStream) -> i32 {
+    unreachable!("only Unix platforms hand over an fd")
 }
 
 async fn write_loop(
@@ -600,10 +726,7 @@ async fn read_loop(
     // Stopped by us rather than ended by the peer (EOF, error, stray bytes).
     let ours = *stop.borrow();
     if error.is_none() && shared.expired.load(Ordering::SeqCst) {
-        error = Some(Error::new(
-            crate::error::Kind::TimedOut,
-            "the idle deadline passed",
-        ));
+        error = Some(idle_expired());
     }
     shared.open.store(false, Ordering::SeqCst);
     handle.stop();

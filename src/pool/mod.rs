@@ -120,6 +120,10 @@ impl Closed {
         closed
     }
 
+    pub fn is_fired(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).fired
+    }
+
     pub fn fire(&self) {
         let then = {
             let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -336,7 +340,7 @@ impl<C: Connection> Pool<C> {
         }
     }
 
-    fn slot(&self, key: &OriginKey, id: ConnId, after: Option<Closed>) -> Slot<C> {
+    fn slot(&self, key: &OriginKey, id: ConnId, after: Option<(ConnId, Closed)>) -> Slot<C> {
         Slot {
             pool: self.clone(),
             key: key.clone(),
@@ -433,10 +437,10 @@ impl<C: Connection> Pool<C> {
         self.settle(dropped);
     }
 
-    fn unreserve(&self, key: &OriginKey, failed: bool) {
+    fn unreserve(&self, key: &OriginKey, failed: bool, after: Option<(ConnId, Closed)>) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .unreserve(&self.shared.config, key, failed, &mut dropped);
+            .unreserve(&self.shared.config, key, failed, after, &mut dropped);
         self.settle(dropped);
     }
 
@@ -559,15 +563,15 @@ pub struct Slot<C: Connection> {
     pool: Pool<C>,
     key: OriginKey,
     id: ConnId,
-    /// The connection whose slot this is, still closing: dial only once it is closed.
-    after: Option<Closed>,
+    /// The connection whose slot this is, still closing (its id and signal): dial only once it is closed.
+    after: Option<(ConnId, Closed)>,
     done: bool,
 }
 
 impl<C: Connection> Slot<C> {
     /// Resolves once the room is really free (the connection that held it is closed).
     pub async fn ready(&self) {
-        if let Some(after) = &self.after {
+        if let Some((_, after)) = &self.after {
             after.wait().await;
         }
     }
@@ -590,14 +594,14 @@ impl<C: Connection> Slot<C> {
     /// The connect failed: counted in `createSocketErrorCount`, and the room goes to the next waiter.
     pub fn fail(mut self) {
         self.done = true;
-        self.pool.unreserve(&self.key, true);
+        self.pool.unreserve(&self.key, true, self.after.take());
     }
 }
 
 impl<C: Connection> Drop for Slot<C> {
     fn drop(&mut self) {
         if !self.done {
-            self.pool.unreserve(&self.key, false);
+            self.pool.unreserve(&self.key, false, self.after.take());
         }
     }
 }

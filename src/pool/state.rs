@@ -22,8 +22,9 @@ pub enum Grant<C> {
     },
     Connect {
         id: ConnId,
-        /// A connection still closing whose slot this one takes: dial once it is closed.
-        after: Option<Closed>,
+        /// A connection still closing whose slot this one takes (its id and signal): dial once it is
+        /// closed.
+        after: Option<(ConnId, Closed)>,
     },
 }
 
@@ -320,7 +321,7 @@ impl<C: Connection> State<C> {
                 self.hosts.get_mut(key).expect("host exists").connecting += 1;
                 let after = match room {
                     Room::Free => None,
-                    Room::Closing(c) => Some(c.closed),
+                    Room::Closing(c) => Some((c.id, c.closed)),
                 };
                 return Ok(Answer::Granted(Grant::Connect { id, after }));
             }
@@ -505,19 +506,26 @@ impl<C: Connection> State<C> {
             .map(Room::Closing)
     }
 
-    /// A reservation ended without a connection.
+    /// A reservation ended without a connection. One that took over the slot of a connection still
+    /// closing (`after`) gives it back to that connection, which keeps it until it is closed: the room
+    /// is not free before.
     pub fn unreserve(
         &mut self,
         config: &PoolConfig,
         key: &OriginKey,
         failed: bool,
+        after: Option<(ConnId, Closed)>,
         dropped: &mut Aftermath<C>,
     ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.connecting -= 1;
-            self.total -= 1;
             if failed {
                 self.counters.create_errors += 1;
+            }
+            // Checked under the lock: a signal firing after this finds its entry back in `closing`.
+            match after.filter(|(_, closed)| !closed.is_fired()) {
+                Some((id, closed)) => host.closing.push_back(Closing { id, closed }),
+                None => self.total -= 1,
             }
             self.slot_freed(config, key, dropped);
         }
@@ -668,7 +676,7 @@ impl<C: Connection> State<C> {
             let id = self.new_id();
             let after = match &room {
                 Room::Free => None,
-                Room::Closing(c) => Some(c.closed.clone()),
+                Room::Closing(c) => Some((c.id, c.closed.clone())),
             };
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;

@@ -1,5 +1,6 @@
 //! The pool's rules, exercised with real TCP connections to a listener on 127.0.0.1.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -325,4 +326,62 @@ async fn queue_timeout_and_queue_limit() {
         "ERR_POOL_TIMEOUT"
     );
     assert_eq!(stats(&pool, &key).queued, 0);
+}
+
+/// A connection whose socket closes only when the test fires its signal.
+struct Closing(Closed);
+
+impl Connection for Closing {
+    fn is_open(&self) -> bool {
+        true
+    }
+
+    fn closed(&self) -> Closed {
+        self.0.clone()
+    }
+}
+
+/// Whether `slot` may dial now, without waiting.
+fn ready_now<C: Connection>(slot: &Slot<C>) -> bool {
+    let ready = std::pin::pin!(slot.ready());
+    ready
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        .is_ready()
+}
+
+#[tokio::test]
+async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_room_closing() {
+    let key = OriginKey::new(false, "127.0.0.1", 1);
+    let pool: Pool<Closing> = Pool::new(
+        PoolConfig {
+            max_sockets: 1,
+            ..PoolConfig::default()
+        },
+        Handle::current(),
+    );
+    let closed = Closed::default();
+    let Checkout::Connect(slot) = pool.checkout(&key, 0, false).unwrap() else {
+        panic!("the first request connects");
+    };
+    let lease = slot.fill(Closing(closed.clone()));
+    let Checkout::Queued(waiting) = pool.checkout(&key, 0, false).unwrap() else {
+        panic!("the second request waits for the only slot");
+    };
+    // The connection closes: its slot goes to the waiter, which may dial once the socket is closed.
+    drop(lease);
+    let Grant::Connect(taken) = waiting.wait().await.unwrap() else {
+        panic!("the waiter is given room to connect");
+    };
+    assert!(!ready_now(&taken));
+    // The waiter gives up before the socket closed: the room is still that socket's.
+    drop(taken);
+    let Checkout::Connect(next) = pool.checkout(&key, 0, false).unwrap() else {
+        panic!("the next request takes over the closing slot");
+    };
+    assert!(
+        !ready_now(&next),
+        "the room was freed before the connection closed"
+    );
+    closed.fire();
+    assert!(ready_now(&next));
 }

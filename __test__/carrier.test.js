@@ -1,0 +1,200 @@
+'use strict'
+// The socket face's carriers (lib/carriers/): a plain-TCP connection made while few requests are in
+// flight is carried by its fd (libuv on the JS thread), others by Rust's pipe; TLS always by the pipe.
+// Whatever carries it, the pool keeps counting the connection: its idle list, deadline, caps and
+// evictions, and a server closing it. Every server is on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const { once } = require('node:events')
+const { Agent, HttpsAgent } = require('..')
+const { selfSigned } = require('../examples/certs')
+const { rawServer, withAgent, twoOrigins, get } = require('./helpers/faces')
+
+const CARRIER = Symbol.for('keepalive-agent.carrier')
+const hello = (req, res) => res.end('hello')
+const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+
+/** The carrier of this agent's only free socket, and that socket. */
+function onlyFree (agent) {
+  const free = Object.values(agent.freeSockets).flat()
+  assert.strictEqual(free.length, 1)
+  return free[0]
+}
+
+test('one request at a time: a plain-http connection is carried by its fd, and reused', async () => {
+  await withAgent(http.createServer(hello), new Agent(), async (srv, agent) => {
+    for (let i = 0; i < 3; i++) {
+      const res = await get(srv.url, agent)
+      assert.strictEqual(res.body.toString(), 'hello')
+      assert.strictEqual(res.socket[CARRIER], 'fd')
+      assert.strictEqual(res.reused, i > 0)
+    }
+    assert.strictEqual(srv.counts.opened, 1)
+    assert.strictEqual(onlyFree(agent).remotePort, srv.port)
+  })
+})
+
+test('https, and an agent whose carrier is forced to the pipe, use the pipe', async () => {
+  const cert = selfSigned()
+  await withAgent(https.createServer({ key: cert.key, cert: cert.cert }, hello), new HttpsAgent({ ca: cert.cert }), async (srv, agent) => {
+    const res = await get(srv.url, agent)
+    assert.strictEqual(res.body.toString(), 'hello')
+    assert.strictEqual(res.socket[CARRIER], 'pipe')
+  })
+  await withAgent(http.createServer(hello), new Agent({ [CARRIER]: 'pipe' }), async (srv, agent) => {
+    const res = await get(srv.url, agent)
+    assert.strictEqual(res.socket[CARRIER], 'pipe')
+  })
+})
+
+test('under load new connections take the pipe: the first four in flight get an fd, the rest do not', async () => {
+  const held = []
+  const server = http.createServer((req, res) => {
+    // The first eight are all in flight at once before any is answered.
+    if (held.length === 8) return res.end('hello')
+    held.push(res)
+    if (held.length === 8) for (const r of held) r.end('hello')
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => get(srv.url, agent)))
+    assert.deepStrictEqual(answers.map(a => a.socket[CARRIER]), ['fd', 'fd', 'fd', 'fd', 'pipe', 'pipe', 'pipe', 'pipe'])
+    assert.strictEqual(srv.counts.opened, 8)
+    // The load is gone: a new connection is carried by its fd again.
+    agent.destroy()
+    const fresh = new Agent()
+    try {
+      assert.strictEqual((await get(srv.url, fresh)).socket[CARRIER], 'fd')
+    } finally {
+      fresh.destroy()
+    }
+  })
+})
+
+for (const how of ['closes', 'sends a stray byte on']) {
+  test(`a server that ${how} an idle fd-carried connection: it leaves the pool, and the next request works`, async () => {
+    const sockets = []
+    const srv = await rawServer(socket => {
+      sockets.push(socket)
+      socket.on('data', () => socket.write(ok('fine')))
+    })
+    const agent = new Agent({ [CARRIER]: 'fd' })
+    try {
+      assert.strictEqual((await get(srv.url, agent)).body.toString(), 'fine')
+      const idle = onlyFree(agent)
+      assert.strictEqual(idle[CARRIER], 'fd')
+      const closed = once(idle, 'close')
+      if (how === 'closes') sockets[0].end()
+      else sockets[0].write('X')
+      await closed
+      assert.deepStrictEqual(Object.keys(agent.freeSockets), [])
+      const status = agent.getCurrentStatus()
+      assert.deepStrictEqual(status.freeSockets, {})
+      assert.strictEqual(status.closeSocketCount, 1)
+      const next = await get(srv.url, agent)
+      assert.strictEqual(next.body.toString(), 'fine')
+      assert.strictEqual(next.reused, false)
+      assert.strictEqual(sockets.length, 2)
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  })
+}
+
+test('the pool\'s idle deadline closes an fd-carried connection: a timeout, the server sees it close, maps follow', async () => {
+  await withAgent(http.createServer(hello), new Agent({ [CARRIER]: 'fd', freeSocketTimeout: 50 }), async (srv, agent) => {
+    const serverClosed = once(srv.server, 'connection').then(([socket]) => once(socket, 'close'))
+    await get(srv.url, agent)
+    const idle = onlyFree(agent)
+    const timedOut = once(idle, 'timeout')
+    await Promise.all([timedOut, once(idle, 'close'), serverClosed])
+    assert.deepStrictEqual(Object.keys(agent.freeSockets), [])
+    assert.strictEqual(agent.getCurrentStatus().closeSocketCount, 1)
+    assert.strictEqual(srv.counts.open, 0)
+    assert.strictEqual((await get(srv.url, agent)).reused, false)
+  })
+})
+
+test('agent.destroy() closes idle fd-carried connections: the server sees each close', async () => {
+  await withAgent(http.createServer(hello), new Agent({ [CARRIER]: 'fd' }), async (srv, agent) => {
+    const serverSockets = []
+    srv.server.on('connection', socket => serverSockets.push(socket))
+    await Promise.all(Array.from({ length: 3 }, () => get(srv.url, agent)))
+    assert.strictEqual(serverSockets.length, 3)
+    const allClosed = Promise.all(serverSockets.map(socket => once(socket, 'close')))
+    agent.destroy()
+    await allClosed
+    assert.strictEqual(srv.counts.open, 0)
+  })
+})
+
+test('caps count fd-carried connections until they are closed: evictions under maxTotalSockets and maxSockets never exceed them', async () => {
+  const { servers, both, close } = await twoOrigins()
+  const agent = new Agent({ [CARRIER]: 'fd', maxTotalSockets: 3, maxSockets: 3, freeSocketTimeout: 60000 })
+  try {
+    for (let round = 0; round < 4; round++) {
+      // Three idle connections to one origin, then three requests at once to the other: each needs an
+      // eviction first, and the evicted connections are closed in JS.
+      const [warm, burst] = round % 2 === 0 ? servers : [servers[1], servers[0]]
+      await Promise.all(Array.from({ length: 3 }, () => get(warm.url, agent)))
+      const answers = await Promise.all(Array.from({ length: 3 }, () => get(burst.url, agent)))
+      assert.deepStrictEqual(answers.map(a => a.socket[CARRIER]), ['fd', 'fd', 'fd'])
+    }
+    assert.ok(both.maxOpen <= 3, `the servers saw ${both.maxOpen} connections at once`)
+    // Destroying busy fd-carried sockets frees their slots only once closed: still never over the cap.
+    const many = Array.from({ length: 9 }, () => {
+      const req = http.get(servers[0].url, { agent })
+      req.on('error', () => {})
+      return once(req, 'socket').then(([socket]) => { socket.destroy(); return once(socket, 'close') })
+    })
+    await Promise.all(many)
+    assert.strictEqual((await get(servers[0].url, agent)).body.toString(), 'hello')
+    assert.ok(both.maxOpen <= 3, `the servers saw ${both.maxOpen} connections at once`)
+  } finally {
+    agent.destroy()
+    await close()
+  }
+})
+
+for (const carrier of ['fd', 'pipe']) {
+  test(`${carrier} carrier: a replay queued at the cap takes over a connection another request just freed`, async () => {
+    const seen = []
+    const held = []
+    const connections = []
+    const answer = (socket, id) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${id.length}\r\n\r\n${id}`)
+    const srv = await rawServer(socket => {
+      connections.push(socket)
+      socket.on('data', chunk => {
+        for (const [, id] of chunk.toString('latin1').matchAll(/x-id: (\S+)/gi)) {
+          seen.push(id)
+          // r1's first sending is dropped as the keep-alive race does; r2 waits for r3, which comes on a
+          // new connection once r1's is closed, so r1's replay has to queue behind both.
+          if (id === 'r1' && seen.filter(s => s === 'r1').length === 1) socket.destroy()
+          else if (id === 'r2') held.push(socket)
+          else {
+            answer(socket, id)
+            if (id === 'r3') for (const s of held.splice(0)) answer(s, 'r2')
+          }
+        }
+      })
+    })
+    const agent = new Agent({ [CARRIER]: carrier, maxSockets: 2 })
+    try {
+      await Promise.all(['w1', 'w2'].map(id => get(srv.url, agent, { headers: { 'x-id': id } })))
+      const answers = await Promise.all(['r1', 'r2', 'r3'].map(id => get(srv.url, agent, { headers: { 'x-id': id } })))
+      assert.deepStrictEqual(answers.map(a => a.body.toString()), ['r1', 'r2', 'r3'])
+      assert.strictEqual(seen.filter(s => s === 'r1').length, 2)
+      // r1 was sent again on a connection that was reused, not dialled for it.
+      assert.strictEqual(connections.length, 3)
+      assert.strictEqual(agent.getCurrentStatus().retryCount, 1)
+      assert.ok(Object.values(agent.freeSockets).flat().every(socket => !socket.destroyed))
+      assert.strictEqual((await get(srv.url, agent, { headers: { 'x-id': 'after' } })).body.toString(), 'after')
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  })
+}

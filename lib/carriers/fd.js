@@ -1,0 +1,88 @@
+'use strict'
+// The fd carrier: a plain-TCP connection whose fd the Rust pool handed over once connected. libuv reads
+// and writes it on the JS thread (a net.Socket over the fd), so a request costs no thread hop; the pool
+// still counts the connection (caps, queue, idle list, deadlines, stats). The pool never touches the fd
+// again, since it cannot know when libuv closed it and the kernel reused the number: this carrier tells
+// it when the socket is done with the connection (`socketDestroy(id, true)`: it leaves the idle list,
+// its slot starts closing) and when the fd is closed (`socketDestroy(id)`: the slot is free).
+
+const net = require('node:net')
+
+/**
+ * How long a connection we close waits for the server's FIN, as src/faces/linger.rs: the slot goes to a
+ * new connection only once the server has seen this one close (a server counting connections must never
+ * see more than the caps allow).
+ */
+const LINGER_MS = 1000
+
+class FdCarrier {
+  /** `owner` (the RustSocket) hears `_data`, `_ended`, `_drained` and `_carrierClosed(err)`. */
+  constructor (native, id, fd, owner) {
+    this.native = native
+    this.id = id
+    this.owner = owner
+    this.error = null
+    this.linger = null
+    // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
+    const tcp = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true })
+    // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
+    tcp.unref()
+    tcp.on('data', chunk => this.owner?._data(chunk))
+    tcp.on('end', () => this.owner?._ended())
+    tcp.on('drain', () => this.owner?._drained())
+    tcp.on('error', err => { this.error = err })
+    tcp.on('close', () => this.closed())
+    this.tcp = tcp
+  }
+
+  /** False: wait for the socket's `_drained()`. */
+  write (chunk) {
+    return this.tcp.write(chunk)
+  }
+
+  end () {
+    this.tcp.end()
+  }
+
+  pause () {
+    this.tcp.pause()
+  }
+
+  resume () {
+    this.tcp.resume()
+  }
+
+  /** Now serving `owner` (a replay took over this idle connection). */
+  adopt (owner) {
+    this.owner = owner
+  }
+
+  /** Rust's CLOSED event: the pool let go of the connection; the socket closes it (`close`). */
+  lost () {}
+
+  /** The socket is done with the connection: FIN, then wait (a little) for the server's, then close. */
+  close () {
+    this.owner = null
+    const tcp = this.tcp
+    // Closing already: 'close' reports it.
+    if (tcp.destroyed || this.linger !== null) return
+    this.native.socketDestroy(this.id, true)
+    this.linger = setTimeout(() => tcp.destroy(), LINGER_MS).unref()
+    // What still arrives is read and dropped; the peer's FIN ends both sides, and 'close' follows.
+    tcp.resume()
+    tcp.end()
+  }
+
+  /** The fd is closed: the pool frees the slot, and a socket still using it learns it is gone. */
+  closed () {
+    clearTimeout(this.linger)
+    this.native.socketDestroy(this.id)
+    const owner = this.owner
+    this.owner = null
+    if (owner !== null) owner._carrierClosed(this.error)
+  }
+}
+
+FdCarrier.prototype.kind = 'fd'
+
+module.exports = { FdCarrier }

@@ -1,0 +1,241 @@
+//! The two calls every socket-face request makes (`checkout`, then `release`), as hand-written N-API
+//! functions.
+//!
+//! napi-rs's generated glue for a class method (the class-identity check on `this`, the native-borrow
+//! scope) costs about 4k instructions per call, more than the pool's own work in it; with the fd carrier
+//! these two calls are all a request crosses into Rust for. Each function made here carries its agent's
+//! state as its N-API `data` pointer (an `Arc`, dropped by a finalizer when the function is collected),
+//! so it needs no `this`, and reads its arguments with plain N-API calls.
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::{Arc, Mutex};
+
+use napi::sys;
+
+use crate::connect::Profile;
+use crate::error::{Error, Kind};
+use crate::faces::keep_alive;
+use crate::faces::transport::{Outcome, Sockets};
+use crate::origin::OriginKey;
+use crate::pool::NO_DEADLINE;
+
+/// Connect profiles of requests with options of their own, by the id JS knows them by.
+pub type Profiles = Mutex<HashMap<u32, Arc<Profile>>>;
+
+/// The profile registered under `id`; 0 is the agent's own (`None`).
+pub fn registered(profiles: &Profiles, id: u32) -> Result<Option<Arc<Profile>>, Error> {
+    if id == 0 {
+        return Ok(None);
+    }
+    let profiles = profiles.lock().unwrap_or_else(|e| e.into_inner());
+    match profiles.get(&id) {
+        Some(p) => Ok(Some(p.clone())),
+        None => Err(Error::new(
+            Kind::InvalidArgValue,
+            format!("unknown connect profile {id}"),
+        )),
+    }
+}
+
+/// What the functions reach: the agent's socket face and its connect profiles.
+pub struct SocketCalls {
+    pub sockets: Arc<Sockets>,
+    pub profiles: Arc<Profiles>,
+}
+
+impl SocketCalls {
+    /// A connection to `host:port` (made as connect profile `profile` says; 0: the agent's) for Node's
+    /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]). `retry`
+    /// asks for a new connection for a request whose reused one closed before answering. `fd`: a new
+    /// plain-TCP connection is handed to JS as its fd.
+    fn checkout(
+        &self,
+        secure: bool,
+        host: &str,
+        port: u32,
+        retry: bool,
+        profile: u32,
+        fd: bool,
+    ) -> Result<f64, Error> {
+        let port = u16::try_from(port)
+            .map_err(|_| Error::new(Kind::InvalidArgValue, format!("invalid port {port}")))?;
+        let key = OriginKey::new(secure, host, port).via(registered(&self.profiles, profile)?);
+        let _guard = super::runtime().enter();
+        Ok(outcome_code(self.sockets.checkout(&key, retry, fd)?))
+    }
+
+    /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
+    /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
+    /// when it was closed instead.
+    fn release(&self, id: f64, keep_alive: Option<&str>) -> f64 {
+        let _guard = super::runtime().enter();
+        let idle_for = keep_alive.and_then(keep_alive::idle_for);
+        match self.sockets.release(id as u64, idle_for) {
+            None => -1.0,
+            Some(NO_DEADLINE) => f64::INFINITY,
+            Some(deadline) => deadline.as_millis() as f64,
+        }
+    }
+}
+
+/// A checkout's answer as one number: kind 0 reused (id: connection), 1 connecting (id: connection),
+/// 2 queued (id: ticket). A number, not an array: it is made once per request.
+pub fn outcome_code(outcome: Outcome) -> f64 {
+    match outcome {
+        Outcome::Reused(id) => id as f64 * 4.0,
+        Outcome::Connecting(id) => id as f64 * 4.0 + 1.0,
+        Outcome::Queued(ticket) => ticket as f64 * 4.0 + 2.0,
+    }
+}
+
+/// Sets `checkout(secure, host, port, retry, profile, fd)` and `release(id, keepAlive)` on `target`.
+///
+/// # Safety
+/// `env` and `target` come from the N-API call being served, on the JS thread.
+pub unsafe fn install(
+    env: sys::napi_env,
+    target: sys::napi_value,
+    calls: Arc<SocketCalls>,
+) -> Result<(), Error> {
+    let functions: [(&CStr, sys::napi_callback); 2] =
+        [(c"checkout", Some(checkout)), (c"release", Some(release))];
+    for (name, callback) in functions {
+        let data = Arc::into_raw(calls.clone()) as *mut c_void;
+        let mut function = ptr::null_mut();
+        let made = unsafe {
+            sys::napi_create_function(env, name.as_ptr(), -1, callback, data, &mut function)
+                == sys::Status::napi_ok
+                && sys::napi_add_finalizer(
+                    env,
+                    function,
+                    data,
+                    Some(drop_calls),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                ) == sys::Status::napi_ok
+                && sys::napi_set_named_property(env, target, name.as_ptr(), function)
+                    == sys::Status::napi_ok
+        };
+        if !made {
+            return Err(Error::new(
+                Kind::Internal,
+                "could not make the socket face's functions",
+            ));
+        }
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn drop_calls(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the `Arc` given to this function in `install`, dropped once, here.
+    drop(unsafe { Arc::from_raw(data as *const SocketCalls) });
+}
+
+/// The call's arguments (missing ones are `undefined`) and its `SocketCalls`.
+unsafe fn arguments<'a, const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Option<([sys::napi_value; N], &'a SocketCalls)> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    let mut data = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        )
+    };
+    if status != sys::Status::napi_ok || data.is_null() {
+        return None;
+    }
+    // SAFETY: `data` is the `Arc<SocketCalls>` this function was made with; its finalizer runs only
+    // once the function is collected, so not during a call.
+    Some((argv, unsafe { &*(data as *const SocketCalls) }))
+}
+
+unsafe fn boolean(env: sys::napi_env, value: sys::napi_value) -> bool {
+    let mut out = false;
+    unsafe { sys::napi_get_value_bool(env, value, &mut out) };
+    out
+}
+
+unsafe fn number(env: sys::napi_env, value: sys::napi_value) -> f64 {
+    let mut out = 0.0;
+    unsafe { sys::napi_get_value_double(env, value, &mut out) };
+    out
+}
+
+/// A string argument; `None` for anything else (null, undefined).
+unsafe fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    let mut len = 0;
+    let status =
+        unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    let mut bytes = vec![0u8; len + 1];
+    unsafe {
+        sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut len)
+    };
+    bytes.truncate(len);
+    String::from_utf8(bytes).ok()
+}
+
+/// Returns `value` to JS; an error is thrown as lib/errors.js `fromNative` reads it (`code\u{1}message`).
+unsafe fn answer(
+    env: sys::napi_env,
+    value: std::thread::Result<Result<f64, Error>>,
+) -> sys::napi_value {
+    let error = match value {
+        Ok(Ok(n)) => {
+            let mut out = ptr::null_mut();
+            unsafe { sys::napi_create_double(env, n, &mut out) };
+            return out;
+        }
+        Ok(Err(error)) => error,
+        Err(panic) => super::unwind::panicked(panic),
+    };
+    let message = format!("{}\u{1}{}", error.code(), error.message()).replace('\0', " ");
+    let message = std::ffi::CString::new(message).unwrap_or_default();
+    unsafe { sys::napi_throw_error(env, ptr::null(), message.as_ptr()) };
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn checkout(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<6>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let host = string(env, args[1]).unwrap_or_default();
+        calls.checkout(
+            boolean(env, args[0]),
+            &host,
+            number(env, args[2]) as u32,
+            boolean(env, args[3]),
+            number(env, args[4]) as u32,
+            boolean(env, args[5]),
+        )
+    }));
+    unsafe { answer(env, result) }
+}
+
+unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let keep_alive = string(env, args[1]);
+        Ok(calls.release(number(env, args[0]), keep_alive.as_deref()))
+    }));
+    unsafe { answer(env, result) }
+}
