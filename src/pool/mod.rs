@@ -229,16 +229,20 @@ impl<C: Connection> Pool<C> {
     /// one failed). A request that has to wait gets a [`Waiting`] to await.
     pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
         let (tx, rx) = oneshot::channel();
-        Ok(match self.take_turn(key, role, fresh, Tell::Channel(tx))? {
-            Turn::Now(Grant::Reuse(lease)) => Checkout::Reuse(lease),
-            Turn::Now(Grant::Connect(slot)) => Checkout::Connect(slot),
-            Turn::Queued(seq) => Checkout::Queued(Waiting {
-                pool: self.clone(),
-                key: key.clone(),
-                seq,
-                rx: Some(rx),
-            }),
-        })
+        Ok(
+            match self.take_turn(key, role, fresh, &mut Some(Tell::Channel(tx)))? {
+                Answer::Granted(grant) => match self.wrap(key, grant) {
+                    Grant::Reuse(lease) => Checkout::Reuse(lease),
+                    Grant::Connect(slot) => Checkout::Connect(slot),
+                },
+                Answer::Queued { seq } => Checkout::Queued(Waiting {
+                    pool: self.clone(),
+                    key: key.clone(),
+                    seq,
+                    rx: Some(rx),
+                }),
+            },
+        )
     }
 
     /// As [`Pool::checkout`], but a request that has to wait is a callback in the queue rather than a
@@ -251,21 +255,57 @@ impl<C: Connection> Pool<C> {
         fresh: bool,
         call: Callback<C>,
     ) -> Result<Turn<C>> {
-        let (pool, owner) = (self.clone(), key.clone());
-        let call = Box::new(move |answer: Result<RawGrant<C>>| {
-            call(answer.map(|grant| pool.wrap(&owner, grant)));
-        });
-        let turn = self.take_turn(key, role, fresh, Tell::Call(call))?;
-        if let (Turn::Queued(seq), Some(limit)) = (&turn, self.shared.config.queue_timeout) {
-            let (pool, key, seq) = (self.clone(), key.clone(), *seq);
-            self.shared.runtime.spawn(async move {
-                tokio::time::sleep(limit).await;
-                if let Some(Tell::Call(call)) = pool.lock().leave_queue(&key, seq) {
-                    call(Err(queue_timeout(limit, &key)));
-                }
-            });
+        let answer = self.take_turn(key, role, fresh, &mut Some(self.told(key, call)))?;
+        Ok(match answer {
+            Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
+            Answer::Queued { seq } => {
+                self.time_queue(key, seq);
+                Turn::Queued(seq)
+            }
+        })
+    }
+
+    /// As [`Pool::checkout_then`], but `call` always gives the answer: before this returns when there is
+    /// a connection, room, or a refusal; later when the request has to wait. Returns the waiter's number
+    /// (for [`Pool::cancel`]) when it waits. A queued request is then nothing but its callback.
+    pub fn checkout_call(&self, key: &OriginKey, role: u8, call: Callback<C>) -> Option<u64> {
+        let mut tell = Some(self.told(key, call));
+        let answer = self.take_turn(key, role, false, &mut tell);
+        let Some(Tell::Call(call)) = tell else {
+            let Ok(Answer::Queued { seq }) = answer else {
+                unreachable!("a callback is kept only by a waiter")
+            };
+            self.time_queue(key, seq);
+            return Some(seq);
+        };
+        match answer {
+            Ok(Answer::Granted(grant)) => call(Ok(grant)),
+            Err(e) => call(Err(e)),
+            Ok(Answer::Queued { .. }) => unreachable!("a waiter keeps its callback"),
         }
-        Ok(turn)
+        None
+    }
+
+    /// `call` as the queue keeps it: it is handed the pool's raw grant, and wraps it.
+    fn told(&self, key: &OriginKey, call: Callback<C>) -> Tell<C> {
+        let (pool, owner) = (self.clone(), key.clone());
+        Tell::Call(Box::new(move |answer: Result<RawGrant<C>>| {
+            call(answer.map(|grant| pool.wrap(&owner, grant)));
+        }))
+    }
+
+    /// With a `queueTimeout`, waiter `seq` is told it timed out if it still waits then.
+    fn time_queue(&self, key: &OriginKey, seq: u64) {
+        let Some(limit) = self.shared.config.queue_timeout else {
+            return;
+        };
+        let (pool, key) = (self.clone(), key.clone());
+        self.shared.runtime.spawn(async move {
+            tokio::time::sleep(limit).await;
+            if let Some(Tell::Call(call)) = pool.lock().leave_queue(&key, seq) {
+                call(Err(queue_timeout(limit, &key)));
+            }
+        });
     }
 
     /// Takes queued request `seq` out of the queue. False when it is no longer there (its callback ran
@@ -275,7 +315,14 @@ impl<C: Connection> Pool<C> {
         tell.is_some()
     }
 
-    fn take_turn(&self, key: &OriginKey, role: u8, fresh: bool, tell: Tell<C>) -> Result<Turn<C>> {
+    /// The pool's answer to a checkout, unwrapped; `tell` is taken when the request has to wait.
+    fn take_turn(
+        &self,
+        key: &OriginKey,
+        role: u8,
+        fresh: bool,
+        tell: &mut Option<Tell<C>>,
+    ) -> Result<Answer<C>> {
         let mut dropped = Aftermath::default();
         let mut state = self.lock();
         let answer = state.checkout(
@@ -288,13 +335,8 @@ impl<C: Connection> Pool<C> {
             &mut dropped,
         );
         drop(state);
-        let turn = match answer {
-            Err(e) => Err(e),
-            Ok(Answer::Granted(grant)) => Ok(Turn::Now(self.wrap(key, grant))),
-            Ok(Answer::Queued { seq }) => Ok(Turn::Queued(seq)),
-        };
         self.settle(dropped);
-        turn
+        answer
     }
 
     /// Does what a locked step left: runs waiters' callbacks, then closes connections.
