@@ -326,3 +326,43 @@ async fn queue_timeout_and_queue_limit() {
     );
     assert_eq!(stats(&pool, &key).queued, 0);
 }
+
+/// What a `checkout_call` callback was told: "reuse", "connect" or the error's code.
+fn told(answers: &Arc<std::sync::Mutex<Vec<String>>>) -> Callback<Tcp> {
+    let answers = answers.clone();
+    Box::new(move |answer: Result<Grant<Tcp>>| {
+        let what = match answer {
+            Ok(Grant::Reuse(lease)) => {
+                lease.release(None);
+                "reuse".to_string()
+            }
+            Ok(Grant::Connect(_)) => "connect".to_string(),
+            Err(e) => e.code().to_string(),
+        };
+        answers.lock().unwrap().push(what);
+    })
+}
+
+#[tokio::test]
+async fn checkout_call_answers_at_once_or_from_the_queue() {
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
+    drop(waiting);
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // The only slot is held: both wait, in order; the first one leaves the queue.
+    let first = pool.checkout_call(&key, 0, told(&answers)).expect("waits");
+    assert!(pool.checkout_call(&key, 0, told(&answers)).is_some());
+    assert_eq!(stats(&pool, &key).queued, 2);
+    assert!(pool.cancel(&key, first));
+    assert_eq!(stats(&pool, &key).queued, 1);
+    // Released: the waiter left is given the connection before `release` returns.
+    held.release(None);
+    assert_eq!(*answers.lock().unwrap(), ["reuse"]);
+    // Now idle: answered at once.
+    assert_eq!(pool.checkout_call(&key, 0, told(&answers)), None);
+    pool.destroy();
+    assert_eq!(pool.checkout_call(&key, 0, told(&answers)), None);
+    assert_eq!(
+        *answers.lock().unwrap(),
+        ["reuse", "reuse", "ERR_AGENT_DESTROYED"]
+    );
+}
