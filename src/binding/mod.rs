@@ -8,6 +8,7 @@ mod bodies;
 mod events;
 mod hooks;
 mod options;
+mod requests;
 mod unwind;
 
 use std::collections::HashMap;
@@ -17,20 +18,19 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Either, Function, PromiseRaw};
 use napi::{Env, Status};
 use napi_derive::napi;
-use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
 use crate::faces::client::{body_channel, BodyChunks, BodyFeed, Client, RequestBody, RequestSpec};
 use crate::faces::keep_alive;
 use crate::faces::transport::{Outcome, Sockets};
-use crate::faces::Conn;
 use crate::origin::OriginKey;
-use crate::pool::{Callback, Grant, Pool, NO_DEADLINE};
+use crate::pool::{Pool, NO_DEADLINE};
 use bodies::{Bodies, Chunk};
-use events::{Answer, Event, EventQueue, JsBatch};
+use events::{EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
 use options::{NativeConnect, NativeOptions};
+use requests::{Aborts, Runner};
 use unwind::CatchUnwind;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix
@@ -133,20 +133,13 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How an abortable request is stopped: its running task is told, or, while it waits in the pool's
-/// queue (`queued`: where), it leaves the queue.
-struct Abort {
-    tx: oneshot::Sender<()>,
-    queued: Option<(OriginKey, u64)>,
-}
-
 #[napi]
 pub struct NativeAgent {
     client: Arc<Client>,
     sockets: Arc<Sockets>,
     events: Arc<EventQueue>,
     bodies: Arc<Bodies>,
-    aborts: Arc<Mutex<HashMap<u32, Abort>>>,
+    aborts: Aborts,
     hooks: Arc<JsHooks>,
     /// Connect profiles of requests with options of their own, by the id JS knows them by.
     profiles: Mutex<HashMap<u32, Arc<Profile>>>,
@@ -332,106 +325,21 @@ impl NativeAgent {
                 .map(|t| Duration::from_millis(t as u64)),
             profile,
         });
-        let key = Client::key(&spec).map_err(js_error)?;
-        let aborted = abortable.then(|| {
-            let (tx, rx) = oneshot::channel();
-            locked(&self.aborts).insert(id, Abort { tx, queued: None });
-            rx
-        });
-        let start = self.starter(id, spec, aborted);
-        // A request that has to wait is only `start` in the pool's queue (no task) until its turn. The
-        // checkout may grant other waiters, whose callbacks spawn: inside the runtime.
-        let _guard = runtime().enter();
-        if let Some(seq) = self.client.pool().checkout_call(&key, Conn::HTTP, start) {
-            if let Some(abort) = locked(&self.aborts).get_mut(&id) {
-                abort.queued = Some((key, seq));
-            }
-        }
+        let runner = Runner {
+            client: self.client.clone(),
+            bodies: self.bodies.clone(),
+            aborts: self.aborts.clone(),
+            events: self.events.clone(),
+            id,
+        };
+        runner.start(spec, abortable);
         Ok(())
     }
 
-    /// What runs request `id` once the pool answers its checkout: a task for the exchange, or the
-    /// failure at once.
-    fn starter(
-        &self,
-        id: u32,
-        spec: Box<RequestSpec>,
-        aborted: Option<oneshot::Receiver<()>>,
-    ) -> Callback<Conn> {
-        let client = self.client.clone();
-        let bodies = self.bodies.clone();
-        let aborts = self.aborts.clone();
-        let events = self.events.clone();
-        Box::new(move |answer: crate::error::Result<Grant<Conn>>| {
-            let grant = match answer {
-                Ok(grant) => grant,
-                Err(error) => {
-                    locked(&aborts).remove(&id);
-                    events.push(Event::Failed { id, error });
-                    return;
-                }
-            };
-            // A panic in the task settles the request with a coded error; unwinding drops its lease or
-            // slot, which gives the pool its count back.
-            let settle = CatchUnwind::new(async move {
-                // The two sends are exclusive, so they share room in this task's state.
-                let result = match aborted {
-                    None => client.send(spec, grant).await,
-                    Some(rx) => {
-                        let result = tokio::select! {
-                            r = client.send(spec, grant) => r,
-                            _ = rx => Err(Error::aborted()),
-                        };
-                        locked(&aborts).remove(&id);
-                        result
-                    }
-                };
-                match result {
-                    Err(error) => Event::Failed { id, error },
-                    Ok(parts) => {
-                        let stream = parts.rest.map(|rest| bodies.insert(rest));
-                        Event::Answered {
-                            id,
-                            head: Answer {
-                                status: parts.status,
-                                status_text: parts.status_text,
-                                headers: parts.headers,
-                                reused: parts.reused,
-                                body: Vec::from(parts.body),
-                                trailers: parts.trailers,
-                                stream,
-                            },
-                        }
-                    }
-                }
-            });
-            runtime().spawn(async move {
-                let event = settle
-                    .await
-                    .unwrap_or_else(|error| Event::Failed { id, error });
-                events.push(event);
-            });
-        })
-    }
-
-    /// Cancels the request registered under `abort_id`, if it is still running: one still queued leaves
-    /// the queue at once and fails here.
+    /// Stops the request registered under `abort_id`, if it is still running or queued.
     #[napi(catch_unwind)]
     pub fn abort(&self, abort_id: u32) {
-        let Some(Abort { tx, queued }) = locked(&self.aborts).remove(&abort_id) else {
-            return;
-        };
-        match queued {
-            Some((key, seq)) if self.client.pool().cancel(&key, seq) => {
-                self.events.push(Event::Failed {
-                    id: abort_id,
-                    error: Error::aborted(),
-                })
-            }
-            _ => {
-                let _ = tx.send(());
-            }
-        }
+        requests::abort(&self.client, &self.aborts, &self.events, abort_id);
     }
 
     /// The next chunk of body `id`, or `null` at its end; with `with_trailers`, the end is the trailers

@@ -230,7 +230,7 @@ impl<C: Connection> Pool<C> {
     pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
         let (tx, rx) = oneshot::channel();
         Ok(
-            match self.take_turn(key, role, fresh, &mut Some(Tell::Channel(tx)))? {
+            match self.take_turn(key, role, fresh, || Tell::Channel(tx))? {
                 Answer::Granted(grant) => match self.wrap(key, grant) {
                     Grant::Reuse(lease) => Checkout::Reuse(lease),
                     Grant::Connect(slot) => Checkout::Connect(slot),
@@ -255,7 +255,19 @@ impl<C: Connection> Pool<C> {
         fresh: bool,
         call: Callback<C>,
     ) -> Result<Turn<C>> {
-        let answer = self.take_turn(key, role, fresh, &mut Some(self.told(key, call)))?;
+        self.checkout_or_queue(key, role, fresh, || call)
+    }
+
+    /// As [`Pool::checkout_then`], but the callback is made by `queue` only when the request has to
+    /// wait: what it will need can stay with the caller when there is a connection or room now.
+    pub fn checkout_or_queue(
+        &self,
+        key: &OriginKey,
+        role: u8,
+        fresh: bool,
+        queue: impl FnOnce() -> Callback<C>,
+    ) -> Result<Turn<C>> {
+        let answer = self.take_turn(key, role, fresh, || self.told(key, queue()))?;
         Ok(match answer {
             Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
             Answer::Queued { seq } => {
@@ -263,27 +275,6 @@ impl<C: Connection> Pool<C> {
                 Turn::Queued(seq)
             }
         })
-    }
-
-    /// As [`Pool::checkout_then`], but `call` always gives the answer: before this returns when there is
-    /// a connection, room, or a refusal; later when the request has to wait. Returns the waiter's number
-    /// (for [`Pool::cancel`]) when it waits. A queued request is then nothing but its callback.
-    pub fn checkout_call(&self, key: &OriginKey, role: u8, call: Callback<C>) -> Option<u64> {
-        let mut tell = Some(self.told(key, call));
-        let answer = self.take_turn(key, role, false, &mut tell);
-        let Some(Tell::Call(call)) = tell else {
-            let Ok(Answer::Queued { seq }) = answer else {
-                unreachable!("a callback is kept only by a waiter")
-            };
-            self.time_queue(key, seq);
-            return Some(seq);
-        };
-        match answer {
-            Ok(Answer::Granted(grant)) => call(Ok(grant)),
-            Err(e) => call(Err(e)),
-            Ok(Answer::Queued { .. }) => unreachable!("a waiter keeps its callback"),
-        }
-        None
     }
 
     /// `call` as the queue keeps it: it is handed the pool's raw grant, and wraps it.
@@ -315,13 +306,14 @@ impl<C: Connection> Pool<C> {
         tell.is_some()
     }
 
-    /// The pool's answer to a checkout, unwrapped; `tell` is taken when the request has to wait.
+    /// The pool's answer to a checkout, unwrapped; `tell` makes the waiter's way to be told, when the
+    /// request has to wait (it runs under the pool's lock).
     fn take_turn(
         &self,
         key: &OriginKey,
         role: u8,
         fresh: bool,
-        tell: &mut Option<Tell<C>>,
+        tell: impl FnOnce() -> Tell<C>,
     ) -> Result<Answer<C>> {
         let mut dropped = Aftermath::default();
         let mut state = self.lock();

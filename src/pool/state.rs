@@ -280,7 +280,7 @@ impl<C: Connection> State<C> {
         key: &OriginKey,
         fresh: bool,
         role: u8,
-        tell: &mut Option<Tell<C>>,
+        tell: impl FnOnce() -> Tell<C>,
         now: Instant,
         dropped: &mut Aftermath<C>,
     ) -> Result<Answer<C>> {
@@ -340,8 +340,11 @@ impl<C: Connection> State<C> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let tell = tell.take().expect("a checkout queues its waiter once");
-        host.waiters.push_back(Waiter { seq, role, tell });
+        host.waiters.push_back(Waiter {
+            seq,
+            role,
+            tell: tell(),
+        });
         if stale > 0 {
             self.dispatch_all(config, dropped);
         }

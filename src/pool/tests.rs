@@ -327,7 +327,7 @@ async fn queue_timeout_and_queue_limit() {
     assert_eq!(stats(&pool, &key).queued, 0);
 }
 
-/// What a `checkout_call` callback was told: "reuse", "connect" or the error's code.
+/// What a queued callback was told: "reuse", "connect" or the error's code.
 fn told(answers: &Arc<std::sync::Mutex<Vec<String>>>) -> Callback<Tcp> {
     let answers = answers.clone();
     Box::new(move |answer: Result<Grant<Tcp>>| {
@@ -344,25 +344,28 @@ fn told(answers: &Arc<std::sync::Mutex<Vec<String>>>) -> Callback<Tcp> {
 }
 
 #[tokio::test]
-async fn checkout_call_answers_at_once_or_from_the_queue() {
+async fn checkout_or_queue_makes_the_callback_only_to_wait() {
     let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
     drop(waiting);
     let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let queue = || pool.checkout_or_queue(&key, 0, false, || told(&answers));
     // The only slot is held: both wait, in order; the first one leaves the queue.
-    let first = pool.checkout_call(&key, 0, told(&answers)).expect("waits");
-    assert!(pool.checkout_call(&key, 0, told(&answers)).is_some());
+    let Ok(Turn::Queued(first)) = queue() else {
+        panic!("the slot is held")
+    };
+    assert!(matches!(queue(), Ok(Turn::Queued(_))));
     assert_eq!(stats(&pool, &key).queued, 2);
     assert!(pool.cancel(&key, first));
     assert_eq!(stats(&pool, &key).queued, 1);
     // Released: the waiter left is given the connection before `release` returns.
     held.release(None);
     assert_eq!(*answers.lock().unwrap(), ["reuse"]);
-    // Now idle: answered at once.
-    assert_eq!(pool.checkout_call(&key, 0, told(&answers)), None);
-    pool.destroy();
-    assert_eq!(pool.checkout_call(&key, 0, told(&answers)), None);
-    assert_eq!(
-        *answers.lock().unwrap(),
-        ["reuse", "reuse", "ERR_AGENT_DESTROYED"]
-    );
+    // Idle now: granted at once, and no callback is made.
+    let made = std::cell::Cell::new(false);
+    let turn = pool.checkout_or_queue(&key, 0, false, || {
+        made.set(true);
+        told(&answers)
+    });
+    assert!(matches!(turn, Ok(Turn::Now(Grant::Reuse(_)))));
+    assert!(!made.get());
 }
