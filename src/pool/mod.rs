@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, Notify};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::origin::OriginKey;
 use state::{Aftermath, Answer, Grant as RawGrant, Ready, State, Tell};
 pub use state::{Counters, OriginStats, Status};
@@ -235,7 +235,7 @@ impl<C: Connection> Pool<C> {
                     Grant::Reuse(lease) => Checkout::Reuse(lease),
                     Grant::Connect(slot) => Checkout::Connect(slot),
                 },
-                Answer::Queued { seq } => Checkout::Queued(Waiting {
+                Answer::Queued { seq, .. } => Checkout::Queued(Waiting {
                     pool: self.clone(),
                     key: key.clone(),
                     seq,
@@ -270,10 +270,7 @@ impl<C: Connection> Pool<C> {
         let answer = self.take_turn(key, role, fresh, || self.told(key, queue()))?;
         Ok(match answer {
             Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
-            Answer::Queued { seq } => {
-                self.time_queue(key, seq);
-                Turn::Queued(seq)
-            }
+            Answer::Queued { seq, .. } => Turn::Queued(seq),
         })
     }
 
@@ -283,20 +280,6 @@ impl<C: Connection> Pool<C> {
         Tell::Call(Box::new(move |answer: Result<RawGrant<C>>| {
             call(answer.map(|grant| pool.wrap(&owner, grant)));
         }))
-    }
-
-    /// With a `queueTimeout`, waiter `seq` is told it timed out if it still waits then.
-    fn time_queue(&self, key: &OriginKey, seq: u64) {
-        let Some(limit) = self.shared.config.queue_timeout else {
-            return;
-        };
-        let (pool, key) = (self.clone(), key.clone());
-        self.shared.runtime.spawn(async move {
-            tokio::time::sleep(limit).await;
-            if let Some(Tell::Call(call)) = pool.lock().leave_queue(&key, seq) {
-                call(Err(queue_timeout(limit, &key)));
-            }
-        });
     }
 
     /// Takes queued request `seq` out of the queue. False when it is no longer there (its callback ran
@@ -327,6 +310,9 @@ impl<C: Connection> Pool<C> {
             &mut dropped,
         );
         drop(state);
+        if let Ok(Answer::Queued { wake: true, .. }) = &answer {
+            self.shared.reaper.notify_one();
+        }
         self.settle(dropped);
         answer
     }
@@ -646,16 +632,11 @@ pub struct Waiting<C: Connection> {
 }
 
 impl<C: Connection> Waiting<C> {
-    /// Waits for a connection or for room to open one, up to the pool's `queueTimeout`.
+    /// Waits for a connection or for room to open one, up to the pool's `queueTimeout` (the reaper
+    /// fails the waiter then).
     pub async fn wait(mut self) -> Result<Grant<C>> {
         let rx = self.rx.as_mut().expect("a waiter is awaited once");
-        let answer = match self.pool.shared.config.queue_timeout {
-            None => rx.await,
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
-                Ok(answer) => answer,
-                Err(_) => return Err(queue_timeout(limit, &self.key)),
-            },
-        };
+        let answer = rx.await;
         self.rx = None;
         match answer {
             Ok(Ok(grant)) => Ok(self.pool.wrap(&self.key, grant)),
@@ -679,13 +660,6 @@ impl<C: Connection> Drop for Waiting<C> {
             Err(_) => self.pool.leave_queue(&self.key, self.seq),
         }
     }
-}
-
-fn queue_timeout(limit: Duration, key: &OriginKey) -> Error {
-    Error::new(
-        Kind::QueueTimeout,
-        format!("waited {limit:?} in the queue of {key} for a connection"),
-    )
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ pub enum Grant<C> {
 /// What a checkout answers, before wrapping.
 pub enum Answer<C> {
     Granted(Grant<C>),
-    Queued { seq: u64 },
+    /// `wake`: the reaper must wake earlier, for this waiter's `queueTimeout`.
+    Queued {
+        seq: u64,
+        wake: bool,
+    },
 }
 
 struct Idle<C> {
@@ -96,6 +100,8 @@ struct Waiter<C> {
     /// The kind of connection the waiter can use (see [`Connection::role`]).
     role: u8,
     tell: Tell<C>,
+    /// When it joined the queue: the reaper fails it `queueTimeout` later (no timer per waiter).
+    since: Instant,
 }
 
 struct Host<C> {
@@ -344,11 +350,17 @@ impl<C: Connection> State<C> {
             seq,
             role,
             tell: tell(),
+            since: now,
         });
         if stale > 0 {
             self.dispatch_all(config, dropped);
         }
-        Ok(Answer::Queued { seq })
+        let deadline = config.queue_timeout.map(|limit| now + limit);
+        let wake = deadline.is_some_and(|d| self.reaper_at.is_none_or(|at| d < at));
+        if wake {
+            self.reaper_at = deadline;
+        }
+        Ok(Answer::Queued { seq, wake })
     }
 
     /// A leased connection comes back. Returns whether the reaper must wake for an earlier deadline.
@@ -596,9 +608,53 @@ impl<C: Connection> State<C> {
                 }
             }
         }
+        if let Some(limit) = config.queue_timeout {
+            let waited = self.time_out_waiters(limit, now, dropped);
+            next = [next, waited].into_iter().flatten().min();
+        }
         self.reaper_at = next;
         if closed {
             self.dispatch_all(config, dropped);
+        }
+        next
+    }
+
+    /// Fails the waiters that have waited `limit` (`ERR_POOL_TIMEOUT`); returns when the next one will
+    /// have. Each queue is in the order of arrival, so only its front is due first.
+    fn time_out_waiters(
+        &mut self,
+        limit: Duration,
+        now: Instant,
+        dropped: &mut Aftermath<C>,
+    ) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut emptied = Vec::new();
+        for (key, host) in self.hosts.iter_mut() {
+            let before = host.waiters.len();
+            while let Some(waiter) = host.waiters.front() {
+                let deadline = waiter.since + limit;
+                if deadline > now {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    break;
+                }
+                let waiter = host.waiters.pop_front().expect("front exists");
+                let error = queue_timeout(limit, key);
+                match waiter.tell {
+                    Tell::Channel(tx) => {
+                        let _ = tx.send(Err(error));
+                    }
+                    Tell::Call(call) => dropped.ready.push(Ready {
+                        call,
+                        answer: Err(error),
+                    }),
+                }
+            }
+            if host.waiters.len() < before {
+                emptied.push(key.clone());
+            }
+        }
+        for key in emptied {
+            self.gc(&key);
         }
         next
     }
@@ -739,4 +795,12 @@ impl<C: Connection> State<C> {
             self.hosts.remove(key);
         }
     }
+}
+
+/// A waiter's failure after `limit` in the queue of `key`.
+pub fn queue_timeout(limit: Duration, key: &OriginKey) -> Error {
+    Error::new(
+        Kind::QueueTimeout,
+        format!("waited {limit:?} in the queue of {key} for a connection"),
+    )
 }

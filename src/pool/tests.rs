@@ -369,3 +369,28 @@ async fn checkout_or_queue_makes_the_callback_only_to_wait() {
     assert!(matches!(turn, Ok(Turn::Now(Grant::Reuse(_)))));
     assert!(!made.get());
 }
+
+#[tokio::test]
+async fn queue_timeout_fails_every_kind_of_waiter_from_the_reaper() {
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig {
+        queue_timeout: Some(Duration::from_millis(30)),
+        ..PoolConfig::default()
+    })
+    .await;
+    let (tx, rx) = oneshot::channel();
+    let turn = pool.checkout_or_queue(&key, 0, false, || {
+        Box::new(move |answer: Result<Grant<Tcp>>| {
+            let _ = tx.send(answer.err().map(|e| e.code().to_string()));
+        })
+    });
+    assert!(matches!(turn, Ok(Turn::Queued(_))));
+    assert_eq!(
+        waiting.wait().await.err().unwrap().code(),
+        "ERR_POOL_TIMEOUT"
+    );
+    assert_eq!(rx.await.unwrap().as_deref(), Some("ERR_POOL_TIMEOUT"));
+    assert_eq!(stats(&pool, &key).queued, 0);
+    // The held connection still serves the next request.
+    held.release(None);
+    assert!(lease(&pool, &key).await.reused());
+}
