@@ -56,7 +56,7 @@ impl Runner {
     fn checkout(self, spec: Box<RequestSpec>, aborted: Option<oneshot::Receiver<()>>) {
         let key = match Client::key(&spec) {
             Ok(key) => key,
-            Err(error) => return self.settle(Err(error)),
+            Err(error) => return self.settle(Err(error), aborted.is_some()),
         };
         let (pool, aborts, id) = (self.client.pool().clone(), self.aborts.clone(), self.id);
         let mut request = Some((self, spec, aborted));
@@ -74,7 +74,7 @@ impl Runner {
         match turn {
             Ok(Turn::Now(grant)) => runner.granted(spec, aborted, Ok(grant)),
             Ok(Turn::Queued(_)) => unreachable!("a queued request is its callback"),
-            Err(error) => runner.settle(Err(error)),
+            Err(error) => runner.settle(Err(error), aborted.is_some()),
         }
     }
 
@@ -91,7 +91,7 @@ impl Runner {
                 let (events, id) = (self.events.clone(), self.id);
                 spawn(events, id, self.run(spec, grant, aborted));
             }
-            Err(error) => self.settle(Err(error)),
+            Err(error) => self.settle(Err(error), aborted.is_some()),
         }
     }
 
@@ -101,6 +101,7 @@ impl Runner {
         grant: Grant<Conn>,
         aborted: Option<oneshot::Receiver<()>>,
     ) {
+        let abortable = aborted.is_some();
         // The two sends are exclusive, so they share room in this task's state.
         let result = match aborted {
             None => self.client.send(spec, grant).await,
@@ -122,12 +123,14 @@ impl Runner {
                 stream,
             }
         });
-        self.settle(answer);
+        self.settle(answer, abortable);
     }
 
-    /// Reports the request's end; it can no longer be aborted.
-    fn settle(self, result: Result<Answer>) {
-        locked(&self.aborts).remove(&self.id);
+    /// Reports the request's end; an `abortable` one can no longer be aborted.
+    fn settle(self, result: Result<Answer>, abortable: bool) {
+        if abortable {
+            locked(&self.aborts).remove(&self.id);
+        }
         let id = self.id;
         self.events.push(match result {
             Ok(head) => Event::Answered { id, head },
