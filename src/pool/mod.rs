@@ -267,19 +267,20 @@ impl<C: Connection> Pool<C> {
         fresh: bool,
         queue: impl FnOnce() -> Callback<C>,
     ) -> Result<Turn<C>> {
-        let answer = self.take_turn(key, role, fresh, || self.told(key, queue()))?;
+        let answer = self.take_turn(key, role, fresh, || Self::told(queue()))?;
         Ok(match answer {
             Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
             Answer::Queued { seq, .. } => Turn::Queued(seq),
         })
     }
 
-    /// `call` as the queue keeps it: it is handed the pool's raw grant, and wraps it.
-    fn told(&self, key: &OriginKey, call: Callback<C>) -> Tell<C> {
-        let (pool, owner) = (self.clone(), key.clone());
-        Tell::Call(Box::new(move |answer: Result<RawGrant<C>>| {
-            call(answer.map(|grant| pool.wrap(&owner, grant)));
-        }))
+    /// `call` as the queue keeps it: the pool wraps the grant for it when its turn comes.
+    fn told(call: Callback<C>) -> Tell<C> {
+        Tell::Call(Box::new(
+            move |answer: Result<RawGrant<C>>, pool: &Pool<C>, key: &OriginKey| {
+                call(answer.map(|grant| pool.wrap(key, grant)));
+            },
+        ))
     }
 
     /// Takes queued request `seq` out of the queue. False when it is no longer there (its callback ran
@@ -319,8 +320,8 @@ impl<C: Connection> Pool<C> {
 
     /// Does what a locked step left: runs waiters' callbacks, then closes connections.
     fn settle(&self, after: Aftermath<C>) {
-        for Ready { call, answer } in after.ready {
-            call(answer);
+        for Ready { call, key, answer } in after.ready {
+            call(answer, self, &key);
         }
         drop(after.conns);
         for (key, id, closed, conn) in after.closing {

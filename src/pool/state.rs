@@ -49,8 +49,12 @@ pub enum Tell<C> {
     /// A task awaits the answer.
     Channel(oneshot::Sender<Result<Grant<C>>>),
     /// Called once the lock is released, on whichever thread freed the room (no task per waiter).
-    Call(Box<dyn FnOnce(Result<Grant<C>>) + Send>),
+    Call(Told<C>),
 }
+
+/// A queued callback as the queue keeps it: it is handed the raw answer with the pool and the key to
+/// wrap it with, so that it need not carry them while it waits.
+pub type Told<C> = Box<dyn FnOnce(Result<Grant<C>>, &super::Pool<C>, &OriginKey) + Send>;
 
 impl<C> Tell<C> {
     fn is_closed(&self) -> bool {
@@ -58,9 +62,10 @@ impl<C> Tell<C> {
     }
 }
 
-/// A callback's answer, run by the caller once the lock is released.
+/// A callback's answer, run by the caller once the lock is released; `key` is the queue it waited in.
 pub struct Ready<C> {
-    pub call: Box<dyn FnOnce(Result<Grant<C>>) + Send>,
+    pub call: Told<C>,
+    pub key: OriginKey,
     pub answer: Result<Grant<C>>,
 }
 
@@ -180,6 +185,7 @@ impl<C> Host<C> {
     /// waiter needs another kind of connection than the one offered (`role`).
     fn give(
         &mut self,
+        key: &OriginKey,
         mut grant: Grant<C>,
         role: Option<u8>,
         after: &mut Aftermath<C>,
@@ -196,6 +202,7 @@ impl<C> Host<C> {
                 Tell::Call(call) => {
                     after.ready.push(Ready {
                         call,
+                        key: key.clone(),
                         answer: Ok(grant),
                     });
                     return Ok(());
@@ -394,7 +401,8 @@ impl<C: Connection> State<C> {
         let conn = if usable {
             host.busy += 1;
             let role = conn.role();
-            let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role), dropped) {
+            let conn = match host.give(key, Grant::Reuse { id, conn, created }, Some(role), dropped)
+            {
                 Ok(()) => {
                     self.counters.reused += 1;
                     return false;
@@ -645,6 +653,7 @@ impl<C: Connection> State<C> {
                     }
                     Tell::Call(call) => dropped.ready.push(Ready {
                         call,
+                        key: key.clone(),
                         answer: Err(error),
                     }),
                 }
@@ -673,6 +682,7 @@ impl<C: Connection> State<C> {
                     }
                     Tell::Call(call) => dropped.ready.push(Ready {
                         call,
+                        key: key.clone(),
                         answer: Err(Error::destroyed()),
                     }),
                 }
@@ -733,7 +743,7 @@ impl<C: Connection> State<C> {
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
             if host
-                .give(Grant::Connect { id, after }, None, dropped)
+                .give(key, Grant::Connect { id, after }, None, dropped)
                 .is_err()
             {
                 // Every waiter left meanwhile: the room goes back.
