@@ -185,6 +185,32 @@ test('abort: an already-aborted signal, and an abort while waiting for the answe
   }, { maxSockets: 1 })
 })
 
+test('abort while queued: the request leaves the queue at once, is never sent, and the others keep their turn', async () => {
+  const seen = []
+  let release = null
+  const handler = (req, res) => {
+    seen.push(req.url)
+    if (req.url === '/hold') release = () => res.end('held')
+    else res.end(req.url)
+  }
+  await withServer(handler, async (srv, agent) => {
+    const queued = () => Object.values(agent.getCurrentStatus().stats).reduce((n, s) => n + s.queued, 0)
+    const held = agent.request(`${srv.url}/hold`)
+    while (release === null) await new Promise(resolve => setTimeout(resolve, 5))
+    const controller = new AbortController()
+    const aborted = agent.request(`${srv.url}/aborted`, { signal: controller.signal })
+    const next = agent.request(`${srv.url}/next`)
+    assert.strictEqual(queued(), 2)
+    controller.abort()
+    await assert.rejects(aborted, { code: 'ABORT_ERR', name: 'AbortError' })
+    assert.strictEqual(queued(), 1)
+    release()
+    assert.strictEqual(await (await held).text(), 'held')
+    assert.strictEqual(await (await next).text(), '/next')
+    assert.deepStrictEqual(seen, ['/hold', '/next'])
+  }, { maxSockets: 1 })
+})
+
 test('the signal covers the body; an abandoned body frees its slot even when the server stalls', async () => {
   const stalled = []
   const handler = (req, res) => {

@@ -37,7 +37,8 @@ const settings = {
   contenders: process.env.BENCH_CONTENDERS ? process.env.BENCH_CONTENDERS.split(',').map(s => s.trim()) : null,
   scenarioFilter: regex('BENCH_SCENARIOS'),
   memoryConnections: Math.round(positive('BENCH_MEMORY_CONNECTIONS', quick ? 100 : 1000)),
-  memoryQueued: Math.round(positive('BENCH_MEMORY_QUEUED', quick ? 1000 : 10000))
+  memoryQueued: Math.round(positive('BENCH_MEMORY_QUEUED', quick ? 1000 : 10000)),
+  memoryRounds: Math.round(positive('BENCH_MEMORY_ROUNDS', quick ? 1 : 3))
 }
 
 /** Scenarios grouped by what a worker's client depends on (protocol, concurrency); payloads vary inside. */

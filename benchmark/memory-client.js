@@ -1,21 +1,39 @@
 'use strict'
 // One memory measurement in a fresh process started with --expose-gc (by memory.js): either N idle pooled
-// connections or N requests queued behind one busy connection, for keepalive-agent or Node's http.Agent.
-// argv[2]: JSON { mode: 'idle' | 'queue', client: 'ka' | 'node', origin, count }.
+// connections or N requests queued behind one busy connection, for one client: keepalive-agent's Promise
+// face (`agent.request`), its socket face (`http.get` through it) or Node's keep-alive http.Agent.
+// argv[2]: JSON { mode: 'idle' | 'queue', client: 'ka-request' | 'ka-http' | 'node-http', origin, count }.
+//
+// The harness keeps nothing per request (no list of requests or promises): what is measured is what the
+// client keeps. Finished requests are unreachable when the idle connections are measured.
 
+const fs = require('node:fs')
 const http = require('node:http')
 const { Agent } = require('..')
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const MiB = 1024 * 1024
 
-/** Memory after two full collections with a pause between (lets finalizers and native frees run). */
+/**
+ * Anonymous resident memory (Linux), in bytes: RSS without the file-backed pages, i.e. without the code
+ * of node and the addon that a burst of requests pages in once (≈ 4 MiB, whatever the count).
+ */
+function rssAnon () {
+  try {
+    const kB = /^RssAnon:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))
+    return kB ? Number(kB[1]) * 1024 : NaN
+  } catch {
+    return NaN
+  }
+}
+
+/** Memory after full collections with pauses between (lets finalizers and native frees run). */
 async function settled () {
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 3; i++) {
     global.gc()
     await sleep(100)
   }
-  return process.memoryUsage()
+  return { ...process.memoryUsage(), anon: rssAnon() }
 }
 
 /** Waits, at most `ms`, until `done()` holds; returns whether it did. */
@@ -28,30 +46,37 @@ async function until (done, ms) {
   return done()
 }
 
-function nodeGet (agent, url) {
-  let req
-  const answered = new Promise((resolve, reject) => {
-    req = http.get(url, { agent }, res => {
+/** `http.get` through `agent`: resolves with the status once the body is read, rejects on an error. */
+function httpGet (agent, url) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent }, res => {
       res.resume()
       res.once('end', () => resolve(res.statusCode))
       res.once('error', reject)
     })
     req.once('error', reject)
   })
-  return { req, answered }
 }
 
-const nodeCount = map => Object.values(map).reduce((sum, list) => sum + list.length, 0)
+const mapCount = map => Object.values(map).reduce((sum, list) => sum + list.length, 0)
 
-/** Both clients behind one interface: get(path), idle/queued counts, and how to tear down. */
+const NAMES = {
+  'ka-request': 'keepalive-agent request()',
+  'ka-http': 'keepalive-agent + http.request',
+  'node-http': 'node http.Agent keep-alive'
+}
+
+/** Each client behind one interface: get(path), idle/queued counts, and how to tear down. */
 function makeClient (which, origin, options) {
-  if (which === 'ka') {
+  if (which === 'ka-request' || which === 'ka-http') {
     const agent = new Agent({ keepAlive: true, ...options })
     const totals = () => Object.values(agent.getCurrentStatus().stats)
       .reduce((t, s) => ({ free: t.free + s.free, queued: t.queued + s.queued }), { free: 0, queued: 0 })
+    const get = which === 'ka-request'
+      ? path => agent.request(origin + path).then(res => res.bytes().then(() => res.status))
+      : path => httpGet(agent, origin + path)
     return {
-      name: 'keepalive-agent',
-      get: path => agent.request(origin + path).then(res => res.bytes().then(() => res.status)),
+      get,
       idle: () => totals().free,
       queued: () => totals().queued,
       opened: () => agent.getCurrentStatus().createSocketCount,
@@ -59,25 +84,29 @@ function makeClient (which, origin, options) {
     }
   }
   const agent = new http.Agent({ keepAlive: true, ...options })
-  const requests = []
   let opened = 0
   // Node's agent counts the sockets it created nowhere public: count them as they are made.
   const create = agent.createConnection.bind(agent)
   agent.createConnection = (...args) => { opened++; return create(...args) }
   return {
-    name: 'node http.Agent keep-alive',
-    get (path) {
-      const { req, answered } = nodeGet(agent, origin + path)
-      requests.push(req)
-      return answered
-    },
-    idle: () => nodeCount(agent.freeSockets),
-    queued: () => nodeCount(agent.requests),
+    get: path => httpGet(agent, origin + path),
+    idle: () => mapCount(agent.freeSockets),
+    queued: () => mapCount(agent.requests),
     opened: () => opened,
     destroy () {
-      for (const req of requests) req.destroy()
+      // Node's agent.destroy() closes sockets only: queued requests would wait forever.
+      for (const list of Object.values(agent.requests)) for (const req of [...list]) req.destroy()
       agent.destroy()
     }
+  }
+}
+
+function deltas (before, after) {
+  return {
+    rssDeltaMiB: (after.rss - before.rss) / MiB,
+    anonDeltaMiB: (after.anon - before.anon) / MiB,
+    heapDeltaMiB: (after.heapUsed - before.heapUsed) / MiB,
+    externalDeltaMiB: (after.external - before.external) / MiB
   }
 }
 
@@ -85,24 +114,27 @@ function makeClient (which, origin, options) {
 async function idle (which, origin, count) {
   const client = makeClient(which, origin, { maxSockets: count, maxFreeSockets: count, freeSocketTimeout: 60000 })
   await client.get('/small') // loads the runtime and opens the first connection before the baseline
+  await client.get('/small')
   const before = await settled()
   // The server holds each response 1.5 s, so every request needs its own connection.
-  const statuses = await Promise.allSettled(Array.from({ length: count }, () => client.get('/hold?ms=1500')))
+  let failed = 0
+  const count200 = status => { if (status !== 200) failed++ }
+  await Promise.all(Array.from({ length: count }, () => client.get('/hold?ms=1500').then(count200, () => { failed++ })))
   await until(() => client.idle() >= count, 10000)
   const after = await settled()
   const idleNow = client.idle()
-  const failed = statuses.filter(s => s.status === 'rejected' || s.value !== 200).length
+  const opened = client.opened()
   client.destroy()
   const added = Math.max(1, idleNow - 1)
   return {
-    client: client.name,
+    client: NAMES[which],
     connections: count,
-    opened: client.opened(),
+    opened,
     idle: idleNow,
     failed,
-    rssDeltaMiB: (after.rss - before.rss) / MiB,
-    heapDeltaMiB: (after.heapUsed - before.heapUsed) / MiB,
-    kibPerConnection: (after.rss - before.rss) / 1024 / added
+    ...deltas(before, after),
+    kibPerConnection: (after.rss - before.rss) / 1024 / added,
+    anonKibPerConnection: (after.anon - before.anon) / 1024 / added
   }
 }
 
@@ -110,31 +142,33 @@ async function idle (which, origin, count) {
 async function queue (which, origin, count) {
   const client = makeClient(which, origin, { maxSockets: 1 })
   await client.get('/small')
+  await client.get('/small')
   const before = await settled()
-  const outcomes = Array.from({ length: count }, () =>
-    client.get('/hold?ms=30000').then(() => 'answered', err => err.code || err.message))
+  const tally = {}
+  let settledCount = 0
+  const outcome = o => { tally[o] = (tally[o] || 0) + 1; settledCount++ }
+  for (let i = 0; i < count; i++) {
+    client.get('/hold?ms=30000').then(() => outcome('answered'), err => outcome(err.code || err.message))
+  }
   await until(() => client.queued() >= count - 1, 10000)
   const queuedNow = client.queued()
   const after = await settled()
   client.destroy()
-  const settledOutcomes = await Promise.race([Promise.all(outcomes), sleep(10000).then(() => null)])
-  const tally = {}
-  for (const o of settledOutcomes || []) tally[o] = (tally[o] || 0) + 1
+  const allSettled = await until(() => settledCount === count, 10000)
+  const listed = Object.entries(tally).map(([k, n]) => `${n} × ${k}`).join(', ')
   return {
-    client: client.name,
+    client: NAMES[which],
     requested: count,
     queued: queuedNow,
-    rssDeltaMiB: (after.rss - before.rss) / MiB,
-    heapDeltaMiB: (after.heapUsed - before.heapUsed) / MiB,
+    ...deltas(before, after),
     bytesPerRequest: (after.rss - before.rss) / count,
-    outcome: settledOutcomes
-      ? 'destroyed: ' + Object.entries(tally).map(([k, n]) => `${n} × ${k}`).join(', ')
-      : 'destroyed, but the requests did not all settle within 10 s'
+    outcome: allSettled ? `destroyed: ${listed}` : `destroyed, but only ${settledCount} settled within 10 s (${listed})`
   }
 }
 
 async function main () {
   const { mode, client, origin, count } = JSON.parse(process.argv[2])
+  if (!NAMES[client]) throw new Error(`unknown client ${client}`)
   const result = mode === 'idle' ? await idle(client, origin, count) : await queue(client, origin, count)
   process.send(result, () => process.exit(0))
 }

@@ -1,13 +1,15 @@
 'use strict'
-// Memory: RSS per idle pooled connection and RSS of queued requests, keepalive-agent beside Node's
-// http.Agent. Each measurement runs in a fresh client process (--expose-gc) against a Node server in
-// another process, so neither the server's memory nor an earlier measurement's leftovers are counted.
+// Memory: RSS per idle pooled connection and RSS of queued requests, keepalive-agent's two faces (Promise
+// and socket) beside Node's http.Agent. Each measurement runs in a fresh client process (--expose-gc)
+// against a Node server in another process, so neither the server's memory nor an earlier measurement's
+// leftovers are counted.
 // Run alone with `node benchmark/memory.js`, or at the end of `npm run bench`.
 
 const path = require('node:path')
 const { fork } = require('node:child_process')
 const { track, installExitHandlers } = require('./processes')
 const { settings } = require('./config')
+const { median } = require('./stats')
 
 function child (script, args, execArgv, timeoutMs) {
   const proc = track(fork(path.join(__dirname, script), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
@@ -19,7 +21,24 @@ function child (script, args, execArgv, timeoutMs) {
   return { proc, reply }
 }
 
-async function measureMemory ({ connections = settings.memoryConnections, queued = settings.memoryQueued } = {}) {
+/** The clients measured, in the order reported: the Promise face, the socket face, Node's agent. */
+const CLIENTS = ['ka-request', 'ka-http', 'node-http']
+
+/** One row per client: the median of each figure over the rounds, and every round's figures. */
+function medians (runs) {
+  const row = { ...runs[runs.length - 1] }
+  for (const key of Object.keys(row)) {
+    if (typeof row[key] === 'number') row[key] = median(runs.map(r => r[key]))
+  }
+  row.rounds = runs
+  return row
+}
+
+/**
+ * Runs every client `rounds` times in each mode, interleaved (one of each client per round), each run in
+ * a fresh process, and reports the medians: one run's RSS moves with the allocator's luck.
+ */
+async function measureMemory ({ connections = settings.memoryConnections, queued = settings.memoryQueued, rounds = settings.memoryRounds } = {}) {
   const server = child('node-server.js', ['{}'], [], 10000)
   try {
     const { httpPort } = await server.reply
@@ -29,10 +48,14 @@ async function measureMemory ({ connections = settings.memoryConnections, queued
       if (r.error) throw new Error(`${mode}/${client}: ${r.error}`)
       return r
     }
-    return {
-      idle: [await run('idle', 'ka', connections), await run('idle', 'node', connections)],
-      queue: [await run('queue', 'ka', queued), await run('queue', 'node', queued)]
+    const measure = async (mode, count) => {
+      const runs = new Map(CLIENTS.map(c => [c, []]))
+      for (let round = 0; round < rounds; round++) {
+        for (const client of CLIENTS) runs.get(client).push(await run(mode, client, count))
+      }
+      return CLIENTS.map(c => medians(runs.get(c)))
     }
+    return { rounds, idle: await measure('idle', connections), queue: await measure('queue', queued) }
   } finally {
     server.proc.kill('SIGKILL')
   }

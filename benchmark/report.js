@@ -71,20 +71,32 @@ function header (meta) {
   ].join('\n')
 }
 
+/** "median (min–max)" of one figure over a row's rounds. */
+function spread (row, key, digits) {
+  const values = (row.rounds || [row]).map(r => r[key])
+  if (values.length < 2) return fixed(row[key], digits)
+  return `${fixed(row[key], digits)} (${fixed(Math.min(...values), digits)}–${fixed(Math.max(...values), digits)})`
+}
+
 function memorySection (memory) {
   if (!memory) return ''
   const lines = ['## Memory', '']
   if (memory.error) return lines.concat([`Memory test failed: ${memory.error}`, '']).join('\n')
-  lines.push(`RSS after \`global.gc()\`, each client in a fresh process, against a Node server in another process.`, '')
+  const rounds = memory.rounds > 1 ? `; median of ${memory.rounds} rounds (min–max)` : ''
+  lines.push('RSS after `global.gc()`, each client in a fresh process, against a Node server in another process' +
+    `${rounds}. The socket face is \`http.get\` through the agent. Anonymous RSS leaves out file-backed pages ` +
+    '(the code of node and the addon that a burst pages in once; 0–4 MiB from run to run): it is what the ' +
+    'connections and requests themselves cost.', '')
   lines.push('| measurement | client | result | detail |', '|---|---|---:|---|')
   for (const r of memory.idle) {
-    lines.push(`| ${r.connections} idle pooled connections | ${r.client} | ${fixed(r.kibPerConnection, 1)} KiB per connection | ` +
-      `RSS ${signed(r.rssDeltaMiB, 1)} MiB, heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.idle} idle / ${r.opened} opened |`)
+    lines.push(`| ${r.connections} idle pooled connections | ${r.client} | ${spread(r, 'anonKibPerConnection', 1)} KiB anonymous ` +
+      `per connection | RSS ${fixed(r.kibPerConnection, 1)} KiB per connection (${signed(r.rssDeltaMiB, 1)} MiB), ` +
+      `heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.idle} idle / ${r.opened} opened |`)
   }
   for (const r of memory.queue) {
-    lines.push(`| ${r.requested} queued requests (maxSockets 1) | ${r.client} | ${fixed(r.rssDeltaMiB, 1)} MiB | ` +
-      `${fixed(r.bytesPerRequest / 1024, 2)} KiB per request, heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.queued} queued; ` +
-      `then ${r.outcome} |`)
+    lines.push(`| ${r.requested} queued requests (maxSockets 1) | ${r.client} | ${spread(r, 'anonDeltaMiB', 1)} MiB anonymous | ` +
+      `RSS ${signed(r.rssDeltaMiB, 1)} MiB (${fixed(r.bytesPerRequest / 1024, 2)} KiB per request), ` +
+      `heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.queued} queued; then ${r.outcome} |`)
   }
   return lines.join('\n') + '\n'
 }

@@ -9,9 +9,9 @@ mod calls;
 mod events;
 mod hooks;
 mod options;
+mod requests;
 mod unwind;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +19,6 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Buffer, Either, Function, Object, PromiseRaw};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
-use tokio::sync::oneshot;
 
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
@@ -32,9 +31,10 @@ use crate::origin::OriginKey;
 use crate::pool::Pool;
 use bodies::{Bodies, Chunk};
 use calls::{outcome_code, registered, Profiles, SocketCalls};
-use events::{Answer, Event, EventQueue, JsBatch};
+use events::{Event, EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
 use options::{NativeConnect, NativeOptions};
+use requests::{Aborts, Runner};
 use unwind::CatchUnwind;
 
 /// Turns one of our errors into a JS `Error` whose `code` the JS side sets from the message prefix
@@ -143,7 +143,7 @@ pub struct NativeAgent {
     sockets: Arc<Sockets>,
     events: Arc<EventQueue>,
     bodies: Arc<Bodies>,
-    aborts: Arc<Mutex<HashMap<u32, oneshot::Sender<()>>>>,
+    aborts: Aborts,
     hooks: Arc<JsHooks>,
     profiles: Arc<Profiles>,
     /// Whether requests report the connections opened for them (undici's connect events have a
@@ -353,7 +353,6 @@ impl NativeAgent {
             }
             _ => RequestBody::Empty,
         };
-        // Boxed: a queued request's task holds the spec in a few places while it waits.
         let spec = Box::new(RequestSpec {
             method,
             uri,
@@ -370,58 +369,14 @@ impl NativeAgent {
             idempotent,
             informational: (informational == Some(true)).then(|| self.informational_watch(id)),
         });
-        let aborted = abortable.then(|| {
-            let (tx, rx) = oneshot::channel();
-            self.aborts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, tx);
-            rx
-        });
-        let client = self.client.clone();
-        let bodies = self.bodies.clone();
-        let aborts = self.aborts.clone();
-        let events = self.events.clone();
-        // A panic in the task settles the request with a coded error; unwinding drops its lease or
-        // slot, which gives the pool its count back.
-        let settle = CatchUnwind::new(async move {
-            // The two sends are exclusive, so they share room in this task's state.
-            let result = match aborted {
-                None => client.send(spec).await,
-                Some(rx) => {
-                    let result = tokio::select! {
-                        r = client.send(spec) => r,
-                        _ = rx => Err(Error::aborted()),
-                    };
-                    locked(&aborts).remove(&id);
-                    result
-                }
-            };
-            match result {
-                Err(error) => Event::Failed { id, error },
-                Ok(parts) => {
-                    let stream = parts.rest.map(|rest| bodies.insert(rest));
-                    Event::Answered {
-                        id,
-                        head: Answer {
-                            status: parts.status,
-                            status_text: parts.status_text,
-                            headers: parts.headers,
-                            reused: parts.reused,
-                            body: Vec::from(parts.body),
-                            trailers: parts.trailers,
-                            stream,
-                        },
-                    }
-                }
-            }
-        });
-        runtime().spawn(async move {
-            let event = settle
-                .await
-                .unwrap_or_else(|error| Event::Failed { id, error });
-            events.push(event);
-        });
+        let runner = Runner {
+            client: self.client.clone(),
+            bodies: self.bodies.clone(),
+            aborts: self.aborts.clone(),
+            events: self.events.clone(),
+            id,
+        };
+        runner.start(spec, abortable);
         Ok(())
     }
 
@@ -443,17 +398,10 @@ impl NativeAgent {
         })
     }
 
-    /// Cancels the request registered under `abort_id`, if it is still running.
+    /// Stops the request registered under `abort_id`, if it is still running or queued.
     #[napi(catch_unwind)]
     pub fn abort(&self, abort_id: u32) {
-        if let Some(tx) = self
-            .aborts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&abort_id)
-        {
-            let _ = tx.send(());
-        }
+        requests::abort(&self.client, &self.aborts, &self.events, abort_id);
     }
 
     /// The next chunk of body `id`, or `null` at its end; with `with_trailers`, the end is the trailers

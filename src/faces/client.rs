@@ -404,14 +404,24 @@ impl Client {
         &self.connector
     }
 
-    pub async fn send(&self, spec: Box<RequestSpec>) -> Result<ResponseParts> {
-        let key = OriginKey::from_uri(&spec.uri)?.via(spec.profile.clone());
-        // Under load most requests spend their time here, waiting for a connection: this state carries
-        // only what waiting needs; the exchange's (most of a request's) is allocated once there is a
-        // connection, so 10,000 queued requests stay small.
-        let lease = self
-            .acquire(&key, false, spec.timeout, spec.watch.as_ref())
-            .await?;
+    /// Where `spec` goes: the pool's key for its origin and connect profile.
+    pub fn key(spec: &RequestSpec) -> Result<OriginKey> {
+        Ok(OriginKey::from_uri(&spec.uri)?.via(spec.profile.clone()))
+    }
+
+    /// Sends `spec` once the pool granted it a connection or room for one (see
+    /// [`Pool::checkout_call`]: under load most requests wait there, as a callback that holds only the
+    /// spec; the exchange's state, most of a request's, exists once there is a connection).
+    pub async fn send(&self, spec: Box<RequestSpec>, grant: Grant<Conn>) -> Result<ResponseParts> {
+        let (key, lease) = match grant {
+            Grant::Reuse(lease) => (lease.key().clone(), lease),
+            // Boxed: connecting (DNS, TCP, TLS) is the largest state of a request; a request that reuses
+            // a connection should not carry room for it.
+            Grant::Connect(slot) => (
+                slot.key().clone(),
+                Box::pin(self.open(slot, spec.timeout, spec.watch.as_ref())).await?,
+            ),
+        };
         Box::pin(self.exchange(key, spec, lease)).await
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, Notify};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::origin::OriginKey;
 use state::{Aftermath, Answer, Grant as RawGrant, Ready, State, Tell};
 pub use state::{Counters, OriginStats, Status};
@@ -233,16 +233,20 @@ impl<C: Connection> Pool<C> {
     /// one failed). A request that has to wait gets a [`Waiting`] to await.
     pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
         let (tx, rx) = oneshot::channel();
-        Ok(match self.take_turn(key, role, fresh, Tell::Channel(tx))? {
-            Turn::Now(Grant::Reuse(lease)) => Checkout::Reuse(lease),
-            Turn::Now(Grant::Connect(slot)) => Checkout::Connect(slot),
-            Turn::Queued(seq) => Checkout::Queued(Waiting {
-                pool: self.clone(),
-                key: key.clone(),
-                seq,
-                rx: Some(rx),
-            }),
-        })
+        Ok(
+            match self.take_turn(key, role, fresh, || Tell::Channel(tx))? {
+                Answer::Granted(grant) => match self.wrap(key, grant) {
+                    Grant::Reuse(lease) => Checkout::Reuse(lease),
+                    Grant::Connect(slot) => Checkout::Connect(slot),
+                },
+                Answer::Queued { seq, .. } => Checkout::Queued(Waiting {
+                    pool: self.clone(),
+                    key: key.clone(),
+                    seq,
+                    rx: Some(rx),
+                }),
+            },
+        )
     }
 
     /// As [`Pool::checkout`], but a request that has to wait is a callback in the queue rather than a
@@ -255,21 +259,32 @@ impl<C: Connection> Pool<C> {
         fresh: bool,
         call: Callback<C>,
     ) -> Result<Turn<C>> {
-        let (pool, owner) = (self.clone(), key.clone());
-        let call = Box::new(move |answer: Result<RawGrant<C>>| {
-            call(answer.map(|grant| pool.wrap(&owner, grant)));
-        });
-        let turn = self.take_turn(key, role, fresh, Tell::Call(call))?;
-        if let (Turn::Queued(seq), Some(limit)) = (&turn, self.shared.config.queue_timeout) {
-            let (pool, key, seq) = (self.clone(), key.clone(), *seq);
-            self.shared.runtime.spawn(async move {
-                tokio::time::sleep(limit).await;
-                if let Some(Tell::Call(call)) = pool.lock().leave_queue(&key, seq) {
-                    call(Err(queue_timeout(limit, &key)));
-                }
-            });
-        }
-        Ok(turn)
+        self.checkout_or_queue(key, role, fresh, || call)
+    }
+
+    /// As [`Pool::checkout_then`], but the callback is made by `queue` only when the request has to
+    /// wait: what it will need can stay with the caller when there is a connection or room now.
+    pub fn checkout_or_queue(
+        &self,
+        key: &OriginKey,
+        role: u8,
+        fresh: bool,
+        queue: impl FnOnce() -> Callback<C>,
+    ) -> Result<Turn<C>> {
+        let answer = self.take_turn(key, role, fresh, || Self::told(queue()))?;
+        Ok(match answer {
+            Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
+            Answer::Queued { seq, .. } => Turn::Queued(seq),
+        })
+    }
+
+    /// `call` as the queue keeps it: the pool wraps the grant for it when its turn comes.
+    fn told(call: Callback<C>) -> Tell<C> {
+        Tell::Call(Box::new(
+            move |answer: Result<RawGrant<C>>, pool: &Pool<C>, key: &OriginKey| {
+                call(answer.map(|grant| pool.wrap(key, grant)));
+            },
+        ))
     }
 
     /// Takes queued request `seq` out of the queue. False when it is no longer there (its callback ran
@@ -279,7 +294,15 @@ impl<C: Connection> Pool<C> {
         tell.is_some()
     }
 
-    fn take_turn(&self, key: &OriginKey, role: u8, fresh: bool, tell: Tell<C>) -> Result<Turn<C>> {
+    /// The pool's answer to a checkout, unwrapped; `tell` makes the waiter's way to be told, when the
+    /// request has to wait (it runs under the pool's lock).
+    fn take_turn(
+        &self,
+        key: &OriginKey,
+        role: u8,
+        fresh: bool,
+        tell: impl FnOnce() -> Tell<C>,
+    ) -> Result<Answer<C>> {
         let mut dropped = Aftermath::default();
         let mut state = self.lock();
         let answer = state.checkout(
@@ -292,19 +315,17 @@ impl<C: Connection> Pool<C> {
             &mut dropped,
         );
         drop(state);
-        let turn = match answer {
-            Err(e) => Err(e),
-            Ok(Answer::Granted(grant)) => Ok(Turn::Now(self.wrap(key, grant))),
-            Ok(Answer::Queued { seq }) => Ok(Turn::Queued(seq)),
-        };
+        if let Ok(Answer::Queued { wake: true, .. }) = &answer {
+            self.shared.reaper.notify_one();
+        }
         self.settle(dropped);
-        turn
+        answer
     }
 
     /// Does what a locked step left: runs waiters' callbacks, then closes connections.
     fn settle(&self, after: Aftermath<C>) {
-        for Ready { call, answer } in after.ready {
-            call(answer);
+        for Ready { call, key, answer } in after.ready {
+            call(answer, self, &key);
         }
         drop(after.conns);
         for (key, id, closed, conn) in after.closing {
@@ -616,16 +637,11 @@ pub struct Waiting<C: Connection> {
 }
 
 impl<C: Connection> Waiting<C> {
-    /// Waits for a connection or for room to open one, up to the pool's `queueTimeout`.
+    /// Waits for a connection or for room to open one, up to the pool's `queueTimeout` (the reaper
+    /// fails the waiter then).
     pub async fn wait(mut self) -> Result<Grant<C>> {
         let rx = self.rx.as_mut().expect("a waiter is awaited once");
-        let answer = match self.pool.shared.config.queue_timeout {
-            None => rx.await,
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
-                Ok(answer) => answer,
-                Err(_) => return Err(queue_timeout(limit, &self.key)),
-            },
-        };
+        let answer = rx.await;
         self.rx = None;
         match answer {
             Ok(Ok(grant)) => Ok(self.pool.wrap(&self.key, grant)),
@@ -649,13 +665,6 @@ impl<C: Connection> Drop for Waiting<C> {
             Err(_) => self.pool.leave_queue(&self.key, self.seq),
         }
     }
-}
-
-fn queue_timeout(limit: Duration, key: &OriginKey) -> Error {
-    Error::new(
-        Kind::QueueTimeout,
-        format!("waited {limit:?} in the queue of {key} for a connection"),
-    )
 }
 
 #[cfg(test)]

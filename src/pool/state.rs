@@ -31,7 +31,11 @@ pub enum Grant<C> {
 /// What a checkout answers, before wrapping.
 pub enum Answer<C> {
     Granted(Grant<C>),
-    Queued { seq: u64 },
+    /// `wake`: the reaper must wake earlier, for this waiter's `queueTimeout`.
+    Queued {
+        seq: u64,
+        wake: bool,
+    },
 }
 
 struct Idle<C> {
@@ -46,8 +50,12 @@ pub enum Tell<C> {
     /// A task awaits the answer.
     Channel(oneshot::Sender<Result<Grant<C>>>),
     /// Called once the lock is released, on whichever thread freed the room (no task per waiter).
-    Call(Box<dyn FnOnce(Result<Grant<C>>) + Send>),
+    Call(Told<C>),
 }
+
+/// A queued callback as the queue keeps it: it is handed the raw answer with the pool and the key to
+/// wrap it with, so that it need not carry them while it waits.
+pub type Told<C> = Box<dyn FnOnce(Result<Grant<C>>, &super::Pool<C>, &OriginKey) + Send>;
 
 impl<C> Tell<C> {
     fn is_closed(&self) -> bool {
@@ -55,9 +63,10 @@ impl<C> Tell<C> {
     }
 }
 
-/// A callback's answer, run by the caller once the lock is released.
+/// A callback's answer, run by the caller once the lock is released; `key` is the queue it waited in.
 pub struct Ready<C> {
-    pub call: Box<dyn FnOnce(Result<Grant<C>>) + Send>,
+    pub call: Told<C>,
+    pub key: OriginKey,
     pub answer: Result<Grant<C>>,
 }
 
@@ -97,6 +106,8 @@ struct Waiter<C> {
     /// The kind of connection the waiter can use (see [`Connection::role`]).
     role: u8,
     tell: Tell<C>,
+    /// When it joined the queue: the reaper fails it `queueTimeout` later (no timer per waiter).
+    since: Instant,
 }
 
 struct Host<C> {
@@ -175,6 +186,7 @@ impl<C> Host<C> {
     /// waiter needs another kind of connection than the one offered (`role`).
     fn give(
         &mut self,
+        key: &OriginKey,
         mut grant: Grant<C>,
         role: Option<u8>,
         after: &mut Aftermath<C>,
@@ -191,6 +203,7 @@ impl<C> Host<C> {
                 Tell::Call(call) => {
                     after.ready.push(Ready {
                         call,
+                        key: key.clone(),
                         answer: Ok(grant),
                     });
                     return Ok(());
@@ -281,7 +294,7 @@ impl<C: Connection> State<C> {
         key: &OriginKey,
         fresh: bool,
         role: u8,
-        tell: Tell<C>,
+        tell: impl FnOnce() -> Tell<C>,
         now: Instant,
         dropped: &mut Aftermath<C>,
     ) -> Result<Answer<C>> {
@@ -341,11 +354,21 @@ impl<C: Connection> State<C> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        host.waiters.push_back(Waiter { seq, role, tell });
+        host.waiters.push_back(Waiter {
+            seq,
+            role,
+            tell: tell(),
+            since: now,
+        });
         if stale > 0 {
             self.dispatch_all(config, dropped);
         }
-        Ok(Answer::Queued { seq })
+        let deadline = config.queue_timeout.map(|limit| now + limit);
+        let wake = deadline.is_some_and(|d| self.reaper_at.is_none_or(|at| d < at));
+        if wake {
+            self.reaper_at = deadline;
+        }
+        Ok(Answer::Queued { seq, wake })
     }
 
     /// A leased connection comes back. Returns whether the reaper must wake for an earlier deadline.
@@ -379,7 +402,8 @@ impl<C: Connection> State<C> {
         let conn = if usable {
             host.busy += 1;
             let role = conn.role();
-            let conn = match host.give(Grant::Reuse { id, conn, created }, Some(role), dropped) {
+            let conn = match host.give(key, Grant::Reuse { id, conn, created }, Some(role), dropped)
+            {
                 Ok(()) => {
                     self.counters.reused += 1;
                     return false;
@@ -600,9 +624,54 @@ impl<C: Connection> State<C> {
                 }
             }
         }
+        if let Some(limit) = config.queue_timeout {
+            let waited = self.time_out_waiters(limit, now, dropped);
+            next = [next, waited].into_iter().flatten().min();
+        }
         self.reaper_at = next;
         if closed {
             self.dispatch_all(config, dropped);
+        }
+        next
+    }
+
+    /// Fails the waiters that have waited `limit` (`ERR_POOL_TIMEOUT`); returns when the next one will
+    /// have. Each queue is in the order of arrival, so only its front is due first.
+    fn time_out_waiters(
+        &mut self,
+        limit: Duration,
+        now: Instant,
+        dropped: &mut Aftermath<C>,
+    ) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut emptied = Vec::new();
+        for (key, host) in self.hosts.iter_mut() {
+            let before = host.waiters.len();
+            while let Some(waiter) = host.waiters.front() {
+                let deadline = waiter.since + limit;
+                if deadline > now {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    break;
+                }
+                let waiter = host.waiters.pop_front().expect("front exists");
+                let error = queue_timeout(limit, key);
+                match waiter.tell {
+                    Tell::Channel(tx) => {
+                        let _ = tx.send(Err(error));
+                    }
+                    Tell::Call(call) => dropped.ready.push(Ready {
+                        call,
+                        key: key.clone(),
+                        answer: Err(error),
+                    }),
+                }
+            }
+            if host.waiters.len() < before {
+                emptied.push(key.clone());
+            }
+        }
+        for key in emptied {
+            self.gc(&key);
         }
         next
     }
@@ -621,6 +690,7 @@ impl<C: Connection> State<C> {
                     }
                     Tell::Call(call) => dropped.ready.push(Ready {
                         call,
+                        key: key.clone(),
                         answer: Err(Error::destroyed()),
                     }),
                 }
@@ -681,7 +751,7 @@ impl<C: Connection> State<C> {
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
             if host
-                .give(Grant::Connect { id, after }, None, dropped)
+                .give(key, Grant::Connect { id, after }, None, dropped)
                 .is_err()
             {
                 // Every waiter left meanwhile: the room goes back.
@@ -743,4 +813,12 @@ impl<C: Connection> State<C> {
             self.hosts.remove(key);
         }
     }
+}
+
+/// A waiter's failure after `limit` in the queue of `key`.
+pub fn queue_timeout(limit: Duration, key: &OriginKey) -> Error {
+    Error::new(
+        Kind::QueueTimeout,
+        format!("waited {limit:?} in the queue of {key} for a connection"),
+    )
 }

@@ -385,3 +385,71 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
     closed.fire();
     assert!(ready_now(&next));
 }
+
+/// What a queued callback was told: "reuse", "connect" or the error's code.
+fn told(answers: &Arc<std::sync::Mutex<Vec<String>>>) -> Callback<Tcp> {
+    let answers = answers.clone();
+    Box::new(move |answer: Result<Grant<Tcp>>| {
+        let what = match answer {
+            Ok(Grant::Reuse(lease)) => {
+                lease.release(None);
+                "reuse".to_string()
+            }
+            Ok(Grant::Connect(_)) => "connect".to_string(),
+            Err(e) => e.code().to_string(),
+        };
+        answers.lock().unwrap().push(what);
+    })
+}
+
+#[tokio::test]
+async fn checkout_or_queue_makes_the_callback_only_to_wait() {
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
+    drop(waiting);
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let queue = || pool.checkout_or_queue(&key, 0, false, || told(&answers));
+    // The only slot is held: both wait, in order; the first one leaves the queue.
+    let Ok(Turn::Queued(first)) = queue() else {
+        panic!("the slot is held")
+    };
+    assert!(matches!(queue(), Ok(Turn::Queued(_))));
+    assert_eq!(stats(&pool, &key).queued, 2);
+    assert!(pool.cancel(&key, first));
+    assert_eq!(stats(&pool, &key).queued, 1);
+    // Released: the waiter left is given the connection before `release` returns.
+    held.release(None);
+    assert_eq!(*answers.lock().unwrap(), ["reuse"]);
+    // Idle now: granted at once, and no callback is made.
+    let made = std::cell::Cell::new(false);
+    let turn = pool.checkout_or_queue(&key, 0, false, || {
+        made.set(true);
+        told(&answers)
+    });
+    assert!(matches!(turn, Ok(Turn::Now(Grant::Reuse(_)))));
+    assert!(!made.get());
+}
+
+#[tokio::test]
+async fn queue_timeout_fails_every_kind_of_waiter_from_the_reaper() {
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig {
+        queue_timeout: Some(Duration::from_millis(30)),
+        ..PoolConfig::default()
+    })
+    .await;
+    let (tx, rx) = oneshot::channel();
+    let turn = pool.checkout_or_queue(&key, 0, false, || {
+        Box::new(move |answer: Result<Grant<Tcp>>| {
+            let _ = tx.send(answer.err().map(|e| e.code().to_string()));
+        })
+    });
+    assert!(matches!(turn, Ok(Turn::Queued(_))));
+    assert_eq!(
+        waiting.wait().await.err().unwrap().code(),
+        "ERR_POOL_TIMEOUT"
+    );
+    assert_eq!(rx.await.unwrap().as_deref(), Some("ERR_POOL_TIMEOUT"));
+    assert_eq!(stats(&pool, &key).queued, 0);
+    // The held connection still serves the next request.
+    held.release(None);
+    assert!(lease(&pool, &key).await.reused());
+}
