@@ -739,7 +739,8 @@ async fn read_loop(
 /// Closed from our side (the writer sends FIN): wait, a little, for the peer to close too, so that the
 /// server has seen this connection close before its slot goes to a new one (see [`super::linger`]).
 async fn linger(reader: &mut tokio::io::ReadHalf<Transport>) {
-    let mut scratch = [0u8; 4096];
+    // On the heap: in the reader's future it would cost every connection 4 KiB for its whole life.
+    let mut scratch = vec![0u8; 4096];
     let _ = tokio::time::timeout(LINGER, async {
         while let Ok(1..) = reader.read(&mut scratch).await {}
     })
