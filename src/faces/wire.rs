@@ -104,7 +104,8 @@ impl Wire {
         self.capturing.store(true, Ordering::Release);
     }
 
-    /// The bytes read since [`Wire::expect_head`] (the head, maybe followed by some body); stops keeping them.
+    /// The bytes read since [`Wire::expect_head`], up to the end of the final head once it came whole
+    /// (else all of them); stops keeping them.
     pub fn take_head(&self) -> Vec<u8> {
         self.capturing.store(false, Ordering::Release);
         std::mem::take(&mut *self.head())
@@ -116,7 +117,35 @@ impl Wire {
         }
         let mut head = self.head();
         let room = self.capture_max.saturating_sub(head.len());
-        head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        // Kept a piece at a time, to the end of the head: a body that came in the same read (64 KiB
+        // of it, say) is not copied too.
+        for piece in bytes[..bytes.len().min(room)].chunks(HEAD_PIECE) {
+            head.extend_from_slice(piece);
+            if let Some(end) = final_head_end(&head) {
+                head.truncate(end);
+                self.capturing.store(false, Ordering::Release);
+                return;
+            }
+        }
+    }
+}
+
+/// How much of a read is kept before looking for the head's end: most heads fit in one piece.
+const HEAD_PIECE: usize = 4096;
+
+/// Where the final response head in `bytes` ends (after its blank line), once it is there whole;
+/// informational heads (1xx but 101) before it are passed over, as hyper passes them.
+fn final_head_end(bytes: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    loop {
+        let blank = bytes[start..].windows(4).position(|w| w == b"\r\n\r\n")?;
+        let end = start + blank + 4;
+        // `HTTP/1.1 1xx`: the status starts at the 10th byte of the head.
+        let status = bytes.get(start + 9..start + 12);
+        if !matches!(status, Some([b'1', _, _])) || status == Some(b"101") {
+            return Some(end);
+        }
+        start = end;
     }
 }
 
@@ -267,5 +296,24 @@ mod tests {
         assert_eq!(wire.take_head(), b"HTTP/1.1");
         wire.captured(b"after");
         assert!(wire.take_head().is_empty());
+    }
+
+    #[test]
+    fn stops_keeping_at_the_end_of_the_final_head() {
+        let wire = Wire::new(1024);
+        wire.expect_head();
+        wire.captured(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX: ");
+        wire.captured(b"y\r\n\r\nbody");
+        wire.captured(b"more body");
+        assert_eq!(
+            wire.take_head(),
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX: y\r\n\r\n"
+        );
+        wire.expect_head();
+        wire.captured(b"HTTP/1.1 101 Switching Protocols\r\n\r\nframes");
+        assert_eq!(
+            wire.take_head(),
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+        );
     }
 }
