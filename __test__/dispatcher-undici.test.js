@@ -167,6 +167,34 @@ test('v1 handler: onData returning false pauses the body until resume(); nothing
   })
 })
 
+test('v1 handler: a small body that came with its head waits for resume() after onHeaders returned false, then completes', async () => {
+  await withServer((req, res) => res.end('small body'), async (srv, agent) => {
+    const seen = []
+    let headed
+    const resumeGiven = new Promise(resolve => { headed = resolve })
+    const done = new Promise((resolve, reject) => {
+      agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+        onConnect () {},
+        onHeaders (status, rawHeaders, resumeFn) {
+          seen.push(`headers ${status}`)
+          headed(resumeFn)
+          return false
+        },
+        onData (chunk) { seen.push(`data ${chunk}`); return true },
+        onComplete (trailers) { seen.push('complete'); resolve(trailers) },
+        onError: reject
+      })
+    })
+    const resume = await resumeGiven
+    // Paused: neither the body nor its end arrives while the handler lets turns of the loop pass.
+    for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve))
+    assert.deepStrictEqual(seen, ['headers 200'])
+    resume()
+    assert.deepStrictEqual(await done, [])
+    assert.deepStrictEqual(seen, ['headers 200', 'data small body', 'complete'])
+  })
+})
+
 test('response trailers reach the handler (undici.request\'s trailers), after a small body and a streamed one', async () => {
   await withServer((req, res) => {
     res.setHeader('trailer', 'x-sum')

@@ -17,6 +17,7 @@ const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
 const { pump } = require('./request')
+const { takeWhole } = require('./response')
 const { abortError, codedError, invalidArgType, invalidArgValue } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather } = require('./dispatch-spec')
@@ -58,6 +59,8 @@ class Exchange {
     this.id = 0
     /** The response body being read (a Readable). */
     this.body = null
+    /** A body that came whole with the head, `{ data, rawTrailers }`, until the handler has it all. */
+    this.whole = null
     /** An upgrade's or CONNECT's ClientRequest (socket face). */
     this.upgrading = null
     this.record = null
@@ -97,7 +100,8 @@ class Exchange {
   resume () {
     if (!this.paused || this.done) return
     this.paused = false
-    this.body?.resume()
+    if (this.whole !== null) this.deliverWhole()
+    else this.body?.resume()
   }
 
   /**
@@ -118,14 +122,18 @@ class Exchange {
     }
   }
 
-  /** The head arrived; `body` is a Readable of the raw body bytes (with `rawTrailers` at its end, if any). */
+  /**
+   * The head arrived; `body` is a Readable of the raw body bytes (with `rawTrailers` at its end, if any),
+   * or the whole body that came with the head, `{ data, rawTrailers }` (no stream to make for it).
+   */
   answered (status, statusText, rawHeaders, body) {
     this.id = 0
+    const whole = body instanceof Readable ? null : body
     if (this.done) {
-      body.destroy()
+      if (whole === null) body.destroy()
       return
     }
-    this.body = body
+    if (whole === null) this.body = body
     const raw = rawHeaders.map(latin1)
     this.rawHeaders = raw
     this.record?.answered(status, statusText, raw)
@@ -142,10 +150,30 @@ class Exchange {
       this.fail(err)
     }
     if (this.done) return
+    if (whole !== null) {
+      this.whole = whole
+      this.deliverWhole()
+      return
+    }
     if (this.paused) body.pause()
     body.on('data', chunk => this.data(chunk))
     body.on('end', () => this.complete(body.rawTrailers ?? []))
     body.on('error', err => this.fail(err))
+  }
+
+  /** Hands the handler what it has not had of a body that came whole, until it pauses. */
+  deliverWhole () {
+    while (this.whole !== null && !this.paused && !this.done) {
+      const whole = this.whole
+      if (whole.data !== null) {
+        const chunk = whole.data
+        whole.data = null
+        if (chunk.length > 0) this.data(chunk)
+      } else {
+        this.whole = null
+        this.complete(whole.rawTrailers ?? [])
+      }
+    }
   }
 
   data (chunk) {
@@ -266,7 +294,7 @@ class Dispatcher {
     }
     const informed = (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders)
     this.requests.add(spec.href, null, start, undefined, informed).then(
-      res => exchange.answered(res.status, res.statusText, res.rawHeaders, res.body),
+      res => exchange.answered(res.status, res.statusText, res.rawHeaders, takeWhole(res) ?? res.body),
       err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)

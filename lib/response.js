@@ -196,4 +196,15 @@ function bodyStream (response) {
   return stream
 }
 
-module.exports = { Response }
+/**
+ * The whole body of a response that came with its head, for a reader that needs no stream (the
+ * dispatcher face): `{ data, rawTrailers }`, and the body counts as read. `null` when the body is still
+ * arriving or was read already: then `body` streams it.
+ */
+function takeWhole (response) {
+  if (response[kStream] !== null || response[kBody] !== null) return null
+  response[kBody] = CONSUMED
+  return { data: response[kPrefix], rawTrailers: response[kRawTrailers] }
+}
+
+module.exports = { Response, takeWhole }
