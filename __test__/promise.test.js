@@ -50,6 +50,18 @@ test('100 sequential requests ride one connection; reused is false only for the 
   })
 })
 
+test('a body of up to 64 KiB with a known length comes whole with its head: its connection is free before the body is read', async () => {
+  const bodies = { '/64k': crypto.randomBytes(64 * 1024), '/small': Buffer.from('small') }
+  await withServer((req, res) => res.end(bodies[req.url]), async (srv, agent) => {
+    for (const path of ['/64k', '/small']) {
+      const res = await agent.request(`${srv.url}${path}`)
+      const stats = Object.values(agent.getCurrentStatus().stats)
+      assert.deepStrictEqual(stats.map(s => [s.free, s.running]), [[1, 0]], path)
+      assert.strictEqual(sha256(Buffer.from(await res.bytes())), sha256(bodies[path]), path)
+    }
+  })
+})
+
 test('the response: status and statusCode, statusText, url, lower-cased headers, arrays, set-cookie', async () => {
   const handler = (req, res) => {
     res.writeHead(404, 'Nowhere Here', [

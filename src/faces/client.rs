@@ -932,7 +932,9 @@ impl BodyStream {
         // Sized once when the length is known: growing by doubling would copy a 64 KiB body 4 times.
         let expected = self.incoming.size_hint().exact().unwrap_or(0) as usize;
         let mut buf = BytesMut::with_capacity(expected.min(SMALL_BODY));
-        while buf.len() < SMALL_BODY {
+        // A body that filled the limit exactly but has ended is read to its end too: then it goes whole
+        // with the head, and its connection back to the pool, without one more crossing for the end.
+        while buf.len() < SMALL_BODY || (self.incoming.is_end_stream() && !self.is_done()) {
             let frame = if wait {
                 self.frame().await
             } else {
