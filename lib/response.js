@@ -115,10 +115,8 @@ class Response {
 
   /** The whole body in one Buffer that owns its memory. */
   async [kAll] () {
-    if (this[kBody] === null && this[kStream] === null) {
-      this[kBody] = CONSUMED
-      return this[kPrefix]
-    }
+    const whole = takeWhole(this)
+    if (whole !== null) return whole.data
     const chunks = []
     for await (const chunk of this.body) chunks.push(chunk)
     if (chunks.length === 1) return chunks[0]

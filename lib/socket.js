@@ -20,6 +20,7 @@
 const { Duplex } = require('node:stream')
 const { X509Certificate } = require('node:crypto')
 const { codedError, fromNative } = require('./errors')
+const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 
@@ -139,12 +140,8 @@ class RustSocket extends Duplex {
       const native = this[kNative]
       this[kCarrier] = fd >= 0 ? new FdCarrier(native, this[kId], fd, this) : new PipeCarrier(native, this[kId])
     }
-    const [rAddr, rPort, rFamily, lAddr, lPort, , alpn] = info.split('|')
-    this.remoteAddress = rAddr || undefined
-    this.remotePort = rPort ? Number(rPort) : undefined
-    this.remoteFamily = rFamily || undefined
-    this.localAddress = lAddr || undefined
-    this.localPort = lPort ? Number(lPort) : undefined
+    const { alpn, ...addresses } = connectionInfo(info)
+    Object.assign(this, addresses)
     if (this.encrypted) {
       this.alpnProtocol = alpn || false
       this[kPeerCert] = peerCertificate ?? null
