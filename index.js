@@ -5,7 +5,7 @@
 const http = require('node:http')
 const https = require('node:https')
 const { NativeAgent, BodySender } = require('./native.js')
-const { normalize } = require('./lib/options')
+const { normalize, CONNECT_OPTIONS } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody } = require('./lib/request')
@@ -41,7 +41,21 @@ function baseOptions (options, normalized) {
   }
 }
 
+/**
+ * `agent.options` as Node's Agent keeps them: the caller's options, `noDelay` and `path`, and the checked
+ * `timeout` (read at each request, as Node reads it). The normalized caps went to Node's constructor for
+ * its fields only: Node copies `agent.options` into every request's options, so no key more than Node's.
+ */
+function nodeOptions (options, normalized) {
+  const own = { __proto__: null, ...options }
+  if (own.noDelay === undefined) own.noDelay = true
+  own.path = null
+  if (own.timeout !== undefined) own.timeout = normalized.timeout || undefined
+  return own
+}
+
 function attachPool (agent, options, normalized, secure) {
+  agent.options = nodeOptions(options, normalized)
   const source = options?.[kViewOf]
   if (source !== undefined) {
     attachView(agent, source, normalized, secure)
@@ -149,7 +163,7 @@ class Agent extends http.Agent {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
     const target = { secure: this[kBook].secure, host: options.host || options.hostname || 'localhost', port: Number(options.port) || this.defaultPort }
-    const profile = this[kConnections].profileFor(options, () => target)
+    const profile = this[kConnections].profileFor(options, () => target, CONNECT_OPTIONS)
     this[kConnections].forward(req, profile, target)
     this[kBook].addRequest(req, options, profile)
   }

@@ -94,6 +94,24 @@ for (const [options, code, name] of invalid) {
   })
 }
 
+test('agent.options holds what the caller gave, as Node\'s Agent keeps it (Node copies it into every request)', () => {
+  for (const [Ours, Nodes, options] of [
+    [Agent, http.Agent, { keepAlive: true, maxSockets: 1, timeout: 500, freeSocketTimeout: 100 }],
+    [Agent, http.Agent, undefined],
+    [HttpsAgent, https.Agent, { noDelay: false, rejectUnauthorized: false, maxCachedSessions: 5 }]
+  ]) {
+    const ours = new Ours(options)
+    const nodes = new Nodes(options)
+    try {
+      assert.deepStrictEqual(ours.options, nodes.options)
+      assert.strictEqual(ours.maxSockets, options?.maxSockets ?? Infinity)
+    } finally {
+      ours.destroy()
+      nodes.destroy()
+    }
+  }
+})
+
 test('messages are Node\'s own, word for word', () => {
   const cases = [
     [{ maxTotalSockets: 0 }, 'The value of "maxTotalSockets" is out of range. It must be >= 1. Received 0'],

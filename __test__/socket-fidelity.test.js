@@ -131,6 +131,57 @@ test('a POST with an Idempotency-Key is replayed like a GET, on both faces; a bo
   }
 })
 
+test('strings written in any encoding reach the server as Node sends them, on a fresh connection and in a replay', async () => {
+  // A server that answers the first request on a connection and closes the next unanswered (race c),
+  // keeping each request's body bytes.
+  const bodies = []
+  const srv = await rawServer(socket => {
+    let buffered = Buffer.alloc(0)
+    let index = 0
+    socket.on('data', chunk => {
+      buffered = Buffer.concat([buffered, chunk])
+      const end = buffered.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const length = Number(/content-length: (\d+)/i.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0)
+      if (buffered.length < end + 4 + length) return
+      bodies.push(buffered.subarray(end + 4, end + 4 + length))
+      buffered = buffered.subarray(end + 4 + length)
+      if (index++ > 0) socket.destroy()
+      else socket.write(ok('fine'))
+    })
+  })
+  const text = 'héllo wörld ✓'
+  const expected = Buffer.concat([Buffer.from(text), Buffer.from('0a0b', 'hex'), Buffer.from(text, 'latin1')])
+  const send = agent => new Promise((resolve, reject) => {
+    const req = http.request(srv.url, {
+      agent, method: 'PUT', headers: { 'content-length': expected.length, 'idempotency-key': 'k' }
+    }, res => {
+      res.resume()
+      res.on('end', () => resolve(req.socket.bytesWritten))
+    })
+    req.on('error', reject)
+    // One write after another has gone to the socket: each reaches it as the string it is.
+    req.write(text, () => req.write('0a0b', 'hex', () => req.end(text, 'latin1')))
+  })
+  const nodeAgent = new http.Agent({ keepAlive: true })
+  const agent = new Agent()
+  try {
+    const nodeBytes = await send(nodeAgent)
+    assert.deepStrictEqual(bodies.pop(), expected)
+    assert.strictEqual(await send(agent), nodeBytes, 'bytesWritten as Node counts it')
+    assert.deepStrictEqual(bodies.pop(), expected)
+    // Reused: the server closes it as the request arrives, and the socket sends it again elsewhere.
+    const retries = agent.getCurrentStatus().retryCount
+    await send(agent)
+    assert.strictEqual(agent.getCurrentStatus().retryCount, retries + 1)
+    assert.deepStrictEqual(bodies.slice(-2), [expected, expected])
+  } finally {
+    nodeAgent.destroy()
+    agent.destroy()
+    await srv.close()
+  }
+})
+
 test('Node\'s maps: a socket is in agent.sockets from addRequest until its close, with keepAlive false too', async () => {
   await withAgent(http.createServer(hello), new Agent({ keepAlive: false }), async (srv, agent) => {
     const req = http.get(srv.url, { agent })

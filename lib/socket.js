@@ -3,7 +3,8 @@
 // ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, was done in
 // Rust, so both directions carry plaintext. A *carrier* moves the bytes (lib/carriers/): the pipe (Rust's
 // tasks; every call crosses threads) or the fd (libuv on the JS thread, for plain TCP). A carrier has
-// `write(chunk) → bool` (false: the write callback waits for `_drained()`), `end()`, `pause()`,
+// `write(chunk, encoding) → bool` (a Buffer, or a string in `encoding`; false: the write callback waits
+// for `_drained()`), `end()`, `pause()`,
 // `resume()`, `lost()` (Rust's close event), `close()` (this socket is done), `adopt(socket)` (a replay
 // takes it over), and calls back `_data`, `_ended`, `_drained`, `_carrierClosed(err)` (the pipe's come
 // as Rust events through lib/sockets.js, and its close as `_closedByRust`). A `push()` that returns false
@@ -80,7 +81,9 @@ class RustSocket extends Duplex {
    * @param fd whether the connection (being connected) may come as an fd
    */
   constructor (owner, native, id, { secure, connecting, verified, fd }) {
-    super({ allowHalfOpen: false, decodeStrings: true })
+    // Strings pass as they are (ClientRequest writes its head as a latin1 string): the fd carrier hands
+    // them to libuv as Node's own socket would, without a Buffer made for each.
+    super({ allowHalfOpen: false, decodeStrings: false })
     this[kOwner] = owner
     this[kNative] = native
     this[kId] = id
@@ -97,9 +100,9 @@ class RustSocket extends Duplex {
     this[kIdle] = false
     this[kMoving] = false
     this[kCarrier] = fd ? null : new PipeCarrier(native, id)
-    /** A write (`{ chunk, callback }`) or the end (`{ chunk: null, callback }`) waiting for a carrier. */
+    /** A write (`{ chunk, encoding, callback }`) or the end (`{ chunk: null, ... }`) waiting for a carrier. */
     this[kHeld] = null
-    /** A replay's chunks waiting for the new connection's carrier. */
+    /** A replay's chunks waiting for the new connection's carrier: chunk, encoding, chunk, encoding... */
     this[kResend] = null
     this.connecting = connecting
     this.timeout = 0
@@ -268,7 +271,7 @@ class RustSocket extends Duplex {
     const resend = this[kResend]
     if (resend !== null) {
       this[kResend] = null
-      for (const chunk of resend) carrier.write(chunk)
+      for (let i = 0; i < resend.length; i += 2) carrier.write(resend[i], resend[i + 1])
       // A write that waited for the old connection to drain is in what was just written again.
       this._drained()
     }
@@ -278,7 +281,7 @@ class RustSocket extends Duplex {
     if (held.chunk === null) {
       carrier.end()
       held.callback()
-    } else if (carrier.write(held.chunk)) held.callback()
+    } else if (carrier.write(held.chunk, held.encoding)) held.callback()
     else this[kDrain] = held.callback
   }
 
@@ -298,7 +301,14 @@ class RustSocket extends Duplex {
     // Paused, an fd carrier would not see the server close an idle connection.
     this._read()
     this.on('error', onIdleError)
-    if (Number.isFinite(idleMs)) this._setAgentTimeout(idleMs)
+    // The pool's reaper keeps the idle deadline: it closes the connection, and `_lost` emits 'timeout'
+    // first, as an agentkeepalive free socket's timer would. The socket shows the deadline without a timer
+    // of its own, which would be made and cleared again for every request.
+    if (Number.isFinite(idleMs)) {
+      this._clearTimer()
+      this.timeout = idleMs
+      this[kAgentTimer] = true
+    }
   }
 
   get _isIdle () { return this[kIdle] }
@@ -313,32 +323,35 @@ class RustSocket extends Duplex {
 
   // ---- stream.Duplex ----
 
+  /** `chunk`: a Buffer (`encoding` 'buffer') or a string in `encoding`. */
   _write (chunk, encoding, callback) {
-    this._bytesWritten += chunk.length
+    const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length
+    this._bytesWritten += bytes
     this._activity()
     if (this[kReplay] !== null) {
-      this[kReplayBytes] += chunk.length
-      if (this[kReplayBytes] <= REPLAY_LIMIT) this[kReplay].push(chunk)
+      this[kReplayBytes] += bytes
+      if (this[kReplayBytes] <= REPLAY_LIMIT) this[kReplay].push(chunk, encoding)
       else if (this[kMoving]) return callback(codedError(Error, 'ECONNRESET', 'socket hang up'))
       else this[kReplay] = null
     }
     // Waiting for a new connection: what is written now is sent with the replay.
     if (this[kMoving]) return callback()
     const carrier = this[kCarrier]
-    if (carrier === null) this[kHeld] = { chunk, callback }
-    else if (carrier.write(chunk)) callback()
+    if (carrier === null) this[kHeld] = { chunk, encoding, callback }
+    else if (carrier.write(chunk, encoding)) callback()
     else this[kDrain] = callback
   }
 
   _writev (chunks, callback) {
-    const buffers = chunks.map(c => c.chunk)
-    this._write(buffers.length === 1 ? buffers[0] : Buffer.concat(buffers), 'buffer', callback)
+    if (chunks.length === 1) return this._write(chunks[0].chunk, chunks[0].encoding, callback)
+    const buffers = chunks.map(({ chunk, encoding }) => typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
+    this._write(Buffer.concat(buffers), 'buffer', callback)
   }
 
   _final (callback) {
     if (this[kGone] || this[kMoving]) return callback()
     if (this[kCarrier] === null) {
-      this[kHeld] = { chunk: null, callback }
+      this[kHeld] = { chunk: null, encoding: null, callback }
       return
     }
     this[kCarrier].end()

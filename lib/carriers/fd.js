@@ -35,9 +35,9 @@ class FdCarrier {
     this.tcp = tcp
   }
 
-  /** False: wait for the socket's `_drained()`. */
-  write (chunk) {
-    return this.tcp.write(chunk)
+  /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
+  write (chunk, encoding) {
+    return this.tcp.write(chunk, encoding)
   }
 
   end () {

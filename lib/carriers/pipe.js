@@ -13,9 +13,9 @@ class PipeCarrier {
     this.open = true
   }
 
-  /** False: wait for the socket's `_drained()`. */
-  write (chunk) {
-    return this.native.socketWrite(this.id, chunk)
+  /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
+  write (chunk, encoding) {
+    return this.native.socketWrite(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
   }
 
   end () {
