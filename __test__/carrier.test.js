@@ -1,6 +1,7 @@
 'use strict'
-// The socket face's carriers (lib/carriers/): a plain-TCP connection made while few requests are in
-// flight is carried by its fd (libuv on the JS thread), others by Rust's pipe; TLS always by the pipe.
+// The socket face's carriers (lib/carriers/): a TCP connection, plain or TLS, made while few requests are
+// in flight is carried by its fd (libuv on the JS thread; TLS records opened and sealed by rustls in Rust),
+// others by Rust's pipe.
 // Whatever carries it, the pool keeps counting the connection: its idle list, deadline, caps and
 // evictions, and a server closing it. Every server is on 127.0.0.1.
 
@@ -37,9 +38,54 @@ test('one request at a time: a plain-http connection is carried by its fd, and r
   })
 })
 
-test('https, and an agent whose carrier is forced to the pipe, use the pipe', async () => {
+test('https one request at a time: the fd carries the records, rustls (in Rust) opens and seals them', async () => {
   const cert = selfSigned()
-  await withAgent(https.createServer({ key: cert.key, cert: cert.cert }, hello), new HttpsAgent({ ca: cert.cert }), async (srv, agent) => {
+  const big = Buffer.alloc(200 * 1024)
+  for (let i = 0; i < big.length; i++) big[i] = i % 251
+  const server = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+    const chunks = []
+    req.on('data', chunk => chunks.push(chunk))
+    // GET: 200 KiB (many records); POST: the body back.
+    req.on('end', () => res.end(req.method === 'POST' ? Buffer.concat(chunks) : big))
+  })
+  await withAgent(server, new HttpsAgent({ ca: cert.cert }), async (srv, agent) => {
+    for (let i = 0; i < 3; i++) {
+      const res = await get(srv.url, agent)
+      assert.deepStrictEqual(res.body, big)
+      assert.strictEqual(res.socket[CARRIER], 'fd')
+      assert.strictEqual(res.reused, i > 0)
+      assert.strictEqual(res.socket.authorized, true)
+      assert.strictEqual(res.socket.encrypted, true)
+      assert.strictEqual(res.socket.getPeerCertificate().raw.equals(new (require('node:crypto').X509Certificate)(cert.cert).raw), true)
+    }
+    const upload = big.subarray(0, 100 * 1024 + 7)
+    const echoed = await get(srv.url, agent, { method: 'POST', body: upload })
+    assert.deepStrictEqual(echoed.body, upload)
+    assert.strictEqual(echoed.socket[CARRIER], 'fd')
+    assert.strictEqual(srv.counts.opened, 1)
+  })
+})
+
+test('https over the fd: a server closing an idle connection takes it out of the pool; the next request opens another', async () => {
+  const cert = selfSigned()
+  const server = https.createServer({ key: cert.key, cert: cert.cert }, hello)
+  await withAgent(server, new HttpsAgent({ ca: cert.cert }), async (srv, agent) => {
+    const first = await get(srv.url, agent)
+    assert.strictEqual(first.socket[CARRIER], 'fd')
+    const closed = once(first.socket, 'close')
+    srv.server.closeIdleConnections()
+    await closed
+    assert.strictEqual(Object.keys(agent.freeSockets).length, 0)
+    const next = await get(srv.url, agent)
+    assert.strictEqual(next.body.toString(), 'hello')
+    assert.strictEqual(next.reused, false)
+    assert.strictEqual(srv.counts.opened, 2)
+  })
+})
+
+test('an agent whose carrier is forced to the pipe uses the pipe, over http and https', async () => {
+  const cert = selfSigned()
+  await withAgent(https.createServer({ key: cert.key, cert: cert.cert }, hello), new HttpsAgent({ ca: cert.cert, [CARRIER]: 'pipe' }), async (srv, agent) => {
     const res = await get(srv.url, agent)
     assert.strictEqual(res.body.toString(), 'hello')
     assert.strictEqual(res.socket[CARRIER], 'pipe')

@@ -2,7 +2,7 @@
 // The socket face's socket: a real stream.Duplex over a connection that the Rust pool counts. Node's
 // ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, was done in
 // Rust, so both directions carry plaintext. A *carrier* moves the bytes (lib/carriers/): the pipe (Rust's
-// tasks; every call crosses threads) or the fd (libuv on the JS thread, for plain TCP). A carrier has
+// tasks; every call crosses threads) or the fd (libuv on the JS thread, for TCP; over TLS rustls opens and seals each chunk). A carrier has
 // `write(chunk, encoding) → bool` (a Buffer, or a string in `encoding`; false: the write callback waits
 // for `_drained()`), `end()`, `pause()`,
 // `resume()`, `lost()` (Rust's close event), `close()` (this socket is done), `adopt(socket)` (a replay
@@ -141,7 +141,9 @@ class RustSocket extends Duplex {
   _connected (info, peerCertificate, fd) {
     if (this[kCarrier] === null) {
       const native = this[kNative]
-      this[kCarrier] = fd >= 0 ? new FdCarrier(native, this[kId], fd, this) : new PipeCarrier(native, this[kId])
+      this[kCarrier] = fd >= 0
+        ? new FdCarrier(native, this[kId], fd, this, this.encrypted === true)
+        : new PipeCarrier(native, this[kId])
     }
     const { alpn, ...addresses } = connectionInfo(info)
     Object.assign(this, addresses)

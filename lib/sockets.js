@@ -25,7 +25,7 @@ const KIND_REUSED = 0
 const KIND_QUEUED = 2
 
 /**
- * New plain-TCP connections are fd-carried (lib/carriers/fd.js) while fewer requests than this are in
+ * New TCP connections are fd-carried (lib/carriers/fd.js) while fewer requests than this are in
  * flight: then a request costs no thread hop. Beyond it the pipe's tokio thread takes the syscalls off
  * the busy JS thread (benchmark/spikes/CARRIER-SPIKE.md).
  */
@@ -33,15 +33,18 @@ const FD_IN_FLIGHT = 4
 
 /**
  * Internal, undocumented: `KEEPALIVE_AGENT_SOCKET_CARRIER` (read once) or the agent option
- * `[Symbol.for('keepalive-agent.carrier')]` forces 'fd' or 'pipe' for plain TCP, so that tests run the
+ * `[Symbol.for('keepalive-agent.carrier')]` forces 'fd' or 'pipe' for TCP, so that tests run the
  * socket face on either carrier.
  */
 const FORCED_CARRIER = process.env.KEEPALIVE_AGENT_SOCKET_CARRIER
 
-/** How this agent carries new plain-TCP connections: 'fd', 'pipe', or 'auto' (by load). */
-function carrierOf (agent, secure) {
-  // libuv takes a socket fd on Unix only; TLS stays in Rust (rustls).
-  if (secure || process.platform === 'win32') return 'pipe'
+/**
+ * How this agent carries new TCP connections, plain or TLS: 'fd', 'pipe', or 'auto' (by load). Unix
+ * sockets and callers' streams always stay on the pipe (Rust decides).
+ */
+function carrierOf (agent) {
+  // libuv takes a socket fd on Unix only.
+  if (process.platform === 'win32') return 'pipe'
   const forced = agent.options[CARRIER] ?? FORCED_CARRIER
   return forced === 'fd' || forced === 'pipe' ? forced : 'auto'
 }
@@ -90,7 +93,7 @@ class SocketBook {
     /** Queued requests by ticket, oldest first: `{ req, route }`. */
     this.tickets = new Map()
     this.routes = new Map()
-    this.carrier = carrierOf(agent, secure)
+    this.carrier = carrierOf(agent)
     /** The two calls every request makes: `checkout` and `release` (src/binding/calls.rs). */
     this.calls = {}
     native.socketCalls(this.calls)
@@ -337,7 +340,7 @@ class SocketBook {
     const socket = this.byId.get(id)
     if (socket !== undefined && !socket.destroyed) socket._connected(info, peerCertificate, fd)
     // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
-    else if (fd >= 0) new FdCarrier(this.native, id, fd, null).close()
+    else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure).close()
   }
 
   /**

@@ -1,12 +1,17 @@
 'use strict'
-// The fd carrier: a plain-TCP connection whose fd the Rust pool handed over once connected. libuv reads
+// The fd carrier: a TCP connection whose fd the Rust pool handed over once connected. libuv reads
 // and writes it on the JS thread (a net.Socket over the fd), so a request costs no thread hop; the pool
 // still counts the connection (caps, queue, idle list, deadlines, stats). The pool never touches the fd
 // again, since it cannot know when libuv closed it and the kernel reused the number: this carrier tells
 // it when the socket is done with the connection (`socketDestroy(id, true)`: it leaves the idle list,
 // its slot starts closing) and when the fd is closed (`socketDestroy(id)`: the slot is free).
+//
+// Over TLS, rustls made the handshake in Rust and keeps the session (src/faces/sealed.rs): each chunk
+// libuv reads is opened there and each chunk to send is sealed there, one synchronous call each, so an
+// https request costs no thread hop either.
 
 const net = require('node:net')
+const { fromNative } = require('../errors')
 
 /**
  * How long a connection we close waits for the server's FIN, as src/faces/linger.rs: the slot goes to a
@@ -16,18 +21,22 @@ const net = require('node:net')
 const LINGER_MS = 1000
 
 class FdCarrier {
-  /** `owner` (the RustSocket) hears `_data`, `_ended`, `_drained` and `_carrierClosed(err)`. */
-  constructor (native, id, fd, owner) {
+  /**
+   * `owner` (the RustSocket) hears `_data`, `_ended`, `_drained` and `_carrierClosed(err)`; `secure`:
+   * the connection speaks TLS, its session in Rust.
+   */
+  constructor (native, id, fd, owner, secure) {
     this.native = native
     this.id = id
     this.owner = owner
+    this.secure = secure
     this.error = null
     this.linger = null
     // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
     const tcp = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true })
     // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
     tcp.unref()
-    tcp.on('data', chunk => this.owner?._data(chunk))
+    tcp.on('data', secure ? chunk => this.opened(chunk) : chunk => this.owner?._data(chunk))
     tcp.on('end', () => this.owner?._ended())
     tcp.on('drain', () => this.owner?._drained())
     tcp.on('error', err => { this.error = err })
@@ -35,13 +44,40 @@ class FdCarrier {
     this.tcp = tcp
   }
 
+  /** TLS records read: what they carry goes up; what rustls must answer (a key update, an alert) goes out. */
+  opened (records) {
+    let opened
+    try {
+      opened = this.native.tlsOpen(this.id, records)
+    } catch (err) {
+      this.error = fromNative(err)
+      this.tcp.destroy()
+      return
+    }
+    if (opened.reply) this.tcp.write(opened.reply)
+    if (opened.plaintext) this.owner?._data(opened.plaintext)
+    if (opened.closed) this.owner?._ended()
+  }
+
   /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
   write (chunk, encoding) {
-    return this.tcp.write(chunk, encoding)
+    if (!this.secure) return this.tcp.write(chunk, encoding)
+    return this.tcp.write(this.native.tlsSeal(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
   }
 
   end () {
+    this.closeNotify()
     this.tcp.end()
+  }
+
+  /** TLS: close_notify goes before the FIN, as rustls sends it over the pipe. */
+  closeNotify () {
+    if (!this.secure || this.tcp.writableEnded) return
+    try {
+      this.tcp.write(this.native.tlsClose(this.id))
+    } catch {
+      // The session is gone (the socket was destroyed): the FIN alone ends it.
+    }
   }
 
   pause () {
@@ -66,6 +102,7 @@ class FdCarrier {
     const tcp = this.tcp
     // Closing already: 'close' reports it.
     if (tcp.destroyed || this.linger !== null) return
+    this.closeNotify()
     this.native.socketDestroy(this.id, true)
     this.linger = setTimeout(() => tcp.destroy(), LINGER_MS).unref()
     // What still arrives is read and dropped; the peer's FIN ends both sides, and 'close' follows.

@@ -63,6 +63,14 @@ pub struct NativeOriginStats {
     pub running: u32,
 }
 
+/// What a chunk of TLS records gave (see `tls_open`).
+#[napi(object)]
+pub struct NativeOpened {
+    pub plaintext: Option<Buffer>,
+    pub reply: Option<Buffer>,
+    pub closed: bool,
+}
+
 #[napi(object)]
 pub struct NativeStatus {
     pub create_socket_count: f64,
@@ -516,6 +524,40 @@ impl NativeAgent {
     #[napi(catch_unwind)]
     pub fn socket_resume(&self, id: f64) {
         self.sockets.resume(id as u64);
+    }
+
+    /// TLS over the fd carrier: opens the records in `chunk` (what libuv read) with connection `id`'s
+    /// session (src/faces/sealed.rs). Throws the read error a damaged record gives.
+    #[napi(catch_unwind)]
+    pub fn tls_open(&self, id: f64, chunk: &[u8]) -> napi::Result<NativeOpened> {
+        let opened = self
+            .sockets
+            .sealed()
+            .open(id as u64, chunk)
+            .map_err(js_error)?;
+        Ok(NativeOpened {
+            plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
+            reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
+            closed: opened.closed,
+        })
+    }
+
+    /// TLS over the fd carrier: the records that carry `chunk`, for libuv to write.
+    #[napi(catch_unwind)]
+    pub fn tls_seal(&self, id: f64, chunk: &[u8]) -> napi::Result<Buffer> {
+        let records = self
+            .sockets
+            .sealed()
+            .seal(id as u64, chunk)
+            .map_err(js_error)?;
+        Ok(records.into())
+    }
+
+    /// TLS over the fd carrier: close_notify, to write before the FIN.
+    #[napi(catch_unwind)]
+    pub fn tls_close(&self, id: f64) -> napi::Result<Buffer> {
+        let records = self.sockets.sealed().close(id as u64).map_err(js_error)?;
+        Ok(records.into())
     }
 
     /// JS is done with connection `id`. `fd_open`: its fd (fd carrier) is not closed yet; a second call

@@ -6,6 +6,7 @@ pub mod client;
 mod head;
 pub mod keep_alive;
 pub mod linger;
+pub mod sealed;
 pub mod transport;
 mod wire;
 

@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::linger::LINGER;
+use super::sealed::Sealed;
 use super::Conn;
 use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
@@ -272,6 +273,8 @@ pub struct Sockets {
     held: Mutex<HashMap<ConnId, Held>>,
     /// Connections whose fd JS owns, until JS reports the fd closed: where each belongs, and its state.
     carried: Mutex<HashMap<ConnId, (OriginKey, RawHandle)>>,
+    /// The rustls sessions of fd-carried TLS connections.
+    sealed: Sealed,
     tickets: Mutex<Tickets>,
     next_ticket: AtomicU64,
 }
@@ -292,6 +295,7 @@ impl Sockets {
             sink,
             held: Mutex::new(HashMap::new()),
             carried: Mutex::new(HashMap::new()),
+            sealed: Sealed::default(),
             tickets: Mutex::new(Tickets::default()),
             next_ticket: AtomicU64::new(1),
         })
@@ -299,6 +303,11 @@ impl Sockets {
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, Held>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The TLS sessions JS opens and seals the records of fd-carried TLS connections with.
+    pub fn sealed(&self) -> &Sealed {
+        &self.sealed
     }
 
     fn carried(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, (OriginKey, RawHandle)>> {
@@ -409,7 +418,7 @@ impl Sockets {
                         error: Some(error),
                     });
                 }
-                Ok(Carry::Fd(tcp)) => this.hand_over(slot, tcp, handle),
+                Ok(Carry::Fd(tcp, session)) => this.hand_over(slot, tcp, session, handle),
                 Ok(Carry::Pipe(transport)) => this.run(slot, transport, handle, commands),
             }
         });
@@ -471,14 +480,29 @@ impl Sockets {
     }
 
     /// The fd carrier: the pool counts the connection, JS owns its fd from the [`SocketEvent::Connected`]
-    /// on. JS's socket queues what it writes until then.
-    fn hand_over(self: &Arc<Self>, slot: Slot<Conn>, tcp: std::net::TcpStream, handle: RawHandle) {
+    /// on. JS's socket queues what it writes until then. Over TLS, `session` (its handshake done) goes to
+    /// [`Sealed`], and JS has each chunk opened and sealed there.
+    fn hand_over(
+        self: &Arc<Self>,
+        slot: Slot<Conn>,
+        tcp: std::net::TcpStream,
+        session: Option<Box<rustls::ClientConnection>>,
+        handle: RawHandle,
+    ) {
         let id = slot.id();
         let key = slot.key().clone();
         let info = ConnInfo {
             remote: tcp.peer_addr().ok(),
             local: tcp.local_addr().ok(),
-            ..ConnInfo::default()
+            alpn: session
+                .as_ref()
+                .and_then(|s| s.alpn_protocol())
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            peer_certificate: session
+                .as_ref()
+                .and_then(|s| s.peer_certificates())
+                .and_then(|certs| certs.first())
+                .map(|c| c.to_vec()),
         };
         let lease = slot.fill(Conn::Raw(RawConn {
             handle: handle.clone(),
@@ -498,6 +522,9 @@ impl Sockets {
             held.insert(id, Held::Leased(lease, handle.clone()));
             // Recorded under the `held` lock: a destroy from now on knows the fd is JS's.
             self.carried().insert(id, (key, handle));
+            if let Some(session) = session {
+                self.sealed.insert(id, *session);
+            }
         }
         let fd = into_fd(tcp);
         self.sink.emit(SocketEvent::Connected {
@@ -575,6 +602,7 @@ impl Sockets {
         drop(held);
         if !fd_open {
             self.carried().remove(&id);
+            self.sealed.remove(id);
             handle.stop();
             handle.shared.closed.fire();
         }
@@ -599,20 +627,29 @@ impl Sockets {
     }
 }
 
-/// How a connected socket's bytes will move: its fd handed to JS, or this face's tasks.
+/// How a connected socket's bytes will move: its fd handed to JS (with the TLS session over it, if
+/// any), or this face's tasks.
 enum Carry {
-    Fd(std::net::TcpStream),
+    Fd(std::net::TcpStream, Option<Box<rustls::ClientConnection>>),
     Pipe(Transport),
 }
 
-/// Plain TCP, when `fd` asks for it and the platform can hand an fd to libuv, goes to JS as its fd.
+/// TCP, plain or TLS, when `fd` asks for it and the platform can hand an fd to libuv, goes to JS as its
+/// fd; Unix sockets and callers' streams stay here.
 fn carried_fd(transport: Transport, fd: bool) -> Result<Carry> {
+    let std_tcp =
+        |tcp: tokio::net::TcpStream| tcp.into_std().map_err(|e| Error::from_io(&e, "connect"));
     match transport {
         #[cfg(unix)]
-        Transport::Plain(Stream::Tcp(tcp)) if fd => tcp
-            .into_std()
-            .map(Carry::Fd)
-            .map_err(|e| Error::from_io(&e, "connect")),
+        Transport::Plain(Stream::Tcp(tcp)) if fd => Ok(Carry::Fd(std_tcp(tcp)?, None)),
+        #[cfg(unix)]
+        Transport::Tls(tls) if fd && matches!(tls.get_ref().0, Stream::Tcp(_)) => {
+            let (stream, session) = tls.into_inner();
+            let Stream::Tcp(tcp) = stream else {
+                unreachable!("checked above")
+            };
+            Ok(Carry::Fd(std_tcp(tcp)?, Some(Box::new(session))))
+        }
         other => Ok(Carry::Pipe(other)),
     }
 }

@@ -1,0 +1,230 @@
+//! TLS for the fd carrier: a connection whose handshake rustls made on the tokio thread, and whose fd
+//! then went to JS. libuv moves the ciphertext on the JS thread; JS hands each chunk that came here to be
+//! opened and each chunk to send here to be sealed, in one synchronous call each. A request at low
+//! concurrency over https then costs no thread hop, as over plain TCP: the pipe carrier's hops (JS to the
+//! writer task, the socket to the reader task, the reader back to JS) cost more than the loopback round
+//! trip itself.
+//!
+//! This module owns the rustls sessions of those connections, by connection id, from the hand-over until
+//! JS reports the fd closed.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::{Mutex, MutexGuard};
+
+use rustls::ClientConnection;
+
+use crate::error::{Error, Result};
+use crate::pool::ConnId;
+
+/// What a chunk of records gave.
+#[derive(Default)]
+pub struct Opened {
+    /// Application data, in order (empty: the records carried none, e.g. a session ticket).
+    pub plaintext: Vec<u8>,
+    /// Records rustls must send in answer (a key update, an alert).
+    pub reply: Vec<u8>,
+    /// The server sent close_notify: it has finished sending.
+    pub closed: bool,
+}
+
+/// The rustls sessions of fd-carried TLS connections.
+#[derive(Default)]
+pub struct Sealed(Mutex<HashMap<ConnId, ClientConnection>>);
+
+impl Sealed {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<ConnId, ClientConnection>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(&self, id: ConnId, session: ClientConnection) {
+        self.sessions().insert(id, session);
+    }
+
+    pub fn remove(&self, id: ConnId) {
+        self.sessions().remove(&id);
+    }
+
+    fn with<T>(&self, id: ConnId, f: impl FnOnce(&mut ClientConnection) -> Result<T>) -> Result<T> {
+        let mut sessions = self.sessions();
+        let session = sessions
+            .get_mut(&id)
+            .ok_or_else(|| Error::new(crate::error::Kind::ConnectionReset, "socket destroyed"))?;
+        f(session)
+    }
+
+    /// Opens the records in `ciphertext` (any cut: a record split across chunks waits in rustls).
+    pub fn open(&self, id: ConnId, mut ciphertext: &[u8]) -> Result<Opened> {
+        self.with(id, |session| {
+            let mut opened = Opened::default();
+            let failure = loop {
+                if ciphertext.is_empty() {
+                    break None;
+                }
+                match session.read_tls(&mut ciphertext) {
+                    // After close_notify rustls takes nothing more: what follows is dropped.
+                    Ok(0) => break None,
+                    Ok(_) => {}
+                    Err(e) => break Some(e),
+                }
+                let state = match session.process_new_packets() {
+                    Ok(state) => state,
+                    Err(e) => break Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+                };
+                let start = opened.plaintext.len();
+                opened
+                    .plaintext
+                    .resize(start + state.plaintext_bytes_to_read(), 0);
+                if let Err(e) = session.reader().read_exact(&mut opened.plaintext[start..]) {
+                    break Some(e);
+                }
+                opened.closed |= state.peer_has_closed();
+            };
+            // An alert for a failure goes out before the connection is torn down, as over the pipe.
+            flush(session, &mut opened.reply)?;
+            match failure {
+                Some(e) => Err(Error::from_io(&e, "read")),
+                None => Ok(opened),
+            }
+        })
+    }
+
+    /// Seals `plaintext` into records to send.
+    pub fn seal(&self, id: ConnId, mut plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.with(id, |session| {
+            // Records add a few bytes each (header, tag) to at most 16 KiB of data.
+            let mut records =
+                Vec::with_capacity(plaintext.len() + 64 * (1 + plaintext.len() / 16384));
+            while !plaintext.is_empty() {
+                let n = session
+                    .writer()
+                    .write(plaintext)
+                    .map_err(|e| Error::from_io(&e, "write"))?;
+                plaintext = &plaintext[n..];
+                flush(session, &mut records)?;
+            }
+            Ok(records)
+        })
+    }
+
+    /// close_notify, to send before the FIN.
+    pub fn close(&self, id: ConnId) -> Result<Vec<u8>> {
+        self.with(id, |session| {
+            session.send_close_notify();
+            let mut records = Vec::new();
+            flush(session, &mut records)?;
+            Ok(records)
+        })
+    }
+}
+
+/// Appends what rustls has to send to `out`.
+fn flush(session: &mut ClientConnection, out: &mut Vec<u8>) -> Result<()> {
+    while session.wants_write() {
+        session
+            .write_tls(out)
+            .map_err(|e| Error::from_io(&e, "write"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A client session (in a [`Sealed`], as connection 7) and a server session over memory, handshaken.
+    fn pair() -> (Sealed, rustls::ServerConnection) {
+        use rustls::pki_types::pem::PemObject;
+        // A self-signed certificate for localhost, valid until 2126 (made with openssl for these tests).
+        let cert = rustls::pki_types::CertificateDer::from_pem_slice(include_bytes!(
+            "testdata/localhost.pem"
+        ))
+        .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(include_bytes!(
+            "testdata/localhost.key"
+        ))
+        .unwrap();
+        let server_config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).unwrap();
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            wire.clear();
+            server.write_tls(&mut wire).unwrap();
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        server.set_buffer_limit(None);
+        let sealed = Sealed::default();
+        sealed.insert(7, client);
+        (sealed, server)
+    }
+
+    /// What one side seals the other opens, cut anywhere; close_notify ends it.
+    #[test]
+    fn seals_and_opens_across_cuts_and_closes() {
+        let (sealed, mut server) = pair();
+        // Client to server: 100 KiB in records of at most 16 KiB.
+        let request: Vec<u8> = (0..100 * 1024).map(|i| (i % 251) as u8).collect();
+        let records = sealed.seal(7, &request).unwrap();
+        let mut got = Vec::new();
+        let mut rest = records.as_slice();
+        while !rest.is_empty() {
+            server.read_tls(&mut rest).unwrap();
+            server.process_new_packets().unwrap();
+            let _ = server.reader().read_to_end(&mut got);
+        }
+        assert_eq!(got, request);
+
+        // Server to client, cut at every 1,000 bytes; then close_notify.
+        server.writer().write_all(&request).unwrap();
+        server.send_close_notify();
+        let mut wire = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut wire).unwrap();
+        }
+        let mut opened = Vec::new();
+        let mut closed = false;
+        for cut in wire.chunks(1000) {
+            let o = sealed.open(7, cut).unwrap();
+            opened.extend(o.plaintext);
+            closed |= o.closed;
+        }
+        assert_eq!(opened, request);
+        assert!(closed);
+
+        // After close_notify nothing more is taken; a removed session is a destroyed socket.
+        assert!(sealed.open(7, b"trailing").unwrap().plaintext.is_empty());
+        sealed.remove(7);
+        assert_eq!(
+            sealed.seal(7, b"x").err().unwrap().kind(),
+            crate::error::Kind::ConnectionReset
+        );
+    }
+
+    /// A damaged record fails the read (rustls answers with an alert, which goes out first).
+    #[test]
+    fn a_damaged_record_fails() {
+        let (sealed, mut server) = pair();
+        server.writer().write_all(b"hello").unwrap();
+        let mut wire = Vec::new();
+        server.write_tls(&mut wire).unwrap();
+        let last = wire.len() - 1;
+        wire[last] ^= 1;
+        let err = sealed.open(7, &wire).err().unwrap();
+        assert!(err.to_string().contains("cannot decrypt"), "{err}");
+    }
+}
