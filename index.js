@@ -41,21 +41,23 @@ function baseOptions (options, normalized) {
   }
 }
 
+/** The keys `baseOptions` gives Node's constructor whether the caller set them or not. */
+const NORMALIZED_KEYS = ['keepAlive', 'keepAliveMsecs', 'maxSockets', 'maxTotalSockets', 'maxFreeSockets', 'scheduling', 'timeout']
+
 /**
- * `agent.options` as Node's Agent keeps them: the caller's options, `noDelay` and `path`, and the checked
- * `timeout` (read at each request, as Node reads it). The normalized caps went to Node's constructor for
- * its fields only: Node copies `agent.options` into every request's options, so no key more than Node's.
+ * `agent.options` as Node's Agent keeps them (what the caller gave, and what Node's constructors add:
+ * `noDelay`, `path`, on Node 22+ https's `defaultPort` and `protocol`): the normalized values the caller
+ * did not give went to Node's constructor for its fields only. Node copies `agent.options` into every
+ * request's options, so no key more than Node's.
  */
-function nodeOptions (options, normalized) {
-  const own = { __proto__: null, ...options }
-  if (own.noDelay === undefined) own.noDelay = true
-  own.path = null
-  if (own.timeout !== undefined) own.timeout = normalized.timeout || undefined
-  return own
+function dropNormalized (agent, options) {
+  for (const key of NORMALIZED_KEYS) {
+    if (options?.[key] === undefined) delete agent.options[key]
+  }
 }
 
 function attachPool (agent, options, normalized, secure) {
-  agent.options = nodeOptions(options, normalized)
+  dropNormalized(agent, options)
   const source = options?.[kViewOf]
   if (source !== undefined) {
     attachView(agent, source, normalized, secure)

@@ -196,3 +196,33 @@ test('stats in undici\'s shape and getCurrentStatus in agentkeepalive\'s, while 
     assert.deepStrictEqual(a.getCurrentStatus().freeSockets, { [name]: 2 })
   })
 })
+
+test('a Promise-face connection idle for over a second (parked: hyper\'s state freed) serves the next requests on the same socket; one the server closed meanwhile is replaced', async () => {
+  const big = 'y'.repeat(200 * 1024)
+  const handler = (req, res) => {
+    let length = 0
+    req.on('data', chunk => { length += chunk.length })
+    req.on('end', () => res.end(req.url === '/big' ? big : `${req.socket.remotePort} ${length}`))
+  }
+  await withServers(1, handler, async ([srv], agent) => {
+    const a = agent()
+    const first = await text(a.request(srv.url))
+    const port = first.split(' ')[0]
+    // Idle for longer than the pool's PARK_AFTER (1 s), then a GET, a POST with a body, a long body.
+    await sleep(1300)
+    assert.strictEqual(await text(a.request(srv.url)), `${port} 0`)
+    await sleep(1300)
+    assert.strictEqual(await text(a.request(srv.url, { method: 'POST', body: Buffer.alloc(70 * 1024) })), `${port} ${70 * 1024}`)
+    await sleep(1300)
+    assert.strictEqual((await text(a.request(`${srv.url}/big`))).length, big.length)
+    assert.strictEqual(srv.counts.opened, 1)
+    await sleep(1300)
+    srv.server.closeIdleConnections()
+    assert.notStrictEqual(await waitFor(() => srv.counts.closed === 1, 5000), Infinity)
+    const after = await a.request(srv.url)
+    assert.strictEqual(after.reused, false)
+    assert.notStrictEqual((await after.text()).split(' ')[0], port)
+    assert.strictEqual(srv.counts.opened, 2)
+    assert.strictEqual(a.getCurrentStatus().errorSocketCount, 0)
+  })
+})

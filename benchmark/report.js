@@ -90,8 +90,8 @@ function memorySection (memory) {
   lines.push('| measurement | client | result | detail |', '|---|---|---:|---|')
   for (const r of memory.idle) {
     lines.push(`| ${r.connections} idle pooled connections | ${r.client} | ${spread(r, 'anonKibPerConnection', 1)} KiB anonymous ` +
-      `per connection | RSS ${fixed(r.kibPerConnection, 1)} KiB per connection (${signed(r.rssDeltaMiB, 1)} MiB), ` +
-      `heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.idle} idle / ${r.opened} opened |`)
+      `per connection just idle; ${spread(r, 'anonKibPerConnectionLater', 1)} KiB idle 2 s | RSS ${fixed(r.kibPerConnection, 1)} KiB ` +
+      `per connection (${signed(r.rssDeltaMiB, 1)} MiB), heap ${signed(r.heapDeltaMiB, 1)} MiB, ${r.idle} idle / ${r.opened} opened |`)
   }
   for (const r of memory.queue) {
     lines.push(`| ${r.requested} queued requests (maxSockets 1) | ${r.client} | ${spread(r, 'anonDeltaMiB', 1)} MiB anonymous | ` +

@@ -51,8 +51,17 @@ pub const SMALL_BODY: usize = 64 * 1024;
 const MAX_HEAD: usize = 64 * 1024;
 
 /// A pooled hyper connection: the sending half, and what its bytes do; the connection task runs on its own.
+///
+/// A connection idle for a while is *parked* (the pool's reaper calls [`HyperConn::park`]): the sending
+/// half is dropped, hyper's dispatcher ends and gives the bare socket back to the connection task, and
+/// hyper's per-connection state (its request channel and both buffers, ≈ 27 KiB) is freed; the task
+/// watches the socket for the server closing it. The next request asks the task for a new hyper
+/// connection over the same socket (a handshake is a few allocations, no bytes on the wire).
 pub struct HyperConn {
-    sender: http1::SendRequest<RequestBody>,
+    /// `None` while parked.
+    sender: Option<http1::SendRequest<RequestBody>>,
+    /// Asks the connection task for a new sending half, while parked.
+    unpark: mpsc::UnboundedSender<oneshot::Sender<http1::SendRequest<RequestBody>>>,
     /// Fired when the connection task ends, which drops the socket.
     closed: Closed,
     wire: Arc<Wire>,
@@ -60,7 +69,26 @@ pub struct HyperConn {
 
 impl HyperConn {
     pub fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        match &self.sender {
+            Some(sender) => !sender.is_closed(),
+            None => !self.unpark.is_closed(),
+        }
+    }
+
+    /// Frees hyper's state while the connection is idle (see the type's doc).
+    pub fn park(&mut self) {
+        self.sender = None;
+    }
+
+    /// The sending half, asking the connection task for a new one if parked; `None` when the socket
+    /// closed meanwhile (the server closed it as the request came: the keep-alive race).
+    async fn sender(&mut self) -> Option<&mut http1::SendRequest<RequestBody>> {
+        if self.sender.is_none() {
+            let (tx, rx) = oneshot::channel();
+            self.unpark.send(tx).ok()?;
+            self.sender = Some(rx.await.ok()?);
+        }
+        self.sender.as_mut()
     }
 
     /// Fires once the connection task has ended, which drops the socket.
@@ -463,6 +491,18 @@ impl Client {
         may_retry: bool,
     ) -> Option<Result<ResponseParts>> {
         let wire = wire_of(&mut lease);
+        let Conn::Http(conn) = lease.conn() else {
+            unreachable!("the pool hands the Promise face its own connections")
+        };
+        if conn.sender().await.is_none() {
+            // A parked connection closed as it was taken: as a reused one closed before answering.
+            lease.fail();
+            if may_retry {
+                self.pool.note_retry();
+                return None;
+            }
+            return Some(Err(Error::new(Kind::ConnectionReset, "socket hang up")));
+        }
         wire.expect_head();
         if let RequestBody::Stream(chunks) = req.body_mut() {
             chunks.streaming = Some(wire.streaming());
@@ -471,7 +511,7 @@ impl Client {
             let Conn::Http(conn) = lease.conn() else {
                 unreachable!("the pool hands the Promise face its own connections")
             };
-            let sender = &mut conn.sender;
+            let sender = conn.sender.as_mut().expect("unparked above");
             sender.ready().await?;
             sender.send_request(req).await
         };
@@ -565,9 +605,7 @@ impl Client {
             }));
         }
         let wire = Arc::new(Wire::new(MAX_HEAD + 4));
-        let handshake = http1::Builder::new()
-            .max_buf_size(MAX_HEAD)
-            .max_headers(1000)
+        let handshake = builder()
             .handshake(TokioIo::new(Wired::new(
                 Lingering::new(transport),
                 wire.clone(),
@@ -588,16 +626,65 @@ impl Client {
             id: slot.id(),
             failed: true,
         };
+        let (unpark, unparks) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let failed = conn.await.is_err();
+            let failed = drive(conn, unparks).await;
             gone.ended(failed);
         });
         Ok(slot.fill(Conn::Http(HyperConn {
-            sender,
+            sender: Some(sender),
+            unpark,
             closed,
             wire,
         })))
     }
+}
+
+fn builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder.max_buf_size(MAX_HEAD).max_headers(1000);
+    builder
+}
+
+type Unparks = mpsc::UnboundedReceiver<oneshot::Sender<http1::SendRequest<RequestBody>>>;
+type HyperIo = TokioIo<Wired<Lingering<crate::connect::Transport>>>;
+
+/// The connection task: runs hyper's connection; once parked (its sending half dropped, nothing in
+/// flight), keeps the bare socket until a request asks for a new sending half, or the server closes it
+/// (or sends anything: nobody asked for it). Returns whether it ended in failure.
+async fn drive(mut conn: http1::Connection<HyperIo, RequestBody>, mut unparks: Unparks) -> bool {
+    loop {
+        let Ok(parts) = conn.without_shutdown().await else {
+            return true;
+        };
+        // Bytes read past the last response: nobody asked for them.
+        if !parts.read_buf.is_empty() {
+            return true;
+        }
+        let mut io = parts.io.into_inner();
+        let asked = tokio::select! {
+            asked = unparks.recv() => asked,
+            _ = closing(&mut io) => None,
+        };
+        let Some(reply) = asked else {
+            // Closed as hyper closes it: FIN, then the peer's (see `Lingering`).
+            use tokio::io::AsyncWriteExt;
+            let _ = io.shutdown().await;
+            return false;
+        };
+        let Ok((sender, next)) = builder().handshake(TokioIo::new(io)).await else {
+            return true;
+        };
+        let _ = reply.send(sender);
+        conn = next;
+    }
+}
+
+/// Resolves when a parked socket reads EOF, an error or any byte.
+async fn closing(io: &mut Wired<Lingering<crate::connect::Transport>>) {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    let _ = io.read(&mut byte).await;
 }
 
 /// Tells the pool a connection is gone when its task ends, also when it ends in a panic (unwinding drops

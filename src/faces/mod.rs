@@ -44,6 +44,16 @@ impl Connection for Conn {
         }
     }
 
+    fn parks(&self) -> bool {
+        matches!(self, Conn::Http(_))
+    }
+
+    fn park(&mut self) {
+        if let Conn::Http(c) = self {
+            c.park();
+        }
+    }
+
     fn closed(&self) -> Closed {
         match self {
             Conn::Http(c) => c.closed(),

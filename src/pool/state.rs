@@ -43,6 +43,16 @@ struct Idle<C> {
     conn: C,
     created: Instant,
     deadline: Instant,
+    /// When the reaper parks it; `None`: parked, or nothing to park.
+    park_at: Option<Instant>,
+}
+
+impl<C> Idle<C> {
+    /// When the reaper must look at it next.
+    fn due(&self) -> Instant {
+        self.park_at
+            .map_or(self.deadline, |at| at.min(self.deadline))
+    }
 }
 
 /// How a waiter learns what it was given.
@@ -77,6 +87,8 @@ pub struct Aftermath<C> {
     pub closing: Vec<(OriginKey, ConnId, Closed, C)>,
     pub conns: Vec<C>,
     pub ready: Vec<Ready<C>>,
+    /// Connections the reaper parked.
+    pub parked: usize,
 }
 
 impl<C> Default for Aftermath<C> {
@@ -85,6 +97,7 @@ impl<C> Default for Aftermath<C> {
             closing: Vec::new(),
             conns: Vec::new(),
             ready: Vec::new(),
+            parked: 0,
         }
     }
 }
@@ -420,19 +433,22 @@ impl<C: Connection> State<C> {
                 && !self.blocked_elsewhere(config, key)
             {
                 let deadline = now + keep_for;
+                let idle = Idle {
+                    id,
+                    park_at: conn.parks().then(|| now + super::PARK_AFTER),
+                    conn,
+                    created,
+                    deadline,
+                };
+                let due = idle.due();
                 self.hosts
                     .get_mut(key)
                     .expect("host exists")
                     .idle
-                    .push_back(Idle {
-                        id,
-                        conn,
-                        created,
-                        deadline,
-                    });
-                let wake = self.reaper_at.is_none_or(|at| deadline < at);
+                    .push_back(idle);
+                let wake = self.reaper_at.is_none_or(|at| due < at);
                 if wake {
-                    self.reaper_at = Some(deadline);
+                    self.reaper_at = Some(due);
                 }
                 return wake;
             }
@@ -619,7 +635,14 @@ impl<C: Connection> State<C> {
                     host.start_closing(key, idle.id, idle.conn, dropped);
                     closed = true;
                 } else {
-                    next = Some(next.map_or(idle.deadline, |n| n.min(idle.deadline)));
+                    let mut idle = idle;
+                    if idle.park_at.is_some_and(|at| at <= now) {
+                        idle.conn.park();
+                        idle.park_at = None;
+                        dropped.parked += 1;
+                    }
+                    let due = idle.due();
+                    next = Some(next.map_or(due, |n| n.min(due)));
                     host.idle.push_back(idle);
                 }
             }

@@ -453,3 +453,68 @@ async fn queue_timeout_fails_every_kind_of_waiter_from_the_reaper() {
     held.release(None);
     assert!(lease(&pool, &key).await.reused());
 }
+
+/// A connection that counts how often the pool parked it.
+struct Parking(Arc<AtomicUsize>);
+
+impl Connection for Parking {
+    fn is_open(&self) -> bool {
+        true
+    }
+
+    fn parks(&self) -> bool {
+        true
+    }
+
+    fn park(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Real time: the pool's clock is `std::time::Instant`, which tokio's paused clock does not move.
+#[tokio::test]
+async fn the_reaper_parks_a_connection_once_it_has_been_idle_for_park_after() {
+    let key = OriginKey::new(false, "127.0.0.1", 9);
+    let pool: Pool<Parking> = Pool::new(
+        PoolConfig {
+            free_socket_timeout: Duration::from_secs(60),
+            ..PoolConfig::default()
+        },
+        Handle::current(),
+    );
+    let parked = Arc::new(AtomicUsize::new(0));
+    let Checkout::Connect(slot) = pool.checkout(&key, 0, false).unwrap() else {
+        panic!("an empty pool connects")
+    };
+    slot.fill(Parking(parked.clone())).release(None);
+    // Reused before PARK_AFTER: its idle time starts again when it comes back.
+    tokio::time::sleep(PARK_AFTER / 2).await;
+    let Checkout::Reuse(lease) = pool.checkout(&key, 0, false).unwrap() else {
+        panic!("the idle connection is reused")
+    };
+    lease.release(None);
+    let released = std::time::Instant::now();
+    tokio::time::sleep(PARK_AFTER * 3 / 5).await;
+    if released.elapsed() < PARK_AFTER {
+        assert_eq!(
+            parked.load(Ordering::SeqCst),
+            0,
+            "idle for less than PARK_AFTER"
+        );
+    }
+    for _ in 0..300 {
+        if parked.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(parked.load(Ordering::SeqCst), 1);
+    assert!(released.elapsed() >= PARK_AFTER);
+    // Parked once, and still pooled: the next request reuses it.
+    tokio::time::sleep(PARK_AFTER / 5).await;
+    assert_eq!(parked.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        pool.checkout(&key, 0, false).unwrap(),
+        Checkout::Reuse(_)
+    ));
+}
