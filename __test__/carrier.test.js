@@ -139,6 +139,8 @@ for (const how of ['closes', 'sends a stray byte on']) {
       const status = agent.getCurrentStatus()
       assert.deepStrictEqual(status.freeSockets, {})
       assert.strictEqual(status.closeSocketCount, 1)
+      // Stray bytes close it as an error, as the pipe's reader counts them.
+      assert.strictEqual(status.errorSocketCount, how === 'closes' ? 0 : 1)
       const next = await get(srv.url, agent)
       assert.strictEqual(next.body.toString(), 'fine')
       assert.strictEqual(next.reused, false)

@@ -1,16 +1,16 @@
 'use strict'
 // The socket face's socket: a real stream.Duplex over a connection that the Rust pool counts. Node's
-// ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, was done in
-// Rust, so both directions carry plaintext. A *carrier* moves the bytes (lib/carriers/): the pipe (Rust's
-// tasks; every call crosses threads) or the fd (libuv on the JS thread, for TCP; over TLS rustls opens and seals each chunk). A carrier has
-// `write(chunk, encoding) → bool` (a Buffer, or a string in `encoding`; false: the write callback waits
-// for `_drained()`), `end()`, `pause()`,
-// `resume()`, `lost()` (Rust's close event), `close()` (this socket is done), `adopt(socket)` (a replay
-// takes it over), and calls back `_data`, `_ended`, `_drained`, `_carrierClosed(err)` (the pipe's come
-// as Rust events through lib/sockets.js, and its close as `_closedByRust`). A `push()` that returns false
-// pauses the carrier until `_read()` (backpressure). Until an fd arrives, what ClientRequest writes waits
-// here. It offers what Node code reads on a net.Socket / tls.TLSSocket: timeouts, addresses, byte counts,
-// ref/unref, peer certificate.
+// ClientRequest writes HTTP/1.1 into it and parses what it pushes; TLS, when there is any, is done by
+// rustls in Rust, so both directions carry plaintext here. A *carrier* moves the bytes (lib/carriers/):
+// the pipe (Rust's tasks; every call crosses threads) or the fd (libuv on the JS thread, for TCP; over
+// TLS each chunk is opened or sealed in Rust). A carrier has `write(chunk, encoding) → bool` (a Buffer,
+// or a string in `encoding`; false: the write callback waits for `_drained()`), `end()`, `pause()`,
+// `resume()`, `lost()` (Rust's close event), `close(fault)` (this socket is done; `fault`: for bytes
+// nobody asked for), `adopt(socket)` (a replay takes it over), and calls back `_data`, `_ended`,
+// `_drained`, `_carrierClosed(err)` (the pipe's come as Rust events through lib/sockets.js, and its close
+// as `_closedByRust`). A `push()` that returns false pauses the carrier until `_read()` (backpressure).
+// Until an fd arrives, what ClientRequest writes waits here. It offers what Node code reads on a
+// net.Socket / tls.TLSSocket: timeouts, addresses, byte counts, ref/unref, peer certificate.
 //
 // The keep-alive race: a server may close an idle connection just as a request is sent on it. When a
 // *reused* connection ends before any byte of the answer, and the request may be sent twice, the socket
@@ -23,6 +23,7 @@ const { X509Certificate } = require('node:crypto')
 const { codedError, fromNative } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
+const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS } = require('../binding.js')
 const { FdCarrier } = require('./carriers/fd')
 
 const kId = Symbol('id')
@@ -44,6 +45,7 @@ const kMoving = Symbol('moving')
 const kCarrier = Symbol('carrier')
 const kHeld = Symbol('heldUntilCarried')
 const kResend = Symbol('resend')
+const kStray = Symbol('strayBytes')
 
 /** Internal, for tests: which carrier a socket has ('fd', 'pipe'; null while an fd is on its way). */
 const CARRIER = Symbol.for('keepalive-agent.carrier')
@@ -52,12 +54,13 @@ const CARRIER = Symbol.for('keepalive-agent.carrier')
 const IDLE_EXPIRED = 'ETIMEDOUT\u0001'
 /** What a request may write and still be sent again on a new connection. */
 const REPLAY_LIMIT = 64 * 1024
-/** Methods that may be sent twice (RFC 9110 idempotent methods); any other needs an idempotency key. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+/** Methods that may be sent twice, and headers that let any other be: the Promise face's rule, from Rust. */
+const IDEMPOTENT = new Set(REPLAYABLE_METHODS.split(','))
+const KEY_HEADERS = IDEMPOTENCY_KEY_HEADERS.split(',')
 
 /** Whether `req` may be sent again: an idempotent method or an idempotency key (Go's rule). */
 function replayable (req) {
-  return IDEMPOTENT.has(req.method) || req.hasHeader('idempotency-key') || req.hasHeader('x-idempotency-key')
+  return IDEMPOTENT.has(req.method) || KEY_HEADERS.some(name => req.hasHeader(name))
 }
 
 /** An idle socket's error is nobody's: it leaves the pool, as Node's free sockets do. */
@@ -104,6 +107,7 @@ class RustSocket extends Duplex {
     this[kHeld] = null
     /** A replay's chunks waiting for the new connection's carrier: chunk, encoding, chunk, encoding... */
     this[kResend] = null
+    this[kStray] = false
     this.connecting = connecting
     this.timeout = 0
     this.bytesRead = 0
@@ -166,6 +170,7 @@ class RustSocket extends Duplex {
   _data (chunk) {
     // Bytes nobody asked for (an idle fd-carried connection): never let them reach the next request.
     if (this[kIdle]) {
+      this[kStray] = true
       this.destroy()
       return
     }
@@ -380,7 +385,7 @@ class RustSocket extends Duplex {
   /** This socket is done with its connection: its carrier closes it. */
   _letGo () {
     const carrier = this[kCarrier]
-    if (carrier !== null) carrier.close()
+    if (carrier !== null) carrier.close(this[kStray])
     // No carrier yet: an fd may be on its way (lib/sockets.js closes it when it comes).
     else if (!this[kGone]) this[kNative].socketDestroy(this[kId], true)
     this[kGone] = true

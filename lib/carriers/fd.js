@@ -96,14 +96,17 @@ class FdCarrier {
   /** Rust's CLOSED event: the pool let go of the connection; the socket closes it (`close`). */
   lost () {}
 
-  /** The socket is done with the connection: FIN, then wait (a little) for the server's, then close. */
-  close () {
+  /**
+   * The socket is done with the connection: FIN, then wait (a little) for the server's, then close.
+   * `fault`: it closes an idle connection for bytes nobody asked for (the pool counts an error close).
+   */
+  close (fault = false) {
     this.owner = null
     const tcp = this.tcp
     // Closing already: 'close' reports it.
     if (tcp.destroyed || this.linger !== null) return
     this.closeNotify()
-    this.native.socketDestroy(this.id, true)
+    this.native.socketDestroy(this.id, true, fault)
     this.linger = setTimeout(() => tcp.destroy(), LINGER_MS).unref()
     // What still arrives is read and dropped; the peer's FIN ends both sides, and 'close' follows.
     tcp.resume()

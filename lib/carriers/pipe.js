@@ -38,7 +38,7 @@ class PipeCarrier {
     this.open = false
   }
 
-  /** The socket is done with the connection: Rust closes it. */
+  /** The socket is done with the connection: Rust closes it (its reader counted any stray bytes itself). */
   close () {
     if (!this.open) return
     this.open = false

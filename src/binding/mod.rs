@@ -561,11 +561,12 @@ impl NativeAgent {
     }
 
     /// JS is done with connection `id`. `fd_open`: its fd (fd carrier) is not closed yet; a second call
-    /// without it follows once it is.
+    /// without it follows once it is. `fault`: it closes for bytes nobody asked for (an error close).
     #[napi(catch_unwind)]
-    pub fn socket_destroy(&self, id: f64, fd_open: Option<bool>) {
+    pub fn socket_destroy(&self, id: f64, fd_open: Option<bool>, fault: Option<bool>) {
         let _guard = runtime().enter();
-        self.sockets.destroy(id as u64, fd_open == Some(true));
+        self.sockets
+            .destroy(id as u64, fd_open == Some(true), fault == Some(true));
     }
 
     /// Takes connection `id` out of the pool for good (upgrade, CONNECT).

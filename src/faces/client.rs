@@ -47,6 +47,12 @@ use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, Lease, Pool, Slot
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
 pub const SMALL_BODY: usize = 64 * 1024;
+/// The methods a request may be sent twice with (RFC 9110's idempotent methods), comma-separated: the
+/// keep-alive race replays such a request on a fresh connection. The socket face (`lib/socket.js`) reads
+/// this and [`IDEMPOTENCY_KEY_HEADERS`] through the binding, so both faces follow one rule.
+pub const REPLAYABLE_METHODS: &str = "GET,HEAD,OPTIONS,TRACE,PUT,DELETE";
+/// Headers that make a request of any method replayable (an idempotency key: Go's rule), comma-separated.
+pub const IDEMPOTENCY_KEY_HEADERS: &str = "idempotency-key,x-idempotency-key";
 /// Largest response head accepted (`HPE_HEADER_OVERFLOW` beyond).
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -314,8 +320,8 @@ impl RequestSpec {
     }
 
     /// Whether it may be sent twice: idempotent as the caller says (undici's `idempotent`), else an
-    /// idempotent method or any method with an idempotency key (Go's rule, as the socket face's in
-    /// `lib/socket.js`); and a body held in full.
+    /// idempotent method or any method with an idempotency key ([`REPLAYABLE_METHODS`],
+    /// [`IDEMPOTENCY_KEY_HEADERS`]); and a body held in full.
     fn replayable(&self) -> bool {
         let idempotent = self
             .idempotent
@@ -324,16 +330,12 @@ impl RequestSpec {
     }
 
     fn idempotent_by_default(&self) -> bool {
-        matches!(
-            self.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        ) || self.headers.contains_key("idempotency-key")
-            || self.headers.contains_key("x-idempotency-key")
+        REPLAYABLE_METHODS
+            .split(',')
+            .any(|m| m == self.method.as_str())
+            || IDEMPOTENCY_KEY_HEADERS
+                .split(',')
+                .any(|h| self.headers.contains_key(h))
     }
 
     /// The request as hyper sends it: origin-form target (absolute-form, with the proxy's

@@ -578,8 +578,10 @@ impl Sockets {
 
     /// JS is done with connection `id`, whatever its state: the connection closes. For an fd-carried
     /// one, `fd_open` says that JS has not closed the fd yet (it lingers, or is still on its way to JS):
-    /// the slot then stays closing until a second call, without `fd_open`, once it is closed.
-    pub fn destroy(&self, id: ConnId, fd_open: bool) {
+    /// the slot then stays closing until a second call, without `fd_open`, once it is closed. `fault`:
+    /// JS closes an idle one because bytes came that nobody asked for (counted as an error close, as the
+    /// pipe's reader counts it).
+    pub fn destroy(&self, id: ConnId, fd_open: bool, fault: bool) {
         let (held, carried) = {
             let mut held = self.held();
             let carried = self.carried().get(&id).cloned();
@@ -596,7 +598,7 @@ impl Sockets {
         // JS closes the fd itself: the pool must not ask it to.
         handle.shared.told.store(true, Ordering::SeqCst);
         if matches!(held, Some(Held::Idle(_))) {
-            self.pool.forget(&key, id, false);
+            self.pool.forget(&key, id, fault);
         }
         // A lease dropped: the connection starts closing, holding its slot until `closed` fires.
         drop(held);
