@@ -13,6 +13,17 @@ function positive (name, fallback) {
   return value
 }
 
+/** A comma-separated list of whole positive numbers, or null when unset. */
+function counts (name) {
+  const raw = process.env[name]
+  if (!raw) return null
+  return raw.split(',').map(part => {
+    const value = Number(part)
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must list whole positive numbers, got ${JSON.stringify(raw)}`)
+    return value
+  })
+}
+
 function regex (name) {
   const raw = process.env[name]
   return raw ? new RegExp(raw, 'i') : null
@@ -36,6 +47,7 @@ const settings = {
   threads: process.env.KEEPALIVE_AGENT_THREADS || '1',
   contenders: process.env.BENCH_CONTENDERS ? process.env.BENCH_CONTENDERS.split(',').map(s => s.trim()) : null,
   scenarioFilter: regex('BENCH_SCENARIOS'),
+  concurrencies: counts('BENCH_CONCURRENCIES'),
   memoryConnections: Math.round(positive('BENCH_MEMORY_CONNECTIONS', quick ? 100 : 1000)),
   memoryQueued: Math.round(positive('BENCH_MEMORY_QUEUED', quick ? 1000 : 10000)),
   memoryRounds: Math.round(positive('BENCH_MEMORY_ROUNDS', quick ? 1 : 3))
@@ -45,7 +57,7 @@ const settings = {
 function scenarioGroups () {
   const groups = []
   // The quick sanity run keeps every protocol and payload but only concurrency 64.
-  const concurrencies = settings.quick && !settings.scenarioFilter ? [64] : [1, 64]
+  const concurrencies = settings.concurrencies ?? (settings.quick && !settings.scenarioFilter ? [64] : [1, 64])
   for (const protocol of ['http', 'https']) {
     for (const concurrency of concurrencies) {
       const scenarios = PAYLOADS
