@@ -9,6 +9,7 @@ const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
 const https = require('node:https')
+const net = require('node:net')
 const { once } = require('node:events')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
@@ -81,6 +82,49 @@ test('https over the fd: a server closing an idle connection takes it out of the
     assert.strictEqual(next.reused, false)
     assert.strictEqual(srv.counts.opened, 2)
   })
+})
+
+test('https over the fd: a damaged record fails the request with rustls\'s error, and the connection leaves the pool', async () => {
+  const cert = selfSigned()
+  const server = https.createServer({ key: cert.key, cert: cert.cert }, hello)
+  // Between the client and the server, a proxy that damages what the server sends once told to.
+  let damage = false
+  const proxy = net.createServer(client => {
+    const upstream = net.connect(srv.port, '127.0.0.1')
+    client.on('data', chunk => upstream.write(chunk))
+    upstream.on('data', chunk => {
+      if (damage) chunk[chunk.length - 1] ^= 1
+      client.write(chunk)
+    })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+    client.on('error', () => {})
+    upstream.on('error', () => {})
+  })
+  proxy.listen(0, '127.0.0.1')
+  await once(proxy, 'listening')
+  const srv = await require('./helpers/faces').listenCounting(server)
+  const agent = new HttpsAgent({ ca: cert.cert, servername: 'localhost' })
+  try {
+    const url = `https://127.0.0.1:${proxy.address().port}`
+    const first = await get(url, agent)
+    assert.strictEqual(first.body.toString(), 'hello')
+    assert.strictEqual(first.socket[CARRIER], 'fd')
+    damage = true
+    const err = await get(url, agent).then(() => null, e => e)
+    assert.ok(err instanceof Error, 'the request fails')
+    assert.strictEqual(err.code, 'EPROTO')
+    assert.match(err.message, /decrypt/)
+    assert.strictEqual(Object.keys(agent.freeSockets).length, 0)
+    damage = false
+    const after = await get(url, agent)
+    assert.strictEqual(after.body.toString(), 'hello')
+    assert.strictEqual(after.reused, false)
+  } finally {
+    agent.destroy()
+    proxy.close()
+    await srv.close()
+  }
 })
 
 test('an agent whose carrier is forced to the pipe uses the pipe, over http and https', async () => {

@@ -46,14 +46,8 @@ class FdCarrier {
 
   /** TLS records read: what they carry goes up; what rustls must answer (a key update, an alert) goes out. */
   opened (records) {
-    let opened
-    try {
-      opened = this.native.tlsOpen(this.id, records)
-    } catch (err) {
-      this.error = fromNative(err)
-      this.tcp.destroy()
-      return
-    }
+    const opened = this.tls(() => this.native.tlsOpen(this.id, records))
+    if (opened === null) return
     if (opened.reply) this.tcp.write(opened.reply)
     if (opened.plaintext) this.owner?._data(opened.plaintext)
     if (opened.closed) this.owner?._ended()
@@ -62,7 +56,22 @@ class FdCarrier {
   /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
   write (chunk, encoding) {
     if (!this.secure) return this.tcp.write(chunk, encoding)
-    return this.tcp.write(this.native.tlsSeal(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    const records = this.tls(() => this.native.tlsSeal(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    return records === null || this.tcp.write(records)
+  }
+
+  /**
+   * A call into the TLS session; null when it failed (a damaged record): the connection is then torn
+   * down, and the socket above fails with that error when it closes.
+   */
+  tls (call) {
+    try {
+      return call()
+    } catch (err) {
+      this.error = fromNative(err)
+      this.tcp.destroy()
+      return null
+    }
   }
 
   end () {
