@@ -88,10 +88,16 @@ pub const EVENT_STRIDE: u32 = 8;
 
 /// The replay rule's methods and headers (see `faces::client`), for the socket face in `lib/socket.js`.
 #[napi]
-#[cfg_attr(test, expect(dead_code, reason = "read by JS; napi registers it outside tests"))]
+#[cfg_attr(
+    test,
+    expect(dead_code, reason = "read by JS; napi registers it outside tests")
+)]
 pub const REPLAYABLE_METHODS: &str = crate::faces::client::REPLAYABLE_METHODS;
 #[napi]
-#[cfg_attr(test, expect(dead_code, reason = "read by JS; napi registers it outside tests"))]
+#[cfg_attr(
+    test,
+    expect(dead_code, reason = "read by JS; napi registers it outside tests")
+)]
 pub const IDEMPOTENCY_KEY_HEADERS: &str = crate::faces::client::IDEMPOTENCY_KEY_HEADERS;
 
 /// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
