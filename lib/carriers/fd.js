@@ -46,7 +46,7 @@ class FdCarrier {
 
   /** TLS records read: what they carry goes up; what rustls must answer (a key update, an alert) goes out. */
   opened (records) {
-    const opened = this.tls(() => this.native.tlsOpen(this.id, records))
+    const opened = this.tls('tlsOpen', records)
     if (opened === null) return
     if (opened.reply) this.tcp.write(opened.reply)
     if (opened.plaintext) this.owner?._data(opened.plaintext)
@@ -56,17 +56,17 @@ class FdCarrier {
   /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
   write (chunk, encoding) {
     if (!this.secure) return this.tcp.write(chunk, encoding)
-    const records = this.tls(() => this.native.tlsSeal(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    const records = this.tls('tlsSeal', typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
     return records === null || this.tcp.write(records)
   }
 
   /**
-   * A call into the TLS session; null when it failed (a damaged record): the connection is then torn
-   * down, and the socket above fails with that error when it closes.
+   * `native[call](id, bytes)` on the TLS session; null when it failed (a damaged record): the connection
+   * is then torn down, and the socket above fails with that error when it closes.
    */
-  tls (call) {
+  tls (call, bytes) {
     try {
-      return call()
+      return this.native[call](this.id, bytes)
     } catch (err) {
       this.error = fromNative(err)
       this.tcp.destroy()

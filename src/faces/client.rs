@@ -492,11 +492,8 @@ impl Client {
         [head_limits, body_limits]: [Limits; 2],
         may_retry: bool,
     ) -> Option<Result<ResponseParts>> {
-        let wire = wire_of(&mut lease);
-        let Conn::Http(conn) = lease.conn() else {
-            unreachable!("the pool hands the Promise face its own connections")
-        };
-        if conn.sender().await.is_none() {
+        let wire = http_of(&mut lease).wire.clone();
+        if http_of(&mut lease).sender().await.is_none() {
             // A parked connection closed as it was taken: as a reused one closed before answering.
             lease.fail();
             if may_retry {
@@ -510,10 +507,7 @@ impl Client {
             chunks.streaming = Some(wire.streaming());
         }
         let exchange = async {
-            let Conn::Http(conn) = lease.conn() else {
-                unreachable!("the pool hands the Promise face its own connections")
-            };
-            let sender = conn.sender.as_mut().expect("unparked above");
+            let sender = http_of(&mut lease).sender.as_mut().expect("unparked above");
             sender.ready().await?;
             sender.send_request(req).await
         };
@@ -713,9 +707,10 @@ impl Drop for Gone {
     }
 }
 
-fn wire_of(lease: &mut Lease<Conn>) -> Arc<Wire> {
+/// The Promise face's own connection under `lease`.
+fn http_of(lease: &mut Lease<Conn>) -> &mut HyperConn {
     match lease.conn() {
-        Conn::Http(conn) => conn.wire.clone(),
+        Conn::Http(conn) => conn,
         Conn::Raw(_) => unreachable!("the pool hands the Promise face its own connections"),
     }
 }

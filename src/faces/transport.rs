@@ -51,6 +51,19 @@ pub struct ConnInfo {
     pub peer_certificate: Option<Vec<u8>>,
 }
 
+impl ConnInfo {
+    fn of(transport: &Transport) -> Self {
+        ConnInfo {
+            remote: transport.peer_addr(),
+            local: transport.local_addr(),
+            alpn: transport
+                .alpn()
+                .map(|p| String::from_utf8_lossy(&p).into_owned()),
+            peer_certificate: transport.peer_certificates().into_iter().next(),
+        }
+    }
+}
+
 /// What the socket face tells its owner, in order.
 pub enum SocketEvent {
     /// Connection `id` is open.
@@ -409,6 +422,8 @@ impl Sockets {
                 _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
+            // Read before an fd-carried connection's TLS session leaves its stream.
+            let info = connected.as_ref().map(ConnInfo::of).unwrap_or_default();
             match connected.and_then(|transport| carried_fd(transport, fd)) {
                 Err(error) => {
                     slot.fail();
@@ -418,8 +433,8 @@ impl Sockets {
                         error: Some(error),
                     });
                 }
-                Ok(Carry::Fd(tcp, session)) => this.hand_over(slot, tcp, session, handle),
-                Ok(Carry::Pipe(transport)) => this.run(slot, transport, handle, commands),
+                Ok(Carry::Fd(tcp, session)) => this.hand_over(slot, tcp, session, info, handle),
+                Ok(Carry::Pipe(transport)) => this.run(slot, transport, info, handle, commands),
             }
         });
         id
@@ -429,19 +444,12 @@ impl Sockets {
         self: &Arc<Self>,
         slot: Slot<Conn>,
         transport: Transport,
+        info: ConnInfo,
         handle: RawHandle,
         commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let id = slot.id();
         let key = slot.key().clone();
-        let info = ConnInfo {
-            remote: transport.peer_addr(),
-            local: transport.local_addr(),
-            alpn: transport
-                .alpn()
-                .map(|p| String::from_utf8_lossy(&p).into_owned()),
-            peer_certificate: transport.peer_certificates().into_iter().next(),
-        };
         let lease = slot.fill(Conn::Raw(RawConn {
             handle: handle.clone(),
             carried: None,
@@ -487,23 +495,11 @@ impl Sockets {
         slot: Slot<Conn>,
         tcp: std::net::TcpStream,
         session: Option<Box<rustls::ClientConnection>>,
+        info: ConnInfo,
         handle: RawHandle,
     ) {
         let id = slot.id();
         let key = slot.key().clone();
-        let info = ConnInfo {
-            remote: tcp.peer_addr().ok(),
-            local: tcp.local_addr().ok(),
-            alpn: session
-                .as_ref()
-                .and_then(|s| s.alpn_protocol())
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
-            peer_certificate: session
-                .as_ref()
-                .and_then(|s| s.peer_certificates())
-                .and_then(|certs| certs.first())
-                .map(|c| c.to_vec()),
-        };
         let lease = slot.fill(Conn::Raw(RawConn {
             handle: handle.clone(),
             carried: Some((id, self.sink.clone())),
