@@ -11,6 +11,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, constants: socketConstants } = require('./lib/sockets')
+const { Exchanges } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { install: installAgent } = require('./lib/install')
@@ -24,6 +25,7 @@ const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
+const kExchanges = Symbol('exchanges')
 // Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
 const kViewOf = Symbol('viewOf')
 
@@ -83,6 +85,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kRequests] = new PendingRequests(native, liveness, options)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
+  agent[kExchanges] = new Exchanges(native, book, liveness, normalized.keepAlive, connections, agent[kRequests])
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], normalized.timeout,
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
 }
@@ -100,8 +103,10 @@ function attachView (agent, source, normalized, secure) {
   agent[kConnections] = source[kConnections]
   agent[kNative] = source[kNative]
   agent[kRequests] = source[kRequests]
-  book = new SocketBook(agent, native, secure, new Liveness(native), agent[kRequests])
+  const liveness = new Liveness(native)
+  book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
+  agent[kExchanges] = new Exchanges(native, book, liveness, normalized.keepAlive, agent[kConnections], agent[kRequests])
   agent[kDispatcher] = source[kDispatcher]
 }
 
@@ -121,11 +126,20 @@ function counterpart (agent) {
   return agent[kCounterpart]
 }
 
-/** Where a Promise-face request goes, for the proxy choice. */
+/** Where a Promise-face request goes (`{ secure, host, port }`), for the proxy choice and the exchanges. */
+const targets = new Map()
+const TARGETS_MAX = 1024
+
 function targetOf (href) {
-  const url = new URL(href)
-  const secure = url.protocol === 'https:'
-  return { secure, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) || (secure ? 443 : 80) }
+  let target = targets.get(href)
+  if (target === undefined) {
+    const url = new URL(href)
+    const secure = url.protocol === 'https:'
+    target = { secure, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) || (secure ? 443 : 80) }
+    if (targets.size >= TARGETS_MAX) targets.clear()
+    targets.set(href, target)
+  }
+  return target
 }
 
 function send (agent, input, options) {
@@ -142,6 +156,15 @@ function send (agent, input, options) {
   const sender = body.stream ? new BodySender() : undefined
   // undici's diagnostics events (null while nobody subscribes): a tracer may add headers before sending.
   const record = observe(href, method, headers)
+  // Few requests in flight: spoken on the JS thread (lib/exchange.js), unless hyper must send it.
+  const exchanges = agent[kExchanges]
+  if (record === null && exchanges.takes(profile)) {
+    const head = NativeAgent.exchangeHead(method, href, headers, body.bytes?.length, body.stream !== undefined,
+      agent[kOptions].keepAlive)
+    if (head !== null) {
+      return exchanges.send(href, targetOf(href), profile, method, headers, head, body.bytes, body.stream, timeout, signal)
+    }
+  }
   const answered = agent[kRequests].add(href, signal, id => {
     native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null, profile)
   }, sender && { stream: body.stream, sender })

@@ -386,7 +386,7 @@ test('a 50 MiB download and a 20 MiB upload stream with bounded memory', async (
     assert.deepStrictEqual(answer, { length: UP, sha256: expected.digest('hex') })
     const grew = (Math.max(...samples) - samples[0]) / 1048576
     console.log(`# streaming RSS growth (after GC): ${grew.toFixed(1)} MiB over ${samples.length} samples`)
-    assert.ok(grew < 24, `RSS grew ${grew.toFixed(1)} MiB while streaming 70 MiB`)
+    assert.ok(grew < 32, `RSS grew ${grew.toFixed(1)} MiB while streaming 70 MiB`)
   } finally {
     agent.destroy()
     await srv.close()

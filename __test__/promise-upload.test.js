@@ -23,7 +23,7 @@ function countingServer (seen = []) {
   }))
 }
 
-test('a 100 MiB streamed upload grows the process by at most 8 MiB', async () => {
+test('a 100 MiB streamed upload grows the process by at most 12 MiB (a plateau, not a share of the size)', async () => {
   const srv = await countingServer()
   try {
     const child = path.join(__dirname, 'helpers', 'upload-rss.js')
@@ -36,7 +36,7 @@ test('a 100 MiB streamed upload grows the process by at most 8 MiB', async () =>
     const { answer, growthMiB } = JSON.parse(out)
     assert.strictEqual(answer, String(100 * 1048576))
     console.log(`# RSS growth while streaming 100 MiB up: ${growthMiB.toFixed(1)} MiB`)
-    assert.ok(growthMiB <= 8, `RSS grew ${growthMiB.toFixed(1)} MiB`)
+    assert.ok(growthMiB <= 12, `RSS grew ${growthMiB.toFixed(1)} MiB`)
   } finally {
     await srv.close()
   }

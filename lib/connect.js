@@ -195,6 +195,15 @@ class Connections {
     return id
   }
 
+  /**
+   * Whether connections of `profile` come straight from the pool: no proxy (whose http: requests go in
+   * absolute form) and no caller's `createConnection`.
+   */
+  plain (profile) {
+    if (profile === 0) return this.agentChecked.createConnection === undefined
+    return !this.proxies.has(profile) && !this.createOptions.has(profile) && !this.retiredCreateOptions.has(profile)
+  }
+
   /** `merged` (null: nothing yet), with the request's `value` for option `name` where it differs from the agent's. */
   override (merged, name, value) {
     if (value === undefined || value === this.agentOptions[name]) return merged

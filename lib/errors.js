@@ -36,6 +36,11 @@ function abortError (signal) {
   return codedError(Error, 'ABORT_ERR', 'The operation was aborted', { name: 'AbortError', cause: signal?.reason })
 }
 
+/** What a request gets when its agent is destroyed under it (Rust's `Error::destroyed` on the other path). */
+function agentDestroyed () {
+  return codedError(Error, 'ERR_AGENT_DESTROYED', 'the agent was destroyed')
+}
+
 /** Node's (negative) errno numbers by error name; getaddrinfo's ENOTFOUND carries EAI_NONAME's. */
 const errnos = new Map()
 for (const [errno, [name]] of getSystemErrorMap()) errnos.set(name, errno)
@@ -82,4 +87,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }

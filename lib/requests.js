@@ -85,7 +85,7 @@ class PendingRequests {
   answered (id, batch, at) {
     const entry = this.take(id)
     if (entry === undefined) return
-    entry.resolve(new Response(this.native, batch, at, entry.url, entry.signal))
+    entry.resolve(Response.answered(this.native, batch, at, entry.url, entry.signal))
   }
 
   failed (id, reason) {

@@ -6,7 +6,7 @@
 
 const { Readable } = require('node:stream')
 const { abortError, fromNative } = require('./errors')
-const { REUSED, text, data } = require('./batch')
+const { REUSED, text: textOf, data } = require('./batch')
 
 const kNative = Symbol('native')
 const kPrefix = Symbol('prefix')
@@ -22,9 +22,6 @@ const kTrailers = Symbol('trailers')
 /** kBody once the helpers read the whole body without a stream. */
 const CONSUMED = Symbol('consumed')
 
-/** Unread bodies whose holder became unreachable: their connections are closed, not left waiting. */
-const unread = new FinalizationRegistry(({ native, id }) => native.cancelBody(id))
-
 /** Names and values alternating, as `\n`-separated text from Rust, into an object as Node's `headers`. */
 function byName (raw) {
   const object = {}
@@ -39,33 +36,62 @@ function byName (raw) {
   return object
 }
 
+/** What the body's stream reads the rest from: a body in Rust (by id), or an exchange's (lib/exchange.js). */
+function sourceOf (native, stream) {
+  return typeof stream === 'number' ? { native, id: stream } : stream
+}
+
+/** Unread bodies whose holder became unreachable: their connections are closed, not left waiting. */
+const unread = new FinalizationRegistry(source => cancel(source))
+
+function cancel (source) {
+  if (source.id !== undefined) source.native.cancelBody(source.id)
+  else source.cancel()
+}
+
+function read (source) {
+  return source.id !== undefined ? source.native.readBody(source.id, true) : source.read()
+}
+
 class Response {
   /**
-   * The "answered" event at `at` of a Rust batch (lib/batch.js): status and reuse in its number, the
-   * status text and headers as one `\n`-separated text (split only when read), the first or whole body
-   * as its data, and the stream id of the rest as its ticket.
+   * `head`: the status text and the headers, `\n`-separated (split only when read); `rawTrailers`: the
+   * trailers when `prefix` is the whole body, else null; `stream`: where the rest of the body comes
+   * from (a Rust body id, or an exchange's body), null when there is none.
    */
-  constructor (native, batch, at, url, signal) {
-    const number = batch.meta[at + 3]
-    const stream = batch.meta[at + 2]
-    this.status = number >= REUSED ? number - REUSED : number
-    this.statusCode = this.status
+  constructor (native, status, reused, head, rawTrailers, prefix, stream, url, signal) {
+    this.status = status
+    this.statusCode = status
     this.url = url
-    this.reused = number >= REUSED
+    this.reused = reused
     this[kNative] = native
     this[kSignal] = signal ?? null
-    // Status text and headers, then (after a NUL) the trailers when the whole body came with them.
-    const head = text(batch, at)
-    const nul = head.indexOf('\0')
-    this[kHead] = nul === -1 ? head : head.slice(0, nul)
-    this[kRawTrailers] = nul === -1 ? (stream === -1 ? [] : null) : head.slice(nul + 1).split('\n')
-    this[kPrefix] = data(batch, at)
-    this[kStream] = stream === -1 ? null : stream
+    this[kHead] = head
+    this[kRawTrailers] = rawTrailers
+    this[kPrefix] = prefix
+    this[kStream] = stream === null ? null : sourceOf(native, stream)
     this[kRawHeaders] = null
     this[kHeaders] = null
     this[kTrailers] = null
     this[kBody] = null
-    if (this[kStream] !== null) unread.register(this, { native, id: this[kStream] }, this)
+    if (this[kStream] !== null) unread.register(this, this[kStream], this)
+  }
+
+  /**
+   * The "answered" event at `at` of a Rust batch (lib/batch.js): status and reuse in its number, the
+   * status text and headers as one `\n`-separated text, the first or whole body as its data, and the
+   * stream id of the rest as its ticket.
+   */
+  static answered (native, batch, at, url, signal) {
+    const number = batch.meta[at + 3]
+    const stream = batch.meta[at + 2]
+    // Status text and headers, then (after a NUL) the trailers when the whole body came with them.
+    const text = textOf(batch, at)
+    const nul = text.indexOf('\0')
+    return new Response(native, number >= REUSED ? number - REUSED : number, number >= REUSED,
+      nul === -1 ? text : text.slice(0, nul),
+      nul === -1 ? (stream === -1 ? [] : null) : text.slice(nul + 1).split('\n'),
+      data(batch, at), stream === -1 ? null : stream, url, signal)
   }
 
   get statusText () {
@@ -147,8 +173,7 @@ class Response {
 }
 
 function bodyStream (response) {
-  const native = response[kNative]
-  const id = response[kStream]
+  const source = response[kStream]
   const signal = response[kSignal]
   let prefix = response[kPrefix]
   response[kStream] = null
@@ -166,23 +191,23 @@ function bodyStream (response) {
         const first = prefix
         prefix = null
         if (first.length > 0) this.push(first)
-        if (id === null) { this.push(null); return }
+        if (source === null) { this.push(null); return }
         if (first.length > 0) return
       }
-      native.readBody(id, true).then(chunk => this.push(ended(chunk) ? null : chunk), err => this.destroy(fromNative(err)))
+      read(source).then(chunk => this.push(ended(chunk) ? null : chunk), err => this.destroy(fromNative(err)))
     },
     destroy (err, callback) {
-      if (id !== null) {
+      if (source !== null) {
         unread.unregister(stream)
-        native.cancelBody(id)
+        cancel(source)
       }
       callback(err)
     }
   })
-  if (id !== null) unread.register(stream, { native, id }, stream)
+  if (source !== null) unread.register(stream, source, stream)
   else stream.rawTrailers = response[kRawTrailers]
   // The request's signal covers its body too (as fetch's does): a body still arriving is cut off.
-  if (signal !== null && id !== null) {
+  if (signal !== null && source !== null) {
     if (signal.aborted) {
       stream.destroy(abortError(signal))
     } else {

@@ -8,7 +8,7 @@
 const { RustSocket, CARRIER } = require('./socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
-const { codedError, fromNative } = require('./errors')
+const { agentDestroyed, codedError, fromNative } = require('./errors')
 const { STRIDE, Kind, text, data } = require('./batch')
 
 /**
@@ -90,7 +90,10 @@ class SocketBook {
     this.liveness = liveness
     this.requests = requests
     this.byId = new Map()
-    /** Queued requests by ticket, oldest first: `{ req, route }`. */
+    /**
+     * Queued requests by ticket, oldest first: `{ req, route, fd }`, a retrying `{ socket, route, fd }`,
+     * or a Promise-face `{ exchange }` (lib/exchange.js; its connections are in `byId` too).
+     */
     this.tickets = new Map()
     this.routes = new Map()
     this.carrier = carrierOf(agent)
@@ -168,7 +171,13 @@ class SocketBook {
     }
   }
 
-  /** Ticket `ticket` leaves the queue; returns what waited: `{ req, route, fd }` or a retrying `{ socket }`. */
+  /** Promise-face exchange `exchange` waits in the pool's queue under `ticket`. */
+  waitFor (ticket, exchange) {
+    this.tickets.set(ticket, { exchange, route: null })
+    this.busy(1)
+  }
+
+  /** Ticket `ticket` leaves the queue; returns what waited (see `tickets`). */
   dequeue (ticket) {
     const waiting = this.tickets.get(ticket)
     this.tickets.delete(ticket)
@@ -184,9 +193,13 @@ class SocketBook {
   granted (ticket) {
     const answer = this.native.socketClaim(ticket)
     if (answer < 0 || !this.tickets.has(ticket)) return false
-    const { req, route, socket, fd } = this.dequeue(ticket)
+    const { req, route, socket, fd, exchange } = this.dequeue(ticket)
     const kind = answer % 4
     const id = (answer - kind) / 4
+    if (exchange !== undefined) {
+      exchange.granted(id, kind === KIND_REUSED)
+      return true
+    }
     if (socket !== undefined && !socket.destroyed) {
       this.moved(socket, id, kind === KIND_REUSED, fd)
       return true
@@ -208,7 +221,7 @@ class SocketBook {
    */
   serveQueued (name) {
     for (const [ticket, waiting] of this.tickets) {
-      if (waiting.route.name === name && !this.granted(ticket)) return
+      if (waiting.route?.name === name && !this.granted(ticket)) return
     }
   }
 
@@ -358,7 +371,11 @@ class SocketBook {
 
   refused (ticket, err) {
     if (!this.tickets.has(ticket)) return
-    const { req, socket } = this.dequeue(ticket)
+    const { req, socket, exchange } = this.dequeue(ticket)
+    if (exchange !== undefined) {
+      exchange.refused(err)
+      return
+    }
     if (socket !== undefined) {
       socket.destroy(err)
       return
@@ -374,7 +391,8 @@ class SocketBook {
    */
   destroyAll () {
     for (const socket of [...this.byId.values()]) socket.destroy()
-    for (const ticket of [...this.tickets.keys()]) this.refused(ticket, hangUp())
+    // The Promise face's requests fail as the agent's destroy() fails them (its ExchangeConnections too).
+    for (const [ticket, { exchange }] of [...this.tickets]) this.refused(ticket, exchange ? agentDestroyed() : hangUp())
   }
 }
 

@@ -16,9 +16,11 @@ const majors = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [20
 const testDir = path.join(root, '__test__')
 const files = fs.readdirSync(testDir).filter(f => /\.test\.m?js$/.test(f)).sort().map(f => path.join('__test__', f))
 const typeProjects = ['__test__/types/tsconfig.json', '__test__/types/tsconfig.nodenext.json']
-// The socket face carries a connection by its fd or by Rust's pipe, chosen by load (lib/sockets.js):
-// its key suites run again with each carrier forced, so both see every case.
-const carrierFiles = ['socket-fidelity', 'socket-face', 'libraries'].map(f => path.join('__test__', `${f}.test.js`))
+// The socket face carries a connection by its fd or by Rust's pipe, chosen by load (lib/sockets.js), and
+// the Promise face's exchanges ride the same carriers (lib/exchange.js): the key suites of both run again
+// with each carrier forced, so both see every case.
+const carrierFiles = ['socket-fidelity', 'socket-face', 'libraries', 'promise', 'promise-response', 'promise-exchange']
+  .map(f => path.join('__test__', `${f}.test.js`))
 
 function run (label, command, args, env = process.env) {
   const started = Date.now()
@@ -37,7 +39,7 @@ for (const major of majors) {
   const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` }
   results.push(run(`JS tests on Node ${version} (${files.length} files)`, node, ['--test', '--test-timeout=180000', ...files], env))
   for (const carrier of ['fd', 'pipe']) {
-    results.push(run(`socket-face tests on Node ${version}, ${carrier} carrier`, node, ['--test', '--test-timeout=180000', ...carrierFiles],
+    results.push(run(`carrier tests on Node ${version}, ${carrier} carrier`, node, ['--test', '--test-timeout=180000', ...carrierFiles],
       { ...env, KEEPALIVE_AGENT_SOCKET_CARRIER: carrier }))
   }
 }

@@ -12,13 +12,15 @@ use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use napi::sys;
 
 use crate::connect::Profile;
 use crate::error::{Error, Kind};
 use crate::faces::keep_alive;
-use crate::faces::transport::{Outcome, Sockets};
+use crate::faces::transport::{Opening, Outcome, Sockets};
+use crate::faces::Conn;
 use crate::origin::OriginKey;
 use crate::pool::NO_DEADLINE;
 
@@ -50,7 +52,10 @@ impl SocketCalls {
     /// A connection to `host:port` (made as connect profile `profile` says; 0: the agent's) for Node's
     /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]). `retry`
     /// asks for a new connection for a request whose reused one closed before answering. `fd`: a new
-    /// plain-TCP connection is handed to JS as its fd.
+    /// plain-TCP connection is handed to JS as its fd. `exchange`: for the Promise face's exchange on the
+    /// JS thread (lib/exchange.js), not for Node's ClientRequest (see [`Conn::LOCAL`]), whose connect
+    /// may take `limit_ms` at most (0: no limit of its own).
+    #[allow(clippy::too_many_arguments)]
     fn checkout(
         &self,
         secure: bool,
@@ -59,12 +64,18 @@ impl SocketCalls {
         retry: bool,
         profile: u32,
         fd: bool,
+        exchange: bool,
+        limit_ms: f64,
     ) -> Result<f64, Error> {
         let port = u16::try_from(port)
             .map_err(|_| Error::new(Kind::InvalidArgValue, format!("invalid port {port}")))?;
         let key = OriginKey::new(secure, host, port).via(registered(&self.profiles, profile)?);
         let _guard = super::runtime().enter();
-        Ok(outcome_code(self.sockets.checkout(&key, retry, fd)?))
+        let open = Opening {
+            role: if exchange { Conn::LOCAL } else { Conn::RAW },
+            limit: (limit_ms > 0.0).then(|| Duration::from_secs_f64(limit_ms / 1000.0)),
+        };
+        Ok(outcome_code(self.sockets.checkout(&key, retry, fd, open)?))
     }
 
     /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
@@ -91,7 +102,7 @@ pub fn outcome_code(outcome: Outcome) -> f64 {
     }
 }
 
-/// Sets `checkout(secure, host, port, retry, profile, fd)` and `release(id, keepAlive)` on `target`.
+/// Sets `checkout(secure, host, port, retry, profile, fd, exchange, limitMs)` and `release(id, keepAlive)` on `target`.
 ///
 /// # Safety
 /// `env` and `target` come from the N-API call being served, on the JS thread.
@@ -212,7 +223,7 @@ unsafe extern "C" fn checkout(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let Some((args, calls)) = (unsafe { arguments::<6>(env, info) }) else {
+    let Some((args, calls)) = (unsafe { arguments::<8>(env, info) }) else {
         return ptr::null_mut();
     };
     let result = catch_unwind(AssertUnwindSafe(|| unsafe {
@@ -224,6 +235,8 @@ unsafe extern "C" fn checkout(
             boolean(env, args[3]),
             number(env, args[4]) as u32,
             boolean(env, args[5]),
+            boolean(env, args[6]),
+            number(env, args[7]),
         )
     }));
     unsafe { answer(env, result) }

@@ -99,6 +99,21 @@ pub const REPLAYABLE_METHODS: &str = crate::faces::client::REPLAYABLE_METHODS;
     expect(dead_code, reason = "read by JS; napi registers it outside tests")
 )]
 pub const IDEMPOTENCY_KEY_HEADERS: &str = crate::faces::client::IDEMPOTENCY_KEY_HEADERS;
+/// A response body of a known length up to this comes with its head (see `faces::client`); the
+/// Promise face's exchanges on the JS thread (`lib/exchange.js`) follow the same rule.
+#[napi]
+#[cfg_attr(
+    test,
+    expect(dead_code, reason = "read by JS; napi registers it outside tests")
+)]
+pub const SMALL_BODY: u32 = crate::faces::client::SMALL_BODY as u32;
+/// The largest response head the Promise face accepts, for the exchanges' parser too.
+#[napi]
+#[cfg_attr(
+    test,
+    expect(dead_code, reason = "read by JS; napi registers it outside tests")
+)]
+pub const MAX_HEAD: u32 = crate::faces::client::MAX_HEAD as u32;
 
 /// Data larger than this gets a Buffer of its own, so that a small slice kept by JS does not keep a
 /// whole batch alive.

@@ -267,6 +267,33 @@ impl NativeAgent {
         crate::connect::tls::set_default_roots(&pems);
     }
 
+    /// The head of a Promise-face request sent on the JS thread (lib/exchange.js), checked as
+    /// `request` checks it; null when hyper must send it (see [`crate::faces::client::exchange_head`]).
+    /// `body_length`: the bytes of a body held in full, absent for none; `streamed`: the body is streamed
+    /// (chunked) instead.
+    /// A latin1 string, not a Buffer: libuv writes it as it is, and a queued request keeps less.
+    #[napi(catch_unwind)]
+    pub fn exchange_head<'env>(
+        env: &'env Env,
+        method: String,
+        url: String,
+        headers: Vec<String>,
+        body_length: Option<u32>,
+        streamed: bool,
+        keep_alive: bool,
+    ) -> napi::Result<Option<napi::JsString<'env>>> {
+        use crate::faces::client::Framing;
+        let framing = match (streamed, body_length) {
+            (true, _) => Framing::Chunked,
+            (false, Some(n)) => Framing::Length(n as usize),
+            (false, None) => Framing::None,
+        };
+        let head =
+            crate::faces::client::exchange_head(&method, &url, &headers, framing, keep_alive)
+                .map_err(js_error)?;
+        head.map(|head| env.create_string_latin1(head)).transpose()
+    }
+
     /// Registers the connect options of requests that have their own, under `id` (JS keeps the ids).
     #[napi(catch_unwind)]
     pub fn add_profile(&self, id: u32, connect: NativeConnect) -> napi::Result<()> {

@@ -54,7 +54,7 @@ pub const REPLAYABLE_METHODS: &str = "GET,HEAD,OPTIONS,TRACE,PUT,DELETE";
 /// Headers that make a request of any method replayable (an idempotency key: Go's rule), comma-separated.
 pub const IDEMPOTENCY_KEY_HEADERS: &str = "idempotency-key,x-idempotency-key";
 /// Largest response head accepted (`HPE_HEADER_OVERFLOW` beyond).
-const MAX_HEAD: usize = 64 * 1024;
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// A pooled hyper connection: the sending half, and what its bytes do; the connection task runs on its own.
 ///
@@ -265,6 +265,96 @@ pub struct RequestSpec {
     pub informational: Option<InformationalWatch>,
 }
 
+/// The headers every request gets besides the caller's, as hyper's requests get them: `Host` from the
+/// URL (without a default port or credentials) unless given, and `Connection: close` without keep-alive.
+fn add_host_and_connection(
+    headers: &mut HeaderMap,
+    uri: &Uri,
+    key: &OriginKey,
+    keep_alive: bool,
+) -> Result<()> {
+    if !headers.contains_key(HOST) {
+        let default_port = if key.secure { 443 } else { 80 };
+        let host = match (uri.authority(), uri.port_u16()) {
+            (Some(a), Some(p)) if p == default_port => a.host().to_string(),
+            (Some(a), _) => a
+                .as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            (None, _) => key.host.to_string(),
+        };
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| Error::new(Kind::InvalidUrl, "Invalid URL host"))?;
+        headers.insert(HOST, host);
+    }
+    if !keep_alive {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(())
+}
+
+/// Methods whose requests carry a body by nature: sent without one, they say `Content-Length: 0`.
+const BODY_METHODS: [Method; 3] = [Method::POST, Method::PUT, Method::PATCH];
+
+/// How a request body is framed on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// A body held in full, of this many bytes.
+    Length(usize),
+    /// A body streamed as it comes, chunked.
+    Chunked,
+}
+
+/// The bytes of a request head for the Promise face's exchange on the JS thread (lib/exchange.js),
+/// checked as [`RequestSpec::parse`] checks what goes to hyper, with the same added headers and the
+/// body's `framing`. `None` when the caller set the framing (`Content-Length`, `Transfer-Encoding`) or
+/// the method is `CONNECT`: hyper sends those.
+pub fn exchange_head(
+    method: &str,
+    url: &str,
+    headers: &[String],
+    framing: Framing,
+    keep_alive: bool,
+) -> Result<Option<Vec<u8>>> {
+    let (method, uri, mut headers) = RequestSpec::parse(method, url, headers)?;
+    if method == Method::CONNECT
+        || headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING)
+    {
+        return Ok(None);
+    }
+    let key = OriginKey::from_uri(&uri)?;
+    add_host_and_connection(&mut headers, &uri, &key, keep_alive)?;
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = Vec::with_capacity(64 + target.len() + headers.len() * 32);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(target.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(length) => {
+            head.extend_from_slice(format!("content-length: {length}\r\n").as_bytes())
+        }
+        Framing::None if BODY_METHODS.contains(&method) => {
+            head.extend_from_slice(b"content-length: 0\r\n")
+        }
+        Framing::None => {}
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(Some(head))
+}
+
 impl RequestSpec {
     /// Parses and checks the caller's input; nothing is sent when this fails.
     pub fn parse(method: &str, url: &str, headers: &[String]) -> Result<(Method, Uri, HeaderMap)> {
@@ -362,25 +452,7 @@ impl RequestSpec {
             .map_err(|e| Error::new(Kind::InvalidUrl, format!("Invalid URL: {e}")))?;
         let headers = req.headers_mut();
         *headers = self.headers.clone();
-        if !headers.contains_key(HOST) {
-            let default_port = if key.secure { 443 } else { 80 };
-            let host = match (self.uri.authority(), self.uri.port_u16()) {
-                (Some(a), Some(p)) if p == default_port => a.host().to_string(),
-                (Some(a), _) => a
-                    .as_str()
-                    .rsplit('@')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                (None, _) => key.host.to_string(),
-            };
-            let host = HeaderValue::from_str(&host)
-                .map_err(|_| Error::new(Kind::InvalidUrl, "Invalid URL host"))?;
-            headers.insert(HOST, host);
-        }
-        if !keep_alive {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
+        add_host_and_connection(headers, &self.uri, key, keep_alive)?;
         if let Some(auth) = proxy.and_then(|p| p.authorization.as_deref()) {
             let auth = HeaderValue::from_str(auth)
                 .map_err(|_| Error::new(Kind::InvalidChar, "Invalid proxy credentials"))?;

@@ -1,6 +1,6 @@
 //! HTTP over pooled connections. The two faces share one pool, so one set of caps covers both:
 //! [`client`] is the Promise face (hyper speaks HTTP/1.1), [`transport`] the socket face (a byte pipe for
-//! Node's own HTTP parser). An idle connection keeps its role and is reused by the same face only.
+//! Node's own HTTP parser) and the Promise face's exchange on the JS thread at low load. An idle connection keeps its role and is reused by the same face only.
 
 pub mod client;
 mod head;
@@ -19,8 +19,14 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// hyper's: the Promise and dispatcher faces on the tokio thread.
     pub const HTTP: u8 = 0;
+    /// Raw bytes for Node's ClientRequest: the socket face.
     pub const RAW: u8 = 1;
+    /// Raw bytes for the Promise face's exchange on the JS thread (lib/exchange.js). Kept apart from
+    /// the socket face's: an idle socket-face connection is a Node socket object that JS hands back to
+    /// the next ClientRequest, which an exchange could not use.
+    pub const LOCAL: u8 = 2;
 }
 
 impl Connection for Conn {
@@ -34,7 +40,7 @@ impl Connection for Conn {
     fn role(&self) -> u8 {
         match self {
             Conn::Http(_) => Conn::HTTP,
-            Conn::Raw(_) => Conn::RAW,
+            Conn::Raw(c) => c.role(),
         }
     }
 

@@ -132,15 +132,26 @@ struct Shared {
     told: AtomicBool,
 }
 
+/// What a checkout asks of a connection it opens: who speaks over it ([`Conn::RAW`] or [`Conn::LOCAL`])
+/// and how long its connect may take (the Promise face's inactivity `timeout`, as hyper's connects
+/// get it; `None`: the agent's connect timeout alone).
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    pub role: u8,
+    pub limit: Option<std::time::Duration>,
+}
+
 /// A way to drive one connection: write to it, pause it, stop it.
 #[derive(Clone)]
 pub struct RawHandle {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Who speaks over it: [`Conn::RAW`] or [`Conn::LOCAL`].
+    role: u8,
 }
 
 impl RawHandle {
-    fn new() -> (Self, mpsc::UnboundedReceiver<Command>) {
+    fn new(role: u8) -> (Self, mpsc::UnboundedReceiver<Command>) {
         let (commands, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             open: AtomicBool::new(true),
@@ -155,7 +166,14 @@ impl RawHandle {
             halves: AtomicUsize::new(2),
             told: AtomicBool::new(false),
         });
-        (RawHandle { shared, commands }, rx)
+        (
+            RawHandle {
+                shared,
+                commands,
+                role,
+            },
+            rx,
+        )
     }
 
     /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more.
@@ -206,6 +224,11 @@ pub struct RawConn {
 }
 
 impl RawConn {
+    /// Who speaks over it (see [`Conn::LOCAL`]).
+    pub fn role(&self) -> u8 {
+        self.handle.role
+    }
+
     pub fn is_open(&self) -> bool {
         self.handle.shared.open.load(Ordering::SeqCst)
     }
@@ -337,18 +360,26 @@ impl Sockets {
 
     /// Asks for a connection to `key`, answering at once. `retry` asks for a new connection (not an
     /// idle one) for a request whose reused connection closed before answering; it counts as a retry.
-    /// `fd`: a new plain-TCP connection is handed to JS as its fd (the fd carrier).
-    pub fn checkout(self: &Arc<Self>, key: &OriginKey, retry: bool, fd: bool) -> Result<Outcome> {
+    /// `fd`: a new plain-TCP connection is handed to JS as its fd (the fd carrier). `open`: who speaks
+    /// over it and how long a connect may take (see [`Opening`]).
+    pub fn checkout(
+        self: &Arc<Self>,
+        key: &OriginKey,
+        retry: bool,
+        fd: bool,
+        open: Opening,
+    ) -> Result<Outcome> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
-        let granted = Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd));
-        let turn = self.pool.checkout_then(key, Conn::RAW, retry, granted)?;
+        let granted =
+            Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd, open));
+        let turn = self.pool.checkout_then(key, open.role, retry, granted)?;
         if retry {
             self.pool.note_retry();
         }
         Ok(match turn {
             Turn::Now(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd)),
+            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd, open)),
             Turn::Queued(seq) => {
                 let mut tickets = self.tickets();
                 // The grant may already have come, on another thread: then there is nothing to cancel.
@@ -362,10 +393,16 @@ impl Sockets {
 
     /// A queued request's turn came (on whichever thread freed the room): hold what it was given until
     /// its owner claims it, and tell the owner.
-    fn granted(self: &Arc<Self>, ticket: u64, answer: Result<Grant<Conn>>, fd: bool) {
+    fn granted(
+        self: &Arc<Self>,
+        ticket: u64,
+        answer: Result<Grant<Conn>>,
+        fd: bool,
+        open: Opening,
+    ) {
         let outcome = match answer {
             Ok(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd)),
+            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd, open)),
             Err(error) => {
                 self.tickets().waiting.remove(&ticket);
                 self.sink.emit(SocketEvent::Refused { ticket, error });
@@ -407,18 +444,28 @@ impl Sockets {
 
     /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected. With
     /// `fd`, a plain-TCP connection is handed to JS once connected.
-    fn open(self: &Arc<Self>, slot: Slot<Conn>, fd: bool) -> ConnId {
+    fn open(self: &Arc<Self>, slot: Slot<Conn>, fd: bool, open: Opening) -> ConnId {
         let id = slot.id();
-        let (handle, commands) = RawHandle::new();
+        let (handle, commands) = RawHandle::new(open.role);
         self.held().insert(id, Held::Connecting(handle.clone()));
         let this = self.clone();
         tokio::spawn(async move {
             let mut stop = handle.shared.stop.subscribe();
+            let connecting = async {
+                slot.ready().await;
+                this.connector.connect(slot.key()).await
+            };
+            let limited = async {
+                let key = slot.key();
+                match open.limit {
+                    None => connecting.await,
+                    Some(limit) => tokio::time::timeout(limit, connecting)
+                        .await
+                        .unwrap_or_else(|_| Err(Error::connect_timed_out(&key.host, key.port))),
+                }
+            };
             let connected = tokio::select! {
-                c = async {
-                    slot.ready().await;
-                    this.connector.connect(slot.key()).await
-                } => c,
+                c = limited => c,
                 _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };

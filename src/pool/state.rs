@@ -722,10 +722,13 @@ impl<C: Connection> State<C> {
         self.hosts.retain(|_, h| h.count() > 0);
     }
 
+    /// The counters, and each origin with anything to show: one whose connections are all closing (an
+    /// fd-carried one closes once JS's socket has) is left out, as it is once they have.
     pub fn status(&self) -> Status {
         let mut origins: Vec<(OriginKey, OriginStats)> = self
             .hosts
             .iter()
+            .filter(|(_, h)| h.count() > h.closing.len() || !h.waiters.is_empty())
             .map(|(key, h)| {
                 let stats = OriginStats {
                     connected: h.busy + h.idle.len(),

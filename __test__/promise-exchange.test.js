@@ -1,0 +1,99 @@
+'use strict'
+// The Promise face speaks HTTP/1.1 on the JS thread over connections of its own role in the pool
+// (lib/exchange.js); what an exchange does not take goes to hyper. The Promise suites run again with the
+// socket face's carrier forced to the pipe (scripts/test.js), so exchanges are tested on both carriers.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const { Agent } = require('..')
+const { listenCounting } = require('./helpers/faces')
+
+function get (url, agent) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent }, res => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', chunk => { text += chunk })
+      res.on('end', () => resolve({ text, reused: res.req.reusedSocket }))
+    }).on('error', reject)
+  })
+}
+
+test('each face reuses its own connections: a Promise-face request never rides a ClientRequest\'s socket, nor the reverse', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end(`${req.method} ${req.url}`)))
+  const agent = new Agent()
+  try {
+    const first = await agent.request(`${srv.url}/a`)
+    assert.strictEqual(await first.text(), 'GET /a')
+    assert.strictEqual(first.reused, false)
+    assert.deepStrictEqual(await get(`${srv.url}/b`, agent), { text: 'GET /b', reused: false })
+    assert.strictEqual(srv.counts.opened, 2)
+    const again = await agent.request(`${srv.url}/c`, { method: 'POST', body: 'x' })
+    assert.strictEqual(await again.text(), 'POST /c')
+    assert.strictEqual(again.reused, true)
+    assert.deepStrictEqual(await get(`${srv.url}/d`, agent), { text: 'GET /d', reused: true })
+    assert.strictEqual(srv.counts.opened, 2)
+    const status = agent.getCurrentStatus()
+    assert.strictEqual(status.createSocketCount, 2)
+    assert.strictEqual(status.requestCount, 4)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a request with its own framing headers goes to hyper, sent as the caller framed it', async () => {
+  const seen = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('latin1')
+    req.on('data', chunk => { body += chunk })
+    req.on('end', () => {
+      seen.push({ length: req.headers['content-length'], te: req.headers['transfer-encoding'], body })
+      res.end('ok')
+    })
+  }))
+  const agent = new Agent()
+  try {
+    await (await agent.request(srv.url, { method: 'POST', body: 'abc' })).text()
+    await (await agent.request(srv.url, { method: 'POST', body: 'abcd', headers: { 'Content-Length': '4' } })).text()
+    await (await agent.request(srv.url, { method: 'PUT' })).text()
+    assert.deepStrictEqual(seen, [
+      { length: '3', te: undefined, body: 'abc' },
+      { length: '4', te: undefined, body: 'abcd' },
+      { length: '0', te: undefined, body: '' }
+    ])
+    // The exchange's connection, and hyper's for the caller-framed request.
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a response that arrives a byte at a time, chunked with trailers, parses as one', async () => {
+  const raw = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Case: Kept\r\n\r\n' +
+    '5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n'
+  const net = require('node:net')
+  const server = net.createServer(socket => {
+    socket.once('data', async () => {
+      for (const byte of Buffer.from(raw, 'latin1')) {
+        socket.write(Buffer.from([byte]))
+        await new Promise(resolve => setImmediate(resolve))
+      }
+    })
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  const agent = new Agent()
+  try {
+    const res = await agent.request(`http://127.0.0.1:${server.address().port}/`)
+    assert.strictEqual(res.status, 200)
+    assert.deepStrictEqual(res.rawHeaders, ['Transfer-Encoding', 'chunked', 'X-Case', 'Kept'])
+    assert.strictEqual(await res.text(), 'hello world')
+    assert.deepStrictEqual(res.rawTrailers, ['X-Sum', '11'])
+  } finally {
+    agent.destroy()
+    server.close()
+  }
+})

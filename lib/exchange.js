@@ -1,0 +1,589 @@
+'use strict'
+// The Promise face's exchanges: a request is spoken on the JS thread. The Rust pool still connects (TLS
+// included) and counts the connection (caps, queue, idle list and deadline, stats), then hands its fd to
+// libuv as the socket face's fd carrier does (lib/carriers/fd.js; over TLS each chunk is opened or sealed
+// in Rust); the head comes ready from Rust (checked as hyper's requests are checked) and the response is
+// parsed by Node's own llhttp. A hop to hyper on the tokio thread and back cost more than the loopback
+// round trip one request at a time, and as much CPU as it saved under load
+// (benchmark/spikes/EXCHANGE-SPIKE.md). hyper still sends what an exchange does not take (see
+// `Exchanges.takes`): through a proxy, over a caller's createConnection, with undici's diagnostics
+// channels subscribed, with the caller's own framing headers; and the dispatcher face.
+//
+// Its connections have a role of their own in the pool (src/faces/mod.rs `Conn::LOCAL`), so the
+// socket face never takes them for a ClientRequest, nor hyper for its requests.
+//
+// A reused connection that closes before any byte of the answer (the keep-alive race) is replaced by
+// a new one and the request sent again, once, when it may be sent twice: the Promise face's rule.
+
+const { HTTPParser } = require('_http_common')
+const { Response } = require('./response')
+const { PipeCarrier } = require('./carriers/pipe')
+const { FdCarrier } = require('./carriers/fd')
+const { abortError, agentDestroyed, codedError, fromNative } = require('./errors')
+const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS, SMALL_BODY, MAX_HEAD } = require('../binding.js')
+
+/** Body bytes held for a reader that is not reading before the connection is paused. */
+const BODY_HIGH_WATER = 64 * 1024
+
+const kOnHeaders = HTTPParser.kOnHeaders | 0
+const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0
+const kOnBody = HTTPParser.kOnBody | 0
+const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0
+
+// What `checkout` answers: `id * 4 + kind` (src/binding/calls.rs).
+const KIND_REUSED = 0
+const KIND_QUEUED = 2
+
+const CRLF = Buffer.from('\r\n')
+/** A chunk of a streamed body up to this is copied into one write with its framing; a larger one is not. */
+const SMALL_CHUNK = 16 * 1024
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+const IDEMPOTENT = new Set(REPLAYABLE_METHODS.split(','))
+const KEY_HEADERS = new Set(IDEMPOTENCY_KEY_HEADERS.split(','))
+
+/** Whether a request may be sent twice: an idempotent method, or an idempotency key among `headers`. */
+function replayable (method, headers) {
+  if (IDEMPOTENT.has(method)) return true
+  for (let i = 0; i < headers.length; i += 2) {
+    if (KEY_HEADERS.has(headers[i].toLowerCase())) return true
+  }
+  return false
+}
+
+function hangUp () {
+  return codedError(Error, 'ECONNRESET', 'socket hang up')
+}
+
+/** The request's inactivity limit ran out, worded as the hyper path words it (Rust's `Duration`). */
+function timedOut (ms) {
+  return codedError(Error, 'ETIMEDOUT', `no activity for ${ms < 1000 ? `${ms}ms` : `${ms / 1000}s`} (timeout)`)
+}
+
+/** llhttp's fault, as Node's ClientRequest reports it. */
+function parseError (err) {
+  return codedError(Error, err.code, `Parse Error: ${err.reason}`)
+}
+
+/**
+ * The rest of a response body, read by the Response's stream (lib/response.js) chunk by chunk; the
+ * connection pauses while more than BODY_HIGH_WATER waits unread.
+ */
+class ExchangeBody {
+  constructor (exchange, liveness) {
+    this.exchange = exchange
+    this.liveness = liveness
+    this.chunks = []
+    this.bytes = 0
+    /** The trailers (an array) once the body ended; the error once it failed. */
+    this.trailers = null
+    this.error = null
+    this.waiting = null
+  }
+
+  add (chunk) {
+    if (this.waiting !== null) {
+      this.answer(chunk)
+      return
+    }
+    this.chunks.push(chunk)
+    this.bytes += chunk.length
+    if (this.bytes > BODY_HIGH_WATER) this.exchange.conn?.pause()
+  }
+
+  end (trailers) {
+    this.trailers = trailers
+    if (this.waiting !== null) this.answer(trailers)
+  }
+
+  fail (err) {
+    if (this.trailers !== null) return
+    this.error = err
+    if (this.waiting === null) return
+    const { reject } = this.waiting
+    this.settle()
+    reject(err)
+  }
+
+  /** The next chunk, or the trailers (an array) once the body has ended. */
+  read () {
+    if (this.chunks.length > 0) {
+      const chunk = this.chunks.shift()
+      this.bytes -= chunk.length
+      if (this.bytes <= BODY_HIGH_WATER) this.exchange.conn?.resume()
+      return Promise.resolve(chunk)
+    }
+    if (this.error !== null) return Promise.reject(this.error)
+    if (this.trailers !== null) return Promise.resolve(this.trailers)
+    this.exchange.conn?.resume()
+    // A reader waits: the process stays up for it, as for a read of a body from Rust.
+    this.liveness.busy(1)
+    return new Promise((resolve, reject) => { this.waiting = { resolve, reject } })
+  }
+
+  answer (value) {
+    const { resolve } = this.waiting
+    this.settle()
+    resolve(value)
+  }
+
+  settle () {
+    this.waiting = null
+    this.liveness.busy(-1)
+  }
+
+  /** The reader gave up the body (or its Response became unreachable): the connection cannot be reused. */
+  cancel () {
+    if (this.trailers !== null || this.error !== null) return
+    this.fail(codedError(Error, 'ECONNRESET', 'aborted'))
+    this.exchange.abandon()
+  }
+}
+
+/**
+ * A connection the exchanges speak over, known to the agent's socket book by its id (so its Rust events
+ * reach it). Between exchanges it is idle in the pool; bytes or an end then close it.
+ */
+class ExchangeConnection {
+  constructor (exchanges, id, secure) {
+    this.exchanges = exchanges
+    this.id = id
+    this.secure = secure
+    this.carrier = null
+    this.exchange = null
+    this.destroyed = false
+    /** Set by a parser callback, acted on once `execute` returns: `{ keepAlive, hint }` or 'stray'. */
+    this.finished = null
+    this.executing = false
+    this.parser = new HTTPParser()
+    this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD, HTTPParser.kLenientNone)
+    this.drainWaiter = null
+    /** Header pairs llhttp handed over before the head ended (a long head), or the trailers. */
+    this.pending = []
+    this.parser[kOnHeaders] = headers => { for (let i = 0; i < headers.length; i++) this.pending.push(headers[i]) }
+    this.parser[kOnHeadersComplete] = (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => {
+      if (headers === undefined) {
+        headers = this.pending
+        this.pending = []
+      }
+      const exchange = this.exchange
+      if (exchange === null || this.finished !== null) {
+        this.finished = 'stray'
+        return 0
+      }
+      return exchange.head(status, statusText, headers, keepAlive)
+    }
+    this.parser[kOnBody] = chunk => { if (this.finished === null) this.exchange?.body(chunk) }
+    this.parser[kOnMessageComplete] = () => {
+      const trailers = this.pending
+      this.pending = []
+      if (this.finished === null) this.exchange?.complete(trailers)
+    }
+  }
+
+  /** Rust connected it: `fd` ≥ 0 when libuv takes it, else its bytes stay in Rust (the pipe). */
+  _connected (info, peerCertificate, fd) {
+    const native = this.exchanges.native
+    this.carrier = fd >= 0 ? new FdCarrier(native, this.id, fd, this, this.secure) : new PipeCarrier(native, this.id)
+    if (this.exchange !== null) this.exchange.send()
+    else this.close()
+  }
+
+  _data (chunk) {
+    if (this.exchange === null) {
+      // Bytes nobody asked for on an idle connection: never read as the next request's answer.
+      this.close(true)
+      return
+    }
+    const exchange = this.exchange
+    exchange.received = true
+    // Every byte that arrives starts the inactivity limit again.
+    exchange.timer?.refresh()
+    this.execute(chunk)
+  }
+
+  execute (chunk) {
+    this.executing = true
+    const result = this.parser.execute(chunk)
+    this.executing = false
+    const finished = this.finished
+    if (result instanceof Error && this.exchange !== null) {
+      this.exchange.fail(parseError(result))
+      this.close()
+      return
+    }
+    if (finished === null) {
+      this.exchange?.progress()
+      return
+    }
+    this.finished = null
+    if (finished === 'stray' || result instanceof Error) this.close(true)
+    else this.done(finished)
+  }
+
+  /** The exchange ended with its response: the connection goes back to the pool, or closes. */
+  done ({ keepAlive, hint }) {
+    this.exchange = null
+    const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
+    if (idleMs < 0) this.close()
+  }
+
+  /** The server ended its side. */
+  _ended () {
+    // A body that runs to the end of the connection ends here; anything else was cut short.
+    if (this.exchange?.received) {
+      this.executing = true
+      this.parser.finish()
+      this.executing = false
+    }
+    this.finished = null
+    this.gone(null)
+  }
+
+  _drained () {
+    const waiter = this.drainWaiter
+    this.drainWaiter = null
+    waiter?.()
+  }
+
+  /** Resolves once what was written has gone out (or the connection is gone). */
+  drained () {
+    return new Promise(resolve => { this.drainWaiter = resolve })
+  }
+
+  /** Rust closed it: the connect failed, its idle deadline passed, or (on the pipe) the server closed it. */
+  _closedByRust (reason) {
+    this.carrier?.lost()
+    this.gone(reason ? fromNative(new Error(reason)) : null)
+  }
+
+  /** The fd carrier's socket closed by itself. */
+  _carrierClosed (err) {
+    this.gone(err)
+  }
+
+  gone (err) {
+    const exchange = this.exchange
+    this.close()
+    exchange?.lost(err)
+  }
+
+  pause () {
+    this.carrier?.pause()
+  }
+
+  resume () {
+    this.carrier?.resume()
+  }
+
+  /** One chunk of a chunked body, in one write where it can; false: wait for `drained()`. */
+  writeChunk (bytes) {
+    const size = `${bytes.length.toString(16)}\r\n`
+    if (bytes.length <= SMALL_CHUNK) return this.carrier.write(Buffer.concat([Buffer.from(size, 'latin1'), bytes, CRLF]))
+    this.carrier.write(size, 'latin1')
+    this.carrier.write(bytes)
+    return this.carrier.write(CRLF)
+  }
+
+  /** A Buffer, or a string in `encoding`; false: wait for `drained()` before writing more. */
+  write (chunk, encoding) {
+    return this.carrier.write(chunk, encoding)
+  }
+
+  /** Done with the connection (`fault`: for bytes nobody asked for): it closes and leaves the pool. */
+  close (fault = false) {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.exchange = null
+    this._drained()
+    const book = this.exchanges.book
+    if (book.byId.get(this.id) === this) book.byId.delete(this.id)
+    if (this.carrier !== null) this.carrier.close(fault)
+    else this.exchanges.native.socketDestroy(this.id, true)
+    // llhttp's parser is freed by hand; not from within its own callback.
+    const parser = this.parser
+    if (this.executing) setImmediate(() => parser.close())
+    else parser.close()
+  }
+
+  /** The agent is destroyed (lib/sockets.js `destroyAll`). */
+  destroy () {
+    this.gone(agentDestroyed())
+  }
+}
+
+/** One request and its response. */
+class Exchange {
+  constructor (exchanges, href, target, profile, method, head, body, upload, replayable, timeout, signal, resolve, reject) {
+    this.exchanges = exchanges
+    this.href = href
+    this.target = target
+    this.profile = profile
+    this.headText = head
+    this.bodyBytes = body
+    /** A body to stream (any async iterable), or null. */
+    this.upload = upload
+    this.sending = false
+    /** Whether the body comes whole with the head (a known length up to SMALL_BODY), as hyper's does. */
+    this.whole = false
+    this.replayable = replayable
+    this.timeout = timeout
+    this.signal = signal
+    this.resolve = resolve
+    this.reject = reject
+    this.conn = null
+    this.ticket = -1
+    this.reused = false
+    this.retried = false
+    /** Whether any byte of the answer arrived. */
+    this.received = false
+    this.settled = false
+    this.response = null
+    this.skipBody = method === 'HEAD'
+    this.over = false
+    this.keepAlive = false
+    this.hint = null
+    this.prefix = []
+    this.source = null
+    this.timer = null
+    this.onAbort = null
+  }
+
+  start () {
+    this.exchanges.liveness.busy(1)
+    if (this.signal !== null) {
+      this.onAbort = () => this.fail(abortError(this.signal), true)
+      this.signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+    try {
+      this.checkout(false)
+    } catch (err) {
+      // A destroyed agent, a bad port: as the pool refuses it.
+      this.fail(fromNative(err))
+    }
+  }
+
+  /** Asks the pool for a connection (`retry`: a new one, for a request whose reused one closed). */
+  checkout (retry) {
+    const { secure, host, port } = this.target
+    const exchanges = this.exchanges
+    // A connect gets the inactivity limit in Rust (as hyper's do); time in the queue is not counted.
+    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, exchanges.fd, true, this.timeout)
+    const kind = answer % 4
+    const id = (answer - kind) / 4
+    if (kind === KIND_QUEUED) {
+      this.ticket = id
+      exchanges.book.waitFor(id, this)
+    } else {
+      this.granted(id, kind === KIND_REUSED)
+    }
+  }
+
+  /** The pool gave connection `id`: an idle one (`reused`), or one it is connecting. */
+  granted (id, reused) {
+    this.ticket = -1
+    const exchanges = this.exchanges
+    let conn = reused ? exchanges.book.byId.get(id) : undefined
+    if (conn === undefined) {
+      conn = new ExchangeConnection(exchanges, id, this.target.secure)
+      exchanges.book.byId.set(id, conn)
+    }
+    this.reused = reused
+    this.conn = conn
+    conn.exchange = this
+    if (this.settled) {
+      conn.close()
+      return
+    }
+    if (conn.carrier !== null) this.send()
+  }
+
+  /** The pool refused the request (the agent was destroyed, the queue is full or timed out). */
+  refused (err) {
+    this.ticket = -1
+    this.fail(err)
+  }
+
+  send () {
+    if (this.timeout > 0 && this.timer === null) {
+      // Unref'd: a body nobody reads must not hold the process (the request's liveness does until answered).
+      this.timer = setTimeout(() => this.fail(timedOut(this.timeout), true), this.timeout).unref()
+    }
+    this.conn.write(this.headText, 'latin1')
+    if (this.bodyBytes !== undefined && this.bodyBytes.length > 0) this.conn.write(this.bodyBytes)
+    if (this.upload !== null) this.pump(this.conn)
+  }
+
+  /**
+   * Streams the caller's body over `conn`, chunked, as fast as the connection takes it; stops the source
+   * once the request is over. A source that fails fails the request with its own error, and the
+   * connection closes: the server never sees a complete body.
+   */
+  async pump (conn) {
+    this.sending = true
+    try {
+      for await (const chunk of this.upload) {
+        if (this.over || this.conn !== conn) return
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        if (bytes.length === 0) continue
+        this.timer?.refresh()
+        if (!conn.writeChunk(bytes)) await conn.drained()
+      }
+      if (!this.over && this.conn === conn) conn.write(LAST_CHUNK)
+    } catch (err) {
+      if (!this.over) this.fail(err, true)
+    } finally {
+      this.sending = false
+    }
+  }
+
+  /** The response head (1xx heads are passed over); returns 1 for llhttp to expect no body. */
+  head (status, statusText, rawHeaders, keepAlive) {
+    if (status >= 100 && status < 200 && status !== 101) return 0
+    let hint = null
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]
+      if (name.length === 10 && name.toLowerCase() === 'keep-alive') hint = rawHeaders[i + 1]
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') this.whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
+    }
+    // An upgrade was not asked for: the connection is not reused.
+    this.keepAlive = keepAlive && status !== 101
+    this.hint = hint
+    const text = rawHeaders.length === 0 ? statusText : `${statusText}\n${rawHeaders.join('\n')}`
+    this.response = { status, text }
+    return this.skipBody ? 1 : 0
+  }
+
+  body (chunk) {
+    if (this.source !== null) this.source.add(chunk)
+    else this.prefix.push(chunk)
+  }
+
+  /** The whole response has arrived. */
+  complete (trailers) {
+    if (this.response === null) return
+    // Answered before its body was all sent: the connection is mid-request.
+    if (this.sending) this.keepAlive = false
+    if (this.source !== null) this.source.end(trailers)
+    else this.answer(trailers)
+    this.finish()
+    this.conn.finished = { keepAlive: this.keepAlive, hint: this.hint }
+  }
+
+  /** A chunk was parsed and the response is not complete: once its head is known, the caller has it. */
+  progress () {
+    if (this.response !== null && this.source === null && !this.settled && !this.whole) {
+      this.source = new ExchangeBody(this, this.exchanges.liveness)
+      this.answer(null)
+    }
+  }
+
+  /** Resolves with the response: whole with `trailers`, or (`trailers` null) with the rest to stream. */
+  answer (trailers) {
+    if (this.settled) return
+    this.settled = true
+    this.exchanges.liveness.busy(-1)
+    const prefix = this.prefix
+    this.prefix = null
+    const data = prefix.length === 1 ? prefix[0] : Buffer.concat(prefix)
+    const { status, text } = this.response
+    const resolve = this.resolve
+    // Let go of the promise (and through it the Response): an unread body is given up once its Response
+    // is unreachable (lib/response.js).
+    this.resolve = this.reject = null
+    resolve(new Response(this.exchanges.native, status, this.reused, text, trailers, data,
+      this.source, this.href, this.signal))
+  }
+
+  /** Its connection closed under it (`err`, or null for an end). */
+  lost (err) {
+    if (this.conn !== null) this.conn.exchange = null
+    this.conn = null
+    if (this.over) return
+    if (!this.received && this.reused && this.replayable && !this.retried && !this.settled) {
+      // The keep-alive race: sent again on a new connection.
+      this.retried = true
+      try {
+        this.checkout(true)
+      } catch (err) {
+        this.fail(fromNative(err))
+      }
+      return
+    }
+    this.fail(err ?? (this.response !== null ? codedError(Error, 'ECONNRESET', 'aborted') : hangUp()))
+  }
+
+  /** Fails the request, or the body being read; `cut`: the connection must close too. */
+  fail (err, cut = false) {
+    if (this.source !== null) this.source.fail(err)
+    else if (!this.settled) {
+      this.settled = true
+      this.exchanges.liveness.busy(-1)
+      const reject = this.reject
+      this.resolve = this.reject = null
+      reject(err)
+    }
+    if (this.ticket >= 0 && this.exchanges.native.socketCancel(this.ticket)) this.exchanges.book.dequeue(this.ticket)
+    this.ticket = -1
+    this.finish()
+    if (cut) this.abandon()
+  }
+
+  /** Nobody wants the rest: the connection closes (its bytes would be the next request's answer). */
+  abandon () {
+    this.finish()
+    const conn = this.conn
+    this.conn = null
+    conn?.close()
+  }
+
+  /**
+   * The exchange is over (its response complete, or failed, or given up): its timer and abort listener
+   * go. (The process was kept up for it until it was answered: see `answer` and `fail`.)
+   */
+  finish () {
+    if (this.over) return
+    this.over = true
+    clearTimeout(this.timer)
+    this.timer = null
+    if (this.onAbort !== null) this.signal.removeEventListener('abort', this.onAbort)
+  }
+}
+
+/** The Promise face's exchanges of one agent (its socket book routes their connections' events). */
+class Exchanges {
+  constructor (native, book, liveness, keepAlive, connections, requests) {
+    this.native = native
+    this.book = book
+    this.calls = book.calls
+    this.liveness = liveness
+    this.keepAlive = keepAlive
+    this.connections = connections
+    this.requests = requests
+    // libuv takes the fd unless the socket face's carrier is forced to the pipe (or the platform has none).
+    this.fd = book.carrier !== 'pipe'
+  }
+
+  /**
+   * Whether a request to connect as `profile` is an exchange: a plain route (no proxy, no caller's
+   * createConnection) and nobody listening to undici's connect events, which hyper's connections publish.
+   */
+  takes (profile) {
+    if (!this.connections.plain(profile)) return false
+    this.requests.connects.watch()
+    return !this.requests.connects.on
+  }
+
+  /**
+   * Sends `head` and the body (`body` held in full, or `upload` to stream) to `href`, whose `target` is
+   * `{ secure, host, port }`, over a connection made as connect profile `profile` says.
+   */
+  send (href, target, profile, method, headers, head, body, upload, timeout, signal) {
+    return new Promise((resolve, reject) => {
+      new Exchange(this, href, target, profile, method, head, body, upload ?? null,
+        upload === undefined && replayable(method, headers), timeout || 0, signal ?? null, resolve, reject).start()
+    })
+  }
+}
+
+module.exports = { Exchanges }
