@@ -169,7 +169,7 @@ const contenders = [
   {
     id: 'ka-request',
     name: 'keepalive-agent request()',
-    about: 'this package, Promise face: `agent.request(url)` then `res.bytes()`; HTTP spoken by hyper in Rust',
+    about: 'this package, Promise face: `agent.request(url)` then `res.bytes()`; HTTP spoken on the JS thread over a Rust-pooled fd (llhttp parses)',
     create (setup) {
       const agent = kaAgent(setup)
       return {

@@ -383,6 +383,12 @@ class Exchange {
   granted (id, reused) {
     this.ticket = -1
     const exchanges = this.exchanges
+    if (this.over) {
+      // Failed (aborted) while its grant was on its way: an idle connection goes back, a new one closes.
+      if (reused) exchanges.calls.release(id, null)
+      else exchanges.native.socketDestroy(id, true)
+      return
+    }
     let conn = reused ? exchanges.book.byId.get(id) : undefined
     if (conn === undefined) {
       conn = new ExchangeConnection(exchanges, id, this.target.secure)
@@ -391,10 +397,6 @@ class Exchange {
     this.reused = reused
     this.conn = conn
     conn.exchange = this
-    if (this.settled) {
-      conn.close()
-      return
-    }
     if (conn.carrier !== null) this.send()
   }
 
