@@ -159,8 +159,7 @@ function send (agent, input, options) {
   // Few requests in flight: spoken on the JS thread (lib/exchange.js), unless hyper must send it.
   const exchanges = agent[kExchanges]
   if (record === null && exchanges.takes(profile)) {
-    const head = NativeAgent.exchangeHead(method, href, headers, body.bytes?.length, body.stream !== undefined,
-      agent[kOptions].keepAlive)
+    const head = exchanges.head(method, href, headers, body.bytes, body.stream)
     if (head !== null) {
       return exchanges.send(href, targetOf(href), profile, method, headers, head, body.bytes, body.stream, timeout, signal)
     }

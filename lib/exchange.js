@@ -21,6 +21,7 @@ const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { abortError, agentDestroyed, codedError, fromNative } = require('./errors')
 const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS, SMALL_BODY, MAX_HEAD } = require('../binding.js')
+const { NativeAgent } = require('../native.js')
 
 /** Body bytes held for a reader that is not reading before the connection is paused. */
 const BODY_HIGH_WATER = 64 * 1024
@@ -33,6 +34,9 @@ const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0
 // What `checkout` answers: `id * 4 + kind` (src/binding/calls.rs).
 const KIND_REUSED = 0
 const KIND_QUEUED = 2
+
+/** Heads of requests without headers of their own remembered per agent (programs repeat them); bounded. */
+const HEADS_MAX = 256
 
 const CRLF = Buffer.from('\r\n')
 /** A chunk of a streamed body up to this is copied into one write with its framing; a larger one is not. */
@@ -445,14 +449,17 @@ class Exchange {
     let hint = null
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]
-      if (name.length === 10 && name.toLowerCase() === 'keep-alive') hint = rawHeaders[i + 1]
-      else if (name.length === 14 && name.toLowerCase() === 'content-length') this.whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
+      // Lower-cased only when length and first letter say it may be one of the two.
+      const first = name.charCodeAt(0) | 0x20
+      if (name.length === 10 && first === 0x6b && name.toLowerCase() === 'keep-alive') hint = rawHeaders[i + 1]
+      else if (name.length === 14 && first === 0x63 && name.toLowerCase() === 'content-length') {
+        this.whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
+      }
     }
     // An upgrade was not asked for: the connection is not reused.
     this.keepAlive = keepAlive && status !== 101
     this.hint = hint
-    const text = rawHeaders.length === 0 ? statusText : `${statusText}\n${rawHeaders.join('\n')}`
-    this.response = { status, text }
+    this.response = { status, statusText, rawHeaders }
     return this.skipBody ? 1 : 0
   }
 
@@ -488,12 +495,12 @@ class Exchange {
     const prefix = this.prefix
     this.prefix = null
     const data = prefix.length === 1 ? prefix[0] : Buffer.concat(prefix)
-    const { status, text } = this.response
+    const { status, statusText, rawHeaders } = this.response
     const resolve = this.resolve
     // Let go of the promise (and through it the Response): an unread body is given up once its Response
     // is unreachable (lib/response.js).
     this.resolve = this.reject = null
-    resolve(new Response(this.exchanges.native, status, this.reused, text, trailers, data,
+    resolve(new Response(this.exchanges.native, status, this.reused, statusText, rawHeaders, trailers, data,
       this.source, this.href, this.signal))
   }
 
@@ -562,8 +569,26 @@ class Exchanges {
     this.keepAlive = keepAlive
     this.connections = connections
     this.requests = requests
+    this.heads = new Map()
     // libuv takes the fd unless the socket face's carrier is forced to the pipe (or the platform has none).
     this.fd = book.carrier !== 'pipe'
+  }
+
+  /**
+   * The head of a request (a latin1 string), made and checked in Rust; null when hyper must send it.
+   * One without headers of its own is the same every time for the same method, URL and body length:
+   * it is made once.
+   */
+  head (method, href, headers, bytes, upload) {
+    const key = headers.length === 0 && upload === undefined ? `${method} ${bytes?.length ?? ''} ${href}` : null
+    let head = key === null ? undefined : this.heads.get(key)
+    if (head !== undefined) return head
+    head = NativeAgent.exchangeHead(method, href, headers, bytes?.length, upload !== undefined, this.keepAlive)
+    if (key !== null) {
+      if (this.heads.size >= HEADS_MAX) this.heads.clear()
+      this.heads.set(key, head)
+    }
+    return head
   }
 
   /**
