@@ -252,7 +252,9 @@ test('the signal covers the body; an abandoned body frees its slot even when the
 
 test('timeout: a server that never answers fails the request with ETIMEDOUT', async () => {
   await withServer(() => {}, async (srv, agent) => {
-    await assert.rejects(agent.request(srv.url, { timeout: 150 }), { code: 'ETIMEDOUT' })
+    await assert.rejects(agent.request(srv.url, { timeout: 150 }), { code: 'ETIMEDOUT', message: 'no activity for 150ms (timeout)' })
+    // Its connection closed for it, counted as agentkeepalive counts a timed-out socket.
+    assert.strictEqual(agent.getCurrentStatus().timeoutSocketCount, 1)
   })
   await withServer(() => {}, async (srv, agent) => {
     await assert.rejects(agent.request(srv.url), { code: 'ETIMEDOUT' })

@@ -413,11 +413,17 @@ class Exchange {
   send () {
     if (this.timeout > 0 && this.timer === null) {
       // Unref'd: a body nobody reads must not hold the process (the request's liveness does until answered).
-      this.timer = setTimeout(() => this.fail(timedOut(this.timeout), true), this.timeout).unref()
+      this.timer = setTimeout(() => this.timedOut(), this.timeout).unref()
     }
     this.conn.write(this.headText, 'latin1')
     if (this.bodyBytes !== undefined && this.bodyBytes.length > 0) this.conn.write(this.bodyBytes)
     if (this.upload !== null) this.pump(this.conn)
+  }
+
+  /** No byte moved for `timeout` ms: the request fails and its connection closes, counted as a timeout. */
+  timedOut () {
+    this.exchanges.native.noteTimeout()
+    this.fail(timedOut(this.timeout), true)
   }
 
   /**

@@ -603,6 +603,13 @@ impl NativeAgent {
         self.sockets.detach(id as u64);
     }
 
+    /// Counts a connection closed because a request went quiet for longer than its `timeout` (an
+    /// exchange's, lib/exchange.js; hyper's path counts its own): agentkeepalive's `timeoutSocketCount`.
+    #[napi(catch_unwind)]
+    pub fn note_timeout(&self) {
+        self.client.pool().note_timeout();
+    }
+
     /// Refs (busy) or unrefs the socket face's event channel, so in-flight requests keep the process alive
     /// and idle connections do not.
     #[napi(catch_unwind)]
