@@ -70,6 +70,55 @@ function parseError (err) {
 }
 
 /**
+ * llhttp parsers not in use, kept for the next exchange as Node keeps its own: an idle connection holds
+ * none (each is a few KiB of header slots in C++). Its callbacks run with the parser as `this`.
+ */
+const freeParsers = []
+const FREE_PARSERS_MAX = 256
+/** What async_hooks see as each exchange's resource. */
+const PARSER_RESOURCE = Object.freeze({ type: 'keepalive-agent exchange' })
+
+function onHeaders (headers) {
+  this.owner.onHeaders(headers)
+}
+
+function onHeadersComplete (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) {
+  return this.owner.onHeadersComplete(headers, status, statusText, keepAlive)
+}
+
+function onBody (chunk) {
+  this.owner.onBody(chunk)
+}
+
+function onMessageComplete () {
+  this.owner.onMessageComplete()
+}
+
+function takeParser (owner) {
+  let parser = freeParsers.pop()
+  if (parser === undefined) {
+    parser = new HTTPParser()
+    parser[kOnHeaders] = onHeaders
+    parser[kOnHeadersComplete] = onHeadersComplete
+    parser[kOnBody] = onBody
+    parser[kOnMessageComplete] = onMessageComplete
+  }
+  parser.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, MAX_HEAD, HTTPParser.kLenientNone)
+  parser.owner = owner
+  return parser
+}
+
+function giveParser (parser) {
+  parser.owner = null
+  if (freeParsers.length < FREE_PARSERS_MAX) {
+    parser.free?.()
+    freeParsers.push(parser)
+  } else {
+    parser.close()
+  }
+}
+
+/**
  * The rest of a response body, read by the Response's stream (lib/response.js) chunk by chunk; the
  * connection pauses while more than BODY_HIGH_WATER waits unread.
  */
@@ -159,30 +208,52 @@ class ExchangeConnection {
     /** Set by a parser callback, acted on once `execute` returns: `{ keepAlive, hint }` or 'stray'. */
     this.finished = null
     this.executing = false
-    this.parser = new HTTPParser()
-    this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD, HTTPParser.kLenientNone)
+    /** llhttp's parser while an exchange is under way (see `takeParser`); null while idle. */
+    this.parser = null
     this.drainWaiter = null
     /** Header pairs llhttp handed over before the head ended (a long head), or the trailers. */
     this.pending = []
-    this.parser[kOnHeaders] = headers => { for (let i = 0; i < headers.length; i++) this.pending.push(headers[i]) }
-    this.parser[kOnHeadersComplete] = (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => {
-      if (headers === undefined) {
-        headers = this.pending
-        this.pending = []
-      }
-      const exchange = this.exchange
-      if (exchange === null || this.finished !== null) {
-        this.finished = 'stray'
-        return 0
-      }
-      return exchange.head(status, statusText, headers, keepAlive)
-    }
-    this.parser[kOnBody] = chunk => { if (this.finished === null) this.exchange?.body(chunk) }
-    this.parser[kOnMessageComplete] = () => {
-      const trailers = this.pending
+  }
+
+  onHeaders (headers) {
+    for (let i = 0; i < headers.length; i++) this.pending.push(headers[i])
+  }
+
+  onHeadersComplete (headers, status, statusText, keepAlive) {
+    if (headers === undefined) {
+      headers = this.pending
       this.pending = []
-      if (this.finished === null) this.exchange?.complete(trailers)
     }
+    const exchange = this.exchange
+    if (exchange === null || this.finished !== null) {
+      this.finished = 'stray'
+      return 0
+    }
+    return exchange.head(status, statusText, headers, keepAlive)
+  }
+
+  onBody (chunk) {
+    if (this.finished === null) this.exchange?.body(chunk)
+  }
+
+  onMessageComplete () {
+    const trailers = this.pending
+    this.pending = []
+    if (this.finished === null) this.exchange?.complete(trailers)
+  }
+
+  /** The exchange's request is about to go out: a parser for its answer. */
+  begin () {
+    if (this.parser === null) this.parser = takeParser(this)
+  }
+
+  /** The parser goes back for the next exchange (not from within its own callback). */
+  dropParser () {
+    const parser = this.parser
+    if (parser === null) return
+    this.parser = null
+    if (this.executing) setImmediate(giveParser, parser)
+    else giveParser(parser)
   }
 
   /** Rust connected it: `fd` ≥ 0 when libuv takes it, else its bytes stay in Rust (the pipe). */
@@ -228,6 +299,7 @@ class ExchangeConnection {
   /** The exchange ended with its response: the connection goes back to the pool, or closes. */
   done ({ keepAlive, hint }) {
     this.exchange = null
+    this.dropParser()
     const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) this.close()
   }
@@ -304,10 +376,7 @@ class ExchangeConnection {
     if (book.byId.get(this.id) === this) book.byId.delete(this.id)
     if (this.carrier !== null) this.carrier.close(fault)
     else this.exchanges.native.socketDestroy(this.id, true)
-    // llhttp's parser is freed by hand; not from within its own callback.
-    const parser = this.parser
-    if (this.executing) setImmediate(() => parser.close())
-    else parser.close()
+    this.dropParser()
   }
 
   /** The agent is destroyed (lib/sockets.js `destroyAll`). */
@@ -415,6 +484,7 @@ class Exchange {
       // Unref'd: a body nobody reads must not hold the process (the request's liveness does until answered).
       this.timer = setTimeout(() => this.timedOut(), this.timeout).unref()
     }
+    this.conn.begin()
     this.conn.write(this.headText, 'latin1')
     if (this.bodyBytes !== undefined && this.bodyBytes.length > 0) this.conn.write(this.bodyBytes)
     if (this.upload !== null) this.pump(this.conn)

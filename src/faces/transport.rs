@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -130,6 +130,9 @@ struct Shared {
     halves: AtomicUsize,
     /// Fd-carried: JS no longer uses the connection (it said so, or was told to close it).
     told: AtomicBool,
+    /// The pipe's queue of writes for its writer task, made only for a connection that takes the pipe:
+    /// an fd-carried one never needs it (a tokio channel's first block is ≈ 1.3 KiB per connection).
+    commands: OnceLock<mpsc::UnboundedSender<Command>>,
 }
 
 /// What a checkout asks of a connection it opens: who speaks over it ([`Conn::RAW`] or [`Conn::LOCAL`])
@@ -145,14 +148,12 @@ pub struct Opening {
 #[derive(Clone)]
 pub struct RawHandle {
     shared: Arc<Shared>,
-    commands: mpsc::UnboundedSender<Command>,
     /// Who speaks over it: [`Conn::RAW`] or [`Conn::LOCAL`].
     role: u8,
 }
 
 impl RawHandle {
-    fn new(role: u8) -> (Self, mpsc::UnboundedReceiver<Command>) {
-        let (commands, rx) = mpsc::unbounded_channel();
+    fn new(role: u8) -> Self {
         let shared = Arc::new(Shared {
             open: AtomicBool::new(true),
             idle: AtomicBool::new(false),
@@ -165,22 +166,27 @@ impl RawHandle {
             closed: Closed::default(),
             halves: AtomicUsize::new(2),
             told: AtomicBool::new(false),
+            commands: OnceLock::new(),
         });
-        (
-            RawHandle {
-                shared,
-                commands,
-                role,
-            },
-            rx,
-        )
+        RawHandle { shared, role }
     }
 
-    /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more.
+    /// Makes the pipe's queue of writes (once): writes made from here on wait in it for the writer task.
+    fn commands(&self) -> mpsc::UnboundedReceiver<Command> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.shared.commands.set(tx);
+        rx
+    }
+
+    /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more. A
+    /// connection without the pipe's queue (fd-carried: JS writes its fd) takes nothing.
     pub fn write(&self, bytes: Bytes) -> bool {
         let shared = &self.shared;
+        let Some(commands) = shared.commands.get() else {
+            return true;
+        };
         let queued = shared.queued.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
-        if self.commands.send(Command::Write(bytes)).is_err() {
+        if commands.send(Command::Write(bytes)).is_err() {
             return true;
         }
         if queued < HIGH_WATER {
@@ -197,7 +203,9 @@ impl RawHandle {
     }
 
     pub fn end(&self) {
-        let _ = self.commands.send(Command::End);
+        if let Some(commands) = self.shared.commands.get() {
+            let _ = commands.send(Command::End);
+        }
     }
 
     pub fn pause(&self) {
@@ -446,7 +454,10 @@ impl Sockets {
     /// `fd`, a plain-TCP connection is handed to JS once connected.
     fn open(self: &Arc<Self>, slot: Slot<Conn>, fd: bool, open: Opening) -> ConnId {
         let id = slot.id();
-        let (handle, commands) = RawHandle::new(open.role);
+        let handle = RawHandle::new(open.role);
+        // Without an fd, writes made while connecting wait in the pipe's queue; an fd-carried connection's
+        // socket holds its own until the fd comes (and one that takes the pipe after all gets it then).
+        let commands = (!fd).then(|| handle.commands());
         self.held().insert(id, Held::Connecting(handle.clone()));
         let this = self.clone();
         tokio::spawn(async move {
@@ -481,7 +492,10 @@ impl Sockets {
                     });
                 }
                 Ok(Carry::Fd(tcp, session)) => this.hand_over(slot, tcp, session, info, handle),
-                Ok(Carry::Pipe(transport)) => this.run(slot, transport, info, handle, commands),
+                Ok(Carry::Pipe(transport)) => {
+                    let commands = commands.unwrap_or_else(|| handle.commands());
+                    this.run(slot, transport, info, handle, commands)
+                }
             }
         });
         id
