@@ -225,7 +225,7 @@ type DispatchInterceptor = (dispatch: DispatchFunction) => DispatchFunction
 /** A keep-alive `http.Agent` whose connections live in a Rust pool. */
 declare class Agent extends http.Agent {
   constructor(options?: AgentOptions)
-  /** The Promise face: one request, answered by hyper over a pooled connection. */
+  /** The Promise face: one request over a pooled connection, spoken on the JS thread (hyper for the few it does not take). */
   request(url: string | URL, options?: RequestOptions): Promise<Response>
   getCurrentStatus(): AgentStatus
   /** Per origin (`http://host:port`), undici's shape. */
