@@ -205,7 +205,7 @@ class ExchangeConnection {
     this.carrier = null
     this.exchange = null
     this.destroyed = false
-    /** Set by a parser callback, acted on once `execute` returns: `{ keepAlive, hint }` or 'stray'. */
+    /** Set by a parser callback, acted on once `execute` returns: the response (`keepAlive`, `hint`) or 'stray'. */
     this.finished = null
     this.executing = false
     /** llhttp's parser while an exchange is under way (see `takeParser`); null while idle. */
@@ -385,6 +385,18 @@ class ExchangeConnection {
   }
 }
 
+/** An exchange's yes/no state, one bit each of its `flags`, read and set as properties. */
+const FLAGS = [
+  'sending', // a streamed body is being written
+  'replayable', // it may be sent twice
+  'reused', // its connection served an earlier request
+  'retried', // sent again after the keep-alive race
+  'received', // a byte of the answer arrived
+  'settled', // its promise is settled
+  'skipBody', // a HEAD request: the answer has no body
+  'over' // answered in full, failed or given up
+]
+
 /** One request and its response. */
 class Exchange {
   constructor (exchanges, href, target, profile, method, head, body, upload, replayable, timeout, signal, resolve, reject) {
@@ -396,27 +408,20 @@ class Exchange {
     this.bodyBytes = body
     /** A body to stream (any async iterable), or null. */
     this.upload = upload
-    this.sending = false
-    /** Whether the body comes whole with the head (a known length up to SMALL_BODY), as hyper's does. */
-    this.whole = false
-    this.replayable = replayable
+    /** The yes/no state, a bit each (see FLAGS below): a queued request holds one number, not eight. */
+    this.flags = (replayable ? 1 << FLAGS.indexOf('replayable') : 0) | (method === 'HEAD' ? 1 << FLAGS.indexOf('skipBody') : 0)
     this.timeout = timeout
     this.signal = signal
     this.resolve = resolve
     this.reject = reject
     this.conn = null
     this.ticket = -1
-    this.reused = false
-    this.retried = false
-    /** Whether any byte of the answer arrived. */
-    this.received = false
-    this.settled = false
+    /**
+     * Once the head is known: `{ status, statusText, rawHeaders, keepAlive, hint, whole, prefix }`, with the
+     * connection's fate (`keepAlive`, the `Keep-Alive` header's `hint`), whether the body comes whole
+     * with the head (a known length up to SMALL_BODY, as hyper's does) and the body chunks so far.
+     */
     this.response = null
-    this.skipBody = method === 'HEAD'
-    this.over = false
-    this.keepAlive = false
-    this.hint = null
-    this.prefix = []
     this.source = null
     this.timer = null
     this.onAbort = null
@@ -523,41 +528,41 @@ class Exchange {
   head (status, statusText, rawHeaders, keepAlive) {
     if (status >= 100 && status < 200 && status !== 101) return 0
     let hint = null
+    let whole = false
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]
       // Lower-cased only when length and first letter say it may be one of the two.
       const first = name.charCodeAt(0) | 0x20
       if (name.length === 10 && first === 0x6b && name.toLowerCase() === 'keep-alive') hint = rawHeaders[i + 1]
       else if (name.length === 14 && first === 0x63 && name.toLowerCase() === 'content-length') {
-        this.whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
+        whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
       }
     }
     // An upgrade was not asked for: the connection is not reused.
-    this.keepAlive = keepAlive && status !== 101
-    this.hint = hint
-    this.response = { status, statusText, rawHeaders }
+    this.response = { status, statusText, rawHeaders, keepAlive: keepAlive && status !== 101, hint, whole, prefix: [] }
     return this.skipBody ? 1 : 0
   }
 
   body (chunk) {
     if (this.source !== null) this.source.add(chunk)
-    else this.prefix.push(chunk)
+    else this.response.prefix.push(chunk)
   }
 
   /** The whole response has arrived. */
   complete (trailers) {
-    if (this.response === null) return
+    const response = this.response
+    if (response === null) return
     // Answered before its body was all sent: the connection is mid-request.
-    if (this.sending) this.keepAlive = false
+    if (this.sending) response.keepAlive = false
     if (this.source !== null) this.source.end(trailers)
     else this.answer(trailers)
     this.finish()
-    this.conn.finished = { keepAlive: this.keepAlive, hint: this.hint }
+    this.conn.finished = response
   }
 
   /** A chunk was parsed and the response is not complete: once its head is known, the caller has it. */
   progress () {
-    if (this.response !== null && this.source === null && !this.settled && !this.whole) {
+    if (this.response !== null && this.source === null && !this.settled && !this.response.whole) {
       this.source = new ExchangeBody(this, this.exchanges.liveness)
       this.answer(null)
     }
@@ -568,10 +573,9 @@ class Exchange {
     if (this.settled) return
     this.settled = true
     this.exchanges.liveness.busy(-1)
-    const prefix = this.prefix
-    this.prefix = null
+    const { status, statusText, rawHeaders, prefix } = this.response
+    this.response.prefix = null
     const data = prefix.length === 1 ? prefix[0] : Buffer.concat(prefix)
-    const { status, statusText, rawHeaders } = this.response
     const resolve = this.resolve
     // Let go of the promise (and through it the Response): an unread body is given up once its Response
     // is unreachable (lib/response.js).
@@ -633,6 +637,13 @@ class Exchange {
     this.timer = null
     if (this.onAbort !== null) this.signal.removeEventListener('abort', this.onAbort)
   }
+}
+
+for (const [bit, name] of FLAGS.entries()) {
+  Object.defineProperty(Exchange.prototype, name, {
+    get () { return (this.flags & (1 << bit)) !== 0 },
+    set (on) { this.flags = on ? this.flags | (1 << bit) : this.flags & ~(1 << bit) }
+  })
 }
 
 /** The Promise face's exchanges of one agent (its socket book routes their connections' events). */

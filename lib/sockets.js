@@ -173,7 +173,7 @@ class SocketBook {
 
   /** Promise-face exchange `exchange` waits in the pool's queue under `ticket`. */
   waitFor (ticket, exchange) {
-    this.tickets.set(ticket, { exchange, route: null })
+    this.tickets.set(ticket, { exchange })
     this.busy(1)
   }
 
