@@ -1,7 +1,6 @@
 'use strict'
 // The Promise face speaks HTTP/1.1 on the JS thread over connections of its own role in the pool
-// (lib/exchange.js); what an exchange does not take goes to hyper. The Promise suites run again with the
-// socket face's carrier forced to the pipe (scripts/test.js), so exchanges are tested on both carriers.
+// (lib/exchange.js); what an exchange does not take goes to hyper.
 
 const { test } = require('node:test')
 const assert = require('node:assert')

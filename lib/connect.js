@@ -98,6 +98,8 @@ class Connections {
     this.profiles = new Map()
     /** The proxy of each registered profile that has one. */
     this.proxies = new Map()
+    /** Registered profiles that dial a Unix socket. */
+    this.unixRoutes = new Set()
     this.nextProfile = 1
     this.native = null
     this.agentChecked = checked
@@ -118,6 +120,7 @@ class Connections {
   forgetProfiles () {
     this.profiles.clear()
     this.proxies.clear()
+    this.unixRoutes.clear()
     this.native.clearProfiles()
     this.retiredCreateOptions = this.createOptions
     this.createOptions = new Map()
@@ -190,18 +193,20 @@ class Connections {
       }
       this.profiles.set(key, id)
       if (proxy !== undefined) this.proxies.set(id, proxy)
+      if (checked.socketPath !== undefined) this.unixRoutes.add(id)
       if (checked.createConnection !== undefined) this.createOptions.set(id, merged ?? this.agentOptions)
     }
     return id
   }
 
   /**
-   * Whether connections of `profile` come straight from the pool: no proxy (whose http: requests go in
-   * absolute form) and no caller's `createConnection`.
+   * Whether connections of `profile` are TCP straight from the pool, so that libuv can take their fd: no
+   * proxy (whose http: requests go in absolute form), no caller's `createConnection`, no Unix socket.
    */
   plain (profile) {
-    if (profile === 0) return this.agentChecked.createConnection === undefined
-    return !this.proxies.has(profile) && !this.createOptions.has(profile) && !this.retiredCreateOptions.has(profile)
+    if (profile === 0) return this.agentChecked.createConnection === undefined && this.agentChecked.socketPath === undefined
+    return !this.proxies.has(profile) && !this.unixRoutes.has(profile) && !this.createOptions.has(profile) &&
+      !this.retiredCreateOptions.has(profile)
   }
 
   /** `merged` (null: nothing yet), with the request's `value` for option `name` where it differs from the agent's. */

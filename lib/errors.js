@@ -36,6 +36,11 @@ function abortError (signal) {
   return codedError(Error, 'ABORT_ERR', 'The operation was aborted', { name: 'AbortError', cause: signal?.reason })
 }
 
+/** What Node's ClientRequest reports when its connection goes away before the response. */
+function hangUp () {
+  return codedError(Error, 'ECONNRESET', 'socket hang up')
+}
+
 /** What a request gets when its agent is destroyed under it (Rust's `Error::destroyed` on the other path). */
 function agentDestroyed () {
   return codedError(Error, 'ERR_AGENT_DESTROYED', 'the agent was destroyed')
@@ -87,4 +92,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }

@@ -6,8 +6,8 @@
 // parsed by Node's own llhttp. A hop to hyper on the tokio thread and back cost more than the loopback
 // round trip one request at a time, and as much CPU as it saved under load
 // (benchmark/spikes/EXCHANGE-SPIKE.md). hyper still sends what an exchange does not take (see
-// `Exchanges.takes`): through a proxy, over a caller's createConnection, with undici's diagnostics
-// channels subscribed, with the caller's own framing headers; and the dispatcher face.
+// `Exchanges.takes`): through a proxy, over a caller's createConnection or a Unix socket, with undici's
+// diagnostics channels subscribed, with the caller's own framing headers; and the dispatcher face.
 //
 // Its connections have a role of their own in the pool (src/faces/mod.rs `Conn::LOCAL`), so the
 // socket face never takes them for a ClientRequest, nor hyper for its requests.
@@ -19,8 +19,9 @@ const { HTTPParser } = require('_http_common')
 const { Response } = require('./response')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
-const { abortError, agentDestroyed, codedError, fromNative } = require('./errors')
-const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS, SMALL_BODY, MAX_HEAD } = require('../binding.js')
+const { mayReplay } = require('./request')
+const { abortError, agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
+const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
 const { NativeAgent } = require('../native.js')
 
 /** Body bytes held for a reader that is not reading before the connection is paused. */
@@ -43,25 +44,24 @@ const CRLF = Buffer.from('\r\n')
 const SMALL_CHUNK = 16 * 1024
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
-const IDEMPOTENT = new Set(REPLAYABLE_METHODS.split(','))
-const KEY_HEADERS = new Set(IDEMPOTENCY_KEY_HEADERS.split(','))
-
-/** Whether a request may be sent twice: an idempotent method, or an idempotency key among `headers`. */
+/** Whether a request with these flat `headers` (names and values alternating) may be sent twice. */
 function replayable (method, headers) {
-  if (IDEMPOTENT.has(method)) return true
-  for (let i = 0; i < headers.length; i += 2) {
-    if (KEY_HEADERS.has(headers[i].toLowerCase())) return true
-  }
-  return false
-}
-
-function hangUp () {
-  return codedError(Error, 'ECONNRESET', 'socket hang up')
+  return mayReplay(method, name => {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i].toLowerCase() === name) return true
+    }
+    return false
+  })
 }
 
 /** The request's inactivity limit ran out, worded as the hyper path words it (Rust's `Duration`). */
 function timedOut (ms) {
   return codedError(Error, 'ETIMEDOUT', `no activity for ${ms < 1000 ? `${ms}ms` : `${ms / 1000}s`} (timeout)`)
+}
+
+/** A body cut short, as Node's response reports it. */
+function aborted () {
+  return codedError(Error, 'ECONNRESET', 'aborted')
 }
 
 /** llhttp's fault, as Node's ClientRequest reports it. */
@@ -188,7 +188,7 @@ class ExchangeBody {
   /** The reader gave up the body (or its Response became unreachable): the connection cannot be reused. */
   cancel () {
     if (this.trailers !== null || this.error !== null) return
-    this.fail(codedError(Error, 'ECONNRESET', 'aborted'))
+    this.fail(aborted())
     this.exchange.abandon()
   }
 }
@@ -396,6 +396,8 @@ const FLAGS = [
   'skipBody', // a HEAD request: the answer has no body
   'over' // answered in full, failed or given up
 ]
+const REPLAYABLE_BIT = 1 << FLAGS.indexOf('replayable')
+const SKIP_BODY_BIT = 1 << FLAGS.indexOf('skipBody')
 
 /** One request and its response. */
 class Exchange {
@@ -408,8 +410,8 @@ class Exchange {
     this.bodyBytes = body
     /** A body to stream (any async iterable), or null. */
     this.upload = upload
-    /** The yes/no state, a bit each (see FLAGS below): a queued request holds one number, not eight. */
-    this.flags = (replayable ? 1 << FLAGS.indexOf('replayable') : 0) | (method === 'HEAD' ? 1 << FLAGS.indexOf('skipBody') : 0)
+    /** The yes/no state, a bit each (see FLAGS): a queued request holds one number, not eight. */
+    this.flags = (replayable ? REPLAYABLE_BIT : 0) | (method === 'HEAD' ? SKIP_BODY_BIT : 0)
     this.timeout = timeout
     this.signal = signal
     this.resolve = resolve
@@ -446,7 +448,7 @@ class Exchange {
     const { secure, host, port } = this.target
     const exchanges = this.exchanges
     // A connect gets the inactivity limit in Rust (as hyper's do); time in the queue is not counted.
-    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, exchanges.fd, true, this.timeout)
+    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, true, true, this.timeout)
     const kind = answer % 4
     const id = (answer - kind) / 4
     if (kind === KIND_QUEUED) {
@@ -599,7 +601,7 @@ class Exchange {
       }
       return
     }
-    this.fail(err ?? (this.response !== null ? codedError(Error, 'ECONNRESET', 'aborted') : hangUp()))
+    this.fail(err ?? (this.response !== null ? aborted() : hangUp()))
   }
 
   /** Fails the request, or the body being read; `cut`: the connection must close too. */
@@ -657,7 +659,9 @@ class Exchanges {
     this.connections = connections
     this.requests = requests
     this.heads = new Map()
-    // libuv takes the fd unless the socket face's carrier is forced to the pipe (or the platform has none).
+    // Exchanges only over an fd libuv reads: Rust's pipe reads ahead of a reader that does not keep up
+    // (a large body could pile up in memory), where hyper reads only as its body is pulled. No fd: the
+    // socket face's carrier is forced to the pipe, or the platform has none.
     this.fd = book.carrier !== 'pipe'
   }
 
@@ -679,11 +683,12 @@ class Exchanges {
   }
 
   /**
-   * Whether a request to connect as `profile` is an exchange: a plain route (no proxy, no caller's
-   * createConnection) and nobody listening to undici's connect events, which hyper's connections publish.
+   * Whether a request to connect as `profile` is an exchange: a plain TCP route (lib/connect.js `plain`)
+   * whose fd libuv can take, and nobody listening to undici's connect events, which hyper's connections
+   * publish.
    */
   takes (profile) {
-    if (!this.connections.plain(profile)) return false
+    if (!this.fd || !this.connections.plain(profile)) return false
     this.requests.connects.watch()
     return !this.requests.connects.on
   }

@@ -4,6 +4,19 @@
 
 const { Readable } = require('node:stream')
 const { codedError, invalidArgType } = require('./errors')
+const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS } = require('../binding.js')
+
+/** Methods that may be sent twice, and headers that let any other be: Rust's rule, read through the binding. */
+const IDEMPOTENT = new Set(REPLAYABLE_METHODS.split(','))
+const KEY_HEADERS = IDEMPOTENCY_KEY_HEADERS.split(',')
+
+/**
+ * Whether a request may be sent again on a new connection: an idempotent method, or an idempotency key
+ * (Go's rule). `hasHeader(lowerCaseName)` says whether the request has that header.
+ */
+function mayReplay (method, hasHeader) {
+  return IDEMPOTENT.has(method) || KEY_HEADERS.some(hasHeader)
+}
 
 // Programs send to a handful of URLs again and again: remember what each string normalizes to, so that
 // a repeated URL is not parsed into a URL object every time. Bounded: cleared when it fills up.
@@ -86,4 +99,4 @@ async function pump (source, sender, onError) {
   }
 }
 
-module.exports = { toHref, flatHeaders, toBody, pump }
+module.exports = { toHref, flatHeaders, toBody, pump, mayReplay }

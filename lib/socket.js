@@ -20,10 +20,10 @@
 
 const { Duplex } = require('node:stream')
 const { X509Certificate } = require('node:crypto')
-const { codedError, fromNative } = require('./errors')
+const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
-const { REPLAYABLE_METHODS, IDEMPOTENCY_KEY_HEADERS } = require('../binding.js')
+const { mayReplay } = require('./request')
 const { FdCarrier } = require('./carriers/fd')
 
 const kId = Symbol('id')
@@ -54,13 +54,9 @@ const CARRIER = Symbol.for('keepalive-agent.carrier')
 const IDLE_EXPIRED = 'ETIMEDOUT\u0001'
 /** What a request may write and still be sent again on a new connection. */
 const REPLAY_LIMIT = 64 * 1024
-/** Methods that may be sent twice, and headers that let any other be: the Promise face's rule, from Rust. */
-const IDEMPOTENT = new Set(REPLAYABLE_METHODS.split(','))
-const KEY_HEADERS = IDEMPOTENCY_KEY_HEADERS.split(',')
-
-/** Whether `req` may be sent again: an idempotent method or an idempotency key (Go's rule). */
+/** Whether `req` may be sent again: the Promise face's rule (lib/request.js `mayReplay`). */
 function replayable (req) {
-  return IDEMPOTENT.has(req.method) || KEY_HEADERS.some(name => req.hasHeader(name))
+  return mayReplay(req.method, name => req.hasHeader(name))
 }
 
 /** An idle socket's error is nobody's: it leaves the pool, as Node's free sockets do. */
@@ -338,7 +334,7 @@ class RustSocket extends Duplex {
     if (this[kReplay] !== null) {
       this[kReplayBytes] += bytes
       if (this[kReplayBytes] <= REPLAY_LIMIT) this[kReplay].push(chunk, encoding)
-      else if (this[kMoving]) return callback(codedError(Error, 'ECONNRESET', 'socket hang up'))
+      else if (this[kMoving]) return callback(hangUp())
       else this[kReplay] = null
     }
     // Waiting for a new connection: what is written now is sent with the replay.

@@ -8,7 +8,7 @@
 const { RustSocket, CARRIER } = require('./socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
-const { agentDestroyed, codedError, fromNative } = require('./errors')
+const { agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
 const { STRIDE, Kind, text, data } = require('./batch')
 
 /**
@@ -66,11 +66,6 @@ function remove (map, name, item) {
 /** agentkeepalive's error for a request that went quiet for longer than the agent's `timeout`. */
 function socketTimeoutError (timeout) {
   return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout', { timeout })
-}
-
-/** What Node's ClientRequest reports when its connection goes away before the response. */
-function hangUp () {
-  return codedError(Error, 'ECONNRESET', 'socket hang up')
 }
 
 /** Where a request goes: what `checkout` needs, and Node's map key. */

@@ -16,11 +16,10 @@ const majors = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [20
 const testDir = path.join(root, '__test__')
 const files = fs.readdirSync(testDir).filter(f => /\.test\.m?js$/.test(f)).sort().map(f => path.join('__test__', f))
 const typeProjects = ['__test__/types/tsconfig.json', '__test__/types/tsconfig.nodenext.json']
-// The socket face carries a connection by its fd or by Rust's pipe, chosen by load (lib/sockets.js), and
-// the Promise face's exchanges ride the same carriers (lib/exchange.js): the key suites of both run again
-// with each carrier forced, so both see every case.
-const carrierFiles = ['socket-fidelity', 'socket-face', 'libraries', 'promise', 'promise-response', 'promise-exchange']
-  .map(f => path.join('__test__', `${f}.test.js`))
+// The socket face carries a connection by its fd or by Rust's pipe, chosen by load (lib/sockets.js): its
+// key suites run again with each carrier forced, so both see every case. (The Promise face's exchanges
+// always take the fd, lib/exchange.js.)
+const carrierFiles = ['socket-fidelity', 'socket-face', 'libraries'].map(f => path.join('__test__', `${f}.test.js`))
 
 function run (label, command, args, env = process.env) {
   const started = Date.now()

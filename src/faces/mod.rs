@@ -1,6 +1,8 @@
 //! HTTP over pooled connections. The two faces share one pool, so one set of caps covers both:
-//! [`client`] is the Promise face (hyper speaks HTTP/1.1), [`transport`] the socket face (a byte pipe for
-//! Node's own HTTP parser) and the Promise face's exchange on the JS thread at low load. An idle connection keeps its role and is reused by the same face only.
+//! [`client`] is hyper's HTTP/1.1 (the dispatcher face, and what the Promise face's exchanges do not
+//! take), [`transport`] the connections whose bytes JS speaks over: Node's own HTTP parser on the socket
+//! face, the Promise face's exchanges (lib/exchange.js). An idle connection keeps its role and is reused
+//! by the same kind of request only.
 
 pub mod client;
 mod head;
