@@ -8,7 +8,7 @@ const { NativeAgent, BodySender } = require('./native.js')
 const { normalize, CONNECT_OPTIONS } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
-const { toHref, flatHeaders, toBody } = require('./lib/request')
+const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, constants: socketConstants } = require('./lib/sockets')
 const { Exchanges } = require('./lib/exchange')
@@ -86,7 +86,7 @@ function attachPool (agent, options, normalized, secure) {
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
   agent[kExchanges] = new Exchanges(native, book, liveness, normalized.keepAlive, connections, agent[kRequests])
-  agent[kDispatcher] = new Dispatcher(native, agent[kRequests], normalized.timeout,
+  agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
 }
 
@@ -124,22 +124,6 @@ function counterpart (agent) {
     agent[kMade] = other
   }
   return agent[kCounterpart]
-}
-
-/** Where a Promise-face request goes (`{ secure, host, port }`), for the proxy choice and the exchanges. */
-const targets = new Map()
-const TARGETS_MAX = 1024
-
-function targetOf (href) {
-  let target = targets.get(href)
-  if (target === undefined) {
-    const url = new URL(href)
-    const secure = url.protocol === 'https:'
-    target = { secure, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) || (secure ? 443 : 80) }
-    if (targets.size >= TARGETS_MAX) targets.clear()
-    targets.set(href, target)
-  }
-  return target
 }
 
 function send (agent, input, options) {

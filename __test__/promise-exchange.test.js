@@ -42,7 +42,7 @@ test('each face reuses its own connections: a Promise-face request never rides a
   }
 })
 
-test('a request with its own framing headers goes to hyper, sent as the caller framed it', async () => {
+test('a request framed by the caller is sent as framed: its Content-Length kept on the exchange, Transfer-Encoding by hyper', async () => {
   const seen = []
   const srv = await listenCounting(http.createServer((req, res) => {
     let body = ''
@@ -58,12 +58,14 @@ test('a request with its own framing headers goes to hyper, sent as the caller f
     await (await agent.request(srv.url, { method: 'POST', body: 'abc' })).text()
     await (await agent.request(srv.url, { method: 'POST', body: 'abcd', headers: { 'Content-Length': '4' } })).text()
     await (await agent.request(srv.url, { method: 'PUT' })).text()
+    await (await agent.request(srv.url, { method: 'POST', body: 'xyz', headers: { 'Transfer-Encoding': 'chunked' } })).text()
     assert.deepStrictEqual(seen, [
       { length: '3', te: undefined, body: 'abc' },
       { length: '4', te: undefined, body: 'abcd' },
-      { length: '0', te: undefined, body: '' }
+      { length: '0', te: undefined, body: '' },
+      { length: undefined, te: 'chunked', body: 'xyz' }
     ])
-    // The exchange's connection, and hyper's for the caller-framed request.
+    // The exchanges' one connection, and hyper's for the request it framed as chunked.
     assert.strictEqual(srv.counts.opened, 2)
   } finally {
     agent.destroy()

@@ -5,10 +5,10 @@
 // Node 20 to 24, undici 6 and 7) or v2 controllers (onRequestStart, onResponseStart, onResponseData,
 // onResponseEnd, onResponseError: undici 8, Node 26).
 //
-// Requests go through the Promise face's native request, so they share its pool, caps, queue, replay rule
-// (a GET that meets the keep-alive race is sent again on a fresh connection, a POST never) and stats. The
-// body bytes pass through raw (fetch decodes content-encoding itself) and are pulled from Rust only while
-// the handler is not paused. Upgrades (WebSocket, CONNECT) go through the socket face, whose Duplex leaves
+// Requests go the Promise face's way, so they share its pool, caps, queue, replay rule (a GET that meets
+// the keep-alive race is sent again on a fresh connection, a POST never) and stats: spoken on the JS thread
+// (lib/exchange.js) where the Promise face's would be, else by hyper. The body bytes pass through raw
+// (fetch decodes content-encoding itself) and are read only while the handler is not paused. Upgrades (WebSocket, CONNECT) go through the socket face, whose Duplex leaves
 // the pool with its connection.
 
 const { EventEmitter } = require('node:events')
@@ -16,13 +16,17 @@ const http = require('node:http')
 const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
-const { pump } = require('./request')
+const { pump, targetOf } = require('./request')
+const { UndiciLimits } = require('./exchange')
 const { takeWhole } = require('./response')
-const { abortError, codedError, invalidArgType, invalidArgValue } = require('./errors')
+const { abortError, codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather } = require('./dispatch-spec')
 
 const latin1 = text => Buffer.from(text, 'latin1')
+
+/** The connect options a dispatched request gives of its own: none (the agent's route). */
+const NO_OPTIONS = Object.freeze({})
 
 /** undici's header object: lower-case names, a repeated header as an array of its values. */
 function headerObject (raw) {
@@ -61,6 +65,8 @@ class Exchange {
     this.body = null
     /** A body that came whole with the head, `{ data, rawTrailers }`, until the handler has it all. */
     this.whole = null
+    /** The request's exchange on the JS thread (lib/exchange.js), when it is spoken there. */
+    this.local = null
     /** An upgrade's or CONNECT's ClientRequest (socket face). */
     this.upgrading = null
     this.record = null
@@ -217,6 +223,7 @@ class Exchange {
     this.finish()
     // Whatever still runs for this request stops: the native request, or the connection under its body.
     if (this.id !== 0) this.dispatcher.native.abort(this.id)
+    if (this.local !== null && !this.local.over) this.local.fail(err, true)
     this.body?.destroy()
     this.upgrading?.destroy()
     this.record?.failed(err, this.aborted)
@@ -232,13 +239,15 @@ class Exchange {
 
 class Dispatcher {
   /**
-   * `requests` are the agent's PendingRequests (the Promise face's), `timeout` its inactivity limit,
+   * `requests` are the agent's PendingRequests and `exchanges` its Exchanges (the Promise face's), `timeout`
+   * its inactivity limit,
    * `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme) whose socket face
    * serves upgrades.
    */
-  constructor (native, requests, timeout, socketAgent) {
+  constructor (native, requests, exchanges, timeout, socketAgent) {
     this.native = native
     this.requests = requests
+    this.exchanges = exchanges
     this.timeout = timeout
     this.socketAgent = socketAgent
     this.live = new Set()
@@ -285,6 +294,7 @@ class Dispatcher {
   }
 
   sendNative (exchange, spec, { bytes, stream }) {
+    if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream)) return
     const native = this.native
     const sender = stream ? new BodySender() : undefined
     const start = id => {
@@ -298,6 +308,32 @@ class Dispatcher {
       err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
     if (sender) pump(stream, sender)
+  }
+
+  /**
+   * Sends the request as an exchange (lib/exchange.js) when the Promise face would (the agent's own route,
+   * nobody observing, a head an exchange can send); false when hyper must.
+   */
+  sendLocal (exchange, spec, bytes, stream) {
+    const exchanges = this.exchanges
+    const target = () => targetOf(spec.href)
+    if (exchanges.connections.profileFor(NO_OPTIONS, target) !== 0 || !exchanges.takes(0)) return false
+    let head
+    try {
+      head = exchanges.head(spec.method, spec.href, spec.headers, bytes, stream)
+    } catch (err) {
+      // A header or method that cannot be sent: as the native request refuses it.
+      exchange.fail(fromNative(err))
+      return true
+    }
+    if (head === null) return false
+    const limits = new UndiciLimits(spec.headersTimeout, spec.bodyTimeout,
+      (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders))
+    exchange.local = exchanges.open(spec.href, target(), 0, spec.method, spec.headers, head, bytes, stream,
+      spec.timeout, null, spec.idempotent,
+      res => exchange.answered(res.status, res.statusText, res.rawHeaders, takeWhole(res) ?? res.body),
+      err => exchange.fail(err), limits)
+    return true
   }
 
   /** An upgrade or CONNECT, through the socket face: Node's client hands over the connection's Duplex. */

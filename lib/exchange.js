@@ -36,13 +36,22 @@ const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0
 const KIND_REUSED = 0
 const KIND_QUEUED = 2
 
-/** Heads of requests without headers of their own remembered per agent (programs repeat them); bounded. */
+/** Request heads remembered per agent (programs repeat them); bounded. */
 const HEADS_MAX = 256
 
 const CRLF = Buffer.from('\r\n')
 /** A chunk of a streamed body up to this is copied into one write with its framing; a larger one is not. */
 const SMALL_CHUNK = 16 * 1024
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+/** The Content-Length among flat `headers` (one Rust checked: see `Exchanges.head`), or -1. */
+function declaredLength (headers) {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(headers[i + 1])
+  }
+  return -1
+}
 
 /** Whether a request with these flat `headers` (names and values alternating) may be sent twice. */
 function replayable (method, headers) {
@@ -62,6 +71,19 @@ function timedOut (ms) {
 /** A body cut short, as Node's response reports it. */
 function aborted () {
   return codedError(Error, 'ECONNRESET', 'aborted')
+}
+
+/** undici's limit of a phase ran out (`head`: the response head's), named as undici names it. */
+function phaseTimedOut (head) {
+  return head
+    ? codedError(Error, 'UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error', { name: 'HeadersTimeoutError' })
+    : codedError(Error, 'UND_ERR_BODY_TIMEOUT', 'Body Timeout Error', { name: 'BodyTimeoutError' })
+}
+
+/** A streamed body longer or shorter than its declared Content-Length, as undici reports it. */
+function lengthMismatch () {
+  return codedError(Error, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header',
+    { name: 'RequestContentLengthMismatchError' })
 }
 
 /** llhttp's fault, as Node's ClientRequest reports it. */
@@ -205,8 +227,12 @@ class ExchangeConnection {
     this.carrier = null
     this.exchange = null
     this.destroyed = false
-    /** Set by a parser callback, acted on once `execute` returns: the response (`keepAlive`, `hint`) or 'stray'. */
+    /**
+     * Set by the parser's callbacks, acted on once `execute` returns: the exchange whose response is
+     * complete, and whether a response nobody asked for followed (`stray`).
+     */
     this.finished = null
+    this.stray = false
     this.executing = false
     /** llhttp's parser while an exchange is under way (see `takeParser`); null while idle. */
     this.parser = null
@@ -226,7 +252,7 @@ class ExchangeConnection {
     }
     const exchange = this.exchange
     if (exchange === null || this.finished !== null) {
-      this.finished = 'stray'
+      this.stray = true
       return 0
     }
     return exchange.head(status, statusText, headers, keepAlive)
@@ -274,6 +300,7 @@ class ExchangeConnection {
     exchange.received = true
     // Every byte that arrives starts the inactivity limit again.
     exchange.timer?.refresh()
+    exchange.limits?.received()
     this.execute(chunk)
   }
 
@@ -282,18 +309,22 @@ class ExchangeConnection {
     const result = this.parser.execute(chunk)
     this.executing = false
     const finished = this.finished
+    if (finished !== null) {
+      this.finished = null
+      // Bytes after the response (another response, or garbage): the connection is not reused.
+      if (this.stray || result instanceof Error) this.close(true)
+      else this.done(finished.response)
+      finished.delivered()
+      return
+    }
     if (result instanceof Error && this.exchange !== null) {
       this.exchange.fail(parseError(result))
       this.close()
-      return
-    }
-    if (finished === null) {
+    } else if (this.stray) {
+      this.close(true)
+    } else {
       this.exchange?.progress()
-      return
     }
-    this.finished = null
-    if (finished === 'stray' || result instanceof Error) this.close(true)
-    else this.done(finished)
   }
 
   /** The exchange ended with its response: the connection goes back to the pool, or closes. */
@@ -312,8 +343,10 @@ class ExchangeConnection {
       this.parser.finish()
       this.executing = false
     }
+    const finished = this.finished
     this.finished = null
     this.gone(null)
+    finished?.delivered()
   }
 
   _drained () {
@@ -385,6 +418,59 @@ class ExchangeConnection {
   }
 }
 
+/**
+ * What a dispatched exchange (lib/dispatcher.js) adds to the Promise face's: undici's two limits, the
+ * response head within `headersTimeout` of the request's end and no gap longer than `bodyTimeout`
+ * between body bytes while the reader reads (0: none; each counted as a timeout, as the hyper path counts
+ * them), and the 1xx heads before the answer, told to `informed(status, statusText, rawHeaders)`.
+ */
+class UndiciLimits {
+  constructor (headersTimeout, bodyTimeout, informed) {
+    this.headersTimeout = headersTimeout
+    this.bodyTimeout = bodyTimeout
+    this.informed = informed
+    this.timer = null
+    this.inBody = false
+  }
+
+  /** The whole request went out: the head's limit starts (again, when it is sent again after the keep-alive race). */
+  sent (exchange) {
+    if (this.inBody || this.headersTimeout <= 0) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(limitPassed, this.headersTimeout, exchange, this).unref()
+  }
+
+  /** The head arrived: the body's limit starts. */
+  headed (exchange) {
+    this.stop()
+    this.inBody = true
+    if (this.bodyTimeout > 0) this.timer = setTimeout(limitPassed, this.bodyTimeout, exchange, this).unref()
+  }
+
+  /** Bytes arrived: in the body, its limit starts again. */
+  received () {
+    if (this.inBody) this.timer?.refresh()
+  }
+
+  stop () {
+    clearTimeout(this.timer)
+    this.timer = null
+  }
+}
+
+function limitPassed (exchange, limits) {
+  // A reader that does not read is no stalled server (undici's body limit waits while its parser is paused).
+  if (limits.inBody && exchange.source !== null && exchange.source.bytes > BODY_HIGH_WATER) {
+    limits.timer.refresh()
+    return
+  }
+  limits.timer = null
+  exchange.exchanges.native.noteTimeout()
+  // A small body awaited with its head stalled: the head is given, then the body fails (as undici).
+  if (limits.inBody) exchange.progress(true)
+  exchange.fail(phaseTimedOut(!limits.inBody), true)
+}
+
 /** An exchange's yes/no state, one bit each of its `flags`, read and set as properties. */
 const FLAGS = [
   'sending', // a streamed body is being written
@@ -401,7 +487,7 @@ const SKIP_BODY_BIT = 1 << FLAGS.indexOf('skipBody')
 
 /** One request and its response. */
 class Exchange {
-  constructor (exchanges, href, target, profile, method, head, body, upload, replayable, timeout, signal, resolve, reject) {
+  constructor (exchanges, href, target, profile, method, head, body, upload, replayable, timeout, signal, resolve, reject, limits) {
     this.exchanges = exchanges
     this.href = href
     this.target = target
@@ -410,6 +496,8 @@ class Exchange {
     this.bodyBytes = body
     /** A body to stream (any async iterable), or null. */
     this.upload = upload
+    /** The length the caller declared for `upload` (sent as it comes), or -1 (sent chunked). */
+    this.declared = -1
     /** The yes/no state, a bit each (see FLAGS): a queued request holds one number, not eight. */
     this.flags = (replayable ? REPLAYABLE_BIT : 0) | (method === 'HEAD' ? SKIP_BODY_BIT : 0)
     this.timeout = timeout
@@ -419,14 +507,17 @@ class Exchange {
     this.conn = null
     this.ticket = -1
     /**
-     * Once the head is known: `{ status, statusText, rawHeaders, keepAlive, hint, whole, prefix }`, with the
-     * connection's fate (`keepAlive`, the `Keep-Alive` header's `hint`), whether the body comes whole
-     * with the head (a known length up to SMALL_BODY, as hyper's does) and the body chunks so far.
+     * Once the head is known: `{ status, statusText, rawHeaders, keepAlive, hint, whole, prefix, trailers }`,
+     * with the connection's fate (`keepAlive`, the `Keep-Alive` header's `hint`), whether the body comes
+     * whole with the head (a known length up to SMALL_BODY, as hyper's does), the body chunks so far and,
+     * once a whole response is complete, its trailers (until it is answered).
      */
     this.response = null
     this.source = null
     this.timer = null
     this.onAbort = null
+    /** A dispatched exchange's UndiciLimits, else null. */
+    this.limits = limits
   }
 
   start () {
@@ -448,7 +539,7 @@ class Exchange {
     const { secure, host, port } = this.target
     const exchanges = this.exchanges
     // A connect gets the inactivity limit in Rust (as hyper's do); time in the queue is not counted.
-    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, true, true, this.timeout)
+    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, this.fdWanted(), true, this.timeout)
     const kind = answer % 4
     const id = (answer - kind) / 4
     if (kind === KIND_QUEUED) {
@@ -457,6 +548,18 @@ class Exchange {
     } else {
       this.granted(id, kind === KIND_REUSED)
     }
+  }
+
+  /**
+   * Whether a new connection for it comes as an fd (libuv reads it on the JS thread) rather than over
+   * Rust's pipe (the tokio thread reads and writes it, TLS included). The Promise face's always do: with
+   * nothing else on the JS thread, that was fastest at any load. A dispatched request (fetch) takes the
+   * pipe under load as the socket face does (lib/sockets.js `wantsFd`): fetch's own work keeps the JS
+   * thread busy, and the tokio thread takes the syscalls off it (at 64 in flight fetch over the pipe ran
+   * 1.27× (http) and 1.38× (https) Node's global fetch, over the fd 1.0× and 0.9×).
+   */
+  fdWanted () {
+    return this.limits === null || this.exchanges.book.wantsFd()
   }
 
   /** The pool gave connection `id`: an idle one (`reused`), or one it is connecting. */
@@ -495,6 +598,7 @@ class Exchange {
     this.conn.write(this.headText, 'latin1')
     if (this.bodyBytes !== undefined && this.bodyBytes.length > 0) this.conn.write(this.bodyBytes)
     if (this.upload !== null) this.pump(this.conn)
+    else this.limits?.sent(this)
   }
 
   /** No byte moved for `timeout` ms: the request fails and its connection closes, counted as a timeout. */
@@ -504,21 +608,29 @@ class Exchange {
   }
 
   /**
-   * Streams the caller's body over `conn`, chunked, as fast as the connection takes it; stops the source
-   * once the request is over. A source that fails fails the request with its own error, and the
-   * connection closes: the server never sees a complete body.
+   * Streams the caller's body over `conn`, chunked (or as it comes, of the length the caller declared), as
+   * fast as the connection takes it; stops the source once the request is over. A source that fails, or
+   * gives other than the declared length, fails the request (with its own error), and the connection
+   * closes: the server never sees a complete body.
    */
   async pump (conn) {
     this.sending = true
+    const declared = this.declared
+    let left = declared
     try {
       for await (const chunk of this.upload) {
         if (this.over || this.conn !== conn) return
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
         if (bytes.length === 0) continue
         this.timer?.refresh()
-        if (!conn.writeChunk(bytes)) await conn.drained()
+        if (declared >= 0 && (left -= bytes.length) < 0) throw lengthMismatch()
+        if (!(declared >= 0 ? conn.write(bytes) : conn.writeChunk(bytes))) await conn.drained()
       }
-      if (!this.over && this.conn === conn) conn.write(LAST_CHUNK)
+      if (left > 0) throw lengthMismatch()
+      if (!this.over && this.conn === conn) {
+        if (declared < 0) conn.write(LAST_CHUNK)
+        this.limits?.sent(this)
+      }
     } catch (err) {
       if (!this.over) this.fail(err, true)
     } finally {
@@ -528,7 +640,11 @@ class Exchange {
 
   /** The response head (1xx heads are passed over); returns 1 for llhttp to expect no body. */
   head (status, statusText, rawHeaders, keepAlive) {
-    if (status >= 100 && status < 200 && status !== 101) return 0
+    if (status >= 100 && status < 200 && status !== 101) {
+      if (status !== 100) this.limits?.informed?.(status, statusText, rawHeaders)
+      return 0
+    }
+    this.limits?.headed(this)
     let hint = null
     let whole = false
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -541,7 +657,7 @@ class Exchange {
       }
     }
     // An upgrade was not asked for: the connection is not reused.
-    this.response = { status, statusText, rawHeaders, keepAlive: keepAlive && status !== 101, hint, whole, prefix: [] }
+    this.response = { status, statusText, rawHeaders, keepAlive: keepAlive && status !== 101, hint, whole, prefix: [], trailers: null }
     return this.skipBody ? 1 : 0
   }
 
@@ -556,15 +672,25 @@ class Exchange {
     if (response === null) return
     // Answered before its body was all sent: the connection is mid-request.
     if (this.sending) response.keepAlive = false
-    if (this.source !== null) this.source.end(trailers)
-    else this.answer(trailers)
     this.finish()
-    this.conn.finished = response
+    if (this.source !== null) this.source.end(trailers)
+    else response.trailers = trailers
+    this.conn.finished = this
+  }
+
+  /**
+   * Its connection has gone back to the pool (or closed): a response that came whole is answered now, so
+   * that a caller who sends the next request from its callback (undici's redirect interceptor) finds the
+   * connection idle.
+   */
+  delivered () {
+    const trailers = this.response.trailers
+    if (trailers !== null) this.answer(trailers)
   }
 
   /** A chunk was parsed and the response is not complete: once its head is known, the caller has it. */
-  progress () {
-    if (this.response !== null && this.source === null && !this.settled && !this.response.whole) {
+  progress (stalled = false) {
+    if (this.response !== null && this.source === null && !this.settled && (stalled || !this.response.whole)) {
       this.source = new ExchangeBody(this, this.exchanges.liveness)
       this.answer(null)
     }
@@ -637,6 +763,7 @@ class Exchange {
     this.over = true
     clearTimeout(this.timer)
     this.timer = null
+    this.limits?.stop()
     if (this.onAbort !== null) this.signal.removeEventListener('abort', this.onAbort)
   }
 }
@@ -659,26 +786,25 @@ class Exchanges {
     this.connections = connections
     this.requests = requests
     this.heads = new Map()
-    // Exchanges only over an fd libuv reads: Rust's pipe reads ahead of a reader that does not keep up
-    // (a large body could pile up in memory), where hyper reads only as its body is pulled. No fd: the
-    // socket face's carrier is forced to the pipe, or the platform has none.
+    // Exchanges only where libuv can take an fd: with the socket face's carrier forced to the pipe, or on a
+    // platform without one, hyper sends everything.
     this.fd = book.carrier !== 'pipe'
   }
 
   /**
-   * The head of a request (a latin1 string), made and checked in Rust; null when hyper must send it.
-   * One without headers of its own is the same every time for the same method, URL and body length:
-   * it is made once.
+   * The head of a request (a latin1 string), made and checked in Rust; null when hyper must send it. The
+   * same method, URL, headers and body length (or a streamed body) make the same head: programs repeat
+   * them (fetch sends the same few headers every time), so it is made once. (The key of a request with
+   * headers is their JSON: no two lists of strings share it.)
    */
   head (method, href, headers, bytes, upload) {
-    const key = headers.length === 0 && upload === undefined ? `${method} ${bytes?.length ?? ''} ${href}` : null
-    let head = key === null ? undefined : this.heads.get(key)
+    const length = upload === undefined ? bytes?.length ?? '' : 'stream'
+    const key = headers.length === 0 ? `${method} ${length} ${href}` : JSON.stringify([method, length, href, headers])
+    let head = this.heads.get(key)
     if (head !== undefined) return head
     head = NativeAgent.exchangeHead(method, href, headers, bytes?.length, upload !== undefined, this.keepAlive)
-    if (key !== null) {
-      if (this.heads.size >= HEADS_MAX) this.heads.clear()
-      this.heads.set(key, head)
-    }
+    if (this.heads.size >= HEADS_MAX) this.heads.clear()
+    this.heads.set(key, head)
     return head
   }
 
@@ -699,10 +825,22 @@ class Exchanges {
    */
   send (href, target, profile, method, headers, head, body, upload, timeout, signal) {
     return new Promise((resolve, reject) => {
-      new Exchange(this, href, target, profile, method, head, body, upload ?? null,
-        upload === undefined && replayable(method, headers), timeout || 0, signal ?? null, resolve, reject).start()
+      this.open(href, target, profile, method, headers, head, body, upload, timeout, signal, undefined, resolve, reject, null)
     })
+  }
+
+  /**
+   * `send` for the dispatcher face: `resolve(response)` or `reject(err)` instead of a promise, undici's
+   * `idempotent` (undefined: by the method) and `limits` (an UndiciLimits); gives back the exchange, whose
+   * `fail(err, true)` stops it.
+   */
+  open (href, target, profile, method, headers, head, body, upload, timeout, signal, idempotent, resolve, reject, limits) {
+    const exchange = new Exchange(this, href, target, profile, method, head, body, upload ?? null,
+      upload === undefined && (idempotent ?? replayable(method, headers)), timeout || 0, signal ?? null, resolve, reject, limits)
+    if (upload !== undefined) exchange.declared = declaredLength(headers)
+    exchange.start()
+    return exchange
   }
 }
 
-module.exports = { Exchanges }
+module.exports = { Exchanges, UndiciLimits }

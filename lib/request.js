@@ -23,6 +23,23 @@ function mayReplay (method, hasHeader) {
 const hrefs = new Map()
 const HREFS_MAX = 1024
 
+/** Where a request to `href` goes (`{ secure, host, port }`), for the proxy choice and the exchanges (Promise and
+ * dispatcher faces). */
+const targets = new Map()
+const TARGETS_MAX = 1024
+
+function targetOf (href) {
+  let target = targets.get(href)
+  if (target === undefined) {
+    const url = new URL(href)
+    const secure = url.protocol === 'https:'
+    target = { secure, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) || (secure ? 443 : 80) }
+    if (targets.size >= TARGETS_MAX) targets.clear()
+    targets.set(href, target)
+  }
+  return target
+}
+
 /** The normalized `href` of an http(s) URL given as a string or a URL; throws Node's codes. */
 function toHref (input) {
   if (typeof input === 'string') {
@@ -99,4 +116,4 @@ async function pump (source, sender, onError) {
   }
 }
 
-module.exports = { toHref, flatHeaders, toBody, pump, mayReplay }
+module.exports = { toHref, targetOf, flatHeaders, toBody, pump, mayReplay }

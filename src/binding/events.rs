@@ -214,7 +214,8 @@ impl BatchBuilder {
                     self.data(cert);
                 }
             }
-            SocketEvent::Data { id, bytes } => {
+            SocketEvent::Data { id, bytes, ahead } => {
+                ahead.taken(bytes.len());
                 self.event(2, id, None, 0).data(bytes);
             }
             SocketEvent::End { id } => {

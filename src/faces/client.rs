@@ -307,12 +307,41 @@ pub enum Framing {
     Length(usize),
     /// A body streamed as it comes, chunked.
     Chunked,
+    /// Framed by the caller's own `Content-Length` (see [`exchange_head`]).
+    Declared,
 }
 
-/// The bytes of a request head for the Promise face's exchange on the JS thread (lib/exchange.js),
-/// checked as [`RequestSpec::parse`] checks what goes to hyper, with the same added headers and the
-/// body's `framing`. `None` when the caller set the framing (`Content-Length`, `Transfer-Encoding`) or
-/// the method is `CONNECT`: hyper sends those.
+/// Whether a declared framing (see [`declared_length`]) fits the body: its length, or any length for a
+/// body streamed as it comes.
+fn fits(declared: Option<Framing>, framing: Framing) -> bool {
+    match (declared, framing) {
+        (Some(Framing::Length(_)), Framing::Chunked) => true,
+        (declared, framing) => declared == Some(framing),
+    }
+}
+
+/// What the caller's `Content-Length` headers declare: `None` without one, `Some(None)` when they do not
+/// declare one length, else the framing of a body of that length.
+fn declared_length(headers: &HeaderMap) -> Option<Option<Framing>> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    let length = first
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<usize>().ok());
+    if values.next().is_some() {
+        return Some(None);
+    }
+    Some(length.map(Framing::Length))
+}
+
+/// The bytes of a request head for an exchange on the JS thread (lib/exchange.js), checked as
+/// [`RequestSpec::parse`] checks what goes to hyper, with the same added headers and the body's
+/// `framing`. The caller's own `Content-Length` stays when it is the length of the body held in full, or
+/// declares the length of a streamed one (which is then sent as it comes, not chunked): fetch declares
+/// the length of what it gives. `None` when the caller framed it otherwise (`Transfer-Encoding`, a length
+/// that does not fit) or the method is `CONNECT`: hyper sends those.
 pub fn exchange_head(
     method: &str,
     url: &str,
@@ -321,12 +350,18 @@ pub fn exchange_head(
     keep_alive: bool,
 ) -> Result<Option<Vec<u8>>> {
     let (method, uri, mut headers) = RequestSpec::parse(method, url, headers)?;
+    let declared = declared_length(&headers);
     if method == Method::CONNECT
-        || headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING)
+        || declared.is_some_and(|declared| !fits(declared, framing))
     {
         return Ok(None);
     }
+    let framing = match declared {
+        // The caller's own Content-Length stays, where it put it.
+        Some(_) => Framing::Declared,
+        None => framing,
+    };
     let key = OriginKey::from_uri(&uri)?;
     add_host_and_connection(&mut headers, &uri, &key, keep_alive)?;
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -348,7 +383,7 @@ pub fn exchange_head(
         Framing::None if BODY_METHODS.contains(&method) => {
             head.extend_from_slice(b"content-length: 0\r\n")
         }
-        Framing::None => {}
+        Framing::None | Framing::Declared => {}
         Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     head.extend_from_slice(b"\r\n");
@@ -1171,6 +1206,50 @@ impl BodyStream {
     fn fail(&mut self) {
         if let Some(lease) = self.lease.take() {
             lease.fail();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[&str], framing: Framing) -> Option<String> {
+        let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+        exchange_head("POST", "http://127.0.0.1:8080/up", &headers, framing, true)
+            .expect("a valid request")
+            .map(|bytes| String::from_utf8(bytes).expect("ascii"))
+    }
+
+    #[test]
+    fn a_declared_length_that_matches_the_body_is_sent_once_as_given() {
+        let sent = head(&["Content-Length", "4"], Framing::Length(4)).expect("an exchange");
+        assert_eq!(
+            sent.to_ascii_lowercase()
+                .matches("content-length: 4\r\n")
+                .count(),
+            1
+        );
+        assert!(head(&[], Framing::Length(4))
+            .expect("an exchange")
+            .contains("content-length: 4\r\n"));
+        // A stream of a declared length goes as it comes, not chunked.
+        let streamed = head(&["content-length", "9"], Framing::Chunked).expect("an exchange");
+        assert!(streamed.contains("content-length: 9\r\n") && !streamed.contains("chunked"));
+    }
+
+    #[test]
+    fn framing_the_body_does_not_match_goes_to_hyper() {
+        for (headers, framing) in [
+            (&["Content-Length", "5"][..], Framing::Length(4)),
+            (&["Content-Length", "+4"][..], Framing::Length(4)),
+            (
+                &["Content-Length", "4", "Content-Length", "4"][..],
+                Framing::Length(4),
+            ),
+            (&["Transfer-Encoding", "chunked"][..], Framing::Length(4)),
+        ] {
+            assert_eq!(head(headers, framing), None, "{headers:?} {framing:?}");
         }
     }
 }

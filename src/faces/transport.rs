@@ -2,7 +2,9 @@
 //!
 //! Node's `ClientRequest` writes HTTP/1.1 bytes and parses the answer itself; what it needs from us is a
 //! socket. Each connection here runs two tasks: a reader that pushes what arrives to the owner as
-//! [`SocketEvent::Data`] (and stops reading while the owner is paused: backpressure), and a writer that
+//! [`SocketEvent::Data`] (and stops reading while the owner is paused, or while more than [`READ_AHEAD`]
+//! bytes it pushed wait for JS to take them: backpressure that holds even while the JS thread is too busy
+//! to say pause), and a writer that
 //! drains a queue of outgoing chunks, bounded by [`HIGH_WATER`] with a [`SocketEvent::Drain`] when it
 //! empties. While a connection is idle in the pool the reader keeps watching it: EOF, an error or any byte
 //! closes it, so a stray response is never read as the answer to the next request.
@@ -40,6 +42,9 @@ use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn};
 pub const HIGH_WATER: usize = 64 * 1024;
 /// Size of one read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read but not yet taken by JS (its event batch not yet made) beyond which the reader waits: a
+/// reader that JS does not keep up with holds at most this and one more read, not the whole body.
+pub const READ_AHEAD: usize = 64 * 1024;
 
 /// Where a freshly connected socket leads.
 #[derive(Clone, Debug, Default)]
@@ -77,30 +82,20 @@ pub enum SocketEvent {
     Data {
         id: ConnId,
         bytes: Bytes,
+        /// Tells the reader when JS took these bytes.
+        ahead: ReadAhead,
     },
     /// The peer finished sending.
-    End {
-        id: ConnId,
-    },
+    End { id: ConnId },
     /// The write queue of `id` emptied below the high-water mark.
-    Drain {
-        id: ConnId,
-    },
+    Drain { id: ConnId },
     /// Connection `id` is gone (failed to connect, reset, or closed by the pool); for an fd-carried one:
     /// the pool dropped it, and JS must close the fd.
-    Closed {
-        id: ConnId,
-        error: Option<Error>,
-    },
+    Closed { id: ConnId, error: Option<Error> },
     /// Queued request `ticket` got a connection: [`Sockets::claim`] tells which.
-    Granted {
-        ticket: u64,
-    },
+    Granted { ticket: u64 },
     /// Queued request `ticket` will get no connection.
-    Refused {
-        ticket: u64,
-        error: Error,
-    },
+    Refused { ticket: u64, error: Error },
 }
 
 /// Receives socket events; the binding forwards them to JavaScript.
@@ -130,9 +125,25 @@ struct Shared {
     halves: AtomicUsize,
     /// Fd-carried: JS no longer uses the connection (it said so, or was told to close it).
     told: AtomicBool,
+    /// Bytes pushed as [`SocketEvent::Data`] that JS has not taken yet (see [`READ_AHEAD`]).
+    unread: AtomicUsize,
     /// The pipe's queue of writes for its writer task, made only for a connection that takes the pipe:
     /// an fd-carried one never needs it (a tokio channel's first block is ≈ 1.3 KiB per connection).
     commands: OnceLock<mpsc::UnboundedSender<Command>>,
+}
+
+/// The reader's count of bytes read ahead of JS, for the one who hands them to JS.
+#[derive(Clone)]
+pub struct ReadAhead(Arc<Shared>);
+
+impl ReadAhead {
+    /// JS took `n` bytes: a reader waiting for room reads again once what is left is within bounds.
+    pub fn taken(&self, n: usize) {
+        let before = self.0.unread.fetch_sub(n, Ordering::SeqCst);
+        if before > READ_AHEAD && before - n <= READ_AHEAD {
+            self.0.resume.notify_one();
+        }
+    }
 }
 
 /// What a checkout asks of a connection it opens: who speaks over it ([`Conn::RAW`] or [`Conn::LOCAL`])
@@ -166,6 +177,7 @@ impl RawHandle {
             closed: Closed::default(),
             halves: AtomicUsize::new(2),
             told: AtomicBool::new(false),
+            unread: AtomicUsize::new(0),
             commands: OnceLock::new(),
         });
         RawHandle { shared, role }
@@ -771,7 +783,9 @@ async fn read_loop(
     let mut stop = shared.stop.subscribe();
     let mut error = None;
     loop {
-        while shared.paused.load(Ordering::SeqCst) && !shared.idle.load(Ordering::SeqCst) {
+        while (shared.paused.load(Ordering::SeqCst) && !shared.idle.load(Ordering::SeqCst))
+            || shared.unread.load(Ordering::SeqCst) > READ_AHEAD
+        {
             tokio::select! {
                 _ = shared.resume.notified() => {}
                 _ = stop.wait_for(|s| *s) => break,
@@ -809,10 +823,14 @@ async fn read_loop(
                 ));
                 break;
             }
-            Ok(_) => sockets.sink.emit(SocketEvent::Data {
-                id,
-                bytes: buf.freeze(),
-            }),
+            Ok(n) => {
+                shared.unread.fetch_add(n, Ordering::SeqCst);
+                sockets.sink.emit(SocketEvent::Data {
+                    id,
+                    bytes: buf.freeze(),
+                    ahead: ReadAhead(shared.clone()),
+                })
+            }
             Err(e) => {
                 error = Some(Error::from_io(&e, "read"));
                 break;
