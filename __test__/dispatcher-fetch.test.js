@@ -114,6 +114,38 @@ test('8 MiB up and down with checksums; a slow reader gets every byte', async ()
   })
 })
 
+test('fetch and agent.request() are spoken alike: one connection serves both, one request after another', async () => {
+  await withServer((req, res) => res.end(req.url), async (srv, agent) => {
+    assert.strictEqual(await (await agent.request(`${srv.url}/promise`)).text(), '/promise')
+    assert.strictEqual(await (await fetch(`${srv.url}/fetch`, { dispatcher: agent })).text(), '/fetch')
+    assert.strictEqual(await (await agent.request(`${srv.url}/again`)).text(), '/again')
+    assert.strictEqual(srv.counts.opened, 1)
+    assert.strictEqual(agent.getCurrentStatus().reusedCount, 2)
+  })
+})
+
+test('8 fetches at once of 4 MiB each, read slowly: every byte arrives, over no more connections than requests', async () => {
+  const big = crypto.randomBytes(4 * MiB)
+  await withServer((req, res) => res.end(big), async (srv, agent) => {
+    // Beyond a few in flight new connections take Rust's pipe, whose reader waits for a reader that lags.
+    const slowly = async i => {
+      const res = await fetch(`${srv.url}/${i}`, { dispatcher: agent })
+      const reader = res.body.getReader()
+      const hash = crypto.createHash('sha256')
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        hash.update(value)
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      return hash.digest('hex')
+    }
+    const hashes = await Promise.all(Array.from({ length: 8 }, (_, i) => slowly(i)))
+    assert.deepStrictEqual(hashes, Array(8).fill(sha256(big)))
+    assert.ok(srv.counts.opened <= 8, `${srv.counts.opened} connections opened`)
+  })
+})
+
 test('gzip, br and deflate bodies come through raw and fetch decodes them', async () => {
   const text = 'compressible text '.repeat(2000)
   const encoders = { gzip: zlib.gzipSync, br: zlib.brotliCompressSync, deflate: zlib.deflateSync }

@@ -73,6 +73,36 @@ test('a request framed by the caller is sent as framed: its Content-Length kept 
   }
 })
 
+test('a streamed body of a declared Content-Length goes as it comes, unchunked; one longer or shorter fails as undici says', async () => {
+  const seen = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('latin1')
+    req.on('data', chunk => { body += chunk })
+    req.on('end', () => {
+      seen.push({ length: req.headers['content-length'], te: req.headers['transfer-encoding'], body })
+      res.end('ok')
+    })
+    req.on('error', () => {})
+  }))
+  async function * pieces (...parts) {
+    for (const part of parts) yield Buffer.from(part)
+  }
+  const mismatch = { name: 'RequestContentLengthMismatchError', code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', message: 'Request body length does not match content-length header' }
+  const agent = new Agent()
+  try {
+    const res = await agent.request(srv.url, { method: 'PUT', body: pieces('ab', 'cd', 'e'), headers: { 'content-length': '5' } })
+    assert.strictEqual(await res.text(), 'ok')
+    assert.deepStrictEqual(seen, [{ length: '5', te: undefined, body: 'abcde' }])
+    await assert.rejects(agent.request(srv.url, { method: 'PUT', body: pieces('abc', 'def'), headers: { 'content-length': '5' } }), mismatch)
+    await assert.rejects(agent.request(srv.url, { method: 'PUT', body: pieces('abc'), headers: { 'content-length': '5' } }), mismatch)
+    assert.strictEqual(seen.length, 1)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
 test('a response that arrives a byte at a time, chunked with trailers, parses as one', async () => {
   const raw = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Case: Kept\r\n\r\n' +
     '5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n'

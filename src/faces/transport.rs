@@ -860,3 +860,107 @@ async fn linger(reader: &mut tokio::io::ReadHalf<Transport>) {
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::net::TcpListener;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::pool::PoolConfig;
+
+    /// Keeps the events it is given, as the queue to JS does until JS takes its batch.
+    #[derive(Default)]
+    struct Untaken {
+        events: Mutex<Vec<SocketEvent>>,
+        arrived: Notify,
+    }
+
+    impl EventSink for Untaken {
+        fn emit(&self, event: SocketEvent) {
+            self.events.lock().unwrap().push(event);
+            self.arrived.notify_one();
+        }
+    }
+
+    impl Untaken {
+        /// The data bytes among the events held now; with `take`, JS takes them (as its batch is made).
+        fn data(&self, take: bool) -> usize {
+            let mut events = self.events.lock().unwrap();
+            let mut bytes = 0;
+            for event in events.iter() {
+                if let SocketEvent::Data {
+                    bytes: b, ahead, ..
+                } = event
+                {
+                    bytes += b.len();
+                    if take {
+                        ahead.taken(b.len());
+                    }
+                }
+            }
+            if take {
+                events.clear();
+            }
+            bytes
+        }
+    }
+
+    /// A server that sends `total` bytes to its first client as fast as the client takes them.
+    async fn sender(total: usize) -> OriginKey {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let chunk = vec![7u8; 64 * 1024];
+            let mut sent = 0;
+            while sent < total {
+                stream.write_all(&chunk).await.unwrap();
+                sent += chunk.len();
+            }
+            // Held open: the client reads to the end of the bytes, not to an EOF.
+            std::future::pending::<()>().await;
+        });
+        OriginKey::new(false, "127.0.0.1", port)
+    }
+
+    // The paused clock advances only once every task waits (the sender on a full socket, the reader on
+    // JS): then a long sleep ends at once, with everything read that ever will be.
+    #[tokio::test(start_paused = true)]
+    async fn the_pipe_reads_no_further_ahead_of_js_than_read_ahead() {
+        // More than loopback's socket buffers hold, so the sender blocks if the reader stops.
+        let total = 32 * 1024 * 1024;
+        let key = sender(total).await;
+        let sink = Arc::new(Untaken::default());
+        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
+        let sockets = Sockets::new(
+            pool,
+            Connector::plain(Duration::from_secs(60)),
+            sink.clone(),
+        );
+        let opening = Opening {
+            role: Conn::RAW,
+            limit: None,
+        };
+        sockets.checkout(&key, false, false, opening).unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let ahead = sink.data(false);
+        assert!(ahead >= READ_AHEAD, "read {ahead} bytes");
+        assert!(
+            ahead <= READ_AHEAD + READ_CHUNK,
+            "read {ahead} bytes ahead of JS"
+        );
+
+        // As JS takes what was read, the reader goes on, to the last byte.
+        let mut received = 0;
+        while received < total {
+            received += sink.data(true);
+            if received < total {
+                sink.arrived.notified().await;
+            }
+        }
+        assert_eq!(received, total);
+    }
+}
