@@ -141,6 +141,36 @@ function giveParser (parser) {
 }
 
 /**
+ * Idle connections keep their parser for the next exchange (taking and giving one back costs async_hooks
+ * work each time: ≈ 8k instructions a request) until they have been idle through a whole sweep (1 to
+ * 2 s): then it goes back, and an idle connection holds none. `fresh` are those idle since the last
+ * sweep, `stale` those idle since the one before.
+ */
+const resting = { fresh: new Set(), stale: new Set(), timer: null }
+const REST_SWEEP_MS = 1000
+
+function rest (conn) {
+  resting.fresh.add(conn)
+  if (resting.timer === null) resting.timer = setInterval(sweepResting, REST_SWEEP_MS).unref()
+}
+
+function wake (conn) {
+  if (!resting.fresh.delete(conn)) resting.stale.delete(conn)
+}
+
+function sweepResting () {
+  for (const conn of resting.stale) {
+    if (conn.exchange === null) conn.dropParser()
+  }
+  resting.stale = resting.fresh
+  resting.fresh = new Set()
+  if (resting.stale.size === 0) {
+    clearInterval(resting.timer)
+    resting.timer = null
+  }
+}
+
+/**
  * The rest of a response body, read by the Response's stream (lib/response.js) chunk by chunk; the
  * connection pauses while more than BODY_HIGH_WATER waits unread.
  */
@@ -268,9 +298,10 @@ class ExchangeConnection {
     if (this.finished === null) this.exchange?.complete(trailers)
   }
 
-  /** The exchange's request is about to go out: a parser for its answer. */
+  /** The exchange's request is about to go out: a parser for its answer (the one it kept, if idle briefly). */
   begin () {
     if (this.parser === null) this.parser = takeParser(this)
+    else wake(this)
   }
 
   /** The parser goes back for the next exchange (not from within its own callback). */
@@ -278,6 +309,7 @@ class ExchangeConnection {
     const parser = this.parser
     if (parser === null) return
     this.parser = null
+    wake(this)
     if (this.executing) setImmediate(giveParser, parser)
     else giveParser(parser)
   }
@@ -330,9 +362,9 @@ class ExchangeConnection {
   /** The exchange ended with its response: the connection goes back to the pool, or closes. */
   done ({ keepAlive, hint }) {
     this.exchange = null
-    this.dropParser()
     const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) this.close()
+    else if (this.exchange === null) rest(this)
   }
 
   /** The server ended its side. */

@@ -48,6 +48,11 @@ class FdCarrier {
   opened (records) {
     const opened = this.tls('tlsOpen', records)
     if (opened === null) return
+    // The usual case: only what the records carried.
+    if (ArrayBuffer.isView(opened)) {
+      if (opened.length > 0) this.owner?._data(opened)
+      return
+    }
     if (opened.reply) this.tcp.write(opened.reply)
     if (opened.plaintext) this.owner?._data(opened.plaintext)
     if (opened.closed) this.owner?._ended()

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Either, Function, Object, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Either, Function, Object, PromiseRaw};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 
@@ -168,6 +168,20 @@ fn limit(ms: Option<f64>) -> Option<Duration> {
 fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
     let options = connect.connect_options().map_err(js_error)?;
     Ok(Arc::new(Profile::new(options).map_err(js_error)?))
+}
+
+/// Bytes for JS: a Buffer of its own or one over Rust's memory.
+type JsBytes<'env> = Either<BufferSlice<'env>, Buffer>;
+
+/// Copied into a Buffer V8 owns when small (a request's head, a short answer: no finalizer for the
+/// collector to run), else handed over without a copy.
+fn to_js(env: &Env, bytes: Vec<u8>) -> napi::Result<JsBytes<'_>> {
+    const COPIED: usize = 16 * 1024;
+    if bytes.len() <= COPIED {
+        Ok(Either::A(BufferSlice::copy_from(env, &bytes)?))
+    } else {
+        Ok(Either::B(bytes.into()))
+    }
 }
 
 /// The pool's numbers by origin: routes to one origin (made with different connect options) are
@@ -554,30 +568,45 @@ impl NativeAgent {
     }
 
     /// TLS over the fd carrier: opens the records in `chunk` (what libuv read) with connection `id`'s
-    /// session (src/faces/sealed.rs). Throws the read error a damaged record gives.
-    #[napi(catch_unwind)]
-    pub fn tls_open(&self, id: f64, chunk: &[u8]) -> napi::Result<NativeOpened> {
+    /// session (src/faces/sealed.rs). Throws the read error a damaged record gives. What they carried
+    /// comes back as a Buffer (the usual case: no object to build), or as `{ plaintext, reply, closed }`
+    /// when rustls has records to send back or the server closed.
+    #[napi(catch_unwind, ts_return_type = "Buffer | NativeOpened")]
+    pub fn tls_open<'env>(
+        &self,
+        env: &'env Env,
+        id: f64,
+        chunk: &[u8],
+    ) -> napi::Result<Either<JsBytes<'env>, NativeOpened>> {
         let opened = self
             .sockets
             .sealed()
             .open(id as u64, chunk)
             .map_err(js_error)?;
-        Ok(NativeOpened {
+        if opened.reply.is_empty() && !opened.closed {
+            return Ok(Either::A(to_js(env, opened.plaintext)?));
+        }
+        Ok(Either::B(NativeOpened {
             plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
             reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
             closed: opened.closed,
-        })
+        }))
     }
 
     /// TLS over the fd carrier: the records that carry `chunk`, for libuv to write.
-    #[napi(catch_unwind)]
-    pub fn tls_seal(&self, id: f64, chunk: &[u8]) -> napi::Result<Buffer> {
+    #[napi(catch_unwind, ts_return_type = "Buffer")]
+    pub fn tls_seal<'env>(
+        &self,
+        env: &'env Env,
+        id: f64,
+        chunk: &[u8],
+    ) -> napi::Result<JsBytes<'env>> {
         let records = self
             .sockets
             .sealed()
             .seal(id as u64, chunk)
             .map_err(js_error)?;
-        Ok(records.into())
+        to_js(env, records)
     }
 
     /// TLS over the fd carrier: close_notify, to write before the FIN.
