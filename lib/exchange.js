@@ -143,30 +143,27 @@ function giveParser (parser) {
 /**
  * Idle connections keep their parser for the next exchange (taking and giving one back costs async_hooks
  * work each time: ≈ 8k instructions a request) until they have been idle through a whole sweep (1 to
- * 2 s): then it goes back, and an idle connection holds none. `fresh` are those idle since the last
- * sweep, `stale` those idle since the one before.
+ * 2 s): then it goes back, and an idle connection holds none. `holding` are the connections that hold
+ * one; each notes the sweep count when it went idle (`restedAt`), a field write per request.
  */
-const resting = { fresh: new Set(), stale: new Set(), timer: null }
+const holding = new Set()
 const REST_SWEEP_MS = 1000
+let sweeps = 0
+let sweeper = null
 
-function rest (conn) {
-  resting.fresh.add(conn)
-  if (resting.timer === null) resting.timer = setInterval(sweepResting, REST_SWEEP_MS).unref()
+function hold (conn) {
+  holding.add(conn)
+  if (sweeper === null) sweeper = setInterval(sweep, REST_SWEEP_MS).unref()
 }
 
-function wake (conn) {
-  if (!resting.fresh.delete(conn)) resting.stale.delete(conn)
-}
-
-function sweepResting () {
-  for (const conn of resting.stale) {
-    if (conn.exchange === null) conn.dropParser()
+function sweep () {
+  sweeps++
+  for (const conn of holding) {
+    if (conn.exchange === null && conn.restedAt < sweeps - 1) conn.dropParser()
   }
-  resting.stale = resting.fresh
-  resting.fresh = new Set()
-  if (resting.stale.size === 0) {
-    clearInterval(resting.timer)
-    resting.timer = null
+  if (holding.size === 0) {
+    clearInterval(sweeper)
+    sweeper = null
   }
 }
 
@@ -264,8 +261,10 @@ class ExchangeConnection {
     this.finished = null
     this.stray = false
     this.executing = false
-    /** llhttp's parser while an exchange is under way (see `takeParser`); null while idle. */
+    /** llhttp's parser while an exchange is under way or was lately (see `takeParser`, `holding`), else null. */
     this.parser = null
+    /** The sweep count when it last went idle. */
+    this.restedAt = 0
     this.drainWaiter = null
     /** Header pairs llhttp handed over before the head ended (a long head), or the trailers. */
     this.pending = []
@@ -300,8 +299,10 @@ class ExchangeConnection {
 
   /** The exchange's request is about to go out: a parser for its answer (the one it kept, if idle briefly). */
   begin () {
-    if (this.parser === null) this.parser = takeParser(this)
-    else wake(this)
+    if (this.parser === null) {
+      this.parser = takeParser(this)
+      hold(this)
+    }
   }
 
   /** The parser goes back for the next exchange (not from within its own callback). */
@@ -309,7 +310,7 @@ class ExchangeConnection {
     const parser = this.parser
     if (parser === null) return
     this.parser = null
-    wake(this)
+    holding.delete(this)
     if (this.executing) setImmediate(giveParser, parser)
     else giveParser(parser)
   }
@@ -364,7 +365,7 @@ class ExchangeConnection {
     this.exchange = null
     const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) this.close()
-    else if (this.exchange === null) rest(this)
+    else this.restedAt = sweeps
   }
 
   /** The server ended its side. */
