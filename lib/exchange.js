@@ -628,8 +628,20 @@ class Exchange {
       this.timer = setTimeout(() => this.timedOut(), this.timeout).unref()
     }
     this.conn.begin()
-    this.conn.write(this.headText, 'latin1')
-    if (this.bodyBytes !== undefined && this.bodyBytes.length > 0) this.conn.write(this.bodyBytes)
+    const body = this.bodyBytes
+    if (body === undefined || body.length === 0) {
+      this.conn.write(this.headText, 'latin1')
+    } else if (body.length <= SMALL_CHUNK) {
+      // Head and a small body in one write: one syscall (or one sealing), not two.
+      const head = this.headText
+      const both = Buffer.allocUnsafe(head.length + body.length)
+      both.write(head, 0, 'latin1')
+      body.copy(both, head.length)
+      this.conn.write(both)
+    } else {
+      this.conn.write(this.headText, 'latin1')
+      this.conn.write(body)
+    }
     if (this.upload !== null) this.pump(this.conn)
     else this.limits?.sent(this)
   }
