@@ -266,7 +266,7 @@ const contenders = [
   {
     id: 'ka-fetch',
     name: 'global fetch + keepalive-agent',
-    about: "this package, dispatcher face: Node's built-in `fetch` with `dispatcher: agent` (fetch's own work, HTTP spoken by hyper in Rust)",
+    about: "this package, dispatcher face: Node's built-in `fetch` with `dispatcher: agent` (fetch's own work; HTTP spoken as `agent.request()` speaks it: on the JS thread over a Rust-pooled fd below 4 in flight, over Rust's byte pipe above)",
     create (setup) {
       const agent = kaAgent(setup)
       return { send: fetchSender(fetch, agent), close: () => agent.destroy() }
