@@ -42,9 +42,9 @@ test('each face reuses its own connections: a Promise-face request never rides a
   }
 })
 
-test('a request framed by the caller is sent as framed: its Content-Length kept on the exchange, Transfer-Encoding by hyper', async () => {
-  const seen = []
-  const srv = await listenCounting(http.createServer((req, res) => {
+/** A server that notes each request's framing and body in `seen` (a request cut short is left out). */
+function framingServer (seen) {
+  return listenCounting(http.createServer((req, res) => {
     let body = ''
     req.setEncoding('latin1')
     req.on('data', chunk => { body += chunk })
@@ -52,7 +52,13 @@ test('a request framed by the caller is sent as framed: its Content-Length kept 
       seen.push({ length: req.headers['content-length'], te: req.headers['transfer-encoding'], body })
       res.end('ok')
     })
+    req.on('error', () => {})
   }))
+}
+
+test('a request framed by the caller is sent as framed: its Content-Length kept on the exchange, Transfer-Encoding by hyper', async () => {
+  const seen = []
+  const srv = await framingServer(seen)
   const agent = new Agent()
   try {
     await (await agent.request(srv.url, { method: 'POST', body: 'abc' })).text()
@@ -75,16 +81,7 @@ test('a request framed by the caller is sent as framed: its Content-Length kept 
 
 test('a streamed body of a declared Content-Length goes as it comes, unchunked; one longer or shorter fails as undici says', async () => {
   const seen = []
-  const srv = await listenCounting(http.createServer((req, res) => {
-    let body = ''
-    req.setEncoding('latin1')
-    req.on('data', chunk => { body += chunk })
-    req.on('end', () => {
-      seen.push({ length: req.headers['content-length'], te: req.headers['transfer-encoding'], body })
-      res.end('ok')
-    })
-    req.on('error', () => {})
-  }))
+  const srv = await framingServer(seen)
   async function * pieces (...parts) {
     for (const part of parts) yield Buffer.from(part)
   }
