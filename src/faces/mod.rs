@@ -53,12 +53,16 @@ impl Connection for Conn {
     }
 
     fn parks(&self) -> bool {
-        matches!(self, Conn::Http(_))
+        match self {
+            Conn::Http(_) => true,
+            Conn::Raw(c) => c.parks(),
+        }
     }
 
     fn park(&mut self) {
-        if let Conn::Http(c) = self {
-            c.park();
+        match self {
+            Conn::Http(c) => c.park(),
+            Conn::Raw(c) => c.park(),
         }
     }
 

@@ -42,6 +42,9 @@ use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn};
 pub const HIGH_WATER: usize = 64 * 1024;
 /// Size of one read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Size of the read an idle connection waits in (for an EOF, or stray bytes that close it); the first
+/// bytes of an answer after it is reused come through it, the rest in full-size reads.
+const IDLE_READ: usize = 256;
 /// Bytes read but not yet taken by JS (its event batch not yet made) beyond which the reader waits: a
 /// reader that JS does not keep up with holds at most this and one more read, not the whole body.
 pub const READ_AHEAD: usize = 64 * 1024;
@@ -114,6 +117,9 @@ struct Shared {
     idle: AtomicBool,
     paused: AtomicBool,
     resume: Notify,
+    /// Told when the pool parks it (idle for a while): a reader waiting in a full-size read waits again
+    /// in a small one (see [`IDLE_READ`]).
+    idled: Notify,
     stop: watch::Sender<bool>,
     queued: AtomicUsize,
     wants_drain: AtomicBool,
@@ -170,6 +176,7 @@ impl RawHandle {
             idle: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             resume: Notify::new(),
+            idled: Notify::new(),
             stop: watch::channel(false).0,
             queued: AtomicUsize::new(0),
             wants_drain: AtomicBool::new(false),
@@ -260,6 +267,17 @@ impl RawConn {
     /// Fires once its socket is closed (both halves dropped).
     pub fn closed(&self) -> Closed {
         self.handle.shared.closed.clone()
+    }
+
+    /// Whether parking frees anything: a reader task's full-size buffer (the pipe's; JS reads an
+    /// fd-carried one).
+    pub fn parks(&self) -> bool {
+        self.carried.is_none()
+    }
+
+    /// Idle for a while: its reader waits on in a small buffer (see [`IDLE_READ`]).
+    pub fn park(&self) {
+        self.handle.shared.idled.notify_one();
     }
 }
 
@@ -797,10 +815,24 @@ async fn read_loop(
         if *stop.borrow() {
             break;
         }
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // An idle connection waits in a small buffer: a full one, for each of thousands of idle
+        // connections, would hold its pages for nothing but an EOF. (One that went idle waiting in a full
+        // one is moved to a small one when the pool parks it.)
+        let size = if shared.idle.load(Ordering::SeqCst) {
+            IDLE_READ
+        } else {
+            READ_CHUNK
+        };
+        let mut buf = BytesMut::with_capacity(size);
         let read = tokio::select! {
             r = reader.read_buf(&mut buf) => r,
             _ = stop.wait_for(|s| *s) => break,
+            // Parked: nothing was read (reads are cancel-safe), and the loop waits again in a small buffer.
+            _ = shared.idled.notified(), if size == READ_CHUNK => {
+                drop(buf);
+                shrunk();
+                continue;
+            }
         };
         let idle = shared.idle.load(Ordering::SeqCst);
         // A TLS peer that closes without close_notify has still finished sending, as Node sees it.
@@ -847,6 +879,18 @@ async fn read_loop(
     sockets.closed(&key, id, error);
     if ours {
         linger(&mut reader).await;
+    }
+}
+
+/// Readers moved to a small buffer since the allocator last gave its free pages back.
+static SHRUNK: AtomicUsize = AtomicUsize::new(0);
+/// After this many, the allocator gives back what their buffers held (glibc keeps a burst's frees).
+const TRIM_AFTER_SHRINKING: usize = 32;
+
+/// A reader gave up its full-size buffer; every [`TRIM_AFTER_SHRINKING`]th, the free pages go back.
+fn shrunk() {
+    if SHRUNK.fetch_add(1, Ordering::Relaxed) % TRIM_AFTER_SHRINKING == TRIM_AFTER_SHRINKING - 1 {
+        crate::pool::trim_allocator();
     }
 }
 

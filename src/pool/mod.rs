@@ -492,7 +492,7 @@ pub const PARK_AFTER: Duration = Duration::from_secs(1);
 const TRIM_AFTER_PARKING: usize = 32;
 
 /// Gives the allocator's free pages back to the system (glibc keeps what a burst freed otherwise).
-fn trim_allocator() {
+pub(crate) fn trim_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         extern "C" {
