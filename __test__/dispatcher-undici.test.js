@@ -401,6 +401,28 @@ test('bodyTimeout: a body that stalls longer fails with undici\'s error after th
   })
 })
 
+test('bodyTimeout does not run out while the consumer has paused: a body read after the server\'s stall arrives whole', async () => {
+  const first = 100 * 1024
+  const server = http.createServer((req, res) => {
+    res.setHeader('content-length', first + 10)
+    res.write(Buffer.alloc(first, 97))
+    // The rest comes after bodyTimeout, while the consumer has not read yet (undici's parser is paused).
+    req.socket.server.once('readerBack', () => res.end(Buffer.alloc(10, 98)))
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const { body } = await undici.request(`${srv.url}/`, { dispatcher: agent, bodyTimeout: 100 })
+    let failed = null
+    body.on('error', err => { failed = err })
+    // The consumer pauses (nothing reads the body) for longer than bodyTimeout.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.strictEqual(failed, null)
+    server.emit('readerBack')
+    let total = 0
+    for await (const chunk of body) total += chunk.length
+    assert.strictEqual(total, first + 10)
+  })
+})
+
 test('idempotent: true replays a POST after the keep-alive race; without it a POST, and a GET with false, go once', async () => {
   // The server answers the first request of each connection and drops the connection on the next one
   // without a byte of answer: what a server closing an idle connection looks like to the client.

@@ -100,6 +100,60 @@ test('a streamed body of a declared Content-Length goes as it comes, unchunked; 
   }
 })
 
+test('a connection released while a lagging reader had paused it reads again: the next request on it is answered', async () => {
+  // A body that crosses the pause mark in the read that completes it: whether it does depends on how the
+  // kernel cuts the reads, so several sizes, each with an agent of its own.
+  const srv = await listenCounting(http.createServer((req, res) => {
+    const size = Number(req.url.slice(1))
+    res.end(size > 0 ? Buffer.alloc(size, 97) : 'small')
+  }))
+  try {
+    for (let kib = 130; kib <= 260; kib += 10) {
+      const agent = new Agent({ timeout: 5000 })
+      try {
+        const unread = await agent.request(`${srv.url}/${kib * 1024}`)
+        const forFetch = await fetch(`${srv.url}/${kib * 1024}`, { dispatcher: agent })
+        assert.strictEqual(await (await agent.request(`${srv.url}/0`)).text(), 'small', `after ${kib} KiB`)
+        assert.strictEqual(await (await fetch(`${srv.url}/0`, { dispatcher: agent })).text(), 'small', `after ${kib} KiB (fetch)`)
+        assert.strictEqual((await unread.bytes()).length, kib * 1024)
+        assert.strictEqual((await forFetch.arrayBuffer()).byteLength, kib * 1024)
+      } finally {
+        agent.destroy()
+      }
+    }
+  } finally {
+    await srv.close()
+  }
+})
+
+test('bytes after a whole response (the start of another) close the connection: the next request goes on a new one', async () => {
+  const net = require('node:net')
+  let connections = 0
+  let requests = 0
+  const server = net.createServer(socket => {
+    connections++
+    socket.on('data', () => {
+      requests++
+      if (requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 2')
+      else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond')
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${server.address().port}`
+  const agent = new Agent()
+  try {
+    assert.strictEqual(await (await agent.request(`${url}/a`)).text(), 'ok')
+    const second = await agent.request(`${url}/b`)
+    assert.strictEqual(await second.text(), 'second')
+    assert.strictEqual(second.reused, false)
+    assert.strictEqual(connections, 2)
+  } finally {
+    agent.destroy()
+    server.close()
+  }
+})
+
 test('a response that arrives a byte at a time, chunked with trailers, parses as one', async () => {
   const raw = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Case: Kept\r\n\r\n' +
     '5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n'

@@ -100,12 +100,14 @@ class Exchange {
   pause () {
     if (this.done) return
     this.paused = true
+    this.local?.limits.hold(true)
     this.body?.pause()
   }
 
   resume () {
     if (!this.paused || this.done) return
     this.paused = false
+    this.local?.limits.hold(false)
     if (this.whole !== null) this.deliverWhole()
     else this.body?.resume()
   }
@@ -331,7 +333,9 @@ class Dispatcher {
       (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders))
     exchange.local = exchanges.open(spec.href, target(), 0, spec.method, spec.headers, head, bytes, stream,
       spec.timeout, null, spec.idempotent,
-      res => exchange.answered(res.status, res.statusText, res.rawHeaders, takeWhole(res) ?? res.body),
+      // After what the same batch of events still holds for the connection (an end, say): a handler that
+      // sends its next request from the callback must not be given a connection about to close.
+      res => queueMicrotask(() => exchange.answered(res.status, res.statusText, res.rawHeaders, takeWhole(res) ?? res.body)),
       err => exchange.fail(err), limits)
     return true
   }

@@ -27,6 +27,7 @@ const { NativeAgent } = require('../native.js')
 /** Body bytes held for a reader that is not reading before the connection is paused. */
 const BODY_HIGH_WATER = 64 * 1024
 
+const kOnMessageBegin = HTTPParser.kOnMessageBegin | 0
 const kOnHeaders = HTTPParser.kOnHeaders | 0
 const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0
 const kOnBody = HTTPParser.kOnBody | 0
@@ -100,6 +101,10 @@ const FREE_PARSERS_MAX = 256
 /** What async_hooks see as each exchange's resource. */
 const PARSER_RESOURCE = Object.freeze({ type: 'keepalive-agent exchange' })
 
+function onMessageBegin () {
+  this.owner.onMessageBegin()
+}
+
 function onHeaders (headers) {
   this.owner.onHeaders(headers)
 }
@@ -120,6 +125,7 @@ function takeParser (owner) {
   let parser = freeParsers.pop()
   if (parser === undefined) {
     parser = new HTTPParser()
+    parser[kOnMessageBegin] = onMessageBegin
     parser[kOnHeaders] = onHeaders
     parser[kOnHeadersComplete] = onHeadersComplete
     parser[kOnBody] = onBody
@@ -266,8 +272,18 @@ class ExchangeConnection {
     /** The sweep count when it last went idle. */
     this.restedAt = 0
     this.drainWaiter = null
+    /** Paused for a reader that lags (see BODY_HIGH_WATER). */
+    this.paused = false
     /** Header pairs llhttp handed over before the head ended (a long head), or the trailers. */
     this.pending = []
+  }
+
+  /**
+   * A message starts: any byte after the answer (a whole response, or the start of one) is stray, and
+   * the connection is not reused (a kept parser would carry it into the next exchange).
+   */
+  onMessageBegin () {
+    if (this.exchange === null || this.finished !== null) this.stray = true
   }
 
   onHeaders (headers) {
@@ -280,10 +296,7 @@ class ExchangeConnection {
       this.pending = []
     }
     const exchange = this.exchange
-    if (exchange === null || this.finished !== null) {
-      this.stray = true
-      return 0
-    }
+    if (exchange === null || this.stray) return 0
     return exchange.head(status, statusText, headers, keepAlive)
   }
 
@@ -346,7 +359,7 @@ class ExchangeConnection {
       this.finished = null
       // Bytes after the response (another response, or garbage): the connection is not reused.
       if (this.stray || result instanceof Error) this.close(true)
-      else this.done(finished.response)
+      else this.done(finished)
       finished.delivered()
       return
     }
@@ -360,9 +373,15 @@ class ExchangeConnection {
     }
   }
 
-  /** The exchange ended with its response: the connection goes back to the pool, or closes. */
-  done ({ keepAlive, hint }) {
+  /**
+   * The exchange ended with its response: the connection goes back to the pool (reading again if a
+   * reader that lagged had paused it), or closes; the exchange lets go of it.
+   */
+  done (exchange) {
+    const { keepAlive, hint } = exchange.response
+    exchange.conn = null
     this.exchange = null
+    if (this.paused) this.resume()
     const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) this.close()
     else this.restedAt = sweeps
@@ -411,10 +430,12 @@ class ExchangeConnection {
   }
 
   pause () {
+    this.paused = true
     this.carrier?.pause()
   }
 
   resume () {
+    this.paused = false
     this.carrier?.resume()
   }
 
@@ -464,6 +485,14 @@ class UndiciLimits {
     this.informed = informed
     this.timer = null
     this.inBody = false
+    /** The consumer paused: the body's limit waits, as undici's does while its parser is paused. */
+    this.held = false
+  }
+
+  /** The consumer paused (`on`) or reads again: while paused the body's limit does not run out. */
+  hold (on) {
+    this.held = on
+    if (!on && this.inBody) this.timer?.refresh()
   }
 
   /** The whole request went out: the head's limit starts (again, when it is sent again after the keep-alive race). */
@@ -493,7 +522,7 @@ class UndiciLimits {
 
 function limitPassed (exchange, limits) {
   // A reader that does not read is no stalled server (undici's body limit waits while its parser is paused).
-  if (limits.inBody && exchange.source !== null && exchange.source.bytes > BODY_HIGH_WATER) {
+  if (limits.inBody && (limits.held || (exchange.source !== null && exchange.source.bytes > BODY_HIGH_WATER))) {
     limits.timer.refresh()
     return
   }

@@ -828,9 +828,12 @@ async fn read_loop(
             r = reader.read_buf(&mut buf) => r,
             _ = stop.wait_for(|s| *s) => break,
             // Parked: nothing was read (reads are cancel-safe), and the loop waits again in a small buffer.
+            // (A wake-up left from a park while it was not waiting here finds it busy: it reads on.)
             _ = shared.idled.notified(), if size == READ_CHUNK => {
-                drop(buf);
-                shrunk();
+                if shared.idle.load(Ordering::SeqCst) {
+                    drop(buf);
+                    shrunk();
+                }
                 continue;
             }
         };
