@@ -401,6 +401,52 @@ test('bodyTimeout: a body that stalls longer fails with undici\'s error after th
   })
 })
 
+test('the head reaches the handler as soon as it arrives, a small body still coming (as undici gives it)', async () => {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-length': 8 })
+    res.write('half')
+    server.once('headSeen', () => res.end('done'))
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    let bound
+    const late = new Promise((resolve, reject) => { bound = setTimeout(() => reject(new Error('no head before the body ended')), 5000) })
+    try {
+      const res = await Promise.race([undici.request(`${srv.url}/`, { dispatcher: agent }), late])
+      assert.strictEqual(res.statusCode, 200)
+      server.emit('headSeen')
+      assert.strictEqual(await res.body.text(), 'halfdone')
+    } finally {
+      clearTimeout(bound)
+    }
+  })
+})
+
+test('a handler whose onComplete throws hears of it in onError, as undici\'s; nothing escapes the process', async () => {
+  await withServer((req, res) => res.end(req.url === '/big' ? Buffer.alloc(200000) : 'hello'), async (srv, agent) => {
+    let escaped = null
+    const onUncaught = err => { escaped = err }
+    process.on('uncaughtException', onUncaught)
+    try {
+      for (const path of ['/small', '/big']) {
+        const heard = await new Promise(resolve => {
+          agent.dispatch({ origin: srv.url, path, method: 'GET' }, {
+            onConnect () {},
+            onHeaders () { return true },
+            onData () { return true },
+            onComplete () { throw new Error(`thrown from onComplete ${path}`) },
+            onError (err) { resolve(err.message) }
+          })
+        })
+        assert.strictEqual(heard, `thrown from onComplete ${path}`)
+      }
+      await new Promise(resolve => setImmediate(resolve))
+      assert.strictEqual(escaped, null)
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
+  })
+})
+
 test('bodyTimeout does not run out while the consumer has paused: a body read after the server\'s stall arrives whole', async () => {
   const first = 100 * 1024
   const server = http.createServer((req, res) => {

@@ -154,6 +154,55 @@ test('bytes after a whole response (the start of another) close the connection: 
   }
 })
 
+test('a queued request granted a connection whose end was read first asks again: every face is answered', async () => {
+  // maxSockets 1: B waits while A holds the connection. The server answers A and closes at once, while the
+  // JS thread is busy, so A's answer and the end are read together: the pool hands the connection to B
+  // (a grant, delivered later) and JS closes it on the end before B's grant arrives.
+  const net = require('node:net')
+  let requests = 0
+  const server = net.createServer(socket => {
+    let head = ''
+    socket.on('data', chunk => {
+      head += chunk
+      if (!head.includes('\r\n\r\n')) return
+      head = ''
+      requests++
+      setTimeout(() => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 20)
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${server.address().port}`
+  const faces = {
+    promise: (agent, i) => agent.request(`${origin}/${i}`).then(res => res.text()),
+    fetch: (agent, i) => fetch(`${origin}/${i}`, { dispatcher: agent }).then(res => res.text())
+  }
+  try {
+    for (const [face, send] of Object.entries(faces)) {
+      for (let round = 0; round < 3; round++) {
+        const agent = new Agent({ maxSockets: 1, timeout: 5000 })
+        try {
+          const both = Promise.all([0, 1].map(i => send(agent, i)))
+          // Busy while the server answers and closes: the answer and the end wait to be read together.
+          setTimeout(() => { const until = Date.now() + 100; while (Date.now() < until); }, 5)
+          // Bounded: the bug this guards against left the second request waiting forever.
+          let bound
+          const hung = new Promise((resolve, reject) => { bound = setTimeout(() => reject(new Error(`${face}: a request never settled`)), 10000) })
+          try {
+            assert.deepStrictEqual(await Promise.race([both, hung]), ['ok', 'ok'], `${face}, round ${round}`)
+          } finally {
+            clearTimeout(bound)
+          }
+        } finally {
+          agent.destroy()
+        }
+      }
+    }
+  } finally {
+    server.close()
+  }
+})
+
 test('a response that arrives a byte at a time, chunked with trailers, parses as one', async () => {
   const raw = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Case: Kept\r\n\r\n' +
     '5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n'

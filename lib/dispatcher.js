@@ -200,8 +200,14 @@ class Exchange {
     const raw = rawTrailers.map(latin1)
     this.rawTrailers = raw
     this.record?.completedWith(raw)
-    if (this.v2) this.handler.onResponseEnd?.(this, headerObject(rawTrailers))
-    else this.handler.onComplete?.(raw)
+    try {
+      if (this.v2) this.handler.onResponseEnd?.(this, headerObject(rawTrailers))
+      else this.handler.onComplete?.(raw)
+    } catch (err) {
+      // As undici: the handler hears of its own failure (the request itself is over).
+      if (this.v2) this.handler.onResponseError?.(this, err)
+      else this.handler.onError(err)
+    }
   }
 
   /** The socket face upgraded the connection (101, or 2xx to CONNECT): it is the handler's now. */

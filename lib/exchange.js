@@ -635,6 +635,17 @@ class Exchange {
       return
     }
     let conn = reused ? exchanges.book.byId.get(id) : undefined
+    if (reused && conn === undefined) {
+      // The pool handed over an idle connection that JS closed before this grant arrived (its end was
+      // read first): nothing was sent on it, so the request asks again (not a replay).
+      exchanges.native.socketDestroy(id, true)
+      try {
+        this.checkout(false)
+      } catch (err) {
+        this.fail(fromNative(err))
+      }
+      return
+    }
     if (conn === undefined) {
       conn = new ExchangeConnection(exchanges, id, this.target.secure)
       exchanges.book.byId.set(id, conn)
@@ -764,7 +775,9 @@ class Exchange {
 
   /** A chunk was parsed and the response is not complete: once its head is known, the caller has it. */
   progress (stalled = false) {
-    if (this.response !== null && this.source === null && !this.settled && (stalled || !this.response.whole)) {
+    // A dispatched request's handler gets the head once it is known, as undici gives it.
+    const waits = this.response?.whole && this.limits === null && !stalled
+    if (this.response !== null && this.source === null && !this.settled && !waits) {
       this.source = new ExchangeBody(this, this.exchanges.liveness)
       this.answer(null)
     }
