@@ -528,8 +528,6 @@ function limitPassed (exchange, limits) {
   }
   limits.timer = null
   exchange.exchanges.native.noteTimeout()
-  // A small body awaited with its head stalled: the head is given, then the body fails (as undici).
-  if (limits.inBody) exchange.progress(true)
   exchange.fail(phaseTimedOut(!limits.inBody), true)
 }
 
@@ -774,9 +772,10 @@ class Exchange {
   }
 
   /** A chunk was parsed and the response is not complete: once its head is known, the caller has it. */
-  progress (stalled = false) {
-    // A dispatched request's handler gets the head once it is known, as undici gives it.
-    const waits = this.response?.whole && this.limits === null && !stalled
+  progress () {
+    // A dispatched request's handler gets the head once it is known, as undici gives it (so its body's
+    // limit only ever runs out with the head given).
+    const waits = this.response?.whole && this.limits === null
     if (this.response !== null && this.source === null && !this.settled && !waits) {
       this.source = new ExchangeBody(this, this.exchanges.liveness)
       this.answer(null)
