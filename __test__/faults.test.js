@@ -78,6 +78,57 @@ test('keep-alive race: a reused connection that dies before answering is retried
   }
 })
 
+const CARRIER = Symbol.for('keepalive-agent.carrier')
+/** How each face (and the Promise face's hyper path) sends a GET, or a PUT (hyper), tagged `id`. */
+const RACE_FACES = {
+  'socket face, fd': { options: { [CARRIER]: 'fd' }, send: (agent, url, id) => get(url, agent, { headers: { 'x-id': id } }).then(r => r.body.toString()) },
+  'socket face, pipe': { options: { [CARRIER]: 'pipe' }, send: (agent, url, id) => get(url, agent, { headers: { 'x-id': id } }).then(r => r.body.toString()) },
+  'Promise face': { options: {}, send: (agent, url, id) => agent.request(url, { headers: { 'x-id': id } }).then(r => r.text()) },
+  'Promise face, hyper': {
+    options: {},
+    // A caller's Transfer-Encoding sends the request through hyper (lib/request.js).
+    send: (agent, url, id) => agent.request(url, { method: 'PUT', body: 'x', headers: { 'x-id': id, 'transfer-encoding': 'chunked' } }).then(r => r.text())
+  }
+}
+
+for (const [face, { options, send }] of Object.entries(RACE_FACES)) {
+  test(`keep-alive race twice (${face}): a replay that took a connection as it was released and lost it too is sent once more, on a new connection`, async () => {
+    const seen = []
+    const held = []
+    const connections = []
+    const srv = await rawServer(socket => {
+      connections.push(socket)
+      socket.on('data', chunk => {
+        for (const [, id] of chunk.toString('latin1').matchAll(/x-id: (\S+)/gi)) {
+          seen.push(id)
+          // r1 is dropped twice: first on its reused connection, then on the one its replay, queued behind
+          // r2 and r3 at the cap, takes as r3's answer frees it. r2 waits for r3 to keep its connection busy.
+          if (id === 'r1' && seen.filter(s => s === 'r1').length <= 2) socket.destroy()
+          else if (id === 'r2') held.push(socket)
+          else {
+            socket.write(ok(id))
+            if (id === 'r3') for (const s of held.splice(0)) s.write(ok('r2'))
+          }
+        }
+      })
+    })
+    const agent = new Agent({ ...options, maxSockets: 2 })
+    try {
+      await Promise.all(['w1', 'w2'].map(id => send(agent, srv.url, id)))
+      const answers = await Promise.all(['r1', 'r2', 'r3'].map(id => send(agent, srv.url, id)))
+      assert.deepStrictEqual(answers, ['r1', 'r2', 'r3'])
+      assert.strictEqual(seen.filter(s => s === 'r1').length, 3)
+      assert.strictEqual(agent.getCurrentStatus().retryCount, 2)
+      // The third sending went on a connection dialled for it.
+      assert.strictEqual(connections.length, 4)
+      assert.strictEqual(await send(agent, srv.url, 'after'), 'after')
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  })
+}
+
 test('keep-alive race by timing: 50 requests spaced at the server\'s idle timeout, no error reaches the user', async () => {
   const server = http.createServer((req, res) => res.end('ok'))
   server.keepAliveTimeout = 60

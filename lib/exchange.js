@@ -536,7 +536,6 @@ const FLAGS = [
   'sending', // a streamed body is being written
   'replayable', // it may be sent twice
   'reused', // its connection served an earlier request
-  'retried', // sent again after the keep-alive race
   'received', // a byte of the answer arrived
   'settled', // its promise is settled
   'skipBody', // a HEAD request: the answer has no body
@@ -560,6 +559,8 @@ class Exchange {
     this.declared = -1
     /** The yes/no state, a bit each (see FLAGS): a queued request holds one number, not eight. */
     this.flags = (replayable ? REPLAYABLE_BIT : 0) | (method === 'HEAD' ? SKIP_BODY_BIT : 0)
+    /** How often it was sent again after the keep-alive race (see `lost`). */
+    this.replays = 0
     this.timeout = timeout
     this.signal = signal
     this.resolve = resolve
@@ -587,19 +588,19 @@ class Exchange {
       this.signal.addEventListener('abort', this.onAbort, { once: true })
     }
     try {
-      this.checkout(false)
+      this.checkout()
     } catch (err) {
       // A destroyed agent, a bad port: as the pool refuses it.
       this.fail(fromNative(err))
     }
   }
 
-  /** Asks the pool for a connection (`retry`: a new one, for a request whose reused one closed). */
-  checkout (retry) {
+  /** Asks the pool for a connection, not an idle one once replayed (see `lost`). */
+  checkout () {
     const { secure, host, port } = this.target
     const exchanges = this.exchanges
     // A connect gets the inactivity limit in Rust (as hyper's do); time in the queue is not counted.
-    const answer = exchanges.calls.checkout(secure, host, port, retry, this.profile, this.fdWanted(), true, this.timeout)
+    const answer = exchanges.calls.checkout(secure, host, port, this.replays, this.profile, this.fdWanted(), true, this.timeout)
     const kind = answer % 4
     const id = (answer - kind) / 4
     if (kind === KIND_QUEUED) {
@@ -638,7 +639,7 @@ class Exchange {
       // read first): nothing was sent on it, so the request asks again (not a replay).
       exchanges.native.socketDestroy(id, true)
       try {
-        this.checkout(false)
+        this.checkout()
       } catch (err) {
         this.fail(fromNative(err))
       }
@@ -803,11 +804,12 @@ class Exchange {
     if (this.conn !== null) this.conn.exchange = null
     this.conn = null
     if (this.over) return
-    if (!this.received && this.reused && this.replayable && !this.retried && !this.settled) {
-      // The keep-alive race: sent again on a new connection.
-      this.retried = true
+    if (!this.received && this.reused && this.replayable && !this.settled) {
+      // The keep-alive race: sent again on a connection that was not idle. One released meanwhile may
+      // take it; if that one closes under it too, a new one does (so at most twice: see the pool's Want).
+      this.replays++
       try {
-        this.checkout(true)
+        this.checkout()
       } catch (err) {
         this.fail(fromNative(err))
       }

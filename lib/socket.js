@@ -38,6 +38,7 @@ const kPeerCert = Symbol('peerCertificate')
 const kVerified = Symbol('verified')
 const kReplay = Symbol('replay')
 const kReplayBytes = Symbol('replayBytes')
+const kReplays = Symbol('replays')
 const kAnswered = Symbol('answered')
 const kAgentTimer = Symbol('agentTimer')
 const kIdle = Symbol('idle')
@@ -94,6 +95,7 @@ class RustSocket extends Duplex {
     this[kPeerCert] = null
     this[kReplay] = null
     this[kReplayBytes] = 0
+    this[kReplays] = 0
     this[kAnswered] = false
     this[kAgentTimer] = false
     this[kIdle] = false
@@ -234,7 +236,7 @@ class RustSocket extends Duplex {
     this[kCarrier] = null
     carrier.close()
     try {
-      this[kOwner].retry(this)
+      this[kOwner].retry(this, ++this[kReplays])
     } catch (err) {
       this[kGone] = true
       this.destroy(fromNative(err))
@@ -243,14 +245,16 @@ class RustSocket extends Duplex {
   }
 
   /**
-   * The owner found this socket's request a new connection, `id`, carried by `carrier` (null: an fd is on
-   * its way, see `_connected`): write the request there again.
+   * The owner found this socket's request another connection, `id`, carried by `carrier` (null: an fd is
+   * on its way, see `_connected`): write the request there again. On a `reused` one (released while the
+   * replay waited) it may be replayed once more, then on a new connection (see `_replay`).
    */
-  _moveTo (id, carrier) {
+  _moveTo (id, carrier, reused) {
     this[kId] = id
     this[kMoving] = false
-    this[kResend] = this[kReplay] ?? []
-    this[kReplay] = null
+    const resend = this[kReplay] ?? []
+    this[kResend] = resend
+    this[kReplay] = reused ? resend : null
     this[kPaused] = false
     this[kCarrier] = carrier
     if (carrier !== null) {
@@ -288,12 +292,13 @@ class RustSocket extends Duplex {
     else this[kDrain] = held.callback
   }
 
-  /** Taken from the idle list for a new request: a new exchange starts, which may be replayed once. */
+  /** Taken from the idle list for a new request: a new exchange starts, which may be replayed. */
   _reuse () {
     this[kIdle] = false
     this.removeListener('error', onIdleError)
     this[kReplay] = []
     this[kReplayBytes] = 0
+    this[kReplays] = 0
     this[kAnswered] = false
   }
 

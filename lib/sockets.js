@@ -115,7 +115,7 @@ class SocketBook {
     const fd = this.wantsFd()
     let answer
     try {
-      answer = this.calls.checkout(this.secure, route.host, route.port, false, profile, fd)
+      answer = this.calls.checkout(this.secure, route.host, route.port, 0, profile, fd)
     } catch (err) {
       // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
@@ -128,15 +128,16 @@ class SocketBook {
   }
 
   /**
-   * The reused connection of `socket` closed before any byte of the answer: ask the pool for a new
-   * connection (under the same caps, counted as a retry) and move the socket onto it; the socket replays
-   * what its request wrote. Throws what the pool throws.
+   * The reused connection of `socket` closed before any byte of the answer: ask the pool for another
+   * connection for its `replays`th sending (under the same caps, counted as a retry: not an idle one, and
+   * a new one the second time) and move the socket onto it; the socket replays what its request wrote.
+   * Throws what the pool throws.
    */
-  retry (socket) {
+  retry (socket, replays) {
     const route = this.routes.get(socket)
     this.byId.delete(socket.id)
     const fd = this.wantsFd()
-    const answer = this.calls.checkout(this.secure, route.host, route.port, true, route.profile, fd)
+    const answer = this.calls.checkout(this.secure, route.host, route.port, replays, route.profile, fd)
     const kind = answer % 4
     const id = (answer - kind) / 4
     if (kind !== KIND_QUEUED) {
@@ -361,7 +362,7 @@ class SocketBook {
     let carrier = null
     if (idle !== undefined) carrier = idle._handOver()
     else if (reused || !fd) carrier = new PipeCarrier(this.native, id)
-    socket._moveTo(id, carrier)
+    socket._moveTo(id, carrier, reused)
   }
 
   refused (ticket, err) {

@@ -22,7 +22,7 @@ use crate::faces::keep_alive;
 use crate::faces::transport::{Opening, Outcome, Sockets};
 use crate::faces::Conn;
 use crate::origin::OriginKey;
-use crate::pool::NO_DEADLINE;
+use crate::pool::{Want, NO_DEADLINE};
 
 /// Connect profiles of requests with options of their own, by the id JS knows them by.
 pub type Profiles = Mutex<HashMap<u32, Arc<Profile>>>;
@@ -50,8 +50,9 @@ pub struct SocketCalls {
 
 impl SocketCalls {
     /// A connection to `host:port` (made as connect profile `profile` says; 0: the agent's) for Node's
-    /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]). `retry`
-    /// asks for a new connection for a request whose reused one closed before answering. `fd`: a new
+    /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]). `replays`
+    /// counts how often the request was sent again because its reused connection closed before
+    /// answering (see [`Want::for_replay`]). `fd`: a new
     /// plain-TCP connection is handed to JS as its fd. `exchange`: for the Promise face's exchange on the
     /// JS thread (lib/exchange.js), not for Node's ClientRequest (see [`Conn::LOCAL`]), whose connect
     /// may take `limit_ms` at most (0: no limit of its own).
@@ -61,7 +62,7 @@ impl SocketCalls {
         secure: bool,
         host: &str,
         port: u32,
-        retry: bool,
+        replays: u32,
         profile: u32,
         fd: bool,
         exchange: bool,
@@ -75,7 +76,12 @@ impl SocketCalls {
             role: if exchange { Conn::LOCAL } else { Conn::RAW },
             limit: (limit_ms > 0.0).then(|| Duration::from_secs_f64(limit_ms / 1000.0)),
         };
-        Ok(outcome_code(self.sockets.checkout(&key, retry, fd, open)?))
+        Ok(outcome_code(self.sockets.checkout(
+            &key,
+            Want::for_replay(replays),
+            fd,
+            open,
+        )?))
     }
 
     /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
@@ -102,7 +108,7 @@ pub fn outcome_code(outcome: Outcome) -> f64 {
     }
 }
 
-/// Sets `checkout(secure, host, port, retry, profile, fd, exchange, limitMs)` and `release(id, keepAlive)` on `target`.
+/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)` and `release(id, keepAlive)` on `target`.
 ///
 /// # Safety
 /// `env` and `target` come from the N-API call being served, on the JS thread.
@@ -232,7 +238,7 @@ unsafe extern "C" fn checkout(
             boolean(env, args[0]),
             &host,
             number(env, args[2]) as u32,
-            boolean(env, args[3]),
+            number(env, args[3]) as u32,
             number(env, args[4]) as u32,
             boolean(env, args[5]),
             boolean(env, args[6]),

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::faces::client::{Client, RequestSpec};
 use crate::faces::Conn;
 use crate::origin::OriginKey;
-use crate::pool::{Grant, Turn};
+use crate::pool::{Grant, Turn, Want};
 
 /// How an abortable request is stopped: its running task is told, or, while it waits in the pool's
 /// queue (`queued`: where), it leaves the queue.
@@ -60,7 +60,7 @@ impl Runner {
         };
         let (pool, aborts, id) = (self.client.pool().clone(), self.aborts.clone(), self.id);
         let mut request = Some((self, spec, aborted));
-        let turn = pool.checkout_or_queue(&key, Conn::HTTP, false, || {
+        let turn = pool.checkout_or_queue(&key, Conn::HTTP, Want::Any, || {
             let (runner, spec, aborted) = request.take().expect("queued once");
             Box::new(move |answer: Result<Grant<Conn>>| runner.granted(spec, aborted, answer))
         });

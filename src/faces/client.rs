@@ -43,7 +43,7 @@ use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
 use crate::error::{Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, Lease, Pool, Slot};
+use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, Lease, Pool, Slot, Want};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
 pub const SMALL_BODY: usize = 64 * 1024;
@@ -562,8 +562,9 @@ impl Client {
         Box::pin(self.exchange(key, spec, lease)).await
     }
 
-    /// Sends `spec` over `lease`, and once more over a fresh connection when a reused one failed
-    /// before any response byte and the request may be replayed.
+    /// Sends `spec` over `lease`, and again when a reused connection failed before any response byte
+    /// and the request may be replayed: first over any connection but an idle one, then, if that was
+    /// reused too and failed the same way, over a new one (see [`Want`]).
     async fn exchange(
         &self,
         key: OriginKey,
@@ -573,17 +574,18 @@ impl Client {
         let keep_alive = self.pool.config().keep_alive;
         let replayable = spec.replayable();
         let proxy = self.connector.profile(&key).forwarding_proxy(key.secure);
-        let mut fresh = false;
+        let mut replays = 0;
         loop {
-            let may_retry = lease.reused() && replayable && !fresh;
+            let may_retry = lease.reused() && replayable;
             let req = spec.next_attempt(&key, keep_alive, proxy)?;
             let limits = [spec.limits(Phase::Head), spec.limits(Phase::Body)];
             match self.attempt(lease, req, limits, may_retry).await {
                 Some(result) => return result,
                 None => {
-                    fresh = true;
+                    replays += 1;
+                    let want = Want::for_replay(replays);
                     lease = self
-                        .acquire(&key, true, spec.timeout, spec.watch.as_ref())
+                        .acquire(&key, want, spec.timeout, spec.watch.as_ref())
                         .await?;
                 }
             }
@@ -637,11 +639,11 @@ impl Client {
     async fn acquire(
         &self,
         key: &OriginKey,
-        fresh: bool,
+        want: Want,
         timeout: Option<Duration>,
         watch: Option<&ConnectWatch>,
     ) -> Result<Lease<Conn>> {
-        let slot = match self.pool.checkout(key, Conn::HTTP, fresh)? {
+        let slot = match self.pool.checkout(key, Conn::HTTP, want)? {
             Checkout::Reuse(lease) => return Ok(lease),
             Checkout::Connect(slot) => slot,
             // `destroy()` fails every waiter itself, so waiting needs no watch of its own.

@@ -36,7 +36,7 @@ use super::Conn;
 use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn};
+use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn, Want};
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
@@ -396,14 +396,14 @@ impl Sockets {
         self.tickets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks for a connection to `key`, answering at once. `retry` asks for a new connection (not an
-    /// idle one) for a request whose reused connection closed before answering; it counts as a retry.
+    /// Asks for a connection to `key`, answering at once. `want` is not [`Want::Any`] for a request
+    /// replayed because its reused connection closed before answering; that counts as a retry.
     /// `fd`: a new plain-TCP connection is handed to JS as its fd (the fd carrier). `open`: who speaks
     /// over it and how long a connect may take (see [`Opening`]).
     pub fn checkout(
         self: &Arc<Self>,
         key: &OriginKey,
-        retry: bool,
+        want: Want,
         fd: bool,
         open: Opening,
     ) -> Result<Outcome> {
@@ -411,8 +411,8 @@ impl Sockets {
         let this = self.clone();
         let granted =
             Box::new(move |answer: Result<Grant<Conn>>| this.granted(ticket, answer, fd, open));
-        let turn = self.pool.checkout_then(key, open.role, retry, granted)?;
-        if retry {
+        let turn = self.pool.checkout_then(key, open.role, want, granted)?;
+        if want != Want::Any {
             self.pool.note_retry();
         }
         Ok(match turn {
@@ -991,7 +991,7 @@ mod tests {
             role: Conn::RAW,
             limit: None,
         };
-        sockets.checkout(&key, false, false, opening).unwrap();
+        sockets.checkout(&key, Want::Any, false, opening).unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
         let ahead = sink.data(false);
         assert!(ahead >= READ_AHEAD, "read {ahead} bytes");

@@ -26,6 +26,31 @@ use crate::origin::OriginKey;
 use state::{Aftermath, Answer, Grant as RawGrant, Ready, State, Tell};
 pub use state::{Counters, OriginStats, Status};
 
+/// Which connections a checkout may be given: a request replayed after the keep-alive race must not
+/// meet the race again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Any: an idle one first.
+    Any,
+    /// Not an idle one (a first replay: the server may have closed the other idle ones too). One
+    /// released while the request waits in the queue may serve: it has just answered.
+    NotIdle,
+    /// Only one dialled for it (a second replay: the connection it took as it was released closed
+    /// under it too). A released connection closes to make it room.
+    New,
+}
+
+impl Want {
+    /// What the `replays`th sending of a request may take (0: the first sending).
+    pub fn for_replay(replays: u32) -> Self {
+        match replays {
+            0 => Want::Any,
+            1 => Want::NotIdle,
+            _ => Want::New,
+        }
+    }
+}
+
 /// An idle deadline that never comes (a century: far enough, and `Instant` arithmetic cannot overflow).
 pub const NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -237,12 +262,12 @@ impl<C: Connection> Pool<C> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks for a connection of `role` to `key`; `fresh` skips idle connections (a retry after a reused
-    /// one failed). A request that has to wait gets a [`Waiting`] to await.
-    pub fn checkout(&self, key: &OriginKey, role: u8, fresh: bool) -> Result<Checkout<C>> {
+    /// Asks for a connection of `role` to `key`, of those `want` allows. A request that has to wait gets
+    /// a [`Waiting`] to await.
+    pub fn checkout(&self, key: &OriginKey, role: u8, want: Want) -> Result<Checkout<C>> {
         let (tx, rx) = oneshot::channel();
         Ok(
-            match self.take_turn(key, role, fresh, || Tell::Channel(tx))? {
+            match self.take_turn(key, role, want, || Tell::Channel(tx))? {
                 Answer::Granted(grant) => match self.wrap(key, grant) {
                     Grant::Reuse(lease) => Checkout::Reuse(lease),
                     Grant::Connect(slot) => Checkout::Connect(slot),
@@ -264,10 +289,10 @@ impl<C: Connection> Pool<C> {
         &self,
         key: &OriginKey,
         role: u8,
-        fresh: bool,
+        want: Want,
         call: Callback<C>,
     ) -> Result<Turn<C>> {
-        self.checkout_or_queue(key, role, fresh, || call)
+        self.checkout_or_queue(key, role, want, || call)
     }
 
     /// As [`Pool::checkout_then`], but the callback is made by `queue` only when the request has to
@@ -276,10 +301,10 @@ impl<C: Connection> Pool<C> {
         &self,
         key: &OriginKey,
         role: u8,
-        fresh: bool,
+        want: Want,
         queue: impl FnOnce() -> Callback<C>,
     ) -> Result<Turn<C>> {
-        let answer = self.take_turn(key, role, fresh, || Self::told(queue()))?;
+        let answer = self.take_turn(key, role, want, || Self::told(queue()))?;
         Ok(match answer {
             Answer::Granted(grant) => Turn::Now(self.wrap(key, grant)),
             Answer::Queued { seq, .. } => Turn::Queued(seq),
@@ -308,7 +333,7 @@ impl<C: Connection> Pool<C> {
         &self,
         key: &OriginKey,
         role: u8,
-        fresh: bool,
+        want: Want,
         tell: impl FnOnce() -> Tell<C>,
     ) -> Result<Answer<C>> {
         let mut dropped = Aftermath::default();
@@ -316,7 +341,7 @@ impl<C: Connection> Pool<C> {
         let answer = state.checkout(
             &self.shared.config,
             key,
-            fresh,
+            want,
             role,
             tell,
             Instant::now(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{Closed, ConnId, Connection, PoolConfig, Scheduling};
+use super::{Closed, ConnId, Connection, PoolConfig, Scheduling, Want};
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 
@@ -118,6 +118,8 @@ struct Waiter<C> {
     seq: u64,
     /// The kind of connection the waiter can use (see [`Connection::role`]).
     role: u8,
+    /// Whether a connection released while it waits may serve it (see [`Want`]).
+    want: Want,
     tell: Tell<C>,
     /// When it joined the queue: the reaper fails it `queueTimeout` later (no timer per waiter).
     since: Instant,
@@ -196,7 +198,7 @@ impl<C> Host<C> {
     }
 
     /// Gives `grant` to the oldest waiter still waiting; hands it back when there is none, or when that
-    /// waiter needs another kind of connection than the one offered (`role`).
+    /// waiter needs another kind of connection than the one offered (`role`), or a new one.
     fn give(
         &mut self,
         key: &OriginKey,
@@ -208,7 +210,8 @@ impl<C> Host<C> {
             if waiter.tell.is_closed() {
                 continue;
             }
-            if role.is_some_and(|r| r != waiter.role) {
+            let refused = waiter.want == Want::New && matches!(grant, Grant::Reuse { .. });
+            if refused || role.is_some_and(|r| r != waiter.role) {
                 self.waiters.push_front(waiter);
                 return Err(grant);
             }
@@ -305,7 +308,7 @@ impl<C: Connection> State<C> {
         &mut self,
         config: &PoolConfig,
         key: &OriginKey,
-        fresh: bool,
+        want: Want,
         role: u8,
         tell: impl FnOnce() -> Tell<C>,
         now: Instant,
@@ -315,7 +318,7 @@ impl<C: Connection> State<C> {
             return Err(Error::destroyed());
         }
         let host = self.hosts.entry(key.clone()).or_default();
-        let (idle, stale) = if fresh {
+        let (idle, stale) = if want != Want::Any {
             (None, 0)
         } else {
             host.take_idle(key, config.scheduling, role, now, dropped)
@@ -370,6 +373,7 @@ impl<C: Connection> State<C> {
         host.waiters.push_back(Waiter {
             seq,
             role,
+            want,
             tell: tell(),
             since: now,
         });
@@ -425,8 +429,9 @@ impl<C: Connection> State<C> {
                 Err(Grant::Connect { .. }) => unreachable!("a reuse grant comes back as given"),
             };
             host.busy -= 1;
-            let other_face_waits = !host.waiters.is_empty();
-            if !other_face_waits
+            // A waiter of the other face, or one that needs a new connection: this one closes for it.
+            let someone_waits = !host.waiters.is_empty();
+            if !someone_waits
                 && config.keep_alive
                 && !keep_for.is_zero()
                 && host.idle.len() < config.max_free_sockets

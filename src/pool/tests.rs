@@ -57,7 +57,7 @@ async fn dial(key: &OriginKey) -> Tcp {
 
 /// Checks out a connection, connecting or waiting as told.
 async fn lease(pool: &Pool<Tcp>, key: &OriginKey) -> Lease<Tcp> {
-    let slot = match pool.checkout(key, 0, false).unwrap() {
+    let slot = match pool.checkout(key, 0, Want::Any).unwrap() {
         Checkout::Reuse(lease) => return lease,
         Checkout::Connect(slot) => slot,
         Checkout::Queued(waiting) => match waiting.wait().await.unwrap() {
@@ -71,7 +71,7 @@ async fn lease(pool: &Pool<Tcp>, key: &OriginKey) -> Lease<Tcp> {
 
 /// Checks out where the caps must make the request wait; `why` says which rule.
 fn must_wait(pool: &Pool<Tcp>, key: &OriginKey, why: &str) -> Waiting<Tcp> {
-    match pool.checkout(key, 0, false).unwrap() {
+    match pool.checkout(key, 0, Want::Any).unwrap() {
         Checkout::Queued(waiting) => waiting,
         _ => panic!("{why}"),
     }
@@ -93,7 +93,7 @@ fn pool(config: PoolConfig) -> Pool<Tcp> {
     Pool::new(config, Handle::current())
 }
 
-fn stats(pool: &Pool<Tcp>, key: &OriginKey) -> OriginStats {
+fn stats<C: Connection>(pool: &Pool<C>, key: &OriginKey) -> OriginStats {
     pool.status()
         .origins
         .into_iter()
@@ -156,7 +156,7 @@ async fn failed_connect_wakes_the_next_waiter() {
         max_sockets: 1,
         ..PoolConfig::default()
     });
-    let slot = match pool.checkout(&key, 0, false).unwrap() {
+    let slot = match pool.checkout(&key, 0, Want::Any).unwrap() {
         Checkout::Connect(slot) => slot,
         _ => panic!("first checkout connects"),
     };
@@ -302,7 +302,7 @@ async fn destroy_fails_waiters_and_refuses_checkouts() {
         "ERR_AGENT_DESTROYED"
     );
     assert_eq!(
-        pool.checkout(&key, 0, false).err().unwrap().code(),
+        pool.checkout(&key, 0, Want::Any).err().unwrap().code(),
         "ERR_AGENT_DESTROYED"
     );
     held.release(None);
@@ -318,7 +318,7 @@ async fn queue_timeout_and_queue_limit() {
     })
     .await;
     assert_eq!(
-        pool.checkout(&key, 0, false).err().unwrap().code(),
+        pool.checkout(&key, 0, Want::Any).err().unwrap().code(),
         "ERR_POOL_QUEUE_FULL"
     );
     assert_eq!(
@@ -360,11 +360,11 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
         Handle::current(),
     );
     let closed = Closed::default();
-    let Checkout::Connect(slot) = pool.checkout(&key, 0, false).unwrap() else {
+    let Checkout::Connect(slot) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the first request connects");
     };
     let lease = slot.fill(Closing(closed.clone()));
-    let Checkout::Queued(waiting) = pool.checkout(&key, 0, false).unwrap() else {
+    let Checkout::Queued(waiting) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the second request waits for the only slot");
     };
     // The connection closes: its slot goes to the waiter, which may dial once the socket is closed.
@@ -375,7 +375,7 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
     assert!(!ready_now(&taken));
     // The waiter gives up before the socket closed: the room is still that socket's.
     drop(taken);
-    let Checkout::Connect(next) = pool.checkout(&key, 0, false).unwrap() else {
+    let Checkout::Connect(next) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the next request takes over the closing slot");
     };
     assert!(
@@ -384,6 +384,46 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
     );
     closed.fire();
     assert!(ready_now(&next));
+}
+
+/// The keep-alive race's replays: a first one waiting at the cap takes a connection as it is released
+/// (it has just answered); a second one only a new connection, for which the released one closes.
+#[tokio::test]
+async fn a_second_replay_waits_for_a_new_connection_not_a_released_one() {
+    let key = OriginKey::new(false, "127.0.0.1", 1);
+    let pool: Pool<Closing> = Pool::new(
+        PoolConfig {
+            max_sockets: 1,
+            ..PoolConfig::default()
+        },
+        Handle::current(),
+    );
+    let Checkout::Connect(slot) = pool.checkout(&key, 0, Want::Any).unwrap() else {
+        panic!("the first request connects");
+    };
+    let closed = Closed::default();
+    let lease = slot.fill(Closing(closed.clone()));
+    let Checkout::Queued(first) = pool.checkout(&key, 0, Want::NotIdle).unwrap() else {
+        panic!("a first replay waits at the cap");
+    };
+    lease.release(None);
+    let Grant::Reuse(lease) = first.wait().await.unwrap() else {
+        panic!("a first replay takes the connection just released");
+    };
+    let Checkout::Queued(second) = pool.checkout(&key, 0, Want::New).unwrap() else {
+        panic!("a second replay waits at the cap");
+    };
+    lease.release(None);
+    let Grant::Connect(slot) = second.wait().await.unwrap() else {
+        panic!("a second replay is not given a reused connection");
+    };
+    assert!(
+        !ready_now(&slot),
+        "the released connection must close first"
+    );
+    assert_eq!(stats(&pool, &key).free, 0);
+    closed.fire();
+    assert!(ready_now(&slot));
 }
 
 /// What a queued callback was told: "reuse", "connect" or the error's code.
@@ -407,7 +447,7 @@ async fn checkout_or_queue_makes_the_callback_only_to_wait() {
     let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
     drop(waiting);
     let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let queue = || pool.checkout_or_queue(&key, 0, false, || told(&answers));
+    let queue = || pool.checkout_or_queue(&key, 0, Want::Any, || told(&answers));
     // The only slot is held: both wait, in order; the first one leaves the queue.
     let Ok(Turn::Queued(first)) = queue() else {
         panic!("the slot is held")
@@ -421,7 +461,7 @@ async fn checkout_or_queue_makes_the_callback_only_to_wait() {
     assert_eq!(*answers.lock().unwrap(), ["reuse"]);
     // Idle now: granted at once, and no callback is made.
     let made = std::cell::Cell::new(false);
-    let turn = pool.checkout_or_queue(&key, 0, false, || {
+    let turn = pool.checkout_or_queue(&key, 0, Want::Any, || {
         made.set(true);
         told(&answers)
     });
@@ -437,7 +477,7 @@ async fn queue_timeout_fails_every_kind_of_waiter_from_the_reaper() {
     })
     .await;
     let (tx, rx) = oneshot::channel();
-    let turn = pool.checkout_or_queue(&key, 0, false, || {
+    let turn = pool.checkout_or_queue(&key, 0, Want::Any, || {
         Box::new(move |answer: Result<Grant<Tcp>>| {
             let _ = tx.send(answer.err().map(|e| e.code().to_string()));
         })
@@ -483,13 +523,13 @@ async fn the_reaper_parks_a_connection_once_it_has_been_idle_for_park_after() {
         Handle::current(),
     );
     let parked = Arc::new(AtomicUsize::new(0));
-    let Checkout::Connect(slot) = pool.checkout(&key, 0, false).unwrap() else {
+    let Checkout::Connect(slot) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("an empty pool connects")
     };
     slot.fill(Parking(parked.clone())).release(None);
     // Reused before PARK_AFTER: its idle time starts again when it comes back.
     tokio::time::sleep(PARK_AFTER / 2).await;
-    let Checkout::Reuse(lease) = pool.checkout(&key, 0, false).unwrap() else {
+    let Checkout::Reuse(lease) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the idle connection is reused")
     };
     lease.release(None);
@@ -514,7 +554,7 @@ async fn the_reaper_parks_a_connection_once_it_has_been_idle_for_park_after() {
     tokio::time::sleep(PARK_AFTER / 5).await;
     assert_eq!(parked.load(Ordering::SeqCst), 1);
     assert!(matches!(
-        pool.checkout(&key, 0, false).unwrap(),
+        pool.checkout(&key, 0, Want::Any).unwrap(),
         Checkout::Reuse(_)
     ));
 }
