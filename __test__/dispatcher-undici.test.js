@@ -263,8 +263,10 @@ test('abort from onConnect (v1) or onRequestStart (v2): onError once, nothing re
         onResponseError: (controller, err) => resolve(err)
       })
     })
-    assert.strictEqual(v2.code, 'ABORT_ERR')
+    // undici's RequestAbortedError.
+    assert.strictEqual(v2.code, 'UND_ERR_ABORTED')
     assert.strictEqual(v2.name, 'AbortError')
+    assert.strictEqual(v2.message, 'Request aborted')
     await (await undici.request(srv.url, { dispatcher: agent })).body.dump()
     assert.strictEqual(requests, 1)
   })
@@ -299,7 +301,7 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
   }
 })
 
-test('close() lets requests in flight finish, then refuses new ones; destroy(err) fails those in flight with err', async () => {
+test('close() lets requests in flight finish, then refuses new ones; destroy(err) fails those in flight with err, destroy() with undici\'s UND_ERR_DESTROYED', async () => {
   const held = []
   const arrived = []
   await withServer((req, res) => { held.push(res); arrived.shift()?.() }, async (srv, agent) => {
@@ -321,6 +323,15 @@ test('close() lets requests in flight finish, then refuses new ones; destroy(err
     await destroyed
     await assert.rejects(doomed, { message: 'shut down' })
     await new Promise(resolve => other.destroy(resolve))
+
+    const third = new Agent()
+    const reachedThird = new Promise(resolve => arrived.push(resolve))
+    const gone = undici.request(srv.url, { dispatcher: third })
+    await reachedThird
+    await third.destroy()
+    const destroyedError = { name: 'ClientDestroyedError', code: 'UND_ERR_DESTROYED', message: 'The client is destroyed' }
+    await assert.rejects(gone, destroyedError)
+    await assert.rejects(undici.request(srv.url, { dispatcher: third }), destroyedError)
   })
 })
 

@@ -19,7 +19,7 @@ const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
 const { UndiciLimits } = require('./exchange')
 const { takeWhole } = require('./response')
-const { abortError, codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
+const { codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather } = require('./dispatch-spec')
 
@@ -51,6 +51,16 @@ function checkHandler (handler) {
 
 function closedError () {
   return codedError(Error, 'UND_ERR_CLOSED', 'The client is closed', { name: 'ClientClosedError' })
+}
+
+/** undici's `ClientDestroyedError`: what requests in flight and new dispatches get once it is destroyed. */
+function destroyedError () {
+  return codedError(Error, 'UND_ERR_DESTROYED', 'The client is destroyed', { name: 'ClientDestroyedError' })
+}
+
+/** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
+function requestAborted () {
+  return codedError(Error, 'UND_ERR_ABORTED', 'Request aborted', { name: 'AbortError' })
 }
 
 /** One request through the dispatcher face; also the v2 handlers' controller. */
@@ -93,7 +103,7 @@ class Exchange {
   abort (reason) {
     if (this.done) return
     this.aborted = true
-    this.reason = reason ?? abortError()
+    this.reason = reason ?? requestAborted()
     this.fail(this.reason)
   }
 
@@ -260,6 +270,7 @@ class Dispatcher {
     this.socketAgent = socketAgent
     this.live = new Set()
     this.closed = false
+    this.destroyed = false
     this.drained = null
     this.onDrained = null
   }
@@ -269,6 +280,7 @@ class Dispatcher {
     const exchange = new Exchange(this, handler)
     let spec
     try {
+      if (this.destroyed) throw destroyedError()
       if (this.closed) throw closedError()
       spec = requestSpec(opts, this.timeout)
       if (spec.upgrade !== null && typeof handler[exchange.v2 ? 'onRequestUpgrade' : 'onUpgrade'] !== 'function') {
@@ -400,10 +412,11 @@ class Dispatcher {
     return this.drained
   }
 
-  /** No new requests; those in flight fail with `err` (without one, the pool's destroy fails them). */
+  /** No new requests; those in flight fail with `err`, or undici's `ClientDestroyedError`. */
   destroy (err) {
-    this.closed = true
-    if (err instanceof Error) for (const exchange of this.live) exchange.fail(err)
+    this.closed = this.destroyed = true
+    const reason = err instanceof Error ? err : destroyedError()
+    for (const exchange of [...this.live]) exchange.fail(reason)
   }
 }
 
