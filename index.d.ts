@@ -242,7 +242,8 @@ declare class Agent extends http.Agent {
   close(callback: (err: Error | null) => void): void
   /**
    * Closes every connection and rejects queued and in-flight requests (dispatches in flight with `err`,
-   * when given). Returns a Promise, or calls `callback`, as undici's `destroy()`.
+   * when given); the Promise and dispatcher faces refuse from then on, the socket face (`http.request`)
+   * goes on as with Node's Agent. Returns a Promise, or calls `callback`, as undici's `destroy()`.
    */
   destroy(err?: Error | null): Promise<void>
   destroy(callback: (err: Error | null) => void): void

@@ -9,7 +9,7 @@ const { normalize, CONNECT_OPTIONS } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
-const { abortError, fromNative, invalidArgType } = require('./lib/errors')
+const { abortError, agentDestroyed, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, constants: socketConstants } = require('./lib/sockets')
 const { Exchanges } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
@@ -26,6 +26,8 @@ const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
 const kExchanges = Symbol('exchanges')
+// Set by destroy(): the Promise face refuses from then on (the socket face goes on, as Node's Agent).
+const kDestroyed = Symbol('destroyed')
 // Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
 const kViewOf = Symbol('viewOf')
 
@@ -128,6 +130,7 @@ function counterpart (agent) {
 
 function send (agent, input, options) {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  if (agent[kDestroyed]) throw agentDestroyed()
   const href = toHref(input)
   const { signal } = options
   if (signal?.aborted) return Promise.reject(abortError(signal))
@@ -260,15 +263,19 @@ class Agent extends http.Agent {
   }
 
   /**
-   * Node's `destroy()`: closes every connection. As undici's, it also takes an error for dispatches in
-   * flight and a callback, and returns a Promise.
+   * Node's `destroy()`: closes every connection; requests still waiting for a socket go on, and later
+   * ones are served on new connections, as with Node's Agent. The Promise face refuses from then on, and
+   * as undici's the dispatcher face does, fails dispatches in flight with `err`, takes a callback and
+   * returns a Promise.
    */
   destroy (err, callback) {
     if (typeof err === 'function') [err, callback] = [null, err]
+    this[kDestroyed] = true
     this[kDispatcher].destroy(err)
     this[kNative].destroy()
-    this[kBook].destroyAll()
+    // Node's destroy() first: the requests destroyAll() sends on are given sockets it must not close.
     super.destroy()
+    this[kBook].destroyAll()
     // The counterpart this agent made (for install() or upgrades) is its own: it goes too.
     const made = this[kMade]
     this[kMade] = undefined

@@ -466,9 +466,10 @@ class ExchangeConnection {
     this.dropParser()
   }
 
-  /** The agent is destroyed (lib/sockets.js `destroyAll`). */
+  /** The agent is destroyed (lib/sockets.js `destroyAll`): its exchange fails, not replayed. */
   destroy () {
-    this.gone(agentDestroyed())
+    this.exchange?.fail(agentDestroyed(), true)
+    this.close()
   }
 }
 

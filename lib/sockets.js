@@ -112,12 +112,18 @@ class SocketBook {
     route.profile = profile
     // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
     route.verified = options.rejectUnauthorized !== false
+    this.place(req, route)
+  }
+
+  /** Asks the pool for a connection for `req` along `route`: it is assigned one, or queued. */
+  place (req, route) {
+    const { profile } = route
     const fd = this.wantsFd()
     let answer
     try {
       answer = this.calls.checkout(this.secure, route.host, route.port, 0, profile, fd)
     } catch (err) {
-      // A destroyed agent or a bad port: the request fails as Node's fails a connect, asynchronously.
+      // A bad port: the request fails as Node's fails a connect, asynchronously.
       req.onSocket(null, fromNative(err))
       return
     }
@@ -382,13 +388,20 @@ class SocketBook {
   }
 
   /**
-   * The agent is destroyed: every socket closes, so requests fail as with Node's agent (`socket hang up`
-   * before a response; a response being read is aborted), and queued ones fail the same way.
+   * The agent is destroyed (the pool closed its idle connections and let its queue go): every socket
+   * closes, so requests fail as with Node's agent (`socket hang up` before a response; a response being
+   * read is aborted). As with Node's, the requests still waiting for a socket are left to go on: they ask
+   * the pool again, which serves them on new connections. The Promise face's fail.
    */
   destroyAll () {
     for (const socket of [...this.byId.values()]) socket.destroy()
-    // The Promise face's requests fail as the agent's destroy() fails them (its ExchangeConnections too).
-    for (const [ticket, { exchange }] of [...this.tickets]) this.refused(ticket, exchange ? agentDestroyed() : hangUp())
+    for (const [ticket, { req, route, exchange }] of [...this.tickets]) {
+      if (req === undefined) this.refused(ticket, exchange ? agentDestroyed() : hangUp())
+      else {
+        this.dequeue(ticket)
+        this.place(req, route)
+      }
+    }
   }
 }
 

@@ -464,9 +464,10 @@ impl NativeAgent {
     ) -> napi::Result<PromiseRaw<'env, BodyRead>> {
         let bodies = self.bodies.clone();
         let pool = self.client.pool().clone();
+        let destroys = pool.destroys();
         env.spawn_future(async move {
             let gone = || {
-                if pool.is_destroyed() {
+                if pool.destroys() != destroys {
                     Error::destroyed()
                 } else {
                     Error::new(

@@ -210,7 +210,8 @@ struct Shared<C> {
     runtime: Handle,
     /// Wakes the reaper when an idle deadline earlier than its next wake-up is set.
     reaper: Arc<Notify>,
-    destroyed: watch::Sender<bool>,
+    /// How often [`Pool::destroy`] was called: in-flight work stops when it changes.
+    destroyed: watch::Sender<u64>,
 }
 
 /// What [`Pool::checkout`] answers.
@@ -246,7 +247,7 @@ impl<C: Connection> Pool<C> {
             state: Mutex::new(State::default()),
             runtime,
             reaper: Arc::new(Notify::new()),
-            destroyed: watch::channel(false).0,
+            destroyed: watch::channel(0).0,
         });
         let weak = Arc::downgrade(&shared);
         shared.runtime.spawn(reap(weak, shared.reaper.clone()));
@@ -436,24 +437,29 @@ impl<C: Connection> Pool<C> {
         self.lock().status()
     }
 
-    pub fn is_destroyed(&self) -> bool {
+    /// How often [`Pool::destroy`] was called so far: work that began at one count and finds another
+    /// was stopped by it.
+    pub fn destroys(&self) -> u64 {
         *self.shared.destroyed.borrow()
     }
 
-    /// Resolves when [`Pool::destroy`] is called; in-flight work selects on it to stop.
+    /// Resolves when [`Pool::destroy`] is next called; in-flight work selects on it to stop.
     pub fn destroyed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.shared.destroyed.subscribe();
+        let at = *rx.borrow_and_update();
         async move {
-            let _ = rx.wait_for(|d| *d).await;
+            let _ = rx.wait_for(|n| *n != at).await;
         }
     }
 
-    /// Closes every idle connection, fails every waiter with `ERR_AGENT_DESTROYED`, refuses new checkouts,
-    /// and tells in-flight work to stop (see [`Pool::destroyed`]).
+    /// Closes every idle connection, fails every waiter with `ERR_AGENT_DESTROYED`, and tells in-flight
+    /// work to stop (see [`Pool::destroyed`]); connections leased now close when they come back. As
+    /// with Node's `Agent`, the pool still serves checkouts made afterwards: the faces that must refuse
+    /// them once destroyed (the Promise and dispatcher faces) do so themselves.
     pub fn destroy(&self) {
         let mut dropped = Aftermath::default();
-        self.lock().destroy(&mut dropped);
-        self.shared.destroyed.send_replace(true);
+        self.lock().destroy(Instant::now(), &mut dropped);
+        self.shared.destroyed.send_modify(|n| *n += 1);
         self.shared.reaper.notify_one();
         self.settle(dropped);
     }
@@ -539,9 +545,6 @@ async fn reap<C: Connection>(weak: Weak<Shared<C>>, wake: Arc<Notify>) {
     loop {
         let next = {
             let Some(shared) = weak.upgrade() else { return };
-            if *shared.destroyed.borrow() {
-                return;
-            }
             let mut dropped = Aftermath::default();
             let next = {
                 let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());

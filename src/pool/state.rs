@@ -277,7 +277,8 @@ pub struct State<C> {
     next_id: ConnId,
     next_seq: u64,
     pub counters: Counters,
-    destroyed: bool,
+    /// When the pool was last destroyed: a connection made before it closes when it comes back.
+    destroyed_at: Option<Instant>,
     /// When the reaper next wakes up; an idle deadline before it must wake it.
     reaper_at: Option<Instant>,
 }
@@ -290,7 +291,7 @@ impl<C> Default for State<C> {
             next_id: 1,
             next_seq: 1,
             counters: Counters::default(),
-            destroyed: false,
+            destroyed_at: None,
             reaper_at: None,
         }
     }
@@ -314,9 +315,6 @@ impl<C: Connection> State<C> {
         now: Instant,
         dropped: &mut Aftermath<C>,
     ) -> Result<Answer<C>> {
-        if self.destroyed {
-            return Err(Error::destroyed());
-        }
         let host = self.hosts.entry(key.clone()).or_default();
         let (idle, stale) = if want != Want::Any {
             (None, 0)
@@ -405,7 +403,9 @@ impl<C: Connection> State<C> {
         let mut keep_for = config.idle_deadline(idle_for);
         // A waiter may take it unless the server or `socketActiveTTL` said it is done; as with Node's
         // agent, even without keep-alive (the request was sent keep-alive because waiters could come).
-        let mut usable = !self.destroyed && conn.is_open() && idle_for != Some(Duration::ZERO);
+        let mut usable = self.destroyed_at.is_none_or(|at| created > at)
+            && conn.is_open()
+            && idle_for != Some(Duration::ZERO);
         if let Some(ttl) = config.socket_active_ttl {
             let left = ttl.saturating_sub(now.saturating_duration_since(created));
             keep_for = keep_for.min(left);
@@ -704,8 +704,8 @@ impl<C: Connection> State<C> {
         next
     }
 
-    pub fn destroy(&mut self, dropped: &mut Aftermath<C>) {
-        self.destroyed = true;
+    pub fn destroy(&mut self, now: Instant, dropped: &mut Aftermath<C>) {
+        self.destroyed_at = Some(now);
         for (key, host) in self.hosts.iter_mut() {
             self.counters.closed += host.idle.len() as u64;
             for idle in std::mem::take(&mut host.idle) {

@@ -294,19 +294,26 @@ async fn keep_alive_false_keeps_nothing() {
 }
 
 #[tokio::test]
-async fn destroy_fails_waiters_and_refuses_checkouts() {
+/// As Node's `Agent.destroy()`: what waits fails, what is leased closes when it comes back, and the pool
+/// serves the checkouts that come after.
+async fn destroy_fails_waiters_closes_leased_connections_and_serves_later_checkouts() {
     let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
+    let stopped = pool.destroyed();
     pool.destroy();
+    stopped.await;
     assert_eq!(
         waiting.wait().await.err().unwrap().code(),
         "ERR_AGENT_DESTROYED"
     );
-    assert_eq!(
-        pool.checkout(&key, 0, Want::Any).err().unwrap().code(),
-        "ERR_AGENT_DESTROYED"
-    );
     held.release(None);
     assert_eq!(stats(&pool, &key).connected, 0);
+    let after = lease(&pool, &key).await;
+    assert!(!after.reused());
+    after.release(None);
+    assert!(matches!(
+        pool.checkout(&key, 0, Want::Any).unwrap(),
+        Checkout::Reuse(_)
+    ));
 }
 
 #[tokio::test]
