@@ -5,7 +5,7 @@
 const http = require('node:http')
 const https = require('node:https')
 const { NativeAgent, BodySender } = require('./native.js')
-const { normalize, CONNECT_OPTIONS } = require('./lib/options')
+const { normalize, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
@@ -28,6 +28,8 @@ const kConnections = Symbol('connections')
 const kExchanges = Symbol('exchanges')
 // Set by destroy(): the Promise face refuses from then on (the socket face goes on, as Node's Agent).
 const kDestroyed = Symbol('destroyed')
+/** agentkeepalive's counters, each also a property of the agent (read from the pool). */
+const COUNTERS = ['createSocketCount', 'createSocketErrorCount', 'closeSocketCount', 'errorSocketCount', 'timeoutSocketCount', 'requestCount']
 // Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
 const kViewOf = Symbol('viewOf')
 
@@ -62,6 +64,10 @@ function dropNormalized (agent, options) {
 
 function attachPool (agent, options, normalized, secure) {
   dropNormalized(agent, options)
+  // Node's constructor pools sockets in a 'free' listener; ours does it in the socket book (which then
+  // emits 'free' for listeners of the agent, as Node's does).
+  agent.removeAllListeners('free')
+  for (const name of COUNTERS) agent[`${name}LastCheck`] = 0
   const source = options?.[kViewOf]
   if (source !== undefined) {
     attachView(agent, source, normalized, secure)
@@ -161,6 +167,7 @@ function send (agent, input, options) {
 class Agent extends http.Agent {
   constructor (options) {
     const normalized = normalize(options)
+    if (options) options = durationsInMs(options)
     super(baseOptions(options, normalized))
     attachPool(this, options, normalized, false)
   }
@@ -209,7 +216,10 @@ class Agent extends http.Agent {
     }
   }
 
-  /** agentkeepalive's status keys, then our counters and per-origin stats (undici's shape). */
+  /**
+   * agentkeepalive's status, key for key; our counters (`reusedCount`, `retryCount`) and per-origin
+   * `stats` (undici's shape) are there too, not enumerable, so code comparing the shape sees its own.
+   */
   getCurrentStatus () {
     const status = this[kNative].status()
     const freeSockets = {}
@@ -222,7 +232,7 @@ class Agent extends http.Agent {
       if (o.queued) requests[o.name] = o.queued
       stats[o.origin] = originStats(o)
     }
-    return {
+    const current = {
       createSocketCount: status.createSocketCount,
       createSocketErrorCount: status.createSocketErrorCount,
       closeSocketCount: status.closeSocketCount,
@@ -231,12 +241,33 @@ class Agent extends http.Agent {
       requestCount: status.requestCount,
       freeSockets,
       sockets,
-      requests,
-      reusedCount: status.reusedCount,
-      retryCount: status.retryCount,
-      stats
+      requests
     }
+    return Object.defineProperties(current, {
+      reusedCount: { value: status.reusedCount, writable: true, configurable: true },
+      retryCount: { value: status.retryCount, writable: true, configurable: true },
+      stats: { value: stats, writable: true, configurable: true }
+    })
   }
+
+  /**
+   * agentkeepalive's `statusChanged`: whether a counter moved since it was last read (each counter is
+   * also a property, with its `…LastCheck` twin).
+   */
+  get statusChanged () {
+    const status = this[kNative].status()
+    const changed = COUNTERS.some(name => status[name] !== this[`${name}LastCheck`])
+    if (changed) for (const name of COUNTERS) this[`${name}LastCheck`] = status[name]
+    return changed
+  }
+
+  /** agentkeepalive's (deprecated) views of its options: the agent's `timeout`, none by default. */
+  get timeout () { return this.options.timeout }
+
+  /** agentkeepalive's name for `freeSocketTimeout`. */
+  get freeSocketKeepAliveTimeout () { return this.options.freeSocketTimeout ?? DEFAULT_FREE_SOCKET_TIMEOUT }
+
+  get socketActiveTTL () { return this.options.socketActiveTTL ?? 0 }
 
   /** Per origin (`http://host:port`), in undici's PoolStats shape. */
   get stats () {
@@ -302,9 +333,16 @@ function originStats ({ connected, free, pending, queued, running }) {
 class HttpsAgent extends https.Agent {
   constructor (options) {
     const normalized = normalize(options)
+    if (options) options = durationsInMs(options)
     super(baseOptions(options, normalized))
     attachPool(this, options, normalized, true)
   }
+}
+for (const name of COUNTERS) {
+  Object.defineProperty(Agent.prototype, name, {
+    get () { return this[kNative].status()[name] },
+    configurable: true
+  })
 }
 for (const name of Object.getOwnPropertyNames(Agent.prototype)) {
   if (name !== 'constructor') Object.defineProperty(HttpsAgent.prototype, name, Object.getOwnPropertyDescriptor(Agent.prototype, name))

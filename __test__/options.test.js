@@ -51,7 +51,7 @@ const invalid = [
   [{ keepAliveMsecs: Infinity }, 'ERR_OUT_OF_RANGE', 'keepAliveMsecs'],
   [{ scheduling: 'random' }, 'ERR_INVALID_ARG_VALUE', 'scheduling'],
   [{ timeout: -1 }, 'ERR_OUT_OF_RANGE', 'timeout'],
-  [{ timeout: '100' }, 'ERR_INVALID_ARG_TYPE', 'timeout'],
+  [{ timeout: 'soon' }, 'ERR_INVALID_ARG_VALUE', 'timeout'],
   [{ freeSocketTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'freeSocketTimeout'],
   [{ socketActiveTTL: -1 }, 'ERR_OUT_OF_RANGE', 'socketActiveTTL'],
   [{ connectTimeout: 0 }, 'ERR_OUT_OF_RANGE', 'connectTimeout'],
@@ -109,6 +109,41 @@ test('agent.options holds what the caller gave, as Node\'s Agent keeps it (Node 
       ours.destroy()
       nodes.destroy()
     }
+  }
+})
+
+test('timeouts as agentkeepalive takes them: duration strings (\'30s\', \'1.5 min\', \'500\') and its older names for freeSocketTimeout', async () => {
+  const made = []
+  const agent = options => { const a = new Agent(options); made.push(a); return a }
+  try {
+    const strings = agent({ timeout: '2m', freeSocketTimeout: '1.5 s', socketActiveTTL: '1h' })
+    assert.deepStrictEqual([strings.options.timeout, strings.options.freeSocketTimeout, strings.options.socketActiveTTL], [120000, 1500, 3600000])
+    assert.deepStrictEqual([strings.timeout, strings.freeSocketKeepAliveTimeout, strings.socketActiveTTL], [120000, 1500, 3600000])
+    assert.strictEqual(agent({ freeSocketTimeout: '500' }).freeSocketKeepAliveTimeout, 500)
+    const defaults = agent()
+    assert.deepStrictEqual([defaults.timeout, defaults.freeSocketKeepAliveTimeout, defaults.socketActiveTTL], [undefined, 4000, 0])
+    // The older names win, as in agentkeepalive, and agent.options holds the value as freeSocketTimeout.
+    for (const alias of ['keepAliveTimeout', 'freeSocketKeepAliveTimeout']) {
+      const old = agent({ [alias]: '300ms', freeSocketTimeout: 10000 })
+      assert.strictEqual(old.options.freeSocketTimeout, 300)
+      assert.strictEqual(old.options[alias], undefined)
+    }
+    assert.throws(() => new Agent({ timeout: '5 parsecs' }), { code: 'ERR_INVALID_ARG_VALUE', message: "The argument 'timeout' must be a number of ms or a duration such as '30s'. Received '5 parsecs'" })
+    assert.throws(() => new Agent({ freeSocketTimeout: '-1s' }), { code: 'ERR_OUT_OF_RANGE' })
+    // The older name is the idle deadline: the idle connection is closed once it passes.
+    const srv = http.createServer((req, res) => res.end('ok'))
+    await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve))
+    try {
+      const idle = agent({ keepAliveTimeout: '50ms' })
+      const closed = new Promise(resolve => idle.once('free', socket => socket.once('close', resolve)))
+      http.get(`http://127.0.0.1:${srv.address().port}/`, { agent: idle }, res => res.resume())
+      await closed
+      assert.deepStrictEqual(Object.keys(idle.freeSockets), [])
+    } finally {
+      srv.close()
+    }
+  } finally {
+    for (const a of made) a.destroy()
   }
 })
 

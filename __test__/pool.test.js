@@ -183,8 +183,15 @@ test('stats in undici\'s shape and getCurrentStatus in agentkeepalive\'s, while 
     const origin = `http://127.0.0.1:${srv.port}`
     assert.deepStrictEqual(a.stats[origin], { connected: 2, free: 0, pending: 0, queued: 3, running: 2, size: 5 })
     const status = a.getCurrentStatus()
-    assert.deepStrictEqual(Object.keys(status).slice(0, 9), ['createSocketCount', 'createSocketErrorCount',
+    // agentkeepalive's keys, exactly; ours are there, not enumerable.
+    assert.deepStrictEqual(Object.keys(status), ['createSocketCount', 'createSocketErrorCount',
       'closeSocketCount', 'errorSocketCount', 'timeoutSocketCount', 'requestCount', 'freeSockets', 'sockets', 'requests'])
+    assert.deepStrictEqual([status.reusedCount, status.retryCount, status.stats[origin].queued], [0, 0, 3])
+    // agentkeepalive's counters are properties too, and statusChanged tells whether one moved since last read.
+    assert.deepStrictEqual([a.createSocketCount, a.requestCount], [2, 0])
+    assert.strictEqual(a.statusChanged, true)
+    assert.strictEqual(a.createSocketCountLastCheck, 2)
+    assert.strictEqual(a.statusChanged, false)
     const name = `127.0.0.1:${srv.port}:`
     assert.deepStrictEqual([status.sockets[name], status.requests[name], status.createSocketCount], [2, 3, 2])
     while (held.length) {

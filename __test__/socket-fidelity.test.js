@@ -8,7 +8,7 @@ const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
 const { Agent } = require('..')
-const { rawServer, withAgent, twoOrigins, get } = require('./helpers/faces')
+const { rawServer, withAgent, twoOrigins, get, listenCounting } = require('./helpers/faces')
 
 const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 const hello = (req, res) => res.end('hello')
@@ -292,10 +292,18 @@ test('timeouts: req.setTimeout only emits timeout; the agent\'s own, unheard, fa
     req.destroy()
     agent.destroy()
 
+    // agentkeepalive counts every socket timeout.
+    assert.strictEqual(agent.getCurrentStatus().timeoutSocketCount, 1)
+
     const strict = new Agent({ timeout: 50 })
-    const [err] = await once(http.get(srv.url, { agent: strict }), 'error')
+    const timedOut = http.get(srv.url, { agent: strict })
+    // As agentkeepalive: the socket has left the agent's maps when the request hears of the error.
+    const mapsAtError = new Promise(resolve => timedOut.on('error', err => resolve({ err, sockets: { ...strict.sockets } })))
+    const { err, sockets } = await mapsAtError
     assert.strictEqual(err.code, 'ERR_SOCKET_TIMEOUT')
     assert.strictEqual(err.message, 'Socket timeout')
+    assert.deepStrictEqual(sockets, {})
+    assert.strictEqual(strict.timeoutSocketCount, 1)
     strict.destroy()
   } finally {
     await srv.close()
@@ -427,4 +435,21 @@ test('agentkeepalive\'s socket fields: name, creation time, requests started and
     await new Promise(resolve => setImmediate(resolve))
     assert.strictEqual(socket[constants.SOCKET_REQUEST_FINISHED_COUNT], 2)
   })
+})
+
+test('the agent emits \'free\' (socket, options) as Node\'s does once a socket is pooled, for both agents alike', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
+  try {
+    for (const agent of [new http.Agent({ keepAlive: true }), new Agent()]) {
+      const freed = new Promise(resolve => agent.once('free', (socket, options) => resolve({ socket, options, free: agent.freeSockets[agent.getName(options)]?.slice() })))
+      const req = http.get(srv.url, { agent }, res => res.resume())
+      const { socket, options, free } = await freed
+      assert.strictEqual(socket, req.socket ?? socket)
+      assert.strictEqual(options.port, srv.port)
+      assert.deepStrictEqual(free, [socket], agent.constructor.name)
+      agent.destroy()
+    }
+  } finally {
+    await srv.close()
+  }
 })

@@ -20,6 +20,30 @@ function number (options, name, { min, integer = false, fallback, allowInfinity 
   return value
 }
 
+/** Milliseconds per unit of a duration string, as agentkeepalive's `humanize-ms` (the `ms` package) reads them. */
+const UNITS = [
+  [/^(ms|msecs?|milliseconds?)$/, 1],
+  [/^(s|secs?|seconds?)$/, 1000],
+  [/^(m|mins?|minutes?)$/, 60000],
+  [/^(h|hrs?|hours?)$/, 3600000],
+  [/^(d|days?)$/, 86400000],
+  [/^(w|weeks?)$/, 604800000],
+  [/^(y|yrs?|years?)$/, 31557600000]
+]
+
+/**
+ * A duration in ms: a number, or, as agentkeepalive takes its timeouts, a string such as '30s', '1.5 min'
+ * or '500' (a string it cannot read is an error here, not a silent undefined).
+ */
+function duration (options, name, spec) {
+  const value = options[name]
+  if (typeof value !== 'string') return number(options, name, spec)
+  const parts = /^(-?(?:\d+)?\.?\d+) *([a-z]*)$/i.exec(value.trim())
+  const unit = parts && (parts[2] === '' ? 1 : UNITS.find(([pattern]) => pattern.test(parts[2].toLowerCase()))?.[1])
+  if (!unit) throw invalidArgValue(name, "must be a number of ms or a duration such as '30s'", value)
+  return number({ [name]: Number(parts[1]) * unit }, name, spec)
+}
+
 function boolean (options, name, fallback, describeName = name) {
   const value = options[name]
   if (value === undefined) return fallback
@@ -154,15 +178,41 @@ function connectOptions (options) {
   }
 }
 
+/** agentkeepalive's idle deadline, ours too. */
+const DEFAULT_FREE_SOCKET_TIMEOUT = 4000
+
+/** The options that may be durations ('30s'): agentkeepalive keeps them in `agent.options` as ms. */
+const DURATIONS = ['timeout', 'keepAliveTimeout', 'freeSocketKeepAliveTimeout', 'freeSocketTimeout', 'socketActiveTTL']
+
+/**
+ * `options` (already normalized, so valid) as agentkeepalive keeps them: each duration given as a string
+ * in ms, and an older name of `freeSocketTimeout` under that name.
+ */
+function durationsInMs (options) {
+  const out = { ...options }
+  for (const name of DURATIONS) {
+    if (typeof options[name] === 'string') out[name] = duration(options, name, { min: 0 })
+  }
+  for (const alias of ['freeSocketKeepAliveTimeout', 'keepAliveTimeout']) {
+    if (out[alias] === undefined) continue
+    out.freeSocketTimeout = out[alias]
+    delete out[alias]
+  }
+  return out
+}
+
 /** Returns the options in the shape the native agent takes. Throws on the first invalid one. */
 function normalize (options) {
   // Node's Agent takes a missing or null options object as no options.
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const timeout = number(options, 'timeout', { min: 0, fallback: 0 })
+  const timeout = duration(options, 'timeout', { min: 0, fallback: 0 })
   // agentkeepalive's meaning of 0: no idle deadline of its own, so an idle socket keeps the agent's
-  // `timeout` if there is one.
-  const freeSocketTimeout = number(options, 'freeSocketTimeout', { min: 0, fallback: 4000 }) || timeout || Infinity
+  // `timeout` if there is one. Its older names for it win over it, as there.
+  const idleName = ['keepAliveTimeout', 'freeSocketKeepAliveTimeout', 'freeSocketTimeout'].find(name => options[name] !== undefined)
+  const freeSocketTimeout = (idleName && duration(options, idleName, { min: 0, fallback: DEFAULT_FREE_SOCKET_TIMEOUT })) ??
+    DEFAULT_FREE_SOCKET_TIMEOUT
+  const idleDeadline = freeSocketTimeout || timeout || Infinity
   return {
     keepAlive: boolean(options, 'keepAlive', true),
     keepAliveMsecs: number(options, 'keepAliveMsecs', { min: 0, fallback: 1000 }),
@@ -171,8 +221,8 @@ function normalize (options) {
     maxFreeSockets: number(options, 'maxFreeSockets', { min: 0, integer: true, fallback: 256, allowInfinity: true }),
     scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo'),
     timeout,
-    freeSocketTimeout,
-    socketActiveTTL: number(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
+    freeSocketTimeout: idleDeadline,
+    socketActiveTTL: duration(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
     connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000 }),
     queueTimeout: number(options, 'queueTimeout', { min: 1, fallback: undefined }),
     maxQueueSize: number(options, 'maxQueueSize', { min: 0, integer: true, fallback: undefined }),
@@ -180,4 +230,4 @@ function normalize (options) {
   }
 }
 
-module.exports = { normalize, connectOptions, CONNECT_OPTIONS }
+module.exports = { normalize, durationsInMs, connectOptions, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }

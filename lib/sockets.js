@@ -112,6 +112,8 @@ class SocketBook {
     route.profile = profile
     // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
     route.verified = options.rejectUnauthorized !== false
+    // What Node's agent passes along with its 'free' event.
+    route.options = options
     this.place(req, route)
   }
 
@@ -270,11 +272,19 @@ class SocketBook {
 
   /** Node's ClientRequest says the response is done and the socket may serve another request. */
   free (socket) {
-    const agent = this.agent
     const route = this.routes.get(socket)
-    const req = socket._httpMessage
     // Closed meanwhile (the server closed it as the response ended): nothing to free.
     if (route === undefined) return
+    this.pool(socket, route)
+    // Node's agent keeps its pool in its own 'free' listener; those added later hear of it after.
+    const agent = this.agent
+    if (agent.listenerCount('free') > 0) agent.emit('free', socket, route.options)
+  }
+
+  /** The request on `socket` is done: the socket goes to a waiting request, or idle, or closes. */
+  pool (socket, route) {
+    const agent = this.agent
+    const req = socket._httpMessage
     socket[SOCKET_REQUEST_FINISHED_COUNT]++
     // As Node's agent: a request waiting for this origin takes the socket (even without keep-alive);
     // otherwise it is pooled only with keep-alive, and the hook may veto that.
@@ -310,10 +320,14 @@ class SocketBook {
       socket.destroy()
       return
     }
+    // agentkeepalive counts every socket timeout (the pool counts the idle deadlines it keeps).
+    this.native.noteTimeout()
     const req = socket._httpMessage
-    // agentkeepalive: the agent's own `timeout`, with nobody listening on the request, ends the request.
+    // agentkeepalive: the agent's own `timeout`, with nobody listening on the request, ends the request;
+    // the socket leaves the maps at once, before the request hears of the error.
     if (socket._agentTimeout && req && req.listenerCount('timeout') === 0) {
       socket.destroy(socketTimeoutError(socket.timeout))
+      this.closed(socket)
     }
   }
 
