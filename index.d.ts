@@ -26,14 +26,17 @@ interface AgentOptions extends ConnectOptions {
    * (`ETIMEDOUT`). On the socket face, when it passes and nobody listens for the request's `'timeout'`,
    * the request fails with `ERR_SOCKET_TIMEOUT`.
    */
-  timeout?: number
+  timeout?: number | string
   /**
    * Idle deadline in ms of a pooled connection (lowered by a server's `Keep-Alive: timeout=N`). `0`: no
    * idle deadline of its own, so an idle connection keeps `timeout` if one is set. Default 4000.
    */
-  freeSocketTimeout?: number
+  freeSocketTimeout?: number | string
+  /** agentkeepalive's older names for `freeSocketTimeout` (they win over it, as there). */
+  keepAliveTimeout?: number | string
+  freeSocketKeepAliveTimeout?: number | string
   /** Maximum age in ms of a connection; it is closed when next freed after that. Default none. */
-  socketActiveTTL?: number
+  socketActiveTTL?: number | string
   /** Limit in ms on DNS + TCP + TLS connection set-up. Default 10000. */
   connectTimeout?: number
   /** Limit in ms on waiting in the queue for a connection (`ERR_POOL_TIMEOUT`). Default none. */
@@ -228,6 +231,19 @@ declare class Agent extends http.Agent {
   /** The Promise face: one request over a pooled connection, spoken on the JS thread (hyper for the few it does not take). */
   request(url: string | URL, options?: RequestOptions): Promise<Response>
   getCurrentStatus(): AgentStatus
+  /** agentkeepalive's counters (as in `getCurrentStatus()`), read from the pool. */
+  readonly createSocketCount: number
+  readonly createSocketErrorCount: number
+  readonly closeSocketCount: number
+  readonly errorSocketCount: number
+  readonly timeoutSocketCount: number
+  readonly requestCount: number
+  /** agentkeepalive's: whether a counter moved since it was last read here. */
+  readonly statusChanged: boolean
+  /** agentkeepalive's views of its options, in ms. */
+  readonly timeout: number | undefined
+  readonly freeSocketKeepAliveTimeout: number
+  readonly socketActiveTTL: number
   /** Per origin (`http://host:port`), undici's shape. */
   readonly stats: Record<string, OriginStats>
   /**
@@ -282,6 +298,8 @@ declare namespace Agent {
     install,
     Agent as default,
     AgentOptions,
+    AgentOptions as HttpOptions,
+    AgentOptions as HttpsOptions,
     ConnectOptions,
     LookupFunction,
     RequestOptions,

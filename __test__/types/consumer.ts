@@ -2,7 +2,7 @@
 // CommonJS with esModuleInterop (tsconfig.json); esm.mts and cjs.cts are the nodenext consumers.
 import * as http from 'node:http'
 import * as https from 'node:https'
-import { Agent, HttpsAgent, install, type AgentOptions, type Response, type AgentStatus, type DispatchInterceptor } from '../..'
+import { Agent, HttpsAgent, install, type AgentOptions, type HttpOptions, type Response, type AgentStatus, type DispatchInterceptor } from '../..'
 import DefaultAgent from '../..'
 import * as ka from '../..'
 import Assigned = require('../..')
@@ -22,6 +22,10 @@ const options: AgentOptions = {
   servername: 'localhost',
 }
 const agent = new Agent(options)
+// agentkeepalive's spellings: duration strings, its older option names, its counters and statusChanged.
+const asAgentkeepalive: HttpOptions = { timeout: '30s', keepAliveTimeout: '4s', socketActiveTTL: '1h' }
+const changed: boolean = new Agent(asAgentkeepalive).statusChanged
+const created: number = agent.createSocketCount + agent.requestCount
 const secure = new HttpsAgent({ ca: 'pem' })
 const other: Agent = new DefaultAgent()
 const viaNamespace: Agent = new ka.HttpAgent()
@@ -74,5 +78,5 @@ async function dispatcherFace (): Promise<boolean> {
 
 const status: AgentStatus = agent.getCurrentStatus()
 const queued: number = agent.stats['http://127.0.0.1:80']?.queued ?? status.requestCount
-void [asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, dispatcherFace, queued]
+void [changed, created, asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, dispatcherFace, queued]
 agent.destroy()
