@@ -505,7 +505,9 @@ impl NativeAgent {
         let c = status.counters;
         NativeStatus {
             create_socket_count: c.created as f64,
-            create_socket_error_count: c.create_errors as f64,
+            // agentkeepalive counts a `createConnection` that calls back an error; a connect that fails
+            // does so later, as the socket's 'error' (errorSocketCount), here as there.
+            create_socket_error_count: 0.0,
             close_socket_count: c.closed as f64,
             error_socket_count: c.errors as f64,
             timeout_socket_count: c.timeouts as f64,

@@ -678,7 +678,8 @@ impl<C: Connection> Slot<C> {
             .lease(&self.key, self.id, conn, Instant::now(), false)
     }
 
-    /// The connect failed: counted in `createSocketErrorCount`, and the room goes to the next waiter.
+    /// The connect failed: counted as an error and a close (as a socket's failed connect), and the room
+    /// goes to the next waiter.
     pub fn fail(mut self) {
         self.done = true;
         self.pool.unreserve(&self.key, true, self.after.take());

@@ -235,11 +235,12 @@ impl<C> Host<C> {
     }
 }
 
-/// agentkeepalive's counters, plus reuses and retries.
+/// agentkeepalive's counters, at its moments: a connection is created when the pool grants room to
+/// dial it, and one whose connect fails is an error and a close, as a socket's would be. Plus reuses
+/// and retries.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
     pub created: u64,
-    pub create_errors: u64,
     pub closed: u64,
     pub errors: u64,
     pub timeouts: u64,
@@ -350,6 +351,7 @@ impl<C: Connection> State<C> {
                     Room::Free => None,
                     Room::Closing(c) => Some((c.id, c.closed)),
                 };
+                self.counters.created += 1;
                 return Ok(Answer::Granted(Grant::Connect { id, after }));
             }
         }
@@ -564,8 +566,9 @@ impl<C: Connection> State<C> {
     ) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.connecting -= 1;
+            self.counters.closed += 1;
             if failed {
-                self.counters.create_errors += 1;
+                self.counters.errors += 1;
             }
             // Checked under the lock: a signal firing after this finds its entry back in `closing`.
             match after.filter(|(_, closed)| !closed.is_fired()) {
@@ -581,7 +584,6 @@ impl<C: Connection> State<C> {
         if let Some(host) = self.hosts.get_mut(key) {
             host.connecting -= 1;
             host.busy += 1;
-            self.counters.created += 1;
         }
     }
 
@@ -781,10 +783,12 @@ impl<C: Connection> State<C> {
             };
             let host = self.hosts.get_mut(key).expect("host exists");
             host.connecting += 1;
+            self.counters.created += 1;
             if host
                 .give(key, Grant::Connect { id, after }, None, dropped)
                 .is_err()
             {
+                self.counters.created -= 1;
                 // Every waiter left meanwhile: the room goes back.
                 host.connecting -= 1;
                 match room {
