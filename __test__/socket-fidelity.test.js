@@ -453,3 +453,17 @@ test('the agent emits \'free\' (socket, options) as Node\'s does once a socket i
     await srv.close()
   }
 })
+
+test('socketActiveTTL: an idle socket\'s timeout is what is left of its TTL when that comes first, as agentkeepalive sets it', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
+  const agent = new Agent({ socketActiveTTL: 1000, freeSocketTimeout: 4000 })
+  try {
+    const freed = new Promise(resolve => agent.once('free', socket => resolve(socket)))
+    http.get(srv.url, { agent }, res => res.resume())
+    const socket = await freed
+    assert.ok(socket.timeout > 0 && socket.timeout <= 1000, `socket.timeout ${socket.timeout}`)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})

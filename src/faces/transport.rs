@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -655,9 +655,15 @@ impl Sockets {
         drop(held);
         handle.shared.idle.store(true, Ordering::SeqCst);
         handle.resume();
+        // The deadline the pool keeps (socketActiveTTL's rest included), for JS's `socket.timeout`.
+        let config = self.pool.config();
+        let deadline = config.idle_deadline(idle_for);
+        let deadline = config
+            .ttl_left(lease.created(), Instant::now())
+            .map_or(deadline, |left| deadline.min(left));
         lease.release(idle_for);
         if handle.shared.open.load(Ordering::SeqCst) {
-            return Some(self.pool.config().idle_deadline(idle_for));
+            return Some(deadline);
         }
         self.held().remove(&id);
         None

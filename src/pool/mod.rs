@@ -87,6 +87,12 @@ impl PoolConfig {
             d.min(self.free_socket_timeout)
         })
     }
+
+    /// What is left at `now` of the `socketActiveTTL` of a connection made at `created`, if it has one.
+    pub fn ttl_left(&self, created: Instant, now: Instant) -> Option<Duration> {
+        self.socket_active_ttl
+            .map(|ttl| ttl.saturating_sub(now.saturating_duration_since(created)))
+    }
 }
 
 impl Default for PoolConfig {
@@ -599,6 +605,11 @@ impl<C: Connection> Lease<C> {
 
     pub fn pool(&self) -> &Pool<C> {
         &self.pool
+    }
+
+    /// When the connection was made.
+    pub fn created(&self) -> Instant {
+        self.created
     }
 
     /// Whether this connection served an earlier request.

@@ -408,8 +408,7 @@ impl<C: Connection> State<C> {
         let mut usable = self.destroyed_at.is_none_or(|at| created > at)
             && conn.is_open()
             && idle_for != Some(Duration::ZERO);
-        if let Some(ttl) = config.socket_active_ttl {
-            let left = ttl.saturating_sub(now.saturating_duration_since(created));
+        if let Some(left) = config.ttl_left(created, now) {
             keep_for = keep_for.min(left);
             usable &= !left.is_zero();
         }
