@@ -354,6 +354,18 @@ impl Connection for Closing {
     }
 }
 
+/// A pool of one slot per origin for [`Closing`] connections, and an origin (never dialled).
+fn one_slot_of_closing() -> (OriginKey, Pool<Closing>) {
+    let pool = Pool::new(
+        PoolConfig {
+            max_sockets: 1,
+            ..PoolConfig::default()
+        },
+        Handle::current(),
+    );
+    (OriginKey::new(false, "127.0.0.1", 1), pool)
+}
+
 /// Whether `slot` may dial now, without waiting.
 fn ready_now<C: Connection>(slot: &Slot<C>) -> bool {
     let ready = std::pin::pin!(slot.ready());
@@ -364,14 +376,7 @@ fn ready_now<C: Connection>(slot: &Slot<C>) -> bool {
 
 #[tokio::test]
 async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_room_closing() {
-    let key = OriginKey::new(false, "127.0.0.1", 1);
-    let pool: Pool<Closing> = Pool::new(
-        PoolConfig {
-            max_sockets: 1,
-            ..PoolConfig::default()
-        },
-        Handle::current(),
-    );
+    let (key, pool) = one_slot_of_closing();
     let closed = Closed::default();
     let Checkout::Connect(slot) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the first request connects");
@@ -403,14 +408,7 @@ async fn a_slot_given_up_before_the_connection_it_replaces_closed_leaves_the_roo
 /// (it has just answered); a second one only a new connection, for which the released one closes.
 #[tokio::test]
 async fn a_second_replay_waits_for_a_new_connection_not_a_released_one() {
-    let key = OriginKey::new(false, "127.0.0.1", 1);
-    let pool: Pool<Closing> = Pool::new(
-        PoolConfig {
-            max_sockets: 1,
-            ..PoolConfig::default()
-        },
-        Handle::current(),
-    );
+    let (key, pool) = one_slot_of_closing();
     let Checkout::Connect(slot) = pool.checkout(&key, 0, Want::Any).unwrap() else {
         panic!("the first request connects");
     };
