@@ -86,3 +86,30 @@ test('TLS versions: minVersion TLSv1.3 against a TLSv1.2-only server fails with 
       err => typeof err.code === 'string')
   })
 })
+
+test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off where the options do not say, as Node\'s tls does (with its warning); an explicit rejectUnauthorized still rules', async () => {
+  const warnings = []
+  const onWarning = warning => warnings.push(warning.message)
+  process.on('warning', onWarning)
+  const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+  try {
+    await withHttps({}, hello, async (srv, agent) => {
+      const url = `https://localhost:${srv.port}/`
+      await assert.rejects(agent().request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+      const lax = agent()
+      assert.strictEqual(await (await lax.request(url)).text(), 'secure hello')
+      const authorized = await new Promise((resolve, reject) => {
+        https.get(url, { agent: lax }, res => { resolve(res.socket.authorized); res.resume() }).on('error', reject)
+      })
+      assert.strictEqual(authorized, false)
+      await assert.rejects(agent({ rejectUnauthorized: true }).request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    })
+    await new Promise(resolve => setImmediate(resolve))
+    assert.ok(warnings.some(m => m.startsWith('Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable to \'0\'')), warnings.join())
+  } finally {
+    if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before
+    process.off('warning', onWarning)
+  }
+})

@@ -171,7 +171,7 @@ function connectOptions (options) {
     pfx: pfx?.[0],
     passphrase: string(options, 'passphrase'),
     ciphers: string(options, 'ciphers'),
-    rejectUnauthorized: boolean(options, 'rejectUnauthorized', true, 'options.rejectUnauthorized'),
+    rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
     maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue)
@@ -199,6 +199,22 @@ function durationsInMs (options) {
     delete out[alias]
   }
   return out
+}
+
+let warnedUnverified = false
+
+/**
+ * Whether certificates are verified when the options do not say: as Node's tls.connect, not when the
+ * process runs with NODE_TLS_REJECT_UNAUTHORIZED=0, and with Node's warning, once.
+ */
+function verifiesByDefault () {
+  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0') return true
+  if (!warnedUnverified) {
+    warnedUnverified = true
+    process.emitWarning('Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable to \'0\' makes TLS connections ' +
+      'and HTTPS requests insecure by disabling certificate verification.')
+  }
+  return false
 }
 
 /** Returns the options in the shape the native agent takes. Throws on the first invalid one. */
@@ -230,4 +246,4 @@ function normalize (options) {
   }
 }
 
-module.exports = { normalize, durationsInMs, connectOptions, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }
+module.exports = { normalize, durationsInMs, connectOptions, verifiesByDefault, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }

@@ -9,6 +9,7 @@ const { RustSocket, CARRIER } = require('./socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
+const { verifiesByDefault } = require('./options')
 const { STRIDE, Kind, text, data } = require('./batch')
 
 /**
@@ -111,7 +112,7 @@ class SocketBook {
     const route = routeOf(this.agent, options)
     route.profile = profile
     // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
-    route.verified = options.rejectUnauthorized !== false
+    route.verified = (options.rejectUnauthorized ?? verifiesByDefault()) !== false
     // What Node's agent passes along with its 'free' event.
     route.options = options
     this.place(req, route)
