@@ -228,3 +228,28 @@ test('a response that arrives a byte at a time, chunked with trailers, parses as
     server.close()
   }
 })
+
+test('header names go as the caller wrote them, in its order (agent.request and fetch); without keep-alive Connection: close replaces the caller\'s', async () => {
+  const seen = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    seen.push(req.rawHeaders.filter((_, i) => i % 2 === 0))
+    res.end('ok')
+  }))
+  const agent = new Agent()
+  const closing = new Agent({ keepAlive: false })
+  try {
+    const headers = { 'Content-Type': 'text/plain', 'X-Custom-Thing': 'a' }
+    await (await agent.request(srv.url, { headers })).text()
+    await (await fetch(srv.url, { dispatcher: agent, headers })).text()
+    for (const names of seen) assert.deepStrictEqual(names.slice(0, 2), ['Content-Type', 'X-Custom-Thing'])
+    const res = await closing.request(srv.url, { headers: { Connection: 'keep-alive' } })
+    assert.strictEqual(await res.text(), 'ok')
+    const last = seen.at(-1)
+    assert.ok(!last.includes('Connection'), last.join())
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    agent.destroy()
+    closing.destroy()
+    await srv.close()
+  }
+})

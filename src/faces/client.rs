@@ -345,11 +345,11 @@ fn declared_length(headers: &HeaderMap) -> Option<Option<Framing>> {
 pub fn exchange_head(
     method: &str,
     url: &str,
-    headers: &[String],
+    caller: &[String],
     framing: Framing,
     keep_alive: bool,
 ) -> Result<Option<Vec<u8>>> {
-    let (method, uri, mut headers) = RequestSpec::parse(method, url, headers)?;
+    let (method, uri, mut headers) = RequestSpec::parse(method, url, caller)?;
     let declared = declared_length(&headers);
     if method == Method::CONNECT
         || headers.contains_key(http::header::TRANSFER_ENCODING)
@@ -370,11 +370,28 @@ pub fn exchange_head(
     head.push(b' ');
     head.extend_from_slice(target.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &headers {
-        head.extend_from_slice(name.as_str().as_bytes());
+    // The caller's headers as given, names in their own case and in their order (as undici and Node
+    // send them: some servers read names case-sensitively); then those added here (Host, Connection).
+    let mut line = |name: &[u8], value: &[u8]| {
+        head.extend_from_slice(name);
         head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(value);
         head.extend_from_slice(b"\r\n");
+    };
+    // Without keep-alive, `Connection: close` replaces the caller's.
+    let replaced = |name: &str| !keep_alive && name.eq_ignore_ascii_case(CONNECTION.as_str());
+    for pair in caller.chunks_exact(2).filter(|pair| !replaced(&pair[0])) {
+        // Latin1, checked by `parse`.
+        let value: Vec<u8> = pair[1].chars().map(|c| c as u8).collect();
+        line(pair[0].as_bytes(), &value);
+    }
+    for (name, value) in &headers {
+        let given = caller
+            .chunks_exact(2)
+            .any(|pair| pair[0].eq_ignore_ascii_case(name.as_str()));
+        if !given || replaced(name.as_str()) {
+            line(name.as_str().as_bytes(), value.as_bytes());
+        }
     }
     match framing {
         Framing::Length(length) => {
