@@ -5,7 +5,7 @@
 const http = require('node:http')
 const https = require('node:https')
 const { NativeAgent, BodySender } = require('./native.js')
-const { normalize, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./lib/options')
+const { normalize, limits, LIMITS, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./lib/options')
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
@@ -26,6 +26,8 @@ const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
 const kExchanges = Symbol('exchanges')
+// The caps of `LIMITS` as they are now, one object shared by an agent and its counterpart (one pool).
+const kLimits = Symbol('limits')
 // Set by destroy(): the Promise face refuses from then on (the socket face goes on, as Node's Agent).
 const kDestroyed = Symbol('destroyed')
 /** agentkeepalive's counters, each also a property of the agent (read from the pool). */
@@ -62,6 +64,27 @@ function dropNormalized (agent, options) {
   }
 }
 
+/**
+ * Node's Agent reads `maxSockets`, `maxTotalSockets`, `maxFreeSockets`, `keepAlive` and `scheduling` at
+ * each request, and code sets them on a made agent (`http.globalAgent.maxSockets = 50`, also after
+ * `install()`): here they are accessors, validated as the constructor's options, that reach the pool.
+ */
+const LIMIT_ACCESSORS = LIMITS.map(name => [name, {
+  enumerable: true,
+  configurable: true,
+  get () { return this[kLimits][name] },
+  set (value) {
+    const next = limits({ ...this[kLimits], [name]: value })
+    Object.assign(this[kLimits], next)
+    this[kNative].setLimits(next)
+  }
+}])
+
+function liveLimits (agent, shared) {
+  agent[kLimits] = shared
+  for (const [name, accessor] of LIMIT_ACCESSORS) Object.defineProperty(agent, name, accessor)
+}
+
 function attachPool (agent, options, normalized, secure) {
   dropNormalized(agent, options)
   // Node's constructor pools sockets in a 'free' listener; ours does it in the socket book (which then
@@ -74,6 +97,7 @@ function attachPool (agent, options, normalized, secure) {
     return
   }
   agent[kOptions] = normalized
+  liveLimits(agent, limits(normalized))
   let book = null
   const connections = new Connections(agent, options ?? {}, normalized.connect)
   let native
@@ -93,7 +117,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kRequests] = new PendingRequests(native, liveness, options)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
-  agent[kExchanges] = new Exchanges(native, book, liveness, normalized.keepAlive, connections, agent[kRequests])
+  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests])
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
 }
@@ -106,6 +130,7 @@ function attachPool (agent, options, normalized, secure) {
 function attachView (agent, source, normalized, secure) {
   delete agent.options[kViewOf]
   agent[kOptions] = normalized
+  liveLimits(agent, source[kLimits])
   let book = null
   const native = source[kNative].view(events => book.onEvents(events))
   agent[kConnections] = source[kConnections]
@@ -114,7 +139,7 @@ function attachView (agent, source, normalized, secure) {
   const liveness = new Liveness(native)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
-  agent[kExchanges] = new Exchanges(native, book, liveness, normalized.keepAlive, agent[kConnections], agent[kRequests])
+  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests])
   agent[kDispatcher] = source[kDispatcher]
 }
 

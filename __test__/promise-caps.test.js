@@ -6,8 +6,9 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
+const { once } = require('node:events')
 const { Agent } = require('..')
-const { listenCounting } = require('./helpers/faces')
+const { listenCounting, withAgent, get } = require('./helpers/faces')
 
 test('keepAlive false with maxSockets 2: never more than 2 connections open at the server', async () => {
   const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
@@ -47,5 +48,67 @@ test('maxTotalSockets 3 across two origins (idle ones evicted for the other): ne
   } finally {
     agent.destroy()
     await Promise.all([a.close(), b.close()])
+  }
+})
+
+// Node's Agent reads its caps at each request, so code assigns them to a made agent
+// (`http.globalAgent.maxSockets = 50`); ours must not go on with the constructor's.
+test('maxSockets assigned after construction: 9 concurrent requests open 3 connections, on both faces', async () => {
+  await withAgent(http.createServer((req, res) => res.end('ok')), new Agent({ maxSockets: 1 }), async (srv, agent) => {
+    agent.maxSockets = 3
+    assert.strictEqual(agent.maxSockets, 3)
+    const socketFace = await Promise.all(Array.from({ length: 9 }, () => get(srv.url, agent)))
+    assert.ok(socketFace.every(r => r.body.toString() === 'ok'))
+    assert.strictEqual(srv.counts.opened, 3, 'the socket face opened as many connections as the new cap')
+    agent.maxSockets = 5
+    const promiseFace = await Promise.all(Array.from({ length: 9 }, () => agent.request(srv.url).then(r => r.text())))
+    assert.ok(promiseFace.every(body => body === 'ok'))
+    // The Promise face does not take the socket face's connections: its 5 replace the 3 idle ones
+    // (the constructor's cap would have opened 1, none 9).
+    assert.strictEqual(srv.counts.opened, 3 + 5)
+  })
+})
+
+test('a raised maxSockets serves requests already waiting for a connection', async () => {
+  const held = []
+  const server = http.createServer((req, res) => held.push(res))
+  await withAgent(server, new Agent({ maxSockets: 1 }), async (srv, agent) => {
+    const answers = Array.from({ length: 3 }, () => agent.request(srv.url).then(r => r.text()))
+    while (held.length < 1) await once(server, 'request')
+    agent.maxSockets = 3
+    while (held.length < 3) await once(server, 'request')
+    assert.strictEqual(srv.counts.opened, 3)
+    for (const res of held) res.end('ok')
+    assert.deepStrictEqual(await Promise.all(answers), ['ok', 'ok', 'ok'])
+  })
+})
+
+test('keepAlive and maxFreeSockets assigned after construction: connections close after each response, then are kept again', async () => {
+  await withAgent(http.createServer((req, res) => res.end(req.headers.connection === 'close' ? 'close' : 'kept')), new Agent(), async (srv, agent) => {
+    agent.keepAlive = false
+    for (let i = 0; i < 2; i++) assert.strictEqual(await (await agent.request(srv.url)).text(), 'close')
+    assert.strictEqual((await get(srv.url, agent)).body.toString(), 'close')
+    assert.strictEqual(srv.counts.opened, 3, 'one connection per request without keep-alive')
+    agent.keepAlive = true
+    for (let i = 0; i < 2; i++) assert.strictEqual(await (await agent.request(srv.url)).text(), 'kept')
+    assert.strictEqual(srv.counts.opened, 4, 'kept alive again: one more connection, reused')
+    agent.maxFreeSockets = 0
+    for (let i = 0; i < 2; i++) assert.strictEqual(await (await agent.request(srv.url)).text(), 'kept')
+    assert.strictEqual(srv.counts.opened, 5, 'maxFreeSockets 0: the idle one served once, then nothing stays free')
+  })
+})
+
+test('caps assigned after construction are validated as the constructor\'s options', () => {
+  const agent = new Agent({ maxSockets: 4 })
+  try {
+    assert.throws(() => { agent.maxSockets = 0 }, { code: 'ERR_OUT_OF_RANGE', name: 'RangeError' })
+    assert.throws(() => { agent.maxFreeSockets = '2' }, { code: 'ERR_INVALID_ARG_TYPE', name: 'TypeError' })
+    assert.throws(() => { agent.scheduling = 'random' }, { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.strictEqual(agent.maxSockets, 4, 'a refused value changes nothing')
+    agent.maxTotalSockets = Infinity
+    agent.scheduling = 'fifo'
+    assert.deepStrictEqual([agent.maxTotalSockets, agent.scheduling], [Infinity, 'fifo'])
+  } finally {
+    agent.destroy()
   }
 })

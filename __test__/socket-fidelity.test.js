@@ -467,3 +467,24 @@ test('socketActiveTTL: an idle socket\'s timeout is what is left of its TTL when
     await srv.close()
   }
 })
+
+test('a socket\'s own freeSocketTimeout (agentkeepalive\'s, which urllib sets) replaces the agent\'s while it is idle', async () => {
+  // The server's Keep-Alive hint (timeout=59 here, less a second's margin) still caps it.
+  const server = http.createServer(hello)
+  server.keepAliveTimeout = 60_000
+  await withAgent(server, new Agent({ freeSocketTimeout: 4000 }), async (srv, agent) => {
+    const idleTimeout = async own => {
+      const freed = new Promise(resolve => agent.once('free', socket => resolve(socket)))
+      const req = http.get(srv.url, { agent }, res => res.resume())
+      req.on('socket', socket => Object.assign(socket, own))
+      return freed
+    }
+    const longer = await idleTimeout({ freeSocketTimeout: 9000 })
+    assert.strictEqual(longer.timeout, 9000)
+    const shorter = await idleTimeout({ freeSocketTimeout: undefined, freeSocketKeepAliveTimeout: 60 })
+    assert.strictEqual(shorter, longer, 'the idle socket was reused')
+    assert.strictEqual(shorter.timeout, 60)
+    await once(shorter, 'close')
+    assert.strictEqual(agent.freeSockets[agent.getName({ host: '127.0.0.1', port: srv.port })], undefined)
+  })
+})

@@ -382,7 +382,7 @@ class ExchangeConnection {
     exchange.conn = null
     this.exchange = null
     if (this.paused) this.resume()
-    const idleMs = keepAlive && this.exchanges.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
+    const idleMs = keepAlive && this.exchanges.limits.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) this.close()
     else this.restedAt = sweeps
   }
@@ -866,12 +866,15 @@ for (const [bit, name] of FLAGS.entries()) {
 
 /** The Promise face's exchanges of one agent (its socket book routes their connections' events). */
 class Exchanges {
-  constructor (native, book, liveness, keepAlive, connections, requests) {
+  constructor (native, book, liveness, limits, connections, requests) {
     this.native = native
     this.book = book
     this.calls = book.calls
     this.liveness = liveness
-    this.keepAlive = keepAlive
+    // The agent's caps as they are now (`keepAlive` may be assigned later), and the `keepAlive` the
+    // cached heads were made with.
+    this.limits = limits
+    this.keepAlive = limits.keepAlive
     this.connections = connections
     this.requests = requests
     this.heads = new Map()
@@ -889,6 +892,10 @@ class Exchanges {
   head (method, href, headers, bytes, upload) {
     const length = upload === undefined ? bytes?.length ?? '' : 'stream'
     const key = headers.length === 0 ? `${method} ${length} ${href}` : JSON.stringify([method, length, href, headers])
+    if (this.keepAlive !== this.limits.keepAlive) {
+      this.keepAlive = this.limits.keepAlive
+      this.heads.clear()
+    }
     let head = this.heads.get(key)
     if (head !== undefined) return head
     head = NativeAgent.exchangeHead(method, href, headers, bytes?.length, upload !== undefined, this.keepAlive)

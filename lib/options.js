@@ -217,6 +217,22 @@ function verifiesByDefault () {
   return false
 }
 
+/**
+ * The caps that Node's Agent reads at each request, so that code may assign them to the agent later
+ * (`agent.maxSockets = 50`): `LIMITS` are their names. Validated alike either way.
+ */
+function limits (options) {
+  return {
+    keepAlive: boolean(options, 'keepAlive', true),
+    maxSockets: number(options, 'maxSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
+    maxTotalSockets: number(options, 'maxTotalSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
+    maxFreeSockets: number(options, 'maxFreeSockets', { min: 0, integer: true, fallback: 256, allowInfinity: true }),
+    scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo')
+  }
+}
+
+const LIMITS = Object.keys(limits({}))
+
 /** Returns the options in the shape the native agent takes. Throws on the first invalid one. */
 function normalize (options) {
   // Node's Agent takes a missing or null options object as no options.
@@ -230,12 +246,8 @@ function normalize (options) {
     DEFAULT_FREE_SOCKET_TIMEOUT
   const idleDeadline = freeSocketTimeout || timeout || Infinity
   return {
-    keepAlive: boolean(options, 'keepAlive', true),
+    ...limits(options),
     keepAliveMsecs: number(options, 'keepAliveMsecs', { min: 0, fallback: 1000 }),
-    maxSockets: number(options, 'maxSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
-    maxTotalSockets: number(options, 'maxTotalSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
-    maxFreeSockets: number(options, 'maxFreeSockets', { min: 0, integer: true, fallback: 256, allowInfinity: true }),
-    scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo'),
     timeout,
     freeSocketTimeout: idleDeadline,
     socketActiveTTL: duration(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
@@ -246,4 +258,4 @@ function normalize (options) {
   }
 }
 
-module.exports = { normalize, durationsInMs, connectOptions, verifiesByDefault, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }
+module.exports = { normalize, limits, LIMITS, durationsInMs, connectOptions, verifiesByDefault, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }

@@ -299,7 +299,10 @@ class SocketBook {
     socket._httpMessage = null
     socket.unref()
     push(agent.freeSockets, route.name, socket)
-    const idleMs = this.calls.release(socket.id, req?.res?.headers['keep-alive'] ?? null)
+    // agentkeepalive's per-socket idle deadline, which its callers set (urllib, from the server's
+    // Keep-Alive header): it replaces the agent's freeSocketTimeout.
+    const own = socket.freeSocketTimeout || socket.freeSocketKeepAliveTimeout
+    const idleMs = this.calls.release(socket.id, req?.res?.headers['keep-alive'] ?? null, typeof own === 'number' ? own : 0)
     if (idleMs < 0) {
       socket.destroy()
       return

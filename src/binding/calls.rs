@@ -22,7 +22,7 @@ use crate::faces::keep_alive;
 use crate::faces::transport::{Opening, Outcome, Sockets};
 use crate::faces::Conn;
 use crate::origin::OriginKey;
-use crate::pool::{Want, NO_DEADLINE};
+use crate::pool::{IdleFor, Want, NO_DEADLINE};
 
 /// Connect profiles of requests with options of their own, by the id JS knows them by.
 pub type Profiles = Mutex<HashMap<u32, Arc<Profile>>>;
@@ -85,12 +85,16 @@ impl SocketCalls {
     }
 
     /// Returns connection `id` to the pool after a response whose `Keep-Alive` header, if any, was
-    /// `keep_alive`. Returns how long it may stay idle in ms (`Infinity`: no deadline of its own), or -1
-    /// when it was closed instead.
-    fn release(&self, id: f64, keep_alive: Option<&str>) -> f64 {
+    /// `keep_alive`; `own_ms`, when positive, is the socket's own `freeSocketTimeout`. Returns how long it
+    /// may stay idle in ms (`Infinity`: no deadline of its own), or -1 when it was closed instead.
+    fn release(&self, id: f64, keep_alive: Option<&str>, own_ms: f64) -> f64 {
         let _guard = super::runtime().enter();
-        let idle_for = keep_alive.and_then(keep_alive::idle_for);
-        match self.sockets.release(id as u64, idle_for) {
+        let idle = IdleFor {
+            hint: keep_alive.and_then(keep_alive::idle_for),
+            own: (own_ms > 0.0)
+                .then(|| Duration::from_secs_f64((own_ms / 1000.0).min(NO_DEADLINE.as_secs_f64()))),
+        };
+        match self.sockets.release(id as u64, idle) {
             None => -1.0,
             Some(NO_DEADLINE) => f64::INFINITY,
             Some(deadline) => deadline.as_millis() as f64,
@@ -249,12 +253,16 @@ unsafe extern "C" fn checkout(
 }
 
 unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+    let Some((args, calls)) = (unsafe { arguments::<3>(env, info) }) else {
         return ptr::null_mut();
     };
     let result = catch_unwind(AssertUnwindSafe(|| unsafe {
         let keep_alive = string(env, args[1]);
-        Ok(calls.release(number(env, args[0]), keep_alive.as_deref()))
+        Ok(calls.release(
+            number(env, args[0]),
+            keep_alive.as_deref(),
+            number(env, args[2]),
+        ))
     }));
     unsafe { answer(env, result) }
 }

@@ -33,7 +33,7 @@ use bodies::{Bodies, Chunk};
 use calls::{outcome_code, registered, Profiles, SocketCalls};
 use events::{Event, EventQueue, JsBatch};
 use hooks::{JsAsk, JsHooks};
-use options::{NativeConnect, NativeOptions};
+use options::{NativeConnect, NativeLimits, NativeOptions};
 use requests::{Aborts, Runner};
 use unwind::CatchUnwind;
 
@@ -497,6 +497,16 @@ impl NativeAgent {
     #[napi(catch_unwind)]
     pub fn cancel_body(&self, id: u32) {
         self.bodies.cancel(id);
+    }
+
+    /// The caps assigned to the agent after it was made (Node's Agent reads them at each request).
+    #[napi(catch_unwind)]
+    pub fn set_limits(&self, limits: NativeLimits) {
+        // Waiters served now may start connecting.
+        let _guard = runtime().enter();
+        self.client
+            .pool()
+            .reconfigure(|config| limits.apply(config));
     }
 
     #[napi(catch_unwind)]

@@ -83,21 +83,37 @@ fn millis(ms: f64) -> Duration {
     Duration::from_millis(ms.max(0.0) as u64)
 }
 
+/// The caps Node's Agent reads at each request, as assigned to the agent after it was made
+/// (`agent.maxSockets = 50`); validated in JS as the constructor's options are.
+#[napi(object)]
+pub struct NativeLimits {
+    pub keep_alive: bool,
+    pub max_sockets: f64,
+    pub max_total_sockets: f64,
+    pub max_free_sockets: f64,
+    pub scheduling: String,
+}
+
+impl NativeLimits {
+    pub fn apply(&self, config: &mut PoolConfig) {
+        config.keep_alive = self.keep_alive;
+        config.max_sockets = count(self.max_sockets);
+        config.max_total_sockets = count(self.max_total_sockets);
+        config.max_free_sockets = count(self.max_free_sockets);
+        config.scheduling = if self.scheduling == "fifo" {
+            Scheduling::Fifo
+        } else {
+            Scheduling::Lifo
+        };
+    }
+}
+
 impl NativeOptions {
+    /// The pool's configuration. Without keep-alive nothing stays idle ([`PoolConfig::keep_alive`]);
+    /// the idle deadline is kept for when it is turned on.
     pub fn pool_config(&self) -> PoolConfig {
-        PoolConfig {
-            keep_alive: self.keep_alive,
-            max_sockets: count(self.max_sockets),
-            max_total_sockets: count(self.max_total_sockets),
-            max_free_sockets: count(self.max_free_sockets),
-            scheduling: if self.scheduling == "fifo" {
-                Scheduling::Fifo
-            } else {
-                Scheduling::Lifo
-            },
-            free_socket_timeout: if !self.keep_alive {
-                Duration::ZERO
-            } else if self.free_socket_timeout.is_finite() {
+        let mut config = PoolConfig {
+            free_socket_timeout: if self.free_socket_timeout.is_finite() {
                 millis(self.free_socket_timeout)
             } else {
                 NO_DEADLINE
@@ -105,7 +121,17 @@ impl NativeOptions {
             socket_active_ttl: self.socket_active_ttl.map(millis),
             queue_timeout: self.queue_timeout.map(millis),
             max_queue_size: self.max_queue_size.map(count),
+            ..PoolConfig::default()
+        };
+        NativeLimits {
+            keep_alive: self.keep_alive,
+            max_sockets: self.max_sockets,
+            max_total_sockets: self.max_total_sockets,
+            max_free_sockets: self.max_free_sockets,
+            scheduling: self.scheduling.clone(),
         }
+        .apply(&mut config);
+        config
     }
 
     pub fn connect_timeout(&self) -> Duration {

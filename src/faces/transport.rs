@@ -36,7 +36,7 @@ use super::Conn;
 use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Closed, ConnId, Grant, Lease, Pool, Slot, Turn, Want};
+use crate::pool::{Closed, ConnId, Grant, IdleFor, Lease, Pool, Slot, Turn, Want};
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
@@ -643,9 +643,9 @@ impl Sockets {
         }
     }
 
-    /// Gives connection `id` back to the pool after a response; `idle_for` is the server's hint. Returns
-    /// how long it may stay idle, or `None` when it was closed instead.
-    pub fn release(&self, id: ConnId, idle_for: Option<Duration>) -> Option<Duration> {
+    /// Gives connection `id` back to the pool after a response, with the server's hint and the socket's
+    /// own deadline. Returns how long it may stay idle, or `None` when it was closed instead.
+    pub fn release(&self, id: ConnId, idle: IdleFor) -> Option<Duration> {
         let mut held = self.held();
         let Some(Held::Leased(lease, handle)) = held.remove(&id) else {
             return None;
@@ -657,11 +657,11 @@ impl Sockets {
         handle.resume();
         // The deadline the pool keeps (socketActiveTTL's rest included), for JS's `socket.timeout`.
         let config = self.pool.config();
-        let deadline = config.idle_deadline(idle_for);
+        let deadline = config.idle_deadline(idle);
         let deadline = config
             .ttl_left(lease.created(), Instant::now())
             .map_or(deadline, |left| deadline.min(left));
-        lease.release(idle_for);
+        lease.release_idle(idle);
         if handle.shared.open.load(Ordering::SeqCst) {
             return Some(deadline);
         }

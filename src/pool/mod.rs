@@ -15,7 +15,7 @@
 
 mod state;
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -80,12 +80,28 @@ pub struct PoolConfig {
     pub max_queue_size: Option<usize>,
 }
 
+/// What a released connection says of its own idle deadline, beside the agent's `freeSocketTimeout`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleFor {
+    /// The server's `Keep-Alive: timeout=` (less the safety margin), if it sent one: never exceeded.
+    pub hint: Option<Duration>,
+    /// The socket's own `freeSocketTimeout`, which callers of agentkeepalive set (urllib does): it
+    /// replaces the agent's.
+    pub own: Option<Duration>,
+}
+
+impl IdleFor {
+    /// Only the server's hint.
+    pub fn hinted(hint: Option<Duration>) -> Self {
+        IdleFor { hint, own: None }
+    }
+}
+
 impl PoolConfig {
-    /// How long a connection may stay idle, given the server's `Keep-Alive` hint.
-    pub fn idle_deadline(&self, hint: Option<Duration>) -> Duration {
-        hint.map_or(self.free_socket_timeout, |d| {
-            d.min(self.free_socket_timeout)
-        })
+    /// How long a connection may stay idle: its own deadline or the agent's, within the server's hint.
+    pub fn idle_deadline(&self, idle: IdleFor) -> Duration {
+        let base = idle.own.unwrap_or(self.free_socket_timeout);
+        idle.hint.map_or(base, |d| d.min(base))
     }
 
     /// What is left at `now` of the `socketActiveTTL` of a connection made at `created`, if it has one.
@@ -211,13 +227,21 @@ impl<C> Clone for Pool<C> {
 }
 
 struct Shared<C> {
-    config: PoolConfig,
+    /// Read under the state's lock by every step; written alone ([`Pool::reconfigure`]), never while the
+    /// state's lock is waited for, so the two locks cannot deadlock.
+    config: RwLock<PoolConfig>,
     state: Mutex<State<C>>,
     runtime: Handle,
     /// Wakes the reaper when an idle deadline earlier than its next wake-up is set.
     reaper: Arc<Notify>,
     /// How often [`Pool::destroy`] was called: in-flight work stops when it changes.
     destroyed: watch::Sender<u64>,
+}
+
+impl<C> Shared<C> {
+    fn settings(&self) -> RwLockReadGuard<'_, PoolConfig> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What [`Pool::checkout`] answers.
@@ -249,7 +273,7 @@ pub type Callback<C> = Box<dyn FnOnce(Result<Grant<C>>) + Send>;
 impl<C: Connection> Pool<C> {
     pub fn new(config: PoolConfig, runtime: Handle) -> Self {
         let shared = Arc::new(Shared {
-            config,
+            config: RwLock::new(config),
             state: Mutex::new(State::default()),
             runtime,
             reaper: Arc::new(Notify::new()),
@@ -260,8 +284,26 @@ impl<C: Connection> Pool<C> {
         Pool { shared }
     }
 
-    pub fn config(&self) -> &PoolConfig {
-        &self.shared.config
+    /// The limits and deadlines as they are now (see [`Pool::reconfigure`]).
+    pub fn config(&self) -> PoolConfig {
+        self.shared.settings().clone()
+    }
+
+    /// Changes the limits while the pool runs, as assigning `agent.maxSockets` (and the other caps) does
+    /// with Node's Agent, which reads them at each request. Raised caps serve queued requests now; lowered
+    /// ones close nothing, but keep new connections out until the counts fall below them.
+    pub fn reconfigure(&self, change: impl FnOnce(&mut PoolConfig)) {
+        change(
+            &mut self
+                .shared
+                .config
+                .write()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let mut dropped = Aftermath::default();
+        self.lock()
+            .dispatch_all(&self.shared.settings(), &mut dropped);
+        self.settle(dropped);
     }
 
     fn lock(&self) -> MutexGuard<'_, State<C>> {
@@ -346,7 +388,7 @@ impl<C: Connection> Pool<C> {
         let mut dropped = Aftermath::default();
         let mut state = self.lock();
         let answer = state.checkout(
-            &self.shared.config,
+            &self.shared.settings(),
             key,
             want,
             role,
@@ -379,7 +421,7 @@ impl<C: Connection> Pool<C> {
     fn closed(&self, key: &OriginKey, id: ConnId) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .closed(&self.shared.config, key, id, &mut dropped);
+            .closed(&self.shared.settings(), key, id, &mut dropped);
         self.settle(dropped);
     }
 
@@ -425,7 +467,7 @@ impl<C: Connection> Pool<C> {
     pub fn forget(&self, key: &OriginKey, id: ConnId, error: bool) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .forget(&self.shared.config, key, id, error, &mut dropped);
+            .forget(&self.shared.settings(), key, id, error, &mut dropped);
         self.settle(dropped);
     }
 
@@ -470,22 +512,15 @@ impl<C: Connection> Pool<C> {
         self.settle(dropped);
     }
 
-    fn release(
-        &self,
-        key: &OriginKey,
-        id: ConnId,
-        conn: C,
-        created: Instant,
-        idle_for: Option<Duration>,
-    ) {
+    fn release(&self, key: &OriginKey, id: ConnId, conn: C, created: Instant, idle: IdleFor) {
         let mut dropped = Aftermath::default();
         let wake = self.lock().release(
-            &self.shared.config,
+            &self.shared.settings(),
             key,
             id,
             conn,
             created,
-            idle_for,
+            idle,
             Instant::now(),
             &mut dropped,
         );
@@ -499,14 +534,14 @@ impl<C: Connection> Pool<C> {
     fn close(&self, key: &OriginKey, id: ConnId, conn: Option<C>, error: bool) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .close_active(&self.shared.config, key, id, conn, error, &mut dropped);
+            .close_active(&self.shared.settings(), key, id, conn, error, &mut dropped);
         self.settle(dropped);
     }
 
     fn unreserve(&self, key: &OriginKey, failed: bool, after: Option<(ConnId, Closed)>) {
         let mut dropped = Aftermath::default();
         self.lock()
-            .unreserve(&self.shared.config, key, failed, after, &mut dropped);
+            .unreserve(&self.shared.settings(), key, failed, after, &mut dropped);
         self.settle(dropped);
     }
 
@@ -554,7 +589,7 @@ async fn reap<C: Connection>(weak: Weak<Shared<C>>, wake: Arc<Notify>) {
             let mut dropped = Aftermath::default();
             let next = {
                 let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                state.expire(&shared.config, Instant::now(), &mut dropped)
+                state.expire(&shared.settings(), Instant::now(), &mut dropped)
             };
             parked_since_trim += dropped.parked;
             Pool { shared }.settle(dropped);
@@ -625,10 +660,15 @@ impl<C: Connection> Lease<C> {
 
     /// Returns the connection to the pool. `idle_for` is the deadline the server asked for with
     /// `Keep-Alive: timeout=` (already reduced by the safety margin), if any.
-    pub fn release(mut self, idle_for: Option<Duration>) {
+    pub fn release(self, idle_for: Option<Duration>) {
+        self.release_idle(IdleFor::hinted(idle_for));
+    }
+
+    /// Returns the connection to the pool, with what it says of its idle deadline.
+    pub fn release_idle(mut self, idle: IdleFor) {
         if let Some(conn) = self.conn.take() {
             self.pool
-                .release(&self.key, self.id, conn, self.created, idle_for);
+                .release(&self.key, self.id, conn, self.created, idle);
         }
     }
 

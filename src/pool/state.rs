@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{Closed, ConnId, Connection, PoolConfig, Scheduling, Want};
+use super::{Closed, ConnId, Connection, IdleFor, PoolConfig, Scheduling, Want};
 use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 
@@ -397,17 +397,17 @@ impl<C: Connection> State<C> {
         id: ConnId,
         conn: C,
         created: Instant,
-        idle_for: Option<Duration>,
+        idle: IdleFor,
         now: Instant,
         dropped: &mut Aftermath<C>,
     ) -> bool {
         self.counters.requests += 1;
-        let mut keep_for = config.idle_deadline(idle_for);
+        let mut keep_for = config.idle_deadline(idle);
         // A waiter may take it unless the server or `socketActiveTTL` said it is done; as with Node's
         // agent, even without keep-alive (the request was sent keep-alive because waiters could come).
         let mut usable = self.destroyed_at.is_none_or(|at| created > at)
             && conn.is_open()
-            && idle_for != Some(Duration::ZERO);
+            && idle.hint != Some(Duration::ZERO);
         if let Some(left) = config.ttl_left(created, now) {
             keep_for = keep_for.min(left);
             usable &= !left.is_zero();
@@ -799,8 +799,8 @@ impl<C: Connection> State<C> {
         }
     }
 
-    /// Serves waiters of every origin, oldest first.
-    fn dispatch_all(&mut self, config: &PoolConfig, dropped: &mut Aftermath<C>) {
+    /// Serves waiters of every origin, oldest first (also when the limits changed).
+    pub fn dispatch_all(&mut self, config: &PoolConfig, dropped: &mut Aftermath<C>) {
         let waiting: BTreeMap<u64, OriginKey> = self
             .hosts
             .iter()

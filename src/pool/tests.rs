@@ -322,6 +322,36 @@ async fn destroy_fails_waiters_closes_leased_connections_and_serves_later_checko
     ));
 }
 
+/// As Node's Agent reads `maxSockets` at each request, assigning it later takes effect: a raised cap
+/// serves the queue at once, a lowered one keeps new connections out (and closes none).
+#[tokio::test]
+async fn caps_change_while_the_pool_runs() {
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
+    pool.reconfigure(|config| config.max_sockets = 2);
+    let Grant::Connect(slot) = waiting.wait().await.unwrap() else {
+        panic!("the raised cap gives the waiter room for a new connection")
+    };
+    let second = slot.fill(dial(&key).await);
+    assert_eq!(stats(&pool, &key).connected, 2);
+    pool.reconfigure(|config| {
+        config.max_sockets = 1;
+        config.max_free_sockets = 0;
+    });
+    assert_eq!(stats(&pool, &key).connected, 2, "lowering closes nothing");
+    let third = must_wait(&pool, &key, "two open, one allowed: the next request waits");
+    second.release(None);
+    let Grant::Reuse(reused) = third.wait().await.unwrap() else {
+        panic!("the waiter takes the released connection")
+    };
+    reused.release(None);
+    held.release(None);
+    assert_eq!(
+        stats(&pool, &key).free,
+        0,
+        "maxFreeSockets 0 now: released connections close"
+    );
+}
+
 #[tokio::test]
 async fn queue_timeout_and_queue_limit() {
     let (key, pool, _held, waiting) = one_slot_held(PoolConfig {
