@@ -60,6 +60,11 @@ function httpGet (agent, url) {
   })
 }
 
+/** Node's agent.destroy() closes sockets only: requests queued for one would wait (here for a held one). */
+function destroyQueued (agent) {
+  for (const list of Object.values(agent.requests)) for (const req of [...list]) req.destroy()
+}
+
 const mapCount = map => Object.values(map).reduce((sum, list) => sum + list.length, 0)
 
 const NAMES = {
@@ -82,7 +87,11 @@ function makeClient (which, origin, options) {
       idle: () => totals().free,
       queued: () => totals().queued,
       opened: () => agent.getCurrentStatus().createSocketCount,
-      destroy: () => agent.destroy()
+      destroy () {
+        // As Node's agent, destroy() lets socket-face requests still queued go on: end them as for Node's.
+        destroyQueued(agent)
+        agent.destroy()
+      }
     }
   }
   const agent = new http.Agent({ keepAlive: true, ...options })
@@ -96,8 +105,7 @@ function makeClient (which, origin, options) {
     queued: () => mapCount(agent.requests),
     opened: () => opened,
     destroy () {
-      // Node's agent.destroy() closes sockets only: queued requests would wait forever.
-      for (const list of Object.values(agent.requests)) for (const req of [...list]) req.destroy()
+      destroyQueued(agent)
       agent.destroy()
     }
   }

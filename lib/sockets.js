@@ -111,8 +111,6 @@ class SocketBook {
   addRequest (req, options, profile) {
     const route = routeOf(this.agent, options)
     route.profile = profile
-    // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
-    route.verified = (options.rejectUnauthorized ?? verifiesByDefault()) !== false
     // What Node's agent passes along with its 'free' event.
     route.options = options
     this.place(req, route)
@@ -254,7 +252,8 @@ class SocketBook {
     const socket = new RustSocket(this, this.native, id, {
       secure: this.secure,
       connecting,
-      verified: route.verified,
+      // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
+      verified: this.secure && (route.options.rejectUnauthorized ?? verifiesByDefault()) !== false,
       fd: connecting && fd
     })
     this.byId.set(id, socket)
