@@ -64,6 +64,31 @@ test('a certificate with its name in the CN only is matched by the CN, as Node d
   })
 })
 
+test('a name that does not match fails as Node\'s tls fails it: its message, reason, host and cert (both faces)', async () => {
+  await serve(cnOnly, async srv => {
+    const agent = new HttpsAgent({ ca: cnOnly.cert })
+    const shape = err => ({
+      code: err.code,
+      message: err.message,
+      reason: err.reason,
+      host: err.host,
+      subject: err.cert?.subject?.CN,
+      fingerprint: err.cert?.fingerprint256
+    })
+    try {
+      for (const [url, options] of [[`https://127.0.0.1:${srv.port}/`, {}], [`https://localhost:${srv.port}/`, { servername: 'other.localhost' }]]) {
+        const node = await get(url, { ...options, ca: cnOnly.cert, agent: false }).then(() => null, shape)
+        assert.strictEqual(node.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+        assert.ok(node.reason.length > 0 && node.fingerprint)
+        assert.deepStrictEqual(await get(url, { ...options, agent }).then(() => null, shape), node)
+        assert.deepStrictEqual(await agent.request(url, options).then(() => null, shape), node)
+      }
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
 /** Runs `script` in a child Node with `env`; resolves with its stdout. */
 function child (script, env) {
   return new Promise((resolve, reject) => {

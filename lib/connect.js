@@ -27,6 +27,8 @@ const ASK_CREATE_CONNECTION = 3
 const SOCKET_WRITE = 4
 const SOCKET_END = 5
 const SOCKET_DESTROY = 6
+// The function id for Node's own tls.checkServerIdentity (src/connect/resolve.rs); the caller's start at 1.
+const NODE_CHECK_SERVER_IDENTITY = 0
 // Requests with options of their own are few shapes in practice; a program that makes a new shape per
 // request (a fresh lookup closure each time) still stays bounded.
 const PROFILES_MAX = 256
@@ -231,7 +233,10 @@ class Connections {
 
   /** Rust asks while it connects (src/binding/hooks.rs). */
   onAsk (ask) {
-    const fn = this.functions.get(ask.func) ?? this.retiredFunctions.get(ask.func)
+    // Function 0 is Node's own name check, which tells a name that did not match (src/connect/mod.rs).
+    const fn = ask.func === NODE_CHECK_SERVER_IDENTITY
+      ? tls.checkServerIdentity
+      : this.functions.get(ask.func) ?? this.retiredFunctions.get(ask.func)
     switch (ask.kind) {
       case ASK_LOOKUP: this.lookup(fn, ask); break
       case ASK_CHECK_SERVER_IDENTITY: this.checkServerIdentity(fn, ask); break

@@ -33,6 +33,7 @@ use crate::error::{Error, Kind, Result};
 use crate::origin::OriginKey;
 pub use profile::{ConnectOptions, Profile};
 pub use resolve::{CallerStream, Hooks};
+use tls::NameMismatch;
 
 /// How this agent opens connections.
 #[derive(Clone)]
@@ -143,10 +144,26 @@ impl Connector {
                 )
             })?,
         };
-        TlsConnector::from(profile.tls.clone())
+        let failed = match TlsConnector::from(profile.tls.clone())
             .connect(server_name, stream)
             .await
-            .map_err(|e| Error::from_io(&e, "TLS handshake"))
+        {
+            Ok(tls) => return Ok(tls),
+            Err(e) => e,
+        };
+        let ours = Error::from_io(&failed, "TLS handshake");
+        // A name that does not match is told as Node tells it: its own `tls.checkServerIdentity` on the
+        // certificate gives the error (reason, host and cert included). Ours stands if it finds none.
+        if let (Some(mismatch), Some(hooks)) = (NameMismatch::behind(&failed), &self.hooks) {
+            let leaf = vec![mismatch.leaf.clone()];
+            if let Err(node) = hooks
+                .check_server_identity(resolve::NODE_CHECK_SERVER_IDENTITY, name, leaf)
+                .await
+            {
+                return Err(node);
+            }
+        }
+        Err(ours)
     }
 
     /// The profile `route` is made with: its own, or the agent's.

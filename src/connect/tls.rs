@@ -415,7 +415,41 @@ fn verify_name(
             return Ok(());
         }
     }
-    Err(err)
+    Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+        rustls::OtherError(Arc::new(NameMismatch {
+            leaf: cert.to_vec(),
+            reason: err.to_string(),
+        })),
+    )))
+}
+
+/// The host name did not match: the leaf certificate, so that the error can be told as Node tells it
+/// (`tls.checkServerIdentity`'s reason, host and certificate; see `Connector`).
+#[derive(Debug)]
+pub struct NameMismatch {
+    pub leaf: Vec<u8>,
+    /// rustls's account of it, told where Node's cannot be.
+    reason: String,
+}
+
+impl std::fmt::Display for NameMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for NameMismatch {}
+
+impl NameMismatch {
+    /// The mismatch behind a failed handshake, if that is why it failed.
+    pub fn behind(err: &std::io::Error) -> Option<&NameMismatch> {
+        match err.get_ref()?.downcast_ref::<rustls::Error>()? {
+            rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+                other.0.downcast_ref::<NameMismatch>()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Whether `pattern` (a certificate name) names `host`, by the rules of Node's `checkServerIdentity`:
@@ -497,6 +531,9 @@ pub fn classify(err: &rustls::Error) -> Error {
             | CertificateError::NotValidYetContext { .. } => Kind::TlsExpired,
             CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
                 Kind::TlsSelfSigned
+            }
+            CertificateError::Other(other) if other.0.downcast_ref::<NameMismatch>().is_some() => {
+                Kind::TlsAltName
             }
             _ => Kind::TlsUnknownIssuer,
         },
@@ -686,7 +723,39 @@ mod der {
 
 #[cfg(test)]
 mod tests {
-    use super::host_matches;
+    use super::*;
+
+    /// A name the certificate does not carry fails as `ERR_TLS_CERT_ALTNAME_INVALID`, with the leaf
+    /// kept for Node's account of it, and found again behind the handshake's I/O error.
+    #[test]
+    fn a_name_mismatch_keeps_the_leaf() {
+        use rustls::pki_types::pem::PemObject;
+        let cert =
+            CertificateDer::from_pem_slice(include_bytes!("../faces/testdata/localhost.pem"))
+                .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let verifier = Verifier {
+            trust: Trust::Verified {
+                roots: Arc::new(roots),
+                pinned: Arc::new(vec![cert.clone()]),
+                names: true,
+            },
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        };
+        let verify = |name: &str| {
+            let name = ServerName::try_from(name.to_string()).unwrap();
+            verifier.verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
+        };
+        assert!(verify("localhost").is_ok());
+        let err = verify("elsewhere.example").unwrap_err();
+        assert_eq!(classify(&err).code(), "ERR_TLS_CERT_ALTNAME_INVALID");
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+        assert_eq!(
+            NameMismatch::behind(&io).map(|m| m.leaf.as_slice()),
+            Some(cert.as_ref())
+        );
+    }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
     #[test]
