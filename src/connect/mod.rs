@@ -156,12 +156,9 @@ impl Connector {
         // certificate gives the error (reason, host and cert included). Ours stands if it finds none.
         if let (Some(mismatch), Some(hooks)) = (NameMismatch::behind(&failed), &self.hooks) {
             let leaf = vec![mismatch.leaf.clone()];
-            if let Err(node) = hooks
+            hooks
                 .check_server_identity(resolve::NODE_CHECK_SERVER_IDENTITY, name, leaf)
-                .await
-            {
-                return Err(node);
-            }
+                .await?;
         }
         Err(ours)
     }
