@@ -78,6 +78,37 @@ test('keep-alive race: a reused connection that dies before answering is retried
   }
 })
 
+test('under load (requests sent at the end of the loop\'s turn): 8 concurrent requests whose reused connections die are all sent again; ones aborted before the turn ends are never sent', async () => {
+  const seen = new Map()
+  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+    const id = /x-id: (\S+)/i.exec(head)?.[1]
+    seen.set(id, (seen.get(id) ?? 0) + 1)
+    if (index === 0) s.write(ok(id))
+    else s.destroy()
+  }))
+  const agent = new Agent()
+  const send = (id, signal) => agent.request(`${srv.url}/`, { headers: { 'x-id': id }, signal }).then(r => r.text())
+  try {
+    const ids = n => Array.from({ length: n }, (_, i) => `${n}-${i}`)
+    assert.deepStrictEqual(await Promise.all(ids(8).map(id => send(id))), ids(8))
+    // Each reused connection is closed by the server as the request arrives: each is sent once more.
+    assert.deepStrictEqual(await Promise.all(ids(8).map(id => send(`again-${id}`))), ids(8).map(id => `again-${id}`))
+    assert.strictEqual(agent.getCurrentStatus().retryCount, 8)
+    for (const id of ids(8)) assert.strictEqual(seen.get(`again-${id}`), 2)
+    // Requests beyond the 4th wait for the end of the turn; aborted before it, they send nothing.
+    const controllers = ids(6).map(() => new AbortController())
+    const sent = ids(6).map((id, i) => send(`late-${id}`, controllers[i].signal).then(body => body, err => err.name))
+    for (const c of controllers.slice(4)) c.abort()
+    const answers = await Promise.all(sent)
+    assert.deepStrictEqual(answers.slice(4), ['AbortError', 'AbortError'])
+    for (const id of ids(6).slice(4)) assert.strictEqual(seen.get(`late-${id}`), undefined, `late-${id} was sent`)
+    assert.deepStrictEqual(answers.slice(0, 4), ids(6).slice(0, 4).map(id => `late-${id}`))
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
 const CARRIER = Symbol.for('keepalive-agent.carrier')
 /** How each face (and the Promise face's hyper path) sends a GET, or a PUT (hyper), tagged `id`. */
 const RACE_FACES = {
