@@ -488,3 +488,18 @@ test('a socket\'s own freeSocketTimeout (agentkeepalive\'s, which urllib sets) r
     assert.strictEqual(agent.freeSockets[agent.getName({ host: '127.0.0.1', port: srv.port })], undefined)
   })
 })
+
+test('requestCount counts, as agentkeepalive does, requests whose socket was kept: not one the server closed', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/close') res.setHeader('Connection', 'close')
+    res.end('ok')
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    for (const path of ['/a', '/b', '/close']) await get(`${srv.url}${path}`, agent)
+    const freed = once(agent, 'free')
+    const second = await get(`${srv.url}/c`, agent)
+    assert.strictEqual(second.reused, false, 'the server closed the first connection')
+    await freed
+    assert.deepStrictEqual([agent.requestCount, agent.getCurrentStatus().closeSocketCount], [3, 1])
+  })
+})

@@ -244,6 +244,7 @@ pub struct Counters {
     pub closed: u64,
     pub errors: u64,
     pub timeouts: u64,
+    /// Requests whose connection went back to the pool (agentkeepalive counts a socket's 'free').
     pub requests: u64,
     pub reused: u64,
     pub retries: u64,
@@ -486,7 +487,6 @@ impl<C: Connection> State<C> {
         };
         host.busy -= 1;
         self.counters.closed += 1;
-        self.counters.requests += 1;
         if error {
             self.counters.errors += 1;
         }
