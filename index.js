@@ -3,6 +3,7 @@
 // The Promise face (`agent.request`) lives here; the pool, TLS and HTTP are in Rust (src/).
 
 const http = require('node:http')
+const net = require('node:net')
 const https = require('node:https')
 const { NativeAgent, BodySender } = require('./native.js')
 const { normalize, limits, LIMITS, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./lib/options')
@@ -30,6 +31,8 @@ const kExchanges = Symbol('exchanges')
 const kLimits = Symbol('limits')
 // Set by destroy(): the Promise face refuses from then on (the socket face goes on, as Node's Agent).
 const kDestroyed = Symbol('destroyed')
+/** Node's own keepSocketAlive, as this module found it (code may patch Node's prototype later). */
+const NODE_KEEP_SOCKET_ALIVE = http.Agent.prototype.keepSocketAlive
 /** agentkeepalive's counters, each also a property of the agent (read from the pool). */
 const COUNTERS = ['createSocketCount', 'createSocketErrorCount', 'closeSocketCount', 'errorSocketCount', 'timeoutSocketCount', 'requestCount']
 // Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
@@ -206,6 +209,11 @@ class Agent extends http.Agent {
     if (typeof options === 'string') options = { host: options, port, localAddress }
     options = { __proto__: null, ...options, ...this.options }
     const target = { secure: this[kBook].secure, host: options.host || options.hostname || 'localhost', port: Number(options.port) || this.defaultPort }
+    if (target.secure && !options.servername && options.servername !== '') {
+      // As Node's agent: the name sent and checked is the Host header's, where the request set its own.
+      const servername = serverNameOf(req, target.host)
+      if (servername !== '' && servername !== target.host) options.servername = servername
+    }
     const profile = this[kConnections].profileFor(options, () => target, CONNECT_OPTIONS)
     this[kConnections].forward(req, profile, target)
     this[kBook].addRequest(req, options, profile)
@@ -217,6 +225,8 @@ class Agent extends http.Agent {
    * socket back (`freeSocketTimeout`, or less if the server's `Keep-Alive` header asks).
    */
   keepSocketAlive (socket) {
+    // Code that patches Node's (APM tools, mocks) is obeyed, as by a subclass that calls super.
+    if (http.Agent.prototype.keepSocketAlive !== NODE_KEEP_SOCKET_ALIVE) return super.keepSocketAlive(socket)
     socket.setKeepAlive(true, this.keepAliveMsecs)
     socket.unref()
     return true
@@ -348,6 +358,25 @@ class Agent extends http.Agent {
 function install (agent = new Agent()) {
   if (!(agent instanceof Agent)) throw invalidArgType('agent', 'an instance of Agent', agent)
   return installAgent(agent, counterpart(agent))
+}
+
+/**
+ * The TLS server name of a socket-face request, as Node's agent finds it: the Host header's host (no
+ * port, no brackets), else `host`; '' for an IP address (no SNI, and the address is checked).
+ */
+function serverNameOf (req, host) {
+  const header = req.getHeader('host')
+  let name = host
+  if (header) {
+    if (typeof header !== 'string') throw invalidArgType('options.headers.host', 'of type string', header)
+    if (header.startsWith('[')) {
+      const end = header.indexOf(']')
+      name = end === -1 ? header : header.slice(1, end)
+    } else {
+      name = header.split(':', 1)[0]
+    }
+  }
+  return net.isIP(name) ? '' : name
 }
 
 function originStats ({ connected, free, pending, queued, running }) {

@@ -89,6 +89,24 @@ test('a name that does not match fails as Node\'s tls fails it: its message, rea
   })
 })
 
+test('socket face: a request\'s own Host header names the server for SNI and the certificate check, as with Node\'s agent', async () => {
+  const named = selfSigned({ cn: 'agent1.test', san: false })
+  await serve(named, async srv => {
+    const agent = new HttpsAgent({ ca: named.cert })
+    try {
+      const url = `https://127.0.0.1:${srv.port}/`
+      assert.strictEqual(await get(url, { agent, headers: { host: `agent1.test:${srv.port}` } }), 'agent1.test')
+      // Without it, the address is what the certificate must name (it does not).
+      await assert.rejects(get(url, { agent }), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+      // A name from the header never serves a request for another: the connections are not shared.
+      assert.strictEqual(await get(url, { agent, headers: { host: 'agent1.test' } }), 'agent1.test')
+      assert.throws(() => https.get(url, { agent, headers: { host: ['a', 'b'] } }), { code: 'ERR_INVALID_ARG_TYPE' })
+    } finally {
+      agent.destroy()
+    }
+  }, { handler: (req, res) => res.end(req.socket.servername) })
+})
+
 /** Runs `script` in a child Node with `env`; resolves with its stdout. */
 function child (script, env) {
   return new Promise((resolve, reject) => {

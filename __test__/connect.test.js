@@ -257,6 +257,54 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
   }
 })
 
+test('a createConnection given after construction is called as Node calls it: assigned to the agent, a class field, a patch of Node\'s prototype (both faces)', async () => {
+  const srv = await listenCounting(okServer())
+  const calls = []
+  const dial = label => function (options, callback) {
+    assert.ok(this instanceof Agent, 'called on the agent')
+    calls.push(label)
+    return net.connect(srv.port, '127.0.0.1')
+  }
+  class Fielded extends Agent {
+    createConnection = dial('field')
+  }
+  const assigned = new Agent()
+  const fielded = new Fielded()
+  const patched = new Agent()
+  const nodes = http.Agent.prototype.createConnection
+  try {
+    assigned.createConnection = dial('assigned')
+    http.Agent.prototype.createConnection = dial('patched')
+    for (const agent of [assigned, fielded, patched]) {
+      assert.match((await get('http://example.test/', { agent })).body, /^127\.0\.0\.1 /)
+      assert.match(await (await agent.request('http://example.test/x')).text(), /^127\.0\.0\.1 /)
+    }
+    // Every connection made by the function (one per face: each keeps its own kind of connection).
+    assert.deepStrictEqual(calls, ['assigned', 'assigned', 'field', 'field', 'patched', 'patched'])
+    assert.strictEqual(srv.counts.opened, 6)
+  } finally {
+    http.Agent.prototype.createConnection = nodes
+    for (const agent of [assigned, fielded, patched]) agent.destroy()
+    await srv.close()
+  }
+})
+
+test('a patch of Node\'s keepSocketAlive is obeyed, as by a subclass that calls super', async () => {
+  const srv = await listenCounting(okServer())
+  const agent = new Agent()
+  const nodes = http.Agent.prototype.keepSocketAlive
+  let asked = 0
+  try {
+    http.Agent.prototype.keepSocketAlive = function () { asked++; return false }
+    for (let i = 0; i < 2; i++) await get('http://127.0.0.1:' + srv.port + '/', { agent })
+    assert.deepStrictEqual([asked, srv.counts.opened], [2, 2])
+  } finally {
+    http.Agent.prototype.keepSocketAlive = nodes
+    agent.destroy()
+    await srv.close()
+  }
+})
+
 test('createConnection (a subclass override or the option): its socket carries the requests, pooled, counted and capped (both faces)', async () => {
   const srv = await listenCounting(okServer())
   const made = []

@@ -74,11 +74,13 @@ function keyPart (value, functionId) {
   return String(value)
 }
 
-/** The agent's own `createConnection` when a subclass overrides Node's, bound to the agent. */
+/** Node's own `createConnection`s, as this module found them (code may patch Node's prototypes later). */
+const NODE_CREATE_CONNECTION = new Set([http.Agent.prototype.createConnection, https.Agent.prototype.createConnection])
+
+/** The agent's own `createConnection` when a subclass (or a patch) replaces Node's, bound to the agent. */
 function overriddenCreateConnection (agent) {
   const own = agent.createConnection
-  if (typeof own !== 'function' || own === http.Agent.prototype.createConnection ||
-    own === https.Agent.prototype.createConnection) return undefined
+  if (typeof own !== 'function' || NODE_CREATE_CONNECTION.has(own)) return undefined
   return (options, callback) => own.call(agent, options, callback)
 }
 
@@ -86,6 +88,10 @@ class Connections {
   /** `agentOptions` are the options `agent` was made with, `checked` their connect options. */
   constructor (agent, agentOptions, checked) {
     giveDefaultCa()
+    this.agent = agent
+    /** The `createConnection` the agent was made with, and the wrapper of a later one (`laterCreateConnection`). */
+    this.madeWith = agent.createConnection
+    this.later = null
     const override = overriddenCreateConnection(agent)
     if (override !== undefined) {
       agentOptions = { ...agentOptions, createConnection: override }
@@ -144,8 +150,9 @@ class Connections {
 
   key (checked, proxy) {
     // The proxy setting itself is not in the key: the proxy it picks (URL with credentials) is.
-    const parts = CONNECT_OPTIONS.map(name => name === 'proxy' ? '' : keyPart(checked[name], fn => this.functionId(fn)))
-    return `${parts.join('\u0000')}\u0000${proxy?.url ?? ''}`
+    const id = fn => this.functionId(fn)
+    const parts = CONNECT_OPTIONS.map(name => name === 'proxy' ? '' : keyPart(checked[name], id))
+    return `${parts.join('\u0000')}\u0000${proxy?.url ?? ''}\u0000${keyPart(checked.createConnection, id)}`
   }
 
   /** Checked options as the native side takes them: functions as ids, the chosen proxy. */
@@ -179,6 +186,8 @@ class Connections {
     } else {
       for (let i = 0; i < names.length; i++) merged = this.override(merged, names[i], options[names[i]])
     }
+    const later = this.laterCreateConnection()
+    if (later !== undefined && merged?.createConnection === undefined) merged = this.override(merged, 'createConnection', later)
     if (merged === null && this.agentChecked.proxy === undefined) return 0
     const checked = merged === null ? this.agentChecked : connectOptions(merged)
     const proxy = checked.proxy === undefined ? undefined : proxyFor(checked.proxy, target())
@@ -199,6 +208,22 @@ class Connections {
       if (checked.createConnection !== undefined) this.createOptions.set(id, merged ?? this.agentOptions)
     }
     return id
+  }
+
+  /**
+   * The agent's `createConnection` when it is no longer the one the agent was made with: Node's agent
+   * calls whatever `agent.createConnection` is when it makes a socket, so code assigns one to a made
+   * agent, declares one as a class field (set after the constructor ran), or patches Node's prototype.
+   * One wrapper per function, so that its requests share a route.
+   */
+  laterCreateConnection () {
+    const own = this.agent.createConnection
+    if (own === this.madeWith || typeof own !== 'function') return undefined
+    if (this.later?.own !== own) {
+      const agent = this.agent
+      this.later = { own, wrapper: (options, callback) => own.call(agent, options, callback) }
+    }
+    return this.later.wrapper
   }
 
   /**
