@@ -231,13 +231,13 @@ declare class Agent extends http.Agent {
   /** The Promise face: one request over a pooled connection, spoken on the JS thread (hyper for the few it does not take). */
   request(url: string | URL, options?: RequestOptions): Promise<Response>
   getCurrentStatus(): AgentStatus
-  /** agentkeepalive's counters (as in `getCurrentStatus()`), read from the pool. */
-  readonly createSocketCount: number
-  readonly createSocketErrorCount: number
-  readonly closeSocketCount: number
-  readonly errorSocketCount: number
-  readonly timeoutSocketCount: number
-  readonly requestCount: number
+  /** agentkeepalive's counters (as in `getCurrentStatus()`), read from the pool; assigning one (a reset) moves it from there. */
+  createSocketCount: number
+  createSocketErrorCount: number
+  closeSocketCount: number
+  errorSocketCount: number
+  timeoutSocketCount: number
+  requestCount: number
   /** agentkeepalive's: whether a counter moved since it was last read here. */
   readonly statusChanged: boolean
   /** agentkeepalive's views of its options, in ms. */

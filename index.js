@@ -33,6 +33,8 @@ const kLimits = Symbol('limits')
 const kDestroyed = Symbol('destroyed')
 /** Node's own keepSocketAlive, as this module found it (code may patch Node's prototype later). */
 const NODE_KEEP_SOCKET_ALIVE = http.Agent.prototype.keepSocketAlive
+/** What code assigned to a counter moves it by, from the pool's count (see `counted`). */
+const kCounterShift = Symbol('counterShift')
 /** agentkeepalive's counters, each also a property of the agent (read from the pool). */
 const COUNTERS = ['createSocketCount', 'createSocketErrorCount', 'closeSocketCount', 'errorSocketCount', 'timeoutSocketCount', 'requestCount']
 // Constructor option (internal) that makes the agent a view of another one's pool (see counterpart).
@@ -94,6 +96,7 @@ function attachPool (agent, options, normalized, secure) {
   // emits 'free' for listeners of the agent, as Node's does).
   agent.removeAllListeners('free')
   for (const name of COUNTERS) agent[`${name}LastCheck`] = 0
+  agent[kCounterShift] = {}
   const source = options?.[kViewOf]
   if (source !== undefined) {
     attachView(agent, source, normalized, secure)
@@ -268,12 +271,12 @@ class Agent extends http.Agent {
       stats[o.origin] = originStats(o)
     }
     const current = {
-      createSocketCount: status.createSocketCount,
-      createSocketErrorCount: status.createSocketErrorCount,
-      closeSocketCount: status.closeSocketCount,
-      errorSocketCount: status.errorSocketCount,
-      timeoutSocketCount: status.timeoutSocketCount,
-      requestCount: status.requestCount,
+      createSocketCount: counted(this, status, 'createSocketCount'),
+      createSocketErrorCount: counted(this, status, 'createSocketErrorCount'),
+      closeSocketCount: counted(this, status, 'closeSocketCount'),
+      errorSocketCount: counted(this, status, 'errorSocketCount'),
+      timeoutSocketCount: counted(this, status, 'timeoutSocketCount'),
+      requestCount: counted(this, status, 'requestCount'),
       freeSockets,
       sockets,
       requests
@@ -291,8 +294,8 @@ class Agent extends http.Agent {
    */
   get statusChanged () {
     const status = this[kNative].status()
-    const changed = COUNTERS.some(name => status[name] !== this[`${name}LastCheck`])
-    if (changed) for (const name of COUNTERS) this[`${name}LastCheck`] = status[name]
+    const changed = COUNTERS.some(name => counted(this, status, name) !== this[`${name}LastCheck`])
+    if (changed) for (const name of COUNTERS) this[`${name}LastCheck`] = counted(this, status, name)
     return changed
   }
 
@@ -379,6 +382,11 @@ function serverNameOf (req, host) {
   return net.isIP(name) ? '' : name
 }
 
+/** Counter `name` as the agent shows it: the pool's count, moved by what code assigned to it. */
+function counted (agent, status, name) {
+  return status[name] + (agent[kCounterShift][name] ?? 0)
+}
+
 function originStats ({ connected, free, pending, queued, running }) {
   return { connected, free, pending, queued, running, size: pending + queued + running }
 }
@@ -394,7 +402,9 @@ class HttpsAgent extends https.Agent {
 }
 for (const name of COUNTERS) {
   Object.defineProperty(Agent.prototype, name, {
-    get () { return this[kNative].status()[name] },
+    get () { return counted(this, this[kNative].status(), name) },
+    // agentkeepalive's are plain fields, which code resets (`agent.requestCount = 0` per interval) or moves.
+    set (value) { this[kCounterShift][name] = Number(value) - this[kNative].status()[name] },
     configurable: true
   })
 }

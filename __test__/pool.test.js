@@ -201,6 +201,15 @@ test('stats in undici\'s shape and getCurrentStatus in agentkeepalive\'s, while 
     assert.deepStrictEqual(await Promise.all(pending), Array(5).fill('done'))
     assert.deepStrictEqual(a.stats[origin], { connected: 2, free: 2, pending: 0, queued: 0, running: 0, size: 0 })
     assert.deepStrictEqual(a.getCurrentStatus().freeSockets, { [name]: 2 })
+    // As agentkeepalive's fields, the counters can be reset or moved by code (per-interval metrics).
+    a.requestCount = 0
+    a.createSocketCount++
+    const one = text(a.request(srv.url))
+    await waitFor(() => held.length === 1, 2000)
+    held.shift().end('done')
+    await one
+    assert.deepStrictEqual([a.requestCount, a.createSocketCount], [1, 3])
+    assert.deepStrictEqual([a.getCurrentStatus().requestCount, a.statusChanged, a.requestCountLastCheck], [1, true, 1])
   })
 })
 
