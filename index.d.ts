@@ -166,14 +166,18 @@ interface OriginStats {
   size: number
 }
 
-/** agentkeepalive's `getCurrentStatus()` keys, plus our own counters and per-origin stats. */
-interface AgentStatus {
+/** agentkeepalive's counters, read from the pool. */
+interface Counters {
   createSocketCount: number
   createSocketErrorCount: number
   closeSocketCount: number
   errorSocketCount: number
   timeoutSocketCount: number
   requestCount: number
+}
+
+/** agentkeepalive's `getCurrentStatus()` keys, plus our own counters and per-origin stats. */
+interface AgentStatus extends Counters {
   freeSockets: Record<string, number>
   sockets: Record<string, number>
   requests: Record<string, number>
@@ -225,19 +229,18 @@ interface ComposedDispatcher {
 /** An undici interceptor (`undici.interceptors.redirect()`, `retry()`, ... or one's own). */
 type DispatchInterceptor = (dispatch: DispatchFunction) => DispatchFunction
 
+/**
+ * agentkeepalive's counters (as in `getCurrentStatus()`) are properties of the agent too; assigning one
+ * (a reset) moves it from the pool's count.
+ */
+interface Agent extends Counters {}
+
 /** A keep-alive `http.Agent` whose connections live in a Rust pool. */
 declare class Agent extends http.Agent {
   constructor(options?: AgentOptions)
   /** The Promise face: one request over a pooled connection, spoken on the JS thread (hyper for the few it does not take). */
   request(url: string | URL, options?: RequestOptions): Promise<Response>
   getCurrentStatus(): AgentStatus
-  /** agentkeepalive's counters (as in `getCurrentStatus()`), read from the pool; assigning one (a reset) moves it from there. */
-  createSocketCount: number
-  createSocketErrorCount: number
-  closeSocketCount: number
-  errorSocketCount: number
-  timeoutSocketCount: number
-  requestCount: number
   /** agentkeepalive's: whether a counter moved since it was last read here. */
   readonly statusChanged: boolean
   /** agentkeepalive's views of its options, in ms. */

@@ -26,6 +26,7 @@ const agent = new Agent(options)
 const asAgentkeepalive: HttpOptions = { timeout: '30s', keepAliveTimeout: '4s', socketActiveTTL: '1h' }
 const changed: boolean = new Agent(asAgentkeepalive).statusChanged
 const created: number = agent.createSocketCount + agent.requestCount
+agent.requestCount = 0
 const secure = new HttpsAgent({ ca: 'pem' })
 const other: Agent = new DefaultAgent()
 const viaNamespace: Agent = new ka.HttpAgent()
