@@ -112,3 +112,29 @@ test('caps assigned after construction are validated as the constructor\'s optio
     agent.destroy()
   }
 })
+
+// A queued request granted room for a new connection on the JS thread (here by a raised cap) used to be
+// told so after its connection started: on a fast connect its fd could reach JS first, unclaimed, and
+// was closed, leaving the request waiting forever (about one round in 50).
+test('requests granted new connections together all get them: 150 rounds of a cap raised under 2 waiters', async () => {
+  const held = []
+  const server = http.createServer((req, res) => held.push(res))
+  await withAgent(server, new Agent(), async (srv) => {
+    for (let round = 0; round < 150; round++) {
+      const agent = new Agent({ maxSockets: 1 })
+      try {
+        const answers = Array.from({ length: 3 }, () => agent.request(srv.url).then(r => r.text()))
+        while (held.length < 1) await once(server, 'request')
+        agent.maxSockets = 3
+        let stuck
+        const arrived = (async () => { while (held.length < 3) await once(server, 'request') })()
+        await Promise.race([arrived, new Promise((resolve, reject) => { stuck = setTimeout(reject, 5000, new Error(`round ${round}: a granted request never arrived`)) })])
+        clearTimeout(stuck)
+        for (const res of held.splice(0)) res.end('ok')
+        assert.deepStrictEqual(await Promise.all(answers), ['ok', 'ok', 'ok'])
+      } finally {
+        agent.destroy()
+      }
+    }
+  })
+})

@@ -503,3 +503,26 @@ test('requestCount counts, as agentkeepalive does, requests whose socket was kep
     assert.deepStrictEqual([agent.requestCount, agent.getCurrentStatus().closeSocketCount], [3, 1])
   })
 })
+
+test('a socket made for a queued request is handed over with a \'free\' of the agent, as Node\'s agent does', async () => {
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 1 }), async (srv, agent) => {
+    const freed = []
+    agent.on('free', socket => freed.push(socket))
+    const first = http.get(srv.url, { agent }, res => {
+      res.resume()
+      // Its socket goes while the second request waits: a new one is made for it.
+      res.on('end', () => first.socket.destroy())
+    })
+    const second = await new Promise((resolve, reject) => {
+      const req = http.get(srv.url, { agent }, res => {
+        res.resume()
+        res.on('end', () => resolve(req))
+      })
+      req.on('error', reject)
+    })
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(freed.length, 3)
+    assert.deepStrictEqual([freed[0] === first.socket, freed[1] === second.socket, freed[2] === second.socket], [true, true, true])
+    assert.notStrictEqual(first.socket, second.socket)
+  })
+})

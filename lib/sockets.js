@@ -214,7 +214,10 @@ class SocketBook {
       else this.native.socketDestroy(id, true)
       return true
     }
-    this.assign(req, route, id, kind === KIND_REUSED, fd)
+    const made = this.assign(req, route, id, kind === KIND_REUSED, fd)
+    // Node's agent makes the socket of a queued request and emits its 'free' to hand it over: listeners
+    // of the agent's 'free' hear of it (after the hand-over), as there.
+    if (kind !== KIND_REUSED) this.emitFree(made, route)
     return true
   }
 
@@ -246,6 +249,7 @@ class SocketBook {
     req.onSocket(socket)
     // As Node's agent: a request's own `timeout` is set on its socket as user code would set it.
     if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
+    return socket
   }
 
   create (id, route, connecting, fd) {
@@ -277,6 +281,10 @@ class SocketBook {
     if (route === undefined) return
     this.pool(socket, route)
     // Node's agent keeps its pool in its own 'free' listener; those added later hear of it after.
+    this.emitFree(socket, route)
+  }
+
+  emitFree (socket, route) {
     const agent = this.agent
     if (agent.listenerCount('free') > 0) agent.emit('free', socket, route.options)
   }

@@ -417,7 +417,10 @@ impl Sockets {
         }
         Ok(match turn {
             Turn::Now(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Turn::Now(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd, open)),
+            // The caller learns the id from this answer, before any event of the connection.
+            Turn::Now(Grant::Connect(slot)) => {
+                Outcome::Connecting(self.open(slot, fd, open, |_| {}))
+            }
             Turn::Queued(seq) => {
                 let mut tickets = self.tickets();
                 // The grant may already have come, on another thread: then there is nothing to cancel.
@@ -438,15 +441,27 @@ impl Sockets {
         fd: bool,
         open: Opening,
     ) {
-        let outcome = match answer {
-            Ok(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            Ok(Grant::Connect(slot)) => Outcome::Connecting(self.open(slot, fd, open)),
+        match answer {
+            Ok(Grant::Reuse(lease)) => {
+                let id = self.hold(lease);
+                self.announce(ticket, Outcome::Reused(id));
+            }
+            // Announced before it starts connecting: its events (its fd) must not reach JS before the
+            // grant does, or JS would not know whose connection they are.
+            Ok(Grant::Connect(slot)) => {
+                self.open(slot, fd, open, |id| {
+                    self.announce(ticket, Outcome::Connecting(id))
+                });
+            }
             Err(error) => {
                 self.tickets().waiting.remove(&ticket);
                 self.sink.emit(SocketEvent::Refused { ticket, error });
-                return;
             }
-        };
+        }
+    }
+
+    /// Records what queued request `ticket` was given, for its owner to claim, and tells the owner.
+    fn announce(&self, ticket: u64, outcome: Outcome) {
         let mut tickets = self.tickets();
         tickets.waiting.remove(&ticket);
         tickets.granted.insert(ticket, outcome);
@@ -481,14 +496,22 @@ impl Sockets {
     }
 
     /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected. With
-    /// `fd`, a plain-TCP connection is handed to JS once connected.
-    fn open(self: &Arc<Self>, slot: Slot<Conn>, fd: bool, open: Opening) -> ConnId {
+    /// `fd`, a plain-TCP connection is handed to JS once connected. `announce` runs once the connection
+    /// is held and before it starts: nothing of it reaches JS before what `announce` emits.
+    fn open(
+        self: &Arc<Self>,
+        slot: Slot<Conn>,
+        fd: bool,
+        open: Opening,
+        announce: impl FnOnce(ConnId),
+    ) -> ConnId {
         let id = slot.id();
         let handle = RawHandle::new(open.role);
         // Without an fd, writes made while connecting wait in the pipe's queue; an fd-carried connection's
         // socket holds its own until the fd comes (and one that takes the pipe after all gets it then).
         let commands = (!fd).then(|| handle.commands());
         self.held().insert(id, Held::Connecting(handle.clone()));
+        announce(id);
         let this = self.clone();
         tokio::spawn(async move {
             let mut stop = handle.shared.stop.subscribe();
