@@ -363,9 +363,14 @@ function install (agent = new Agent()) {
   return installAgent(agent, counterpart(agent))
 }
 
+/** A host name rustls can send and check (it refuses others, where OpenSSL sends any string). */
+const DNS_NAME = /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$/i
+const NUMERIC_LAST_LABEL = /(^|\.)\d+\.?$/
+
 /**
  * The TLS server name of a socket-face request, as Node's agent finds it: the Host header's host (no
- * port, no brackets), else `host`; '' for an IP address (no SNI, and the address is checked).
+ * port, no brackets), else `host`; '' for an IP address (no SNI, and the address is checked), and for a
+ * header rustls could not send as a name (`[::1:80`): the host dialled is named and checked instead.
  */
 function serverNameOf (req, host) {
   const header = req.getHeader('host')
@@ -379,7 +384,7 @@ function serverNameOf (req, host) {
       name = header.split(':', 1)[0]
     }
   }
-  return net.isIP(name) ? '' : name
+  return net.isIP(name) || !DNS_NAME.test(name) || NUMERIC_LAST_LABEL.test(name) ? '' : name
 }
 
 /** Counter `name` as the agent shows it: the pool's count, moved by what code assigned to it. */
