@@ -147,18 +147,12 @@ function giveParser (parser) {
 }
 
 /**
- * Idle connections keep their parser for the next exchange (taking and giving one back costs async_hooks
- * work each time: ≈ 8k instructions a request) until they have been idle through a whole sweep (1 to
- * 2 s): then it goes back, and an idle connection holds none. `holding` are the connections that hold
- * one; each notes the sweep count when it went idle (`restedAt`), a field write per request.
- */
-/**
  * With this many requests in flight, one granted a connection is sent at the end of the event loop's
  * turn, with the others granted in it, rather than at once. Over loopback a write also carries the
  * request into the server's socket and wakes the server if it sleeps; requests written one after another,
  * no longer between the handling of each response, find it awake more often. At 64 in flight that gave
- * +12 % requests/s and -12 % CPU per request (median of 10 alternated runs; benchmark/README.md, "Where the time goes"). One
- * request at a time is sent at once: waiting would only add latency.
+ * +12 % requests/s and -12 % CPU per request (median of 10 alternated runs; benchmark/README.md, "Where
+ * the time goes"). One request at a time is sent at once: waiting would only add latency.
  */
 const SEND_AT_TURN_END = 4
 /** Requests waiting for the end of this turn, each followed by the connection it was granted. */
@@ -183,6 +177,12 @@ function sendTurn () {
   }
 }
 
+/**
+ * Idle connections keep their parser for the next exchange (taking and giving one back costs async_hooks
+ * work each time: ≈ 8k instructions a request) until they have been idle through a whole sweep (1 to
+ * 2 s): then it goes back, and an idle connection holds none. `holding` are the connections that hold
+ * one; each notes the sweep count when it went idle (`restedAt`), a field write per request.
+ */
 const holding = new Set()
 const REST_SWEEP_MS = 1000
 let sweeps = 0

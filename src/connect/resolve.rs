@@ -21,10 +21,10 @@ pub trait CallerStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Un
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> CallerStream for T {}
 
-/// The caller's functions that run in JavaScript, identified by the ids the binding gave them.
 /// The function id that stands for Node's own `tls.checkServerIdentity` (the caller's start at 1).
 pub const NODE_CHECK_SERVER_IDENTITY: u32 = 0;
 
+/// The caller's functions that run in JavaScript, identified by the ids the binding gave them.
 pub trait Hooks: Send + Sync + 'static {
     /// Calls `lookup(host, { family, hints, all: true }, callback)`.
     fn lookup(&self, lookup: u32, host: &str, family: u8, hints: i32) -> Answer<Vec<IpAddr>>;
