@@ -66,6 +66,53 @@ test('https.get with the agent: TLS in Rust, plaintext through the socket, one c
   })
 })
 
+test('the socket over TLS tells what Node\'s tls.TLSSocket tells: protocol, cipher, key exchange, resumption, servername, certificates', async () => {
+  const tls = selfSigned()
+  const client = selfSigned({ cn: 'test-client' })
+  const server = https.createServer({ key: tls.key, cert: tls.cert, requestCert: true, rejectUnauthorized: false }, hello)
+  await withAgent(server, new HttpsAgent(), async srv => {
+    /** What a socket tells, for 3 new connections (the 2nd resumes the 1st's session; the 3rd dials an IP). */
+    const told = async Make => {
+      const seen = []
+      for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+        const agent = new Make({ keepAlive: false, ca: tls.cert, cert: client.cert, key: client.key, maxVersion })
+        for (const host of ['localhost', 'localhost', '127.0.0.1']) {
+          // Read as the response starts: Node's socket tells nothing once closed (keepAlive: false).
+          seen.push(await new Promise((resolve, reject) => {
+            https.get(`https://${host}:${srv.port}/`, { agent }, res => {
+              const { socket } = res
+              resolve({
+                protocol: socket.getProtocol(),
+                cipher: socket.getCipher(),
+                ephemeral: socket.getEphemeralKeyInfo(),
+                reused: socket.isSessionReused(),
+                servername: socket.servername,
+                own: [socket.getX509Certificate().subject, socket.getCertificate().subject.CN]
+              })
+              res.resume()
+            }).on('error', reject)
+          }))
+        }
+        agent.destroy()
+      }
+      return seen
+    }
+    const ours = await told(HttpsAgent)
+    assert.deepStrictEqual(ours, await told(https.Agent))
+    assert.deepStrictEqual(ours.map(s => [s.protocol, s.reused, s.servername]), [
+      ['TLSv1.2', false, 'localhost'], ['TLSv1.2', true, 'localhost'], ['TLSv1.2', false, false],
+      ['TLSv1.3', false, 'localhost'], ['TLSv1.3', true, 'localhost'], ['TLSv1.3', false, false]
+    ])
+    assert.strictEqual(ours[0].cipher.name, 'ECDHE-RSA-AES128-GCM-SHA256')
+    // (Node's reads no peer certificate on a resumed session; rustls keeps it with the session.)
+    const agent = new HttpsAgent({ ca: tls.cert })
+    const { socket } = await get(`https://localhost:${srv.port}/`, agent)
+    assert.strictEqual(socket.getPeerX509Certificate().fingerprint256, new crypto.X509Certificate(tls.cert).fingerprint256)
+    agent.destroy()
+    assert.strictEqual(ours[0].cipher.standardName, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256')
+  })
+})
+
 test('https without a trusted ca fails with a TLS code', async () => {
   const tls = selfSigned()
   await withAgent(https.createServer({ key: tls.key, cert: tls.cert }, hello), new HttpsAgent(), async (srv, agent) => {

@@ -126,7 +126,7 @@ function observe (href, method, headers) {
  */
 class ConnectedSocket {
   constructor (info, secure) {
-    const { alpn, ...addresses } = connectionInfo(info)
+    const { alpn, addresses } = connectionInfo(info)
     Object.assign(this, addresses)
     this.encrypted = secure
     if (secure) this.alpnProtocol = alpn || false

@@ -10,7 +10,7 @@
 // `_drained`, `_carrierClosed(err)` (the pipe's come as Rust events through lib/sockets.js, and its close
 // as `_closedByRust`). A `push()` that returns false pauses the carrier until `_read()` (backpressure).
 // Until an fd arrives, what ClientRequest writes waits here. It offers what Node code reads on a
-// net.Socket / tls.TLSSocket: timeouts, addresses, byte counts, ref/unref, peer certificate.
+// net.Socket: timeouts, addresses, byte counts, ref/unref (over TLS, lib/tls-socket.js adds tls.TLSSocket's).
 //
 // The keep-alive race: a server may close an idle connection just as a request is sent on it. When a
 // *reused* connection ends before any byte of the answer, and the request may be sent twice, the socket
@@ -19,7 +19,6 @@
 // request.
 
 const { Duplex } = require('node:stream')
-const { X509Certificate } = require('node:crypto')
 const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
@@ -34,8 +33,6 @@ const kDrain = Symbol('drainCallback')
 const kTimer = Symbol('timer')
 const kGone = Symbol('closedByRust')
 const kReffed = Symbol('reffed')
-const kPeerCert = Symbol('peerCertificate')
-const kVerified = Symbol('verified')
 const kReplay = Symbol('replay')
 const kReplayBytes = Symbol('replayBytes')
 const kReplays = Symbol('replays')
@@ -65,22 +62,13 @@ function onIdleError () {
   this.destroy()
 }
 
-function parseDN (text) {
-  const out = {}
-  for (const line of String(text ?? '').split('\n')) {
-    const at = line.indexOf('=')
-    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1)
-  }
-  return out
-}
-
 class RustSocket extends Duplex {
   /**
    * @param owner the agent's socket-face book-keeper (see lib/sockets.js)
    * @param id the connection's id in the Rust pool
    * @param fd whether the connection (being connected) may come as an fd
    */
-  constructor (owner, native, id, { secure, connecting, verified, fd }) {
+  constructor (owner, native, id, { connecting, fd }) {
     // Strings pass as they are (ClientRequest writes its head as a latin1 string): the fd carrier hands
     // them to libuv as Node's own socket would, without a Buffer made for each.
     super({ allowHalfOpen: false, decodeStrings: false })
@@ -92,7 +80,6 @@ class RustSocket extends Duplex {
     this[kTimer] = null
     this[kGone] = false
     this[kReffed] = false
-    this[kPeerCert] = null
     this[kReplay] = null
     this[kReplayBytes] = 0
     this[kReplays] = 0
@@ -115,14 +102,7 @@ class RustSocket extends Duplex {
     this.remoteFamily = undefined
     this.localAddress = undefined
     this.localPort = undefined
-    this.alpnProtocol = false
     this._httpMessage = null
-    if (secure) {
-      this.encrypted = true
-      this.authorized = false
-      this.authorizationError = null
-      this[kVerified] = verified
-    }
   }
 
   get id () { return this[kId] }
@@ -147,14 +127,9 @@ class RustSocket extends Duplex {
         ? new FdCarrier(native, this[kId], fd, this, this.encrypted === true)
         : new PipeCarrier(native, this[kId])
     }
-    const { alpn, ...addresses } = connectionInfo(info)
+    const { addresses, alpn, tls } = connectionInfo(info)
     Object.assign(this, addresses)
-    if (this.encrypted) {
-      this.alpnProtocol = alpn || false
-      this[kPeerCert] = peerCertificate ?? null
-      // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
-      this.authorized = this[kVerified]
-    }
+    if (this.encrypted) this._secured(alpn, tls, peerCertificate)
     this._activity()
     if (this[kResend] !== null || this[kHeld] !== null) this._flush()
     // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.
@@ -452,26 +427,6 @@ class RustSocket extends Duplex {
   address () {
     if (this.localAddress === undefined) return {}
     return { address: this.localAddress, family: this.remoteFamily, port: this.localPort }
-  }
-
-  getPeerCertificate (detailed) {
-    const raw = this[kPeerCert]
-    if (!raw) return {}
-    const x = new X509Certificate(raw)
-    const cert = {
-      subject: parseDN(x.subject),
-      issuer: parseDN(x.issuer),
-      subjectaltname: x.subjectAltName,
-      valid_from: x.validFrom,
-      valid_to: x.validTo,
-      serialNumber: x.serialNumber,
-      fingerprint: x.fingerprint,
-      fingerprint256: x.fingerprint256,
-      fingerprint512: x.fingerprint512,
-      raw: Buffer.from(raw)
-    }
-    if (detailed) cert.issuerCertificate = cert
-    return cert
   }
 }
 

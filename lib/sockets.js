@@ -6,6 +6,7 @@
 // after `http.get()`, or `agent.requests` in a socket's 'close' listener, sees what Node would show.
 
 const { RustSocket, CARRIER } = require('./socket')
+const { TlsSocket, sentServerName } = require('./tls-socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
@@ -253,13 +254,17 @@ class SocketBook {
   }
 
   create (id, route, connecting, fd) {
-    const socket = new RustSocket(this, this.native, id, {
-      secure: this.secure,
-      connecting,
-      // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
-      verified: this.secure && (route.options.rejectUnauthorized ?? verifiesByDefault()) !== false,
-      fd: connecting && fd
-    })
+    const options = route.options
+    const socket = this.secure
+      ? new TlsSocket(this, this.native, id, {
+        connecting,
+        // The request's own rejectUnauthorized (its route was made with it) decides `socket.authorized`.
+        verified: (options.rejectUnauthorized ?? verifiesByDefault()) !== false,
+        fd: connecting && fd,
+        servername: sentServerName(options, route.host),
+        cert: options.cert
+      })
+      : new RustSocket(this, this.native, id, { connecting, fd: connecting && fd })
     this.byId.set(id, socket)
     this.routes.set(socket, route)
     socket[SOCKET_CREATED_TIME] = Date.now()

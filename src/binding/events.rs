@@ -323,8 +323,9 @@ impl EventQueue {
     }
 }
 
-/// Where a connection leads, for JS: remote address, port and family, the same locally, then the ALPN
-/// protocol, `|`-separated (empty fields where unknown).
+/// Where a connection leads, for JS: remote address, port and family, the same locally, the ALPN
+/// protocol, then for TLS the protocol version, cipher suite, key exchange group and `1` for a resumed
+/// session, `|`-separated (empty fields where unknown).
 fn connection_text(info: &ConnInfo) -> String {
     let addr = |a: Option<std::net::SocketAddr>| match a {
         Some(a) => format!(
@@ -335,11 +336,22 @@ fn connection_text(info: &ConnInfo) -> String {
         ),
         None => "||".to_string(),
     };
+    let tls = match info.tls {
+        Some(t) => format!(
+            "{}|{}|{}|{}",
+            t.protocol,
+            t.suite,
+            t.group.unwrap_or_default(),
+            if t.resumed { "1" } else { "" }
+        ),
+        None => "|||".to_string(),
+    };
     format!(
-        "{}|{}|{}",
+        "{}|{}|{}|{}",
         addr(info.remote),
         addr(info.local),
-        info.alpn.as_deref().unwrap_or_default()
+        info.alpn.as_deref().unwrap_or_default(),
+        tls
     )
 }
 

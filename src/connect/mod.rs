@@ -283,6 +283,14 @@ impl Transport {
         }
     }
 
+    /// What the TLS handshake settled, for TLS connections.
+    pub fn negotiated(&self) -> Option<tls::Negotiated> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(s) => tls::Negotiated::of(s.get_ref().1),
+        }
+    }
+
     /// The server's certificate chain in DER, leaf first, for TLS connections.
     pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
         match self {

@@ -423,6 +423,39 @@ fn verify_name(
     )))
 }
 
+/// What a TLS handshake settled, as Node's `TLSSocket` reports it (`getProtocol()`, `getCipher()`,
+/// `getEphemeralKeyInfo()`, `isSessionReused()`); JS turns rustls's names into OpenSSL's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// "TLSv1.2" or "TLSv1.3".
+    pub protocol: &'static str,
+    /// The cipher suite's IANA name as rustls spells it ("TLS13_AES_128_GCM_SHA256").
+    pub suite: &'static str,
+    /// The key exchange group ("X25519", "secp256r1"); unknown after some resumptions.
+    pub group: Option<&'static str>,
+    /// The session was resumed (a ticket from an earlier connection of the same config).
+    pub resumed: bool,
+}
+
+impl Negotiated {
+    /// `None` until the handshake is done.
+    pub fn of(conn: &rustls::ClientConnection) -> Option<Self> {
+        let protocol = match conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => return None,
+        };
+        Some(Negotiated {
+            protocol,
+            suite: conn.negotiated_cipher_suite()?.suite().as_str()?,
+            group: conn
+                .negotiated_key_exchange_group()
+                .and_then(|g| g.name().as_str()),
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        })
+    }
+}
+
 /// The host name did not match: the leaf certificate, so that the error can be told as Node tells it
 /// (`tls.checkServerIdentity`'s reason, host and certificate; see `Connector`).
 #[derive(Debug)]

@@ -717,14 +717,7 @@ impl Client {
             }
         };
         if watch.is_some() {
-            tell(ConnectStage::Connected(ConnInfo {
-                remote: transport.peer_addr(),
-                local: transport.local_addr(),
-                alpn: transport
-                    .alpn()
-                    .map(|p| String::from_utf8_lossy(&p).into_owned()),
-                peer_certificate: None,
-            }));
+            tell(ConnectStage::Connected(ConnInfo::of(&transport)));
         }
         let wire = Arc::new(Wire::new(MAX_HEAD + 4));
         let handshake = builder()

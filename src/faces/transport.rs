@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::linger::LINGER;
 use super::sealed::Sealed;
 use super::Conn;
+use crate::connect::tls::Negotiated;
 use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
@@ -55,18 +56,21 @@ pub struct ConnInfo {
     pub remote: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
     pub alpn: Option<String>,
+    /// What the TLS handshake settled, for TLS connections.
+    pub tls: Option<Negotiated>,
     /// The server's certificate (DER), for TLS connections.
     pub peer_certificate: Option<Vec<u8>>,
 }
 
 impl ConnInfo {
-    fn of(transport: &Transport) -> Self {
+    pub fn of(transport: &Transport) -> Self {
         ConnInfo {
             remote: transport.peer_addr(),
             local: transport.local_addr(),
             alpn: transport
                 .alpn()
                 .map(|p| String::from_utf8_lossy(&p).into_owned()),
+            tls: transport.negotiated(),
             peer_certificate: transport.peer_certificates().into_iter().next(),
         }
     }

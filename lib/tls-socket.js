@@ -1,0 +1,170 @@
+'use strict'
+// The socket face's socket over TLS: what Node code reads on a tls.TLSSocket, told from what rustls
+// settled in Rust (the handshake, the session and the certificates stay there; lib/socket.js carries the
+// plaintext). Names are Node's (OpenSSL's): a cipher suite is `ECDHE-RSA-AES128-GCM-SHA256` as Node
+// names it, not `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` as rustls does (that one is `standardName`).
+//
+// What only OpenSSL has is reported as Node reports it before a handshake: no session or ticket object
+// (`getSession()`, `getTLSTicket()`: rustls keeps its own resumption store), no Finished messages, and
+// `exportKeyingMaterial()` is not offered.
+
+const { X509Certificate } = require('node:crypto')
+const net = require('node:net')
+const { RustSocket } = require('./socket')
+
+const kPeerCert = Symbol('peerCertificate')
+const kOwnCert = Symbol('ownCertificate')
+const kVerified = Symbol('verified')
+const kNegotiated = Symbol('negotiated')
+
+/** OpenSSL's names of the TLS 1.2 suites rustls speaks (TLS 1.3 suites have one name in both). */
+const OPENSSL_SUITES = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305'
+}
+
+/** `getEphemeralKeyInfo()` for each key exchange group rustls (with ring) speaks, as Node gives it. */
+const EPHEMERAL_KEYS = {
+  X25519: { type: 'ECDH', name: 'X25519', size: 253 },
+  secp256r1: { type: 'ECDH', name: 'prime256v1', size: 256 },
+  secp384r1: { type: 'ECDH', name: 'secp384r1', size: 384 }
+}
+
+function parseDN (text) {
+  const out = {}
+  for (const line of String(text ?? '').split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1)
+  }
+  return out
+}
+
+/** A certificate as `getPeerCertificate()` shows it ({} for none). */
+function certificateObject (x, detailed) {
+  if (x === undefined) return {}
+  const cert = {
+    subject: parseDN(x.subject),
+    issuer: parseDN(x.issuer),
+    subjectaltname: x.subjectAltName,
+    valid_from: x.validFrom,
+    valid_to: x.validTo,
+    serialNumber: x.serialNumber,
+    fingerprint: x.fingerprint,
+    fingerprint256: x.fingerprint256,
+    fingerprint512: x.fingerprint512,
+    raw: x.raw
+  }
+  if (detailed) cert.issuerCertificate = cert
+  return cert
+}
+
+/** The first certificate of a `cert` option (PEM or DER, or a list of them), as Node's context loads it. */
+function firstCertificate (cert) {
+  const first = Array.isArray(cert) ? cert[0] : cert
+  if (first === undefined || first === null) return undefined
+  try {
+    return new X509Certificate(first)
+  } catch {
+    return undefined
+  }
+}
+
+class TlsSocket extends RustSocket {
+  /**
+   * `verified`: rustls checks the chain and name (rejectUnauthorized); `servername`: the name sent (SNI)
+   * and checked, false for none (an IP address); `cert`: the client certificate option, if any.
+   */
+  constructor (owner, native, id, { connecting, verified, fd, servername, cert }) {
+    super(owner, native, id, { connecting, fd })
+    this.encrypted = true
+    this.authorized = false
+    this.authorizationError = null
+    this.alpnProtocol = false
+    this.servername = servername
+    this[kVerified] = verified
+    this[kPeerCert] = undefined
+    this[kOwnCert] = cert
+    this[kNegotiated] = null
+  }
+
+  /** The handshake is done (on each new connection: a replay's too). */
+  _secured (alpn, negotiated, peerCertificate) {
+    this.alpnProtocol = alpn || false
+    this[kNegotiated] = negotiated
+    this[kPeerCert] = peerCertificate ? new X509Certificate(peerCertificate) : undefined
+    // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
+    this.authorized = this[kVerified]
+  }
+
+  getPeerCertificate (detailed) {
+    return certificateObject(this[kPeerCert], detailed)
+  }
+
+  getPeerX509Certificate () {
+    return this[kPeerCert]
+  }
+
+  /** The client certificate this socket presents ({} for none). */
+  getCertificate () {
+    return certificateObject(this.getX509Certificate(), false)
+  }
+
+  getX509Certificate () {
+    const cert = this[kOwnCert]
+    if (cert === undefined || cert instanceof X509Certificate) return cert
+    this[kOwnCert] = firstCertificate(cert)
+    return this[kOwnCert]
+  }
+
+  getProtocol () {
+    return this[kNegotiated]?.protocol ?? null
+  }
+
+  getCipher () {
+    const negotiated = this[kNegotiated]
+    if (negotiated === null) return undefined
+    const standardName = negotiated.suite.replace(/^TLS13_/, 'TLS_')
+    return { name: OPENSSL_SUITES[standardName] ?? standardName, standardName, version: negotiated.protocol }
+  }
+
+  getEphemeralKeyInfo () {
+    const group = this[kNegotiated]?.group
+    return group ? { ...EPHEMERAL_KEYS[group] } : {}
+  }
+
+  isSessionReused () {
+    return this[kNegotiated]?.resumed ?? false
+  }
+
+  getSession () {
+    return undefined
+  }
+
+  getTLSTicket () {
+    return undefined
+  }
+
+  getFinished () {
+    return undefined
+  }
+
+  getPeerFinished () {
+    return undefined
+  }
+
+  getSharedSigalgs () {
+    return []
+  }
+}
+
+/** The name a socket-face connection to `host` sends and checks, as `socket.servername` shows it. */
+function sentServerName (options, host) {
+  if (options.servername) return options.servername
+  return net.isIP(host) ? false : host
+}
+
+module.exports = { TlsSocket, sentServerName }
