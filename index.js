@@ -418,9 +418,23 @@ for (const name of Object.getOwnPropertyNames(Agent.prototype)) {
 }
 Object.defineProperty(Agent, Symbol.hasInstance, {
   value (instance) {
-    return Function.prototype[Symbol.hasInstance].call(this, instance) || (this === Agent && instance instanceof HttpsAgent)
+    // `this` is Agent, its callable face, or a subclass (whose prototype is its own).
+    return Function.prototype[Symbol.hasInstance].call(this, instance) || (this.prototype === Agent.prototype && instance instanceof HttpsAgent)
   }
 })
+
+/**
+ * `cls` as Node's agents are: a constructor that also builds an agent when called without `new`
+ * (`http.Agent({ keepAlive: true })`, as Node's own tests and older code write it). Subclasses,
+ * `instanceof` and the static names work as on the class itself.
+ */
+function callable (cls) {
+  const face = new Proxy(cls, { apply: (target, _, args) => new target(...args) })
+  Object.defineProperty(cls.prototype, 'constructor', { value: face, writable: true, configurable: true })
+  return face
+}
+const AgentFace = callable(Agent)
+const HttpsAgentFace = callable(HttpsAgent)
 
 // agentkeepalive's `constants`: the Symbols of the fields it sets on its sockets, which the socket face
 // sets too (SOCKET_NAME, SOCKET_REQUEST_COUNT, ...); those for its own internals (CURRENT_ID, ...) would
@@ -430,10 +444,10 @@ const constants = Object.freeze({ __proto__: null, ...socketConstants })
 // `require()` gives the class itself, as agentkeepalive's does; every name is also a property of it, so
 // `{ Agent } = require()`, ESM named imports (Node reads these `module.exports.X =` lines statically),
 // `import Agent from` and TypeScript's `esModuleInterop` (`.default`) all reach the same class.
-module.exports = Agent
-module.exports.Agent = Agent
-module.exports.HttpAgent = Agent
-module.exports.HttpsAgent = HttpsAgent
+module.exports = AgentFace
+module.exports.Agent = AgentFace
+module.exports.HttpAgent = AgentFace
+module.exports.HttpsAgent = HttpsAgentFace
 module.exports.constants = constants
 module.exports.install = install
-module.exports.default = Agent
+module.exports.default = AgentFace

@@ -38,6 +38,23 @@ test('destructuring require() gives the classes and install: { Agent, HttpAgent,
   secure.destroy()
 })
 
+test('as Node\'s agents, the classes build an agent when called without new; subclasses and instanceof work as with new', () => {
+  const { Agent, HttpsAgent } = require('keepalive-agent')
+  const plain = Agent({ keepAlive: true, maxSockets: 3 })
+  const secure = HttpsAgent()
+  class Sub extends HttpsAgent {}
+  const sub = new Sub({ maxSockets: 2 })
+  assert.ok(plain instanceof Agent && plain instanceof http.Agent && !(plain instanceof HttpsAgent))
+  assert.ok(secure instanceof HttpsAgent && secure instanceof Agent && secure instanceof https.Agent)
+  assert.ok(sub instanceof Sub && sub instanceof HttpsAgent && sub instanceof Agent)
+  assert.strictEqual(plain.maxSockets, 3)
+  assert.strictEqual(sub.maxSockets, 2)
+  assert.strictEqual(plain.constructor, Agent)
+  assert.strictEqual(secure.constructor, HttpsAgent)
+  assert.strictEqual(sub.constructor, Sub)
+  for (const agent of [plain, secure, sub]) agent.destroy()
+})
+
 test('constants: frozen, agentkeepalive\'s socket Symbols (the ones set on socket-face sockets)', () => {
   const { constants } = require('keepalive-agent')
   assert.ok(Object.isFrozen(constants))
