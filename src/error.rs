@@ -42,6 +42,8 @@ pub enum Kind {
     TlsExpired,
     /// TLS: any other handshake or protocol failure.
     TlsProtocol,
+    /// TLS: `ciphers` selects no cipher suite rustls implements.
+    NoCipherMatch,
     /// The response could not be parsed: the fault as llhttp names it.
     Parse(Hpe),
     /// A header value carries a character that may not be sent (CR, LF, NUL).
@@ -152,6 +154,7 @@ impl Error {
             Kind::TlsUnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
             Kind::TlsExpired => "CERT_HAS_EXPIRED",
             Kind::TlsProtocol => "EPROTO",
+            Kind::NoCipherMatch => "ERR_SSL_NO_CIPHER_MATCH",
             Kind::Parse(fault) => fault.code(),
             Kind::InvalidChar => "ERR_INVALID_CHAR",
             Kind::InvalidToken => "ERR_INVALID_HTTP_TOKEN",

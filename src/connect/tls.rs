@@ -138,67 +138,187 @@ fn parse_certs(pems: &[Vec<u8>], option: &str) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-/// The suites `ciphers` names, by their OpenSSL names. Named TLS 1.2 suites replace the TLS 1.2 list;
-/// without a TLS 1.3 name, TLS 1.3 keeps its suites (as Node keeps its ciphersuites).
-fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
+/// A TLS 1.2 suite rustls implements, with what OpenSSL's cipher-string words match in it.
+struct Tls12Suite {
+    /// OpenSSL's name (`ECDHE-RSA-AES128-GCM-SHA256`).
+    name: &'static str,
+    suite: rustls::SupportedCipherSuite,
+    /// `aECDSA` or `aRSA`.
+    auth: &'static str,
+    /// OpenSSL's encryption words for it (`AESGCM`, `AES128`, ...), and its digest (`SHA256`).
+    enc: [&'static str; 3],
+    digest: &'static str,
+}
+
+fn tls12_suites() -> [Tls12Suite; 6] {
     use rustls::crypto::ring::cipher_suite as suite;
-    let named = [
-        ("TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256),
+    let s = |name, suite, auth, enc, digest| Tls12Suite {
+        name,
+        suite,
+        auth,
+        enc,
+        digest,
+    };
+    // OpenSSL's own order of preference for these six (`openssl ciphers -v DEFAULT`).
+    [
+        s(
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            "aECDSA",
+            ["AESGCM", "AES256", "AES"],
+            "SHA384",
+        ),
+        s(
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            "aRSA",
+            ["AESGCM", "AES256", "AES"],
+            "SHA384",
+        ),
+        s(
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            "aECDSA",
+            ["CHACHA20", "CHACHA20", "CHACHA20"],
+            "SHA256",
+        ),
+        s(
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            "aRSA",
+            ["CHACHA20", "CHACHA20", "CHACHA20"],
+            "SHA256",
+        ),
+        s(
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            "aECDSA",
+            ["AESGCM", "AES128", "AES"],
+            "SHA256",
+        ),
+        s(
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            "aRSA",
+            ["AESGCM", "AES128", "AES"],
+            "SHA256",
+        ),
+    ]
+}
+
+impl Tls12Suite {
+    /// Whether OpenSSL's word `word` (a name, or an alias such as `HIGH`, `ECDHE`, `aRSA`, `AESGCM`)
+    /// takes in this suite.
+    fn is(&self, word: &str) -> bool {
+        match word {
+            "ALL" | "DEFAULT" | "HIGH" | "AEAD" | "TLSv1.2" | "ECDHE" | "EECDH" | "kECDHE"
+            | "kEECDH" => true,
+            "ECDSA" => self.auth == "aECDSA",
+            _ => {
+                word == self.name
+                    || word == self.auth
+                    || word == self.digest
+                    || self.enc.contains(&word)
+            }
+        }
+    }
+}
+
+/// The TLS 1.3 suites rustls implements, by their (IANA and OpenSSL) names.
+fn tls13_suites() -> [(&'static str, rustls::SupportedCipherSuite); 3] {
+    use rustls::crypto::ring::cipher_suite as suite;
+    [
         ("TLS_AES_256_GCM_SHA384", suite::TLS13_AES_256_GCM_SHA384),
         (
             "TLS_CHACHA20_POLY1305_SHA256",
             suite::TLS13_CHACHA20_POLY1305_SHA256,
         ),
-        (
-            "ECDHE-ECDSA-AES128-GCM-SHA256",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "ECDHE-ECDSA-AES256-GCM-SHA384",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "ECDHE-ECDSA-CHACHA20-POLY1305",
-            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-        (
-            "ECDHE-RSA-AES128-GCM-SHA256",
-            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        ),
-        (
-            "ECDHE-RSA-AES256-GCM-SHA384",
-            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        ),
-        (
-            "ECDHE-RSA-CHACHA20-POLY1305",
-            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ),
-    ];
+        ("TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256),
+    ]
+}
+
+/// The suites an OpenSSL cipher string (`ciphers`) selects among those rustls implements, read as
+/// Node and OpenSSL read it. As Node does, the `TLS_...` names choose the TLS 1.3 suites (which stay
+/// rustls's own when none is named) and the other words the TLS 1.2 ones (none is spoken when none is
+/// left: `TLS_AES_128_GCM_SHA256` alone means TLS 1.3 only). The TLS 1.2 words are OpenSSL's: separated
+/// by `:`, `,` or spaces; `A+B` is what both match; `!` removes for good, `-` removes, `+` moves to the
+/// end, a bare word adds; `@STRENGTH`, `@SECLEVEL=n` change nothing here (rustls has no weak suite).
+/// Words for suites rustls lacks (`AES256-SHA`, `kRSA`) match nothing, as unknown words do in OpenSSL;
+/// a string that selects nothing at all fails as OpenSSL's "no cipher match" does, and an empty one
+/// means the defaults, as in Node.
+fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
+    let tls12 = tls12_suites();
+    let tls13 = tls13_suites();
+    let mut words = 0;
     let mut suites = Vec::new();
-    for name in ciphers.split(':').map(str::trim).filter(|n| !n.is_empty()) {
-        let Some((_, chosen)) = named.iter().find(|(n, _)| *n == name) else {
-            let known: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
-            return Err(invalid(format!(
-                "The property 'options.ciphers' names {name:?}, which rustls does not implement. It may name: {}",
-                known.join(", ")
-            )));
+    // Indexes into `tls12`, in order; `killed` can never come back.
+    let mut chosen12: Vec<usize> = Vec::new();
+    let mut killed = [false; 6];
+    for word in ciphers
+        .split([':', ',', ' '])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        words += 1;
+        // `ALL@SECLEVEL=0`: a directive may follow a word.
+        let word = word.split('@').next().unwrap_or_default();
+        if word.is_empty() {
+            continue;
+        }
+        if word.starts_with("TLS_") {
+            if let Some((_, suite)) = tls13.iter().find(|(name, _)| *name == word) {
+                suites.push(*suite);
+            }
+            continue;
+        }
+        let (op, rule) = match word.as_bytes()[0] {
+            b'!' | b'-' | b'+' => (word.as_bytes()[0], &word[1..]),
+            _ => (b'=', word),
         };
-        suites.push(*chosen);
+        for i in (0..tls12.len()).filter(|&i| rule.split('+').all(|part| tls12[i].is(part))) {
+            let at = chosen12.iter().position(|&c| c == i);
+            match (op, at) {
+                (b'!', _) => {
+                    killed[i] = true;
+                    chosen12.retain(|&c| c != i);
+                }
+                (b'-', _) => chosen12.retain(|&c| c != i),
+                (b'+', Some(at)) => {
+                    chosen12.remove(at);
+                    chosen12.push(i);
+                }
+                (b'=', None) if !killed[i] => chosen12.push(i),
+                _ => {}
+            }
+        }
     }
+    // Node's: an empty string means the defaults, separators alone are refused.
+    if words == 0 && ciphers.is_empty() {
+        return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    } else if words == 0 {
+        return Err(invalid(format!(
+            "The property 'options.ciphers' is invalid. Received {ciphers:?}"
+        )));
+    }
+    let named13 = !suites.is_empty();
+    suites.extend(chosen12.iter().map(|&i| tls12[i].suite));
     if suites.is_empty() {
-        return Err(invalid(
-            "The property 'options.ciphers' names no cipher".into(),
+        let known: Vec<&str> = tls13
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(tls12.iter().map(|s| s.name))
+            .collect();
+        return Err(Error::new(
+            Kind::NoCipherMatch,
+            format!(
+                "No cipher match: the property 'options.ciphers' ({ciphers:?}) selects none of the cipher suites rustls implements: {}",
+                known.join(", ")
+            ),
         ));
     }
-    if !suites
-        .iter()
-        .any(|s| s.version() == &rustls::version::TLS13)
-    {
-        suites.extend(
-            rustls::crypto::ring::DEFAULT_CIPHER_SUITES
-                .iter()
-                .filter(|s| s.version() == &rustls::version::TLS13),
-        );
+    // As Node's ciphersuites: TLS 1.3 keeps its own unless the string names some.
+    if !named13 {
+        suites.splice(0..0, tls13.iter().map(|(_, s)| *s));
     }
     Ok(Arc::new(CryptoProvider {
         cipher_suites: suites,
@@ -788,6 +908,86 @@ mod tests {
             NameMismatch::behind(&io).map(|m| m.leaf.as_slice()),
             Some(cert.as_ref())
         );
+    }
+
+    /// OpenSSL cipher strings select what `openssl ciphers -s` selects among rustls's suites, in its
+    /// order, after TLS 1.3's (its names choose them; without any, rustls's own stay, as in Node).
+    #[test]
+    fn cipher_strings_read_as_openssl_reads_them() {
+        let selected = |ciphers: &str| -> Vec<String> {
+            with_ciphers(ciphers)
+                .unwrap()
+                .cipher_suites
+                .iter()
+                .map(|s| s.suite().as_str().unwrap().to_string())
+                .collect()
+        };
+        let tls12_of = |ciphers: &str| -> Vec<String> {
+            let all = selected(ciphers);
+            assert_eq!(
+                all[..3],
+                [
+                    "TLS13_AES_256_GCM_SHA384",
+                    "TLS13_CHACHA20_POLY1305_SHA256",
+                    "TLS13_AES_128_GCM_SHA256"
+                ],
+                "{ciphers}"
+            );
+            all[3..].to_vec()
+        };
+        let all12 = [
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        ];
+        assert_eq!(tls12_of("HIGH:!aNULL:!eNULL:!MD5"), all12);
+        assert_eq!(tls12_of("ALL@SECLEVEL=0"), all12);
+        assert_eq!(
+            tls12_of("ECDHE+AESGCM:!aECDSA"),
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(
+            tls12_of("AES128:CHACHA20:-aRSA:+CHACHA20"),
+            [
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            ]
+        );
+        // Removed for good with `!`: a later word does not bring it back (with `-` it does).
+        assert_eq!(
+            tls12_of("!aECDSA:ALL:SHA384"),
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(tls12_of("-aECDSA:SHA384").len(), 2);
+        // Node's default list: its TLS 1.3 names in its order, then the TLS 1.2 suites rustls has.
+        assert_eq!(
+            selected("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL")[..4],
+            [
+                "TLS13_AES_256_GCM_SHA384",
+                "TLS13_CHACHA20_POLY1305_SHA256",
+                "TLS13_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(
+            selected("TLS_AES_128_GCM_SHA256"),
+            ["TLS13_AES_128_GCM_SHA256"]
+        );
+        assert_eq!(selected("").len(), 9);
+        for nothing in ["FOO", "!ALL", "AES256-SHA:kRSA", "@STRENGTH"] {
+            let err = with_ciphers(nothing).map(|_| ()).unwrap_err();
+            assert_eq!(err.code(), "ERR_SSL_NO_CIPHER_MATCH", "{nothing}");
+        }
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
