@@ -79,6 +79,41 @@ test('new connections resume the TLS session of an earlier one (one shared rustl
   })
 })
 
+test('each agent resumes only its own TLS sessions, as Node\'s; maxCachedSessions: 0 resumes none (both faces, compared with Node\'s agent)', async () => {
+  await withHttps({}, hello, async srv => {
+    const viaSocket = agent => new Promise((resolve, reject) => {
+      https.get(`https://localhost:${srv.port}/`, { agent }, res => {
+        const reused = res.socket.isSessionReused()
+        res.resume()
+        res.on('end', () => resolve(reused))
+      }).on('error', reject)
+    })
+    const seen = async Make => {
+      const options = { keepAlive: false, ca: serverCert.cert, maxVersion: 'TLSv1.2' }
+      const [a, b, none] = [new Make(options), new Make(options), new Make({ ...options, maxCachedSessions: 0 })]
+      try {
+        return [await viaSocket(a), await viaSocket(a), await viaSocket(b), await viaSocket(none), await viaSocket(none)]
+      } finally {
+        for (const agent of [a, b, none]) agent.destroy()
+      }
+    }
+    const expected = [false, true, false, false, false]
+    assert.deepStrictEqual(await seen(https.Agent), expected)
+    assert.deepStrictEqual(await seen(HttpsAgent), expected)
+    // The Promise face shares its agent's cache.
+    const agent = new HttpsAgent({ keepAlive: false, ca: serverCert.cert, maxVersion: 'TLSv1.2' })
+    try {
+      await viaSocket(agent)
+      const resumed = []
+      srv.server.once('request', req => resumed.push(req.socket.isSessionReused()))
+      await (await agent.request(`https://localhost:${srv.port}/`)).text()
+      assert.deepStrictEqual(resumed, [true])
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
 test('TLS versions: minVersion TLSv1.3 against a TLSv1.2-only server fails with a code', async () => {
   await withHttps({ maxVersion: 'TLSv1.2' }, (req, res) => res.end(req.socket.getProtocol()), async (srv, agent) => {
     assert.strictEqual(await (await agent({ ca: serverCert.cert }).request(`https://localhost:${srv.port}/`)).text(), 'TLSv1.2')

@@ -174,7 +174,9 @@ function connectOptions (options) {
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
-    maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue)
+    maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue),
+    // Node's https.Agent option: TLS sessions its cache keeps (one cache per agent; Infinity: no cap).
+    maxCachedSessions: Math.min(number(options, 'maxCachedSessions', { min: 0, integer: true, fallback: 100, allowInfinity: true }), 2 ** 32 - 1)
   }
 }
 

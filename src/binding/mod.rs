@@ -12,7 +12,7 @@ mod options;
 mod requests;
 mod unwind;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,6 +157,8 @@ pub struct NativeAgent {
     /// Whether requests report the connections opened for them (undici's connect events have a
     /// subscriber); off, no connect event is made.
     watching_connects: Arc<AtomicBool>,
+    /// This agent among the process's, for what is its own across profiles (its TLS session cache).
+    owner: u64,
 }
 
 /// Milliseconds from JS as a limit: none when absent or 0.
@@ -165,8 +167,9 @@ fn limit(ms: Option<f64>) -> Option<Duration> {
         .map(|t| Duration::from_millis(t as u64))
 }
 
-fn profile(connect: &NativeConnect) -> napi::Result<Arc<Profile>> {
-    let options = connect.connect_options().map_err(js_error)?;
+/// `owner`: the agent (see [`NativeAgent::owner`]).
+fn profile(connect: &NativeConnect, owner: u64) -> napi::Result<Arc<Profile>> {
+    let options = connect.connect_options(owner).map_err(js_error)?;
     Ok(Arc::new(Profile::new(options).map_err(js_error)?))
 }
 
@@ -224,9 +227,11 @@ impl NativeAgent {
         on_events: Function<'_, JsBatch, ()>,
         on_ask: Function<'_, JsAsk, ()>,
     ) -> napi::Result<Self> {
+        static AGENTS: AtomicU64 = AtomicU64::new(1);
+        let owner = AGENTS.fetch_add(1, Ordering::Relaxed);
         let hooks = JsHooks::new(on_ask)?;
         let connector = Connector::new(
-            profile(&options.connect)?,
+            profile(&options.connect, owner)?,
             Some(Arc::new(hooks.clone())),
             options.connect_timeout(),
             options.tcp_keepalive(),
@@ -242,6 +247,7 @@ impl NativeAgent {
             hooks,
             profiles: Default::default(),
             watching_connects: Default::default(),
+            owner,
         })
     }
 
@@ -265,6 +271,7 @@ impl NativeAgent {
             hooks: self.hooks.clone(),
             profiles: self.profiles.clone(),
             watching_connects: self.watching_connects.clone(),
+            owner: self.owner,
         })
     }
 
@@ -311,7 +318,7 @@ impl NativeAgent {
     /// Registers the connect options of requests that have their own, under `id` (JS keeps the ids).
     #[napi(catch_unwind)]
     pub fn add_profile(&self, id: u32, connect: NativeConnect) -> napi::Result<()> {
-        let profile = profile(&connect)?;
+        let profile = profile(&connect, self.owner)?;
         self.profiles
             .lock()
             .unwrap_or_else(|e| e.into_inner())

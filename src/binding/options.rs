@@ -9,7 +9,7 @@ use napi_derive::napi;
 
 use crate::connect::profile::{ConnectOptions, ATTEMPT_TIMEOUT};
 use crate::connect::proxy::Proxy;
-use crate::connect::tls::{TlsOptions, TlsVersion};
+use crate::connect::tls::{SessionCache, TlsOptions, TlsVersion};
 use crate::error::{Error, Kind, Result};
 use crate::pool::{PoolConfig, Scheduling, NO_DEADLINE};
 
@@ -58,6 +58,8 @@ pub struct NativeConnect {
     pub create_connection: Option<u32>,
     /// The id JS knows this profile by; none for the agent's own.
     pub profile_id: Option<u32>,
+    /// Node's `maxCachedSessions`: TLS sessions kept for resumption (100 when absent).
+    pub max_cached_sessions: Option<u32>,
     pub proxy: Option<NativeProxy>,
     pub ca: Option<Vec<Buffer>>,
     pub cert: Option<Vec<Buffer>>,
@@ -144,7 +146,8 @@ impl NativeOptions {
 }
 
 impl NativeConnect {
-    fn tls_options(&self) -> TlsOptions {
+    /// `owner`: the agent whose TLS session cache the connections use (see [`SessionCache`]).
+    fn tls_options(&self, owner: u64) -> TlsOptions {
         let pems = |list: &Option<Vec<Buffer>>| -> Vec<Vec<u8>> {
             list.iter().flatten().map(|b| b.to_vec()).collect()
         };
@@ -169,10 +172,15 @@ impl NativeConnect {
             pfx: self.pfx.as_ref().map(|b| b.to_vec()),
             passphrase: self.passphrase.clone(),
             ciphers: self.ciphers.clone(),
+            sessions: SessionCache {
+                owner,
+                size: self.max_cached_sessions.map_or(100, |n| n as usize),
+            },
         }
     }
 
-    pub fn connect_options(&self) -> Result<ConnectOptions> {
+    /// The options of a profile of agent `owner`.
+    pub fn connect_options(&self, owner: u64) -> Result<ConnectOptions> {
         let invalid = |name: &str, value: &dyn std::fmt::Display| {
             Error::new(
                 Kind::InvalidArgValue,
@@ -198,7 +206,7 @@ impl NativeConnect {
             attempt_timeout: self
                 .auto_select_family_attempt_timeout
                 .map_or(ATTEMPT_TIMEOUT, millis),
-            tls: self.tls_options(),
+            tls: self.tls_options(owner),
             check_server_identity: self.check_server_identity,
             create_connection: self.create_connection,
             js_profile: self.profile_id.unwrap_or(0),

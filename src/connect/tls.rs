@@ -46,8 +46,28 @@ pub struct TlsOptions {
     /// A PKCS#12 bundle of the client certificate chain and key, and its passphrase.
     pub pfx: Option<Vec<u8>>,
     pub passphrase: Option<String>,
-    /// OpenSSL cipher names, `:`-separated; only names of suites rustls has are accepted.
+    /// An OpenSSL cipher string (see `with_ciphers`).
     pub ciphers: Option<String>,
+    pub sessions: SessionCache,
+}
+
+/// Whose TLS sessions a config resumes, and how many it keeps. As in Node, each agent has a cache of
+/// its own (`maxCachedSessions`, 100 by default; 0: none): a session made through one agent is never
+/// resumed through another, so two agents (two tenants, two identities) are not linked by a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionCache {
+    /// The agent (its pool) that owns the cache; 0 for none in particular.
+    pub owner: u64,
+    pub size: usize,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache {
+            owner: 0,
+            size: 100,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,7 +125,8 @@ fn default_trust() -> &'static DefaultTrust {
     })
 }
 
-/// Returns the config for `options`, building it only when no live agent already holds one.
+/// Returns the config for `options`, building it only when no live profile of the same agent (see
+/// [`SessionCache`]) already holds one.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
     static CACHE: OnceLock<Mutex<HashMap<TlsOptions, Weak<ClientConfig>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -422,6 +443,10 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = match options.sessions.size {
+        0 => rustls::client::Resumption::disabled(),
+        size => rustls::client::Resumption::in_memory_sessions(size),
+    };
     Ok(config)
 }
 
