@@ -88,8 +88,10 @@ interface ConnectOptions {
   /** Client certificate chain and key as PKCS#12, with its `passphrase`. */
   pfx?: string | Buffer
   passphrase?: string
-  /** OpenSSL names of the suites rustls has (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`...), `:`-separated. */
+  /** An OpenSSL cipher string (`HIGH:!aNULL`, `ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`...), read over the suites rustls has. */
   ciphers?: string
+  /** TLS sessions this agent keeps for resumption (its own cache, as Node's). Default 100; 0: none. */
+  maxCachedSessions?: number
   /** Verify the server certificate. Default `true`. */
   rejectUnauthorized?: boolean
   /** Server name for SNI and certificate verification. Default: the URL's host. */
