@@ -257,11 +257,13 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
   }
 })
 
-test('a createConnection given after construction is called as Node calls it: assigned to the agent, a class field, a patch of Node\'s prototype (both faces)', async () => {
+test('a createConnection given after construction is called as Node calls it (with keepAlive and keepAliveInitialDelay): assigned to the agent, a class field, a patch of Node\'s prototype (both faces)', async () => {
   const srv = await listenCounting(okServer())
   const calls = []
   const dial = label => function (options, callback) {
     assert.ok(this instanceof Agent, 'called on the agent')
+    // As Node's agent: TCP keep-alive asked of the socket, after keepAliveMsecs.
+    assert.deepStrictEqual([options.keepAlive, options.keepAliveInitialDelay], [true, this.keepAliveMsecs])
     calls.push(label)
     return net.connect(srv.port, '127.0.0.1')
   }

@@ -346,6 +346,11 @@ class Connections {
     const own = this.createOptions.get(profile) ?? this.retiredCreateOptions.get(profile) ?? this.agentOptions
     const options = { ...own, host, port, encoding: null }
     if (net.isIP(host) === 0) options.servername ??= host
+    // As Node's agent asks of its sockets: TCP keep-alive after keepAliveMsecs.
+    if (this.agent.keepAlive) {
+      options.keepAlive = true
+      options.keepAliveInitialDelay = this.agent.keepAliveMsecs
+    }
     try {
       const socket = fn(options, callback)
       if (socket) use(socket)
