@@ -364,6 +364,27 @@ test('Node\'s hooks: keepSocketAlive returning false closes instead of pooling; 
   })
 })
 
+test('a timeout that keepSocketAlive sets on the socket is the idle one, as in Node: its \'timeout\' ends the idle socket', async () => {
+  class Brief extends Agent {
+    keepSocketAlive (socket) {
+      if (!super.keepSocketAlive(socket)) return false
+      socket.setTimeout(60)
+      return true
+    }
+  }
+  await withAgent(http.createServer(hello), new Brief({ timeout: 50 }), async (srv, agent) => {
+    const first = await get(srv.url, agent)
+    const { socket } = first
+    if (!socket._isIdle) await once(agent, 'free')
+    await once(socket, 'timeout')
+    assert.strictEqual(socket.timeout, 60)
+    if (!socket.destroyed) await once(socket, 'close')
+    const second = await get(srv.url, agent)
+    assert.strictEqual(second.reused, false)
+    assert.strictEqual(srv.counts.opened, 2)
+  })
+})
+
 test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket face; max=0 is not pooled', async () => {
   let header = 'max=5, timeout=2'
   const server = http.createServer((req, res) => {

@@ -38,6 +38,7 @@ const kReplayBytes = Symbol('replayBytes')
 const kReplays = Symbol('replays')
 const kAnswered = Symbol('answered')
 const kAgentTimer = Symbol('agentTimer')
+const kTimeoutsSet = Symbol('timeoutsSet')
 const kIdle = Symbol('idle')
 const kMoving = Symbol('moving')
 const kCarrier = Symbol('carrier')
@@ -85,6 +86,7 @@ class RustSocket extends Duplex {
     this[kReplays] = 0
     this[kAnswered] = false
     this[kAgentTimer] = false
+    this[kTimeoutsSet] = 0
     this[kIdle] = false
     this[kMoving] = false
     this[kCarrier] = fd ? null : new PipeCarrier(native, id)
@@ -277,8 +279,12 @@ class RustSocket extends Duplex {
     this[kAnswered] = false
   }
 
-  /** Back in the idle list; `idleMs` is its idle deadline (Infinity: none of its own). */
-  _idle (idleMs) {
+  /**
+   * Back in the idle list; `idleMs` is its idle deadline (Infinity: none of its own). `ownTimeout`: the
+   * agent's keepSocketAlive (a subclass's) set the socket's timeout itself, as Node lets it: that timer
+   * runs on, and its 'timeout' ends the idle socket (the pool's deadline still holds too).
+   */
+  _idle (idleMs, ownTimeout) {
     this[kIdle] = true
     this[kReplay] = null
     // Paused, an fd carrier would not see the server close an idle connection.
@@ -287,7 +293,7 @@ class RustSocket extends Duplex {
     // The pool's reaper keeps the idle deadline: it closes the connection, and `_lost` emits 'timeout'
     // first, as an agentkeepalive free socket's timer would. The socket shows the deadline without a timer
     // of its own, which would be made and cleared again for every request.
-    if (Number.isFinite(idleMs)) {
+    if (Number.isFinite(idleMs) && !ownTimeout) {
       this._clearTimer()
       this.timeout = idleMs
       this[kAgentTimer] = true
@@ -295,6 +301,9 @@ class RustSocket extends Duplex {
   }
 
   get _isIdle () { return this[kIdle] }
+
+  /** How many times `setTimeout()` was called: the agent sees whether its hook set one. */
+  get _timeoutsSet () { return this[kTimeoutsSet] }
 
   /** Whether the running timer is the agent's own (`timeout`, `freeSocketTimeout`), not user code's. */
   get _agentTimeout () { return this[kAgentTimer] }
@@ -377,6 +386,7 @@ class RustSocket extends Duplex {
 
   setTimeout (ms, callback) {
     this[kAgentTimer] = false
+    this[kTimeoutsSet]++
     this.timeout = ms
     if (callback) {
       if (ms === 0) this.removeListener('timeout', callback)

@@ -302,6 +302,7 @@ class SocketBook {
     // As Node's agent: a request waiting for this origin takes the socket (even without keep-alive);
     // otherwise it is pooled only with keep-alive, and the hook may veto that.
     const waiters = agent.requests[route.name] !== undefined
+    const timeoutsSet = socket._timeoutsSet
     if (!socket.writable || socket.destroyed ||
       (!waiters && (!agent.keepAlive || (req && !req.shouldKeepAlive) || !agent.keepSocketAlive(socket)))) {
       socket.destroy()
@@ -319,7 +320,7 @@ class SocketBook {
       socket.destroy()
       return
     }
-    socket._idle(idleMs)
+    socket._idle(idleMs, socket._timeoutsSet !== timeoutsSet)
     if (waiters) this.serveQueued(route.name)
   }
 
