@@ -1,6 +1,7 @@
 /// <reference types="node" />
 import * as http from 'node:http'
 import * as https from 'node:https'
+import * as net from 'node:net'
 import { Readable } from 'node:stream'
 
 /** Options accepted by `new Agent()`; names and meanings follow Node's `http.Agent` and agentkeepalive. */
@@ -65,6 +66,8 @@ type LookupFunction = (
 interface ConnectOptions {
   /** Resolves host names instead of the system resolver, once per new connection (not for IP literals). */
   lookup?: LookupFunction
+  /** Addresses never dialled (checked for each new connection); all blocked fails with `ERR_IP_BLOCKED`. */
+  blockList?: net.BlockList
   /** Address family to resolve: 0 (both), 4 or 6. Default 0. */
   family?: 0 | 4 | 6
   /** getaddrinfo flags (`dns.ADDRCONFIG`...). */

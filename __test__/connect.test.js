@@ -225,6 +225,45 @@ test('bad connect options per request fail with Node\'s codes: Promise face reje
   }
 })
 
+test('blockList: addresses it blocks are never dialled, agent-level or per request, both faces, with Node\'s ERR_IP_BLOCKED; a pooled connection made without it never serves a request with it', async () => {
+  const srv = await listenCounting(okServer())
+  const blocked = new net.BlockList()
+  blocked.addAddress('127.0.0.1')
+  const notV6 = new net.BlockList()
+  notV6.addAddress('::1', 'ipv6')
+  const refused = { code: 'ERR_IP_BLOCKED', message: 'IP(127.0.0.1) is blocked by net.BlockList' }
+  const open = new Agent()
+  const guarded = new Agent({ blockList: blocked })
+  try {
+    // Pooled first, without a blockList: the request that brings one must not get this connection.
+    assert.strictEqual((await get({ host: '127.0.0.1', port: srv.port, agent: open })).status, 200)
+    await assert.rejects(get({ host: '127.0.0.1', port: srv.port, agent: open, blockList: blocked }), refused)
+    await assert.rejects(open.request(`http://127.0.0.1:${srv.port}/`, { blockList: blocked }), refused)
+    // A name is checked by the addresses it resolves to.
+    await assert.rejects(get({ host: 'localhost', port: srv.port, agent: guarded, family: 4 }), refused)
+    await assert.rejects(guarded.request(`http://localhost:${srv.port}/`, { family: 4 }), refused)
+    // Rules added later hold for new connections, as the list is asked at each connect.
+    const later = new net.BlockList()
+    const changing = new Agent({ blockList: later, keepAlive: false })
+    assert.strictEqual((await get({ host: '127.0.0.1', port: srv.port, agent: changing })).status, 200)
+    later.addSubnet('127.0.0.0', 8)
+    await assert.rejects(get({ host: '127.0.0.1', port: srv.port, agent: changing }), refused)
+    changing.destroy()
+    // What it does not block is dialled.
+    assert.strictEqual((await get({ host: '127.0.0.1', port: srv.port, agent: open, blockList: notV6 })).status, 200)
+    assert.strictEqual(srv.counts.opened, 3)
+    assert.throws(() => new Agent({ blockList: ['127.0.0.1'] }), { code: 'ERR_INVALID_ARG_TYPE', message: /"options\.blockList" property must be an instance of net\.BlockList/ })
+    // Node's own agent refuses the same way where its net.connect knows the option (Node 22.13+).
+    if (typeof net.BlockList.isBlockList === 'function') {
+      await assert.rejects(get({ host: '127.0.0.1', port: srv.port, agent: new http.Agent(), blockList: blocked }), refused)
+    }
+  } finally {
+    open.destroy()
+    guarded.destroy()
+    await srv.close()
+  }
+})
+
 test('socketPath: requests go over a Unix socket, pooled and reused (both faces, agent-level and per request)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-unix-'))
   const socketPath = path.join(dir, 'server.sock')

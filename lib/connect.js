@@ -1,7 +1,8 @@
 'use strict'
 // How an agent's connections are made, on the JS side: the connect profiles (the agent's own, and those
 // of requests with connect or TLS options of their own, which the Rust pool keys apart), the caller's
-// functions Rust asks for while connecting (`lookup`, `checkServerIdentity`, `createConnection`), and
+// functions Rust asks for while connecting (`lookup`, `checkServerIdentity`, `createConnection`, and a
+// `blockList`'s check), and
 // Node's default trust, handed to Rust once. A socket made by `createConnection` (a subclass's override,
 // or the option) is the one case where a Node socket carries the bytes: it stays here, and Rust reads
 // and writes it through the same asks; the pool counts and caps it like any other connection.
@@ -27,6 +28,7 @@ const ASK_CREATE_CONNECTION = 3
 const SOCKET_WRITE = 4
 const SOCKET_END = 5
 const SOCKET_DESTROY = 6
+const ASK_ALLOWED = 7
 // The function id for Node's own tls.checkServerIdentity (src/connect/resolve.rs); the caller's start at 1.
 const NODE_CHECK_SERVER_IDENTITY = 0
 // Requests with options of their own are few shapes in practice; a program that makes a new shape per
@@ -68,7 +70,8 @@ function peerCertificate (chain) {
 /** A stable text for a checked value, so that equal options make equal profile keys. */
 function keyPart (value, functionId) {
   if (value === undefined) return ''
-  if (typeof value === 'function') return `f${functionId(value)}`
+  // A function or a BlockList is its own identity (their ids are kept with the caller's functions).
+  if (typeof value === 'function' || value instanceof net.BlockList) return `f${functionId(value)}`
   if (Buffer.isBuffer(value)) return value.toString('latin1')
   if (Array.isArray(value)) return value.map(v => keyPart(v, functionId)).join('\u0001')
   return String(value)
@@ -162,6 +165,7 @@ class Connections {
       profileId,
       proxy: proxy && { secure: proxy.secure, host: proxy.host, port: proxy.port, authorization: proxy.authorization },
       lookup: checked.lookup && this.functionId(checked.lookup),
+      blockList: checked.blockList && this.functionId(checked.blockList),
       checkServerIdentity: checked.checkServerIdentity && this.functionId(checked.checkServerIdentity),
       createConnection: checked.createConnection && this.functionId(checked.createConnection)
     }
@@ -266,6 +270,7 @@ class Connections {
       case ASK_LOOKUP: this.lookup(fn, ask); break
       case ASK_CHECK_SERVER_IDENTITY: this.checkServerIdentity(fn, ask); break
       case ASK_CREATE_CONNECTION: this.createConnection(fn, ask); break
+      case ASK_ALLOWED: this.allowed(fn, ask); break
       case SOCKET_WRITE: this.sockets.get(ask.ticket)?.write(ask.certs[0]); break
       case SOCKET_END: this.sockets.get(ask.ticket)?.end(); break
       case SOCKET_DESTROY: this.sockets.get(ask.ticket)?.destroy(); break
@@ -357,6 +362,21 @@ class Connections {
     } catch (err) {
       callback(err)
     }
+  }
+
+  /**
+   * As net.connect with a `blockList`: the addresses it lets through are dialled (in order); when it
+   * blocks them all, Node's ERR_IP_BLOCKED for the first fails the connection.
+   */
+  allowed (blockList, { ticket, addresses }) {
+    let allowed
+    try {
+      allowed = addresses.filter(ip => !blockList.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4'))
+    } catch (err) {
+      return this.fail(ticket, err)
+    }
+    if (allowed.length === 0) return this.fail(ticket, codedError(Error, 'ERR_IP_BLOCKED', `IP(${addresses[0]}) is blocked by net.BlockList`))
+    this.native.answerLookup(ticket, allowed)
   }
 
   /** As tls.connect: an Error returned (or thrown) fails the connection before it is used. */

@@ -112,6 +112,14 @@ function family (options) {
   return value
 }
 
+/** Node's `blockList` connect option (Node 22.13+; honoured here on every version). */
+function blockList (options) {
+  const value = options.blockList
+  if (value === undefined || value === null) return undefined
+  if (!(value instanceof net.BlockList)) throw propertyType('blockList', 'an instance of net.BlockList', value)
+  return value
+}
+
 function localAddress (options) {
   const value = string(options, 'localAddress')
   if (value !== undefined && net.isIP(value) === 0) throw propertyValue('localAddress', 'must be an IP address', value)
@@ -131,7 +139,7 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
  * The options that change what connection is made: part of the pool's route key (see src/origin.rs).
  * The OpenSSL-only ones are listed so that a request giving one is checked (and refused), never ignored.
  */
-const CONNECT_OPTIONS = ['lookup', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
+const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
   'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'proxy', 'proxyEnv', ...OPENSSL_ONLY]
 
@@ -154,6 +162,7 @@ function connectOptions (options) {
   const attemptTimeout = integer(options, 'autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1)
   return {
     lookup: func(options, 'lookup'),
+    blockList: blockList(options),
     family: family(options),
     hints: integer(options, 'hints', 0, 2 ** 31 - 1),
     localAddress: localAddress(options),

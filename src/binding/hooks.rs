@@ -1,5 +1,5 @@
-//! The caller's connect functions (`lookup`, `checkServerIdentity`, `createConnection`), called in
-//! JavaScript while Rust connects.
+//! The caller's connect functions (`lookup`, `checkServerIdentity`, `createConnection`) and its
+//! `blockList`, called in JavaScript while Rust connects.
 //!
 //! Rust asks through a thread-safe function (one call per new connection that needs one, never per
 //! request) and waits for the answer, which JS gives back with `answerLookup` / `answerOk` /
@@ -47,6 +47,8 @@ pub struct JsAsk {
     pub hints: i32,
     /// The peer's certificate chain in DER, leaf first (checkServerIdentity); bytes to write (write).
     pub certs: Vec<Buffer>,
+    /// The addresses to check against a `blockList`.
+    pub addresses: Vec<String>,
 }
 
 const LOOKUP: u32 = 1;
@@ -55,6 +57,7 @@ const CREATE_CONNECTION: u32 = 3;
 const WRITE: u32 = 4;
 const END: u32 = 5;
 const DESTROY: u32 = 6;
+const ALLOWED: u32 = 7;
 
 impl JsAsk {
     fn new(kind: u32, func: u32, host: &str) -> Self {
@@ -68,6 +71,7 @@ impl JsAsk {
             family: 0,
             hints: 0,
             certs: Vec::new(),
+            addresses: Vec::new(),
         }
     }
 }
@@ -283,6 +287,18 @@ impl Hooks for Arc<JsHooks> {
         let mut ask = JsAsk::new(LOOKUP, func, host);
         ask.family = family.into();
         ask.hints = hints;
+        let reply = self.ask(ask);
+        Box::pin(async move {
+            match reply.await? {
+                Reply::Addresses(ips) => Ok(ips),
+                Reply::Done => Ok(Vec::new()),
+            }
+        })
+    }
+
+    fn allowed(&self, func: u32, addresses: &[IpAddr]) -> Answer<Vec<IpAddr>> {
+        let mut ask = JsAsk::new(ALLOWED, func, "");
+        ask.addresses = addresses.iter().map(IpAddr::to_string).collect();
         let reply = self.ask(ask);
         Box::pin(async move {
             match reply.await? {

@@ -47,6 +47,8 @@ pub struct NativeProxy {
 #[napi(object)]
 pub struct NativeConnect {
     pub lookup: Option<u32>,
+    /// The id of the caller's `net.BlockList`.
+    pub block_list: Option<u32>,
     pub family: Option<u32>,
     pub hints: Option<i32>,
     pub local_address: Option<String>,
@@ -197,6 +199,7 @@ impl NativeConnect {
         };
         Ok(ConnectOptions {
             lookup: self.lookup,
+            block_list: self.block_list,
             family: self.family.unwrap_or(0) as u8,
             hints: self.hints.unwrap_or(0),
             local_address,

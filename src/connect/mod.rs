@@ -120,9 +120,14 @@ impl Connector {
         Ok(transport)
     }
 
-    /// Resolves `host` and connects to one of its addresses.
+    /// Resolves `host` and connects to one of its addresses (those the caller's `blockList` lets through).
     async fn dial(&self, host: &str, port: u16, options: &ConnectOptions) -> Result<Stream> {
-        let addrs = resolve::resolve(host, port, options, self.hooks.as_deref()).await?;
+        let mut addrs = resolve::resolve(host, port, options, self.hooks.as_deref()).await?;
+        if let (Some(list), Some(hooks)) = (options.block_list, &self.hooks) {
+            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+            let allowed = hooks.allowed(list, &ips).await?;
+            addrs.retain(|a| allowed.contains(&a.ip()));
+        }
         let tcp = dial::tcp(&addrs, options).await?;
         self.tune(&tcp);
         Ok(Stream::Tcp(tcp))

@@ -22,6 +22,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(250);
 pub struct ConnectOptions {
     /// Id of the caller's `lookup` function; `None` resolves with the system resolver.
     pub lookup: Option<u32>,
+    /// Id of the caller's `net.BlockList` (`blockList`): addresses it blocks are never dialled.
+    pub block_list: Option<u32>,
     /// `family`: 0 (any), 4 or 6.
     pub family: u8,
     /// `hints`: getaddrinfo flags (`dns.ADDRCONFIG`, `dns.V4MAPPED`, `dns.ALL`).
@@ -50,6 +52,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             lookup: None,
+            block_list: None,
             family: 0,
             hints: 0,
             local_address: None,

@@ -29,6 +29,10 @@ pub trait Hooks: Send + Sync + 'static {
     /// Calls `lookup(host, { family, hints, all: true }, callback)`.
     fn lookup(&self, lookup: u32, host: &str, family: u8, hints: i32) -> Answer<Vec<IpAddr>>;
 
+    /// Asks `blockList.check()` of each address: the ones it lets through, in order; none fails with
+    /// Node's `ERR_IP_BLOCKED` for the first.
+    fn allowed(&self, block_list: u32, addresses: &[IpAddr]) -> Answer<Vec<IpAddr>>;
+
     /// Calls `checkServerIdentity(host, certificate)`; an Error it returns fails the connection.
     fn check_server_identity(&self, check: u32, host: &str, chain: Vec<Vec<u8>>) -> Answer<()>;
 
