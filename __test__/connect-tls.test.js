@@ -293,6 +293,8 @@ test('ciphers: names rustls has are honoured (both faces); a string naming none 
       assert.throws(() => new HttpsAgent({ secureContext: require('node:tls').createSecureContext() }),
         { code: 'ERR_INVALID_ARG_VALUE', message: /options\.secureContext' is not supported/ })
       assert.throws(() => https.get(url, { agent, secureProtocol: 'TLSv1_2_method' }), { code: 'ERR_INVALID_ARG_VALUE' })
+      // A pre-shared key rustls cannot offer: refused, not a certificate handshake instead.
+      assert.throws(() => new HttpsAgent({ pskCallback: () => null }), { code: 'ERR_INVALID_ARG_VALUE', message: /options\.pskCallback' is not supported/ })
     } finally {
       agent.destroy()
     }

@@ -133,7 +133,7 @@ const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3']
 // another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
 // as Node's client ignores them.)
 const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhCurve', 'crl', 'sigalgs',
-  'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier']
+  'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'pskCallback']
 
 /**
  * The options that change what connection is made: part of the pool's route key (see src/origin.rs).
