@@ -12,7 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { execFile, execFileSync } = require('node:child_process')
 const { HttpsAgent } = require('..')
-const { selfSigned, issued } = require('../examples/certs')
+const { selfSigned, issued, versionOne } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
 
 const cnOnly = selfSigned({ san: false })
@@ -319,6 +319,50 @@ test('ciphers as OpenSSL reads them (keywords, !, -, +, TLS 1.3 names): the same
         ours.destroy()
         node.destroy()
       }
+    }
+  }, { handler })
+})
+
+test('an X.509 v1 server certificate is taken as Node takes it: with rejectUnauthorized false, or given in ca itself (name from its CN); otherwise refused (both faces, TLS 1.2 and 1.3)', async () => {
+  const v1 = versionOne()
+  const other = versionOne({ cn: 'elsewhere.example' })
+  const handler = (req, res) => res.end(req.socket.getProtocol())
+  await serve(v1, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+      for (const [options, authorized] of [[{ rejectUnauthorized: false }, false], [{ ca: v1.cert }, true]]) {
+        const agent = new HttpsAgent({ ...options, maxVersion })
+        const node = new https.Agent({ ...options, maxVersion })
+        try {
+          assert.strictEqual(await (await agent.request(url)).text(), maxVersion)
+          const seen = await new Promise((resolve, reject) => {
+            https.get(url, { agent }, res => { res.resume(); resolve(res.socket.authorized) }).on('error', reject)
+          })
+          assert.strictEqual(seen, authorized)
+          assert.strictEqual(await get(url, { agent: node }), maxVersion)
+        } finally {
+          agent.destroy()
+          node.destroy()
+        }
+      }
+    }
+    // Not trusted, or trusted for another name: refused, as by Node's agent.
+    for (const ca of [undefined, other.cert]) {
+      const agent = new HttpsAgent({ ca })
+      try {
+        const refused = { code: 'DEPTH_ZERO_SELF_SIGNED_CERT', message: 'self-signed certificate' }
+        await assert.rejects(agent.request(url), refused)
+        await assert.rejects(get(url, { agent }), refused)
+        await assert.rejects(get(url, { agent: new https.Agent({ ca }) }), refused)
+      } finally {
+        agent.destroy()
+      }
+    }
+    const named = new HttpsAgent({ ca: v1.cert })
+    try {
+      await assert.rejects(named.request(`https://127.0.0.1:${srv.port}/`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+    } finally {
+      named.destroy()
     }
   }, { handler })
 })

@@ -59,4 +59,15 @@ function expired () {
   })
 }
 
-module.exports = { selfSigned, issued, expired }
+/**
+ * An X.509 version 1 certificate (no extensions, so the name is in the CN only), self-signed, as
+ * `openssl x509 -req -signkey` makes one and older tutorials and devices still do.
+ */
+function versionOne ({ cn = 'localhost' } = {}) {
+  return inTempDir(openssl => {
+    openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem', '-subj', `/CN=${cn}`])
+    openssl(['x509', '-req', '-in', 'csr.pem', '-signkey', 'key.pem', '-sha256', '-days', '2', '-out', 'cert.pem'])
+  })
+}
+
+module.exports = { selfSigned, issued, expired, versionOne }

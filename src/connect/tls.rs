@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
+};
 use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
@@ -488,12 +490,21 @@ impl ServerCertVerifier for Verifier {
         else {
             return Ok(ServerCertVerified::assertion());
         };
-        let parsed = ParsedCertificate::try_from(end_entity)?;
-        if pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
-            check_validity(end_entity, now)?;
-        } else {
+        let pinned = pinned.iter().any(|c| c.as_ref() == end_entity.as_ref());
+        // A certificate given in `ca` itself is trusted as OpenSSL trusts it, an X.509 v1 one too
+        // (which webpki does not parse): its validity and name are read here.
+        let parsed = match ParsedCertificate::try_from(end_entity) {
+            Ok(parsed) => Some(parsed),
+            Err(_) if pinned => None,
+            // Not given in `ca`: refused, told as OpenSSL tells an untrusted certificate signed by itself.
+            Err(_) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
+                return Err(self_signed())
+            }
+            Err(err) => return Err(err),
+        };
+        if let (false, Some(parsed)) = (pinned, &parsed) {
             rustls::client::verify_server_cert_signed_by_trust_anchor(
-                &parsed,
+                parsed,
                 roots,
                 intermediates,
                 now,
@@ -503,16 +514,14 @@ impl ServerCertVerifier for Verifier {
                 // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
                 rustls::Error::InvalidCertificate(
                     CertificateError::UnknownIssuer | CertificateError::Other(_),
-                ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
-                    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
-                        Arc::new(SelfSigned),
-                    )))
-                }
+                ) if intermediates.is_empty() && der::is_self_issued(end_entity) => self_signed(),
                 other => other,
             })?;
+        } else {
+            check_validity(end_entity, now)?;
         }
         if *names {
-            verify_name(&parsed, end_entity, server_name)?;
+            verify_name(parsed.as_ref(), end_entity, server_name)?;
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -524,6 +533,7 @@ impl ServerCertVerifier for Verifier {
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+            .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, false).ok_or(err))
     }
 
     fn verify_tls13_signature(
@@ -533,6 +543,7 @@ impl ServerCertVerifier for Verifier {
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+            .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, true).ok_or(err))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -540,16 +551,50 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+fn self_signed() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
+        SelfSigned,
+    ))))
+}
+
+/// The handshake signature checked against the key of `cert` alone, for a certificate webpki does not
+/// parse (X.509 v1, which OpenSSL takes) that the verifier accepted: any certificate with
+/// `rejectUnauthorized: false`, or one given in `ca` itself. The signature still proves that the peer
+/// holds that certificate's key. `None` when it does not verify.
+fn signed_by_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+    tls13: bool,
+) -> Option<HandshakeSignatureValid> {
+    let spki = SubjectPublicKeyInfoDer::from(der::subject_public_key_info(cert)?);
+    if tls13 {
+        return rustls::crypto::verify_tls13_signature_with_raw_key(
+            message, &spki, dss, algorithms,
+        )
+        .ok();
+    }
+    let key = webpki::RawPublicKeyEntity::try_from(&spki).ok()?;
+    let (_, candidates) = algorithms.mapping.iter().find(|(s, _)| *s == dss.scheme)?;
+    candidates
+        .iter()
+        .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok())
+        .then(HandshakeSignatureValid::assertion)
+}
+
 /// Node's host name check: the subjectAltName, or the subject's CN when no DNS altname is given (Node
-/// still accepts that; webpki does not).
+/// still accepts that; webpki does not). `parsed`: none for a certificate webpki cannot parse (X.509
+/// v1: no altname, so its CN).
 fn verify_name(
-    parsed: &ParsedCertificate<'_>,
+    parsed: Option<&ParsedCertificate<'_>>,
     cert: &CertificateDer<'_>,
     server_name: &ServerName<'_>,
 ) -> std::result::Result<(), rustls::Error> {
-    let err = match rustls::client::verify_server_name(parsed, server_name) {
-        Ok(()) => return Ok(()),
-        Err(err) => err,
+    let err = match parsed.map(|p| rustls::client::verify_server_name(p, server_name)) {
+        Some(Ok(())) => return Ok(()),
+        Some(Err(err)) => err,
+        None => rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
     };
     if let ServerName::DnsName(host) = server_name {
         if !der::has_dns_alt_name(cert)
@@ -792,6 +837,13 @@ mod der {
             }
         }
         names
+    }
+
+    /// The subjectPublicKeyInfo, whole (its DER encoding).
+    pub fn subject_public_key_info(cert: &[u8]) -> Option<&[u8]> {
+        let [_, _, _, rest] = tbs_fields(cert)?;
+        let (_, _, after) = tlv(rest)?;
+        Some(&rest[..rest.len() - after.len()])
     }
 
     /// Whether the subjectAltName extension holds a dNSName.
