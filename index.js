@@ -123,9 +123,22 @@ function attachPool (agent, options, normalized, secure) {
   agent[kRequests] = new PendingRequests(native, liveness, options)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
+  listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests])
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
+}
+
+/** Node's https.Agent emits 'keylog' (line, socket) once someone listens for it: so does ours. */
+function listenForKeyLog (agent) {
+  if (!agent[kBook].secure) return
+  // Node's own hook for it reads `agent.sockets` as a list of sockets and throws when one is open.
+  agent.removeAllListeners('newListener')
+  agent.on('newListener', function keyLogWanted (name) {
+    if (name !== 'keylog') return
+    this.removeListener('newListener', keyLogWanted)
+    this[kBook].logKeys()
+  })
 }
 
 /**
@@ -145,6 +158,7 @@ function attachView (agent, source, normalized, secure) {
   const liveness = new Liveness(native)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
+  listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests])
   agent[kDispatcher] = source[kDispatcher]
 }

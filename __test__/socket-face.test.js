@@ -115,6 +115,46 @@ test('the socket over TLS tells what Node\'s tls.TLSSocket tells: protocol, ciph
   })
 })
 
+test('\'keylog\' as Node\'s https.Agent emits it, once listened to: the NSS lines of each handshake, the very secrets the server logs (TLS 1.2 and 1.3)', async () => {
+  const tls = selfSigned()
+  const server = https.createServer({ key: tls.key, cert: tls.cert }, hello)
+  const serverLines = []
+  server.on('keylog', line => serverLines.push(line.toString('latin1')))
+  await withAgent(server, new HttpsAgent(), async srv => {
+    const logged = async (Make, maxVersion) => {
+      const agent = new Make({ ca: tls.cert, keepAlive: false, maxVersion })
+      try {
+        const lines = []
+        agent.on('keylog', (line, socket) => {
+          assert.ok(Buffer.isBuffer(line) && socket.encrypted)
+          lines.push(line.toString('latin1'))
+        })
+        for (let i = 0; i < 2; i++) await get(`https://localhost:${srv.port}/`, agent)
+        return lines
+      } finally {
+        agent.destroy()
+      }
+    }
+    // Listened to while a socket is open (Node's own hook throws there: it reads agent.sockets as sockets).
+    const open = new HttpsAgent({ ca: tls.cert })
+    const answered = get(`https://localhost:${srv.port}/`, open)
+    assert.strictEqual(Object.keys(open.sockets).length, 1)
+    assert.doesNotThrow(() => open.on('keylog', () => {}))
+    await answered
+    open.destroy()
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+      const ours = await logged(HttpsAgent, maxVersion)
+      const labels = lines => lines.map(line => line.split(' ')[0]).sort()
+      assert.deepStrictEqual(labels(ours), labels(await logged(https.Agent, maxVersion)), maxVersion)
+      assert.strictEqual(ours.length, maxVersion === 'TLSv1.2' ? 2 : 10)
+      for (const line of ours) {
+        assert.match(line, /^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]+\n$/)
+        assert.ok(serverLines.includes(line), `the server logged ${line}`)
+      }
+    }
+  })
+})
+
 test('https without a trusted ca fails with a TLS code', async () => {
   const tls = selfSigned()
   await withAgent(https.createServer({ key: tls.key, cert: tls.cert }, hello), new HttpsAgent(), async (srv, agent) => {

@@ -52,11 +52,11 @@ function data ({ meta, bytes, large }, at) {
 /**
  * Where a connection leads, from a connected event's text (`|`-separated: remote address, port and
  * family, the same locally, the ALPN protocol, then for TLS the protocol version, cipher suite, key
- * exchange group and '1' for a resumed session), as a net.Socket names it; `undefined` where unknown,
+ * exchange group, '1' for a resumed session and the key log lines), as a net.Socket names it; `undefined` where unknown,
  * `alpn` '' without ALPN, `tls` null over plain TCP (else see lib/tls-session.js).
  */
 function connectionInfo (info) {
-  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed] = info.split('|')
+  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, keyLog] = info.split('|')
   return {
     addresses: {
       remoteAddress: rAddr || undefined,
@@ -66,7 +66,7 @@ function connectionInfo (info) {
       localPort: lPort ? Number(lPort) : undefined
     },
     alpn,
-    tls: protocol ? { protocol, suite, group, resumed: resumed === '1' } : null
+    tls: protocol ? { protocol, suite, group, resumed: resumed === '1', keyLog } : null
   }
 }
 

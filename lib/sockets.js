@@ -94,9 +94,18 @@ class SocketBook {
     this.tickets = new Map()
     this.routes = new Map()
     this.carrier = carrierOf(agent)
+    /** Whether new TLS sockets report their key material (the agent has 'keylog' listeners). */
+    this.keyLogging = false
     /** The two calls every request makes: `checkout` and `release` (src/binding/calls.rs). */
     this.calls = {}
     native.socketCalls(this.calls)
+  }
+
+  /** Node's https.Agent starts logging TLS keys when a 'keylog' listener is added to it. */
+  logKeys () {
+    if (this.keyLogging || !this.secure) return
+    this.keyLogging = true
+    this.native.logKeys(true)
   }
 
   /** Whether a new connection should come as an fd: see FD_IN_FLIGHT. */
@@ -276,6 +285,8 @@ class SocketBook {
     socket.on('free', () => this.free(socket))
     socket.on('agentRemove', () => this.detach(socket))
     socket.on('timeout', () => this.timeout(socket))
+    // As Node's https.Agent, once 'keylog' is listened to on it: each socket's key log lines, with it.
+    if (this.keyLogging) socket.on('keylog', line => this.agent.emit('keylog', line, socket))
     return socket
   }
 

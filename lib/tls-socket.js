@@ -91,8 +91,14 @@ class TlsSocket extends RustSocket {
     this[kNegotiated] = null
   }
 
-  /** The handshake is done (on each new connection: a replay's too). */
+  /**
+   * The handshake is done (on each new connection: a replay's too). Its key material, when the agent
+   * asked for it, comes as Node's 'keylog' events, one NSS line each, before 'secureConnect'.
+   */
   _secured (alpn, negotiated, peerCertificate) {
+    if (negotiated?.keyLog) {
+      for (const line of negotiated.keyLog.split(/(?<=\n)/)) this.emit('keylog', Buffer.from(line, 'latin1'))
+    }
     this.alpnProtocol = alpn || false
     this[kNegotiated] = negotiated
     this[kPeerCert] = peerCertificate ? new X509Certificate(peerCertificate) : undefined

@@ -324,8 +324,9 @@ impl EventQueue {
 }
 
 /// Where a connection leads, for JS: remote address, port and family, the same locally, the ALPN
-/// protocol, then for TLS the protocol version, cipher suite, key exchange group and `1` for a resumed
-/// session, `|`-separated (empty fields where unknown).
+/// protocol, then for TLS the protocol version, cipher suite, key exchange group, `1` for a resumed
+/// session and the handshake's key log lines (each ending in a newline), `|`-separated (empty fields
+/// where unknown).
 fn connection_text(info: &ConnInfo) -> String {
     let addr = |a: Option<std::net::SocketAddr>| match a {
         Some(a) => format!(
@@ -347,11 +348,12 @@ fn connection_text(info: &ConnInfo) -> String {
         None => "|||".to_string(),
     };
     format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}",
         addr(info.remote),
         addr(info.local),
         info.alpn.as_deref().unwrap_or_default(),
-        tls
+        tls,
+        String::from_utf8_lossy(&info.key_log.concat())
     )
 }
 

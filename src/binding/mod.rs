@@ -275,6 +275,12 @@ impl NativeAgent {
         })
     }
 
+    /// Whether new TLS connections of the socket face report their key material (Node's `'keylog'`).
+    #[napi(catch_unwind)]
+    pub fn log_keys(&self, on: bool) {
+        self.client.connector().log_keys(on);
+    }
+
     /// Switches the connect events of requests sent from now on (event 10, see `events`).
     #[napi(catch_unwind)]
     pub fn watch_connects(&self, on: bool) {

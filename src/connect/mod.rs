@@ -18,6 +18,7 @@ pub mod tls;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct Connector {
     pub connect_timeout: Duration,
     /// TCP keep-alive initial delay (`keepAliveMsecs`); `None` leaves it off.
     pub tcp_keepalive: Option<Duration>,
+    /// Whether [`Connector::connect_logged`] collects TLS key material (the agent has `'keylog'`
+    /// listeners); shared by the clones, so the agent switches it for every face.
+    key_log: Arc<AtomicBool>,
 }
 
 impl Connector {
@@ -60,6 +64,7 @@ impl Connector {
             hooks,
             connect_timeout,
             tcp_keepalive,
+            key_log: Arc::default(),
         }
     }
 
@@ -71,14 +76,42 @@ impl Connector {
 
     /// Opens a connection along `route`, TLS included, within the connect timeout.
     pub async fn connect(&self, route: &OriginKey) -> Result<Transport> {
+        self.connect_within(route, None).await
+    }
+
+    /// As [`Connector::connect`], with the TLS key material of the handshake in NSS key log lines
+    /// (Node's `'keylog'`), when [`Connector::log_keys`] asked for them.
+    pub async fn connect_logged(&self, route: &OriginKey) -> Result<(Transport, Vec<Vec<u8>>)> {
+        let lines = (route.secure && self.key_log.load(Ordering::Relaxed))
+            .then(|| Arc::new(tls::KeyLines::default()));
+        let transport = self.connect_within(route, lines.clone()).await?;
+        Ok((transport, lines.map(|l| l.take()).unwrap_or_default()))
+    }
+
+    /// Whether TLS key material is collected for [`Connector::connect_logged`] from now on.
+    pub fn log_keys(&self, on: bool) {
+        self.key_log.store(on, Ordering::Relaxed);
+    }
+
+    async fn connect_within(
+        &self,
+        route: &OriginKey,
+        key_log: Option<Arc<tls::KeyLines>>,
+    ) -> Result<Transport> {
         let profile = self.profile(route);
-        match tokio::time::timeout(self.connect_timeout, self.connect_inner(route, profile)).await {
+        let connecting = self.connect_inner(route, profile, key_log);
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(result) => result,
             Err(_) => Err(Error::connect_timed_out(&route.host, route.port)),
         }
     }
 
-    async fn connect_inner(&self, route: &OriginKey, profile: &Profile) -> Result<Transport> {
+    async fn connect_inner(
+        &self,
+        route: &OriginKey,
+        profile: &Profile,
+        key_log: Option<Arc<tls::KeyLines>>,
+    ) -> Result<Transport> {
         let options = &profile.options;
         if let (Some(create), Some(hooks)) = (options.create_connection, &self.hooks) {
             let stream = hooks
@@ -91,7 +124,7 @@ impl Connector {
             (None, Some(proxy)) => {
                 let stream = self.dial(&proxy.host, proxy.port, options).await?;
                 if proxy.secure {
-                    let tls = self.tls(profile, &proxy.host, stream).await?;
+                    let tls = self.tls(profile, &proxy.host, stream, None).await?;
                     Stream::Caller(Box::new(tls))
                 } else {
                     stream
@@ -107,7 +140,7 @@ impl Connector {
             proxy::connect(&mut stream, proxy, &route.host, route.port).await?;
         }
         let name = options.tls.servername.as_deref().unwrap_or(&route.host);
-        let transport = Transport::Tls(Box::new(self.tls(profile, name, stream).await?));
+        let transport = Transport::Tls(Box::new(self.tls(profile, name, stream, key_log).await?));
         if let (Some(check), Some(hooks), true) = (
             options.check_server_identity,
             &self.hooks,
@@ -133,12 +166,14 @@ impl Connector {
         Ok(Stream::Tcp(tcp))
     }
 
-    /// TLS over `stream` with the profile's configuration, verifying `name`.
+    /// TLS over `stream` with the profile's configuration, verifying `name`; `key_log` collects the
+    /// handshake's key material (a copy of the configuration that logs to it, sessions still shared).
     async fn tls(
         &self,
         profile: &Profile,
         name: &str,
         stream: Stream,
+        key_log: Option<Arc<tls::KeyLines>>,
     ) -> Result<TlsStream<Stream>> {
         let server_name = match name.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
@@ -149,7 +184,15 @@ impl Connector {
                 )
             })?,
         };
-        let failed = match TlsConnector::from(profile.tls.clone())
+        let config = match key_log {
+            None => profile.tls.clone(),
+            Some(lines) => {
+                let mut logging = (*profile.tls).clone();
+                logging.key_log = lines;
+                Arc::new(logging)
+            }
+        };
+        let failed = match TlsConnector::from(config)
             .connect(server_name, stream)
             .await
         {

@@ -613,6 +613,41 @@ fn verify_name(
     )))
 }
 
+/// A handshake's key material as NSS key log lines (`CLIENT_HANDSHAKE_TRAFFIC_SECRET <random> <secret>`,
+/// each ending in a newline), as Node's `'keylog'` event gives them.
+#[derive(Debug, Default)]
+pub struct KeyLines(Mutex<Vec<Vec<u8>>>);
+
+impl KeyLines {
+    pub fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl rustls::KeyLog for KeyLines {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::fmt::Write;
+        let mut line =
+            String::with_capacity(label.len() + 2 * (client_random.len() + secret.len()) + 3);
+        line.push_str(label);
+        for part in [client_random, secret] {
+            line.push(' ');
+            for byte in part {
+                let _ = write!(line, "{byte:02x}");
+            }
+        }
+        line.push('\n');
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.into_bytes());
+    }
+
+    fn will_log(&self, _label: &str) -> bool {
+        true
+    }
+}
+
 /// What a TLS handshake settled, as Node's `TLSSocket` reports it (`getProtocol()`, `getCipher()`,
 /// `getEphemeralKeyInfo()`, `isSessionReused()`); JS turns rustls's names into OpenSSL's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -60,6 +60,8 @@ pub struct ConnInfo {
     pub tls: Option<Negotiated>,
     /// The server's certificate (DER), for TLS connections.
     pub peer_certificate: Option<Vec<u8>>,
+    /// The handshake's TLS key material, NSS key log lines, when the agent asked for it.
+    pub key_log: Vec<Vec<u8>>,
 }
 
 impl ConnInfo {
@@ -72,6 +74,7 @@ impl ConnInfo {
                 .map(|p| String::from_utf8_lossy(&p).into_owned()),
             tls: transport.negotiated(),
             peer_certificate: transport.peer_certificates().into_iter().next(),
+            key_log: Vec::new(),
         }
     }
 }
@@ -521,7 +524,7 @@ impl Sockets {
             let mut stop = handle.shared.stop.subscribe();
             let connecting = async {
                 slot.ready().await;
-                this.connector.connect(slot.key()).await
+                this.connector.connect_logged(slot.key()).await
             };
             let limited = async {
                 let key = slot.key();
@@ -538,7 +541,16 @@ impl Sockets {
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
             // Read before an fd-carried connection's TLS session leaves its stream.
-            let info = connected.as_ref().map(ConnInfo::of).unwrap_or_default();
+            let (connected, info) = match connected {
+                Ok((transport, key_log)) => {
+                    let info = ConnInfo {
+                        key_log,
+                        ..ConnInfo::of(&transport)
+                    };
+                    (Ok(transport), info)
+                }
+                Err(e) => (Err(e), ConnInfo::default()),
+            };
             match connected.and_then(|transport| carried_fd(transport, fd)) {
                 Err(error) => {
                     slot.fail();
