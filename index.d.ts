@@ -93,6 +93,8 @@ interface ConnectOptions {
   passphrase?: string
   /** An OpenSSL cipher string (`HIGH:!aNULL`, `ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`...), read over the suites rustls has. */
   ciphers?: string
+  /** Protocols offered by ALPN (names, or a Buffer in wire format). Default `['http/1.1']`. */
+  ALPNProtocols?: string[] | Uint8Array[] | Uint8Array
   /** TLS sessions this agent keeps for resumption (its own cache, as Node's). Default 100; 0: none. */
   maxCachedSessions?: number
   /** Verify the server certificate. Default `true`. */

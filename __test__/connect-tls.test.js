@@ -367,6 +367,36 @@ test('an X.509 v1 server certificate is taken as Node takes it: with rejectUnaut
   }, { handler })
 })
 
+test('ALPNProtocols is offered as given (an array, or a Buffer in wire format), per agent or request, as by Node\'s agent; no common protocol fails the handshake', async () => {
+  await serve(withSan, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    const alpn = async (agent, options) => new Promise((resolve, reject) => {
+      https.get(url, { agent, ...options }, res => { res.resume(); resolve(res.socket.alpnProtocol) }).on('error', reject)
+    })
+    const agent = new HttpsAgent({ ca: withSan.cert, ALPNProtocols: ['x-other', 'http/1.1'] })
+    const plain = new HttpsAgent({ ca: withSan.cert })
+    try {
+      assert.strictEqual(await alpn(agent), 'http/1.1')
+      assert.strictEqual(await (await agent.request(url)).text(), 'secure hello')
+      // Per request (the agent's own options would win, as Node merges them).
+      const wire = Buffer.from('\u0007x-other\u0008http/1.1', 'latin1')
+      assert.strictEqual(await alpn(plain, { ALPNProtocols: wire }), 'http/1.1')
+      assert.strictEqual(await alpn(new https.Agent(), { ca: withSan.cert, ALPNProtocols: wire }), 'http/1.1')
+      // The server speaks neither: it ends the handshake (no_application_protocol), with Node's agent too.
+      await assert.rejects(alpn(plain, { ALPNProtocols: ['x-other'] }), { code: 'EPROTO' })
+      await assert.rejects(alpn(new https.Agent(), { ca: withSan.cert, ALPNProtocols: ['x-other'] }), { code: 'EPROTO' })
+      await assert.rejects(plain.request(url, { ALPNProtocols: ['x-other'] }), { code: 'EPROTO' })
+      // Without the option: http/1.1 is offered (Node's agent offers none).
+      assert.strictEqual(await alpn(plain), 'http/1.1')
+      assert.throws(() => new HttpsAgent({ ALPNProtocols: [''] }), { code: 'ERR_INVALID_ARG_VALUE' })
+      assert.throws(() => new HttpsAgent({ ALPNProtocols: 'http/1.1' }), { code: 'ERR_INVALID_ARG_TYPE' })
+    } finally {
+      agent.destroy()
+      plain.destroy()
+    }
+  }, { options: { ALPNProtocols: ['h2', 'http/1.1'] } })
+})
+
 test('createConnection on an https agent: the TLS socket it makes is used as it is (Node\'s own TLS), both faces', async () => {
   const tls = require('node:tls')
   await serve(withSan, async srv => {

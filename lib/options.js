@@ -79,6 +79,34 @@ function pemList (options, name) {
   })
 }
 
+/**
+ * Node's `ALPNProtocols`: protocol names as an array (strings, or Buffers), or one Buffer in the wire
+ * format (each name after its length byte); as a list of names, each 1 to 255 bytes.
+ */
+function alpnProtocols (options) {
+  const value = options.ALPNProtocols
+  if (value === undefined || value === null) return undefined
+  let names
+  if (Array.isArray(value)) {
+    names = value.map(item => {
+      if (typeof item === 'string') return item
+      if (ArrayBuffer.isView(item)) return Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1')
+      throw propertyType('ALPNProtocols', 'an Array of strings or Buffers, or a Buffer', value)
+    })
+  } else if (ArrayBuffer.isView(value)) {
+    const wire = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    names = []
+    for (let at = 0; at < wire.length; at += 1 + wire[at]) names.push(wire.toString('latin1', at + 1, at + 1 + wire[at]))
+  } else {
+    throw propertyType('ALPNProtocols', 'an Array of strings or Buffers, or a Buffer', value)
+  }
+  for (const name of names) {
+    const bytes = Buffer.byteLength(name, 'latin1')
+    if (bytes === 0 || bytes > 255) throw propertyValue('ALPNProtocols', 'must hold protocol names of 1 to 255 bytes', name)
+  }
+  return names
+}
+
 function func (options, name) {
   const value = options[name]
   if (value === undefined) return undefined
@@ -141,7 +169,7 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
  */
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'proxy', 'proxyEnv', ...OPENSSL_ONLY]
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'ALPNProtocols', 'proxy', 'proxyEnv', ...OPENSSL_ONLY]
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
@@ -183,6 +211,7 @@ function connectOptions (options) {
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
+    ALPNProtocols: alpnProtocols(options),
     maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue),
     // Node's https.Agent option: TLS sessions its cache keeps (one cache per agent; Infinity: no cap).
     maxCachedSessions: Math.min(number(options, 'maxCachedSessions', { min: 0, integer: true, fallback: 100, allowInfinity: true }), 2 ** 32 - 1)

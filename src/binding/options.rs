@@ -73,6 +73,14 @@ pub struct NativeConnect {
     pub pfx: Option<Buffer>,
     pub passphrase: Option<String>,
     pub ciphers: Option<String>,
+    /// Node's `ALPNProtocols`, as names.
+    #[napi(js_name = "ALPNProtocols")]
+    pub alpn_protocols: Option<Vec<String>>,
+}
+
+/// A name JS gave as latin1 text, as its bytes.
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars().map(|c| c as u32 as u8).collect()
 }
 
 fn count(n: f64) -> usize {
@@ -174,6 +182,10 @@ impl NativeConnect {
             pfx: self.pfx.as_ref().map(|b| b.to_vec()),
             passphrase: self.passphrase.clone(),
             ciphers: self.ciphers.clone(),
+            alpn: self
+                .alpn_protocols
+                .as_ref()
+                .map(|names| names.iter().map(|n| latin1(n)).collect()),
             sessions: SessionCache {
                 owner,
                 size: self.max_cached_sessions.map_or(100, |n| n as usize),

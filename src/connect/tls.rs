@@ -50,6 +50,8 @@ pub struct TlsOptions {
     pub passphrase: Option<String>,
     /// An OpenSSL cipher string (see `with_ciphers`).
     pub ciphers: Option<String>,
+    /// The protocols offered by ALPN (Node's `ALPNProtocols`); `None`: `http/1.1`, the one spoken.
+    pub alpn: Option<Vec<Vec<u8>>>,
     pub sessions: SessionCache,
 }
 
@@ -444,7 +446,10 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             .with_client_auth_cert(chain, key)
             .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = options
+        .alpn
+        .clone()
+        .unwrap_or_else(|| vec![b"http/1.1".to_vec()]);
     config.resumption = match options.sessions.size {
         0 => rustls::client::Resumption::disabled(),
         size => rustls::client::Resumption::in_memory_sessions(size),
