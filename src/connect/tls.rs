@@ -166,7 +166,7 @@ fn parse_certs(pems: &[Vec<u8>], option: &str) -> Result<Vec<CertificateDer<'sta
 /// A TLS 1.2 suite rustls implements, with what OpenSSL's cipher-string words match in it.
 struct Tls12Suite {
     /// OpenSSL's name (`ECDHE-RSA-AES128-GCM-SHA256`).
-    name: &'static str,
+    name: String,
     suite: rustls::SupportedCipherSuite,
     /// `aECDSA` or `aRSA`.
     auth: &'static str,
@@ -175,60 +175,51 @@ struct Tls12Suite {
     digest: &'static str,
 }
 
-fn tls12_suites() -> [Tls12Suite; 6] {
+/// The six, in OpenSSL's own order of preference (`openssl ciphers -v DEFAULT`): by cipher, each with
+/// an ECDSA then an RSA key.
+fn tls12_suites() -> Vec<Tls12Suite> {
     use rustls::crypto::ring::cipher_suite as suite;
-    let s = |name, suite, auth, enc, digest| Tls12Suite {
-        name,
-        suite,
-        auth,
-        enc,
-        digest,
-    };
-    // OpenSSL's own order of preference for these six (`openssl ciphers -v DEFAULT`).
-    [
-        s(
-            "ECDHE-ECDSA-AES256-GCM-SHA384",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            "aECDSA",
+    let ciphers = [
+        (
+            "AES256-GCM-SHA384",
             ["AESGCM", "AES256", "AES"],
             "SHA384",
+            [
+                suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            ],
         ),
-        s(
-            "ECDHE-RSA-AES256-GCM-SHA384",
-            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            "aRSA",
-            ["AESGCM", "AES256", "AES"],
-            "SHA384",
-        ),
-        s(
-            "ECDHE-ECDSA-CHACHA20-POLY1305",
-            suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            "aECDSA",
-            ["CHACHA20", "CHACHA20", "CHACHA20"],
+        (
+            "CHACHA20-POLY1305",
+            ["CHACHA20"; 3],
             "SHA256",
+            [
+                suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ],
         ),
-        s(
-            "ECDHE-RSA-CHACHA20-POLY1305",
-            suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-            "aRSA",
-            ["CHACHA20", "CHACHA20", "CHACHA20"],
-            "SHA256",
-        ),
-        s(
-            "ECDHE-ECDSA-AES128-GCM-SHA256",
-            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            "aECDSA",
+        (
+            "AES128-GCM-SHA256",
             ["AESGCM", "AES128", "AES"],
             "SHA256",
+            [
+                suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ],
         ),
-        s(
-            "ECDHE-RSA-AES128-GCM-SHA256",
-            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            "aRSA",
-            ["AESGCM", "AES128", "AES"],
-            "SHA256",
-        ),
-    ]
+    ];
+    ciphers
+        .into_iter()
+        .flat_map(|(cipher, enc, digest, [ecdsa, rsa])| {
+            [("ECDSA", ecdsa), ("RSA", rsa)].map(|(key, suite)| Tls12Suite {
+                name: format!("ECDHE-{key}-{cipher}"),
+                suite,
+                auth: if key == "RSA" { "aRSA" } else { "aECDSA" },
+                enc,
+                digest,
+            })
+        })
+        .collect()
 }
 
 impl Tls12Suite {
@@ -278,7 +269,7 @@ fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
     let mut suites = Vec::new();
     // Indexes into `tls12`, in order; `killed` can never come back.
     let mut chosen12: Vec<usize> = Vec::new();
-    let mut killed = [false; 6];
+    let mut killed = vec![false; tls12.len()];
     for word in ciphers
         .split([':', ',', ' '])
         .map(str::trim)
@@ -331,7 +322,7 @@ fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
         let known: Vec<&str> = tls13
             .iter()
             .map(|(n, _)| *n)
-            .chain(tls12.iter().map(|s| s.name))
+            .chain(tls12.iter().map(|s| s.name.as_str()))
             .collect();
         return Err(Error::new(
             Kind::NoCipherMatch,
