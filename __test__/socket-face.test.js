@@ -8,7 +8,7 @@ const https = require('node:https')
 const crypto = require('node:crypto')
 const { Readable } = require('node:stream')
 const { Agent, HttpsAgent } = require('..')
-const { selfSigned } = require('../examples/certs')
+const { selfSigned, issued } = require('../examples/certs')
 const { listenCounting, withAgent, refusedUrl, get } = require('./helpers/faces')
 
 const hello = (req, res) => {
@@ -112,6 +112,28 @@ test('the socket over TLS tells what Node\'s tls.TLSSocket tells: protocol, ciph
     assert.deepStrictEqual(socket.getEphemeralKeyInfo(), { type: 'ECDH', name: 'X25519', size: 253 })
     assert.strictEqual(socket.getPeerX509Certificate().fingerprint256, new crypto.X509Certificate(tls.cert).fingerprint256)
     agent.destroy()
+  })
+})
+
+test('getPeerCertificate() is Node\'s object for the server\'s certificate, and with true its chain up to the trust anchor given in ca', async () => {
+  const company = issued()
+  await withAgent(https.createServer({ key: company.key, cert: company.cert }, hello), new HttpsAgent({ ca: company.ca }), async (srv, agent) => {
+    const seen = async agent => {
+      const { socket } = await get(`https://localhost:${srv.port}/`, agent)
+      const chain = []
+      for (let cert = socket.getPeerCertificate(true); chain.at(-1) !== cert; cert = cert.issuerCertificate) chain.push(cert)
+      return { plain: socket.getPeerCertificate(), chain: chain.map(cert => [cert.subject.CN, cert.fingerprint256]) }
+    }
+    const node = new https.Agent({ ca: company.ca })
+    try {
+      const ours = await seen(agent)
+      assert.deepStrictEqual(ours, await seen(node))
+      // The server sent its own certificate only: the company CA comes from ca, as Node's OpenSSL finds it.
+      assert.deepStrictEqual(ours.chain.map(([cn]) => cn), ['localhost', 'Test Company CA'])
+      assert.ok(ours.plain.pubkey.length > 0 && ours.plain.modulus && !('issuerCertificate' in ours.plain))
+    } finally {
+      node.destroy()
+    }
   })
 })
 

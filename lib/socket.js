@@ -121,8 +121,11 @@ class RustSocket extends Duplex {
 
   // ---- events from Rust (called by the owner) ----
 
-  /** Connected; `fd` (≥ 0) is the connection's fd when the fd carrier takes it. */
-  _connected (info, peerCertificate, fd) {
+  /**
+   * Connected; `fd` (≥ 0) is the connection's fd when the fd carrier takes it; `peerChain`: over TLS,
+   * the server's certificates (DER, one after the other).
+   */
+  _connected (info, peerChain, fd) {
     if (this[kCarrier] === null) {
       const native = this[kNative]
       this[kCarrier] = fd >= 0
@@ -131,7 +134,7 @@ class RustSocket extends Duplex {
     }
     const { addresses, alpn, tls } = connectionInfo(info)
     Object.assign(this, addresses)
-    if (this.encrypted) this._secured(alpn, tls, peerCertificate)
+    if (this.encrypted) this._secured(alpn, tls, peerChain)
     this._activity()
     if (this[kResend] !== null || this[kHeld] !== null) this._flush()
     // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.

@@ -271,7 +271,8 @@ class SocketBook {
         verified: (options.rejectUnauthorized ?? verifiesByDefault()) !== false,
         fd: connecting && fd,
         servername: sentServerName(options, route.host),
-        cert: options.cert
+        cert: options.cert,
+        ca: options.ca
       })
       : new RustSocket(this, this.native, id, { connecting, fd: connecting && fd })
     this.byId.set(id, socket)
@@ -393,9 +394,9 @@ class SocketBook {
   }
 
   /** Connection `id` is open; `fd` (≥ 0) is its fd when the fd carrier takes it. */
-  connected (id, info, peerCertificate, fd) {
+  connected (id, info, peerChain, fd) {
     const socket = this.byId.get(id)
-    if (socket !== undefined && !socket.destroyed) socket._connected(info, peerCertificate, fd)
+    if (socket !== undefined && !socket.destroyed) socket._connected(info, peerChain, fd)
     // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
     else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure).close()
   }

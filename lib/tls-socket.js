@@ -10,10 +10,12 @@
 
 const { X509Certificate } = require('node:crypto')
 const net = require('node:net')
+const tls = require('node:tls')
 const { RustSocket } = require('./socket')
 
-const kPeerCert = Symbol('peerCertificate')
+const kPeerChain = Symbol('peerChain')
 const kOwnCert = Symbol('ownCertificate')
+const kTrusted = Symbol('trustedCa')
 const kVerified = Symbol('verified')
 const kNegotiated = Symbol('negotiated')
 
@@ -34,32 +36,61 @@ const EPHEMERAL_KEYS = {
   secp384r1: { type: 'ECDH', name: 'secp384r1', size: 384 }
 }
 
-function parseDN (text) {
-  const out = {}
-  for (const line of String(text ?? '').split('\n')) {
-    const at = line.indexOf('=')
-    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1)
+/** The certificates of a DER chain sent one after the other (each a SEQUENCE that says its length). */
+function derChain (bytes) {
+  const certs = []
+  for (let at = 0; at + 2 <= bytes.length;) {
+    let length = bytes[at + 1]
+    let header = 2
+    if (length & 0x80) {
+      const octets = length & 0x7f
+      length = 0
+      for (let k = 0; k < octets; k++) length = length * 256 + bytes[at + 2 + k]
+      header += octets
+    }
+    certs.push(new X509Certificate(bytes.subarray(at, at + header + length)))
+    at += header + length
   }
-  return out
+  return certs
 }
 
-/** A certificate as `getPeerCertificate()` shows it ({} for none). */
-function certificateObject (x, detailed) {
-  if (x === undefined) return {}
-  const cert = {
-    subject: parseDN(x.subject),
-    issuer: parseDN(x.issuer),
-    subjectaltname: x.subjectAltName,
-    valid_from: x.validFrom,
-    valid_to: x.validTo,
-    serialNumber: x.serialNumber,
-    fingerprint: x.fingerprint,
-    fingerprint256: x.fingerprint256,
-    fingerprint512: x.fingerprint512,
-    raw: x.raw
+/** Node's bundled roots, parsed once, when a chain must be completed up to one of them. */
+let defaultRoots = null
+
+/** Where a chain that does not end in a self-signed certificate is completed from: `ca`, or Node's roots. */
+function anchorsOf (ca) {
+  if (ca === undefined || ca === null) {
+    defaultRoots ??= tls.rootCertificates.map(pem => new X509Certificate(pem))
+    return defaultRoots
   }
-  if (detailed) cert.issuerCertificate = cert
-  return cert
+  const anchors = []
+  for (const item of Array.isArray(ca) ? ca : [ca]) {
+    // A PEM string or Buffer may hold several certificates.
+    const text = Buffer.isBuffer(item) || typeof item === 'string' ? item.toString() : ''
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [item]
+    for (const block of blocks) {
+      try {
+        anchors.push(new X509Certificate(block))
+      } catch {}
+    }
+  }
+  return anchors
+}
+
+/**
+ * `getPeerCertificate(true)` as Node gives it: each certificate with its issuer's, up to the trust
+ * anchor (found in `ca`, or Node's roots, when the server did not send it), which is its own issuer.
+ */
+function detailedChain (chain, ca) {
+  const certs = [...chain]
+  const last = certs[certs.length - 1]
+  if (!last.checkIssued(last)) {
+    const anchor = anchorsOf(ca).find(candidate => last.checkIssued(candidate))
+    if (anchor !== undefined) certs.push(anchor)
+  }
+  const objects = certs.map(x => x.toLegacyObject())
+  for (let i = 0; i < objects.length; i++) objects[i].issuerCertificate = objects[i + 1] ?? objects[i]
+  return objects[0]
 }
 
 /** The first certificate of a `cert` option (PEM or DER, or a list of them), as Node's context loads it. */
@@ -76,9 +107,10 @@ function firstCertificate (cert) {
 class TlsSocket extends RustSocket {
   /**
    * `verified`: rustls checks the chain and name (rejectUnauthorized); `servername`: the name sent (SNI)
-   * and checked, false for none (an IP address); `cert`: the client certificate option, if any.
+   * and checked, false for none (an IP address); `cert`: the client certificate option, if any; `ca`:
+   * the trust option, if any.
    */
-  constructor (owner, native, id, { connecting, verified, fd, servername, cert }) {
+  constructor (owner, native, id, { connecting, verified, fd, servername, cert, ca }) {
     super(owner, native, id, { connecting, fd })
     this.encrypted = true
     this.authorized = false
@@ -86,8 +118,9 @@ class TlsSocket extends RustSocket {
     this.alpnProtocol = false
     this.servername = servername
     this[kVerified] = verified
-    this[kPeerCert] = undefined
+    this[kPeerChain] = []
     this[kOwnCert] = cert
+    this[kTrusted] = ca
     this[kNegotiated] = null
   }
 
@@ -95,28 +128,30 @@ class TlsSocket extends RustSocket {
    * The handshake is done (on each new connection: a replay's too). Its key material, when the agent
    * asked for it, comes as Node's 'keylog' events, one NSS line each, before 'secureConnect'.
    */
-  _secured (alpn, negotiated, peerCertificate) {
+  _secured (alpn, negotiated, peerChain) {
     if (negotiated?.keyLog) {
       for (const line of negotiated.keyLog.split(/(?<=\n)/)) this.emit('keylog', Buffer.from(line, 'latin1'))
     }
     this.alpnProtocol = alpn || false
     this[kNegotiated] = negotiated
-    this[kPeerCert] = peerCertificate ? new X509Certificate(peerCertificate) : undefined
+    this[kPeerChain] = peerChain ? derChain(peerChain) : []
     // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
     this.authorized = this[kVerified]
   }
 
   getPeerCertificate (detailed) {
-    return certificateObject(this[kPeerCert], detailed)
+    const chain = this[kPeerChain]
+    if (chain.length === 0) return {}
+    return detailed ? detailedChain(chain, this[kTrusted]) : chain[0].toLegacyObject()
   }
 
   getPeerX509Certificate () {
-    return this[kPeerCert]
+    return this[kPeerChain][0]
   }
 
   /** The client certificate this socket presents ({} for none). */
   getCertificate () {
-    return certificateObject(this.getX509Certificate(), false)
+    return this.getX509Certificate()?.toLegacyObject() ?? {}
   }
 
   getX509Certificate () {

@@ -210,8 +210,9 @@ impl BatchBuilder {
                 // The fd carrier's fd rides in the ticket column (-1: none).
                 self.event(1, id, fd.map(|fd| fd as u64), 0)
                     .text(&connection_text(&info));
-                if let Some(cert) = info.peer_certificate {
-                    self.data(cert);
+                // The server's chain, its DER certificates one after the other (each says its length).
+                if !info.peer_chain.is_empty() {
+                    self.data(info.peer_chain.concat());
                 }
             }
             SocketEvent::Data { id, bytes, ahead } => {

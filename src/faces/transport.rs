@@ -58,8 +58,8 @@ pub struct ConnInfo {
     pub alpn: Option<String>,
     /// What the TLS handshake settled, for TLS connections.
     pub tls: Option<Negotiated>,
-    /// The server's certificate (DER), for TLS connections.
-    pub peer_certificate: Option<Vec<u8>>,
+    /// The certificates the server sent (DER, leaf first), for TLS connections.
+    pub peer_chain: Vec<Vec<u8>>,
     /// The handshake's TLS key material, NSS key log lines, when the agent asked for it.
     pub key_log: Vec<Vec<u8>>,
 }
@@ -73,7 +73,7 @@ impl ConnInfo {
                 .alpn()
                 .map(|p| String::from_utf8_lossy(&p).into_owned()),
             tls: transport.negotiated(),
-            peer_certificate: transport.peer_certificates().into_iter().next(),
+            peer_chain: transport.peer_certificates(),
             key_log: Vec::new(),
         }
     }
