@@ -118,7 +118,8 @@ class TlsSocket extends RustSocket {
     this.alpnProtocol = false
     this.servername = servername
     this[kVerified] = verified
-    this[kPeerChain] = []
+    /** The server's certificates: their DER bytes until first asked for, then X509Certificates. */
+    this[kPeerChain] = null
     this[kOwnCert] = cert
     this[kTrusted] = ca
     this[kNegotiated] = null
@@ -134,19 +135,28 @@ class TlsSocket extends RustSocket {
     }
     this.alpnProtocol = alpn || false
     this[kNegotiated] = negotiated
-    this[kPeerChain] = peerChain ? derChain(peerChain) : []
+    this[kPeerChain] = peerChain ?? null
     // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
     this.authorized = this[kVerified]
   }
 
+  /** The server's certificates, parsed once asked for (most code never asks). */
+  _peerChain () {
+    let chain = this[kPeerChain]
+    if (chain === null || Array.isArray(chain)) return chain ?? []
+    chain = derChain(chain)
+    this[kPeerChain] = chain
+    return chain
+  }
+
   getPeerCertificate (detailed) {
-    const chain = this[kPeerChain]
+    const chain = this._peerChain()
     if (chain.length === 0) return {}
     return detailed ? detailedChain(chain, this[kTrusted]) : chain[0].toLegacyObject()
   }
 
   getPeerX509Certificate () {
-    return this[kPeerChain][0]
+    return this._peerChain()[0]
   }
 
   /** The client certificate this socket presents ({} for none). */
