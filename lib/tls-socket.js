@@ -54,13 +54,13 @@ function derChain (bytes) {
   return certs
 }
 
-/** Node's bundled roots, parsed once, when a chain must be completed up to one of them. */
+/** Node's default trust (its roots, and what it was told to add), parsed once a chain must be completed. */
 let defaultRoots = null
 
 /** Where a chain that does not end in a self-signed certificate is completed from: `ca`, or Node's roots. */
 function anchorsOf (ca) {
   if (ca === undefined || ca === null) {
-    defaultRoots ??= tls.rootCertificates.map(pem => new X509Certificate(pem))
+    defaultRoots ??= (tls.getCACertificates?.('default') ?? tls.rootCertificates).map(pem => new X509Certificate(pem))
     return defaultRoots
   }
   const anchors = []
