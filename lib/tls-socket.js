@@ -13,11 +13,8 @@ const net = require('node:net')
 const tls = require('node:tls')
 const { RustSocket } = require('./socket')
 
-const kPeerChain = Symbol('peerChain')
-const kOwnCert = Symbol('ownCertificate')
-const kTrusted = Symbol('trustedCa')
-const kVerified = Symbol('verified')
-const kNegotiated = Symbol('negotiated')
+/** What this socket knows of its TLS: see the constructor. */
+const kTls = Symbol('tls')
 
 /** OpenSSL's names of the TLS 1.2 suites rustls speaks (TLS 1.3 suites have one name in both). */
 const OPENSSL_SUITES = {
@@ -117,12 +114,16 @@ class TlsSocket extends RustSocket {
     this.authorizationError = null
     this.alpnProtocol = false
     this.servername = servername
-    this[kVerified] = verified
-    /** The server's certificates: their DER bytes until first asked for, then X509Certificates. */
-    this[kPeerChain] = null
-    this[kOwnCert] = cert
-    this[kTrusted] = ca
-    this[kNegotiated] = null
+    this[kTls] = {
+      verified,
+      /** What the handshake settled (lib/batch.js `connectionInfo`'s `tls`). */
+      negotiated: null,
+      /** The server's certificates: their DER bytes until first asked for, then X509Certificates. */
+      chain: null,
+      /** The client certificate option, then its X509Certificate once asked for. */
+      cert,
+      ca
+    }
   }
 
   /**
@@ -133,26 +134,26 @@ class TlsSocket extends RustSocket {
     if (negotiated?.keyLog) {
       for (const line of negotiated.keyLog.split(/(?<=\n)/)) this.emit('keylog', Buffer.from(line, 'latin1'))
     }
+    const state = this[kTls]
     this.alpnProtocol = alpn || false
-    this[kNegotiated] = negotiated
-    this[kPeerChain] = peerChain ?? null
+    state.negotiated = negotiated
+    state.chain = peerChain ?? null
     // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
-    this.authorized = this[kVerified]
+    this.authorized = state.verified
   }
 
   /** The server's certificates, parsed once asked for (most code never asks). */
   _peerChain () {
-    let chain = this[kPeerChain]
-    if (chain === null || Array.isArray(chain)) return chain ?? []
-    chain = derChain(chain)
-    this[kPeerChain] = chain
-    return chain
+    const state = this[kTls]
+    if (state.chain === null) return []
+    if (!Array.isArray(state.chain)) state.chain = derChain(state.chain)
+    return state.chain
   }
 
   getPeerCertificate (detailed) {
     const chain = this._peerChain()
     if (chain.length === 0) return {}
-    return detailed ? detailedChain(chain, this[kTrusted]) : chain[0].toLegacyObject()
+    return detailed ? detailedChain(chain, this[kTls].ca) : chain[0].toLegacyObject()
   }
 
   getPeerX509Certificate () {
@@ -165,30 +166,29 @@ class TlsSocket extends RustSocket {
   }
 
   getX509Certificate () {
-    const cert = this[kOwnCert]
-    if (cert === undefined || cert instanceof X509Certificate) return cert
-    this[kOwnCert] = firstCertificate(cert)
-    return this[kOwnCert]
+    const state = this[kTls]
+    if (state.cert !== undefined && !(state.cert instanceof X509Certificate)) state.cert = firstCertificate(state.cert)
+    return state.cert
   }
 
   getProtocol () {
-    return this[kNegotiated]?.protocol ?? null
+    return this[kTls].negotiated?.protocol ?? null
   }
 
   getCipher () {
-    const negotiated = this[kNegotiated]
+    const { negotiated } = this[kTls]
     if (negotiated === null) return undefined
     const standardName = negotiated.suite.replace(/^TLS13_/, 'TLS_')
     return { name: OPENSSL_SUITES[standardName] ?? standardName, standardName, version: negotiated.protocol }
   }
 
   getEphemeralKeyInfo () {
-    const group = this[kNegotiated]?.group
+    const group = this[kTls].negotiated?.group
     return group ? { ...EPHEMERAL_KEYS[group] } : {}
   }
 
   isSessionReused () {
-    return this[kNegotiated]?.resumed ?? false
+    return this[kTls].negotiated?.resumed ?? false
   }
 
   getSession () {
