@@ -52,8 +52,8 @@ function data ({ meta, bytes, large }, at) {
 /**
  * Where a connection leads, from a connected event's text (`|`-separated: remote address, port and
  * family, the same locally, the ALPN protocol, then for TLS the protocol version, cipher suite, key
- * exchange group, '1' for a resumed session and the key log lines), as a net.Socket names it; `undefined` where unknown,
- * `alpn` '' without ALPN, `tls` null over plain TCP (else see lib/tls-session.js).
+ * exchange group, '1' for a resumed session and the key log lines), as a net.Socket names it;
+ * `undefined` where unknown, `alpn` '' without ALPN, `tls` null over plain TCP (see lib/tls-socket.js).
  */
 function connectionInfo (info) {
   const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, keyLog] = info.split('|')

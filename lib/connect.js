@@ -2,10 +2,10 @@
 // How an agent's connections are made, on the JS side: the connect profiles (the agent's own, and those
 // of requests with connect or TLS options of their own, which the Rust pool keys apart), the caller's
 // functions Rust asks for while connecting (`lookup`, `checkServerIdentity`, `createConnection`, and a
-// `blockList`'s check), and
-// Node's default trust, handed to Rust once. A socket made by `createConnection` (a subclass's override,
-// or the option) is the one case where a Node socket carries the bytes: it stays here, and Rust reads
-// and writes it through the same asks; the pool counts and caps it like any other connection.
+// `blockList`'s check), and Node's default trust, handed to Rust once. A socket made by
+// `createConnection` (a subclass's override, or the option) is the one case where a Node socket carries
+// the bytes: it stays here, and Rust reads and writes it through the same asks; the pool counts and caps
+// it like any other connection.
 
 const dns = require('node:dns')
 const http = require('node:http')
@@ -60,11 +60,14 @@ function giveDefaultCa () {
   NativeAgent.setDefaultCa(Buffer.from(defaultCa().join('\n'), 'latin1'))
 }
 
-/** The certificate chain (DER, leaf first) in the shape of Node's `getPeerCertificate(true)`. */
-function peerCertificate (chain) {
-  const certs = chain.map(der => new X509Certificate(der).toLegacyObject())
-  for (let i = 0; i < certs.length; i++) certs[i].issuerCertificate = certs[i + 1] ?? certs[i]
-  return certs[0] ?? {}
+/**
+ * Certificates (X509Certificates, leaf first) in the shape of Node's `getPeerCertificate(true)`: each
+ * with its issuer's, the last its own issuer; {} for none.
+ */
+function certificateChain (certs) {
+  const objects = certs.map(x => x.toLegacyObject())
+  for (let i = 0; i < objects.length; i++) objects[i].issuerCertificate = objects[i + 1] ?? objects[i]
+  return objects[0] ?? {}
 }
 
 /** A stable text for a checked value, so that equal options make equal profile keys. */
@@ -383,7 +386,7 @@ class Connections {
   checkServerIdentity (fn, { ticket, host, certs }) {
     let result
     try {
-      result = fn(host, peerCertificate(certs))
+      result = fn(host, certificateChain(certs.map(der => new X509Certificate(der))))
     } catch (err) {
       result = err
     }
@@ -392,4 +395,4 @@ class Connections {
   }
 }
 
-module.exports = { Connections }
+module.exports = { Connections, certificateChain, defaultCa }

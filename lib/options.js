@@ -80,29 +80,30 @@ function pemList (options, name) {
 }
 
 /**
- * Node's `ALPNProtocols`: protocol names as an array (strings, or Buffers), or one Buffer in the wire
- * format (each name after its length byte); as a list of names, each 1 to 255 bytes.
+ * Node's `ALPNProtocols`: protocol names as an array (strings, taken as UTF-8 as Node takes them, or
+ * Buffers), or one Buffer in the wire format (each name after its length byte); as a list of Buffers,
+ * each 1 to 255 bytes.
  */
 function alpnProtocols (options) {
   const value = options.ALPNProtocols
   if (value === undefined || value === null) return undefined
+  const expected = 'an Array of strings or Buffers, or a Buffer'
   let names
   if (Array.isArray(value)) {
     names = value.map(item => {
-      if (typeof item === 'string') return item
-      if (ArrayBuffer.isView(item)) return Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1')
-      throw propertyType('ALPNProtocols', 'an Array of strings or Buffers, or a Buffer', value)
+      if (typeof item === 'string') return Buffer.from(item)
+      if (ArrayBuffer.isView(item)) return Buffer.from(item.buffer, item.byteOffset, item.byteLength)
+      throw propertyType('ALPNProtocols', expected, value)
     })
   } else if (ArrayBuffer.isView(value)) {
     const wire = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
     names = []
-    for (let at = 0; at < wire.length; at += 1 + wire[at]) names.push(wire.toString('latin1', at + 1, at + 1 + wire[at]))
+    for (let at = 0; at < wire.length; at += 1 + wire[at]) names.push(wire.subarray(at + 1, at + 1 + wire[at]))
   } else {
-    throw propertyType('ALPNProtocols', 'an Array of strings or Buffers, or a Buffer', value)
+    throw propertyType('ALPNProtocols', expected, value)
   }
   for (const name of names) {
-    const bytes = Buffer.byteLength(name, 'latin1')
-    if (bytes === 0 || bytes > 255) throw propertyValue('ALPNProtocols', 'must hold protocol names of 1 to 255 bytes', name)
+    if (name.length === 0 || name.length > 255) throw propertyValue('ALPNProtocols', 'must hold protocol names of 1 to 255 bytes', name.toString())
   }
   return names
 }

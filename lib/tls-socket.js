@@ -10,8 +10,8 @@
 
 const { X509Certificate } = require('node:crypto')
 const net = require('node:net')
-const tls = require('node:tls')
 const { RustSocket } = require('./socket')
+const { certificateChain, defaultCa } = require('./connect')
 
 /** What this socket knows of its TLS: see the constructor. */
 const kTls = Symbol('tls')
@@ -51,18 +51,13 @@ function derChain (bytes) {
   return certs
 }
 
-/** Node's default trust (its roots, and what it was told to add), parsed once a chain must be completed. */
-let defaultRoots = null
+/** Node's default trust, parsed once a chain must be completed up to it. */
+let defaultAnchors = null
 
-/** Where a chain that does not end in a self-signed certificate is completed from: `ca`, or Node's roots. */
-function anchorsOf (ca) {
-  if (ca === undefined || ca === null) {
-    defaultRoots ??= (tls.getCACertificates?.('default') ?? tls.rootCertificates).map(pem => new X509Certificate(pem))
-    return defaultRoots
-  }
+/** The certificates of a `ca` option (PEM, several to a string or Buffer, or DER; or a list of them). */
+function certificatesOf (ca) {
   const anchors = []
   for (const item of Array.isArray(ca) ? ca : [ca]) {
-    // A PEM string or Buffer may hold several certificates.
     const text = Buffer.isBuffer(item) || typeof item === 'string' ? item.toString() : ''
     const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [item]
     for (const block of blocks) {
@@ -76,18 +71,17 @@ function anchorsOf (ca) {
 
 /**
  * `getPeerCertificate(true)` as Node gives it: each certificate with its issuer's, up to the trust
- * anchor (found in `ca`, or Node's roots, when the server did not send it), which is its own issuer.
+ * anchor (found in `ca`, or Node's default trust, when the server did not send it).
  */
 function detailedChain (chain, ca) {
   const certs = [...chain]
   const last = certs[certs.length - 1]
   if (!last.checkIssued(last)) {
-    const anchor = anchorsOf(ca).find(candidate => last.checkIssued(candidate))
+    const anchors = ca === undefined || ca === null ? (defaultAnchors ??= certificatesOf(defaultCa())) : certificatesOf(ca)
+    const anchor = anchors.find(candidate => last.checkIssued(candidate))
     if (anchor !== undefined) certs.push(anchor)
   }
-  const objects = certs.map(x => x.toLegacyObject())
-  for (let i = 0; i < objects.length; i++) objects[i].issuerCertificate = objects[i + 1] ?? objects[i]
-  return objects[0]
+  return certificateChain(certs)
 }
 
 /** The first certificate of a `cert` option (PEM or DER, or a list of them), as Node's context loads it. */

@@ -60,7 +60,7 @@ pub struct NativeConnect {
     pub create_connection: Option<u32>,
     /// The id JS knows this profile by; none for the agent's own.
     pub profile_id: Option<u32>,
-    /// Node's `maxCachedSessions`: TLS sessions kept for resumption (100 when absent).
+    /// Node's `maxCachedSessions`: TLS sessions kept for resumption (see [`SessionCache`] when absent).
     pub max_cached_sessions: Option<u32>,
     pub proxy: Option<NativeProxy>,
     pub ca: Option<Vec<Buffer>>,
@@ -73,14 +73,9 @@ pub struct NativeConnect {
     pub pfx: Option<Buffer>,
     pub passphrase: Option<String>,
     pub ciphers: Option<String>,
-    /// Node's `ALPNProtocols`, as names.
+    /// Node's `ALPNProtocols`, each name's bytes.
     #[napi(js_name = "ALPNProtocols")]
-    pub alpn_protocols: Option<Vec<String>>,
-}
-
-/// A name JS gave as latin1 text, as its bytes.
-fn latin1(text: &str) -> Vec<u8> {
-    text.chars().map(|c| c as u32 as u8).collect()
+    pub alpn_protocols: Option<Vec<Buffer>>,
 }
 
 fn count(n: f64) -> usize {
@@ -185,10 +180,12 @@ impl NativeConnect {
             alpn: self
                 .alpn_protocols
                 .as_ref()
-                .map(|names| names.iter().map(|n| latin1(n)).collect()),
+                .map(|names| names.iter().map(|b| b.to_vec()).collect()),
             sessions: SessionCache {
                 owner,
-                size: self.max_cached_sessions.map_or(100, |n| n as usize),
+                size: self
+                    .max_cached_sessions
+                    .map_or(SessionCache::default().size, |n| n as usize),
             },
         }
     }
