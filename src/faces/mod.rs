@@ -55,14 +55,14 @@ impl Connection for Conn {
     fn parks(&self) -> bool {
         match self {
             Conn::Http(_) => true,
-            Conn::Raw(c) => c.parks(),
+            // A raw connection holds nothing to serve requests: its reader waits without a buffer.
+            Conn::Raw(_) => false,
         }
     }
 
     fn park(&mut self) {
-        match self {
-            Conn::Http(c) => c.park(),
-            Conn::Raw(c) => c.park(),
+        if let Conn::Http(c) = self {
+            c.park();
         }
     }
 

@@ -7,7 +7,9 @@
 //! to say pause), and a writer that
 //! drains a queue of outgoing chunks, bounded by [`HIGH_WATER`] with a [`SocketEvent::Drain`] when it
 //! empties. While a connection is idle in the pool the reader keeps watching it: EOF, an error or any byte
-//! closes it, so a stray response is never read as the answer to the next request.
+//! closes it, so a stray response is never read as the answer to the next request. A waiting reader holds
+//! no buffer: every read lands in its thread's one buffer and leaves it copied at its own size (see
+//! [`with_scratch`]), so a thousand idle connections do not each keep the pages of a read buffer.
 //!
 //! A plain-TCP connection may instead be *carried by its fd*: once connected, the socket's file descriptor
 //! is handed to JS (in [`SocketEvent::Connected`]) and libuv drives its bytes on the JS thread, with no
@@ -20,15 +22,17 @@
 //! queued) so that the JS side can update Node's maps inside `addRequest`; only connecting and waiting
 //! happen later, reported as events in order through one [`EventSink`].
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch, Notify};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::sync::{watch, Notify};
 
 use super::linger::LINGER;
 use super::sealed::Sealed;
@@ -41,11 +45,8 @@ use crate::pool::{Closed, ConnId, Grant, IdleFor, Lease, Pool, Slot, Turn, Want}
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
-/// Size of one read.
+/// Size of one read (of the thread's one read buffer, see [`with_scratch`]).
 const READ_CHUNK: usize = 64 * 1024;
-/// Size of the read an idle connection waits in (for an EOF, or stray bytes that close it); the first
-/// bytes of an answer after it is reused come through it, the rest in full-size reads.
-const IDLE_READ: usize = 256;
 /// Bytes read but not yet taken by JS (its event batch not yet made) beyond which the reader waits: a
 /// reader that JS does not keep up with holds at most this and one more read, not the whole body.
 pub const READ_AHEAD: usize = 64 * 1024;
@@ -124,9 +125,6 @@ struct Shared {
     idle: AtomicBool,
     paused: AtomicBool,
     resume: Notify,
-    /// Told when the pool parks it (idle for a while): a reader waiting in a full-size read waits again
-    /// in a small one (see [`IDLE_READ`]).
-    idled: Notify,
     stop: watch::Sender<bool>,
     queued: AtomicUsize,
     wants_drain: AtomicBool,
@@ -140,9 +138,13 @@ struct Shared {
     told: AtomicBool,
     /// Bytes pushed as [`SocketEvent::Data`] that JS has not taken yet (see [`READ_AHEAD`]).
     unread: AtomicUsize,
-    /// The pipe's queue of writes for its writer task, made only for a connection that takes the pipe:
-    /// an fd-carried one never needs it (a tokio channel's first block is ≈ 1.3 KiB per connection).
-    commands: OnceLock<mpsc::UnboundedSender<Command>>,
+    /// Whether the connection takes the pipe, whose writer task drains `outbox`: writes to an
+    /// fd-carried one (JS writes its fd) are not kept.
+    piped: AtomicBool,
+    /// The pipe's writes waiting for its writer task, woken by `wrote`. A plain queue, empty and
+    /// allocation-free while idle (a tokio channel's first block costs ≈ 1.3 KiB per connection).
+    outbox: Mutex<VecDeque<Command>>,
+    wrote: Notify,
 }
 
 /// The reader's count of bytes read ahead of JS, for the one who hands them to JS.
@@ -183,7 +185,6 @@ impl RawHandle {
             idle: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             resume: Notify::new(),
-            idled: Notify::new(),
             stop: watch::channel(false).0,
             queued: AtomicUsize::new(0),
             wants_drain: AtomicBool::new(false),
@@ -192,27 +193,25 @@ impl RawHandle {
             halves: AtomicUsize::new(2),
             told: AtomicBool::new(false),
             unread: AtomicUsize::new(0),
-            commands: OnceLock::new(),
+            piped: AtomicBool::new(false),
+            outbox: Mutex::new(VecDeque::new()),
+            wrote: Notify::new(),
         });
         RawHandle { shared, role }
     }
 
-    /// Makes the pipe's queue of writes (once): writes made from here on wait in it for the writer task.
-    fn commands(&self) -> mpsc::UnboundedReceiver<Command> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = self.shared.commands.set(tx);
-        rx
+    /// The connection takes the pipe: writes made from here on wait in its outbox for the writer task.
+    fn pipe(&self) {
+        self.shared.piped.store(true, Ordering::SeqCst);
     }
 
     /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more. A
-    /// connection without the pipe's queue (fd-carried: JS writes its fd) takes nothing.
+    /// connection that does not take the pipe (fd-carried: JS writes its fd), or whose writer has
+    /// stopped, takes nothing.
     pub fn write(&self, bytes: Bytes) -> bool {
         let shared = &self.shared;
-        let Some(commands) = shared.commands.get() else {
-            return true;
-        };
         let queued = shared.queued.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
-        if commands.send(Command::Write(bytes)).is_err() {
+        if !shared.post(Command::Write(bytes)) {
             return true;
         }
         if queued < HIGH_WATER {
@@ -229,9 +228,7 @@ impl RawHandle {
     }
 
     pub fn end(&self) {
-        if let Some(commands) = self.shared.commands.get() {
-            let _ = commands.send(Command::End);
-        }
+        self.shared.post(Command::End);
     }
 
     pub fn pause(&self) {
@@ -275,20 +272,23 @@ impl RawConn {
     pub fn closed(&self) -> Closed {
         self.handle.shared.closed.clone()
     }
-
-    /// Whether parking frees anything: a reader task's full-size buffer (the pipe's; JS reads an
-    /// fd-carried one).
-    pub fn parks(&self) -> bool {
-        self.carried.is_none()
-    }
-
-    /// Idle for a while: its reader waits on in a small buffer (see [`IDLE_READ`]).
-    pub fn park(&self) {
-        self.handle.shared.idled.notify_one();
-    }
 }
 
 impl Shared {
+    /// Hands `command` to the pipe's writer; false when nobody will write it (not piped, or stopped).
+    fn post(&self, command: Command) -> bool {
+        if !self.piped.load(Ordering::SeqCst) || !self.open.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.outbox().push_back(command);
+        self.wrote.notify_one();
+        true
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, VecDeque<Command>> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// One task dropped its half of the socket; the socket is closed when both have.
     fn half_closed(&self) {
         if self.halves.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -516,7 +516,9 @@ impl Sockets {
         let handle = RawHandle::new(open.role);
         // Without an fd, writes made while connecting wait in the pipe's queue; an fd-carried connection's
         // socket holds its own until the fd comes (and one that takes the pipe after all gets it then).
-        let commands = (!fd).then(|| handle.commands());
+        if !fd {
+            handle.pipe();
+        }
         self.held().insert(id, Held::Connecting(handle.clone()));
         announce(id);
         let this = self.clone();
@@ -562,8 +564,8 @@ impl Sockets {
                 }
                 Ok(Carry::Fd(tcp, session)) => this.hand_over(slot, tcp, session, info, handle),
                 Ok(Carry::Pipe(transport)) => {
-                    let commands = commands.unwrap_or_else(|| handle.commands());
-                    this.run(slot, transport, info, handle, commands)
+                    handle.pipe();
+                    this.run(slot, transport, info, handle)
                 }
             }
         });
@@ -576,7 +578,6 @@ impl Sockets {
         transport: Transport,
         info: ConnInfo,
         handle: RawHandle,
-        commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let id = slot.id();
         let key = slot.key().clone();
@@ -607,7 +608,7 @@ impl Sockets {
         let (shared, sink) = (handle.shared.clone(), self.sink.clone());
         let writing = handle.clone();
         tokio::spawn(async move {
-            write_loop(id, writer, commands, writing, sink).await;
+            write_loop(id, writer, writing, sink).await;
             shared.half_closed();
         });
         let (shared, sockets) = (handle.shared.clone(), self.clone());
@@ -801,16 +802,24 @@ fn into_fd(_tcp: std::net::TcpStream) -> i32 {
 async fn write_loop(
     id: ConnId,
     mut writer: tokio::io::WriteHalf<Transport>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
     handle: RawHandle,
     sink: Arc<dyn EventSink>,
 ) {
     let shared = handle.shared.clone();
     let mut stop = shared.stop.subscribe();
     loop {
-        let command = tokio::select! {
-            c = commands.recv() => c,
-            _ = stop.wait_for(|s| *s) => None,
+        // A write posted after the queue was found empty leaves a permit in `wrote`: never missed.
+        let command = loop {
+            if *stop.borrow() {
+                break None;
+            }
+            if let Some(command) = shared.outbox().pop_front() {
+                break Some(command);
+            }
+            tokio::select! {
+                _ = shared.wrote.notified() => {}
+                _ = stop.wait_for(|s| *s) => break None,
+            }
         };
         match command {
             Some(Command::Write(bytes)) => {
@@ -860,36 +869,18 @@ async fn read_loop(
         if *stop.borrow() {
             break;
         }
-        // An idle connection waits in a small buffer: a full one, for each of thousands of idle
-        // connections, would hold its pages for nothing but an EOF. (One that went idle waiting in a full
-        // one is moved to a small one when the pool parks it.)
-        let size = if shared.idle.load(Ordering::SeqCst) {
-            IDLE_READ
-        } else {
-            READ_CHUNK
-        };
-        let mut buf = BytesMut::with_capacity(size);
         let read = tokio::select! {
-            r = reader.read_buf(&mut buf) => r,
+            r = std::future::poll_fn(|cx| poll_read_bytes(&mut reader, cx)) => r,
             _ = stop.wait_for(|s| *s) => break,
-            // Parked: nothing was read (reads are cancel-safe), and the loop waits again in a small buffer.
-            // (A wake-up left from a park while it was not waiting here finds it busy: it reads on.)
-            _ = shared.idled.notified(), if size == READ_CHUNK => {
-                if shared.idle.load(Ordering::SeqCst) {
-                    drop(buf);
-                    shrunk();
-                }
-                continue;
-            }
         };
         let idle = shared.idle.load(Ordering::SeqCst);
         // A TLS peer that closes without close_notify has still finished sending, as Node sees it.
         let read = match read {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Bytes::new()),
             other => other,
         };
         match read {
-            Ok(0) => {
+            Ok(bytes) if bytes.is_empty() => {
                 if !idle {
                     sockets.sink.emit(SocketEvent::End { id });
                 }
@@ -903,11 +894,11 @@ async fn read_loop(
                 ));
                 break;
             }
-            Ok(n) => {
-                shared.unread.fetch_add(n, Ordering::SeqCst);
+            Ok(bytes) => {
+                shared.unread.fetch_add(bytes.len(), Ordering::SeqCst);
                 sockets.sink.emit(SocketEvent::Data {
                     id,
-                    bytes: buf.freeze(),
+                    bytes,
                     ahead: ReadAhead(shared.clone()),
                 })
             }
@@ -930,25 +921,42 @@ async fn read_loop(
     }
 }
 
-/// Readers moved to a small buffer since the allocator last gave its free pages back.
-static SHRUNK: AtomicUsize = AtomicUsize::new(0);
-/// After this many, the allocator gives back what their buffers held (glibc keeps a burst's frees).
-const TRIM_AFTER_SHRINKING: usize = 32;
+thread_local! {
+    /// The thread's one read buffer: every pipe reader on the thread reads into it (see [`with_scratch`]).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
-/// A reader gave up its full-size buffer; every [`TRIM_AFTER_SHRINKING`]th, the free pages go back.
-fn shrunk() {
-    if SHRUNK.fetch_add(1, Ordering::Relaxed) % TRIM_AFTER_SHRINKING == TRIM_AFTER_SHRINKING - 1 {
-        crate::pool::trim_allocator();
-    }
+/// Runs `read` on the thread's read buffer. A reader borrows it only within one poll, so one buffer
+/// serves every connection on the thread; a connection waiting for its answer, or idle and waiting for
+/// an EOF, holds none. A buffer of its own would keep at least the pages its reads touched, for each of
+/// thousands of idle connections, where copying out what one read returned costs a small answer
+/// nothing and a 64 KiB read a few microseconds.
+fn with_scratch<T>(read: impl FnOnce(&mut ReadBuf<'_>) -> T) -> T {
+    SCRATCH.with_borrow_mut(|scratch| read(&mut ReadBuf::new(scratch)))
+}
+
+/// One read of `reader`: what it returned, copied out at its size (empty: the peer finished sending).
+fn poll_read_bytes<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Bytes>> {
+    with_scratch(|buf| {
+        std::task::ready!(std::pin::Pin::new(reader).poll_read(cx, buf))?;
+        Poll::Ready(Ok(Bytes::copy_from_slice(buf.filled())))
+    })
 }
 
 /// Closed from our side (the writer sends FIN): wait, a little, for the peer to close too, so that the
 /// server has seen this connection close before its slot goes to a new one (see [`super::linger`]).
 async fn linger(reader: &mut tokio::io::ReadHalf<Transport>) {
-    // On the heap: in the reader's future it would cost every connection 4 KiB for its whole life.
-    let mut scratch = vec![0u8; 4096];
+    let mut discard = |cx: &mut Context<'_>| {
+        with_scratch(|buf| {
+            std::task::ready!(std::pin::Pin::new(&mut *reader).poll_read(cx, buf))?;
+            Poll::Ready(Ok::<_, std::io::Error>(buf.filled().len()))
+        })
+    };
     let _ = tokio::time::timeout(LINGER, async {
-        while let Ok(1..) = reader.read(&mut scratch).await {}
+        while let Ok(1..) = std::future::poll_fn(&mut discard).await {}
     })
     .await;
 }
