@@ -200,6 +200,28 @@ test('Node\'s maps: a socket is in agent.sockets from addRequest until its close
   })
 })
 
+test('addRequest merges options as Node does: the agent\'s win, and a caller\'s own object is left as it was', async () => {
+  // The agent's `family` must win over the request's, whichever object addRequest is given.
+  await withAgent(http.createServer(hello), new Agent({ keepAlive: true, family: 4 }), async (srv, agent) => {
+    const named = []
+    const getName = agent.getName.bind(agent)
+    agent.getName = options => { named.push({ family: options.family, proto: Object.getPrototypeOf(options) }); return getName(options) }
+    const freed = once(agent, 'free')
+    assert.strictEqual((await get(srv.url, agent, { family: 6 })).status, 200)
+    const [, freeOptions] = await freed
+    assert.strictEqual(freeOptions.family, 4)
+    assert.deepStrictEqual(named, [{ family: 4, proto: null }])
+
+    // A wrapper that hands addRequest an object of its own (as interceptors do): copied, never written.
+    const own = { host: '127.0.0.1', port: srv.port, family: 6 }
+    const addRequest = agent.addRequest
+    agent.addRequest = function (req) { return addRequest.call(this, req, own) }
+    assert.strictEqual((await get(srv.url, agent)).status, 200)
+    assert.deepStrictEqual(own, { host: '127.0.0.1', port: srv.port, family: 6 })
+    assert.deepStrictEqual(named[1], { family: 4, proto: null })
+  })
+})
+
 test('Node\'s maps: a queued request gets its socket within the close of the one it waited for', async () => {
   // The server closes every connection after its answer, so the waiting request needs a new one.
   const closing = (req, res) => res.setHeader('connection', 'close').end('hello')
