@@ -95,6 +95,8 @@ interface ConnectOptions {
   ciphers?: string
   /** Protocols offered by ALPN (names, or a Buffer in wire format). Default `['http/1.1']`. */
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array
+  /** Socket face: each new TLS socket emits `'OCSPResponse'` (what the server stapled, or `null`) before `'secureConnect'`. */
+  requestOCSP?: boolean
   /** TLS sessions this agent keeps for resumption (its own cache, as Node's). Default 100; 0: none. */
   maxCachedSessions?: number
   /** Verify the server certificate. Default `true`. */

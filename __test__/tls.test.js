@@ -148,3 +148,46 @@ test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off where the options do
     process.off('warning', onWarning)
   }
 })
+
+test('requestOCSP: the socket emits \'OCSPResponse\' with what the server stapled (or null) before \'secureConnect\', as through Node\'s agent (TLS 1.2 and 1.3)', async () => {
+  const staple = Buffer.from('a stapled OCSP response')
+  /** What a request's socket emits of the two, in order, through `agent`. */
+  const seen = (agent, url, requestOCSP) => new Promise((resolve, reject) => {
+    const events = []
+    const req = https.get(url, { agent, requestOCSP }, res => {
+      res.resume()
+      res.on('end', () => resolve(events))
+    })
+    req.on('socket', socket => {
+      socket.on('OCSPResponse', response => events.push(response === null ? 'OCSPResponse null' : `OCSPResponse ${response.toString()}`))
+      socket.on('secureConnect', () => events.push('secureConnect'))
+    })
+    req.on('error', reject)
+  })
+  for (const stapling of [true, false]) {
+    const server = https.createServer({ key: serverCert.key, cert: serverCert.cert }, hello)
+    if (stapling) server.on('OCSPRequest', (cert, issuer, callback) => callback(null, staple))
+    const srv = await listenCounting(server)
+    try {
+      for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+        const url = `https://localhost:${srv.port}/`
+        const options = { ca: serverCert.cert, maxVersion, keepAlive: false }
+        const ours = new HttpsAgent(options)
+        const nodes = new https.Agent(options)
+        try {
+          const expected = await seen(nodes, url, true)
+          assert.deepStrictEqual(expected, [stapling ? `OCSPResponse ${staple}` : 'OCSPResponse null', 'secureConnect'])
+          assert.deepStrictEqual(await seen(ours, url, true), expected, `${maxVersion}, stapling: ${stapling}`)
+          // Not asked: no event, from either.
+          assert.deepStrictEqual(await seen(nodes, url, undefined), ['secureConnect'])
+          assert.deepStrictEqual(await seen(ours, url, undefined), ['secureConnect'])
+        } finally {
+          ours.destroy()
+          nodes.destroy()
+        }
+      }
+    } finally {
+      await srv.close()
+    }
+  }
+})

@@ -49,14 +49,21 @@ function data ({ meta, bytes, large }, at) {
   return copy
 }
 
+/** What the server stapled, when `requestOCSP` asked: a Buffer, null for nothing; undefined: not asked. */
+function stapledResponse (field) {
+  if (field === '') return undefined
+  return field === '-' ? null : Buffer.from(field, 'hex')
+}
+
 /**
  * Where a connection leads, from a connected event's text (`|`-separated: remote address, port and
  * family, the same locally, the ALPN protocol, then for TLS the protocol version, cipher suite, key
- * exchange group, '1' for a resumed session and the key log lines), as a net.Socket names it;
- * `undefined` where unknown, `alpn` '' without ALPN, `tls` null over plain TCP (see lib/tls-socket.js).
+ * exchange group, '1' for a resumed session, the stapled OCSP response (hex, '-' for none, '' when not
+ * asked) and the key log lines), as a net.Socket names it; `undefined` where unknown, `alpn` '' without
+ * ALPN, `tls` null over plain TCP (see lib/tls-socket.js).
  */
 function connectionInfo (info) {
-  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, keyLog] = info.split('|')
+  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, stapled, keyLog] = info.split('|')
   return {
     addresses: {
       remoteAddress: rAddr || undefined,
@@ -66,7 +73,7 @@ function connectionInfo (info) {
       localPort: lPort ? Number(lPort) : undefined
     },
     alpn,
-    tls: protocol ? { protocol, suite, group, resumed: resumed === '1', keyLog } : null
+    tls: protocol ? { protocol, suite, group, resumed: resumed === '1', stapled: stapledResponse(stapled), keyLog } : null
   }
 }
 

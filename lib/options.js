@@ -170,7 +170,8 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
  */
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'ALPNProtocols', 'proxy', 'proxyEnv', ...OPENSSL_ONLY]
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'ALPNProtocols', 'requestOCSP', 'proxy', 'proxyEnv',
+  ...OPENSSL_ONLY]
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
@@ -213,6 +214,8 @@ function connectOptions (options) {
     servername: string(options, 'servername'),
     minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
     ALPNProtocols: alpnProtocols(options),
+    // Node's tls.connect takes any value and asks when it is truthy.
+    requestOCSP: options.requestOCSP ? true : undefined,
     maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue),
     // Node's https.Agent option: TLS sessions its cache keeps (one cache per agent; Infinity: no cap).
     maxCachedSessions: Math.min(number(options, 'maxCachedSessions', { min: 0, integer: true, fallback: 100, allowInfinity: true }), 2 ** 32 - 1)

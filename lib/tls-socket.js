@@ -122,12 +122,15 @@ class TlsSocket extends RustSocket {
 
   /**
    * The handshake is done (on each new connection: a replay's too). Its key material, when the agent
-   * asked for it, comes as Node's 'keylog' events, one NSS line each, before 'secureConnect'.
+   * asked for it, comes as Node's 'keylog' events, one NSS line each, and the stapled OCSP response,
+   * when the request asked (`requestOCSP`), as 'OCSPResponse', both before 'secureConnect'.
    */
   _secured (alpn, negotiated, peerChain) {
     if (negotiated?.keyLog) {
       for (const line of negotiated.keyLog.split(/(?<=\n)/)) this.emit('keylog', Buffer.from(line, 'latin1'))
     }
+    // As Node's with `requestOCSP`: what the server stapled (a Buffer, or null), before 'secureConnect'.
+    if (negotiated?.stapled !== undefined) this.emit('OCSPResponse', negotiated.stapled)
     const state = this[kTls]
     this.alpnProtocol = alpn || false
     state.negotiated = negotiated

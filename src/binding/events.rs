@@ -326,8 +326,8 @@ impl EventQueue {
 
 /// Where a connection leads, for JS: remote address, port and family, the same locally, the ALPN
 /// protocol, then for TLS the protocol version, cipher suite, key exchange group, `1` for a resumed
-/// session and the handshake's key log lines (each ending in a newline), `|`-separated (empty fields
-/// where unknown).
+/// session, what the server stapled when `requestOCSP` asked and the handshake's key log lines (each
+/// ending in a newline), `|`-separated (empty fields where unknown).
 fn connection_text(info: &ConnInfo) -> String {
     let addr = |a: Option<std::net::SocketAddr>| match a {
         Some(a) => format!(
@@ -348,12 +348,19 @@ fn connection_text(info: &ConnInfo) -> String {
         ),
         None => "|||".to_string(),
     };
+    // `requestOCSP`'s answer: nothing when not asked, `-` when the server stapled nothing, else hex.
+    let stapled = match &info.stapled {
+        None => String::new(),
+        Some(None) => "-".to_string(),
+        Some(Some(response)) => response.iter().map(|b| format!("{b:02x}")).collect(),
+    };
     format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}",
         addr(info.remote),
         addr(info.local),
         info.alpn.as_deref().unwrap_or_default(),
         tls,
+        stapled,
         String::from_utf8_lossy(&info.key_log.concat())
     )
 }

@@ -76,6 +76,9 @@ pub struct NativeConnect {
     /// Node's `ALPNProtocols`, each name's bytes.
     #[napi(js_name = "ALPNProtocols")]
     pub alpn_protocols: Option<Vec<Buffer>>,
+    /// Node's `requestOCSP`: the socket face reports what the server stapled.
+    #[napi(js_name = "requestOCSP")]
+    pub request_ocsp: Option<bool>,
 }
 
 fn count(n: f64) -> usize {
@@ -187,6 +190,7 @@ impl NativeConnect {
                     .max_cached_sessions
                     .map_or(SessionCache::default().size, |n| n as usize),
             },
+            request_ocsp: self.request_ocsp.unwrap_or(false),
         }
     }
 

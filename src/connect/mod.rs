@@ -37,6 +37,32 @@ pub use resolve::{CallerStream, Hooks};
 use tls::NameMismatch;
 
 /// How this agent opens connections.
+/// What a handshake is watched for, beyond the connection itself: Node's `'keylog'` lines (the agent
+/// listens for them) and `requestOCSP`'s stapled response (the route asks for it).
+#[derive(Clone, Default)]
+struct Witness {
+    key_log: Option<Arc<tls::KeyLines>>,
+    stapled: Option<Arc<tls::Stapled>>,
+}
+
+/// What a handshake showed of what its [`Witness`] watched for.
+#[derive(Debug, Default)]
+pub struct Witnessed {
+    /// NSS key log lines, each ending in a newline.
+    pub key_log: Vec<Vec<u8>>,
+    /// `None`: not asked for; `Some(None)`: asked for, and the server stapled nothing.
+    pub stapled: Option<Option<Vec<u8>>>,
+}
+
+impl From<Witness> for Witnessed {
+    fn from(witness: Witness) -> Self {
+        Witnessed {
+            key_log: witness.key_log.map(|l| l.take()).unwrap_or_default(),
+            stapled: witness.stapled.map(|s| s.take()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Connector {
     /// The agent's own profile, for routes that carry none.
@@ -76,16 +102,21 @@ impl Connector {
 
     /// Opens a connection along `route`, TLS included, within the connect timeout.
     pub async fn connect(&self, route: &OriginKey) -> Result<Transport> {
-        self.connect_within(route, None).await
+        self.connect_within(route, Witness::default()).await
     }
 
-    /// As [`Connector::connect`], with the TLS key material of the handshake in NSS key log lines
-    /// (Node's `'keylog'`), when [`Connector::log_keys`] asked for them.
-    pub async fn connect_logged(&self, route: &OriginKey) -> Result<(Transport, Vec<Vec<u8>>)> {
-        let lines = (route.secure && self.key_log.load(Ordering::Relaxed))
-            .then(|| Arc::new(tls::KeyLines::default()));
-        let transport = self.connect_within(route, lines.clone()).await?;
-        Ok((transport, lines.map(|l| l.take()).unwrap_or_default()))
+    /// As [`Connector::connect`], with what the handshake showed that only the socket face reports
+    /// (see [`Witnessed`]).
+    pub async fn connect_logged(&self, route: &OriginKey) -> Result<(Transport, Witnessed)> {
+        let secure = route.secure;
+        let witness = Witness {
+            key_log: (secure && self.key_log.load(Ordering::Relaxed))
+                .then(|| Arc::new(tls::KeyLines::default())),
+            stapled: (secure && self.profile(route).options.tls.request_ocsp)
+                .then(|| Arc::new(tls::Stapled::default())),
+        };
+        let transport = self.connect_within(route, witness.clone()).await?;
+        Ok((transport, witness.into()))
     }
 
     /// Whether TLS key material is collected for [`Connector::connect_logged`] from now on.
@@ -93,13 +124,9 @@ impl Connector {
         self.key_log.store(on, Ordering::Relaxed);
     }
 
-    async fn connect_within(
-        &self,
-        route: &OriginKey,
-        key_log: Option<Arc<tls::KeyLines>>,
-    ) -> Result<Transport> {
+    async fn connect_within(&self, route: &OriginKey, witness: Witness) -> Result<Transport> {
         let profile = self.profile(route);
-        let connecting = self.connect_inner(route, profile, key_log);
+        let connecting = self.connect_inner(route, profile, witness);
         match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(result) => result,
             Err(_) => Err(Error::connect_timed_out(&route.host, route.port)),
@@ -110,7 +137,7 @@ impl Connector {
         &self,
         route: &OriginKey,
         profile: &Profile,
-        key_log: Option<Arc<tls::KeyLines>>,
+        witness: Witness,
     ) -> Result<Transport> {
         let options = &profile.options;
         if let (Some(create), Some(hooks)) = (options.create_connection, &self.hooks) {
@@ -124,7 +151,9 @@ impl Connector {
             (None, Some(proxy)) => {
                 let stream = self.dial(&proxy.host, proxy.port, options).await?;
                 if proxy.secure {
-                    let tls = self.tls(profile, &proxy.host, stream, None).await?;
+                    let tls = self
+                        .tls(profile, &proxy.host, stream, Witness::default())
+                        .await?;
                     Stream::Caller(Box::new(tls))
                 } else {
                     stream
@@ -140,7 +169,7 @@ impl Connector {
             proxy::connect(&mut stream, proxy, &route.host, route.port).await?;
         }
         let name = options.tls.servername.as_deref().unwrap_or(&route.host);
-        let transport = Transport::Tls(Box::new(self.tls(profile, name, stream, key_log).await?));
+        let transport = Transport::Tls(Box::new(self.tls(profile, name, stream, witness).await?));
         if let (Some(check), Some(hooks), true) = (
             options.check_server_identity,
             &self.hooks,
@@ -166,14 +195,14 @@ impl Connector {
         Ok(Stream::Tcp(tcp))
     }
 
-    /// TLS over `stream` with the profile's configuration, verifying `name`; `key_log` collects the
-    /// handshake's key material (a copy of the configuration that logs to it, sessions still shared).
+    /// TLS over `stream` with the profile's configuration, verifying `name`; what `witness` asks for is
+    /// kept by a copy of the configuration made for this handshake (sessions still shared).
     async fn tls(
         &self,
         profile: &Profile,
         name: &str,
         stream: Stream,
-        key_log: Option<Arc<tls::KeyLines>>,
+        witness: Witness,
     ) -> Result<TlsStream<Stream>> {
         let server_name = match name.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
@@ -184,14 +213,15 @@ impl Connector {
                 )
             })?,
         };
-        let config = match key_log {
+        let mut config = match witness.stapled {
             None => profile.tls.clone(),
-            Some(lines) => {
-                let mut logging = (*profile.tls).clone();
-                logging.key_log = lines;
-                Arc::new(logging)
-            }
+            Some(stapled) => tls::stapling(&profile.tls, &profile.options.tls, stapled)?,
         };
+        if let Some(lines) = witness.key_log {
+            let mut logging = (*config).clone();
+            logging.key_log = lines;
+            config = Arc::new(logging);
+        }
         let failed = match TlsConnector::from(config)
             .connect(server_name, stream)
             .await

@@ -53,6 +53,8 @@ pub struct TlsOptions {
     /// The protocols offered by ALPN (Node's `ALPNProtocols`); `None`: `http/1.1`, the one spoken.
     pub alpn: Option<Vec<Vec<u8>>>,
     pub sessions: SessionCache,
+    /// Node's `requestOCSP`: each handshake keeps what the server stapled (see [`Stapled`]).
+    pub request_ocsp: bool,
 }
 
 /// Whose TLS sessions a config resumes, and how many it keeps. As in Node, each agent has a cache of
@@ -401,6 +403,35 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
         .with_protocol_versions(versions)
         .map_err(|e| invalid(format!("TLS versions: {e}")))?;
 
+    let verifier = verifier(options, provider.signature_verification_algorithms, None)?;
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+
+    let mut config = match client_identity(options)? {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
+    };
+    config.alpn_protocols = options
+        .alpn
+        .clone()
+        .unwrap_or_else(|| vec![b"http/1.1".to_vec()]);
+    config.resumption = match options.sessions.size {
+        0 => rustls::client::Resumption::disabled(),
+        size => rustls::client::Resumption::in_memory_sessions(size),
+    };
+    Ok(config)
+}
+
+/// The verifier of a config made with `options`; `stapled`: it keeps what each handshake's server
+/// stapled there (a config made for one handshake, see [`stapling`]).
+fn verifier(
+    options: &TlsOptions,
+    algorithms: WebPkiSupportedAlgorithms,
+    stapled: Option<Arc<Stapled>>,
+) -> Result<Arc<Verifier>> {
     let ca = parse_certs(&options.ca, "ca")?;
     let (roots, pinned) = if ca.is_empty() {
         let default = default_trust();
@@ -423,29 +454,29 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
     } else {
         Trust::Any
     };
-    let verifier = Arc::new(Verifier {
+    Ok(Arc::new(Verifier {
         trust,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
+        algorithms,
+        stapled,
+    }))
+}
 
-    let mut config = match client_identity(options)? {
-        None => builder.with_no_client_auth(),
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
-    };
-    config.alpn_protocols = options
-        .alpn
-        .clone()
-        .unwrap_or_else(|| vec![b"http/1.1".to_vec()]);
-    config.resumption = match options.sessions.size {
-        0 => rustls::client::Resumption::disabled(),
-        size => rustls::client::Resumption::in_memory_sessions(size),
-    };
-    Ok(config)
+/// `config` (made with `options`) for one handshake that keeps in `stapled` the OCSP response the
+/// server staples (rustls asks every server for one, and shows it to the verifier only). Sessions are
+/// still the config's.
+pub fn stapling(
+    config: &ClientConfig,
+    options: &TlsOptions,
+    stapled: Arc<Stapled>,
+) -> Result<Arc<ClientConfig>> {
+    let verifier = verifier(
+        options,
+        provider().signature_verification_algorithms,
+        Some(stapled),
+    )?;
+    let mut config = config.clone();
+    config.dangerous().set_certificate_verifier(verifier);
+    Ok(Arc::new(config))
 }
 
 /// Whom the verifier trusts.
@@ -467,6 +498,18 @@ enum Trust {
 struct Verifier {
     trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
+    stapled: Option<Arc<Stapled>>,
+}
+
+/// What a handshake's server stapled to its certificate (an OCSP response), for Node's `requestOCSP`.
+#[derive(Debug, Default)]
+pub struct Stapled(Mutex<Option<Vec<u8>>>);
+
+impl Stapled {
+    /// The response, if the server stapled one.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 impl ServerCertVerifier for Verifier {
@@ -475,9 +518,12 @@ impl ServerCertVerifier for Verifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp: &[u8],
+        ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if let (Some(stapled), false) = (&self.stapled, ocsp.is_empty()) {
+            *stapled.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(ocsp.to_vec());
+        }
         let Trust::Verified {
             roots,
             pinned,
@@ -1003,6 +1049,7 @@ mod tests {
                 names: true,
             },
             algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+            stapled: None,
         };
         let verify = |name: &str| {
             let name = ServerName::try_from(name.to_string()).unwrap();

@@ -63,6 +63,9 @@ pub struct ConnInfo {
     pub peer_chain: Vec<Vec<u8>>,
     /// The handshake's TLS key material, NSS key log lines, when the agent asked for it.
     pub key_log: Vec<Vec<u8>>,
+    /// What the server stapled to its certificate, when the route asked (`requestOCSP`): `Some(None)`
+    /// if it stapled nothing.
+    pub stapled: Option<Option<Vec<u8>>>,
 }
 
 impl ConnInfo {
@@ -76,6 +79,7 @@ impl ConnInfo {
             tls: transport.negotiated(),
             peer_chain: transport.peer_certificates(),
             key_log: Vec::new(),
+            stapled: None,
         }
     }
 }
@@ -544,9 +548,10 @@ impl Sockets {
             };
             // Read before an fd-carried connection's TLS session leaves its stream.
             let (connected, info) = match connected {
-                Ok((transport, key_log)) => {
+                Ok((transport, witnessed)) => {
                     let info = ConnInfo {
-                        key_log,
+                        key_log: witnessed.key_log,
+                        stapled: witnessed.stapled,
                         ..ConnInfo::of(&transport)
                     };
                     (Ok(transport), info)
