@@ -11,7 +11,7 @@ const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, agentDestroyed, fromNative, invalidArgType } = require('./lib/errors')
-const { SocketBook, constants: socketConstants } = require('./lib/sockets')
+const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
 const { Exchanges } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { Dispatcher, compose } = require('./lib/dispatcher')
@@ -20,7 +20,6 @@ const { observe } = require('./lib/diagnostics')
 
 const kNative = Symbol('native')
 const kOptions = Symbol('normalizedOptions')
-const kBook = Symbol('socketBook')
 const kRequests = Symbol('pendingRequests')
 const kDispatcher = Symbol('dispatcher')
 const kCounterpart = Symbol('counterpart')
@@ -440,6 +439,8 @@ for (const name of COUNTERS) {
     configurable: true
   })
 }
+// Node's hook for each new connection's socket (lib/sockets.js), which code may replace as on Node's agent.
+Object.defineProperty(Agent.prototype, 'createSocket', { value: createSocket, writable: true, configurable: true })
 for (const name of Object.getOwnPropertyNames(Agent.prototype)) {
   if (name !== 'constructor') Object.defineProperty(HttpsAgent.prototype, name, Object.getOwnPropertyDescriptor(Agent.prototype, name))
 }

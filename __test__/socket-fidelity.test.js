@@ -569,3 +569,60 @@ test('a socket made for a queued request is handed over with a \'free\' of the a
     assert.notStrictEqual(first.socket, second.socket)
   })
 })
+
+test('createSocket replaced, as on Node\'s agent: asked once per new connection, never for a reused one; an error it gives fails the request; its own socket serves the request', async () => {
+  for (const [name, make] of [['node', options => new http.Agent(options)], ['ours', options => new Agent(options)]]) {
+    // A subclass-style wrapper that calls the agent's own, sometimes later (as wrappers that do I/O first).
+    await withAgent(http.createServer(hello), make({ keepAlive: true, maxSockets: 1 }), async (srv, agent) => {
+      const made = []
+      const own = agent.createSocket
+      agent.createSocket = function (req, options, callback) {
+        setImmediate(() => own.call(this, req, options, (err, socket) => {
+          made.push(socket)
+          callback(err, socket)
+        }))
+      }
+      const first = await get(srv.url, agent)
+      const second = await get(srv.url, agent)
+      assert.strictEqual(first.body.toString(), 'hello', name)
+      assert.strictEqual(second.reused, true, name)
+      assert.deepStrictEqual(made, [first.socket], name)
+      assert.strictEqual(second.socket, first.socket, name)
+    })
+
+    // An error: the request fails with it and closes; the connection granted is given back (maxSockets 1).
+    await withAgent(http.createServer(hello), make({ keepAlive: true, maxSockets: 1 }), async (srv, agent) => {
+      const boom = new Error('kaboom')
+      const own = agent.createSocket
+      agent.createSocket = (req, options, callback) => callback(boom)
+      const req = http.get(srv.url, { agent })
+      const closed = new Promise(resolve => req.once('close', resolve))
+      const [err] = await once(req, 'error')
+      assert.strictEqual(err, boom, name)
+      await closed
+      assert.strictEqual(req.destroyed, true, name)
+      agent.createSocket = own
+      assert.strictEqual((await get(srv.url, agent)).status, 200, name)
+    })
+
+    // Its own socket (not the agent's): it serves the request.
+    await withAgent(http.createServer(hello), make({ keepAlive: true, maxSockets: 1 }), async (srv, agent) => {
+      const net = require('node:net')
+      const theirs = []
+      agent.createSocket = (req, options, callback) => {
+        const socket = net.connect(srv.port, '127.0.0.1')
+        theirs.push(socket)
+        callback(null, socket)
+      }
+      const res = await get(srv.url, agent)
+      assert.strictEqual(res.body.toString(), 'hello', name)
+      assert.deepStrictEqual([res.socket], theirs, name)
+      theirs[0].destroy()
+    })
+  }
+  // Outside addRequest ours refuses: a socket it made there would escape the pool's caps.
+  const agent = new Agent()
+  const [err] = await new Promise(resolve => agent.createSocket({}, {}, (...args) => resolve(args)))
+  assert.strictEqual(err.code, 'ERR_INVALID_STATE')
+  agent.destroy()
+})

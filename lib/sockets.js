@@ -65,6 +65,34 @@ function remove (map, name, item) {
   if (list.length === 0) delete map[name]
 }
 
+/** Where an agent keeps its SocketBook (index.js sets it). */
+const BOOK = Symbol('socketBook')
+/** A new connection granted to a request, waiting for the agent's `createSocket` to make its socket. */
+const kGrant = Symbol('grant')
+
+/**
+ * Node's `agent.createSocket(req, options, callback)`, the agent's own: the socket of the connection the
+ * pool granted `req`, given to `callback` at once. Node's agent asks it for each new connection, and code
+ * replaces it (a subclass calling `super.createSocket`, or an assignment) to wrap or refuse the sockets
+ * made; ours is asked the same way (see `SocketBook.assign`). Called for a request the pool granted
+ * nothing (outside `addRequest`), it fails: a socket outside the pool would escape its caps.
+ */
+function createSocket (req, options, callback) {
+  const grant = req?.[kGrant]
+  if (grant === undefined || grant.socket !== null) {
+    const err = codedError(Error, 'ERR_INVALID_STATE', 'Invalid state: createSocket makes the socket of a connection the pool granted a request in addRequest; call it from there (a subclass\'s override may call super.createSocket)')
+    process.nextTick(callback, err)
+    return
+  }
+  const socket = this[BOOK].create(grant.id, grant.route, true, grant.fd)
+  grant.socket = socket
+  socket.ref()
+  // What the connection did while the replaced createSocket took its time.
+  if (grant.connected !== null) socket._connected(...grant.connected)
+  if (grant.closed !== null) socket._closedByRust(grant.closed)
+  callback(null, socket)
+}
+
 /** agentkeepalive's error for a request that went quiet for longer than the agent's `timeout`. */
 function socketTimeoutError (timeout) {
   return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout', { timeout })
@@ -93,6 +121,8 @@ class SocketBook {
      */
     this.tickets = new Map()
     this.routes = new Map()
+    /** New connections granted whose socket a replaced `createSocket` is making, by id (see `createThrough`). */
+    this.making = new Map()
     this.carrier = carrierOf(agent)
     /** Whether new TLS sockets report their key material (the agent has 'keylog' listeners). */
     this.keyLogging = false
@@ -224,10 +254,10 @@ class SocketBook {
       else this.native.socketDestroy(id, true)
       return true
     }
-    const made = this.assign(req, route, id, kind === KIND_REUSED, fd)
+    const made = this.assign(req, route, id, kind === KIND_REUSED, fd, true)
     // Node's agent makes the socket of a queued request and emits its 'free' to hand it over: listeners
     // of the agent's 'free' hear of it (after the hand-over), as there.
-    if (kind !== KIND_REUSED) this.emitFree(made, route)
+    if (kind !== KIND_REUSED && made !== undefined) this.emitFree(made, route)
     return true
   }
 
@@ -241,7 +271,13 @@ class SocketBook {
     }
   }
 
-  assign (req, route, id, reused, fd) {
+  /**
+   * Gives `req` the socket of connection `id`: the idle one (`reused`), or a new one's, made by the
+   * agent's `createSocket` when code replaced it (then maybe later; `queued`: the request waited, and
+   * the agent's 'free' listeners hear of the hand-over, as from Node's agent). Returns the socket, or
+   * undefined while a replaced `createSocket` makes it.
+   */
+  assign (req, route, id, reused, fd, queued = false) {
     const agent = this.agent
     let socket = this.byId.get(id)
     if (reused && socket !== undefined) {
@@ -249,10 +285,71 @@ class SocketBook {
       socket[SOCKET_REQUEST_COUNT]++
       socket._reuse()
       agent.reuseSocket(socket, req)
+    } else if (agent.createSocket !== createSocket) {
+      this.createThrough(req, route, id, fd, queued)
+      return undefined
     } else {
       socket = this.create(id, route, !reused, fd)
       socket.ref()
     }
+    return this.seat(req, route, socket)
+  }
+
+  /**
+   * A replaced `createSocket` makes the socket of new connection `id` for `req`: ours if it calls the
+   * agent's own (`super.createSocket`), else its own socket, which serves the request outside the pool
+   * (as from Node's agent, nothing pools it). A connection it did not take is given back; an error it
+   * gives fails the request, as Node's agent fails it.
+   */
+  createThrough (req, route, id, fd, queued) {
+    // `connected` and `closed`: the connection's events (their arguments) while no socket has it yet.
+    const grant = { id, route, fd, socket: null, connected: null, closed: null }
+    req[kGrant] = grant
+    this.making.set(id, grant)
+    let answered = false
+    const made = (err, socket) => {
+      if (answered) return
+      answered = true
+      this.untake(req, grant)
+      if (err) {
+        grant.socket?.destroy()
+        req.onSocket(socket, err)
+      } else if (socket === grant.socket) {
+        this.seat(req, route, socket)
+        if (queued) this.emitFree(socket, route)
+      } else {
+        grant.socket?.destroy()
+        req.onSocket(socket)
+        const agentTimeout = this.agent.options.timeout || 0
+        if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
+      }
+    }
+    try {
+      this.agent.createSocket(req, route.options, made)
+    } catch (err) {
+      // Thrown at once, as from Node's agent: the connection granted goes back first.
+      if (!answered) {
+        answered = true
+        this.untake(req, grant)
+        grant.socket?.destroy()
+      }
+      throw err
+    }
+  }
+
+  /** The replaced createSocket answered: a connection it did not take a socket of is closed. */
+  untake (req, grant) {
+    delete req[kGrant]
+    this.making.delete(grant.id)
+    if (grant.socket !== null) return
+    this.native.socketDestroy(grant.id, true)
+    const fd = grant.connected?.[2] ?? -1
+    if (fd >= 0) new FdCarrier(this.native, grant.id, fd, null, this.secure).close()
+  }
+
+  /** Hands `socket` to `req` as Node's agent does, Node's maps first. */
+  seat (req, route, socket) {
+    const agent = this.agent
     push(agent.sockets, route.name, socket)
     const agentTimeout = agent.options.timeout || 0
     socket._setAgentTimeout(agentTimeout)
@@ -386,7 +483,7 @@ class SocketBook {
         case Kind.DRAIN: this.byId.get(id)?._drained(); break
         case Kind.CONNECTED: this.connected(id, text(batch, at), data(batch, at), meta[at + 2]); break
         case Kind.END: this.byId.get(id)?._ended(); break
-        case Kind.CLOSED: this.byId.get(id)?._closedByRust(text(batch, at)); break
+        case Kind.CLOSED: this.closedByRust(id, text(batch, at)); break
         case Kind.GRANTED: this.granted(meta[at + 2]); break
         case Kind.REFUSED: this.refused(meta[at + 2], fromNative(new Error(text(batch, at)))); break
       }
@@ -396,9 +493,18 @@ class SocketBook {
   /** Connection `id` is open; `fd` (≥ 0) is its fd when the fd carrier takes it. */
   connected (id, info, peerChain, fd) {
     const socket = this.byId.get(id)
-    if (socket !== undefined && !socket.destroyed) socket._connected(info, peerChain, fd)
+    const making = socket === undefined ? this.making.get(id) : undefined
+    if (making !== undefined) making.connected = [info, peerChain, fd]
+    else if (socket !== undefined && !socket.destroyed) socket._connected(info, peerChain, fd)
     // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
     else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure).close()
+  }
+
+  /** Rust closed connection `id` (`why`: its coded error text, or empty). */
+  closedByRust (id, why) {
+    const socket = this.byId.get(id)
+    if (socket !== undefined) socket._closedByRust(why)
+    else if (this.making.has(id)) this.making.get(id).closed = why
   }
 
   /**
@@ -450,5 +556,7 @@ class SocketBook {
 
 module.exports = {
   SocketBook,
+  BOOK,
+  createSocket,
   constants: { SOCKET_CREATED_TIME, SOCKET_NAME, SOCKET_REQUEST_COUNT, SOCKET_REQUEST_FINISHED_COUNT }
 }
