@@ -93,6 +93,12 @@ function createSocket (req, options, callback) {
   callback(null, socket)
 }
 
+/** `req.onSocket(socket)`; as Node's agent, a request's own `timeout` is then set on the socket as user code would set it. */
+function handOver (req, socket, agentTimeout) {
+  req.onSocket(socket)
+  if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
+}
+
 /** agentkeepalive's error for a request that went quiet for longer than the agent's `timeout`. */
 function socketTimeoutError (timeout) {
   return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout', { timeout })
@@ -319,9 +325,7 @@ class SocketBook {
         if (queued) this.emitFree(socket, route)
       } else {
         grant.socket?.destroy()
-        req.onSocket(socket)
-        const agentTimeout = this.agent.options.timeout || 0
-        if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
+        handOver(req, socket, this.agent.options.timeout || 0)
       }
     }
     try {
@@ -353,9 +357,7 @@ class SocketBook {
     push(agent.sockets, route.name, socket)
     const agentTimeout = agent.options.timeout || 0
     socket._setAgentTimeout(agentTimeout)
-    req.onSocket(socket)
-    // As Node's agent: a request's own `timeout` is set on its socket as user code would set it.
-    if (req.timeout !== undefined && req.timeout !== agentTimeout) socket.setTimeout(req.timeout)
+    handOver(req, socket, agentTimeout)
     return socket
   }
 
@@ -503,8 +505,9 @@ class SocketBook {
   /** Rust closed connection `id` (`why`: its coded error text, or empty). */
   closedByRust (id, why) {
     const socket = this.byId.get(id)
-    if (socket !== undefined) socket._closedByRust(why)
-    else if (this.making.has(id)) this.making.get(id).closed = why
+    const making = socket === undefined ? this.making.get(id) : undefined
+    if (making !== undefined) making.closed = why
+    else socket?._closedByRust(why)
   }
 
   /**

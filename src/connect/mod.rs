@@ -36,7 +36,6 @@ pub use profile::{ConnectOptions, Profile};
 pub use resolve::{CallerStream, Hooks};
 use tls::NameMismatch;
 
-/// How this agent opens connections.
 /// What a handshake is watched for, beyond the connection itself: Node's `'keylog'` lines (the agent
 /// listens for them) and `requestOCSP`'s stapled response (the route asks for it).
 #[derive(Clone, Default)]
@@ -63,6 +62,7 @@ impl From<Witness> for Witnessed {
     }
 }
 
+/// How this agent opens connections.
 #[derive(Clone)]
 pub struct Connector {
     /// The agent's own profile, for routes that carry none.
