@@ -1,15 +1,15 @@
 //! The socket face: pooled connections as plain byte pipes, for Node's own HTTP parser.
 //!
 //! Node's `ClientRequest` writes HTTP/1.1 bytes and parses the answer itself; what it needs from us is a
-//! socket. Each connection here runs two tasks: a reader that pushes what arrives to the owner as
+//! socket. Each connection here runs one task ([`Pipe`]) that pushes what arrives to the owner as
 //! [`SocketEvent::Data`] (and stops reading while the owner is paused, or while more than [`READ_AHEAD`]
 //! bytes it pushed wait for JS to take them: backpressure that holds even while the JS thread is too busy
-//! to say pause), and a writer that
-//! drains a queue of outgoing chunks, bounded by [`HIGH_WATER`] with a [`SocketEvent::Drain`] when it
-//! empties. While a connection is idle in the pool the reader keeps watching it: EOF, an error or any byte
-//! closes it, so a stray response is never read as the answer to the next request. A waiting reader holds
-//! no buffer: every read lands in its thread's one buffer and leaves it copied at its own size (see
-//! [`with_scratch`]), so a thousand idle connections do not each keep the pages of a read buffer.
+//! to say pause), and drains a queue of outgoing chunks, bounded by [`HIGH_WATER`] with a
+//! [`SocketEvent::Drain`] when it empties. While a connection is idle in the pool the task keeps reading
+//! it: EOF, an error or any byte closes it, so a stray response is never read as the answer to the next
+//! request. An idle connection costs little: one small task, no buffer (every read lands in its thread's
+//! one buffer and leaves it copied at its own size, see [`with_scratch`]), and one waker slot for
+//! everything that may wake it (see [`Mailbox`]).
 //!
 //! A plain-TCP connection may instead be *carried by its fd*: once connected, the socket's file descriptor
 //! is handed to JS (in [`SocketEvent::Connected`]) and libuv drives its bytes on the JS thread, with no
@@ -25,14 +25,14 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::sync::{watch, Notify};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::linger::LINGER;
 use super::sealed::Sealed;
@@ -123,32 +123,38 @@ enum Command {
     End,
 }
 
-/// State shared by a connection's tasks and its handles.
+/// State shared by a connection's task and its handles.
 struct Shared {
     open: AtomicBool,
     idle: AtomicBool,
     paused: AtomicBool,
-    resume: Notify,
-    stop: watch::Sender<bool>,
+    /// Set by [`RawHandle::stop`]: the connection's task closes it.
+    stopping: AtomicBool,
     queued: AtomicUsize,
     wants_drain: AtomicBool,
     /// Closed by the pool because its idle deadline passed: the owner hears of it as a timeout.
     expired: AtomicBool,
-    /// Fired when the socket is closed: both halves dropped, or never connected.
+    /// Fired when the socket is closed: dropped by its task, or never connected.
     closed: Closed,
-    /// Halves of the socket still held by its tasks.
-    halves: AtomicUsize,
     /// Fd-carried: JS no longer uses the connection (it said so, or was told to close it).
     told: AtomicBool,
     /// Bytes pushed as [`SocketEvent::Data`] that JS has not taken yet (see [`READ_AHEAD`]).
     unread: AtomicUsize,
-    /// Whether the connection takes the pipe, whose writer task drains `outbox`: writes to an
-    /// fd-carried one (JS writes its fd) are not kept.
+    /// Whether the connection takes the pipe, whose task drains the outbox: writes to an fd-carried
+    /// one (JS writes its fd) are not kept.
     piped: AtomicBool,
-    /// The pipe's writes waiting for its writer task, woken by `wrote`. A plain queue, empty and
-    /// allocation-free while idle (a tokio channel's first block costs ≈ 1.3 KiB per connection).
-    outbox: Mutex<VecDeque<Command>>,
-    wrote: Notify,
+    mailbox: Mutex<Mailbox>,
+}
+
+/// What reaches a pipe connection's one task from other threads. Everything that concerns the task (a
+/// write, a resume, room to read ahead, a stop) wakes it through `waker`, and it looks at all of it on
+/// each wake: one waker slot instead of a Notify per reason and a channel per connection, which a
+/// thousand idle connections each paid for.
+#[derive(Default)]
+struct Mailbox {
+    /// The pipe's writes waiting for the task: a plain queue, empty and allocation-free while idle.
+    outbox: VecDeque<Command>,
+    waker: Option<Waker>,
 }
 
 /// The reader's count of bytes read ahead of JS, for the one who hands them to JS.
@@ -160,7 +166,7 @@ impl ReadAhead {
     pub fn taken(&self, n: usize) {
         let before = self.0.unread.fetch_sub(n, Ordering::SeqCst);
         if before > READ_AHEAD && before - n <= READ_AHEAD {
-            self.0.resume.notify_one();
+            self.0.wake();
         }
     }
 }
@@ -188,30 +194,27 @@ impl RawHandle {
             open: AtomicBool::new(true),
             idle: AtomicBool::new(false),
             paused: AtomicBool::new(false),
-            resume: Notify::new(),
-            stop: watch::channel(false).0,
+            stopping: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
             wants_drain: AtomicBool::new(false),
             expired: AtomicBool::new(false),
             closed: Closed::default(),
-            halves: AtomicUsize::new(2),
             told: AtomicBool::new(false),
             unread: AtomicUsize::new(0),
             piped: AtomicBool::new(false),
-            outbox: Mutex::new(VecDeque::new()),
-            wrote: Notify::new(),
+            mailbox: Mutex::default(),
         });
         RawHandle { shared, role }
     }
 
-    /// The connection takes the pipe: writes made from here on wait in its outbox for the writer task.
+    /// The connection takes the pipe: writes made from here on wait in its outbox for its task.
     fn pipe(&self) {
         self.shared.piped.store(true, Ordering::SeqCst);
     }
 
     /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more. A
-    /// connection that does not take the pipe (fd-carried: JS writes its fd), or whose writer has
-    /// stopped, takes nothing.
+    /// connection that does not take the pipe (fd-carried: JS writes its fd), or that is stopped, takes
+    /// nothing.
     pub fn write(&self, bytes: Bytes) -> bool {
         let shared = &self.shared;
         let queued = shared.queued.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
@@ -222,7 +225,7 @@ impl RawHandle {
             return true;
         }
         shared.wants_drain.store(true, Ordering::SeqCst);
-        // The writer may have emptied the queue between the count and the flag: then nobody would drain.
+        // The task may have emptied the queue between the count and the flag: then nobody would drain.
         if shared.queued.load(Ordering::SeqCst) < HIGH_WATER
             && shared.wants_drain.swap(false, Ordering::SeqCst)
         {
@@ -241,13 +244,13 @@ impl RawHandle {
 
     pub fn resume(&self) {
         self.shared.paused.store(false, Ordering::SeqCst);
-        self.shared.resume.notify_one();
+        self.shared.wake();
     }
 
     fn stop(&self) {
         self.shared.open.store(false, Ordering::SeqCst);
-        self.shared.stop.send_replace(true);
-        self.shared.resume.notify_one();
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake();
     }
 }
 
@@ -279,25 +282,62 @@ impl RawConn {
 }
 
 impl Shared {
-    /// Hands `command` to the pipe's writer; false when nobody will write it (not piped, or stopped).
+    /// Hands `command` to the pipe's task; false when nobody will write it (not piped, or stopped).
     fn post(&self, command: Command) -> bool {
         if !self.piped.load(Ordering::SeqCst) || !self.open.load(Ordering::SeqCst) {
             return false;
         }
-        self.outbox().push_back(command);
-        self.wrote.notify_one();
+        let waker = {
+            let mut mailbox = self.mailbox();
+            mailbox.outbox.push_back(command);
+            mailbox.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         true
     }
 
-    fn outbox(&self) -> std::sync::MutexGuard<'_, VecDeque<Command>> {
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+    fn mailbox(&self) -> std::sync::MutexGuard<'_, Mailbox> {
+        self.mailbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One task dropped its half of the socket; the socket is closed when both have.
-    fn half_closed(&self) {
-        if self.halves.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.closed.fire();
+    /// Wakes the connection's task, whatever it waits for.
+    fn wake(&self) {
+        let waker = self.mailbox().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
         }
+    }
+
+    /// The task's waker is kept before the task looks at anything, so that a change made after it
+    /// looked wakes it.
+    fn listen(&self, cx: &Context<'_>) {
+        let mut mailbox = self.mailbox();
+        if !mailbox
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            mailbox.waker = Some(cx.waker().clone());
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the connection is stopped ([`RawHandle::stop`]).
+    async fn stopped(&self) {
+        std::future::poll_fn(|cx| {
+            self.listen(cx);
+            if self.stopping() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
@@ -322,7 +362,8 @@ fn idle_expired() -> Error {
 /// Who holds a connection while the JS side uses it.
 enum Held {
     Connecting(RawHandle),
-    Leased(Lease<Conn>, RawHandle),
+    /// Boxed: most entries are idle ones, and the map keeps room for as many entries as it ever held.
+    Leased(Box<Lease<Conn>>, RawHandle),
     /// Out of the pool for good (upgrade, CONNECT): still ours to drive.
     Detached(RawConn),
     /// Back in the pool's idle list; kept here so that its owner can still close it.
@@ -502,7 +543,8 @@ impl Sockets {
         let handle = raw.handle.clone();
         handle.shared.idle.store(false, Ordering::SeqCst);
         let id = lease.id();
-        self.held().insert(id, Held::Leased(lease, handle));
+        self.held()
+            .insert(id, Held::Leased(Box::new(lease), handle));
         id
     }
 
@@ -527,7 +569,6 @@ impl Sockets {
         announce(id);
         let this = self.clone();
         tokio::spawn(async move {
-            let mut stop = handle.shared.stop.subscribe();
             let connecting = async {
                 slot.ready().await;
                 this.connector.connect_logged(slot.key()).await
@@ -543,7 +584,7 @@ impl Sockets {
             };
             let connected = tokio::select! {
                 c = limited => c,
-                _ = stop.wait_for(|s| *s) => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
+                _ = handle.shared.stopped() => Err(Error::new(crate::error::Kind::ConnectionReset, "socket destroyed while connecting")),
                 _ = this.pool.destroyed() => Err(Error::destroyed()),
             };
             // Read before an fd-carried connection's TLS session leaves its stream.
@@ -594,7 +635,7 @@ impl Sockets {
             let mut held = self.held();
             match held.get(&id) {
                 Some(Held::Connecting(_)) => {
-                    held.insert(id, Held::Leased(lease, handle.clone()));
+                    held.insert(id, Held::Leased(Box::new(lease), handle.clone()));
                 }
                 // Destroyed by its owner while connecting: close it (dropping the lease).
                 _ => {
@@ -606,21 +647,18 @@ impl Sockets {
                 }
             }
         }
-        let (reader, writer) = tokio::io::split(transport);
         self.sink
             .emit(SocketEvent::Connected { id, info, fd: None });
-        // Each loop owns its half of the socket and drops it when it ends.
-        let (shared, sink) = (handle.shared.clone(), self.sink.clone());
-        let writing = handle.clone();
-        tokio::spawn(async move {
-            write_loop(id, writer, writing, sink).await;
-            shared.half_closed();
-        });
-        let (shared, sockets) = (handle.shared.clone(), self.clone());
-        tokio::spawn(async move {
-            read_loop(id, key, reader, handle, sockets).await;
-            shared.half_closed();
-        });
+        let pipe = Pipe {
+            id,
+            transport,
+            shared: handle.shared,
+            sockets: self.clone(),
+            writing: Bytes::new(),
+            ending: false,
+            unflushed: false,
+        };
+        tokio::spawn(pipe.run(key));
     }
 
     /// The fd carrier: the pool counts the connection, JS owns its fd from the [`SocketEvent::Connected`]
@@ -651,7 +689,7 @@ impl Sockets {
                 handle.shared.closed.fire();
                 return;
             }
-            held.insert(id, Held::Leased(lease, handle.clone()));
+            held.insert(id, Held::Leased(Box::new(lease), handle.clone()));
             // Recorded under the `held` lock: a destroy from now on knows the fd is JS's.
             self.carried().insert(id, (key, handle));
             if let Some(session) = session {
@@ -804,125 +842,176 @@ fn into_fd(_tcp: std::net::TcpStream) -> i32 {
     unreachable!("only Unix platforms hand over an fd")
 }
 
-async fn write_loop(
+/// A pipe connection's one task: it writes what JS queued and reads what arrives, in the same poll, so
+/// that a write waiting for room never stops the reads (a server may not read on until it is answered).
+struct Pipe {
     id: ConnId,
-    mut writer: tokio::io::WriteHalf<Transport>,
-    handle: RawHandle,
-    sink: Arc<dyn EventSink>,
-) {
-    let shared = handle.shared.clone();
-    let mut stop = shared.stop.subscribe();
-    loop {
-        // A write posted after the queue was found empty leaves a permit in `wrote`: never missed.
-        let command = loop {
-            if *stop.borrow() {
-                break None;
-            }
-            if let Some(command) = shared.outbox().pop_front() {
-                break Some(command);
-            }
-            tokio::select! {
-                _ = shared.wrote.notified() => {}
-                _ = stop.wait_for(|s| *s) => break None,
-            }
-        };
-        match command {
-            Some(Command::Write(bytes)) => {
-                let len = bytes.len();
-                if writer.write_all(&bytes).await.is_err() {
-                    handle.stop();
-                    return;
-                }
-                let left = shared.queued.fetch_sub(len, Ordering::SeqCst) - len;
-                if left < HIGH_WATER && shared.wants_drain.swap(false, Ordering::SeqCst) {
-                    sink.emit(SocketEvent::Drain { id });
-                }
-            }
-            Some(Command::End) => {
-                let _ = writer.shutdown().await;
-            }
-            None => {
-                let _ = writer.shutdown().await;
-                return;
-            }
-        }
-    }
+    transport: Transport,
+    shared: Arc<Shared>,
+    sockets: Arc<Sockets>,
+    /// What is left of the chunk being written.
+    writing: Bytes,
+    /// JS ended its side: the write side shuts down once what was queued before is written.
+    ending: bool,
+    /// Written since the last flush (a TLS session may hold records back until flushed).
+    unflushed: bool,
 }
 
-async fn read_loop(
-    id: ConnId,
-    key: OriginKey,
-    mut reader: tokio::io::ReadHalf<Transport>,
-    handle: RawHandle,
-    sockets: Arc<Sockets>,
-) {
-    let shared = handle.shared.clone();
-    let mut stop = shared.stop.subscribe();
-    let mut error = None;
-    loop {
-        while (shared.paused.load(Ordering::SeqCst) && !shared.idle.load(Ordering::SeqCst))
-            || shared.unread.load(Ordering::SeqCst) > READ_AHEAD
-        {
-            tokio::select! {
-                _ = shared.resume.notified() => {}
-                _ = stop.wait_for(|s| *s) => break,
-            }
-            if *stop.borrow() {
-                break;
-            }
-        }
-        if *stop.borrow() {
-            break;
-        }
-        let read = tokio::select! {
-            r = std::future::poll_fn(|cx| poll_read_bytes(&mut reader, cx)) => r,
-            _ = stop.wait_for(|s| *s) => break,
+/// Why a pipe connection's task stops driving it.
+enum Stop {
+    /// We closed it: the pool or JS did, or a write failed.
+    Ours,
+    /// The peer did: it finished sending (`None`), reset it, or sent bytes nobody asked for.
+    Theirs(Option<Error>),
+}
+
+impl Pipe {
+    async fn run(mut self, key: OriginKey) {
+        let stop = std::future::poll_fn(|cx| self.poll_drive(cx)).await;
+        let shared = self.shared.clone();
+        let ours = matches!(stop, Stop::Ours);
+        let mut error = match stop {
+            Stop::Ours => None,
+            Stop::Theirs(error) => error,
         };
-        let idle = shared.idle.load(Ordering::SeqCst);
-        // A TLS peer that closes without close_notify has still finished sending, as Node sees it.
-        let read = match read {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Bytes::new()),
-            other => other,
-        };
-        match read {
-            Ok(bytes) if bytes.is_empty() => {
-                if !idle {
-                    sockets.sink.emit(SocketEvent::End { id });
-                }
-                break;
-            }
-            // Bytes nobody asked for: never let them reach the next request.
-            Ok(_) if idle => {
-                error = Some(Error::new(
-                    crate::error::Kind::ConnectionReset,
-                    "unsolicited data on an idle connection",
-                ));
-                break;
-            }
-            Ok(bytes) => {
-                shared.unread.fetch_add(bytes.len(), Ordering::SeqCst);
-                sockets.sink.emit(SocketEvent::Data {
-                    id,
-                    bytes,
-                    ahead: ReadAhead(shared.clone()),
+        if error.is_none() && shared.expired.load(Ordering::SeqCst) {
+            error = Some(idle_expired());
+        }
+        shared.open.store(false, Ordering::SeqCst);
+        shared.stopping.store(true, Ordering::SeqCst);
+        self.sockets.closed(&key, self.id, error);
+        // FIN (and TLS's close_notify), then, when we are the ones closing, the peer's FIN: a peer that
+        // takes nothing more costs at most LINGER. Boxed: the timer would otherwise enlarge the task
+        // for the whole life of the connection.
+        let closing = Box::pin(tokio::time::timeout(LINGER, async {
+            let _ = self.transport.shutdown().await;
+            if ours {
+                while let Ok(1..) = std::future::poll_fn(|cx| {
+                    with_scratch(|buf| {
+                        std::task::ready!(Pin::new(&mut self.transport).poll_read(cx, buf))?;
+                        Poll::Ready(Ok::<_, std::io::Error>(buf.filled().len()))
+                    })
                 })
+                .await
+                {}
             }
-            Err(e) => {
-                error = Some(Error::from_io(&e, "read"));
-                break;
+        }));
+        let _ = closing.await;
+        drop(self);
+        shared.closed.fire();
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        self.shared.listen(cx);
+        if self.shared.stopping() {
+            return Poll::Ready(Stop::Ours);
+        }
+        if self.poll_write(cx).is_err() {
+            return Poll::Ready(Stop::Ours);
+        }
+        self.poll_read(cx)
+    }
+
+    /// Writes what JS queued until the socket takes no more; an error stops the connection. Queued
+    /// chunks are written whole and in order; [`SocketEvent::Drain`] follows once fewer than
+    /// [`HIGH_WATER`] bytes are left.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        let shared = &*self.shared;
+        loop {
+            if self.writing.is_empty() && !self.ending {
+                let mut mailbox = shared.mailbox();
+                match mailbox.outbox.pop_front() {
+                    Some(Command::Write(bytes)) => self.writing = bytes,
+                    Some(Command::End) => self.ending = true,
+                    None => {
+                        // Idle: the queue gives its buffer back, or each idle connection keeps one.
+                        if shared.idle.load(Ordering::SeqCst) {
+                            mailbox.outbox = VecDeque::new();
+                        }
+                        break;
+                    }
+                }
+            }
+            if self.ending {
+                match Pin::new(&mut self.transport).poll_shutdown(cx) {
+                    Poll::Pending => return Ok(()),
+                    Poll::Ready(_) => {
+                        // Anything queued after the end fails to write, as on a socket that ended.
+                        self.ending = false;
+                        self.unflushed = false;
+                        continue;
+                    }
+                }
+            }
+            let n = match Pin::new(&mut self.transport).poll_write(cx, &self.writing) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Poll::Ready(result) => result?,
+            };
+            let _ = self.writing.split_to(n);
+            self.unflushed = true;
+            let left = shared.queued.fetch_sub(n, Ordering::SeqCst) - n;
+            if left < HIGH_WATER && shared.wants_drain.swap(false, Ordering::SeqCst) {
+                self.sockets.sink.emit(SocketEvent::Drain { id: self.id });
             }
         }
+        if self.unflushed {
+            match Pin::new(&mut self.transport).poll_flush(cx) {
+                Poll::Pending => {}
+                Poll::Ready(result) => {
+                    result?;
+                    self.unflushed = false;
+                }
+            }
+        }
+        Ok(())
     }
-    // Stopped by us rather than ended by the peer (EOF, error, stray bytes).
-    let ours = *stop.borrow();
-    if error.is_none() && shared.expired.load(Ordering::SeqCst) {
-        error = Some(idle_expired());
-    }
-    shared.open.store(false, Ordering::SeqCst);
-    handle.stop();
-    sockets.closed(&key, id, error);
-    if ours {
-        linger(&mut reader).await;
+
+    /// Reads and hands JS what arrives, while JS wants it and keeps up (see [`READ_AHEAD`]). An idle
+    /// connection is read too: EOF, an error or any byte ends it.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        let shared = &*self.shared;
+        let sink = &self.sockets.sink;
+        loop {
+            let idle = shared.idle.load(Ordering::SeqCst);
+            if (shared.paused.load(Ordering::SeqCst) && !idle)
+                || shared.unread.load(Ordering::SeqCst) > READ_AHEAD
+            {
+                return Poll::Pending;
+            }
+            let read = std::task::ready!(poll_read_bytes(&mut self.transport, cx));
+            // Released while the read waited: bytes that came since are nobody's.
+            let idle = shared.idle.load(Ordering::SeqCst);
+            // A TLS peer that closes without close_notify has still finished sending, as Node sees it.
+            let read = match read {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Bytes::new()),
+                other => other,
+            };
+            match read {
+                Ok(bytes) if bytes.is_empty() => {
+                    if !idle {
+                        sink.emit(SocketEvent::End { id: self.id });
+                    }
+                    return Poll::Ready(Stop::Theirs(None));
+                }
+                // Bytes nobody asked for: never let them reach the next request.
+                Ok(_) if idle => {
+                    return Poll::Ready(Stop::Theirs(Some(Error::new(
+                        crate::error::Kind::ConnectionReset,
+                        "unsolicited data on an idle connection",
+                    ))));
+                }
+                Ok(bytes) => {
+                    shared.unread.fetch_add(bytes.len(), Ordering::SeqCst);
+                    sink.emit(SocketEvent::Data {
+                        id: self.id,
+                        bytes,
+                        ahead: ReadAhead(self.shared.clone()),
+                    })
+                }
+                Err(e) => return Poll::Ready(Stop::Theirs(Some(Error::from_io(&e, "read")))),
+            }
+        }
     }
 }
 
@@ -949,21 +1038,6 @@ fn poll_read_bytes<R: AsyncRead + Unpin>(
         std::task::ready!(std::pin::Pin::new(reader).poll_read(cx, buf))?;
         Poll::Ready(Ok(Bytes::copy_from_slice(buf.filled())))
     })
-}
-
-/// Closed from our side (the writer sends FIN): wait, a little, for the peer to close too, so that the
-/// server has seen this connection close before its slot goes to a new one (see [`super::linger`]).
-async fn linger(reader: &mut tokio::io::ReadHalf<Transport>) {
-    let mut discard = |cx: &mut Context<'_>| {
-        with_scratch(|buf| {
-            std::task::ready!(std::pin::Pin::new(&mut *reader).poll_read(cx, buf))?;
-            Poll::Ready(Ok::<_, std::io::Error>(buf.filled().len()))
-        })
-    };
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Ok(1..) = std::future::poll_fn(&mut discard).await {}
-    })
-    .await;
 }
 
 #[cfg(test)]
@@ -1067,5 +1141,135 @@ mod tests {
             }
         }
         assert_eq!(received, total);
+    }
+
+    fn opening() -> Opening {
+        Opening {
+            role: Conn::RAW,
+            limit: None,
+        }
+    }
+
+    /// Waits until `sink` holds a `Connected` for each of `ids`.
+    async fn connected(sink: &Untaken, ids: &[ConnId]) {
+        loop {
+            let notified = sink.arrived.notified();
+            let all = {
+                let events = sink.events.lock().unwrap();
+                ids.iter().all(|id| {
+                    events
+                        .iter()
+                        .any(|e| matches!(e, SocketEvent::Connected { id: c, .. } if c == id))
+                })
+            };
+            if all {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    // An idle connection should cost as little as Node's own socket: one task, holding no buffer.
+    #[tokio::test]
+    async fn a_pipe_connection_is_one_task_idle_or_busy() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let key = OriginKey::new(false, "127.0.0.1", listener.local_addr().unwrap().port());
+        // One task accepts and keeps every connection open.
+        tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                kept.push(stream);
+            }
+        });
+        let sink = Arc::new(Untaken::default());
+        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
+        let sockets = Sockets::new(
+            pool,
+            Connector::plain(Duration::from_secs(60)),
+            sink.clone(),
+        );
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+
+        let count = 8;
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            match sockets.checkout(&key, Want::Any, false, opening()).unwrap() {
+                Outcome::Connecting(id) => ids.push(id),
+                other => panic!("expected a new connection, got {other:?}"),
+            }
+        }
+        connected(&sink, &ids).await;
+        // The connecting tasks end once their connections run (a bounded wait: the count decides).
+        for _ in 0..1000 {
+            if metrics.num_alive_tasks() <= before + count {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(metrics.num_alive_tasks(), before + count);
+        for id in &ids {
+            assert!(sockets.release(*id, IdleFor::default()).is_some());
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(metrics.num_alive_tasks(), before + count);
+    }
+
+    // One task both writes and reads: a write waiting for the peer to read must not stop the reads, or
+    // a server that answers before it reads the whole upload (and blocks on that) deadlocks with us.
+    #[tokio::test]
+    async fn a_write_waiting_for_room_never_stops_the_reads() {
+        let total = 16 * 1024 * 1024;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let key = OriginKey::new(false, "127.0.0.1", listener.local_addr().unwrap().port());
+        // Sends everything before it reads anything: more than loopback's buffers hold, both ways.
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(&vec![1u8; total]).await.unwrap();
+            let mut read = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            while read < total {
+                let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+                    .await
+                    .unwrap();
+                assert!(n > 0, "the client closed after {read} bytes");
+                read += n;
+            }
+            read
+        });
+        let sink = Arc::new(Untaken::default());
+        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
+        let sockets = Sockets::new(
+            pool,
+            Connector::plain(Duration::from_secs(60)),
+            sink.clone(),
+        );
+        let Outcome::Connecting(id) = sockets.checkout(&key, Want::Any, false, opening()).unwrap()
+        else {
+            panic!("expected a new connection");
+        };
+        // The whole upload is queued at once (past the high-water mark: JS would wait for a drain).
+        for chunk in vec![2u8; total].chunks(256 * 1024) {
+            sockets.write(id, Bytes::copy_from_slice(chunk));
+        }
+        let received = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut received = 0;
+            while received < total {
+                let notified = sink.arrived.notified();
+                received += sink.data(true);
+                if received < total {
+                    notified.await;
+                }
+            }
+            received
+        })
+        .await
+        .expect("the download stalled behind the upload");
+        assert_eq!(received, total);
+        let uploaded = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("the upload stalled")
+            .unwrap();
+        assert_eq!(uploaded, total);
     }
 }
