@@ -1112,18 +1112,8 @@ mod tests {
         // More than loopback's socket buffers hold, so the sender blocks if the reader stops.
         let total = 32 * 1024 * 1024;
         let key = sender(total).await;
-        let sink = Arc::new(Untaken::default());
-        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
-        let sockets = Sockets::new(
-            pool,
-            Connector::plain(Duration::from_secs(60)),
-            sink.clone(),
-        );
-        let opening = Opening {
-            role: Conn::RAW,
-            limit: None,
-        };
-        sockets.checkout(&key, Want::Any, false, opening).unwrap();
+        let (sockets, sink) = face();
+        sockets.checkout(&key, Want::Any, false, opening()).unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
         let ahead = sink.data(false);
         assert!(ahead >= READ_AHEAD, "read {ahead} bytes");
@@ -1141,6 +1131,18 @@ mod tests {
             }
         }
         assert_eq!(received, total);
+    }
+
+    /// A socket face over a fresh pool, whose events stay in the sink until a test takes them.
+    fn face() -> (Arc<Sockets>, Arc<Untaken>) {
+        let sink = Arc::new(Untaken::default());
+        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
+        let sockets = Sockets::new(
+            pool,
+            Connector::plain(Duration::from_secs(60)),
+            sink.clone(),
+        );
+        (sockets, sink)
     }
 
     fn opening() -> Opening {
@@ -1181,13 +1183,7 @@ mod tests {
                 kept.push(stream);
             }
         });
-        let sink = Arc::new(Untaken::default());
-        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
-        let sockets = Sockets::new(
-            pool,
-            Connector::plain(Duration::from_secs(60)),
-            sink.clone(),
-        );
+        let (sockets, sink) = face();
         let metrics = tokio::runtime::Handle::current().metrics();
         let before = metrics.num_alive_tasks();
 
@@ -1237,13 +1233,7 @@ mod tests {
             }
             read
         });
-        let sink = Arc::new(Untaken::default());
-        let pool = Pool::new(PoolConfig::default(), tokio::runtime::Handle::current());
-        let sockets = Sockets::new(
-            pool,
-            Connector::plain(Duration::from_secs(60)),
-            sink.clone(),
-        );
+        let (sockets, sink) = face();
         let Outcome::Connecting(id) = sockets.checkout(&key, Want::Any, false, opening()).unwrap()
         else {
             panic!("expected a new connection");
