@@ -2,7 +2,7 @@
 //! then went to JS. libuv moves the ciphertext on the JS thread; JS hands each chunk that came here to be
 //! opened and each chunk to send here to be sealed, in one synchronous call each. A request at low
 //! concurrency over https then costs no thread hop, as over plain TCP: the pipe carrier's hops (JS to the
-//! writer task, the socket to the reader task, the reader back to JS) cost more than the loopback round
+//! connection's task on the tokio thread, and what it reads back to JS) cost more than the loopback round
 //! trip itself.
 //!
 //! This module owns the rustls sessions of those connections, by connection id, from the hand-over until
