@@ -6,10 +6,14 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { median } = require('./stats')
 const { chart } = require('./chart')
+const { checkTargets, checkMemory, pairedRatio, goal } = require('./targets')
 
 const RESULTS_DIR = path.join(__dirname, 'results')
 
-/** Median per metric over the rounds, and the ratio of req/s to the baseline's median. */
+/**
+ * Median per metric over the rounds, and req/s against the baseline's: the median of the per-round ratios
+ * with their range (see targets.js for why per round).
+ */
 function summarize (scenario) {
   for (const row of scenario.rows) {
     const done = row.rounds.filter(r => r !== null)
@@ -19,9 +23,11 @@ function summarize (scenario) {
       ? Object.fromEntries(['rps', 'cpuUsPerReq', 'p50', 'p99', 'serverCpu'].map(k => [k, median(done.map(r => r[k]))]))
       : null
   }
-  const base = scenario.rows.find(r => r.baseline)?.median?.rps
+  const base = scenario.rows.find(r => r.baseline)
   for (const row of scenario.rows) {
-    if (row.median) row.median.ratio = base ? row.median.rps / base : null
+    if (!row.median) continue
+    row.ratioRange = base ? pairedRatio(row, base, 'rps') : null
+    row.median.ratio = row.ratioRange?.median ?? null
   }
   return scenario
 }
@@ -44,7 +50,8 @@ function table (scenario) {
       continue
     }
     const m = row.median
-    lines.push(`| ${name} | ${grouped(m.rps)} | ${fixed(m.ratio, 2)}× | ${fixed(m.cpuUsPerReq, 1)} | ` +
+    const range = row.ratioRange?.rounds > 1 && !row.baseline ? ` (${fixed(row.ratioRange.min, 2)}–${fixed(row.ratioRange.max, 2)})` : ''
+    lines.push(`| ${name} | ${grouped(m.rps)} | ${fixed(m.ratio, 2)}×${range} | ${fixed(m.cpuUsPerReq, 1)} | ` +
       `${fixed(m.p50, 3)} | ${fixed(m.p99, 3)} | ${row.errors} | ${fixed(m.serverCpu, 0)} |`)
   }
   const notes = scenario.rows.filter(r => r.failed || r.firstError)
@@ -101,9 +108,33 @@ function memorySection (memory) {
   return lines.join('\n') + '\n'
 }
 
+/** The targets as two tables (one per concurrency, a column per scenario), then the memory bounds. */
+function targetsSection (scenarios, memory) {
+  const rows = checkTargets(scenarios)
+  const mem = checkMemory(memory)
+  if (!rows.length && !mem.length) return ''
+  const lines = ['## Targets', '',
+    'Each cell: the median over rounds of our figure ÷ the peer\'s in the same round (range over rounds), ' +
+    'against the goal; ✓ met, ✗ not. req/s goals are "at least", p50 and CPU goals "at most".', '']
+  for (const concurrency of [...new Set(rows.map(r => r.target.concurrency))]) {
+    const group = rows.filter(r => r.target.concurrency === concurrency)
+    const columns = group[0].cells.map(c => `${c.scenario.protocol} ${c.scenario.payload}`)
+    lines.push(`| c=${concurrency} | goal | ${columns.join(' | ')} |`, `|---|---|${columns.map(() => '---:').join('|')}|`)
+    for (const { target, cells } of group) {
+      const text = cells.map(c => c.ratio
+        ? `${fixed(c.ratio.median, 2)}${c.ratio.rounds > 1 ? ` (${fixed(c.ratio.min, 2)}–${fixed(c.ratio.max, 2)})` : ''} ${c.met ? '✓' : '✗'}`
+        : '–')
+      lines.push(`| ${target.what} | ${goal(target)} | ${text.join(' | ')} |`)
+    }
+    lines.push('')
+  }
+  for (const m of mem) lines.push(`- ${m.what}: ${fixed(m.value, 1)} (goal ≤ ${m.bound}) ${m.met ? '✓' : '✗'}`)
+  return lines.join('\n') + '\n'
+}
+
 function markdown (results) {
   return [header(results.meta), ...results.scenarios.map(table), memorySection(results.memory),
-    `Total run time: ${fixed(results.meta.totalSeconds, 0)} s\n`].join('\n')
+    targetsSection(results.scenarios, results.memory), `Total run time: ${fixed(results.meta.totalSeconds, 0)} s\n`].join('\n')
 }
 
 /** Writes latest.{json,md,svg}; with `save`, also the README-* copies. Returns the written paths. */
@@ -128,4 +159,4 @@ function writeOutputs (results, { save }) {
   })
 }
 
-module.exports = { summarize, table, header, memorySection, writeOutputs }
+module.exports = { summarize, table, header, memorySection, targetsSection, writeOutputs }

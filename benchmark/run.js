@@ -15,7 +15,7 @@ const { Worker } = require('./clients')
 const { runWrk } = require('./wrk')
 const { cpuMeter } = require('./proc')
 const { measureMemory } = require('./memory')
-const { summarize, table, header, memorySection, writeOutputs } = require('./report')
+const { summarize, table, header, memorySection, targetsSection, writeOutputs } = require('./report')
 const { selfSigned } = require('../examples/certs')
 
 const log = text => process.stderr.write(text + '\n')
@@ -155,6 +155,7 @@ async function main () {
       }
       process.stdout.write('\n' + memorySection(memory))
     }
+    process.stdout.write('\n' + targetsSection(scenarios, memory))
 
     meta.totalSeconds = (Date.now() - startedAt) / 1000
     const files = writeOutputs({ meta, scenarios, memory }, { save: settings.save })
