@@ -53,7 +53,7 @@ async function measureMemory ({ connections = settings.memoryConnections, queued
       for (let round = 0; round < rounds; round++) {
         for (const client of CLIENTS) runs.get(client).push(await run(mode, client, count))
       }
-      return CLIENTS.map(c => medians(runs.get(c)))
+      return CLIENTS.map(c => ({ id: c, ...medians(runs.get(c)) }))
     }
     return { rounds, idle: await measure('idle', connections), queue: await measure('queue', queued) }
   } finally {

@@ -128,7 +128,7 @@ function targetsSection (scenarios, memory) {
     }
     lines.push('')
   }
-  for (const m of mem) lines.push(`- ${m.what}: ${fixed(m.value, 1)} (goal ≤ ${m.bound}) ${m.met ? '✓' : '✗'}`)
+  for (const m of mem) lines.push(`- ${m.what}: ${fixed(m.value, 1)} (goal ≤ ${m.bound}; Node's agent ${fixed(m.node, 1)}) ${m.met ? '✓' : '✗'}`)
   return lines.join('\n') + '\n'
 }
 
