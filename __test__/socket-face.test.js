@@ -218,6 +218,26 @@ test('maxSockets through http.request: queued in order, never more open, Node\'s
   })
 })
 
+test('more origins than the agent remembers route names for: each keeps its own entry in Node\'s maps and its own connection', async () => {
+  // The socket face keeps the last few route names to key its maps with (lib/sockets.js, knownName);
+  // twelve origins, twice over, all at once, go past that.
+  const servers = await Promise.all(Array.from({ length: 12 }, () => listenCounting(http.createServer((req, res) => res.end(req.url)))))
+  const agent = new Agent()
+  try {
+    for (const pass of [0, 1]) {
+      const results = await Promise.all(servers.map(srv => get(`${srv.url}/${srv.port}`, agent)))
+      assert.deepStrictEqual(results.map(r => [r.body.toString(), r.reused]), servers.map(srv => [`/${srv.port}`, pass === 1]))
+    }
+    const names = servers.map(srv => `127.0.0.1:${srv.port}:`)
+    assert.deepStrictEqual(Object.keys(agent.freeSockets).sort(), [...names].sort())
+    for (const name of names) assert.strictEqual(agent.freeSockets[name].length, 1, name)
+    assert.deepStrictEqual(servers.map(srv => srv.counts.opened), servers.map(() => 1))
+  } finally {
+    agent.destroy()
+    await Promise.all(servers.map(srv => srv.close()))
+  }
+})
+
 test('maxFreeSockets: the surplus is closed when freed', async () => {
   await withAgent(http.createServer((req, res) => setTimeout(() => res.end('x'), 20)), new Agent({ maxFreeSockets: 2 }), async (srv, agent) => {
     await Promise.all(Array.from({ length: 5 }, () => get(srv.url, agent)))
