@@ -97,6 +97,8 @@ interface ConnectOptions {
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array
   /** Socket face: each new TLS socket emits `'OCSPResponse'` (what the server stapled, or `null`) before `'secureConnect'`. */
   requestOCSP?: boolean
+  /** Least finite-field DH group size a server may choose (at least 1). rustls offers no finite-field DH, so any value is met. */
+  minDHSize?: number
   /** TLS sessions this agent keeps for resumption (its own cache, as Node's). Default 100; 0: none. */
   maxCachedSessions?: number
   /** Verify the server certificate. Default `true`. */

@@ -240,6 +240,42 @@ test('a bad per-request TLS option fails that request with Node\'s code', async 
   }
 })
 
+test('minDHSize is checked as Node 22+ checks it, on both faces; a valid one is met and shares the agent\'s connections', async () => {
+  const bad = [
+    ['x', TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options.minDHSize" property must be of type number. Received type string (\'x\')'],
+    [null, TypeError, 'ERR_INVALID_ARG_TYPE', 'The "options.minDHSize" property must be of type number. Received null'],
+    [0, RangeError, 'ERR_OUT_OF_RANGE', 'The value of "options.minDHSize" is out of range. It must be >= 1. Received 0'],
+    [NaN, RangeError, 'ERR_OUT_OF_RANGE', 'The value of "options.minDHSize" is out of range. It must be >= 1. Received NaN']
+  ]
+  // Node 20 fails these with an internal assertion instead ("This is caused by either a bug in Node.js").
+  const nodeChecks = Number(process.versions.node.split('.')[0]) >= 22
+  await serve(withSan, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    const agent = new HttpsAgent({ ca: withSan.cert })
+    const nodes = new https.Agent({ ca: withSan.cert })
+    try {
+      for (const [value, type, code, message] of bad) {
+        const expected = err => err instanceof type && err.code === code && err.message === message
+        assert.throws(() => https.get(url, { agent, minDHSize: value }), expected)
+        await assert.rejects(agent.request(url, { minDHSize: value }), expected)
+        assert.throws(() => new HttpsAgent({ minDHSize: value }), expected)
+        if (nodeChecks) assert.throws(() => https.get(url, { agent: nodes, minDHSize: value }), expected)
+      }
+      // rustls offers no finite-field DH, so any size is met: the connection of a request without it serves
+      // one with it, on each face (the two faces hold connections of their own).
+      assert.strictEqual(await get(url, { agent }), 'secure hello')
+      assert.strictEqual(await get(url, { agent, minDHSize: 4096 }), 'secure hello')
+      assert.strictEqual(srv.counts.opened, 1)
+      assert.strictEqual(await (await agent.request(url)).text(), 'secure hello')
+      assert.strictEqual(await (await agent.request(url, { minDHSize: 2048 })).text(), 'secure hello')
+      assert.strictEqual(srv.counts.opened, 2)
+    } finally {
+      agent.destroy()
+      nodes.destroy()
+    }
+  })
+})
+
 /** `cert` and `key` as a PKCS#12 bundle, as `openssl pkcs12 -export` makes it. */
 function pkcs12 ({ cert, key }, passphrase) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-pfx-'))

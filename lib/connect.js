@@ -155,9 +155,10 @@ class Connections {
   }
 
   key (checked, proxy) {
-    // The proxy setting itself is not in the key: the proxy it picks (URL with credentials) is.
+    // The proxy setting itself is not in the key: the proxy it picks (URL with credentials) is. Nor is
+    // minDHSize, which every rustls connection meets (lib/options.js).
     const id = fn => this.functionId(fn)
-    const parts = CONNECT_OPTIONS.map(name => name === 'proxy' ? '' : keyPart(checked[name], id))
+    const parts = CONNECT_OPTIONS.map(name => name === 'proxy' || name === 'minDHSize' ? '' : keyPart(checked[name], id))
     return `${parts.join('\u0000')}\u0000${proxy?.url ?? ''}\u0000${keyPart(checked.createConnection, id)}`
   }
 

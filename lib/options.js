@@ -158,6 +158,19 @@ function localAddress (options) {
 // What rustls speaks.
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3']
 
+/**
+ * Node's `minDHSize` (the least finite-field Diffie-Hellman group a server may choose), checked as Node
+ * 22+ checks it: a number, at least 1. rustls offers no finite-field DH key exchange, so every value is
+ * met; it changes no connection and is not part of the route (see lib/connect.js).
+ */
+function minDHSize (options) {
+  const value = options.minDHSize
+  if (value === undefined) return undefined
+  if (typeof value !== 'number') throw propertyType('minDHSize', 'of type number', value)
+  if (!(value >= 1)) throw outOfRange('options.minDHSize', '>= 1', value)
+  return value
+}
+
 // tls.connect options that only OpenSSL can honour. Refused rather than ignored: ignoring one would make
 // another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
 // as Node's client ignores them.)
@@ -171,7 +184,7 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
   'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'ALPNProtocols', 'requestOCSP', 'proxy', 'proxyEnv',
-  ...OPENSSL_ONLY]
+  'minDHSize', ...OPENSSL_ONLY]
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
@@ -217,6 +230,7 @@ function connectOptions (options) {
     // Node's tls.connect takes any value and asks when it is truthy.
     requestOCSP: options.requestOCSP ? true : undefined,
     maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue),
+    minDHSize: minDHSize(options),
     // Node's https.Agent option: TLS sessions its cache keeps (one cache per agent; Infinity: no cap).
     maxCachedSessions: Math.min(number(options, 'maxCachedSessions', { min: 0, integer: true, fallback: 100, allowInfinity: true }), 2 ** 32 - 1)
   }

@@ -20,6 +20,7 @@ const options: AgentOptions = {
   ca: [Buffer.from('pem')],
   rejectUnauthorized: true,
   servername: 'localhost',
+  minDHSize: 2048,
 }
 const agent = new Agent(options)
 // agentkeepalive's spellings: duration strings, its older option names, its counters and statusChanged.
