@@ -16,6 +16,7 @@ const { runWrk } = require('./wrk')
 const { cpuMeter } = require('./proc')
 const { measureMemory } = require('./memory')
 const { summarize, table, header, memorySection, targetsSection, writeOutputs } = require('./report')
+const { runOrder } = require('./targets')
 const { selfSigned } = require('../examples/certs')
 
 const log = text => process.stderr.write(text + '\n')
@@ -80,8 +81,9 @@ async function runGroup (group, ctx) {
     for (const s of group.scenarios) {
       const rows = entries.map(e => ({ id: e.contender.id, name: e.contender.name, baseline: !!e.contender.baseline, failed: null, rounds: [] }))
       for (let round = 0; round < settings.rounds; round++) {
-        // odd rounds run in reverse order, so no contender always follows the same neighbour
-        const order = entries.map((e, i) => i)
+        // Pairs compared by a target side by side (targets.js); odd rounds run in reverse order, so no
+        // contender always follows the same neighbour.
+        const order = runOrder(entries.map(e => e.contender.id))
         if (round % 2) order.reverse()
         for (const i of order) {
           const entry = entries[i]
