@@ -108,6 +108,11 @@ function memorySection (memory) {
   return lines.join('\n') + '\n'
 }
 
+/** Whether a cell would print as its goal (1.00 against ≥ 1.0×) while its verdict says otherwise. */
+function onTheGoal (target, cell) {
+  return Number(fixed(cell.ratio.median, 2)) === (target.atLeast ?? target.atMost) && !cell.met
+}
+
 /** The targets as two tables (one per concurrency, a column per scenario), then the memory bounds. */
 function targetsSection (scenarios, memory) {
   const rows = checkTargets(scenarios)
@@ -122,7 +127,7 @@ function targetsSection (scenarios, memory) {
     lines.push(`| c=${concurrency} | goal | ${columns.join(' | ')} |`, `|---|---|${columns.map(() => '---:').join('|')}|`)
     for (const { target, cells } of group) {
       const text = cells.map(c => c.ratio
-        ? `${fixed(c.ratio.median, 2)}${c.ratio.rounds > 1 ? ` (${fixed(c.ratio.min, 2)}–${fixed(c.ratio.max, 2)})` : ''} ${c.met ? '✓' : '✗'}`
+        ? `${fixed(c.ratio.median, onTheGoal(target, c) ? 3 : 2)}${c.ratio.rounds > 1 ? ` (${fixed(c.ratio.min, 2)}–${fixed(c.ratio.max, 2)})` : ''} ${c.met ? '✓' : '✗'}`
         : '–')
       lines.push(`| ${target.what} | ${goal(target)} | ${text.join(' | ')} |`)
     }
