@@ -104,9 +104,8 @@ function socketTimeoutError (timeout) {
   return codedError(Error, 'ERR_SOCKET_TIMEOUT', 'Socket timeout', { timeout })
 }
 
-/** Where a request goes: what `checkout` needs, and Node's map key. */
 /**
- * Names the book keys Node's maps with, a few, most recent first (see `SocketBook.nameOf`). Equal names
+ * How many route names a book keeps to key Node's maps with, newest first (see `knownName`). Equal names
  * are one route, so an agent sees as many as it has origins with distinct options.
  */
 const NAMES_KEPT = 8
@@ -127,6 +126,7 @@ function knownName (names, name) {
   return name
 }
 
+/** Where a request goes: what `checkout` needs, and Node's map key (as one of `names`, see `knownName`). */
 function routeOf (agent, options, names) {
   return {
     host: options.host || options.hostname || 'localhost',
