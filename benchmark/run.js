@@ -77,15 +77,15 @@ async function runGroup (group, ctx) {
   if (ctx.wrk) entries.unshift({ contender: WRK, worker: null })
   await Promise.all(entries.map(e => e.worker?.ready().catch(err => log(`  ${e.contender.name}: setup failed: ${err.message}`))))
   const done = []
+  // Pairs compared by a target side by side (targets.js); odd rounds run in reverse order, so no
+  // contender always follows the same neighbour.
+  const forward = runOrder(entries.map(e => e.contender.id))
+  const backward = [...forward].reverse()
   try {
     for (const s of group.scenarios) {
       const rows = entries.map(e => ({ id: e.contender.id, name: e.contender.name, baseline: !!e.contender.baseline, failed: null, rounds: [] }))
       for (let round = 0; round < settings.rounds; round++) {
-        // Pairs compared by a target side by side (targets.js); odd rounds run in reverse order, so no
-        // contender always follows the same neighbour.
-        const order = runOrder(entries.map(e => e.contender.id))
-        if (round % 2) order.reverse()
-        for (const i of order) {
+        for (const i of round % 2 ? backward : forward) {
           const entry = entries[i]
           const row = rows[i]
           if (entry.worker?.failure) {
