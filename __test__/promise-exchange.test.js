@@ -4,6 +4,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert')
+const async_hooks = require('node:async_hooks')
 const http = require('node:http')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
@@ -250,6 +251,35 @@ test('header names go as the caller wrote them, in its order (agent.request and 
   } finally {
     agent.destroy()
     closing.destroy()
+    await srv.close()
+  }
+})
+
+test('a request waiting for its answer holds no parser: each connection takes one when its answer\'s first bytes arrive', async () => {
+  const WAITING = 8
+  const held = []
+  let allHeld
+  const allArrived = new Promise(resolve => { allHeld = resolve })
+  const srv = await listenCounting(http.createServer((req, res) => { if (held.push(res) === WAITING) allHeld() }))
+  // A parser taken is initialized for the exchange: async_hooks see that as an init with its resource.
+  let parsers = 0
+  const hook = async_hooks.createHook({
+    init (id, type, trigger, resource) {
+      if (resource?.type === 'keepalive-agent exchange') parsers++
+    }
+  }).enable()
+  const agent = new Agent({ maxSockets: WAITING })
+  try {
+    const answers = Array.from({ length: WAITING }, (_, i) => agent.request(`${srv.url}/${i}`))
+    await allArrived
+    assert.strictEqual(parsers, 0, 'parsers taken while every request waits for its answer')
+    for (const res of held) res.end('ok')
+    for (const response of await Promise.all(answers)) assert.strictEqual(await response.text(), 'ok')
+    assert.strictEqual(parsers, WAITING)
+    assert.strictEqual(srv.counts.opened, WAITING)
+  } finally {
+    hook.disable()
+    agent.destroy()
     await srv.close()
   }
 })
