@@ -283,3 +283,40 @@ test('a request waiting for its answer holds no parser: each connection takes on
     await srv.close()
   }
 })
+
+test('body chunks read earlier keep their bytes while later reads of the connection arrive (reads share one buffer)', async () => {
+  const PART = 4096
+  const PARTS = 4
+  const parts = Array.from({ length: PARTS }, (_, i) => Buffer.alloc(PART, 65 + i))
+  let body = null
+  let sent = 0
+  // /body sends its first part; each /next sends one more, so each part is read apart from the others.
+  // Chunked: a body of a known length up to SMALL_BODY would be read whole before the answer.
+  const srv = await listenCounting(http.createServer((req, res) => {
+    if (req.url === '/body') {
+      body = res
+      res.writeHead(200)
+      res.write(parts[sent++])
+    } else {
+      body.write(parts[sent++])
+      if (sent === PARTS) body.end()
+      res.end('ok')
+    }
+  }))
+  const agent = new Agent()
+  try {
+    const response = await agent.request(`${srv.url}/body`)
+    const kept = []
+    let received = 0
+    for await (const chunk of response.body) {
+      kept.push(chunk)
+      received += chunk.length
+      if (received % PART === 0 && received < PART * PARTS) assert.strictEqual(await (await agent.request(`${srv.url}/next`)).text(), 'ok')
+    }
+    assert.ok(kept.length >= PARTS, `${kept.length} chunks`)
+    assert.ok(Buffer.concat(kept).equals(Buffer.concat(parts)), 'the chunks kept still hold what was sent')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
