@@ -61,7 +61,8 @@ function table (scenario) {
 
 function header (meta) {
   const s = meta.settings
-  const amount = s.requests ? `${s.requests} requests` : `${s.seconds} s`
+  const atOne = s.secondsAtOne !== undefined && s.secondsAtOne !== s.seconds ? ` (${s.secondsAtOne} s with 1 in flight)` : ''
+  const amount = s.requests ? `${s.requests} requests` : `${s.seconds} s${atOne}`
   return [
     '# keepalive-agent benchmark',
     '',

@@ -43,6 +43,11 @@ function chosenContenders () {
   return contenders.filter(c => settings.contenders.includes(c.id))
 }
 
+/** How long a measurement of `scenario` lasts (see `secondsAtOne` in config.js). */
+function secondsOf (scenario) {
+  return scenario.concurrency === 1 ? settings.secondsAtOne : settings.seconds
+}
+
 /** One measurement of one contender; server CPU is metered from the end of the warm-up to the result. */
 async function measureOne (entry, scenario, ctx) {
   let meter = null
@@ -50,7 +55,7 @@ async function measureOne (entry, scenario, ctx) {
     const result = await entry.worker.measure({
       payload: scenario.payload,
       warmupMs: (entry.measured++ ? settings.warmupSeconds : settings.firstWarmupSeconds) * 1000,
-      durationMs: settings.seconds * 1000,
+      durationMs: secondsOf(scenario) * 1000,
       count: settings.requests
     }, () => { meter = cpuMeter(ctx.server.meteredPid) })
     return { ...result, serverCpu: meter?.share() ?? null }
@@ -59,7 +64,7 @@ async function measureOne (entry, scenario, ctx) {
   const result = await runWrk(ctx.wrk, {
     url: ctx.server.origins[scenario.protocol] + scenario.payload.path,
     concurrency: scenario.concurrency,
-    seconds: Math.max(1, Math.round(settings.seconds)),
+    seconds: Math.max(1, Math.round(secondsOf(scenario))),
     payload: scenario.payload,
     dir: ctx.dir
   })
@@ -137,7 +142,7 @@ async function main () {
       package: packageState(),
       server: server.label,
       wrk: wrk ? wrkVersion(wrk) : null,
-      settings: { seconds: settings.seconds, warmupSeconds: settings.warmupSeconds, firstWarmupSeconds: settings.firstWarmupSeconds, requests: settings.requests ?? null, rounds: settings.rounds, threads: settings.threads, quick: settings.quick },
+      settings: { seconds: settings.seconds, secondsAtOne: settings.secondsAtOne, warmupSeconds: settings.warmupSeconds, firstWarmupSeconds: settings.firstWarmupSeconds, requests: settings.requests ?? null, rounds: settings.rounds, threads: settings.threads, quick: settings.quick },
       contenders: [...(wrk ? [WRK] : []), ...chosenContenders()].map(({ id, name, about }) => ({ id, name, about }))
     }
     process.stdout.write(header(meta))
