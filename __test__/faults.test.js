@@ -78,7 +78,11 @@ test('keep-alive race: a reused connection that dies before answering is retried
   }
 })
 
-test('under load (requests sent at the end of the loop\'s turn): 8 concurrent requests whose reused connections die are all sent again; ones aborted before the turn ends are never sent', async () => {
+// With the socket face's carrier forced to the pipe (lib/sockets.js), the Promise face sends through hyper,
+// which has no turn to wait for: a request aborted in the tick it was made may already be on the wire.
+const EXCHANGES_OFF = process.env.KEEPALIVE_AGENT_SOCKET_CARRIER === 'pipe' && 'the Promise face sends through hyper with the pipe forced'
+
+test('under load (requests sent at the end of the loop\'s turn): 8 concurrent requests whose reused connections die are all sent again; ones aborted before the turn ends are never sent', { skip: EXCHANGES_OFF }, async () => {
   const seen = new Map()
   const srv = await rawServer(socket => requests(socket, (head, s, index) => {
     const id = /x-id: (\S+)/i.exec(head)?.[1]
