@@ -326,6 +326,53 @@ test('POST of 1 MiB and a chunked upload arrive whole', async () => {
   })
 })
 
+test('strings written in any encoding, and a header beyond ASCII, reach the server as through Node\'s agent', async () => {
+  const seen = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', c => chunks.push(c))
+    req.on('end', () => {
+      seen.push({ header: Buffer.from(req.headers['x-name'], 'latin1'), body: Buffer.concat(chunks) })
+      res.end('ok')
+    })
+  }))
+  const writes = [['h\u00e9llo \u20ac ', 'utf8'], ['ff00', 'hex'], ['aGk=', 'base64'], ['\u00ff\u0100', 'latin1'],
+    ['caf\u00e9', 'ascii'], ['\u00e9', 'ucs2'], [Buffer.from([1, 2, 3])]]
+  // One write at a time, each after the last went out: writes made together reach the socket as one
+  // Buffer (its _writev), a lone one as the string and encoding given (its _write).
+  const post = async agent => {
+    // A known length: chunked framing would add writes around each chunk.
+    const length = writes.reduce((sum, [chunk, encoding]) => sum + Buffer.byteLength(chunk, encoding), 0)
+    const headers = { 'x-name': 'caf\u00e9', 'content-length': length }
+    const req = http.request(`${srv.url}/`, { agent, method: 'POST', headers })
+    const answered = new Promise((resolve, reject) => {
+      req.on('response', res => {
+        res.resume()
+        res.on('end', resolve)
+      })
+      req.on('error', reject)
+    })
+    for (const [chunk, encoding] of writes) {
+      await new Promise((resolve, reject) => req.write(chunk, encoding, err => err ? reject(err) : resolve()))
+    }
+    req.end()
+    await answered
+  }
+  const agent = new Agent()
+  const nodes = new http.Agent()
+  try {
+    await post(agent)
+    await post(nodes)
+    assert.strictEqual(seen.length, 2)
+    assert.deepStrictEqual(seen[0], seen[1])
+    assert.ok(seen[0].body.equals(Buffer.concat(writes.map(([chunk, encoding]) => Buffer.from(chunk, encoding)))))
+  } finally {
+    agent.destroy()
+    nodes.destroy()
+    await srv.close()
+  }
+})
+
 test('an 8 MiB download streams through with the right checksum', async () => {
   await withAgent(digestServer(), new Agent(), async (srv, agent) => {
     const res = await get(`${srv.url}/download/${8 * 1024 * 1024}`, agent)

@@ -89,7 +89,7 @@ class RustSocket extends Duplex {
     this[kTimeoutsSet] = 0
     this[kIdle] = false
     this[kMoving] = false
-    this[kCarrier] = fd ? null : new PipeCarrier(native, id)
+    this[kCarrier] = fd ? null : new PipeCarrier(native, owner.calls, id)
     /** A write (`{ chunk, encoding, callback }`) or the end (`{ chunk: null, ... }`) waiting for a carrier. */
     this[kHeld] = null
     /** A replay's chunks waiting for the new connection's carrier: chunk, encoding, chunk, encoding... */
@@ -130,7 +130,7 @@ class RustSocket extends Duplex {
       const native = this[kNative]
       this[kCarrier] = fd >= 0
         ? new FdCarrier(native, this[kId], fd, this, this.encrypted === true)
-        : new PipeCarrier(native, this[kId])
+        : new PipeCarrier(native, this[kOwner].calls, this[kId])
     }
     const { addresses, alpn, tls } = connectionInfo(info)
     Object.assign(this, addresses)

@@ -156,7 +156,7 @@ class SocketBook {
     this.carrier = carrierOf(agent)
     /** Whether new TLS sockets report their key material (the agent has 'keylog' listeners). */
     this.keyLogging = false
-    /** The two calls every request makes: `checkout` and `release` (src/binding/calls.rs). */
+    /** The calls every request makes: `checkout`, `release`, and `write` over the pipe (src/binding/calls.rs). */
     this.calls = {}
     native.socketCalls(this.calls)
   }
@@ -543,7 +543,7 @@ class SocketBook {
     this.byId.set(id, socket)
     let carrier = null
     if (idle !== undefined) carrier = idle._handOver()
-    else if (reused || !fd) carrier = new PipeCarrier(this.native, id)
+    else if (reused || !fd) carrier = new PipeCarrier(this.native, this.calls, id)
     socket._moveTo(id, carrier, reused)
   }
 

@@ -5,9 +5,14 @@
 // Each call crosses into Rust; what comes back (data, end, drain, close) arrives as the agent's batched
 // events, which lib/sockets.js hands to the socket.
 
+/** Encodings whose strings go to Rust as they are (`calls.write` reads a string's latin1 bytes). */
+const LATIN1 = new Set(['latin1', 'binary', 'ascii'])
+
 class PipeCarrier {
-  constructor (native, id) {
+  /** `calls`: the agent's hand-written N-API functions (src/binding/calls.rs), `write` among them. */
+  constructor (native, calls, id) {
     this.native = native
+    this.calls = calls
     this.id = id
     /** False once Rust closed the connection itself, or the socket let go of it. */
     this.open = true
@@ -15,7 +20,8 @@ class PipeCarrier {
 
   /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
   write (chunk, encoding) {
-    return this.native.socketWrite(this.id, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
+    if (typeof chunk === 'string' && !LATIN1.has(encoding)) chunk = Buffer.from(chunk, encoding)
+    return this.calls.write(this.id, chunk) === 1
   }
 
   end () {

@@ -1,5 +1,5 @@
-//! The two calls every socket-face request makes (`checkout`, then `release`), as hand-written N-API
-//! functions.
+//! The calls every socket-face request makes (`checkout`, then `release`, and `write` for each chunk
+//! sent over the pipe), as hand-written N-API functions.
 //!
 //! napi-rs's generated glue for a class method (the class-identity check on `this`, the native-borrow
 //! scope) costs about 4k instructions per call, more than the pool's own work in it; with the fd carrier
@@ -112,7 +112,8 @@ pub fn outcome_code(outcome: Outcome) -> f64 {
     }
 }
 
-/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)` and `release(id, keepAlive)` on `target`.
+/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)`, `release(id, keepAlive)`
+/// and `write(id, chunk)` on `target`.
 ///
 /// # Safety
 /// `env` and `target` come from the N-API call being served, on the JS thread.
@@ -121,8 +122,11 @@ pub unsafe fn install(
     target: sys::napi_value,
     calls: Arc<SocketCalls>,
 ) -> Result<(), Error> {
-    let functions: [(&CStr, sys::napi_callback); 2] =
-        [(c"checkout", Some(checkout)), (c"release", Some(release))];
+    let functions: [(&CStr, sys::napi_callback); 3] = [
+        (c"checkout", Some(checkout)),
+        (c"release", Some(release)),
+        (c"write", Some(write)),
+    ];
     for (name, callback) in functions {
         let data = Arc::into_raw(calls.clone()) as *mut c_void;
         let mut function = ptr::null_mut();
@@ -265,4 +269,79 @@ unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) 
         ))
     }));
     unsafe { answer(env, result) }
+}
+
+/// `write(id, chunk)`: queues `chunk` (a latin1 string, or a Buffer or other byte view) for pipe-carried
+/// connection `id`; false means wait for its drain event. A string is read straight into the bytes sent,
+/// with no Buffer made for it in JS (ClientRequest's heads are latin1 strings).
+unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let bytes =
+            unsafe { latin1(env, args[1]).or_else(|| view(env, args[1])) }.ok_or_else(|| {
+                Error::new(
+                    Kind::Internal,
+                    "a chunk to write must be a latin1 string or a Buffer",
+                )
+            })?;
+        let id = unsafe { number(env, args[0]) } as u64;
+        Ok(f64::from(u8::from(calls.sockets.write(id, bytes.into()))))
+    }));
+    unsafe { answer(env, result) }
+}
+
+/// A string argument's latin1 bytes (each UTF-16 unit's low byte, as `Buffer.from(s, 'latin1')`);
+/// `None` for anything else.
+unsafe fn latin1(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
+    let mut len = 0;
+    let status =
+        unsafe { sys::napi_get_value_string_latin1(env, value, ptr::null_mut(), 0, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    // N-API writes a NUL after the string: room for it, dropped after.
+    let mut bytes = vec![0u8; len + 1];
+    unsafe {
+        sys::napi_get_value_string_latin1(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut len)
+    };
+    bytes.truncate(len);
+    Some(bytes)
+}
+
+/// A Buffer (or other one-byte TypedArray) argument's bytes, copied; `None` for anything else.
+unsafe fn view(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
+    let mut is_typed = false;
+    unsafe { sys::napi_is_typedarray(env, value, &mut is_typed) };
+    if !is_typed {
+        return None;
+    }
+    let (mut kind, mut len, mut data) = (0, 0usize, ptr::null_mut());
+    let (mut buffer, mut offset) = (ptr::null_mut(), 0usize);
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    let one_byte = matches!(
+        kind,
+        sys::TypedarrayType::int8_array
+            | sys::TypedarrayType::uint8_array
+            | sys::TypedarrayType::uint8_clamped_array
+    );
+    if status != sys::Status::napi_ok || !one_byte {
+        return None;
+    }
+    if len == 0 || data.is_null() {
+        return Some(Vec::new());
+    }
+    // SAFETY: N-API gave `data` as the start of the view's `len` bytes, alive for this call.
+    Some(unsafe { std::slice::from_raw_parts(data as *const u8, len) }.to_vec())
 }

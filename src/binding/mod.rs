@@ -545,7 +545,8 @@ impl NativeAgent {
     /// port, retry, profile, fd)` answers at once with `id * 4 + kind` (0 reused, 1 connecting: id is
     /// the connection; 2 queued: id is the ticket); `release(id, keepAlive)` gives a connection back
     /// after a response and answers how long it may stay idle in ms (`Infinity`: no deadline of its
-    /// own), or -1 when it was closed instead.
+    /// own), or -1 when it was closed instead; `write(id, chunk)` queues a latin1 string or a Buffer for a
+    /// pipe-carried connection and answers 0 when the caller should wait for its drain event, else 1.
     #[napi(catch_unwind)]
     pub fn socket_calls(&self, env: &Env, target: Object) -> napi::Result<()> {
         let calls = Arc::new(SocketCalls {
@@ -568,13 +569,6 @@ impl NativeAgent {
     pub fn socket_cancel(&self, ticket: f64) -> bool {
         let _guard = runtime().enter();
         self.sockets.cancel(ticket as u64)
-    }
-
-    /// Queues bytes for connection `id`; false means wait for its drain event.
-    #[napi(catch_unwind)]
-    pub fn socket_write(&self, id: f64, chunk: Buffer) -> bool {
-        self.sockets
-            .write(id as u64, bytes::Bytes::from(Vec::from(chunk)))
     }
 
     /// Half-closes connection `id` once its queued bytes are written.
