@@ -8,7 +8,7 @@
 //! so it needs no `this`, and reads its arguments with plain N-API calls.
 
 use std::collections::HashMap;
-use std::ffi::{c_void, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Arc, Mutex};
@@ -199,18 +199,26 @@ unsafe fn number(env: sys::napi_env, value: sys::napi_value) -> f64 {
 
 /// A string argument; `None` for anything else (null, undefined).
 unsafe fn string(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    let bytes = string_bytes(|buf, size, len| unsafe {
+        sys::napi_get_value_string_utf8(env, value, buf, size, len)
+    })?;
+    String::from_utf8(bytes).ok()
+}
+
+/// What one of N-API's string getters (`get(buf, size, len)`: UTF-8 or latin1) gives for a string
+/// argument; `None` for anything else. The first call asks the length, the second fills the bytes.
+fn string_bytes(
+    get: impl Fn(*mut c_char, usize, &mut usize) -> sys::napi_status,
+) -> Option<Vec<u8>> {
     let mut len = 0;
-    let status =
-        unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
-    if status != sys::Status::napi_ok {
+    if get(ptr::null_mut(), 0, &mut len) != sys::Status::napi_ok {
         return None;
     }
+    // N-API writes a NUL after the string: room for it, dropped after.
     let mut bytes = vec![0u8; len + 1];
-    unsafe {
-        sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut len)
-    };
+    get(bytes.as_mut_ptr().cast(), len + 1, &mut len);
     bytes.truncate(len);
-    String::from_utf8(bytes).ok()
+    Some(bytes)
 }
 
 /// Returns `value` to JS; an error is thrown as lib/errors.js `fromNative` reads it (`code\u{1}message`).
@@ -295,19 +303,9 @@ unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) ->
 /// A string argument's latin1 bytes (each UTF-16 unit's low byte, as `Buffer.from(s, 'latin1')`);
 /// `None` for anything else.
 unsafe fn latin1(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
-    let mut len = 0;
-    let status =
-        unsafe { sys::napi_get_value_string_latin1(env, value, ptr::null_mut(), 0, &mut len) };
-    if status != sys::Status::napi_ok {
-        return None;
-    }
-    // N-API writes a NUL after the string: room for it, dropped after.
-    let mut bytes = vec![0u8; len + 1];
-    unsafe {
-        sys::napi_get_value_string_latin1(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut len)
-    };
-    bytes.truncate(len);
-    Some(bytes)
+    string_bytes(|buf, size, len| unsafe {
+        sys::napi_get_value_string_latin1(env, value, buf, size, len)
+    })
 }
 
 /// A Buffer (or other one-byte TypedArray) argument's bytes, copied; `None` for anything else.
