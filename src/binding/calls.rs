@@ -279,9 +279,9 @@ unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) 
     unsafe { answer(env, result) }
 }
 
-/// `write(id, chunk)`: queues `chunk` (a latin1 string, or a Buffer or other byte view) for pipe-carried
-/// connection `id`; false means wait for its drain event. A string is read straight into the bytes sent,
-/// with no Buffer made for it in JS (ClientRequest's heads are latin1 strings).
+/// `write(id, chunk)`: queues `chunk` (a latin1 string, or a Buffer) for pipe-carried connection `id`;
+/// answers 0 when the caller should wait for its drain event, else 1. A string is read straight into the
+/// bytes sent, with no Buffer made for it in JS (ClientRequest's heads are latin1 strings).
 unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
         return ptr::null_mut();
