@@ -229,6 +229,44 @@ test('per-request TLS options are served by the pool on routes of their own: tru
   })
 })
 
+test('a request\'s own TLS options are read anew each time: a `ca` changed in place, and NODE_TLS_REJECT_UNAUTHORIZED set meanwhile, are obeyed (both faces)', async () => {
+  await serve(withSan, async srv => {
+    const agent = new HttpsAgent()
+    const url = `https://localhost:${srv.port}/`
+    const both = options => Promise.all([agent.request(url, options).then(res => res.text()), get(url, { agent, ...options })])
+    const refused = async options => {
+      await assert.rejects(agent.request(url, options), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      await assert.rejects(get(url, { agent, ...options }), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+    }
+    // One Buffer and one array, given on every request, trusting the server's certificate...
+    const pem = Buffer.alloc(withSan.cert.length + cnOnly.cert.length, '\n')
+    pem.write(withSan.cert.toString())
+    const list = [withSan.cert]
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.deepStrictEqual(await both({ ca: pem }), ['secure hello', 'secure hello'])
+        assert.deepStrictEqual(await both({ ca: list }), ['secure hello', 'secure hello'])
+      }
+      // ...then changed in place to trust another one: the pooled connections are not theirs any more.
+      pem.fill('\n')
+      pem.write(cnOnly.cert.toString())
+      list[0] = cnOnly.cert
+      await refused({ ca: pem })
+      await refused({ ca: list })
+      // The same options while the process turns verification off, then on again.
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+      try {
+        assert.deepStrictEqual(await both({ ca: list }), ['secure hello', 'secure hello'])
+      } finally {
+        delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      }
+      await refused({ ca: list })
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
 test('a bad per-request TLS option fails that request with Node\'s code', async () => {
   const agent = new HttpsAgent()
   try {

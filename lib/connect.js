@@ -17,7 +17,7 @@ const { X509Certificate } = require('node:crypto')
 const { NativeAgent } = require('../native.js')
 const { codedError, fromNative } = require('./errors')
 const { hold } = require('./held')
-const { connectOptions, CONNECT_OPTIONS } = require('./options')
+const { connectOptions, verifiesByDefault, CONNECT_OPTIONS } = require('./options')
 
 const IS_CONNECT_OPTION = new Set(CONNECT_OPTIONS)
 const { proxyFor } = require('./proxy')
@@ -34,6 +34,8 @@ const NODE_CHECK_SERVER_IDENTITY = 0
 // Requests with options of their own are few shapes in practice; a program that makes a new shape per
 // request (a fresh lookup closure each time) still stays bounded.
 const PROFILES_MAX = 256
+// Sets of a request's own options whose profile is recalled without checking them again (see RecentProfiles).
+const RECENT_KEPT = 8
 
 let defaultCaGiven = false
 
@@ -80,6 +82,72 @@ function keyPart (value, functionId) {
   return String(value)
 }
 
+/** Whether options `own` (see `Connections.differing`) set a proxy of their own. */
+function namesProxy (own) {
+  if (own === null) return false
+  for (let i = 0; i < own.length; i += 2) {
+    if (own[i] === 'proxy' || own[i] === 'proxyEnv') return true
+  }
+  return false
+}
+
+/** A copy of option value `value` as `sameValue` compares it: the bytes of a view, each item of an array. */
+function kept (value) {
+  if (ArrayBuffer.isView(value)) return Buffer.from(Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+  if (Array.isArray(value)) return value.map(kept)
+  return value
+}
+
+/**
+ * Whether option value `value` makes the profile key that value `copy` (see `kept`) made: the same bytes
+ * for a view (the key holds its bytes), the same items for an array, the same string, number, boolean,
+ * function or BlockList (a function is its identity in the key) otherwise.
+ */
+function sameValue (value, copy) {
+  if (ArrayBuffer.isView(value)) {
+    if (!Buffer.isBuffer(copy)) return false
+    return copy.equals(value instanceof Uint8Array ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+  }
+  if (Array.isArray(value)) {
+    if (!Array.isArray(copy) || copy.length !== value.length) return false
+    for (let i = 0; i < value.length; i++) {
+      if (!sameValue(value[i], copy[i])) return false
+    }
+    return true
+  }
+  return value === copy
+}
+
+/**
+ * The profiles of the last few sets of a request's own options, found again by comparing the options:
+ * a caller that repeats its options on every request (a `ca` read once, `rejectUnauthorized: false`)
+ * skips checking them and building their key, 12-17 µs a request, more than the rest of our work at 64
+ * in flight. The options are compared as the key is made of them (see `sameValue`), against copies, so
+ * a Buffer or array changed in place since makes its own profile, as Node's agent's name would. Whether
+ * certificates are verified by default (NODE_TLS_REJECT_UNAUTHORIZED) is part of each entry.
+ */
+class RecentProfiles {
+  constructor () {
+    this.entries = []
+  }
+
+  find (own, later, verifies) {
+    for (const entry of this.entries) {
+      if (entry.later === later && entry.verifies === verifies && sameValue(own, entry.own)) return entry.id
+    }
+    return undefined
+  }
+
+  keep (own, later, verifies, id) {
+    if (this.entries.length === RECENT_KEPT) this.entries.pop()
+    this.entries.unshift({ own: kept(own), later, verifies, id })
+  }
+
+  clear () {
+    this.entries = []
+  }
+}
+
 /** Node's own `createConnection`s, as this module found them (code may patch Node's prototypes later). */
 const NODE_CREATE_CONNECTION = new Set([http.Agent.prototype.createConnection, https.Agent.prototype.createConnection])
 
@@ -110,6 +178,7 @@ class Connections {
     this.functionIds = new WeakMap()
     this.nextFunction = 1
     this.profiles = new Map()
+    this.recent = new RecentProfiles()
     /** The proxy of each registered profile that has one. */
     this.proxies = new Map()
     /** Registered profiles that dial a Unix socket. */
@@ -133,6 +202,7 @@ class Connections {
   /** Starts a new generation of profiles and of request functions. */
   forgetProfiles () {
     this.profiles.clear()
+    this.recent.clear()
     this.proxies.clear()
     this.unixRoutes.clear()
     this.native.clearProfiles()
@@ -186,15 +256,42 @@ class Connections {
    * invalid values.
    */
   profileFor (options, target, names = null) {
-    let merged = null
+    let own = null
     if (names === null) {
       for (const name in options) {
-        if (IS_CONNECT_OPTION.has(name)) merged = this.override(merged, name, options[name])
+        if (IS_CONNECT_OPTION.has(name)) own = this.differing(own, name, options[name])
       }
     } else {
-      for (let i = 0; i < names.length; i++) merged = this.override(merged, names[i], options[names[i]])
+      for (let i = 0; i < names.length; i++) own = this.differing(own, names[i], options[names[i]])
     }
     const later = this.laterCreateConnection()
+    if (own === null && later === undefined && this.agentChecked.proxy === undefined) return 0
+    // A proxy setting picks its proxy by target: such profiles are not recalled.
+    if (this.agentChecked.proxy !== undefined || namesProxy(own)) return this.profileOf(own, later, target)
+    const verifies = verifiesByDefault()
+    let id = this.recent.find(own, later, verifies)
+    if (id === undefined) {
+      id = this.profileOf(own, later, target)
+      this.recent.keep(own, later, verifies, id)
+    }
+    return id
+  }
+
+  /** `own` (the request's options that differ from the agent's, `[name, value, ...]`; null: none yet) with `name`'s `value`, where it differs. */
+  differing (own, name, value) {
+    if (value === undefined || value === this.agentOptions[name]) return own
+    own ??= []
+    own.push(name, value)
+    return own
+  }
+
+  /** The profile of a request with options `own` (see `differing`), checked, keyed and registered. */
+  profileOf (own, later, target) {
+    let merged = null
+    if (own !== null) {
+      merged = { ...this.agentOptions }
+      for (let i = 0; i < own.length; i += 2) merged[own[i]] = own[i + 1]
+    }
     if (later !== undefined && merged?.createConnection === undefined) merged = this.override(merged, 'createConnection', later)
     if (merged === null && this.agentChecked.proxy === undefined) return 0
     const checked = merged === null ? this.agentChecked : connectOptions(merged)
