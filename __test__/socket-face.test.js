@@ -465,6 +465,38 @@ test('an upgraded request takes its connection out of the pool for good', async 
   })
 })
 
+test('an upgrade\'s head and the chunks read from the upgraded socket keep their bytes after later reads', async () => {
+  const server = http.createServer(hello)
+  server.on('upgrade', (req, socket) => {
+    // The head and the first bytes in one write; then, once asked for, more bytes than the head took.
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst-bytes')
+    socket.once('data', () => socket.write('other-bytes'.repeat(20)))
+    socket.on('end', () => socket.end())
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const kept = await new Promise((resolve, reject) => {
+      const req = http.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
+      req.on('upgrade', (res, socket, head) => {
+        const chunks = [head]
+        let length = head.length
+        socket.on('data', chunk => {
+          chunks.push(chunk)
+          length += chunk.length
+          if (length === 11) socket.write('next')
+          if (length === 11 * 21) {
+            socket.destroy()
+            resolve(chunks)
+          }
+        })
+        if (length === 11) socket.write('next')
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    assert.strictEqual(Buffer.concat(kept).toString(), 'first-bytes' + 'other-bytes'.repeat(20))
+  })
+})
+
 test('refused connections reach the request as ECONNREFUSED; queued ones do too', async () => {
   const url = await refusedUrl()
   const agent = new Agent({ maxSockets: 2 })

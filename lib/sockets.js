@@ -372,7 +372,7 @@ class SocketBook {
     if (grant.socket !== null) return
     this.native.socketDestroy(grant.id, true)
     const fd = grant.connected?.[2] ?? -1
-    if (fd >= 0) new FdCarrier(this.native, grant.id, fd, null, this.secure).close()
+    if (fd >= 0) new FdCarrier(this.native, grant.id, fd, null, this.secure, false).close()
   }
 
   /** Hands `socket` to `req` as Node's agent does, Node's maps first. */
@@ -523,7 +523,7 @@ class SocketBook {
     if (making !== undefined) making.connected = [info, peerChain, fd]
     else if (socket !== undefined && !socket.destroyed) socket._connected(info, peerChain, fd)
     // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
-    else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure).close()
+    else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure, false).close()
   }
 
   /** Rust closed connection `id` (`why`: its coded error text, or empty). */

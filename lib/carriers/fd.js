@@ -20,38 +20,40 @@ const { fromNative } = require('../errors')
  */
 const LINGER_MS = 1000
 
-/** Where every in-place reader's bytes land, one read at a time (see the constructor's `readsInPlace`). */
+/** Where every fd carrier's reads land, one read at a time (see the constructor). */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
 
 class FdCarrier {
   /**
    * `owner` (a RustSocket or an exchange's connection) hears `_data`, `_ended`, `_drained` and
-   * `_carrierClosed(err)`; `secure`: the connection speaks TLS, its session in Rust. `readsInPlace`: the
-   * owner is done with each chunk when `_data` returns (it parses it there), so libuv reads every
-   * connection's bytes into one buffer (net.Socket's `onread`) instead of a fresh 64 KiB allocation per
-   * read, which then goes through the stream's push and 'data' event: -14 % CPU per request on the
-   * Promise face at 64 in flight, http and https alike (4 alternated pairs). A RustSocket's chunks are
-   * kept by whoever reads it (http's parser hands the rest of one to an upgrade), so it reads as usual.
+   * `_carrierClosed(err)`; `secure`: the connection speaks TLS, its session in Rust. libuv reads every
+   * connection's bytes into one shared buffer (net.Socket's `onread`), not into a fresh 64 KiB allocation
+   * per read that then goes through the stream's push and 'data' event: -14 % CPU per request on the
+   * Promise face at 64 in flight (4 alternated pairs). TLS records are opened into new plaintext at once.
+   * `keepsChunks`: the owner may keep a plain chunk after `_data` returns (a RustSocket: http's parser
+   * hands the rest of one to an upgrade, and users may read the socket), so it gets a copy of the bytes
+   * read; an exchange parses each chunk within `_data` and takes it in place.
    */
-  constructor (native, id, fd, owner, secure, readsInPlace = false) {
+  constructor (native, id, fd, owner, secure, keepsChunks) {
     this.native = native
     this.id = id
     this.owner = owner
     this.secure = secure
     this.error = null
     this.linger = null
-    const take = secure ? chunk => this.opened(chunk) : chunk => this.owner?._data(chunk)
+    const take = secure
+      ? chunk => this.opened(chunk)
+      : keepsChunks ? chunk => this.owner?._data(Buffer.from(chunk)) : chunk => this.owner?._data(chunk)
     // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
     const tcp = new net.Socket({
       fd,
       readable: true,
       writable: true,
       allowHalfOpen: true,
-      onread: readsInPlace ? { buffer: READ_BUFFER, callback: (n, buffer) => { take(buffer.subarray(0, n)) } } : null
+      onread: { buffer: READ_BUFFER, callback: (n, buffer) => { take(buffer.subarray(0, n)) } }
     })
     // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
     tcp.unref()
-    if (!readsInPlace) tcp.on('data', take)
     tcp.on('end', () => this.owner?._ended())
     tcp.on('drain', () => this.owner?._drained())
     tcp.on('error', err => { this.error = err })
