@@ -163,6 +163,40 @@ test('under load new connections take the pipe: the first four in flight get an 
   })
 })
 
+test('an fd-carried connection freed while more than four sockets of its route are in use closes (none waiting); the pipe carries the burst on', async () => {
+  const held = []
+  let holding = true
+  let arrived = () => {}
+  const server = http.createServer((req, res) => {
+    if (!holding) return res.end('hello')
+    held.push(res)
+    arrived()
+  })
+  const heldCount = n => new Promise(resolve => {
+    arrived = () => { if (held.length >= n) resolve() }
+    arrived()
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const first = Array.from({ length: 8 }, () => get(srv.url, agent))
+    await heldCount(8)
+    // Four more in flight while the first eight are answered: each of those is freed with its route busy.
+    const more = Array.from({ length: 4 }, () => get(srv.url, agent))
+    await heldCount(12)
+    for (const res of held.splice(0, 8)) res.end('hello')
+    const answers = await Promise.all(first)
+    assert.deepStrictEqual(answers.map(a => a.socket[CARRIER]).sort(), ['fd', 'fd', 'fd', 'fd', 'pipe', 'pipe', 'pipe', 'pipe'])
+    await Promise.all(answers.filter(a => a.socket[CARRIER] === 'fd').map(a => a.socket.destroyed || once(a.socket, 'close')))
+    for (const res of held.splice(0)) res.end('hello')
+    await Promise.all(more)
+    // The four fd-carried connections closed; the eight by the pipe serve the next burst.
+    assert.strictEqual(agent.getCurrentStatus().closeSocketCount, 4)
+    holding = false
+    const next = await Promise.all(Array.from({ length: 8 }, () => get(srv.url, agent)))
+    assert.strictEqual(srv.counts.opened, 12)
+    assert.ok(next.every(a => a.reused && a.socket[CARRIER] === 'pipe'))
+  })
+})
+
 for (const how of ['closes', 'sends a stray byte on']) {
   test(`a server that ${how} an idle fd-carried connection: it leaves the pool, and the next request works`, async () => {
     const sockets = []
