@@ -80,6 +80,28 @@ test('a request framed by the caller is sent as framed: its Content-Length kept 
   }
 })
 
+test('requests alike but for their body each send their own head: its Content-Length, or chunked for a stream', async () => {
+  const seen = []
+  const srv = await framingServer(seen)
+  const agent = new Agent()
+  const headers = { 'content-type': 'text/plain' }
+  try {
+    for (const body of ['a', 'bbbb', 'a', 'cc', async function * () { yield 'dd'; yield 'e' }]) {
+      await (await agent.request(srv.url, { method: 'POST', body: typeof body === 'function' ? body() : body, headers })).text()
+    }
+    assert.deepStrictEqual(seen, [
+      { length: '1', te: undefined, body: 'a' },
+      { length: '4', te: undefined, body: 'bbbb' },
+      { length: '1', te: undefined, body: 'a' },
+      { length: '2', te: undefined, body: 'cc' },
+      { length: undefined, te: 'chunked', body: 'dde' }
+    ])
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
 test('a streamed body of a declared Content-Length goes as it comes, unchunked; one longer or shorter fails as undici says', async () => {
   const seen = []
   const srv = await framingServer(seen)
