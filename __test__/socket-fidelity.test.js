@@ -425,6 +425,24 @@ test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket f
   })
 })
 
+test('Keep-Alive sent on two header lines counts as Node reads it, joined: either order sets the 1 s idle deadline', async () => {
+  let lines = ['max=5', 'timeout=2']
+  const server = http.createServer((req, res) => {
+    res.setHeader('keep-alive', lines)
+    res.end('hello')
+  })
+  await withAgent(server, new Agent({ freeSocketTimeout: 30000 }), async (srv, agent) => {
+    const first = await get(srv.url, agent)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(first.socket.timeout, 1000)
+    lines = ['timeout=2', 'max=5']
+    const second = await get(srv.url, agent)
+    assert.strictEqual(second.reused, true)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.strictEqual(second.socket.timeout, 1000)
+  })
+})
+
 test('keepAlive false: waiting requests take a freed socket as with Node\'s agent; never more than maxSockets, on both faces', async () => {
   await withAgent(http.createServer(hello), new Agent({ keepAlive: false, maxSockets: 2 }), async (srv, agent) => {
     const socketFace = Array.from({ length: 20 }, () => get(srv.url, agent))
