@@ -242,9 +242,13 @@ impl RawHandle {
         self.shared.paused.store(true, Ordering::SeqCst);
     }
 
+    /// The owner reads again. The task is woken only if the pause stopped it: one that reads needs no
+    /// wake, and a wake from the JS thread costs a syscall there and a context switch (every connection
+    /// given back to the pool is resumed).
     pub fn resume(&self) {
-        self.shared.paused.store(false, Ordering::SeqCst);
-        self.shared.wake();
+        if self.shared.paused.swap(false, Ordering::SeqCst) {
+            self.shared.wake();
+        }
     }
 
     fn stop(&self) {
@@ -1131,6 +1135,34 @@ mod tests {
             }
         }
         assert_eq!(received, total);
+    }
+
+    /// Counts the wakes of the task it stands for.
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    // Every connection given back to the pool is resumed: a reader that was not paused keeps reading
+    // and must not be woken (from the JS thread, a wake costs a syscall and a context switch).
+    #[test]
+    fn resume_wakes_the_task_only_after_a_pause() {
+        let handle = RawHandle::new(Conn::RAW);
+        let wakes = Arc::new(CountingWaker::default());
+        let waker = Waker::from(wakes.clone());
+        handle.shared.listen(&Context::from_waker(&waker));
+        handle.resume();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+
+        handle.pause();
+        handle.shared.listen(&Context::from_waker(&waker));
+        handle.resume();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(!handle.shared.paused.load(Ordering::SeqCst));
     }
 
     /// A socket face over a fresh pool, whose events stay in the sink until a test takes them.
