@@ -9,7 +9,7 @@
 //! JS reports the fd closed.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::sync::{Mutex, MutexGuard};
 
 use rustls::ClientConnection;
@@ -71,11 +71,11 @@ impl Sealed {
                     Ok(state) => state,
                     Err(e) => break Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
                 };
-                let start = opened.plaintext.len();
-                opened
-                    .plaintext
-                    .resize(start + state.plaintext_bytes_to_read(), 0);
-                if let Err(e) = session.reader().read_exact(&mut opened.plaintext[start..]) {
+                if let Err(e) = take_plaintext(
+                    session,
+                    state.plaintext_bytes_to_read(),
+                    &mut opened.plaintext,
+                ) {
                     break Some(e);
                 }
                 opened.closed |= state.peer_has_closed();
@@ -118,6 +118,29 @@ impl Sealed {
     }
 }
 
+/// Appends the `n` bytes of plaintext rustls holds to `out`, copied from its buffers as they are: reading
+/// them into room made in `out` would zero that room first (a 64 KiB body over https one at a time: the
+/// zeroing was 2 % of the process's cycles).
+fn take_plaintext(
+    session: &mut ClientConnection,
+    mut n: usize,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    out.reserve(n);
+    let mut reader = session.reader();
+    while n > 0 {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let take = chunk.len().min(n);
+        out.extend_from_slice(&chunk[..take]);
+        reader.consume(take);
+        n -= take;
+    }
+    Ok(())
+}
+
 /// Appends what rustls has to send to `out`.
 fn flush(session: &mut ClientConnection, out: &mut Vec<u8>) -> Result<()> {
     while session.wants_write() {
@@ -131,6 +154,7 @@ fn flush(session: &mut ClientConnection, out: &mut Vec<u8>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::sync::Arc;
 
     /// A client session (in a [`Sealed`], as connection 7) and a server session over memory, handshaken.
