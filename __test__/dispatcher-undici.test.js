@@ -412,6 +412,24 @@ test('bodyTimeout: a body that stalls longer fails with undici\'s error after th
   })
 })
 
+test('limits of a second or more run out too, never before their length: headersTimeout and bodyTimeout of 1 s', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/silent') return
+    res.writeHead(200, { 'content-length': 8 })
+    res.write('half')
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    let started = performance.now()
+    await assert.rejects(undici.request(`${srv.url}/silent`, { dispatcher: agent, headersTimeout: 1000 }), headersTimeout)
+    assert.ok(performance.now() - started >= 1000, `ran out after ${performance.now() - started} ms`)
+    started = performance.now()
+    const res = await undici.request(`${srv.url}/stall`, { dispatcher: agent, bodyTimeout: 1000 })
+    await assert.rejects(res.body.text(), bodyTimeout)
+    assert.ok(performance.now() - started >= 1000, `ran out after ${performance.now() - started} ms`)
+    assert.strictEqual(agent.getCurrentStatus().timeoutSocketCount, 2)
+  })
+})
+
 test('the head reaches the handler as soon as it arrives, a small body still coming (as undici gives it)', async () => {
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-length': 8 })

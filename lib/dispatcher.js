@@ -23,7 +23,23 @@ const { codedError, fromNative, invalidArgType, invalidArgValue } = require('./e
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather } = require('./dispatch-spec')
 
-const latin1 = text => Buffer.from(text, 'latin1')
+/**
+ * Header names and values (strings) as the Buffers undici's handlers take, cut from one Buffer: one
+ * allocation and one latin1 write for them all instead of one each (≈ 2 µs a response under fetch at
+ * 64 in flight, `--cpu-prof`).
+ */
+function latin1 (strings) {
+  if (strings.length === 0) return []
+  const all = Buffer.from(strings.join(''), 'latin1')
+  const buffers = new Array(strings.length)
+  let at = 0
+  for (let i = 0; i < strings.length; i++) {
+    const end = at + strings[i].length
+    buffers[i] = all.subarray(at, end)
+    at = end
+  }
+  return buffers
+}
 
 /** The connect options a dispatched request gives of its own: none (the agent's route). */
 const NO_OPTIONS = Object.freeze({})
@@ -129,7 +145,7 @@ class Exchange {
    */
   informed (status, statusText, rawHeaders) {
     if (this.done || status === 100) return
-    const raw = rawHeaders.map(latin1)
+    const raw = latin1(rawHeaders)
     this.rawHeaders = raw
     this.record?.answered(status, statusText, raw)
     try {
@@ -152,7 +168,7 @@ class Exchange {
       return
     }
     if (whole === null) this.body = body
-    const raw = rawHeaders.map(latin1)
+    const raw = latin1(rawHeaders)
     this.rawHeaders = raw
     this.record?.answered(status, statusText, raw)
     const handler = this.handler
@@ -207,7 +223,7 @@ class Exchange {
   complete (rawTrailers) {
     if (this.done) return
     this.finish()
-    const raw = rawTrailers.map(latin1)
+    const raw = latin1(rawTrailers)
     this.rawTrailers = raw
     this.record?.completedWith(raw)
     try {
@@ -228,7 +244,7 @@ class Exchange {
     }
     this.finish()
     if (head !== undefined && head.length > 0) socket.unshift(head)
-    const raw = res.rawHeaders.map(latin1)
+    const raw = latin1(res.rawHeaders)
     this.rawHeaders = raw
     this.record?.answered(res.statusCode, res.statusMessage, raw)
     this.record?.completedWith([])

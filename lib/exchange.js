@@ -526,7 +526,11 @@ class UndiciLimits {
     this.headersTimeout = headersTimeout
     this.bodyTimeout = bodyTimeout
     this.informed = informed
+    /** The running limit: a Node timer, or (`deadline` > 0) a deadline in `performance.now()` time, `length` ms from its start, for `exchange`. */
     this.timer = null
+    this.deadline = 0
+    this.length = 0
+    this.exchange = null
     this.inBody = false
     /** The consumer paused: the body's limit waits, as undici's does while its parser is paused. */
     this.held = false
@@ -535,41 +539,95 @@ class UndiciLimits {
   /** The consumer paused (`on`) or reads again: while paused the body's limit does not run out. */
   hold (on) {
     this.held = on
-    if (!on && this.inBody) this.timer?.refresh()
+    if (!on && this.inBody) this.refresh()
   }
 
   /** The whole request went out: the head's limit starts (again, when it is sent again after the keep-alive race). */
   sent (exchange) {
     if (this.inBody || this.headersTimeout <= 0) return
-    clearTimeout(this.timer)
-    this.timer = setTimeout(limitPassed, this.headersTimeout, exchange, this).unref()
+    this.stop()
+    this.arm(exchange, this.headersTimeout)
   }
 
   /** The head arrived: the body's limit starts. */
   headed (exchange) {
     this.stop()
     this.inBody = true
-    if (this.bodyTimeout > 0) this.timer = setTimeout(limitPassed, this.bodyTimeout, exchange, this).unref()
+    if (this.bodyTimeout > 0) this.arm(exchange, this.bodyTimeout)
   }
 
   /** Bytes arrived: in the body, its limit starts again. */
   received () {
-    if (this.inBody) this.timer?.refresh()
+    if (this.inBody) this.refresh()
+  }
+
+  /** A limit of `ms` for `exchange` starts: a deadline the sweep checks (see COARSE_MIN_MS), or a timer. */
+  arm (exchange, ms) {
+    this.exchange = exchange
+    this.length = ms
+    if (ms >= COARSE_MIN_MS) {
+      this.deadline = performance.now() + ms
+      watch(this)
+    } else {
+      this.timer = setTimeout(limitPassed, ms, this).unref()
+    }
+  }
+
+  refresh () {
+    if (this.timer !== null) this.timer.refresh()
+    else if (this.deadline > 0) this.deadline = performance.now() + this.length
   }
 
   stop () {
-    clearTimeout(this.timer)
-    this.timer = null
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    if (this.deadline > 0) {
+      this.deadline = 0
+      watched.delete(this)
+    }
   }
 }
 
-function limitPassed (exchange, limits) {
+/**
+ * undici's limits of a second or more are deadlines that one sweep checks every COARSE_TICK_MS, as
+ * undici keeps them itself (its fast timers tick every half second): a request then makes no Node timer
+ * (two set and cleared cost ≈ 1.6 µs a request dispatched by fetch at 64 in flight, `--cpu-prof`; undici's
+ * default is 300 s for each). Such a limit runs out within half a second after its length; a shorter one
+ * takes Node's timer, to the millisecond. The sweep stops once it finds nothing to watch.
+ */
+const COARSE_MIN_MS = 1000
+const COARSE_TICK_MS = 500
+const watched = new Set()
+let limitSweeper = null
+
+function watch (limits) {
+  watched.add(limits)
+  if (limitSweeper === null) limitSweeper = setInterval(sweepLimits, COARSE_TICK_MS).unref()
+}
+
+function sweepLimits () {
+  if (watched.size === 0) {
+    clearInterval(limitSweeper)
+    limitSweeper = null
+    return
+  }
+  const now = performance.now()
+  for (const limits of watched) {
+    if (limits.deadline <= now) limitPassed(limits)
+  }
+}
+
+function limitPassed (limits) {
+  const exchange = limits.exchange
   // A reader that does not read is no stalled server (undici's body limit waits while its parser is paused).
   if (limits.inBody && (limits.held || (exchange.source !== null && exchange.source.bytes > BODY_HIGH_WATER))) {
-    limits.timer.refresh()
+    limits.refresh()
     return
   }
   limits.timer = null
+  limits.stop()
   exchange.exchanges.native.noteTimeout()
   exchange.fail(phaseTimedOut(!limits.inBody), true)
 }
