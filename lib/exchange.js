@@ -626,7 +626,6 @@ function limitPassed (limits) {
     limits.refresh()
     return
   }
-  limits.timer = null
   limits.stop()
   exchange.exchanges.native.noteTimeout()
   exchange.fail(phaseTimedOut(!limits.inBody), true)
