@@ -295,7 +295,11 @@ test('a request waiting for its answer holds no parser: each connection takes on
     const answers = Array.from({ length: WAITING }, (_, i) => agent.request(`${srv.url}/${i}`))
     await allArrived
     assert.strictEqual(parsers, 0, 'parsers taken while every request waits for its answer')
-    for (const res of held) res.end('ok')
+    // Chunked: llhttp reads these (a head with a Content-Length is read without it, lib/head.js).
+    for (const res of held) {
+      res.write('o')
+      res.end('k')
+    }
     for (const response of await Promise.all(answers)) assert.strictEqual(await response.text(), 'ok')
     assert.strictEqual(parsers, WAITING)
     assert.strictEqual(srv.counts.opened, WAITING)

@@ -17,6 +17,7 @@
 
 const { HTTPParser } = require('_http_common')
 const { Response } = require('./response')
+const { scan, scanned, ReceivedHead } = require('./head')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
@@ -318,6 +319,8 @@ class ExchangeConnection {
     this.paused = false
     /** Header pairs llhttp handed over before the head ended (a long head), or the trailers. */
     this.pending = []
+    /** The body bytes still to come of a response whose head `scan` read (lib/head.js), else 0. */
+    this.bodyLeft = 0
   }
 
   /**
@@ -377,10 +380,21 @@ class ExchangeConnection {
       return
     }
     const exchange = this.exchange
+    const first = !exchange.received
     exchange.received = true
     // Every byte that arrives starts the inactivity limit again.
     exchange.timer?.refresh()
     exchange.limits?.received()
+    if (this.bodyLeft > 0) {
+      this.bodyRead(exchange, chunk, 0)
+      return
+    }
+    // The usual answer, whole head in its first chunk, is read without llhttp (lib/head.js); a HEAD
+    // request's answer has no body whatever its length says, and is llhttp's.
+    if (first && !exchange.skipBody && scan(chunk, chunk.length)) {
+      this.scanned(exchange, chunk)
+      return
+    }
     // A parser from the answer's first byte, not from when the request went out: a request waiting for
     // its answer holds none, and the parsers of a burst of slow requests come after the burst's
     // connections, in the room their setup left, not between them (1,000 held requests, then idle: 17.3
@@ -396,6 +410,40 @@ class ExchangeConnection {
     this.executing = true
     const result = this.parser.execute(chunk)
     this.executing = false
+    this.parsed(result)
+  }
+
+  /** A head `scan` read, with what came of the body in the same chunk (no more than the body). */
+  scanned (exchange, chunk) {
+    const { status, end, length, keepAlive, hintStart, hintEnd } = scanned
+    const hint = hintStart >= 0 ? chunk.latin1Slice(hintStart, hintEnd) : null
+    exchange.headRead(status, new ReceivedHead(chunk.latin1Slice(0, end)), keepAlive, hint, length)
+    this.bodyLeft = length
+    this.bodyRead(exchange, chunk, end)
+  }
+
+  /**
+   * Body bytes from `chunk[start]` on of a response whose head `scan` read; bytes beyond its length are
+   * stray (the connection closes once the response is complete, as after llhttp found them).
+   */
+  bodyRead (exchange, chunk, start) {
+    const taken = Math.min(chunk.length - start, this.bodyLeft)
+    if (taken > 0) {
+      // Copied out: `chunk` is the carriers' shared read buffer. A Buffer of its own, as llhttp's.
+      const bytes = Buffer.allocUnsafeSlow(taken)
+      chunk.copy(bytes, 0, start, start + taken)
+      this.bodyLeft -= taken
+      exchange.body(bytes)
+    }
+    if (this.bodyLeft === 0) {
+      exchange.complete([])
+      if (start + taken < chunk.length) this.stray = true
+    }
+    this.parsed(undefined)
+  }
+
+  /** What to do once a chunk was read: `result`, llhttp's (an Error for a fault), or undefined. */
+  parsed (result) {
     const finished = this.finished
     if (finished !== null) {
       this.finished = null
@@ -432,7 +480,7 @@ class ExchangeConnection {
   /** The server ended its side. */
   _ended () {
     // A body that runs to the end of the connection ends here; anything else was cut short.
-    if (this.exchange?.received) {
+    if (this.exchange?.received && this.bodyLeft === 0) {
       this.executing = true
       this.parser.finish()
       this.executing = false
@@ -668,7 +716,8 @@ class Exchange {
     this.conn = null
     this.ticket = -1
     /**
-     * Once the head is known: `{ status, statusText, rawHeaders, keepAlive, hint, whole, prefix, trailers }`,
+     * Once the head is known: `{ status, received, keepAlive, hint, whole, prefix, trailers }` (`received`:
+     * the status text and headers, see `headRead`),
      * with the connection's fate (`keepAlive`, the `Keep-Alive` header's `hint`), whether the body comes
      * whole with the head (a known length up to SMALL_BODY, as hyper's does), the body chunks so far and,
      * once a whole response is complete, its trailers (until it is answered).
@@ -829,21 +878,27 @@ class Exchange {
       if (status !== 100) this.limits?.informed?.(status, statusText, rawHeaders)
       return 0
     }
-    this.limits?.headed(this)
     let hint = null
-    let whole = false
+    let length = -1
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]
       // Lower-cased only when length and first letter say it may be one of the two.
       const first = name.charCodeAt(0) | 0x20
       if (name.length === 10 && first === 0x6b && name.toLowerCase() === 'keep-alive') hint = rawHeaders[i + 1]
-      else if (name.length === 14 && first === 0x63 && name.toLowerCase() === 'content-length') {
-        whole = Number(rawHeaders[i + 1]) <= SMALL_BODY
-      }
+      else if (name.length === 14 && first === 0x63 && name.toLowerCase() === 'content-length') length = Number(rawHeaders[i + 1])
     }
     // An upgrade was not asked for: the connection is not reused.
-    this.response = { status, statusText, rawHeaders, keepAlive: keepAlive && status !== 101, hint, whole, prefix: [], trailers: null }
+    this.headRead(status, { statusText, rawHeaders }, keepAlive && status !== 101, hint, length)
     return this.skipBody ? 1 : 0
+  }
+
+  /**
+   * The final head: `received` gives its `statusText` and `rawHeaders` (llhttp's, or a ReceivedHead cut
+   * when read); `length` is the body's declared length, or -1.
+   */
+  headRead (status, received, keepAlive, hint, length) {
+    this.limits?.headed(this)
+    this.response = { status, received, keepAlive, hint, whole: length >= 0 && length <= SMALL_BODY, prefix: [], trailers: null }
   }
 
   body (chunk) {
@@ -889,14 +944,14 @@ class Exchange {
     if (this.settled) return
     this.settled = true
     this.exchanges.liveness.busy(-1)
-    const { status, statusText, rawHeaders, prefix } = this.response
+    const { status, received, prefix } = this.response
     this.response.prefix = null
     const data = prefix.length === 1 ? prefix[0] : Buffer.concat(prefix)
     const resolve = this.resolve
     // Let go of the promise (and through it the Response): an unread body is given up once its Response
     // is unreachable (lib/response.js).
     this.resolve = this.reject = null
-    resolve(new Response(this.exchanges.native, status, this.reused, statusText, rawHeaders, trailers, data,
+    resolve(new Response(this.exchanges.native, status, this.reused, received, trailers, data,
       this.source, this.href, this.signal))
   }
 

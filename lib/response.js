@@ -55,12 +55,12 @@ function read (source) {
 
 class Response {
   /**
-   * `head`: the status text and the headers, `\n`-separated (split only when read), or the status text
-   * alone with `rawHeaders` given as an array (else null); `rawTrailers`: the trailers when `prefix` is
-   * the whole body, else null; `stream`: where the rest of the body comes from (a Rust body id, or an
-   * exchange's body), null when there is none.
+   * `head`: the status text and the headers, `\n`-separated (split only when read), or an object whose
+   * `statusText` and `rawHeaders` give them (an exchange's: lib/exchange.js `headRead`); `rawTrailers`: the
+   * trailers when `prefix` is the whole body, else null; `stream`: where the rest of the body comes from (a
+   * Rust body id, or an exchange's body), null when there is none.
    */
-  constructor (native, status, reused, head, rawHeaders, rawTrailers, prefix, stream, url, signal) {
+  constructor (native, status, reused, head, rawTrailers, prefix, stream, url, signal) {
     this.status = status
     this.statusCode = status
     this.url = url
@@ -71,7 +71,7 @@ class Response {
     this[kRawTrailers] = rawTrailers
     this[kPrefix] = prefix
     this[kStream] = stream === null ? null : sourceOf(native, stream)
-    this[kRawHeaders] = rawHeaders
+    this[kRawHeaders] = null
     this[kHeaders] = null
     this[kTrailers] = null
     this[kBody] = null
@@ -90,13 +90,14 @@ class Response {
     const text = textOf(batch, at)
     const nul = text.indexOf('\0')
     return new Response(native, number >= REUSED ? number - REUSED : number, number >= REUSED,
-      nul === -1 ? text : text.slice(0, nul), null,
+      nul === -1 ? text : text.slice(0, nul),
       nul === -1 ? (stream === -1 ? [] : null) : text.slice(nul + 1).split('\n'),
       data(batch, at), stream === -1 ? null : stream, url, signal)
   }
 
   get statusText () {
     const head = this[kHead]
+    if (typeof head !== 'string') return head.statusText
     const end = head.indexOf('\n')
     return end === -1 ? head : head.slice(0, end)
   }
@@ -105,8 +106,12 @@ class Response {
   get rawHeaders () {
     if (this[kRawHeaders] === null) {
       const head = this[kHead]
-      const start = head.indexOf('\n')
-      this[kRawHeaders] = start === -1 ? [] : head.slice(start + 1).split('\n')
+      if (typeof head !== 'string') {
+        this[kRawHeaders] = head.rawHeaders
+      } else {
+        const start = head.indexOf('\n')
+        this[kRawHeaders] = start === -1 ? [] : head.slice(start + 1).split('\n')
+      }
     }
     return this[kRawHeaders]
   }
