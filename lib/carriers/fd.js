@@ -20,8 +20,25 @@ const { fromNative } = require('../errors')
  */
 const LINGER_MS = 1000
 
-/** Where every fd carrier's reads land, one read at a time (see the constructor). */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+const READ_BUFFER_SIZE = 64 * 1024
+/** Where every fd carrier's reads land, one read at a time (see the constructor), until it is given away. */
+let readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)
+/** The sockets reading into it: when it is given away, each reads into the next. */
+const readers = new Set()
+
+/**
+ * A chunk read was lent to a socket face's socket, and something may have kept it (see lib/socket.js
+ * `_data`): the buffer it is a view of becomes that chunk's alone, and every carrier reads into a new
+ * one from its next read on. libuv writes where each socket's handle was told (`useUserBuffer`, the
+ * internal call net.Socket's `onread` makes once), so each is told again.
+ */
+function giveAwayReadBuffer () {
+  readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)
+  for (const tcp of readers) tcp._handle?.useUserBuffer(readBuffer)
+}
+
+/** Whether chunks can be lent: a socket's handle can be told a new buffer (known from the first handle). */
+let lends = null
 
 class FdCarrier {
   /**
@@ -31,8 +48,9 @@ class FdCarrier {
    * per read that then goes through the stream's push and 'data' event: -14 % CPU per request on the
    * Promise face at 64 in flight (4 alternated pairs). TLS records are opened into new plaintext at once.
    * `keepsChunks`: the owner may keep a plain chunk after `_data` returns (a RustSocket: http's parser
-   * hands the rest of one to an upgrade, and users may read the socket), so it gets a copy of the bytes
-   * read; an exchange parses each chunk within `_data` and takes it in place.
+   * hands the rest of one to an upgrade, and users may read the socket): it is lent the bytes read in
+   * place (`_data(chunk, lent)`) and copies them, or gives the buffer away, when they may be kept; an
+   * exchange parses each chunk within `_data` and takes it in place.
    */
   constructor (native, id, fd, owner, secure, keepsChunks) {
     this.native = native
@@ -41,17 +59,21 @@ class FdCarrier {
     this.secure = secure
     this.error = null
     this.linger = null
-    const take = secure
-      ? chunk => this.opened(chunk)
-      : keepsChunks ? chunk => this.owner?._data(Buffer.from(chunk)) : chunk => this.owner?._data(chunk)
+    let take = null
     // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
     const tcp = new net.Socket({
       fd,
       readable: true,
       writable: true,
       allowHalfOpen: true,
-      onread: { buffer: READ_BUFFER, callback: (n, buffer) => { take(buffer.subarray(0, n)) } }
+      // `readBuffer`, not the buffer net.Socket passes: that is the one it was made with.
+      onread: { buffer: readBuffer, callback: n => { take(readBuffer.subarray(0, n)) } }
     })
+    readers.add(tcp)
+    lends ??= typeof tcp._handle?.useUserBuffer === 'function'
+    take = secure
+      ? chunk => this.opened(chunk)
+      : !keepsChunks ? chunk => this.owner?._data(chunk) : lends ? chunk => this.owner?._data(chunk, true) : chunk => this.owner?._data(Buffer.from(chunk))
     // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
     tcp.unref()
     tcp.on('end', () => this.owner?._ended())
@@ -146,6 +168,7 @@ class FdCarrier {
 
   /** The fd is closed: the pool frees the slot, and a socket still using it learns it is gone. */
   closed () {
+    readers.delete(this.tcp)
     clearTimeout(this.linger)
     this.native.socketDestroy(this.id)
     const owner = this.owner
@@ -156,4 +179,4 @@ class FdCarrier {
 
 FdCarrier.prototype.kind = 'fd'
 
-module.exports = { FdCarrier }
+module.exports = { FdCarrier, giveAwayReadBuffer }
