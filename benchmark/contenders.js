@@ -173,7 +173,7 @@ const contenders = [
   {
     id: 'ka-request',
     name: 'keepalive-agent request()',
-    about: 'this package, Promise face: `agent.request(url)` then `res.bytes()`; HTTP spoken on the JS thread over a Rust-pooled fd (llhttp parses)',
+    about: 'this package, Promise face: `agent.request(url)` then `res.bytes()`; HTTP spoken on the JS thread over a Rust-pooled fd (the usual head scanned in JS, the rest parsed by llhttp)',
     create (setup) {
       const agent = kaAgent(setup)
       return {
