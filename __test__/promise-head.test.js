@@ -8,10 +8,13 @@ const { test } = require('node:test')
 const assert = require('node:assert')
 const async_hooks = require('node:async_hooks')
 const http = require('node:http')
+const https = require('node:https')
+const crypto = require('node:crypto')
 const { HTTPParser } = require('_http_common')
 const { Agent } = require('..')
 const { scan, scanned, ReceivedHead } = require('../lib/head')
-const { rawServer } = require('./helpers/faces')
+const { rawServer, listenCounting } = require('./helpers/faces')
+const { selfSigned } = require('../examples/certs')
 
 /** What llhttp makes of `bytes` as one read of a response: its error code, or the head and body it read. */
 function llhttp (bytes) {
@@ -282,6 +285,29 @@ test('Connection: close read by the scan closes the connection; the next request
       assert.strictEqual(res.reused, false)
     }
     assert.strictEqual(connections(), 2)
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})
+
+test('over TLS, bodies read without llhttp come whole from the plaintext rustls opens, in one read or many', async () => {
+  const cert = selfSigned()
+  const bodies = { '/small': crypto.randomBytes(100), '/big': crypto.randomBytes(300 * 1024), '/empty': Buffer.alloc(0) }
+  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end(bodies[req.url])))
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: cert.cert })
+  try {
+    const parsers = await parsersTaken(async () => {
+      for (let round = 0; round < 3; round++) {
+        for (const [path, body] of Object.entries(bodies)) {
+          const res = await agent.request(`${srv.url}${path}`)
+          assert.strictEqual(res.headers['content-length'], String(body.length))
+          assert.ok(Buffer.from(await res.bytes()).equals(body), path)
+        }
+      }
+    })
+    assert.strictEqual(parsers, 0)
+    assert.strictEqual(srv.counts.opened, 1)
   } finally {
     agent.destroy()
     await srv.close()

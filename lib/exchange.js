@@ -104,6 +104,13 @@ function parseError (err) {
   return codedError(Error, err.code, `Parse Error: ${err.reason}`)
 }
 
+/** `chunk[start, end)` copied into a Buffer of its own (as llhttp's body Buffers are). */
+function owned (chunk, start, end) {
+  const bytes = Buffer.allocUnsafeSlow(end - start)
+  chunk.copy(bytes, 0, start, end)
+  return bytes
+}
+
 /**
  * llhttp parsers not in use, kept for the next exchange as Node keeps its own: an idle connection holds
  * none (each is a few KiB of header slots in C++). Its callbacks run with the parser as `this`.
@@ -373,7 +380,8 @@ class ExchangeConnection {
     else this.close()
   }
 
-  _data (chunk) {
+  /** Bytes read; `lent`: a view of the fd carriers' shared read buffer, valid until the next read. */
+  _data (chunk, lent = false) {
     if (this.exchange === null) {
       // Bytes nobody asked for on an idle connection: never read as the next request's answer.
       this.close(true)
@@ -386,13 +394,13 @@ class ExchangeConnection {
     exchange.timer?.refresh()
     exchange.limits?.received()
     if (this.bodyLeft > 0) {
-      this.bodyRead(exchange, chunk, 0)
+      this.bodyRead(exchange, chunk, 0, lent)
       return
     }
     // The usual answer, whole head in its first chunk, is read without llhttp (lib/head.js); a HEAD
     // request's answer has no body whatever its length says, and is llhttp's.
     if (first && !exchange.skipBody && scan(chunk, chunk.length)) {
-      this.scanned(exchange, chunk)
+      this.scanned(exchange, chunk, lent)
       return
     }
     // A parser from the answer's first byte, not from when the request went out: a request waiting for
@@ -414,26 +422,23 @@ class ExchangeConnection {
   }
 
   /** A head `scan` read, with what came of the body in the same chunk (no more than the body). */
-  scanned (exchange, chunk) {
+  scanned (exchange, chunk, lent) {
     const { status, end, length, keepAlive, hintStart, hintEnd } = scanned
     const hint = hintStart >= 0 ? chunk.latin1Slice(hintStart, hintEnd) : null
     exchange.headRead(status, new ReceivedHead(chunk.latin1Slice(0, end)), keepAlive, hint, length)
     this.bodyLeft = length
-    this.bodyRead(exchange, chunk, end)
+    this.bodyRead(exchange, chunk, end, lent)
   }
 
   /**
    * Body bytes from `chunk[start]` on of a response whose head `scan` read; bytes beyond its length are
    * stray (the connection closes once the response is complete, as after llhttp found them).
    */
-  bodyRead (exchange, chunk, start) {
+  bodyRead (exchange, chunk, start, lent) {
     const taken = Math.min(chunk.length - start, this.bodyLeft)
     if (taken > 0) {
-      // Copied out: `chunk` is the carriers' shared read buffer. A Buffer of its own, as llhttp's.
-      const bytes = Buffer.allocUnsafeSlow(taken)
-      chunk.copy(bytes, 0, start, start + taken)
       this.bodyLeft -= taken
-      exchange.body(bytes)
+      exchange.body(lent ? owned(chunk, start, start + taken) : chunk.subarray(start, start + taken))
     }
     if (this.bodyLeft === 0) {
       exchange.complete([])

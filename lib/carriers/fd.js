@@ -47,10 +47,11 @@ class FdCarrier {
    * connection's bytes into one shared buffer (net.Socket's `onread`), not into a fresh 64 KiB allocation
    * per read that then goes through the stream's push and 'data' event: -14 % CPU per request on the
    * Promise face at 64 in flight (4 alternated pairs). TLS records are opened into new plaintext at once.
-   * `keepsChunks`: the owner may keep a plain chunk after `_data` returns (a RustSocket: http's parser
-   * hands the rest of one to an upgrade, and users may read the socket): it is lent the bytes read in
-   * place (`_data(chunk, lent)`) and copies them, or gives the buffer away, when they may be kept; an
-   * exchange parses each chunk within `_data` and takes it in place.
+   * A plain chunk is lent in place (`_data(chunk, true)`): a view of that buffer, valid until the next
+   * read, which the owner copies what it keeps of (an exchange), or gives the buffer away with when it
+   * may be kept (a RustSocket: see `giveAwayReadBuffer`); other chunks (TLS plaintext) are the owner's.
+   * `keepsChunks`: the owner may keep a chunk after `_data` returns, so where handles cannot be told a new
+   * buffer it gets a copy instead.
    */
   constructor (native, id, fd, owner, secure, keepsChunks) {
     this.native = native
@@ -73,7 +74,7 @@ class FdCarrier {
     lends ??= typeof tcp._handle?.useUserBuffer === 'function'
     take = secure
       ? chunk => this.opened(chunk)
-      : !keepsChunks ? chunk => this.owner?._data(chunk) : lends ? chunk => this.owner?._data(chunk, true) : chunk => this.owner?._data(Buffer.from(chunk))
+      : keepsChunks && !lends ? chunk => this.owner?._data(Buffer.from(chunk)) : chunk => this.owner?._data(chunk, true)
     // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
     tcp.unref()
     tcp.on('end', () => this.owner?._ended())
