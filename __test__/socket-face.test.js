@@ -4,6 +4,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
+const net = require('node:net')
 const https = require('node:https')
 const crypto = require('node:crypto')
 const { Readable } = require('node:stream')
@@ -525,6 +526,59 @@ test('a parse error\'s rawPacket keeps the bytes Node\'s agent gives it after la
     await readElsewhere(agent, `${srv.url}/other`, 3)
     assert.strictEqual(err.rawPacket.toString('latin1'), expected.rawPacket.toString('latin1'))
     assert.strictEqual(err.rawPacket.toString('latin1'), bad)
+  })
+})
+
+/**
+ * Counts the distinct buffers TCP handles are told to read into (`useUserBuffer`) while `run` runs: a new
+ * socket is told the current one, a give-away a new one.
+ */
+async function buffersTold (run) {
+  const probe = net.connect({ port: 1, host: '127.0.0.1' })
+  probe.on('error', () => {})
+  const proto = Object.getPrototypeOf(probe._handle)
+  probe.destroy()
+  const told = new Set()
+  const own = Object.prototype.hasOwnProperty.call(proto, 'useUserBuffer')
+  const original = proto.useUserBuffer
+  proto.useUserBuffer = function (buffer) {
+    told.add(buffer)
+    return original.call(this, buffer)
+  }
+  try {
+    await run()
+  } finally {
+    if (own) proto.useUserBuffer = original
+    else delete proto.useUserBuffer
+  }
+  return told.size
+}
+
+test('a handler that destroys its response gives no read buffer away; parse errors do, at most 16 times, their rawPacket intact', async () => {
+  const bad = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nBad Header: x\r\n\r\nabc'
+  const server = http.createServer((req, res) => {
+    if (req.url === '/bad') req.socket.end(bad)
+    else res.end('y'.repeat(20000))
+  })
+  await withAgent(server, new Agent({ keepAlive: true }), async (srv, agent) => {
+    const destroyed = await buffersTold(async () => {
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve, reject) => {
+          http.get(`${srv.url}/ok`, { agent }, res => { res.destroy(); resolve() }).on('error', reject)
+        })
+      }
+    })
+    assert.ok(destroyed <= 1, `read buffers for responses a handler destroyed: ${destroyed}`)
+    const errors = []
+    const given = await buffersTold(async () => {
+      for (let i = 0; i < 24; i++) {
+        errors.push(await new Promise(resolve => http.get(`${srv.url}/bad`, { agent }, () => resolve(null)).on('error', resolve)))
+        await readElsewhere(agent, `${srv.url}/ok`, 1)
+      }
+    })
+    assert.ok(given <= 17, `read buffers: ${given}`)
+    if (process.env.KEEPALIVE_AGENT_SOCKET_CARRIER !== 'pipe') assert.ok(given > 1, 'a parse error\'s chunk was lent and given away')
+    for (const err of errors) assert.strictEqual(err.rawPacket.toString('latin1'), bad)
   })
 })
 

@@ -150,8 +150,8 @@ class RustSocket extends Duplex {
    * valid until the next read. It is pushed as it is when ClientRequest alone reads it, at once: its
    * parser copies what it keeps of a response (llhttp copies body bytes out), and a 64 KiB body one at a
    * time cost 15 % less CPU per request than with a copy of every read. If it may have been kept even so
-   * (buffered in the stream, a parse error's `rawPacket`, an upgrade's head, a socket destroyed meanwhile),
-   * the buffer goes with it (`giveAwayReadBuffer`); anyone else reading the socket gets a copy.
+   * (buffered in the stream, a parse error's `rawPacket`, an upgrade's head), the buffer goes with it
+   * (`giveAwayReadBuffer`); anyone else reading the socket gets a copy.
    */
   _data (chunk, lent = false) {
     // Bytes nobody asked for (an idle fd-carried connection): never let them reach the next request.
@@ -166,8 +166,11 @@ class RustSocket extends Duplex {
     this._activity()
     const req = lent ? this.parsedAtOnce() : null
     if (lent && req === null) chunk = Buffer.from(chunk)
+    const hadError = this._hadError
     const pushed = this.push(chunk)
-    if (req !== null && (this.readableLength > 0 || this.destroyed || req.upgradeOrConnect)) giveAwayReadBuffer()
+    // Kept: buffered in the stream, an upgrade's head, or a parse error's rawPacket (ClientRequest marks
+    // the socket `_hadError` then). A socket destroyed by a handler (`res.destroy()`, a redirect) keeps none.
+    if (req !== null && (this.readableLength > 0 || req.upgradeOrConnect || (this._hadError && !hadError))) giveAwayReadBuffer()
     if (!pushed && !this[kPaused]) {
       this[kPaused] = true
       this[kCarrier].pause()

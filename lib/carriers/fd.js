@@ -21,20 +21,35 @@ const { fromNative } = require('../errors')
 const LINGER_MS = 1000
 
 const READ_BUFFER_SIZE = 64 * 1024
-/** Where every fd carrier's reads land, one read at a time (see the constructor), until it is given away. */
-let readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)
-/** The sockets reading into it: when it is given away, each reads into the next. */
-const readers = new Set()
+/**
+ * Where the reads land that are used up within their callback, one read at a time (see the constructor):
+ * an exchange's (parsed within `_data`) and every TLS connection's (records opened at once). Never given
+ * away.
+ */
+const READS = Buffer.allocUnsafe(READ_BUFFER_SIZE)
+/** Where the socket face's plain reads land, lent to its sockets; a new one once given away. */
+let lentReads = Buffer.allocUnsafe(READ_BUFFER_SIZE)
+/** The sockets reading into `lentReads`. */
+const lenders = new Set()
+/**
+ * How often `lentReads` may be given away. Node keeps every buffer a handle was told until the handle
+ * closes (each `useUserBuffer` adds a native listener on top of the last), so each give-away costs every
+ * lending socket ≈ 40 bytes for the rest of its life and a call: after this many, the socket face copies
+ * its plain reads, as it did before reads were lent.
+ */
+const GIVE_AWAYS_MAX = 16
+let giveAwaysLeft = GIVE_AWAYS_MAX
 
 /**
- * A chunk read was lent to a socket face's socket, and something may have kept it (see lib/socket.js
- * `_data`): the buffer it is a view of becomes that chunk's alone, and every carrier reads into a new
- * one from its next read on. libuv writes where each socket's handle was told (`useUserBuffer`, the
- * internal call net.Socket's `onread` makes once), so each is told again.
+ * A chunk lent to a socket face's socket may have been kept (see lib/socket.js `_data`): the buffer it is
+ * a view of becomes that chunk's alone, and each lending socket reads into a new one from its next read
+ * on. libuv writes where each socket's handle was told (`useUserBuffer`, the internal call net.Socket's
+ * `onread` makes once), so each is told again.
  */
 function giveAwayReadBuffer () {
-  readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)
-  for (const tcp of readers) tcp._handle?.useUserBuffer(readBuffer)
+  giveAwaysLeft--
+  lentReads = Buffer.allocUnsafe(READ_BUFFER_SIZE)
+  for (const tcp of lenders) tcp._handle?.useUserBuffer(lentReads)
 }
 
 /** Whether chunks can be lent: a socket's handle can be told a new buffer (known from the first handle). */
@@ -44,14 +59,14 @@ class FdCarrier {
   /**
    * `owner` (a RustSocket or an exchange's connection) hears `_data`, `_ended`, `_drained` and
    * `_carrierClosed(err)`; `secure`: the connection speaks TLS, its session in Rust. libuv reads every
-   * connection's bytes into one shared buffer (net.Socket's `onread`), not into a fresh 64 KiB allocation
+   * connection's bytes into a shared buffer (net.Socket's `onread`), not into a fresh 64 KiB allocation
    * per read that then goes through the stream's push and 'data' event: -14 % CPU per request on the
    * Promise face at 64 in flight (4 alternated pairs). TLS records are opened into new plaintext at once.
    * A plain chunk is lent in place (`_data(chunk, true)`): a view of that buffer, valid until the next
-   * read, which the owner copies what it keeps of (an exchange), or gives the buffer away with when it
-   * may be kept (a RustSocket: see `giveAwayReadBuffer`); other chunks (TLS plaintext) are the owner's.
-   * `keepsChunks`: the owner may keep a chunk after `_data` returns, so where handles cannot be told a new
-   * buffer it gets a copy instead.
+   * read. `keepsChunks`: the owner may keep a chunk after `_data` returns (a RustSocket), so its plain
+   * reads land in `lentReads`, which it gives away when a chunk may have been kept (`giveAwayReadBuffer`),
+   * or, once that was done GIVE_AWAYS_MAX times or cannot be done, are copied for it; an exchange copies
+   * what it keeps itself. Other chunks (TLS plaintext) are the owner's.
    */
   constructor (native, id, fd, owner, secure, keepsChunks) {
     this.native = native
@@ -60,21 +75,15 @@ class FdCarrier {
     this.secure = secure
     this.error = null
     this.linger = null
-    let take = null
+    const lending = keepsChunks && !secure
+    const onread = lending
+      // `lentReads`, not the buffer net.Socket passes: that is the one it was made with.
+      ? { buffer: lentReads, callback: n => { this.lend(lentReads.subarray(0, n)) } }
+      : { buffer: READS, callback: secure ? n => { this.opened(READS.subarray(0, n)) } : n => { this.owner?._data(READS.subarray(0, n), true) } }
     // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
-    const tcp = new net.Socket({
-      fd,
-      readable: true,
-      writable: true,
-      allowHalfOpen: true,
-      // `readBuffer`, not the buffer net.Socket passes: that is the one it was made with.
-      onread: { buffer: readBuffer, callback: n => { take(readBuffer.subarray(0, n)) } }
-    })
-    readers.add(tcp)
+    const tcp = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, onread })
     lends ??= typeof tcp._handle?.useUserBuffer === 'function'
-    take = secure
-      ? chunk => this.opened(chunk)
-      : keepsChunks && !lends ? chunk => this.owner?._data(Buffer.from(chunk)) : chunk => this.owner?._data(chunk, true)
+    if (lending) lenders.add(tcp)
     // Liveness is the agent's business (lib/liveness.js): an idle connection never holds the loop.
     tcp.unref()
     tcp.on('end', () => this.owner?._ended())
@@ -82,6 +91,12 @@ class FdCarrier {
     tcp.on('error', err => { this.error = err })
     tcp.on('close', () => this.closed())
     this.tcp = tcp
+  }
+
+  /** A plain read for a socket face's socket: lent while buffers may still be given away, else copied. */
+  lend (chunk) {
+    if (lends && giveAwaysLeft > 0) this.owner?._data(chunk, true)
+    else this.owner?._data(Buffer.from(chunk))
   }
 
   /** TLS records read: what they carry goes up; what rustls must answer (a key update, an alert) goes out. */
@@ -169,7 +184,7 @@ class FdCarrier {
 
   /** The fd is closed: the pool frees the slot, and a socket still using it learns it is gone. */
   closed () {
-    readers.delete(this.tcp)
+    lenders.delete(this.tcp)
     clearTimeout(this.linger)
     this.native.socketDestroy(this.id)
     const owner = this.owner
