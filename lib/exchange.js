@@ -3,11 +3,12 @@
 // included) and counts the connection (caps, queue, idle list and deadline, stats), then hands its fd to
 // libuv as the socket face's fd carrier does (lib/carriers/fd.js; over TLS each chunk is opened or sealed
 // in Rust); the head comes ready from Rust (checked as hyper's requests are checked) and the response is
-// read by a strict scan of the usual head (lib/head.js) or else parsed by Node's own llhttp. A hop to hyper on the tokio thread and back cost more than the loopback
-// round trip one request at a time, and as much CPU as it saved under load
-// (benchmark/spikes/EXCHANGE-SPIKE.md). hyper still sends what an exchange does not take (see
-// `Exchanges.takes`): through a proxy, over a caller's createConnection or a Unix socket, with undici's
-// diagnostics channels subscribed, with the caller's own framing headers; and the dispatcher face.
+// read by a strict scan of the usual head (lib/head.js) or else parsed by Node's own llhttp. A hop to
+// hyper on the tokio thread and back cost more than the loopback round trip one request at a time, and as
+// much CPU as it saved under load (benchmark/spikes/EXCHANGE-SPIKE.md). hyper still sends what an
+// exchange does not take (see `Exchanges.takes`): through a proxy, over a caller's createConnection or a
+// Unix socket, with undici's diagnostics channels subscribed, with the caller's own framing headers; and
+// the dispatcher face.
 //
 // Its connections have a role of their own in the pool (src/faces/mod.rs `Conn::LOCAL`), so the
 // socket face never takes them for a ClientRequest, nor hyper for its requests.

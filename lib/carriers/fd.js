@@ -79,7 +79,9 @@ class FdCarrier {
     const onread = lending
       // `lentReads`, not the buffer net.Socket passes: that is the one it was made with.
       ? { buffer: lentReads, callback: n => { this.lend(lentReads.subarray(0, n)) } }
-      : { buffer: READS, callback: secure ? n => { this.opened(READS.subarray(0, n)) } : n => { this.owner?._data(READS.subarray(0, n), true) } }
+      : secure
+        ? { buffer: READS, callback: n => { this.opened(READS.subarray(0, n)) } }
+        : { buffer: READS, callback: n => { this.owner?._data(READS.subarray(0, n), true) } }
     // allowHalfOpen: the socket above decides when its side ends (it ends when the peer's does).
     const tcp = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, onread })
     lends ??= typeof tcp._handle?.useUserBuffer === 'function'
