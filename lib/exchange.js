@@ -376,7 +376,7 @@ class ExchangeConnection {
   /** Rust connected it: `fd` ≥ 0 when libuv takes it, else its bytes stay in Rust (the pipe). */
   _connected (info, peerCertificate, fd) {
     const native = this.exchanges.native
-    this.carrier = fd >= 0 ? new FdCarrier(native, this.id, fd, this, this.secure, false) : new PipeCarrier(native, this.exchanges.calls, this.id)
+    this.carrier = fd >= 0 ? new FdCarrier(native, this.exchanges.calls, this.id, fd, this, this.secure, false) : new PipeCarrier(native, this.exchanges.calls, this.id)
     if (this.exchange !== null) this.exchange.send()
     else this.close()
   }

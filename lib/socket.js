@@ -129,7 +129,7 @@ class RustSocket extends Duplex {
     if (this[kCarrier] === null) {
       const native = this[kNative]
       this[kCarrier] = fd >= 0
-        ? new FdCarrier(native, this[kId], fd, this, this.encrypted === true, true)
+        ? new FdCarrier(native, this[kOwner].calls, this[kId], fd, this, this.encrypted === true, true)
         : new PipeCarrier(native, this[kOwner].calls, this[kId])
     }
     const { addresses, alpn, tls } = connectionInfo(info)

@@ -181,7 +181,10 @@ class SocketBook {
     this.carrier = carrierOf(agent)
     /** Whether new TLS sockets report their key material (the agent has 'keylog' listeners). */
     this.keyLogging = false
-    /** The calls every request makes: `checkout`, `release`, and `write` over the pipe (src/binding/calls.rs). */
+    /**
+     * The calls every request makes: `checkout`, `release`, `write` over the pipe, and `tlsSeal` and
+     * `tlsOpen` over an fd-carried TLS connection (src/binding/calls.rs).
+     */
     this.calls = {}
     native.socketCalls(this.calls)
   }
@@ -397,7 +400,7 @@ class SocketBook {
     if (grant.socket !== null) return
     this.native.socketDestroy(grant.id, true)
     const fd = grant.connected?.[2] ?? -1
-    if (fd >= 0) new FdCarrier(this.native, grant.id, fd, null, this.secure, false).close()
+    if (fd >= 0) new FdCarrier(this.native, this.calls, grant.id, fd, null, this.secure, false).close()
   }
 
   /** Hands `socket` to `req` as Node's agent does, Node's maps first. */
@@ -561,7 +564,7 @@ class SocketBook {
     if (making !== undefined) making.connected = [info, peerChain, fd]
     else if (socket !== undefined && !socket.destroyed) socket._connected(info, peerChain, fd)
     // Its socket was destroyed while the fd was on its way: closed here, as the socket would have.
-    else if (fd >= 0) new FdCarrier(this.native, id, fd, null, this.secure, false).close()
+    else if (fd >= 0) new FdCarrier(this.native, this.calls, id, fd, null, this.secure, false).close()
   }
 
   /** Rust closed connection `id` (`why`: its coded error text, or empty). */

@@ -12,6 +12,7 @@
 
 const net = require('node:net')
 const { fromNative } = require('../errors')
+const { LATIN1 } = require('./pipe')
 
 /**
  * How long a connection we close waits for the server's FIN, as src/faces/linger.rs: the slot goes to a
@@ -68,8 +69,10 @@ class FdCarrier {
    * or, once that was done GIVE_AWAYS_MAX times or cannot be done, are copied for it; an exchange copies
    * what it keeps itself. Other chunks (TLS plaintext) are the owner's.
    */
-  constructor (native, id, fd, owner, secure, keepsChunks) {
+  constructor (native, calls, id, fd, owner, secure, keepsChunks) {
     this.native = native
+    /** The agent's hand-written N-API functions (src/binding/calls.rs): `tlsSeal` and `tlsOpen` here. */
+    this.calls = calls
     this.id = id
     this.owner = owner
     this.secure = secure
@@ -103,7 +106,7 @@ class FdCarrier {
 
   /** TLS records read: what they carry goes up; what rustls must answer (a key update, an alert) goes out. */
   opened (records) {
-    const opened = this.tls('tlsOpen', records)
+    const opened = this.tls(this.calls.tlsOpen, records)
     if (opened === null) return
     // The usual case: only what the records carried.
     if (ArrayBuffer.isView(opened)) {
@@ -118,17 +121,18 @@ class FdCarrier {
   /** A Buffer, or a string in `encoding`; false: wait for the socket's `_drained()`. */
   write (chunk, encoding) {
     if (!this.secure) return this.tcp.write(chunk, encoding)
-    const records = this.tls('tlsSeal', typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
+    if (typeof chunk === 'string' && !LATIN1.has(encoding)) chunk = Buffer.from(chunk, encoding)
+    const records = this.tls(this.calls.tlsSeal, chunk)
     return records === null || this.tcp.write(records)
   }
 
   /**
-   * `native[call](id, bytes)` on the TLS session; null when it failed (a damaged record): the connection
-   * is then torn down, and the socket above fails with that error when it closes.
+   * `call(id, bytes)` (`tlsSeal` or `tlsOpen`) on the TLS session; null when it failed (a damaged
+   * record): the connection is then torn down, and the socket above fails with that error when it closes.
    */
   tls (call, bytes) {
     try {
-      return this.native[call](this.id, bytes)
+      return call(this.id, bytes)
     } catch (err) {
       this.error = fromNative(err)
       this.tcp.destroy()

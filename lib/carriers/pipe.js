@@ -54,4 +54,4 @@ class PipeCarrier {
 
 PipeCarrier.prototype.kind = 'pipe'
 
-module.exports = { PipeCarrier }
+module.exports = { PipeCarrier, LATIN1 }

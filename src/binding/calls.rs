@@ -1,9 +1,10 @@
 //! The calls every socket-face request makes (`checkout`, then `release`, and `write` for each chunk
-//! sent over the pipe), as hand-written N-API functions.
+//! sent over the pipe), and those of each chunk over an fd-carried TLS connection (`tlsSeal`, `tlsOpen`),
+//! as hand-written N-API functions.
 //!
 //! napi-rs's generated glue for a class method (the class-identity check on `this`, the native-borrow
 //! scope) costs about 4k instructions per call, more than the pool's own work in it; with the fd carrier
-//! these two calls are all a request crosses into Rust for. Each function made here carries its agent's
+//! these calls are all a request crosses into Rust for. Each function made here carries its agent's
 //! state as its N-API `data` pointer (an `Arc`, dropped by a finalizer when the function is collected),
 //! so it needs no `this`, and reads its arguments with plain N-API calls.
 
@@ -14,7 +15,8 @@ use std::ptr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::sys;
+use napi::bindgen_prelude::{Either, ToNapiValue};
+use napi::{sys, Env};
 
 use crate::connect::Profile;
 use crate::error::{Error, Kind};
@@ -112,8 +114,8 @@ pub fn outcome_code(outcome: Outcome) -> f64 {
     }
 }
 
-/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)`, `release(id, keepAlive)`
-/// and `write(id, chunk)` on `target`.
+/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)`, `release(id, keepAlive)`,
+/// `write(id, chunk)`, `tlsSeal(id, chunk)` and `tlsOpen(id, records)` on `target`.
 ///
 /// # Safety
 /// `env` and `target` come from the N-API call being served, on the JS thread.
@@ -122,10 +124,12 @@ pub unsafe fn install(
     target: sys::napi_value,
     calls: Arc<SocketCalls>,
 ) -> Result<(), Error> {
-    let functions: [(&CStr, sys::napi_callback); 3] = [
+    let functions: [(&CStr, sys::napi_callback); 5] = [
         (c"checkout", Some(checkout)),
         (c"release", Some(release)),
         (c"write", Some(write)),
+        (c"tlsSeal", Some(tls_seal)),
+        (c"tlsOpen", Some(tls_open)),
     ];
     for (name, callback) in functions {
         let data = Arc::into_raw(calls.clone()) as *mut c_void;
@@ -221,17 +225,24 @@ fn string_bytes(
     Some(bytes)
 }
 
-/// Returns `value` to JS; an error is thrown as lib/errors.js `fromNative` reads it (`code\u{1}message`).
+/// Returns a number to JS; an error is thrown as lib/errors.js `fromNative` reads it (`code\u{1}message`).
 unsafe fn answer(
     env: sys::napi_env,
     value: std::thread::Result<Result<f64, Error>>,
 ) -> sys::napi_value {
+    unsafe { answer_value(env, value) }
+}
+
+/// Returns `value` to JS as napi-rs converts it; an error is thrown as in [`answer`].
+unsafe fn answer_value<T: ToNapiValue>(
+    env: sys::napi_env,
+    value: std::thread::Result<Result<T, Error>>,
+) -> sys::napi_value {
     let error = match value {
-        Ok(Ok(n)) => {
-            let mut out = ptr::null_mut();
-            unsafe { sys::napi_create_double(env, n, &mut out) };
-            return out;
-        }
+        Ok(Ok(value)) => match unsafe { T::to_napi_value(env, value) } {
+            Ok(out) => return out,
+            Err(e) => Error::new(Kind::Internal, e.reason.clone()),
+        },
         Ok(Err(error)) => error,
         Err(panic) => super::unwind::panicked(panic),
     };
@@ -300,6 +311,64 @@ unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) ->
     unsafe { answer(env, result) }
 }
 
+/// `tlsSeal(id, chunk)`: the records that carry `chunk` (a latin1 string or a Buffer) on fd-carried TLS
+/// connection `id`, as a Buffer for libuv to write.
+unsafe extern "C" fn tls_seal(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let js_env = Env::from_raw(env);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let id = unsafe { number(env, args[0]) } as u64;
+        let sealed = calls.sockets.sealed();
+        let records = match unsafe { borrowed(env, args[1]) } {
+            Some(chunk) => sealed.seal(id, chunk),
+            None => match unsafe { latin1(env, args[1]) } {
+                Some(chunk) => sealed.seal(id, &chunk),
+                None => Err(Error::new(
+                    Kind::Internal,
+                    "a chunk to seal must be a latin1 string or a Buffer",
+                )),
+            },
+        }?;
+        super::to_js(&js_env, records).map_err(|e| Error::new(Kind::Internal, e.reason))
+    }));
+    unsafe { answer_value(env, result) }
+}
+
+/// `tlsOpen(id, records)`: what the records read on fd-carried TLS connection `id` carry, as a Buffer (the
+/// usual case: no object to build), or as `{ plaintext, reply, closed }` when rustls has records to send
+/// back or the server closed.
+unsafe extern "C" fn tls_open(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let js_env = Env::from_raw(env);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let id = unsafe { number(env, args[0]) } as u64;
+        let records = unsafe { borrowed(env, args[1]) }
+            .ok_or_else(|| Error::new(Kind::Internal, "records to open must be a Buffer"))?;
+        let opened = calls.sockets.sealed().open(id, records)?;
+        if opened.reply.is_empty() && !opened.closed {
+            let plaintext = super::to_js(&js_env, opened.plaintext)
+                .map_err(|e| Error::new(Kind::Internal, e.reason))?;
+            return Ok(Either::A(plaintext));
+        }
+        Ok(Either::B(super::NativeOpened {
+            plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
+            reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
+            closed: opened.closed,
+        }))
+    }));
+    unsafe { answer_value(env, result) }
+}
+
 /// A string argument's latin1 bytes (each UTF-16 unit's low byte, as `Buffer.from(s, 'latin1')`);
 /// `None` for anything else.
 unsafe fn latin1(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
@@ -310,6 +379,12 @@ unsafe fn latin1(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> 
 
 /// A Buffer (or other one-byte TypedArray) argument's bytes, copied; `None` for anything else.
 unsafe fn view(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
+    unsafe { borrowed(env, value) }.map(<[u8]>::to_vec)
+}
+
+/// A Buffer (or other one-byte TypedArray) argument's bytes, where they are: valid for the call being
+/// served (`'a` must not outlive it); `None` for anything else.
+unsafe fn borrowed<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a [u8]> {
     let mut is_typed = false;
     unsafe { sys::napi_is_typedarray(env, value, &mut is_typed) };
     if !is_typed {
@@ -338,8 +413,8 @@ unsafe fn view(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
         return None;
     }
     if len == 0 || data.is_null() {
-        return Some(Vec::new());
+        return Some(&[]);
     }
     // SAFETY: N-API gave `data` as the start of the view's `len` bytes, alive for this call.
-    Some(unsafe { std::slice::from_raw_parts(data as *const u8, len) }.to_vec())
+    Some(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
 }

@@ -63,7 +63,7 @@ pub struct NativeOriginStats {
     pub running: u32,
 }
 
-/// What a chunk of TLS records gave (see `tls_open`).
+/// What a chunk of TLS records gave, when more than plaintext (see `calls::tls_open`).
 #[napi(object)]
 pub struct NativeOpened {
     pub plaintext: Option<Buffer>,
@@ -546,7 +546,9 @@ impl NativeAgent {
     /// the connection; 2 queued: id is the ticket); `release(id, keepAlive)` gives a connection back
     /// after a response and answers how long it may stay idle in ms (`Infinity`: no deadline of its
     /// own), or -1 when it was closed instead; `write(id, chunk)` queues a latin1 string or a Buffer for a
-    /// pipe-carried connection and answers 0 when the caller should wait for its drain event, else 1.
+    /// pipe-carried connection and answers 0 when the caller should wait for its drain event, else 1;
+    /// `tlsSeal(id, chunk)` and `tlsOpen(id, records)` seal and open the chunks of an fd-carried TLS
+    /// connection with its session (src/faces/sealed.rs), throwing the error a damaged record gives.
     #[napi(catch_unwind)]
     pub fn socket_calls(&self, env: &Env, target: Object) -> napi::Result<()> {
         let calls = Arc::new(SocketCalls {
@@ -585,48 +587,6 @@ impl NativeAgent {
     #[napi(catch_unwind)]
     pub fn socket_resume(&self, id: f64) {
         self.sockets.resume(id as u64);
-    }
-
-    /// TLS over the fd carrier: opens the records in `chunk` (what libuv read) with connection `id`'s
-    /// session (src/faces/sealed.rs). Throws the read error a damaged record gives. What they carried
-    /// comes back as a Buffer (the usual case: no object to build), or as `{ plaintext, reply, closed }`
-    /// when rustls has records to send back or the server closed.
-    #[napi(catch_unwind, ts_return_type = "Buffer | NativeOpened")]
-    pub fn tls_open<'env>(
-        &self,
-        env: &'env Env,
-        id: f64,
-        chunk: &[u8],
-    ) -> napi::Result<Either<JsBytes<'env>, NativeOpened>> {
-        let opened = self
-            .sockets
-            .sealed()
-            .open(id as u64, chunk)
-            .map_err(js_error)?;
-        if opened.reply.is_empty() && !opened.closed {
-            return Ok(Either::A(to_js(env, opened.plaintext)?));
-        }
-        Ok(Either::B(NativeOpened {
-            plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
-            reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
-            closed: opened.closed,
-        }))
-    }
-
-    /// TLS over the fd carrier: the records that carry `chunk`, for libuv to write.
-    #[napi(catch_unwind, ts_return_type = "Buffer")]
-    pub fn tls_seal<'env>(
-        &self,
-        env: &'env Env,
-        id: f64,
-        chunk: &[u8],
-    ) -> napi::Result<JsBytes<'env>> {
-        let records = self
-            .sockets
-            .sealed()
-            .seal(id as u64, chunk)
-            .map_err(js_error)?;
-        to_js(env, records)
     }
 
     /// TLS over the fd carrier: close_notify, to write before the FIN.
