@@ -44,10 +44,12 @@ pub fn registered(profiles: &Profiles, id: u32) -> Result<Option<Arc<Profile>>, 
     }
 }
 
-/// What the functions reach: the agent's socket face and its connect profiles.
+/// What the functions reach: the agent's socket face and its connect profiles, and the runtime its
+/// connections' tasks run on (kept: looking it up through napi-rs on each call cost more than entering it).
 pub struct SocketCalls {
     pub sockets: Arc<Sockets>,
     pub profiles: Arc<Profiles>,
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl SocketCalls {
@@ -73,7 +75,7 @@ impl SocketCalls {
         let port = u16::try_from(port)
             .map_err(|_| Error::new(Kind::InvalidArgValue, format!("invalid port {port}")))?;
         let key = OriginKey::new(secure, host, port).via(registered(&self.profiles, profile)?);
-        let _guard = super::runtime().enter();
+        let _guard = self.runtime.enter();
         let open = Opening {
             role: if exchange { Conn::LOCAL } else { Conn::RAW },
             limit: (limit_ms > 0.0).then(|| Duration::from_secs_f64(limit_ms / 1000.0)),
@@ -90,7 +92,7 @@ impl SocketCalls {
     /// `keep_alive`; `own_ms`, when positive, is the socket's own `freeSocketTimeout`. Returns how long it
     /// may stay idle in ms (`Infinity`: no deadline of its own), or -1 when it was closed instead.
     fn release(&self, id: f64, keep_alive: Option<&str>, own_ms: f64) -> f64 {
-        let _guard = super::runtime().enter();
+        let _guard = self.runtime.enter();
         let idle = IdleFor {
             hint: keep_alive.and_then(keep_alive::idle_for),
             own: (own_ms > 0.0)

@@ -554,6 +554,7 @@ impl NativeAgent {
         let calls = Arc::new(SocketCalls {
             sockets: self.sockets.clone(),
             profiles: self.profiles.clone(),
+            runtime: runtime(),
         });
         // SAFETY: called by N-API on the JS thread with this call's env and argument.
         unsafe { calls::install(env.raw(), target.raw(), calls) }.map_err(js_error)

@@ -8,14 +8,13 @@
 //! This module owns the rustls sessions of those connections, by connection id, from the hand-over until
 //! JS reports the fd closed.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::sync::{Mutex, MutexGuard};
 
 use rustls::ClientConnection;
 
 use crate::error::{Error, Result};
-use crate::pool::ConnId;
+use crate::pool::{ConnId, IdMap};
 
 /// What a chunk of records gave.
 #[derive(Default)]
@@ -30,10 +29,10 @@ pub struct Opened {
 
 /// The rustls sessions of fd-carried TLS connections.
 #[derive(Default)]
-pub struct Sealed(Mutex<HashMap<ConnId, ClientConnection>>);
+pub struct Sealed(Mutex<IdMap<ClientConnection>>);
 
 impl Sealed {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<ConnId, ClientConnection>> {
+    fn sessions(&self) -> MutexGuard<'_, IdMap<ClientConnection>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 

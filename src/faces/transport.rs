@@ -23,7 +23,7 @@
 //! happen later, reported as events in order through one [`EventSink`].
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,7 +41,7 @@ use crate::connect::tls::Negotiated;
 use crate::connect::{Connector, Stream, Transport};
 use crate::error::{Error, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Closed, ConnId, Grant, IdleFor, Lease, Pool, Slot, Turn, Want};
+use crate::pool::{Closed, ConnId, Grant, IdMap, IdleFor, Lease, Pool, Slot, Turn, Want};
 
 /// Queued outgoing bytes beyond which `write` asks the caller to wait for [`SocketEvent::Drain`].
 pub const HIGH_WATER: usize = 64 * 1024;
@@ -400,9 +400,9 @@ pub struct Sockets {
     pool: Pool<Conn>,
     connector: Connector,
     sink: Arc<dyn EventSink>,
-    held: Mutex<HashMap<ConnId, Held>>,
+    held: Mutex<IdMap<Held>>,
     /// Connections whose fd JS owns, until JS reports the fd closed: where each belongs, and its state.
-    carried: Mutex<HashMap<ConnId, (OriginKey, RawHandle)>>,
+    carried: Mutex<IdMap<(OriginKey, RawHandle)>>,
     /// The rustls sessions of fd-carried TLS connections.
     sealed: Sealed,
     tickets: Mutex<Tickets>,
@@ -413,8 +413,8 @@ pub struct Sockets {
 /// owner claims it.
 #[derive(Default)]
 struct Tickets {
-    waiting: HashMap<u64, (OriginKey, u64)>,
-    granted: HashMap<u64, Outcome>,
+    waiting: IdMap<(OriginKey, u64)>,
+    granted: IdMap<Outcome>,
 }
 
 impl Sockets {
@@ -423,15 +423,15 @@ impl Sockets {
             pool,
             connector,
             sink,
-            held: Mutex::new(HashMap::new()),
-            carried: Mutex::new(HashMap::new()),
+            held: Mutex::default(),
+            carried: Mutex::default(),
             sealed: Sealed::default(),
             tickets: Mutex::new(Tickets::default()),
             next_ticket: AtomicU64::new(1),
         })
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, Held>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, IdMap<Held>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -440,7 +440,7 @@ impl Sockets {
         &self.sealed
     }
 
-    fn carried(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, (OriginKey, RawHandle)>> {
+    fn carried(&self) -> std::sync::MutexGuard<'_, IdMap<(OriginKey, RawHandle)>> {
         self.carried.lock().unwrap_or_else(|e| e.into_inner())
     }
 

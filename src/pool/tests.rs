@@ -599,3 +599,27 @@ async fn the_reaper_parks_a_connection_once_it_has_been_idle_for_park_after() {
         Checkout::Reuse(_)
     ));
 }
+
+/// Ids counted out one by one hash apart, and in the top bits too (hashbrown's first look at a slot
+/// compares the top 7): an identity hash would give every small id the same top bits.
+#[test]
+fn id_map_spreads_counted_ids() {
+    use std::hash::BuildHasher;
+    let build = std::hash::BuildHasherDefault::<IdHasher>::default();
+    let hashes: Vec<u64> = (1..=1024u64).map(|id| build.hash_one(id)).collect();
+    let distinct: std::collections::HashSet<u64> = hashes.iter().copied().collect();
+    assert_eq!(distinct.len(), hashes.len());
+    let tops: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+    assert!(
+        tops.len() >= 120,
+        "top 7 bits take {} of 128 values",
+        tops.len()
+    );
+    let mut map = IdMap::default();
+    for id in 1..=1024u64 {
+        map.insert(id, id * 2);
+    }
+    assert!((1..=1024u64).all(|id| map.get(&id) == Some(&(id * 2))));
+    assert_eq!(map.remove(&512), Some(1024));
+    assert_eq!(map.len(), 1023);
+}
