@@ -15,7 +15,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Either, ToNapiValue};
+use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Env};
 
 use crate::connect::Profile;
@@ -319,26 +319,22 @@ unsafe extern "C" fn tls_seal(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
-        return ptr::null_mut();
-    };
-    let js_env = Env::from_raw(env);
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        let id = unsafe { number(env, args[0]) } as u64;
-        let sealed = calls.sockets.sealed();
-        let records = match unsafe { borrowed(env, args[1]) } {
-            Some(chunk) => sealed.seal(id, chunk),
-            None => match unsafe { latin1(env, args[1]) } {
-                Some(chunk) => sealed.seal(id, &chunk),
-                None => Err(Error::new(
-                    Kind::Internal,
-                    "a chunk to seal must be a latin1 string or a Buffer",
-                )),
-            },
-        }?;
-        super::to_js(&js_env, records).map_err(|e| Error::new(Kind::Internal, e.reason))
-    }));
-    unsafe { answer_value(env, result) }
+    unsafe {
+        with_connection(env, info, |js_env, calls, id, chunk| {
+            let sealed = calls.sockets.sealed();
+            let records = match borrowed(env, chunk) {
+                Some(chunk) => sealed.seal(id, chunk),
+                None => match latin1(env, chunk) {
+                    Some(chunk) => sealed.seal(id, &chunk),
+                    None => Err(Error::new(
+                        Kind::Internal,
+                        "a chunk to seal must be a latin1 string or a Buffer",
+                    )),
+                },
+            }?;
+            made(js_env, super::to_js(js_env, records))
+        })
+    }
 }
 
 /// `tlsOpen(id, records)`: what the records read on fd-carried TLS connection `id` carry, as a Buffer (the
@@ -348,27 +344,59 @@ unsafe extern "C" fn tls_open(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
+    unsafe {
+        with_connection(env, info, |js_env, calls, id, records| {
+            let records = borrowed(env, records)
+                .ok_or_else(|| Error::new(Kind::Internal, "records to open must be a Buffer"))?;
+            let opened = calls.sockets.sealed().open(id, records)?;
+            if opened.reply.is_empty() && !opened.closed {
+                return made(js_env, super::to_js(js_env, opened.plaintext));
+            }
+            made(
+                js_env,
+                Ok(super::NativeOpened {
+                    plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
+                    reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
+                    closed: opened.closed,
+                }),
+            )
+        })
+    }
+}
+
+/// The shape of the calls on one connection's bytes: `(id, value)` in, and `serve(env, calls, id, value)`
+/// answers with what it made for JS.
+unsafe fn with_connection(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    serve: impl FnOnce(&Env, &SocketCalls, u64, sys::napi_value) -> Result<sys::napi_value, Error>,
+) -> sys::napi_value {
     let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
         return ptr::null_mut();
     };
     let js_env = Env::from_raw(env);
     let result = catch_unwind(AssertUnwindSafe(|| {
         let id = unsafe { number(env, args[0]) } as u64;
-        let records = unsafe { borrowed(env, args[1]) }
-            .ok_or_else(|| Error::new(Kind::Internal, "records to open must be a Buffer"))?;
-        let opened = calls.sockets.sealed().open(id, records)?;
-        if opened.reply.is_empty() && !opened.closed {
-            let plaintext = super::to_js(&js_env, opened.plaintext)
-                .map_err(|e| Error::new(Kind::Internal, e.reason))?;
-            return Ok(Either::A(plaintext));
-        }
-        Ok(Either::B(super::NativeOpened {
-            plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
-            reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
-            closed: opened.closed,
-        }))
+        serve(&js_env, calls, id, args[1]).map(Made)
     }));
     unsafe { answer_value(env, result) }
+}
+
+/// `value` made into a JS value as napi-rs converts it.
+fn made<T: ToNapiValue>(env: &Env, value: napi::Result<T>) -> Result<sys::napi_value, Error> {
+    // SAFETY: `env` is the env of the N-API call being served, on the JS thread.
+    value
+        .and_then(|value| unsafe { T::to_napi_value(env.raw(), value) })
+        .map_err(|e| Error::new(Kind::Internal, e.reason))
+}
+
+/// A value already made for JS (see [`with_connection`]).
+struct Made(sys::napi_value);
+
+impl ToNapiValue for Made {
+    unsafe fn to_napi_value(_env: sys::napi_env, made: Self) -> napi::Result<sys::napi_value> {
+        Ok(made.0)
+    }
 }
 
 /// A string argument's latin1 bytes (each UTF-16 unit's low byte, as `Buffer.from(s, 'latin1')`);
