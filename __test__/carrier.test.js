@@ -10,7 +10,7 @@ const assert = require('node:assert')
 const http = require('node:http')
 const https = require('node:https')
 const net = require('node:net')
-const { once } = require('node:events')
+const { EventEmitter, once } = require('node:events')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
 const { rawServer, withAgent, twoOrigins, get } = require('./helpers/faces')
@@ -84,9 +84,18 @@ test('https over the fd: a server closing an idle connection takes it out of the
   })
 })
 
-test('https over the fd: a damaged record fails the request with rustls\'s error, and the connection leaves the pool', async () => {
+test('https over the fd: a damaged record fails the request with rustls\'s error after its alert, and the connection leaves the pool', async () => {
   const cert = selfSigned()
   const server = https.createServer({ key: cert.key, cert: cert.cert }, hello)
+  // How the server's TLS sockets end: the error each failed with (the client's alert, as OpenSSL reads
+  // it), or null.
+  const serverEnds = []
+  const ended = new EventEmitter()
+  server.on('secureConnection', socket => {
+    let code = null
+    socket.on('error', err => { code = err.code })
+    socket.on('close', () => { serverEnds.push(code); ended.emit('end') })
+  })
   // Between the client and the server, a proxy that damages what the server sends once told to.
   let damage = false
   const proxy = net.createServer(client => {
@@ -116,6 +125,10 @@ test('https over the fd: a damaged record fails the request with rustls\'s error
     assert.strictEqual(err.code, 'EPROTO')
     assert.match(err.message, /decrypt/)
     assert.strictEqual(Object.keys(agent.freeSockets).length, 0)
+    if (serverEnds.length === 0) await once(ended, 'end')
+    // OpenSSL 3.0 names it SSLV3_ALERT_BAD_RECORD_MAC, later ones SSL/TLS_ALERT_BAD_RECORD_MAC.
+    assert.strictEqual(serverEnds.length, 1)
+    assert.match(String(serverEnds[0]), /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_BAD_RECORD_MAC$/)
     damage = false
     const after = await get(url, agent)
     assert.strictEqual(after.body.toString(), 'hello')

@@ -114,6 +114,8 @@ class FdCarrier {
       return
     }
     if (opened.reply) this.tcp.write(opened.reply)
+    // A damaged record: rustls's alert (the reply) went out first, as OpenSSL sends one.
+    if (opened.error) return this.failed(new Error(opened.error))
     if (opened.plaintext) this.owner?._data(opened.plaintext)
     if (opened.closed) this.owner?._ended()
   }
@@ -134,10 +136,15 @@ class FdCarrier {
     try {
       return call(this.id, bytes)
     } catch (err) {
-      this.error = fromNative(err)
-      this.tcp.destroy()
+      this.failed(err)
       return null
     }
+  }
+
+  /** The TLS session failed (`err` as Rust threw it): the socket above fails with it when this closes. */
+  failed (err) {
+    this.error = fromNative(err)
+    this.tcp.destroy()
   }
 
   end () {

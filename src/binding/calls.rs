@@ -338,8 +338,9 @@ unsafe extern "C" fn tls_seal(
 }
 
 /// `tlsOpen(id, records)`: what the records read on fd-carried TLS connection `id` carry, as a Buffer (the
-/// usual case: no object to build), or as `{ plaintext, reply, closed }` when rustls has records to send
-/// back or the server closed.
+/// usual case: no object to build), or as `{ plaintext, reply, closed, error }` when rustls has records to
+/// send back (an alert with `error` when the records failed) or the server closed; a failure with nothing
+/// to send back is thrown.
 unsafe extern "C" fn tls_open(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -350,6 +351,9 @@ unsafe extern "C" fn tls_open(
                 .ok_or_else(|| Error::new(Kind::Internal, "records to open must be a Buffer"))?;
             let opened = calls.sockets.sealed().open(id, records)?;
             if opened.reply.is_empty() && !opened.closed {
+                if let Some(failure) = opened.failure {
+                    return Err(failure);
+                }
                 return made(js_env, super::to_js(js_env, opened.plaintext));
             }
             made(
@@ -358,6 +362,9 @@ unsafe extern "C" fn tls_open(
                     plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
                     reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
                     closed: opened.closed,
+                    error: opened
+                        .failure
+                        .map(|e| format!("{}\u{1}{}", e.code(), e.message())),
                 }),
             )
         })

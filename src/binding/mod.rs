@@ -69,6 +69,9 @@ pub struct NativeOpened {
     pub plaintext: Option<Buffer>,
     pub reply: Option<Buffer>,
     pub closed: bool,
+    /// The records failed (`code\u{1}message`, as lib/errors.js `fromNative` reads it): send `reply` (the
+    /// alert), then tear the connection down.
+    pub error: Option<String>,
 }
 
 #[napi(object)]

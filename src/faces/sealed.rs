@@ -25,6 +25,9 @@ pub struct Opened {
     pub reply: Vec<u8>,
     /// The server sent close_notify: it has finished sending.
     pub closed: bool,
+    /// The records failed (a damaged one): `reply` holds rustls's alert, to send before the connection
+    /// is torn down, and what the chunk carried before the failure is given up with the connection.
+    pub failure: Option<Error>,
 }
 
 /// The rustls sessions of fd-carried TLS connections.
@@ -81,10 +84,11 @@ impl Sealed {
             };
             // An alert for a failure goes out before the connection is torn down, as over the pipe.
             flush(session, &mut opened.reply)?;
-            match failure {
-                Some(e) => Err(Error::from_io(&e, "read")),
-                None => Ok(opened),
+            if let Some(e) = failure {
+                opened.plaintext.clear();
+                opened.failure = Some(Error::from_io(&e, "read"));
             }
+            Ok(opened)
         })
     }
 
@@ -238,16 +242,31 @@ mod tests {
         );
     }
 
-    /// A damaged record fails the read (rustls answers with an alert, which goes out first).
+    /// A damaged record fails the read, and rustls's alert comes with the failure, to go out first: the
+    /// server reads it as the alert it is.
     #[test]
-    fn a_damaged_record_fails() {
+    fn a_damaged_record_fails_with_its_alert() {
         let (sealed, mut server) = pair();
         server.writer().write_all(b"hello").unwrap();
         let mut wire = Vec::new();
         server.write_tls(&mut wire).unwrap();
         let last = wire.len() - 1;
         wire[last] ^= 1;
-        let err = sealed.open(7, &wire).err().unwrap();
+        let opened = sealed.open(7, &wire).unwrap();
+        let err = opened.failure.expect("a failure");
         assert!(err.to_string().contains("cannot decrypt"), "{err}");
+        assert!(opened.plaintext.is_empty());
+        assert!(!opened.reply.is_empty(), "an alert to send");
+        server.read_tls(&mut opened.reply.as_slice()).unwrap();
+        let alert = server
+            .process_new_packets()
+            .expect_err("the server reads an alert");
+        assert!(
+            matches!(
+                alert,
+                rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac)
+            ),
+            "{alert:?}"
+        );
     }
 }

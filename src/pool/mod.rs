@@ -216,9 +216,9 @@ impl Closed {
 pub type ConnId = u64;
 
 /// A map keyed by connection id (or another number we count out ourselves, as queue tickets). Those keys
-/// are never a peer's choice, so they need no keyed hash against flooding: one multiply spreads them
-/// over the table, where std's SipHash showed in the profile of every request (checkout and release each
-/// look connections up by id).
+/// are never a peer's choice, so they need no keyed hash against flooding: a multiply and a fold spread
+/// them over the table, where std's SipHash showed in the profile of every request (checkout and release
+/// each look connections up by id).
 pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// [`IdMap`]'s hasher: Fibonacci hashing of the one `u64` key (any other input is folded in byte by byte).
@@ -226,14 +226,16 @@ pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 pub struct IdHasher(u64);
 
 impl IdHasher {
-    /// 2^64 / golden ratio, odd: multiplying by it maps distinct ids to distinct hashes, with the ids'
-    /// differences spread to the top bits hashbrown reads first.
+    /// 2^64 / golden ratio, odd: multiplying by it maps distinct ids to distinct products, their
+    /// differences spread to the high bits (hashbrown's 7-bit tag is the top of the hash).
     const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
 }
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The bucket is the hash's low bits, which a product takes from the key's low bits alone: the
+        // high half folded in spreads keys that differ only higher up (a stride of 4, say) too.
+        self.0 ^ (self.0 >> 32)
     }
 
     fn write(&mut self, bytes: &[u8]) {

@@ -600,12 +600,23 @@ async fn the_reaper_parks_a_connection_once_it_has_been_idle_for_park_after() {
     ));
 }
 
-/// Ids counted out one by one hash apart, and in the top bits too (hashbrown's first look at a slot
-/// compares the top 7): an identity hash would give every small id the same top bits.
+/// Ids counted out one by one, or by a stride, hash apart: in the low bits (hashbrown's bucket) and in
+/// the top 7 (its tag). An identity hash gives every small id the same tag; a bare product gives keys with
+/// a stride of 4 a quarter of the buckets (1,024 random hashes fill about 650).
 #[test]
 fn id_map_spreads_counted_ids() {
     use std::hash::BuildHasher;
     let build = std::hash::BuildHasherDefault::<IdHasher>::default();
+    for stride in [1u64, 4, 64] {
+        let buckets: std::collections::HashSet<u64> = (1..=1024u64)
+            .map(|i| build.hash_one(i * stride) & 1023)
+            .collect();
+        assert!(
+            buckets.len() >= 500,
+            "stride {stride}: {} of 1024 buckets",
+            buckets.len()
+        );
+    }
     let hashes: Vec<u64> = (1..=1024u64).map(|id| build.hash_one(id)).collect();
     let distinct: std::collections::HashSet<u64> = hashes.iter().copied().collect();
     assert_eq!(distinct.len(), hashes.len());
