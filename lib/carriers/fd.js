@@ -129,8 +129,9 @@ class FdCarrier {
   }
 
   /**
-   * `call(id, bytes)` (`tlsSeal` or `tlsOpen`) on the TLS session; null when it failed (a damaged
-   * record): the connection is then torn down, and the socket above fails with that error when it closes.
+   * `call(id, bytes)` (`tlsSeal` or `tlsOpen`) on the TLS session; null when it threw (a damaged record
+   * with no alert to send, a session already gone): the connection is then torn down, and the socket above
+   * fails with that error when it closes.
    */
   tls (call, bytes) {
     try {
