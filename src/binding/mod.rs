@@ -551,7 +551,8 @@ impl NativeAgent {
     /// own), or -1 when it was closed instead; `write(id, chunk)` queues a latin1 string or a Buffer for a
     /// pipe-carried connection and answers 0 when the caller should wait for its drain event, else 1;
     /// `tlsSeal(id, chunk)` and `tlsOpen(id, records)` seal and open the chunks of an fd-carried TLS
-    /// connection with its session (src/faces/sealed.rs), throwing the error a damaged record gives.
+    /// connection with its session (src/faces/sealed.rs); a damaged record's error comes back with the
+    /// alert to send first, or is thrown when there is none.
     #[napi(catch_unwind)]
     pub fn socket_calls(&self, env: &Env, target: Object) -> napi::Result<()> {
         let calls = Arc::new(SocketCalls {
