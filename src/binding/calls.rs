@@ -248,7 +248,7 @@ unsafe fn answer_value<T: ToNapiValue>(
         Ok(Err(error)) => error,
         Err(panic) => super::unwind::panicked(panic),
     };
-    let message = format!("{}\u{1}{}", error.code(), error.message()).replace('\0', " ");
+    let message = super::coded(&error).replace('\0', " ");
     let message = std::ffi::CString::new(message).unwrap_or_default();
     unsafe { sys::napi_throw_error(env, ptr::null(), message.as_ptr()) };
     ptr::null_mut()
@@ -362,9 +362,7 @@ unsafe extern "C" fn tls_open(
                     plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
                     reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
                     closed: opened.closed,
-                    error: opened
-                        .failure
-                        .map(|e| format!("{}\u{1}{}", e.code(), e.message())),
+                    error: opened.failure.as_ref().map(super::coded),
                 }),
             )
         })

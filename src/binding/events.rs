@@ -185,7 +185,8 @@ impl BatchBuilder {
                 return;
             }
             Event::Failed { id, error } => {
-                self.event(9, id.into(), None, 0).text(&coded(&error));
+                self.event(9, id.into(), None, 0)
+                    .text(&super::coded(&error));
                 return;
             }
             Event::Connect { id, stage } => {
@@ -194,9 +195,9 @@ impl BatchBuilder {
                     ConnectStage::Connected(info) => self
                         .event(10, id.into(), None, 1)
                         .text(&connection_text(&info)),
-                    ConnectStage::Failed(error) => {
-                        self.event(10, id.into(), None, 2).text(&coded(&error))
-                    }
+                    ConnectStage::Failed(error) => self
+                        .event(10, id.into(), None, 2)
+                        .text(&super::coded(&error)),
                 };
                 return;
             }
@@ -228,14 +229,15 @@ impl BatchBuilder {
             SocketEvent::Closed { id, error } => {
                 let event = self.event(5, id, None, 0);
                 if let Some(error) = error {
-                    event.text(&coded(&error));
+                    event.text(&super::coded(&error));
                 }
             }
             SocketEvent::Granted { ticket } => {
                 self.event(6, 0, Some(ticket), 0);
             }
             SocketEvent::Refused { ticket, error } => {
-                self.event(7, 0, Some(ticket), 0).text(&coded(&error));
+                self.event(7, 0, Some(ticket), 0)
+                    .text(&super::coded(&error));
             }
         }
     }
@@ -363,8 +365,4 @@ fn connection_text(info: &ConnInfo) -> String {
         stapled,
         String::from_utf8_lossy(&info.key_log.concat())
     )
-}
-
-fn coded(e: &crate::error::Error) -> String {
-    format!("{}\u{1}{}", e.code(), e.message())
 }

@@ -41,10 +41,12 @@ use unwind::CatchUnwind;
 /// (lib/errors.js `fromNative`). A prefix, not napi's own `code`: that is a fixed `Status` for errors
 /// rejected from `spawn_future` and for the panics `catch_unwind` turns into errors.
 fn js_error(e: Error) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("{}\u{1}{}", e.code(), e.message()),
-    )
+    napi::Error::new(Status::GenericFailure, coded(&e))
+}
+
+/// An error as the JS side reads it: `code\u{1}message` (lib/errors.js `fromNative`).
+fn coded(e: &Error) -> String {
+    format!("{}\u{1}{}", e.code(), e.message())
 }
 
 fn runtime() -> tokio::runtime::Handle {
