@@ -114,6 +114,31 @@ test('each agent resumes only its own TLS sessions, as Node\'s; maxCachedSession
   })
 })
 
+test('session and enableTrace are taken and ignored: a session from Node\'s OpenSSL gives a full handshake, and the route is the same', async () => {
+  const reused = (req, res) => res.end(String(req.socket.isSessionReused()))
+  await withHttps({ maxVersion: 'TLSv1.2' }, reused, async (srv, agent) => {
+    const url = `https://localhost:${srv.port}/`
+    const get = (through, extra) => new Promise((resolve, reject) => {
+      https.get(url, { agent: through, ...extra }, res => {
+        const session = res.socket.getSession()
+        let text = ''
+        res.on('data', chunk => { text += chunk })
+        res.on('end', () => resolve({ text, session }))
+      }).on('error', reject)
+    })
+    const nodeAgent = new https.Agent({ ca: serverCert.cert, keepAlive: false })
+    const { session } = await get(nodeAgent)
+    nodeAgent.destroy()
+    assert.ok(Buffer.isBuffer(session) && session.length > 0, 'Node gave a session')
+    const a = agent({ ca: serverCert.cert })
+    assert.strictEqual((await get(a, { session, enableTrace: true })).text, 'false')
+    assert.strictEqual((await get(a)).text, 'false')
+    assert.strictEqual(a.getCurrentStatus().createSocketCount, 1, 'one route: the connection served the request without them')
+    assert.strictEqual(await (await a.request(url, { session, enableTrace: true })).text(), 'true', 'rustls resumed its own session')
+    assert.strictEqual((await get(agent({ ca: serverCert.cert, session, enableTrace: true }))).text, 'false')
+  })
+})
+
 test('TLS versions: minVersion TLSv1.3 against a TLSv1.2-only server fails with a code', async () => {
   await withHttps({ maxVersion: 'TLSv1.2' }, (req, res) => res.end(req.socket.getProtocol()), async (srv, agent) => {
     assert.strictEqual(await (await agent({ ca: serverCert.cert }).request(`https://localhost:${srv.port}/`)).text(), 'TLSv1.2')
