@@ -289,8 +289,13 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', headersTimeout: -1 }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', upgrade: 'websocket' }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', maxRedirections: 2 }, handler), false)
+    // undici refuses these when not booleans (its 'invalid reset', 'invalid expectContinue').
+    for (const name of ['reset', 'expectContinue', 'blocking', 'idempotent']) {
+      assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', [name]: 0 }, handler), false)
+    }
     assert.deepStrictEqual(errors.map(e => e.code), ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE',
-      'ERR_INVALID_PROTOCOL', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE'])
+      'ERR_INVALID_PROTOCOL', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', ...Array(4).fill('ERR_INVALID_ARG_TYPE')])
+    assert.strictEqual(errors[7].message, 'The "opts.reset" argument must be of type boolean. Received type number (0)')
     assert.strictEqual(errors[6].message, "The argument 'opts.maxRedirections' is not supported, use the redirect interceptor. Received 2")
     assert.strictEqual(errors[0].message, 'The "opts" argument must be of type object. Received null')
     assert.strictEqual(errors[4].message, 'The value of "opts.headersTimeout" is out of range. It must be >= 0. Received -1')
@@ -299,6 +304,23 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
   } finally {
     agent.destroy()
   }
+})
+
+test('a FormData body from npm\'s undici (its own class) or Node\'s goes as multipart, with its boundary', async () => {
+  await withServer(echo, async (srv, agent) => {
+    for (const FormDataOf of [undici.FormData, FormData]) {
+      const form = new FormDataOf()
+      form.append('name', 'value')
+      form.append('file', new undici.File(['file body'], 'a.txt', { type: 'text/plain' }))
+      const res = await undici.request(srv.url, { dispatcher: agent, method: 'POST', body: form })
+      const { headers, body } = await res.body.json()
+      const type = headers[headers.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'content-type') + 1]
+      const boundary = /^multipart\/form-data; boundary=(.+)$/.exec(type)?.[1]
+      assert.ok(boundary, type)
+      assert.match(body, new RegExp(`^--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nvalue\r\n`))
+      assert.match(body, /filename="a.txt"\r\nContent-Type: text\/plain\r\n\r\nfile body\r\n/)
+    }
+  })
 })
 
 test('close() lets requests in flight finish, then refuses new ones; destroy(err) fails those in flight with err, destroy() with undici\'s UND_ERR_DESTROYED', async () => {

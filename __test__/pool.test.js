@@ -5,6 +5,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
+const net = require('node:net')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
 
@@ -159,6 +160,50 @@ test('keepAlive: false sends Connection: close and keeps nothing idle', async ()
     assert.strictEqual(srv.counts.opened, 5)
     assert.notStrictEqual(await waitFor(() => srv.counts.open === 0, 2000), Infinity)
     assert.strictEqual(a.stats[`http://127.0.0.1:${srv.port}`]?.free ?? 0, 0)
+  })
+})
+
+test('keep-alive requests say Connection: keep-alive, as Node\'s agent and undici do: an HTTP/1.0 server keeps the connection; a caller\'s Connection stays', async () => {
+  // Speaks HTTP/1.0: keeps a connection only when the request asks for it.
+  const asked = []
+  let opened = 0
+  const server = net.createServer(socket => {
+    opened++
+    let buffered = ''
+    socket.on('data', chunk => {
+      buffered += chunk.toString('latin1')
+      let end
+      while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
+        const head = buffered.slice(0, end)
+        buffered = buffered.slice(end + 4)
+        const connection = /\r\nconnection: *([^\r]*)/i.exec(head)?.[1] ?? null
+        asked.push(connection)
+        const keep = connection?.toLowerCase() === 'keep-alive'
+        socket.write(`HTTP/1.0 200 OK\r\n${keep ? 'Connection: keep-alive\r\n' : ''}Content-Length: 2\r\n\r\nok`)
+        if (!keep) socket.end()
+      }
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${server.address().port}/`
+  const agent = new Agent()
+  try {
+    for (let i = 0; i < 3; i++) assert.strictEqual(await text(agent.request(url)), 'ok')
+    for (let i = 0; i < 3; i++) assert.strictEqual(await (await fetch(url, { dispatcher: agent })).text(), 'ok')
+    assert.deepStrictEqual(asked, Array(6).fill('keep-alive'))
+    assert.strictEqual(opened, 1, 'one connection served all six')
+    assert.strictEqual(await text(agent.request(url, { headers: { Connection: 'close' } })), 'ok')
+    assert.strictEqual(asked[6], 'close')
+  } finally {
+    agent.destroy()
+    await new Promise(resolve => server.close(resolve))
+  }
+  // What hyper sends (a caller's Transfer-Encoding takes the request there) says it too.
+  await withServers(1, (req, res) => { req.resume(); req.on('end', () => res.end(req.headers.connection)) }, async ([srv], make) => {
+    const a = make({})
+    const res = await a.request(srv.url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: 'x' })
+    assert.strictEqual(await res.text(), 'keep-alive')
   })
 })
 

@@ -47,10 +47,20 @@ async function gather (source) {
   return Buffer.concat(chunks)
 }
 
+/**
+ * A FormData of any undici copy (npm's undici has its own class, not Node's global one), known as undici
+ * knows it: by its tag and methods.
+ */
+function formDataLike (body) {
+  return body instanceof FormData || (body !== null && typeof body === 'object' &&
+    body[Symbol.toStringTag] === 'FormData' && typeof body.entries === 'function' && typeof body.getAll === 'function')
+}
+
 /** The request body as `toBody` gives it; FormData and Blob add the headers their encoding implies. */
 function requestBody (body, headers) {
   const setDefault = (name, value) => { if (value && !hasHeader(headers, name)) headers.push(name, value) }
-  if (body instanceof FormData) {
+  if (formDataLike(body)) {
+    // Node's Response encodes any FormData-like object (undici's own check), with its boundary.
     const encoded = new globalThis.Response(body)
     setDefault('content-type', encoded.headers.get('content-type'))
     return toBody(encoded.body)
@@ -114,10 +124,15 @@ function requestSpec (opts, timeout) {
   const href = toHref(absolute ? path : connect ? base : base + path)
   const headers = headerList(opts.headers)
   if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
-  const { idempotent } = opts
-  if (idempotent !== undefined && idempotent !== null && typeof idempotent !== 'boolean') {
-    throw invalidArgType('opts.idempotent', 'of type boolean', idempotent)
+  // undici refuses these when not booleans. `expectContinue` is its HTTP/2 option (it sends HTTP/1.1
+  // bodies at once, as here).
+  for (const name of ['idempotent', 'reset', 'expectContinue', 'blocking']) {
+    const value = opts[name]
+    if (value !== undefined && value !== null && typeof value !== 'boolean') {
+      throw invalidArgType(`opts.${name}`, 'of type boolean', value)
+    }
   }
+  const { idempotent } = opts
   return {
     origin: base,
     method: connect ? 'CONNECT' : method,

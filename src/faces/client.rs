@@ -266,7 +266,9 @@ pub struct RequestSpec {
 }
 
 /// The headers every request gets besides the caller's, as hyper's requests get them: `Host` from the
-/// URL (without a default port or credentials) unless given, and `Connection: close` without keep-alive.
+/// URL (without a default port or credentials) unless given, and `Connection: close` without keep-alive
+/// or, unless given, `Connection: keep-alive` with it, as Node's keep-alive agents and undici send it: an
+/// HTTP/1.0 server or proxy keeps a connection open only when asked.
 fn add_host_and_connection(
     headers: &mut HeaderMap,
     uri: &Uri,
@@ -291,6 +293,8 @@ fn add_host_and_connection(
     }
     if !keep_alive {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    } else if !headers.contains_key(CONNECTION) {
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     Ok(())
 }
