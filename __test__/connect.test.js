@@ -274,6 +274,7 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
   await once(server, 'listening')
   const agent = new Agent({ socketPath })
   const plain = new Agent()
+  let passing
   try {
     for (let i = 0; i < 3; i++) assert.strictEqual(await (await agent.request('http://localhost/a')).text(), 'unix /a')
     for (let i = 0; i < 3; i++) assert.strictEqual((await get('http://localhost/b', { agent })).body, 'unix /b')
@@ -287,9 +288,22 @@ test('socketPath: requests go over a Unix socket, pooled and reused (both faces,
     assert.strictEqual(connections, 4)
     await assert.rejects(plain.request('http://localhost/', { socketPath: path.join(dir, 'missing.sock') }),
       { code: 'ENOENT', message: `connect ENOENT ${path.join(dir, 'missing.sock')}` })
+    // A subclass's createConnection that calls Node's gets `path` as Node's agent gives it: the Unix socket.
+    const given = []
+    class Passing extends Agent {
+      createConnection (options, callback) {
+        given.push(options.path)
+        return super.createConnection(options, callback)
+      }
+    }
+    passing = new Passing({ socketPath })
+    assert.strictEqual((await get('http://localhost/f', { agent: passing })).body, 'unix /f')
+    assert.strictEqual(await (await passing.request('http://localhost/g')).text(), 'unix /g')
+    assert.deepStrictEqual(given, [socketPath, socketPath])
   } finally {
     agent.destroy()
     plain.destroy()
+    passing?.destroy()
     server.closeAllConnections()
     await new Promise(resolve => server.close(resolve))
     fs.rmSync(dir, { recursive: true, force: true })

@@ -451,6 +451,8 @@ class Connections {
     }
     const own = this.createOptions.get(profile) ?? this.retiredCreateOptions.get(profile) ?? this.agentOptions
     const options = { ...own, host, port, encoding: null }
+    // As Node's agent gives it: net.connect dials a Unix socket by `path`.
+    if (options.socketPath) options.path = options.socketPath
     if (net.isIP(host) === 0) options.servername ??= host
     // As Node's agent asks of its sockets: TCP keep-alive after keepAliveMsecs.
     if (this.agent.keepAlive) {
