@@ -105,10 +105,20 @@ interface ConnectOptions {
   rejectUnauthorized?: boolean
   /** Server name for SNI and certificate verification. Default: the URL's host. */
   servername?: string
-  /** Lowest TLS version. Default `'TLSv1.2'`. */
-  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** Lowest TLS version. Default `'TLSv1.2'`; an older one is met as it is (rustls speaks 1.2 and 1.3). */
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'
   /** Highest TLS version. Default `'TLSv1.3'`. */
   maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** An OpenSSL method name read as the versions it allows (`'TLS_method'`, `'TLSv1_2_method'`, ...). */
+  secureProtocol?: string
+  /** `crypto.constants.SSL_OP_NO_TLSv1*` bits (and the few others rustls meets as they are). */
+  secureOptions?: number
+  /** Only Node's default, `'auto'`. */
+  ecdhCurve?: 'auto'
+  /** Taken and ignored: an OpenSSL session, which rustls cannot resume from. */
+  session?: Buffer
+  /** Taken and ignored: OpenSSL's trace. */
+  enableTrace?: boolean
   /**
    * An HTTP proxy for every request (`http://user:pass@host:port` or an `https:` URL), or `'env'` for
    * Node's environment semantics on `process.env` (HTTPS_PROXY / HTTP_PROXY by target, NO_PROXY).

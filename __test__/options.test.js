@@ -62,7 +62,9 @@ const invalid = [
   [{ ca: 42 }, 'ERR_INVALID_ARG_TYPE', 'ca'],
   [{ cert: [true] }, 'ERR_INVALID_ARG_TYPE', 'cert'],
   [{ key: {} }, 'ERR_INVALID_ARG_TYPE', 'key'],
-  [{ minVersion: 'TLSv1' }, 'ERR_INVALID_ARG_VALUE', 'minVersion'],
+  [{ maxVersion: 'TLSv1.1' }, 'ERR_INVALID_ARG_VALUE', 'maxVersion'],
+  [{ secureOptions: 'x' }, 'ERR_INVALID_ARG_TYPE', 'secureOptions'],
+  [{ secureProtocol: 'SSLv3_method' }, 'ERR_INVALID_ARG_VALUE', 'secureProtocol'],
   [{ maxVersion: 'SSLv3' }, 'ERR_INVALID_ARG_VALUE', 'maxVersion'],
   [{ lookup: 5 }, 'ERR_INVALID_ARG_TYPE', 'lookup'],
   [{ checkServerIdentity: 'x' }, 'ERR_INVALID_ARG_TYPE', 'checkServerIdentity'],
@@ -79,7 +81,7 @@ const invalid = [
 // Connect and TLS options are named as net.connect and tls.connect name them.
 const CONNECT = new Set(['lookup', 'checkServerIdentity', 'localAddress', 'localPort', 'family', 'hints', 'socketPath',
   'autoSelectFamily', 'autoSelectFamilyAttemptTimeout', 'rejectUnauthorized', 'servername', 'ca', 'cert', 'key',
-  'minVersion', 'maxVersion'])
+  'minVersion', 'maxVersion', 'secureOptions', 'secureProtocol'])
 
 for (const [options, code, name] of invalid) {
   test(`${inspect(options)} throws ${code} naming ${name}`, () => {

@@ -6,6 +6,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const https = require('node:https')
+const tls = require('node:tls')
 const { HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
@@ -144,6 +145,49 @@ test('TLS versions: minVersion TLSv1.3 against a TLSv1.2-only server fails with 
     assert.strictEqual(await (await agent({ ca: serverCert.cert }).request(`https://localhost:${srv.port}/`)).text(), 'TLSv1.2')
     await assert.rejects(agent({ ca: serverCert.cert, minVersion: 'TLSv1.3' }).request(`https://localhost:${srv.port}/`),
       err => typeof err.code === 'string')
+  })
+})
+
+test('Node\'s version options (minVersion below 1.2, secureProtocol, secureOptions) and ecdhCurve \'auto\' negotiate what Node\'s agent does, both faces; what leaves no version rustls speaks is refused', async () => {
+  const { constants } = require('node:crypto')
+  await withHttps({}, (req, res) => res.end(req.socket.getProtocol()), async (srv, agent) => {
+    const url = `https://localhost:${srv.port}/`
+    const viaSocket = (through, options) => new Promise((resolve, reject) => {
+      https.get(url, { agent: through, ...options }, res => {
+        let text = ''
+        res.on('data', chunk => { text += chunk })
+        res.on('end', () => resolve(text))
+      }).on('error', reject)
+    })
+    const cases = [
+      { minVersion: 'TLSv1' },
+      { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.2' },
+      { secureProtocol: 'TLSv1_2_method' },
+      { secureProtocol: 'TLS_client_method' },
+      { secureOptions: constants.SSL_OP_NO_TLSv1_3 | constants.SSL_OP_NO_SSLv3 },
+      { secureOptions: constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2 },
+      { ecdhCurve: 'auto' }
+    ]
+    const nodeAgent = new https.Agent({ ca: serverCert.cert })
+    const ours = agent({ ca: serverCert.cert })
+    try {
+      for (const options of cases) {
+        const expected = await viaSocket(nodeAgent, options)
+        assert.strictEqual(await viaSocket(ours, options), expected, JSON.stringify(options))
+        assert.strictEqual(await (await ours.request(url, options)).text(), expected, JSON.stringify(options))
+        assert.strictEqual(await (await agent({ ca: serverCert.cert, ...options }).request(url)).text(), expected, JSON.stringify(options))
+      }
+    } finally {
+      nodeAgent.destroy()
+    }
+    assert.throws(() => agent({ secureProtocol: 'TLSv1_1_method' }),
+      { code: 'ERR_INVALID_ARG_VALUE', message: "The property 'options.secureProtocol' leaves no TLS version rustls speaks (TLS 1.2 and 1.3). Received 'TLSv1_1_method'" })
+    assert.throws(() => agent({ secureOptions: constants.SSL_OP_NO_TLSv1_2 | constants.SSL_OP_NO_TLSv1_3 }), { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.throws(() => agent({ secureOptions: constants.SSL_OP_NO_TICKET }), { code: 'ERR_INVALID_ARG_VALUE', message: /cannot honour \(0x4000;/ })
+    assert.throws(() => agent({ secureProtocol: 'TLSv1_2_method', minVersion: 'TLSv1.2' }),
+      { code: 'ERR_TLS_PROTOCOL_VERSION_CONFLICT', message: 'TLS protocol version "TLSv1.2" conflicts with secureProtocol "TLSv1_2_method"' })
+    assert.throws(() => tls.createSecureContext({ secureProtocol: 'TLSv1_2_method', minVersion: 'TLSv1.2' }), { code: 'ERR_TLS_PROTOCOL_VERSION_CONFLICT' })
+    assert.throws(() => agent({ ecdhCurve: 'secp384r1' }), { code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
 

@@ -156,7 +156,81 @@ function localAddress (options) {
 }
 
 // What rustls speaks.
-const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3']
+// TLS protocol versions by Node's names, oldest first; rustls speaks the last two.
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
+const SPOKEN = [2, 3]
+
+/**
+ * The versions an OpenSSL method (`secureProtocol`) allows, as indexes into TLS_VERSIONS: the
+ * version-flexible ones all, a fixed one its own. Server methods and SSL's are no client's here.
+ */
+function methodVersions (method) {
+  if (typeof method !== 'string') throw propertyType('secureProtocol', 'of type string', method)
+  const fixed = /^(TLS|SSLv23|TLSv1|TLSv1_1|TLSv1_2)(?:_client)?_method$/.exec(method)?.[1]
+  if (fixed === undefined) {
+    throw propertyValue('secureProtocol', 'is not a TLS client method (TLS_method, TLSv1_2_method, ...)', method)
+  }
+  if (fixed === 'TLS' || fixed === 'SSLv23') return [0, 1, 2, 3]
+  return [{ TLSv1: 0, TLSv1_1: 1, TLSv1_2: 2 }[fixed]]
+}
+
+const { constants: SSL } = require('node:crypto')
+const bit = name => BigInt(SSL[name] ?? 0)
+/** `secureOptions` bits that bar a protocol version, by index into TLS_VERSIONS. */
+const VERSION_BITS = ['SSL_OP_NO_TLSv1', 'SSL_OP_NO_TLSv1_1', 'SSL_OP_NO_TLSv1_2', 'SSL_OP_NO_TLSv1_3'].map(bit)
+/**
+ * Bits met as they are: they bar what rustls never does (SSL 2 and 3, compression, renegotiation), or
+ * set a server's preference (honorCipherOrder's), which OpenSSL's client ignores too.
+ */
+const MET_BITS = ['SSL_OP_NO_SSLv2', 'SSL_OP_NO_SSLv3', 'SSL_OP_NO_COMPRESSION', 'SSL_OP_NO_RENEGOTIATION',
+  'SSL_OP_CIPHER_SERVER_PREFERENCE'].map(bit)
+
+/** The versions `secureOptions` leaves; a bit this module cannot honour is refused, not ignored. */
+function optionVersions (value) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw propertyType('secureOptions', 'a non-negative integer', value)
+  }
+  let rest = BigInt(value)
+  for (const met of [...MET_BITS, ...VERSION_BITS]) rest &= ~met
+  if (rest !== 0n) {
+    throw propertyValue('secureOptions', `has OpenSSL options rustls cannot honour (0x${rest.toString(16)}; only the SSL_OP_NO_<version>, SSL_OP_NO_COMPRESSION, SSL_OP_NO_RENEGOTIATION and SSL_OP_CIPHER_SERVER_PREFERENCE bits are taken)`, value)
+  }
+  return [0, 1, 2, 3].filter(i => (BigInt(value) & VERSION_BITS[i]) === 0n)
+}
+
+/**
+ * `minVersion`, `maxVersion`, `secureProtocol` and `secureOptions` as tls.connect takes them, read as
+ * the TLS versions they allow together, of which rustls speaks 1.2 and 1.3: a floor below 1.2 (Node's
+ * 'TLSv1', `TLSv1_2_method`'s neighbours, SSL_OP_NO_TLSv1) is met as it is; asking for no version rustls
+ * speaks is refused. Rust is given the range left, as 'TLSv1.2'/'TLSv1.3' bounds.
+ */
+function tlsVersions (options) {
+  const { minVersion, maxVersion, secureProtocol, secureOptions } = options
+  if (secureProtocol !== undefined && secureProtocol !== null) {
+    // Node's: a method fixes the versions, so bounds beside it conflict.
+    const bound = minVersion ?? maxVersion
+    if (bound !== undefined) {
+      throw codedError(TypeError, 'ERR_TLS_PROTOCOL_VERSION_CONFLICT',
+        `TLS protocol version ${JSON.stringify(bound)} conflicts with secureProtocol ${JSON.stringify(secureProtocol)}`)
+    }
+  }
+  let allowed = [0, 1, 2, 3]
+  const narrow = (name, versions) => {
+    allowed = allowed.filter(i => versions.includes(i))
+    if (!allowed.some(i => SPOKEN.includes(i))) {
+      throw propertyValue(name, 'leaves no TLS version rustls speaks (TLS 1.2 and 1.3)', options[name])
+    }
+  }
+  const index = name => TLS_VERSIONS.indexOf(oneOf(options, name, TLS_VERSIONS, undefined, propertyValue))
+  if (minVersion !== undefined) narrow('minVersion', TLS_VERSIONS.map((_, i) => i).filter(i => i >= index('minVersion')))
+  if (maxVersion !== undefined) narrow('maxVersion', TLS_VERSIONS.map((_, i) => i).filter(i => i <= index('maxVersion')))
+  if (secureProtocol !== undefined && secureProtocol !== null) narrow('secureProtocol', methodVersions(secureProtocol))
+  if (secureOptions !== undefined && secureOptions !== null) narrow('secureOptions', optionVersions(secureOptions))
+  return {
+    minVersion: allowed.includes(2) ? undefined : 'TLSv1.3',
+    maxVersion: allowed.includes(3) ? undefined : 'TLSv1.2'
+  }
+}
 
 /**
  * Node's `minDHSize` (the least finite-field Diffie-Hellman group a server may choose), checked as Node
@@ -174,7 +248,7 @@ function minDHSize (options) {
 // tls.connect options that only OpenSSL can honour. Refused rather than ignored: ignoring one would make
 // another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
 // as Node's client ignores them.)
-const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhCurve', 'crl', 'sigalgs',
+const OPENSSL_ONLY = ['secureContext', 'ecdhCurve', 'crl', 'sigalgs',
   'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'pskCallback']
 
 /**
@@ -183,11 +257,14 @@ const OPENSSL_ONLY = ['secureContext', 'secureOptions', 'secureProtocol', 'ecdhC
  */
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'ALPNProtocols', 'requestOCSP', 'proxy', 'proxyEnv',
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'ALPNProtocols',
+  'requestOCSP', 'proxy', 'proxyEnv',
   'minDHSize', ...OPENSSL_ONLY]
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
+    // Node's default curve setting: OpenSSL's choice, as rustls makes its own.
+    if (name === 'ecdhCurve' && options[name] === 'auto') continue
     if (options[name] !== undefined) {
       throw propertyValue(name, 'is not supported: TLS is done by rustls here, which has no such setting', typeof options[name] === 'string' ? options[name] : typeof options[name])
     }
@@ -200,6 +277,7 @@ function refuseOpenSslOnly (options) {
  */
 function connectOptions (options) {
   refuseOpenSslOnly(options)
+  const versions = tlsVersions(options)
   const keys = pemList(options, 'key')
   const pfx = pemList(options, 'pfx')
   const attemptTimeout = integer(options, 'autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1)
@@ -225,11 +303,11 @@ function connectOptions (options) {
     ciphers: string(options, 'ciphers'),
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
-    minVersion: oneOf(options, 'minVersion', TLS_VERSIONS, undefined, propertyValue),
+    minVersion: versions.minVersion,
     ALPNProtocols: alpnProtocols(options),
     // Node's tls.connect takes any value and asks when it is truthy.
     requestOCSP: options.requestOCSP ? true : undefined,
-    maxVersion: oneOf(options, 'maxVersion', TLS_VERSIONS, undefined, propertyValue),
+    maxVersion: versions.maxVersion,
     minDHSize: minDHSize(options),
     // Node's https.Agent option: TLS sessions its cache keeps (one cache per agent; Infinity: no cap).
     maxCachedSessions: Math.min(number(options, 'maxCachedSessions', { min: 0, integer: true, fallback: 100, allowInfinity: true }), 2 ** 32 - 1)
