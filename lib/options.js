@@ -261,6 +261,20 @@ const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress
   'requestOCSP', 'proxy', 'proxyEnv',
   'minDHSize', ...OPENSSL_ONLY]
 
+/** The TLS 1.2 suites Node's OpenSSL has, by lower-case name (`tls.getCiphers()`), read once. */
+let opensslSuites = null
+
+/**
+ * Whether a `ciphers` string names outright (not after `!`, `-` or `+`) a suite Node's OpenSSL has: then
+ * Node's TLS 1.2 list is not empty even where rustls lacks the suite (`AES256-SHA`), and TLS 1.3 keeps
+ * its suites, as in Node (src/connect/tls.rs `with_ciphers`).
+ */
+function namesOpenSslSuite (ciphers) {
+  if (typeof ciphers !== 'string') return undefined
+  opensslSuites ??= new Set(require('node:tls').getCiphers().filter(name => !name.startsWith('tls_')))
+  return ciphers.split(/[:, ]/).some(word => /^[^!+-]/.test(word) && opensslSuites.has(word.split('@')[0].toLowerCase()))
+}
+
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
     // Node's default curve setting: OpenSSL's choice, as rustls makes its own.
@@ -301,6 +315,7 @@ function connectOptions (options) {
     pfx: pfx?.[0],
     passphrase: string(options, 'passphrase'),
     ciphers: string(options, 'ciphers'),
+    opensslCiphers: namesOpenSslSuite(options.ciphers),
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: versions.minVersion,

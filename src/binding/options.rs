@@ -73,6 +73,8 @@ pub struct NativeConnect {
     pub pfx: Option<Buffer>,
     pub passphrase: Option<String>,
     pub ciphers: Option<String>,
+    /// Node's OpenSSL has a suite `ciphers` names outright (see [`TlsOptions::openssl_names`]).
+    pub openssl_ciphers: Option<bool>,
     /// Node's `ALPNProtocols`, each name's bytes.
     #[napi(js_name = "ALPNProtocols")]
     pub alpn_protocols: Option<Vec<Buffer>>,
@@ -180,6 +182,7 @@ impl NativeConnect {
             pfx: self.pfx.as_ref().map(|b| b.to_vec()),
             passphrase: self.passphrase.clone(),
             ciphers: self.ciphers.clone(),
+            openssl_names: self.openssl_ciphers.unwrap_or(false),
             alpn: self
                 .alpn_protocols
                 .as_ref()

@@ -50,6 +50,9 @@ pub struct TlsOptions {
     pub passphrase: Option<String>,
     /// An OpenSSL cipher string (see `with_ciphers`).
     pub ciphers: Option<String>,
+    /// Node's OpenSSL has a suite that `ciphers` names outright (`AES256-SHA`): Node's list is then not
+    /// empty, so a string selecting none of rustls's TLS 1.2 suites leaves TLS 1.3's instead of failing.
+    pub openssl_names: bool,
     /// The protocols offered by ALPN (Node's `ALPNProtocols`); `None`: `http/1.1`, the one spoken.
     pub alpn: Option<Vec<Vec<u8>>>,
     pub sessions: SessionCache,
@@ -263,8 +266,9 @@ fn tls13_suites() -> [(&'static str, rustls::SupportedCipherSuite); 3] {
 /// end, a bare word adds; `@STRENGTH`, `@SECLEVEL=n` change nothing here (rustls has no weak suite).
 /// Words for suites rustls lacks (`AES256-SHA`, `kRSA`) match nothing, as unknown words do in OpenSSL;
 /// a string that selects nothing at all fails as OpenSSL's "no cipher match" does, and an empty one
-/// means the defaults, as in Node.
-fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
+/// means the defaults, as in Node. Node's OpenSSL may select suites rustls lacks (`openssl_names`, see
+/// [`TlsOptions`]): then, as there, the string only takes TLS 1.2 away, and TLS 1.3 keeps its suites.
+fn with_ciphers(ciphers: &str, openssl_names: bool) -> Result<Arc<CryptoProvider>> {
     let tls12 = tls12_suites();
     let tls13 = tls13_suites();
     let mut words = 0;
@@ -320,19 +324,8 @@ fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
     }
     let named13 = !suites.is_empty();
     suites.extend(chosen12.iter().map(|&i| tls12[i].suite));
-    if suites.is_empty() {
-        let known: Vec<&str> = tls13
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(tls12.iter().map(|s| s.name.as_str()))
-            .collect();
-        return Err(Error::new(
-            Kind::NoCipherMatch,
-            format!(
-                "No cipher match: the property 'options.ciphers' ({ciphers:?}) selects none of the cipher suites rustls implements: {}",
-                known.join(", ")
-            ),
-        ));
+    if suites.is_empty() && !openssl_names {
+        return Err(no_cipher_match(ciphers));
     }
     // As Node's ciphersuites: TLS 1.3 keeps its own unless the string names some.
     if !named13 {
@@ -342,6 +335,22 @@ fn with_ciphers(ciphers: &str) -> Result<Arc<CryptoProvider>> {
         cipher_suites: suites,
         ..rustls::crypto::ring::default_provider()
     }))
+}
+
+/// OpenSSL's "no cipher match", naming what rustls has.
+fn no_cipher_match(ciphers: &str) -> Error {
+    let known: Vec<String> = tls13_suites()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(tls12_suites().into_iter().map(|s| s.name))
+        .collect();
+    Error::new(
+        Kind::NoCipherMatch,
+        format!(
+            "No cipher match: the property 'options.ciphers' ({ciphers:?}) selects none of the cipher suites rustls implements: {}",
+            known.join(", ")
+        ),
+    )
 }
 
 /// The client certificate chain and key: from `cert` + `key`, or from a PKCS#12 `pfx`.
@@ -392,8 +401,19 @@ fn client_identity(
 fn build(options: &TlsOptions) -> Result<ClientConfig> {
     let provider = match &options.ciphers {
         None => provider(),
-        Some(ciphers) => with_ciphers(ciphers)?,
+        Some(ciphers) => with_ciphers(ciphers, options.openssl_names)?,
     };
+    // A string that left only TLS 1.3's suites, where only TLS 1.2 may be spoken.
+    if options.only_version == Some(TlsVersion::Tls12)
+        && !provider
+            .cipher_suites
+            .iter()
+            .any(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)))
+    {
+        return Err(no_cipher_match(
+            options.ciphers.as_deref().unwrap_or_default(),
+        ));
+    }
     let versions: &[&'static rustls::SupportedProtocolVersion] = match options.only_version {
         None => rustls::ALL_VERSIONS,
         Some(TlsVersion::Tls12) => &[&rustls::version::TLS12],
@@ -1070,7 +1090,7 @@ mod tests {
     #[test]
     fn cipher_strings_read_as_openssl_reads_them() {
         let selected = |ciphers: &str| -> Vec<String> {
-            with_ciphers(ciphers)
+            with_ciphers(ciphers, false)
                 .unwrap()
                 .cipher_suites
                 .iter()
@@ -1140,9 +1160,24 @@ mod tests {
         );
         assert_eq!(selected("").len(), 9);
         for nothing in ["FOO", "!ALL", "AES256-SHA:kRSA", "@STRENGTH"] {
-            let err = with_ciphers(nothing).map(|_| ()).unwrap_err();
+            let err = with_ciphers(nothing, false).map(|_| ()).unwrap_err();
             assert_eq!(err.code(), "ERR_SSL_NO_CIPHER_MATCH", "{nothing}");
         }
+        // A suite Node's OpenSSL has and rustls lacks: TLS 1.3 keeps its own, as in Node.
+        let tls13_only = with_ciphers("AES256-SHA", true).unwrap();
+        let names: Vec<String> = tls13_only
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "TLS13_AES_256_GCM_SHA384",
+                "TLS13_CHACHA20_POLY1305_SHA256",
+                "TLS13_AES_128_GCM_SHA256"
+            ]
+        );
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
