@@ -447,22 +447,31 @@ test('an upgraded request takes its connection out of the pool for good', async 
     socket.on('end', () => socket.end())
   })
   await withAgent(server, new Agent(), async (srv, agent) => {
-    const echoed = await new Promise((resolve, reject) => {
-      const req = http.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
+    const EVENTS = ['close', 'free', 'agentRemove', 'timeout', 'error']
+    const upgrade = through => new Promise((resolve, reject) => {
+      const req = http.request(srv.url, { agent: through, headers: { connection: 'upgrade', upgrade: 'echo' } })
       req.on('upgrade', (res, socket) => {
+        // The agent let go of it: the caller owns it, with no listener of the agent's on it (as Node's).
+        const listening = EVENTS.map(event => `${event} ${socket.listenerCount(event)}`)
         socket.once('data', d => {
           socket.destroy()
-          resolve(d.toString())
+          resolve({ echoed: d.toString(), listening })
         })
         socket.write('ping')
       })
       req.on('error', reject)
       req.end()
     })
+    const nodeAgent = new http.Agent({ keepAlive: true })
+    const expected = await upgrade(nodeAgent)
+    nodeAgent.destroy()
+    const { echoed, listening } = await upgrade(agent)
     assert.strictEqual(echoed, 'ping')
+    assert.deepStrictEqual(listening, expected.listening)
+    assert.strictEqual(srv.counts.opened, 2)
     const res = await get(srv.url, agent)
     assert.strictEqual(res.reused, false)
-    assert.strictEqual(srv.counts.opened, 2)
+    assert.strictEqual(srv.counts.opened, 3)
   })
 })
 

@@ -28,6 +28,11 @@ const { FdCarrier, giveAwayReadBuffer } = require('./carriers/fd')
 const kId = Symbol('id')
 const kNative = Symbol('native')
 const kOwner = Symbol('owner')
+/**
+ * The agent's listeners on this socket (lib/sockets.js), which leave it when it leaves the agent (an
+ * upgrade, CONNECT): then the book forgets it as it is destroyed, with no listener of its own on it.
+ */
+const BOOK_LISTENERS = Symbol('bookListeners')
 const kPaused = Symbol('paused')
 const kDrain = Symbol('drainCallback')
 const kTimer = Symbol('timer')
@@ -74,6 +79,7 @@ class RustSocket extends Duplex {
     // them to libuv as Node's own socket would, without a Buffer made for each.
     super({ allowHalfOpen: false, decodeStrings: false })
     this[kOwner] = owner
+    this[BOOK_LISTENERS] = undefined
     this[kNative] = native
     this[kId] = id
     this[kPaused] = false
@@ -387,6 +393,7 @@ class RustSocket extends Duplex {
   }
 
   _destroy (err, callback) {
+    if (this[BOOK_LISTENERS] === null) this[kOwner].closed(this)
     this._clearTimer()
     const callbackDrain = this[kDrain] ?? this[kHeld]?.callback
     this[kDrain] = null
@@ -469,4 +476,4 @@ class RustSocket extends Duplex {
   }
 }
 
-module.exports = { RustSocket, CARRIER }
+module.exports = { RustSocket, CARRIER, BOOK_LISTENERS }

@@ -5,7 +5,7 @@
 // answers at the moments Node's agent changes them, so code that reads `agent.sockets[name].length` right
 // after `http.get()`, or `agent.requests` in a socket's 'close' listener, sees what Node would show.
 
-const { RustSocket, CARRIER } = require('./socket')
+const { RustSocket, CARRIER, BOOK_LISTENERS } = require('./socket')
 const { TlsSocket, sentServerName } = require('./tls-socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
@@ -433,10 +433,14 @@ class SocketBook {
     socket[SOCKET_REQUEST_COUNT] = 1
     socket[SOCKET_REQUEST_FINISHED_COUNT] = 0
     // Registered first, as Node's agent registers its own: the maps are right before anyone else hears.
-    socket.on('close', () => this.closed(socket))
-    socket.on('free', () => this.free(socket))
-    socket.on('agentRemove', () => this.detach(socket))
-    socket.on('timeout', () => this.timeout(socket))
+    const listeners = {
+      close: () => this.closed(socket),
+      free: () => this.free(socket),
+      agentRemove: () => this.detach(socket),
+      timeout: () => this.timeout(socket)
+    }
+    for (const event in listeners) socket.on(event, listeners[event])
+    socket[BOOK_LISTENERS] = listeners
     // As Node's https.Agent, once 'keylog' is listened to on it: each socket's key log lines, with it.
     if (this.keyLogging) socket.on('keylog', line => this.agent.emit('keylog', line, socket))
     return socket
@@ -504,6 +508,12 @@ class SocketBook {
   detach (socket) {
     const route = this.routes.get(socket)
     remove(this.agent.sockets, route.name, socket)
+    // As Node's agent lets go of an upgraded socket, its listeners leave it: the caller owns it now.
+    const listeners = socket[BOOK_LISTENERS]
+    if (listeners) {
+      for (const event in listeners) socket.removeListener(event, listeners[event])
+      socket[BOOK_LISTENERS] = null
+    }
     this.native.socketDetach(socket.id)
   }
 
