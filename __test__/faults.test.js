@@ -14,7 +14,7 @@ const fs = require('node:fs')
 const { Readable } = require('node:stream')
 const { Agent, HttpsAgent } = require('..')
 const { selfSigned, expired } = require('../examples/certs')
-const { listenCounting, rawServer, refusedUrl, get } = require('./helpers/faces')
+const { listenCounting, rawServer, readRequests, refusedUrl, get } = require('./helpers/faces')
 
 const SOAK = Number(process.env.KEEPALIVE_SOAK_REQUESTS || 50000)
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -23,28 +23,11 @@ const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)
 const unhandled = []
 process.on('unhandledRejection', err => unhandled.push(err))
 
-/** Reads HTTP/1.1 requests (no bodies) off a raw socket and calls `onRequest(head, socket, index)`. */
-function requests (socket, onRequest) {
-  let buffered = ''
-  let index = 0
-  socket.on('data', chunk => {
-    buffered += chunk.toString('latin1')
-    let end
-    while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
-      const head = buffered.slice(0, end)
-      buffered = buffered.slice(end + 4)
-      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
-      buffered = buffered.slice(length)
-      onRequest(head, socket, index++)
-    }
-  })
-}
-
 test('keep-alive race: a reused connection that dies before answering is retried for GET, never for POST', async () => {
   const seen = new Map()
   // Answers the first request on each connection, then closes the connection when the second arrives:
   // exactly what a server's idle timeout does to a client that reuses the connection at that moment.
-  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+  const srv = await rawServer(socket => readRequests(socket, (head, s, index) => {
     const id = /x-id: (\S+)/i.exec(head)?.[1]
     seen.set(id, (seen.get(id) ?? 0) + 1)
     if (index === 0) s.write(ok('fine'))
@@ -84,7 +67,7 @@ const EXCHANGES_OFF = process.env.KEEPALIVE_AGENT_SOCKET_CARRIER === 'pipe' && '
 
 test('under load (requests sent at the end of the loop\'s turn): 8 concurrent requests whose reused connections die are all sent again; ones aborted before the turn ends are never sent', { skip: EXCHANGES_OFF }, async () => {
   const seen = new Map()
-  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+  const srv = await rawServer(socket => readRequests(socket, (head, s, index) => {
     const id = /x-id: (\S+)/i.exec(head)?.[1]
     seen.set(id, (seen.get(id) ?? 0) + 1)
     if (index === 0) s.write(ok(id))
@@ -193,7 +176,7 @@ test('a reset mid-body fails with a code and the next request succeeds on a new 
   let connections = 0
   const srv = await rawServer(socket => {
     const n = ++connections
-    requests(socket, () => {
+    readRequests(socket, () => {
       if (n === 1) {
         socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${200 * 1024}\r\n\r\n`)
         socket.write(Buffer.alloc(100 * 1024, 1), () => socket.resetAndDestroy())
@@ -213,7 +196,7 @@ test('a reset mid-body fails with a code and the next request succeeds on a new 
 })
 
 test('a truncated body (Content-Length 100, 50 bytes, FIN) is an error on both faces, never a short body', async () => {
-  const srv = await rawServer(socket => requests(socket, () => {
+  const srv = await rawServer(socket => readRequests(socket, () => {
     socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' + 'x'.repeat(50))
   }))
   const agent = new Agent()
@@ -234,7 +217,7 @@ test('malformed status line, invalid header bytes, a head over 64 KiB, an ambigu
     '/header': 'HTTP/1.1 200 OK\r\nBad\u0001Name: x\r\nContent-Length: 0\r\n\r\n',
     '/big': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`
   }
-  const srv = await rawServer(socket => requests(socket, head => {
+  const srv = await rawServer(socket => readRequests(socket, head => {
     socket.end(answers[head.split(' ')[1]])
   }))
   const agent = new Agent()
@@ -253,7 +236,7 @@ test('malformed status line, invalid header bytes, a head over 64 KiB, an ambigu
 })
 
 test('unsolicited bytes on an idle connection (a stray 408) never reach the next request', async () => {
-  const srv = await rawServer(socket => requests(socket, (head, s, index) => {
+  const srv = await rawServer(socket => readRequests(socket, (head, s, index) => {
     s.write(ok(`answer ${index}`))
     setTimeout(() => s.write('HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n'), 30)
   }))
@@ -275,7 +258,7 @@ test('unsolicited bytes on an idle connection (a stray 408) never reach the next
 })
 
 test('timeouts: headers never sent; a trickling body keeps going; connectTimeout; queue limits', async () => {
-  const srv = await rawServer(socket => requests(socket, head => {
+  const srv = await rawServer(socket => readRequests(socket, head => {
     if (head.startsWith('GET /silent')) return
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n')
     let sent = 0
@@ -405,7 +388,7 @@ test(`load: 5,000 queued with maxSockets 16, then a soak of ${SOAK} at concurren
 })
 
 test('abort frees the slot: with maxSockets 1 the next 10 requests succeed', async () => {
-  const srv = await rawServer(socket => requests(socket, head => {
+  const srv = await rawServer(socket => readRequests(socket, head => {
     if (!head.startsWith('GET /stall')) socket.write(ok('ok'))
   }))
   const agent = new Agent({ maxSockets: 1 })
@@ -508,7 +491,7 @@ test('TLS failures carry Node\'s codes; plain HTTP on an https URL fails with a 
 test('destroy() fails what is in flight (socket face as Node: socket hang up) and the Promise face\'s queue; socket-face requests still waiting for a socket go on, as with Node\'s agent', async () => {
   let answering = false
   const held = []
-  const srv = await rawServer(socket => requests(socket, (head, s) => {
+  const srv = await rawServer(socket => readRequests(socket, (head, s) => {
     if (answering) s.write(ok('late'))
     else held.push(s)
   }))

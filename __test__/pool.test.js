@@ -5,9 +5,8 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
-const net = require('node:net')
 const { Agent } = require('..')
-const { listenCounting } = require('./helpers/faces')
+const { listenCounting, rawServer, readRequests } = require('./helpers/faces')
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -167,26 +166,17 @@ test('keep-alive requests say Connection: keep-alive, as Node\'s agent and undic
   // Speaks HTTP/1.0: keeps a connection only when the request asks for it.
   const asked = []
   let opened = 0
-  const server = net.createServer(socket => {
+  const server = await rawServer(socket => {
     opened++
-    let buffered = ''
-    socket.on('data', chunk => {
-      buffered += chunk.toString('latin1')
-      let end
-      while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
-        const head = buffered.slice(0, end)
-        buffered = buffered.slice(end + 4)
-        const connection = /\r\nconnection: *([^\r]*)/i.exec(head)?.[1] ?? null
-        asked.push(connection)
-        const keep = connection?.toLowerCase() === 'keep-alive'
-        socket.write(`HTTP/1.0 200 OK\r\n${keep ? 'Connection: keep-alive\r\n' : ''}Content-Length: 2\r\n\r\nok`)
-        if (!keep) socket.end()
-      }
+    readRequests(socket, head => {
+      const connection = /\r\nconnection: *([^\r]*)/i.exec(head)?.[1] ?? null
+      asked.push(connection)
+      const keep = connection?.toLowerCase() === 'keep-alive'
+      socket.write(`HTTP/1.0 200 OK\r\n${keep ? 'Connection: keep-alive\r\n' : ''}Content-Length: 2\r\n\r\nok`)
+      if (!keep) socket.end()
     })
-    socket.on('error', () => {})
   })
-  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${server.address().port}/`
+  const url = `${server.url}/`
   const agent = new Agent()
   try {
     for (let i = 0; i < 3; i++) assert.strictEqual(await text(agent.request(url)), 'ok')
@@ -197,7 +187,7 @@ test('keep-alive requests say Connection: keep-alive, as Node\'s agent and undic
     assert.strictEqual(asked[6], 'close')
   } finally {
     agent.destroy()
-    await new Promise(resolve => server.close(resolve))
+    await server.close()
   }
   // What hyper sends (a caller's Transfer-Encoding takes the request there) says it too.
   await withServers(1, (req, res) => { req.resume(); req.on('end', () => res.end(req.headers.connection)) }, async ([srv], make) => {

@@ -57,6 +57,23 @@ function closeServer (server) {
 }
 
 /** A TCP server whose connection handler writes raw bytes; tracks every socket to close them. */
+/** Reads HTTP/1.1 requests (bodies of a Content-Length) off a raw socket and calls `onRequest(head, socket, index)`. */
+function readRequests (socket, onRequest) {
+  let buffered = ''
+  let index = 0
+  socket.on('data', chunk => {
+    buffered += chunk.toString('latin1')
+    let end
+    while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
+      const head = buffered.slice(0, end)
+      buffered = buffered.slice(end + 4)
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
+      buffered = buffered.slice(length)
+      onRequest(head, socket, index++)
+    }
+  })
+}
+
 async function rawServer (onConnection) {
   const sockets = new Set()
   const server = net.createServer(socket => {
@@ -113,4 +130,4 @@ function get (url, agent, { method = 'GET', body, headers, timeout, ...tls } = {
   })
 }
 
-module.exports = { listenCounting, twoOrigins, withAgent, closeServer, rawServer, refusedUrl, get }
+module.exports = { listenCounting, twoOrigins, withAgent, closeServer, rawServer, readRequests, refusedUrl, get }
