@@ -56,12 +56,23 @@ function formDataLike (body) {
     body[Symbol.toStringTag] === 'FormData' && typeof body.entries === 'function' && typeof body.getAll === 'function')
 }
 
+/** A FormData of another undici copy, as Node's global one: the same entries, files with their names. */
+function nativeFormData (foreign) {
+  const form = new FormData()
+  for (const [name, value] of foreign.entries()) {
+    if (typeof value === 'string') form.append(name, value)
+    else form.append(name, value, value.name)
+  }
+  return form
+}
+
 /** The request body as `toBody` gives it; FormData and Blob add the headers their encoding implies. */
 function requestBody (body, headers) {
   const setDefault = (name, value) => { if (value && !hasHeader(headers, name)) headers.push(name, value) }
   if (formDataLike(body)) {
-    // Node's Response encodes any FormData-like object (undici's own check), with its boundary.
-    const encoded = new globalThis.Response(body)
+    // Node's Response encodes it, with its boundary; a foreign one is copied into Node's first (the
+    // undici in Node 24 recognises its own class alone).
+    const encoded = new globalThis.Response(body instanceof FormData ? body : nativeFormData(body))
     setDefault('content-type', encoded.headers.get('content-type'))
     return toBody(encoded.body)
   }
