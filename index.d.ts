@@ -113,8 +113,8 @@ interface ConnectOptions {
   secureProtocol?: string
   /** `crypto.constants.SSL_OP_NO_TLSv1*` bits (and the few others rustls meets as they are). */
   secureOptions?: number
-  /** Only Node's default, `'auto'`. */
-  ecdhCurve?: 'auto'
+  /** Curves offered, in order: `'X25519:P-256:P-384'` (OpenSSL's names too); `'auto'`: rustls's choice. */
+  ecdhCurve?: string
   /** Taken and ignored: an OpenSSL session, which rustls cannot resume from. */
   session?: Buffer
   /** Taken and ignored: OpenSSL's trace. */

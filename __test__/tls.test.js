@@ -187,7 +187,38 @@ test('Node\'s version options (minVersion below 1.2, secureProtocol, secureOptio
     assert.throws(() => agent({ secureProtocol: 'TLSv1_2_method', minVersion: 'TLSv1.2' }),
       { code: 'ERR_TLS_PROTOCOL_VERSION_CONFLICT', message: 'TLS protocol version "TLSv1.2" conflicts with secureProtocol "TLSv1_2_method"' })
     assert.throws(() => tls.createSecureContext({ secureProtocol: 'TLSv1_2_method', minVersion: 'TLSv1.2' }), { code: 'ERR_TLS_PROTOCOL_VERSION_CONFLICT' })
-    assert.throws(() => agent({ ecdhCurve: 'secp384r1' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  })
+})
+
+test('ecdhCurve: the curves offered, as Node\'s agent offers them (the group negotiated over TLS 1.2, socket face); the Promise face offers only those; a list of none rustls has is refused', async () => {
+  await withHttps({ maxVersion: 'TLSv1.2' }, hello, async (srv, agent) => {
+    const url = `https://localhost:${srv.port}/`
+    const keyInfo = through => new Promise((resolve, reject) => {
+      https.get(url, { agent: through }, res => {
+        const info = res.socket.getEphemeralKeyInfo()
+        res.resume()
+        res.on('end', () => resolve(info))
+      }).on('error', reject)
+    })
+    for (const ecdhCurve of ['secp384r1', 'P-256', 'X25519:P-384', 'prime256v1:X25519', 'auto']) {
+      const nodeAgent = new https.Agent({ ca: serverCert.cert, ecdhCurve })
+      try {
+        assert.deepStrictEqual(await keyInfo(agent({ ca: serverCert.cert, ecdhCurve })), await keyInfo(nodeAgent), ecdhCurve)
+      } finally {
+        nodeAgent.destroy()
+      }
+    }
+    assert.throws(() => agent({ ecdhCurve: 'secp521r1:X448' }),
+      { code: 'ERR_INVALID_ARG_VALUE', message: /'options\.ecdhCurve' names no curve rustls offers/ })
+    assert.throws(() => agent({ ecdhCurve: 384 }), { code: 'ERR_INVALID_ARG_TYPE' })
+  })
+  // A server that takes P-384 alone: a request offering X25519 only fails, one offering P-384 too is answered.
+  await withHttps({ ecdhCurve: 'P-384' }, hello, async (srv, agent) => {
+    const url = `https://localhost:${srv.port}/`
+    const ours = agent({ ca: serverCert.cert })
+    // Node's agent fails the same way: EPROTO, the server's handshake_failure alert.
+    await assert.rejects(ours.request(url, { ecdhCurve: 'X25519' }), { code: 'EPROTO', message: /alert: HandshakeFailure/ })
+    assert.strictEqual(await (await ours.request(url, { ecdhCurve: 'X25519:P-384' })).text(), 'secure hello')
   })
 })
 

@@ -248,7 +248,7 @@ function minDHSize (options) {
 // tls.connect options that only OpenSSL can honour. Refused rather than ignored: ignoring one would make
 // another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
 // as Node's client ignores them.)
-const OPENSSL_ONLY = ['secureContext', 'ecdhCurve', 'crl', 'sigalgs',
+const OPENSSL_ONLY = ['secureContext', 'crl', 'sigalgs',
   'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'pskCallback']
 
 /**
@@ -257,7 +257,7 @@ const OPENSSL_ONLY = ['secureContext', 'ecdhCurve', 'crl', 'sigalgs',
  */
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'ALPNProtocols',
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'ecdhCurve', 'ALPNProtocols',
   'requestOCSP', 'proxy', 'proxyEnv',
   'minDHSize', ...OPENSSL_ONLY]
 
@@ -277,8 +277,6 @@ function namesOpenSslSuite (ciphers) {
 
 function refuseOpenSslOnly (options) {
   for (const name of OPENSSL_ONLY) {
-    // Node's default curve setting: OpenSSL's choice, as rustls makes its own.
-    if (name === 'ecdhCurve' && options[name] === 'auto') continue
     if (options[name] !== undefined) {
       throw propertyValue(name, 'is not supported: TLS is done by rustls here, which has no such setting', typeof options[name] === 'string' ? options[name] : typeof options[name])
     }
@@ -316,6 +314,8 @@ function connectOptions (options) {
     passphrase: string(options, 'passphrase'),
     ciphers: string(options, 'ciphers'),
     opensslCiphers: namesOpenSslSuite(options.ciphers),
+    // Node's default, 'auto', is OpenSSL's choice of curves: rustls makes its own.
+    ecdhCurve: options.ecdhCurve === 'auto' ? undefined : string(options, 'ecdhCurve'),
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: versions.minVersion,

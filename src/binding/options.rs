@@ -75,6 +75,8 @@ pub struct NativeConnect {
     pub ciphers: Option<String>,
     /// Node's OpenSSL has a suite `ciphers` names outright (see [`TlsOptions::openssl_names`]).
     pub openssl_ciphers: Option<bool>,
+    /// Node's `ecdhCurve`, `'auto'` left out (see [`TlsOptions::curves`]).
+    pub ecdh_curve: Option<String>,
     /// Node's `ALPNProtocols`, each name's bytes.
     #[napi(js_name = "ALPNProtocols")]
     pub alpn_protocols: Option<Vec<Buffer>>,
@@ -183,6 +185,7 @@ impl NativeConnect {
             passphrase: self.passphrase.clone(),
             ciphers: self.ciphers.clone(),
             openssl_names: self.openssl_ciphers.unwrap_or(false),
+            curves: self.ecdh_curve.clone(),
             alpn: self
                 .alpn_protocols
                 .as_ref()

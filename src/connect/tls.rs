@@ -53,6 +53,9 @@ pub struct TlsOptions {
     /// Node's OpenSSL has a suite that `ciphers` names outright (`AES256-SHA`): Node's list is then not
     /// empty, so a string selecting none of rustls's TLS 1.2 suites leaves TLS 1.3's instead of failing.
     pub openssl_names: bool,
+    /// Node's `ecdhCurve` other than `'auto'`: the key exchange groups offered, by OpenSSL's names, in
+    /// order (see [`with_curves`]).
+    pub curves: Option<String>,
     /// The protocols offered by ALPN (Node's `ALPNProtocols`); `None`: `http/1.1`, the one spoken.
     pub alpn: Option<Vec<Vec<u8>>>,
     pub sessions: SessionCache,
@@ -337,6 +340,40 @@ fn with_ciphers(ciphers: &str, openssl_names: bool) -> Result<Arc<CryptoProvider
     }))
 }
 
+/// The key exchange groups of an `ecdhCurve` list (`'P-384:X25519'`), by OpenSSL's names and NIST's, in
+/// the order given. A name OpenSSL knows and rustls lacks (`secp521r1`, `X448`, `ffdhe2048`) offers
+/// nothing, as an unknown one; a list that leaves none is refused, since OpenSSL fails on every name it
+/// cannot set.
+fn with_curves(provider: &CryptoProvider, curves: &str) -> Result<CryptoProvider> {
+    use rustls::NamedGroup;
+    let mut groups = Vec::new();
+    for name in curves.split(':').map(str::trim).filter(|n| !n.is_empty()) {
+        let wanted = match name.to_ascii_lowercase().as_str() {
+            "x25519" => NamedGroup::X25519,
+            "p-256" | "prime256v1" | "secp256r1" => NamedGroup::secp256r1,
+            "p-384" | "secp384r1" => NamedGroup::secp384r1,
+            _ => continue,
+        };
+        if let Some(group) = provider.kx_groups.iter().find(|g| g.name() == wanted) {
+            if !groups
+                .iter()
+                .any(|g: &&dyn rustls::crypto::SupportedKxGroup| g.name() == wanted)
+            {
+                groups.push(*group);
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Err(invalid(format!(
+            "The property 'options.ecdhCurve' names no curve rustls offers (X25519, P-256, P-384). Received {curves:?}"
+        )));
+    }
+    Ok(CryptoProvider {
+        kx_groups: groups,
+        ..provider.clone()
+    })
+}
+
 /// OpenSSL's "no cipher match", naming what rustls has.
 fn no_cipher_match(ciphers: &str) -> Error {
     let known: Vec<String> = tls13_suites()
@@ -402,6 +439,10 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
     let provider = match &options.ciphers {
         None => provider(),
         Some(ciphers) => with_ciphers(ciphers, options.openssl_names)?,
+    };
+    let provider = match &options.curves {
+        None => provider,
+        Some(curves) => Arc::new(with_curves(&provider, curves)?),
     };
     // A string that left only TLS 1.3's suites, where only TLS 1.2 may be spoken.
     if options.only_version == Some(TlsVersion::Tls12)
@@ -1178,6 +1219,24 @@ mod tests {
                 "TLS13_AES_128_GCM_SHA256"
             ]
         );
+    }
+
+    /// `ecdhCurve` lists offer their groups in the order given, by OpenSSL's names or NIST's; names
+    /// rustls lacks offer nothing, and a list of only those is refused.
+    #[test]
+    fn curve_lists_offer_what_they_name() {
+        let names = |curves: &str| -> Vec<String> {
+            with_curves(&provider(), curves)
+                .unwrap()
+                .kx_groups
+                .iter()
+                .map(|g| format!("{:?}", g.name()))
+                .collect()
+        };
+        assert_eq!(names("P-384:x25519"), ["secp384r1", "X25519"]);
+        assert_eq!(names("prime256v1:secp521r1:P-256"), ["secp256r1"]);
+        let err = with_curves(&provider(), "secp521r1:X448").unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
