@@ -5,6 +5,8 @@
 // options are ignored, as Node does.
 
 const net = require('node:net')
+const tls = require('node:tls')
+const { constants: SSL } = require('node:crypto')
 const { codedError, describe, invalidArgType, outOfRange, invalidArgValue } = require('./errors')
 const { proxySetting } = require('./proxy')
 
@@ -155,7 +157,6 @@ function localAddress (options) {
   return value
 }
 
-// What rustls speaks.
 // TLS protocol versions by Node's names, oldest first; rustls speaks the last two.
 const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
 const SPOKEN = [2, 3]
@@ -174,7 +175,6 @@ function methodVersions (method) {
   return [{ TLSv1: 0, TLSv1_1: 1, TLSv1_2: 2 }[fixed]]
 }
 
-const { constants: SSL } = require('node:crypto')
 const bit = name => BigInt(SSL[name] ?? 0)
 /** `secureOptions` bits that bar a protocol version, by index into TLS_VERSIONS. */
 const VERSION_BITS = ['SSL_OP_NO_TLSv1', 'SSL_OP_NO_TLSv1_1', 'SSL_OP_NO_TLSv1_2', 'SSL_OP_NO_TLSv1_3'].map(bit)
@@ -201,8 +201,8 @@ function optionVersions (value) {
 /**
  * `minVersion`, `maxVersion`, `secureProtocol` and `secureOptions` as tls.connect takes them, read as
  * the TLS versions they allow together, of which rustls speaks 1.2 and 1.3: a floor below 1.2 (Node's
- * 'TLSv1', `TLSv1_2_method`'s neighbours, SSL_OP_NO_TLSv1) is met as it is; asking for no version rustls
- * speaks is refused. Rust is given the range left, as 'TLSv1.2'/'TLSv1.3' bounds.
+ * 'TLSv1', `TLS_method`, SSL_OP_NO_TLSv1 alone) is met as it is, since nothing older is offered; asking
+ * for no version rustls speaks is refused. Rust is given the range left, as 'TLSv1.2'/'TLSv1.3' bounds.
  */
 function tlsVersions (options) {
   const { minVersion, maxVersion, secureProtocol, secureOptions } = options
@@ -271,7 +271,7 @@ let opensslSuites = null
  */
 function namesOpenSslSuite (ciphers) {
   if (typeof ciphers !== 'string') return undefined
-  opensslSuites ??= new Set(require('node:tls').getCiphers().filter(name => !name.startsWith('tls_')))
+  opensslSuites ??= new Set(tls.getCiphers().filter(name => !name.startsWith('tls_')))
   return ciphers.split(/[:, ]/).some(word => /^[^!+-]/.test(word) && opensslSuites.has(word.split('@')[0].toLowerCase()))
 }
 
