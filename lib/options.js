@@ -159,6 +159,8 @@ function localAddress (options) {
 
 // TLS protocol versions by Node's names, oldest first; rustls speaks the last two.
 const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
+/** Every version, as indexes into TLS_VERSIONS, and those rustls speaks. */
+const ANY_VERSION = [0, 1, 2, 3]
 const SPOKEN = [2, 3]
 
 /**
@@ -171,7 +173,7 @@ function methodVersions (method) {
   if (fixed === undefined) {
     throw propertyValue('secureProtocol', 'is not a TLS client method (TLS_method, TLSv1_2_method, ...)', method)
   }
-  if (fixed === 'TLS' || fixed === 'SSLv23') return [0, 1, 2, 3]
+  if (fixed === 'TLS' || fixed === 'SSLv23') return ANY_VERSION
   return [{ TLSv1: 0, TLSv1_1: 1, TLSv1_2: 2 }[fixed]]
 }
 
@@ -195,7 +197,7 @@ function optionVersions (value) {
   if (rest !== 0n) {
     throw propertyValue('secureOptions', `has OpenSSL options rustls cannot honour (0x${rest.toString(16)}; only the SSL_OP_NO_<version>, SSL_OP_NO_COMPRESSION, SSL_OP_NO_RENEGOTIATION and SSL_OP_CIPHER_SERVER_PREFERENCE bits are taken)`, value)
   }
-  return [0, 1, 2, 3].filter(i => (BigInt(value) & VERSION_BITS[i]) === 0n)
+  return ANY_VERSION.filter(i => (BigInt(value) & VERSION_BITS[i]) === 0n)
 }
 
 /**
@@ -214,7 +216,7 @@ function tlsVersions (options) {
         `TLS protocol version ${JSON.stringify(bound)} conflicts with secureProtocol ${JSON.stringify(secureProtocol)}`)
     }
   }
-  let allowed = [0, 1, 2, 3]
+  let allowed = ANY_VERSION
   const narrow = (name, versions) => {
     allowed = allowed.filter(i => versions.includes(i))
     if (!allowed.some(i => SPOKEN.includes(i))) {
@@ -222,8 +224,8 @@ function tlsVersions (options) {
     }
   }
   const index = name => TLS_VERSIONS.indexOf(oneOf(options, name, TLS_VERSIONS, undefined, propertyValue))
-  if (minVersion !== undefined) narrow('minVersion', TLS_VERSIONS.map((_, i) => i).filter(i => i >= index('minVersion')))
-  if (maxVersion !== undefined) narrow('maxVersion', TLS_VERSIONS.map((_, i) => i).filter(i => i <= index('maxVersion')))
+  if (minVersion !== undefined) narrow('minVersion', ANY_VERSION.slice(index('minVersion')))
+  if (maxVersion !== undefined) narrow('maxVersion', ANY_VERSION.slice(0, index('maxVersion') + 1))
   if (secureProtocol !== undefined && secureProtocol !== null) narrow('secureProtocol', methodVersions(secureProtocol))
   if (secureOptions !== undefined && secureOptions !== null) narrow('secureOptions', optionVersions(secureOptions))
   return {

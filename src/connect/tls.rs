@@ -346,7 +346,7 @@ fn with_ciphers(ciphers: &str, openssl_names: bool) -> Result<Arc<CryptoProvider
 /// cannot set.
 fn with_curves(provider: &CryptoProvider, curves: &str) -> Result<CryptoProvider> {
     use rustls::NamedGroup;
-    let mut groups = Vec::new();
+    let mut groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
     for name in curves.split(':').map(str::trim).filter(|n| !n.is_empty()) {
         let wanted = match name.to_ascii_lowercase().as_str() {
             "x25519" => NamedGroup::X25519,
@@ -354,13 +354,9 @@ fn with_curves(provider: &CryptoProvider, curves: &str) -> Result<CryptoProvider
             "p-384" | "secp384r1" => NamedGroup::secp384r1,
             _ => continue,
         };
-        if let Some(group) = provider.kx_groups.iter().find(|g| g.name() == wanted) {
-            if !groups
-                .iter()
-                .any(|g: &&dyn rustls::crypto::SupportedKxGroup| g.name() == wanted)
-            {
-                groups.push(*group);
-            }
+        let offered = provider.kx_groups.iter().find(|g| g.name() == wanted);
+        if let (Some(group), false) = (offered, groups.iter().any(|g| g.name() == wanted)) {
+            groups.push(*group);
         }
     }
     if groups.is_empty() {
