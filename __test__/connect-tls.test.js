@@ -445,6 +445,66 @@ test('an X.509 v1 server certificate is taken as Node takes it: with rejectUnaut
   }, { handler })
 })
 
+test('a certificate issued by one given in ca is checked as Node checks it: an X.509 v1 leaf is verified (both faces, TLS 1.2 and 1.3), and an issuer that is no CA, may not sign certificates or did not sign it is refused with Node\'s code', async () => {
+  const handler = (req, res) => res.end(req.socket.getProtocol())
+  /** 'ok <authorized>' or the error's code and the start of its message (Node 24 adds hints after it). */
+  const outcome = (url, agent) => new Promise(resolve => {
+    https.get(url, { agent }, res => {
+      const authorized = res.socket.authorized
+      res.resume()
+      res.on('end', () => resolve(`ok ${authorized}`))
+    }).on('error', err => resolve(`${err.code}: ${err.message.split(/[:;]/)[0]}`))
+  })
+  const promised = (url, agent) => agent.request(url).then(async res => `ok ${await res.text()}`,
+    err => `${err.code}: ${err.message.split(/[:;]/)[0]}`)
+  const v1 = issued({ versionOne: true })
+  const sameName = issued({ versionOne: true }) // another CA of the same name: its key did not sign v1
+  const servers = {
+    'v1 leaf': v1,
+    'v1 leaf under a v1 root': issued({ versionOne: true, caVersionOne: true }),
+    'v1 leaf under a CA:FALSE issuer': issued({ versionOne: true, caExtensions: ['basicConstraints=critical,CA:FALSE'] }),
+    'v1 leaf under an issuer without keyCertSign': issued({ versionOne: true, caExtensions: ['keyUsage=critical,digitalSignature'] }),
+    'v3 leaf under a CA:FALSE issuer': issued({ caExtensions: ['basicConstraints=critical,CA:FALSE'] })
+  }
+  const seen = new Set()
+  for (const [name, cert] of Object.entries(servers)) {
+    await serve(cert, async srv => {
+      const url = `https://localhost:${srv.port}/`
+      for (const [trust, ca] of [['its issuer', cert.ca], ['a same-named CA', sameName.ca]]) {
+        for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+          const ours = new HttpsAgent({ ca, maxVersion })
+          const node = new https.Agent({ ca, maxVersion })
+          try {
+            const expected = await outcome(url, node)
+            const label = `${name}, ca: ${trust}, ${maxVersion}`
+            assert.strictEqual(await outcome(url, ours), expected, label)
+            assert.strictEqual(await promised(url, ours), expected.startsWith('ok') ? `ok ${maxVersion}` : expected, label)
+            seen.add(expected)
+          } finally {
+            ours.destroy()
+            node.destroy()
+          }
+        }
+      }
+    }, { handler })
+  }
+  // Each check was met at least once: a verified leaf, and each refusal Node gives (a v3 leaf names its
+  // issuer's key, so a same-named CA is not taken for its issuer at all).
+  assert.deepStrictEqual([...seen].sort(), ['CERT_SIGNATURE_FAILURE: certificate signature failure', 'INVALID_PURPOSE: unsuitable certificate purpose',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate', 'UNSPECIFIED: key usage does not include certificate signing', 'ok true'])
+  // Where two trusted certificates carry the issuer's name, the one that signed is found (OpenSSL tries
+  // the first only, and fails with CERT_SIGNATURE_FAILURE); the name is still checked.
+  await serve(v1, async srv => {
+    const agent = new HttpsAgent({ ca: [sameName.ca, v1.ca] })
+    try {
+      assert.strictEqual(await outcome(`https://localhost:${srv.port}/`, agent), 'ok true')
+      assert.strictEqual(await outcome(`https://127.0.0.1:${srv.port}/`, agent), 'ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate\'s altnames')
+    } finally {
+      agent.destroy()
+    }
+  }, { handler })
+})
+
 test('ALPNProtocols is offered as given (an array, or a Buffer in wire format), per agent or request, as by Node\'s agent; no common protocol fails the handshake', async () => {
   await serve(withSan, async srv => {
     const url = `https://localhost:${srv.port}/`

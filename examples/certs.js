@@ -27,16 +27,27 @@ function selfSigned ({ days = 2, cn = 'localhost', san = true } = {}) {
     '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, ...(san ? ['-addext', SAN] : []), '-days', String(days)]))
 }
 
-/** A CA and a certificate for localhost and 127.0.0.1 signed by it, as a company CA issues them. */
-function issued () {
+/**
+ * A CA and a certificate for localhost and 127.0.0.1 signed by it, as a company CA issues them.
+ * `versionOne: true` leaves the leaf without extensions, which makes it X.509 v1 with its name in the CN
+ * only (what the usual `openssl x509 -req -CA ca.pem -CAkey ca-key.pem` recipe makes); `caExtensions`
+ * are `-addext` values for the CA (`'basicConstraints=critical,CA:FALSE'` makes it no CA); `caVersionOne: true`
+ * makes the CA a self-signed X.509 v1 root.
+ */
+function issued ({ versionOne = false, caExtensions = [], caVersionOne = false } = {}) {
   let ca
   const leaf = inTempDir((openssl, dir) => {
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'ca-key.pem', '-out', 'ca.pem',
-      '-subj', '/CN=Test Company CA', '-days', '2'])
+    if (caVersionOne) {
+      openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca-csr.pem', '-subj', '/CN=Test Company CA'])
+      openssl(['x509', '-req', '-in', 'ca-csr.pem', '-signkey', 'ca-key.pem', '-sha256', '-days', '2', '-out', 'ca.pem'])
+    } else {
+      openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'ca-key.pem', '-out', 'ca.pem',
+        '-subj', '/CN=Test Company CA', '-days', '2', ...caExtensions.flatMap(ext => ['-addext', ext])])
+    }
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem', '-subj', '/CN=localhost'])
     fs.writeFileSync(path.join(dir, 'san.cnf'), `${SAN}\n`)
     openssl(['x509', '-req', '-in', 'csr.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-sha256',
-      '-days', '2', '-extfile', 'san.cnf', '-out', 'cert.pem'])
+      '-days', '2', ...(versionOne ? [] : ['-extfile', 'san.cnf']), '-out', 'cert.pem'])
     ca = fs.readFileSync(path.join(dir, 'ca.pem'))
   })
   return { ...leaf, ca }

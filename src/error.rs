@@ -40,6 +40,9 @@ pub enum Kind {
     TlsUnknownIssuer,
     /// TLS: the certificate is expired or not yet valid.
     TlsExpired,
+    /// TLS: the chain ends at a trusted certificate that fails one of OpenSSL's checks of an issuer
+    /// (not a CA, or its signature does not verify), carrying the code Node gives that check.
+    TlsChain(&'static str),
     /// TLS: any other handshake or protocol failure.
     TlsProtocol,
     /// TLS: `ciphers` selects no cipher suite rustls implements.
@@ -153,6 +156,7 @@ impl Error {
             Kind::TlsSelfSigned => "DEPTH_ZERO_SELF_SIGNED_CERT",
             Kind::TlsUnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
             Kind::TlsExpired => "CERT_HAS_EXPIRED",
+            Kind::TlsChain(code) => code,
             Kind::TlsProtocol => "EPROTO",
             Kind::NoCipherMatch => "ERR_SSL_NO_CIPHER_MATCH",
             Kind::Parse(fault) => fault.code(),

@@ -10,7 +10,9 @@
 //! and what Node accepts, but webpki refuses (`CaUsedAsEndEntity`). Host name and validity dates are
 //! still checked in that case. The host name is matched as Node's `tls.checkServerIdentity` does: by the
 //! subjectAltName, or by the subject's CN when the certificate names no DNS altname; a caller's
-//! `checkServerIdentity` replaces that check (see `Connector`).
+//! `checkServerIdentity` replaces that check (see `Connector`). A trusted certificate is an issuer only
+//! where OpenSSL would take it as one (a CA by its extensions, or a v1 root), and an X.509 v1 leaf,
+//! which webpki does not parse, is verified against the trusted certificate that issued it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -114,16 +116,24 @@ static DEFAULT_TRUST: OnceLock<DefaultTrust> = OnceLock::new();
 pub fn set_default_roots(pems: &[u8]) {
     DEFAULT_TRUST.get_or_init(|| {
         let certs: Vec<_> = CertificateDer::pem_slice_iter(pems).flatten().collect();
-        let mut roots = RootCertStore::empty();
-        // A certificate webpki cannot use as an anchor is skipped, as OpenSSL skips unusable ones.
-        for cert in &certs {
-            let _ = roots.add(cert.clone());
-        }
         DefaultTrust {
-            roots: Arc::new(roots),
+            roots: Arc::new(trust_anchors(&certs)),
             certs: Arc::new(certs),
         }
     });
+}
+
+/// The trusted certificates that may issue others, as webpki's anchors. webpki takes an anchor's key and
+/// name only, so a certificate OpenSSL would refuse as an issuer (see [`unsuitable_issuer`]) is left
+/// out: given in `ca` to pin one server, a leaf must not vouch for every name its key signs. Such a
+/// certificate, and one webpki cannot use (OpenSSL skips unusable ones too), is still trusted as the
+/// server's own (see [`Trust`]).
+fn trust_anchors(certs: &[CertificateDer<'static>]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in certs.iter().filter(|c| unsuitable_issuer(c).is_none()) {
+        let _ = roots.add(cert.clone());
+    }
+    roots
 }
 
 fn default_trust() -> &'static DefaultTrust {
@@ -494,13 +504,7 @@ fn verifier(
         let default = default_trust();
         (default.roots.clone(), default.certs.clone())
     } else {
-        let mut roots = RootCertStore::empty();
-        for cert in &ca {
-            // A certificate webpki cannot use as a trust anchor may still be the server's own
-            // self-signed certificate, which `Verifier` accepts by identity below.
-            let _ = roots.add(cert.clone());
-        }
-        (Arc::new(roots), Arc::new(ca))
+        (Arc::new(trust_anchors(&ca)), Arc::new(ca))
     };
     let trust = if options.reject_unauthorized {
         Trust::Verified {
@@ -589,7 +593,8 @@ impl ServerCertVerifier for Verifier {
         else {
             return Ok(ServerCertVerified::assertion());
         };
-        let pinned = pinned.iter().any(|c| c.as_ref() == end_entity.as_ref());
+        let trusted = pinned.as_slice();
+        let pinned = trusted.iter().any(|c| c.as_ref() == end_entity.as_ref());
         // A certificate given in `ca` itself is trusted as OpenSSL trusts it, an X.509 v1 one too
         // (which webpki does not parse): its validity and name are read here.
         let parsed = match ParsedCertificate::try_from(end_entity) {
@@ -598,6 +603,10 @@ impl ServerCertVerifier for Verifier {
             // Not given in `ca`: refused, told as OpenSSL tells an untrusted certificate signed by itself.
             Err(_) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
                 return Err(self_signed())
+            }
+            Err(_) if der::is_version_one(end_entity) => {
+                self.issued_by_trusted(end_entity, trusted, now)?;
+                None
             }
             Err(err) => return Err(err),
         };
@@ -614,6 +623,19 @@ impl ServerCertVerifier for Verifier {
                 rustls::Error::InvalidCertificate(
                     CertificateError::UnknownIssuer | CertificateError::Other(_),
                 ) if intermediates.is_empty() && der::is_self_issued(end_entity) => self_signed(),
+                // The chain ends at a trusted certificate that may not issue: told as OpenSSL tells it.
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                    std::iter::once(end_entity)
+                        .chain(intermediates)
+                        .filter_map(|cert| der::issuer(cert))
+                        .find_map(|issuer| {
+                            trusted
+                                .iter()
+                                .filter(|ca| der::subject(ca) == Some(issuer))
+                                .find_map(|ca| unsuitable_issuer(ca))
+                        })
+                        .map_or(err, ChainRefused::into_error)
+                }
                 other => other,
             })?;
         } else {
@@ -649,6 +671,113 @@ impl ServerCertVerifier for Verifier {
         self.algorithms.supported_schemes()
     }
 }
+
+impl Verifier {
+    /// Verifies an X.509 v1 leaf (which webpki does not parse; `openssl x509 -req -CA` makes one when
+    /// given no extensions, as many tutorials show) issued by a trusted certificate itself, as OpenSSL
+    /// verifies that chain of two: a trusted certificate whose subject is the leaf's issuer, whose key
+    /// verifies the leaf's signature, that may issue certificates and is within its validity. (A v1
+    /// leaf under an intermediate is still refused: webpki builds such chains, and cannot take the leaf.)
+    fn issued_by_trusted(
+        &self,
+        leaf: &CertificateDer<'_>,
+        trusted: &[CertificateDer<'static>],
+        now: UnixTime,
+    ) -> std::result::Result<(), rustls::Error> {
+        let (tbs, algorithm, signature) = der::signed_parts(leaf).ok_or(
+            rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+        )?;
+        let Some(issuer) = der::issuer(leaf) else {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            ));
+        };
+        let signed_by = |ca: &CertificateDer<'_>| {
+            let Some(spki) = der::subject_public_key_info(ca).map(SubjectPublicKeyInfoDer::from)
+            else {
+                return false;
+            };
+            let Ok(key) = webpki::RawPublicKeyEntity::try_from(&spki) else {
+                return false;
+            };
+            self.algorithms
+                .all
+                .iter()
+                .filter(|alg| alg.signature_alg_id().as_ref() == algorithm)
+                .any(|alg| key.verify_signature(*alg, tbs, signature).is_ok())
+        };
+        // Every trusted certificate of the issuer's name is tried (OpenSSL stops at the first); the
+        // first one's refusal is told if none fits.
+        let mut refusal = None;
+        for ca in trusted.iter().filter(|ca| der::subject(ca) == Some(issuer)) {
+            let refused = match unsuitable_issuer(ca) {
+                Some(refused) => refused,
+                None if signed_by(ca) => return check_validity(ca, now),
+                None => ChainRefused::BAD_SIGNATURE,
+            };
+            refusal.get_or_insert(refused);
+        }
+        Err(refusal.map_or(
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            ChainRefused::into_error,
+        ))
+    }
+}
+
+/// Why OpenSSL refuses `cert` as an issuer in a chain (its `check_ca`), `None` when it may issue: a
+/// keyUsage without keyCertSign refuses it; otherwise basicConstraints decides, and without them a
+/// keyUsage (which then allows signing) or a self-signed X.509 v1 root (which has no extensions to say
+/// so) makes a CA.
+fn unsuitable_issuer(cert: &[u8]) -> Option<ChainRefused> {
+    let signs = der::key_cert_sign(cert);
+    if signs == Some(false) {
+        return Some(ChainRefused::KEY_USAGE);
+    }
+    let ca = der::basic_constraints_ca(cert).unwrap_or_else(|| {
+        signs.is_some() || (der::is_version_one(cert) && der::is_self_issued(cert))
+    });
+    (!ca).then_some(ChainRefused::NOT_A_CA)
+}
+
+/// A chain that ends at a trusted certificate but fails one of OpenSSL's checks of it, with the code
+/// and reason Node reports for that check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainRefused {
+    pub code: &'static str,
+    pub reason: &'static str,
+}
+
+impl ChainRefused {
+    /// The issuer's key does not verify the certificate's signature.
+    const BAD_SIGNATURE: Self = Self {
+        code: "CERT_SIGNATURE_FAILURE",
+        reason: "certificate signature failure",
+    };
+    /// The issuer is not a CA (OpenSSL checks it for the TLS server purpose).
+    const NOT_A_CA: Self = Self {
+        code: "INVALID_PURPOSE",
+        reason: "unsuitable certificate purpose",
+    };
+    /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
+    const KEY_USAGE: Self = Self {
+        code: "UNSPECIFIED",
+        reason: "key usage does not include certificate signing",
+    };
+
+    fn into_error(self) -> rustls::Error {
+        rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
+            self,
+        ))))
+    }
+}
+
+impl std::fmt::Display for ChainRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason)
+    }
+}
+
+impl std::error::Error for ChainRefused {}
 
 fn self_signed() -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
@@ -892,6 +1021,10 @@ pub fn classify(err: &rustls::Error) -> Error {
             CertificateError::Other(other) if other.0.downcast_ref::<NameMismatch>().is_some() => {
                 Kind::TlsAltName
             }
+            CertificateError::Other(other) => match other.0.downcast_ref::<ChainRefused>() {
+                Some(refused) => return Error::new(Kind::TlsChain(refused.code), refused.reason),
+                None => Kind::TlsUnknownIssuer,
+            },
             _ => Kind::TlsUnknownIssuer,
         },
         _ => Kind::TlsProtocol,
@@ -906,7 +1039,8 @@ pub fn classify(err: &rustls::Error) -> Error {
     Error::new(kind, message)
 }
 
-/// Just enough DER to read a certificate's issuer, subject and validity: webpki does not expose them.
+/// Just enough DER to read a certificate's issuer, subject, validity, the extensions Node's checks read
+/// and what its issuer signed: webpki does not expose them.
 mod der {
     /// Splits one TLV off `input`: (tag, contents, rest).
     fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -947,6 +1081,8 @@ mod der {
 
     const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
     const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+    const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 
     /// The subject's common names.
     pub fn common_names(cert: &[u8]) -> Vec<String> {
@@ -980,51 +1116,104 @@ mod der {
         Some(&rest[..rest.len() - after.len()])
     }
 
-    /// Whether the subjectAltName extension holds a dNSName.
-    pub fn has_dns_alt_name(cert: &[u8]) -> bool {
-        let Some([_, _, _, mut rest]) = tbs_fields(cert) else {
-            return false;
-        };
+    /// The value (the OCTET STRING's contents) of the extension `oid`, the first if repeated.
+    fn extension<'a>(cert: &'a [u8], oid: &[u8]) -> Option<&'a [u8]> {
+        let [_, _, _, rest] = tbs_fields(cert)?;
         // subjectPublicKeyInfo, then optional [1] and [2] unique ids, then [3] extensions.
-        let Some((_, _, after_key)) = tlv(rest) else {
-            return false;
-        };
-        rest = after_key;
+        let (_, _, mut rest) = tlv(rest)?;
         while let Some((tag, contents, next)) = tlv(rest) {
             rest = next;
             if tag != 0xa3 {
                 continue;
             }
-            let Some((_, mut extensions, _)) = tlv(contents) else {
-                return false;
-            };
+            let (_, mut extensions, _) = tlv(contents)?;
             while let Some((_, extension, next)) = tlv(extensions) {
                 extensions = next;
-                let Some((0x06, oid, mut fields)) = tlv(extension) else {
+                let Some((0x06, id, mut fields)) = tlv(extension) else {
                     continue;
                 };
-                if oid != OID_SAN {
+                if id != oid {
                     continue;
                 }
+                // The optional `critical` BOOLEAN.
                 if let Some((0x01, _, after)) = tlv(fields) {
                     fields = after;
                 }
-                let Some((0x04, value, _)) = tlv(fields) else {
-                    return false;
+                return match tlv(fields)? {
+                    (0x04, value, _) => Some(value),
+                    _ => None,
                 };
-                let Some((_, mut names, _)) = tlv(value) else {
-                    return false;
-                };
-                while let Some((tag, _, next)) = tlv(names) {
-                    names = next;
-                    if tag == 0x82 {
-                        return true;
-                    }
-                }
-                return false;
+            }
+        }
+        None
+    }
+
+    /// Whether the subjectAltName extension holds a dNSName.
+    pub fn has_dns_alt_name(cert: &[u8]) -> bool {
+        let Some((_, mut names, _)) = extension(cert, OID_SAN).and_then(tlv) else {
+            return false;
+        };
+        while let Some((tag, _, next)) = tlv(names) {
+            names = next;
+            if tag == 0x82 {
+                return true;
             }
         }
         false
+    }
+
+    /// basicConstraints' cA flag, if the certificate has that extension.
+    pub fn basic_constraints_ca(cert: &[u8]) -> Option<bool> {
+        let (_, fields, _) = tlv(extension(cert, OID_BASIC_CONSTRAINTS)?)?;
+        // cA is a BOOLEAN DEFAULT FALSE: absent (pathLenConstraint alone, or nothing) means false.
+        Some(matches!(tlv(fields), Some((0x01, [flag], _)) if *flag != 0))
+    }
+
+    /// Whether keyUsage allows keyCertSign (its sixth bit), if the certificate has that extension.
+    pub fn key_cert_sign(cert: &[u8]) -> Option<bool> {
+        // A BIT STRING: the count of unused bits, then the bits from the first.
+        match tlv(extension(cert, OID_KEY_USAGE)?)? {
+            (0x03, [_, bits, ..], _) => Some(bits & 0x04 != 0),
+            _ => Some(false),
+        }
+    }
+
+    /// Whether the TBSCertificate gives no version (v1 is the default) or gives v1.
+    pub fn is_version_one(cert: &[u8]) -> bool {
+        let Some((_, cert, _)) = tlv(cert) else {
+            return false;
+        };
+        match tlv(cert).and_then(|(_, tbs, _)| tlv(tbs)) {
+            Some((0xa0, version, _)) => matches!(tlv(version), Some((0x02, [0], _))),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// What the issuer signed: the TBSCertificate (whole, as signed), the signature algorithm (its
+    /// AlgorithmIdentifier's contents, as webpki names algorithms) and the signature.
+    pub fn signed_parts(cert: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+        let (_, cert, _) = tlv(cert)?;
+        let (_, _, after_tbs) = tlv(cert)?;
+        let tbs = &cert[..cert.len() - after_tbs.len()];
+        let (0x30, algorithm, rest) = tlv(after_tbs)? else {
+            return None;
+        };
+        // A BIT STRING with no unused bits.
+        let (0x03, [0, signature @ ..], _) = tlv(rest)? else {
+            return None;
+        };
+        Some((tbs, algorithm, signature))
+    }
+
+    /// The issuer's distinguished name (its encoded contents).
+    pub fn issuer(cert: &[u8]) -> Option<&[u8]> {
+        tbs_fields(cert).map(|[issuer, ..]| issuer)
+    }
+
+    /// The subject's distinguished name (its encoded contents).
+    pub fn subject(cert: &[u8]) -> Option<&[u8]> {
+        tbs_fields(cert).map(|[_, _, subject, _]| subject)
     }
 
     pub fn is_self_issued(cert: &[u8]) -> bool {
@@ -1233,6 +1422,104 @@ mod tests {
         assert_eq!(names("prime256v1:secp521r1:P-256"), ["secp256r1"]);
         let err = with_curves(&provider(), "secp521r1:X448").unwrap_err();
         assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+    }
+
+    /// Runs `openssl` as a user would, each command in turn in one fresh folder, and returns the
+    /// certificates it made there, by file name without `.pem`.
+    fn openssl(commands: &[String]) -> HashMap<String, CertificateDer<'static>> {
+        let dir = std::env::temp_dir().join(format!("ka-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for command in commands {
+            let args: Vec<&str> = command.split(' ').collect();
+            let status = std::process::Command::new("openssl")
+                .args(&args)
+                .current_dir(&dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {command}");
+        }
+        let made = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let cert = CertificateDer::from_pem_slice(&std::fs::read(&path).ok()?).ok()?;
+                Some((path.file_stem()?.to_str()?.to_string(), cert))
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        made
+    }
+
+    /// OpenSSL's judgement of an issuer, and a v1 leaf verified against the trusted certificate that
+    /// signed it, not one that only carries its issuer's name.
+    #[test]
+    fn issuers_are_judged_as_openssl_judges_them() {
+        let root = |name: &str, ext: &str| {
+            format!("req -x509 -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout {name}-key.pem -out {name}.pem -addext {ext}")
+        };
+        let certs = openssl(&[
+            root("ca", "basicConstraints=critical,CA:TRUE"),
+            root("other", "basicConstraints=critical,CA:TRUE"),
+            root("not-ca", "basicConstraints=critical,CA:FALSE"),
+            root("no-sign", "keyUsage=critical,digitalSignature"),
+            // `-config /dev/null` leaves out the default basicConstraints.
+            "req -x509 -config /dev/null -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout signs-key.pem -out signs.pem -addext keyUsage=critical,keyCertSign".into(),
+            "req -x509 -config /dev/null -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout bare-key.pem -out bare.pem -addext subjectKeyIdentifier=hash".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out csr.pem".into(),
+            "x509 -req -in csr.pem -signkey key.pem -days 2 -out v1-root.pem".into(),
+            "x509 -req -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out leaf.pem".into(),
+        ]);
+        let cert = |name: &str| certs[name].clone();
+        assert_eq!(unsuitable_issuer(&cert("ca")), None);
+        assert_eq!(
+            unsuitable_issuer(&cert("not-ca")),
+            Some(ChainRefused::NOT_A_CA)
+        );
+        assert_eq!(
+            unsuitable_issuer(&cert("no-sign")),
+            Some(ChainRefused::KEY_USAGE)
+        );
+        // No basicConstraints: a keyUsage with keyCertSign makes it a CA, and a v1 root; a v3 one without
+        // either, or a v1 certificate issued by another, is none.
+        assert_eq!(der::basic_constraints_ca(&cert("signs")), None);
+        assert_eq!(unsuitable_issuer(&cert("signs")), None);
+        assert_eq!(
+            unsuitable_issuer(&cert("bare")),
+            Some(ChainRefused::NOT_A_CA)
+        );
+        assert_eq!(unsuitable_issuer(&cert("v1-root")), None);
+        assert_eq!(
+            unsuitable_issuer(&cert("leaf")),
+            Some(ChainRefused::NOT_A_CA)
+        );
+        assert!(der::is_version_one(&cert("leaf")) && !der::is_version_one(&cert("ca")));
+
+        let verifier = verifier(
+            &TlsOptions::default(),
+            provider().signature_verification_algorithms,
+            None,
+        )
+        .unwrap();
+        let now = UnixTime::now();
+        let leaf = cert("leaf");
+        assert_eq!(
+            verifier.issued_by_trusted(&leaf, &[cert("other"), cert("ca")], now),
+            Ok(())
+        );
+        let refused = |trusted: &[CertificateDer<'static>]| match verifier
+            .issued_by_trusted(&leaf, trusted, now)
+        {
+            Err(err) => classify(&err).code(),
+            Ok(()) => "verified",
+        };
+        assert_eq!(refused(&[cert("other")]), "CERT_SIGNATURE_FAILURE");
+        assert_eq!(refused(&[cert("not-ca")]), "INVALID_PURPOSE");
+        assert_eq!(
+            refused(&[cert("v1-root")]),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+        );
+        assert_eq!(refused(&[]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
