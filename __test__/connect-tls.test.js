@@ -445,7 +445,7 @@ test('an X.509 v1 server certificate is taken as Node takes it: with rejectUnaut
   }, { handler })
 })
 
-test('a certificate issued by one given in ca is checked as Node checks it: an X.509 v1 leaf is verified (both faces, TLS 1.2 and 1.3), and an issuer that is no CA, may not sign certificates or did not sign it is refused with Node\'s code', async () => {
+test('a certificate issued by one given in ca is checked as Node checks it: an X.509 v1 leaf is verified (both faces, TLS 1.2 and 1.3); an issuer that is no CA, may not sign certificates, did not sign it or has expired, and a leaf for clients only, are refused with Node\'s code', async () => {
   const handler = (req, res) => res.end(req.socket.getProtocol())
   /** 'ok <authorized>' or the error's code and the start of its message (Node 24 adds hints after it). */
   const outcome = (url, agent) => new Promise(resolve => {
@@ -461,7 +461,10 @@ test('a certificate issued by one given in ca is checked as Node checks it: an X
   const sameName = issued({ versionOne: true }) // another CA of the same name: its key did not sign v1
   const servers = {
     'v1 leaf': v1,
-    'v1 leaf under a v1 root': issued({ versionOne: true, caVersionOne: true }),
+    'v1 leaf under a v1 root': issued({ versionOne: true, ca: 'v1' }),
+    'v1 leaf under an expired CA': issued({ versionOne: true, ca: 'expired' }),
+    'v3 leaf under an expired CA': issued({ ca: 'expired' }),
+    'v3 leaf for clients only': issued({ leafExtensions: ['extendedKeyUsage=clientAuth'] }),
     'v1 leaf under a CA:FALSE issuer': issued({ versionOne: true, caExtensions: ['basicConstraints=critical,CA:FALSE'] }),
     'v1 leaf under an issuer without keyCertSign': issued({ versionOne: true, caExtensions: ['keyUsage=critical,digitalSignature'] }),
     'v3 leaf under a CA:FALSE issuer': issued({ caExtensions: ['basicConstraints=critical,CA:FALSE'] })
@@ -490,7 +493,7 @@ test('a certificate issued by one given in ca is checked as Node checks it: an X
   }
   // Each check was met at least once: a verified leaf, and each refusal Node gives (a v3 leaf names its
   // issuer's key, so a same-named CA is not taken for its issuer at all).
-  assert.deepStrictEqual([...seen].sort(), ['CERT_SIGNATURE_FAILURE: certificate signature failure', 'INVALID_PURPOSE: unsuitable certificate purpose',
+  assert.deepStrictEqual([...seen].sort(), ['CERT_HAS_EXPIRED: certificate has expired', 'CERT_SIGNATURE_FAILURE: certificate signature failure', 'INVALID_PURPOSE: unsuitable certificate purpose',
     'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate', 'UNSPECIFIED: key usage does not include certificate signing', 'ok true'])
   // Where two trusted certificates carry the issuer's name, the one that signed is found (OpenSSL tries
   // the first only, and fails with CERT_SIGNATURE_FAILURE); the name is still checked.

@@ -27,46 +27,60 @@ function selfSigned ({ days = 2, cn = 'localhost', san = true } = {}) {
     '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, ...(san ? ['-addext', SAN] : []), '-days', String(days)]))
 }
 
+/** Writes what `openssl ca` needs in `dir`: its config (extensions copied from the request), database and serial. */
+function caFiles (dir) {
+  fs.writeFileSync(path.join(dir, 'index.txt'), '')
+  fs.writeFileSync(path.join(dir, 'serial'), '01\n')
+  fs.writeFileSync(path.join(dir, 'ca.cnf'), [
+    '[ ca ]', 'default_ca = CA_default', '[ CA_default ]', 'database = index.txt', 'new_certs_dir = .',
+    'serial = serial', 'default_md = sha256', 'policy = policy_any', 'copy_extensions = copy',
+    '[ policy_any ]', 'commonName = supplied', ''
+  ].join('\n'))
+}
+
+/** Dates of 2020 for `openssl ca` (the command that takes explicit dates). */
+const IN_2020 = ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']
+
 /**
  * A CA and a certificate for localhost and 127.0.0.1 signed by it, as a company CA issues them.
- * `versionOne: true` leaves the leaf without extensions, which makes it X.509 v1 with its name in the CN
- * only (what the usual `openssl x509 -req -CA ca.pem -CAkey ca-key.pem` recipe makes); `caExtensions`
- * are `-addext` values for the CA (`'basicConstraints=critical,CA:FALSE'` makes it no CA); `caVersionOne: true`
- * makes the CA a self-signed X.509 v1 root.
+ * - `versionOne: true` leaves the leaf without extensions, which makes it X.509 v1 with its name in the CN
+ *   only (what the usual `openssl x509 -req -CA ca.pem -CAkey ca-key.pem` recipe makes);
+ * - `leafExtensions`: more extension lines for the leaf (`'extendedKeyUsage=clientAuth'`);
+ * - `ca: 'v1'` makes the CA a self-signed X.509 v1 root, `ca: 'expired'` one that expired in 2020;
+ * - `caExtensions`: `-addext` values for the CA (`'basicConstraints=critical,CA:FALSE'` makes it no CA).
  */
-function issued ({ versionOne = false, caExtensions = [], caVersionOne = false } = {}) {
+function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caExtensions = [] } = {}) {
   let ca
   const leaf = inTempDir((openssl, dir) => {
-    if (caVersionOne) {
-      openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca-csr.pem', '-subj', '/CN=Test Company CA'])
+    const caRequest = ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca-csr.pem', '-subj', '/CN=Test Company CA']
+    if (kind === 'v1') {
+      openssl(caRequest)
       openssl(['x509', '-req', '-in', 'ca-csr.pem', '-signkey', 'ca-key.pem', '-sha256', '-days', '2', '-out', 'ca.pem'])
+    } else if (kind === 'expired') {
+      caFiles(dir)
+      openssl([...caRequest, '-addext', 'basicConstraints=critical,CA:TRUE'])
+      openssl(['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'ca-key.pem', '-in', 'ca-csr.pem', '-out', 'ca.pem', ...IN_2020])
     } else {
       openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'ca-key.pem', '-out', 'ca.pem',
         '-subj', '/CN=Test Company CA', '-days', '2', ...caExtensions.flatMap(ext => ['-addext', ext])])
     }
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem', '-subj', '/CN=localhost'])
-    fs.writeFileSync(path.join(dir, 'san.cnf'), `${SAN}\n`)
+    fs.writeFileSync(path.join(dir, 'leaf.cnf'), [SAN, ...leafExtensions, ''].join('\n'))
     openssl(['x509', '-req', '-in', 'csr.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-sha256',
-      '-days', '2', ...(versionOne ? [] : ['-extfile', 'san.cnf']), '-out', 'cert.pem'])
+      '-days', '2', ...(versionOne ? [] : ['-extfile', 'leaf.cnf']), '-out', 'cert.pem'])
     ca = fs.readFileSync(path.join(dir, 'ca.pem'))
   })
   return { ...leaf, ca }
 }
 
-/** A self-signed certificate that expired in 2020 (`openssl ca` is the one that takes explicit dates). */
+/** A self-signed certificate that expired in 2020. */
 function expired () {
   return inTempDir((openssl, dir) => {
-    fs.writeFileSync(path.join(dir, 'index.txt'), '')
-    fs.writeFileSync(path.join(dir, 'serial'), '01\n')
-    fs.writeFileSync(path.join(dir, 'ca.cnf'), [
-      '[ ca ]', 'default_ca = CA_default', '[ CA_default ]', 'database = index.txt', 'new_certs_dir = .',
-      'serial = serial', 'default_md = sha256', 'policy = policy_any', 'copy_extensions = copy',
-      '[ policy_any ]', 'commonName = supplied', ''
-    ].join('\n'))
+    caFiles(dir)
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem',
       '-subj', '/CN=localhost', '-addext', SAN])
     openssl(['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'csr.pem',
-      '-out', 'cert.pem', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z'])
+      '-out', 'cert.pem', ...IN_2020])
   })
 }
 

@@ -38,10 +38,10 @@ pub enum Kind {
     TlsSelfSigned,
     /// TLS: the chain does not end in a trusted root.
     TlsUnknownIssuer,
-    /// TLS: the certificate is expired or not yet valid.
+    /// TLS: a certificate of the chain has expired.
     TlsExpired,
-    /// TLS: the chain ends at a trusted certificate that fails one of OpenSSL's checks of an issuer
-    /// (not a CA, or its signature does not verify), carrying the code Node gives that check.
+    /// TLS: a certificate of the chain fails another of OpenSSL's checks (an issuer that is no CA or
+    /// did not sign, a leaf for another purpose, one not yet valid), carrying the code Node gives it.
     TlsChain(&'static str),
     /// TLS: any other handshake or protocol failure.
     TlsProtocol,

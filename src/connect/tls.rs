@@ -10,12 +10,15 @@
 //! and what Node accepts, but webpki refuses (`CaUsedAsEndEntity`). Host name and validity dates are
 //! still checked in that case. The host name is matched as Node's `tls.checkServerIdentity` does: by the
 //! subjectAltName, or by the subject's CN when the certificate names no DNS altname; a caller's
-//! `checkServerIdentity` replaces that check (see `Connector`). A trusted certificate is an issuer only
-//! where OpenSSL would take it as one (a CA by its extensions, or a v1 root), and an X.509 v1 leaf,
-//! which webpki does not parse, is verified against the trusted certificate that issued it.
+//! `checkServerIdentity` replaces that check (see `Connector`). webpki keeps only a trust anchor's name
+//! and key, so what OpenSSL also checks of a trusted certificate is checked here: it is an issuer only
+//! where OpenSSL would take it as one (a CA by its extensions, or a v1 root), and within its validity.
+//! An X.509 v1 leaf, which webpki does not parse, is verified against the trusted certificate that
+//! issued it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -610,34 +613,30 @@ impl ServerCertVerifier for Verifier {
             }
             Err(err) => return Err(err),
         };
-        if let (false, Some(parsed)) = (pinned, &parsed) {
-            rustls::client::verify_server_cert_signed_by_trust_anchor(
-                parsed,
-                roots,
-                intermediates,
-                now,
-                self.algorithms.all,
-            )
-            .map_err(|err| match err {
-                // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
-                rustls::Error::InvalidCertificate(
-                    CertificateError::UnknownIssuer | CertificateError::Other(_),
-                ) if intermediates.is_empty() && der::is_self_issued(end_entity) => self_signed(),
-                // The chain ends at a trusted certificate that may not issue: told as OpenSSL tells it.
-                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-                    std::iter::once(end_entity)
-                        .chain(intermediates)
-                        .filter_map(|cert| der::issuer(cert))
-                        .find_map(|issuer| {
-                            trusted
-                                .iter()
-                                .filter(|ca| der::subject(ca) == Some(issuer))
-                                .find_map(|ca| unsuitable_issuer(ca))
-                        })
-                        .map_or(err, ChainRefused::into_error)
-                }
-                other => other,
-            })?;
+        if let (false, Some(_)) = (pinned, &parsed) {
+            self.chain_to_anchor(end_entity, intermediates, roots, trusted, now)
+                .map_err(|err| match err {
+                    // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
+                    rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer | CertificateError::Other(_),
+                    ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
+                        self_signed()
+                    }
+                    // The chain ends at a trusted certificate that may not issue: told as OpenSSL tells it.
+                    rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                        std::iter::once(end_entity)
+                            .chain(intermediates)
+                            .filter_map(|cert| der::issuer(cert))
+                            .find_map(|issuer| {
+                                trusted
+                                    .iter()
+                                    .filter(|ca| der::subject(ca) == Some(issuer))
+                                    .find_map(|ca| unsuitable_issuer(ca))
+                            })
+                            .map_or(err, ChainRefused::into_error)
+                    }
+                    other => other,
+                })?;
         } else {
             check_validity(end_entity, now)?;
         }
@@ -673,6 +672,72 @@ impl ServerCertVerifier for Verifier {
 }
 
 impl Verifier {
+    /// webpki's chain from `end_entity` to one of `roots`, as rustls's
+    /// `verify_server_cert_signed_by_trust_anchor` builds it, except that a path ending at a trusted
+    /// certificate outside its own validity is refused (and another path tried), as OpenSSL refuses it:
+    /// webpki keeps only an anchor's name and key.
+    fn chain_to_anchor(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        roots: &RootCertStore,
+        trusted: &[CertificateDer<'static>],
+        now: UnixTime,
+    ) -> std::result::Result<(), rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(certificate_error)?;
+        let anchor_in_validity = |path: &webpki::VerifiedPath<'_>| {
+            let anchor = path.anchor();
+            let fields = (
+                anchor.subject.as_ref(),
+                anchor.subject_public_key_info.as_ref(),
+            );
+            let seconds = |at: i64| UnixTime::since_unix_epoch(Duration::from_secs(at as u64));
+            let validity = trusted
+                .iter()
+                .find(|ca| der::anchor_fields(ca) == Some(fields))
+                .and_then(|ca| der::validity(ca));
+            match validity {
+                Some((not_before, _)) if (now.as_secs() as i64) < not_before => {
+                    Err(webpki::Error::CertNotValidYet {
+                        time: now,
+                        not_before: seconds(not_before),
+                    })
+                }
+                Some((_, not_after)) if (now.as_secs() as i64) > not_after => {
+                    Err(webpki::Error::CertExpired {
+                        time: now,
+                        not_after: seconds(not_after),
+                    })
+                }
+                _ => Ok(()),
+            }
+        };
+        let verify = |usage: ServerPurpose| {
+            cert.verify_for_usage(
+                self.algorithms.all,
+                &roots.roots,
+                intermediates,
+                now,
+                usage,
+                None,
+                Some(&anchor_in_validity),
+            )
+            .map(drop)
+        };
+        match verify(ServerPurpose::Required) {
+            // webpki checks the purpose first; OpenSSL builds the chain first, and tells a chain that
+            // fails as such, whatever the leaf is for.
+            #[allow(deprecated)]
+            Err(
+                webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_),
+            ) => {
+                verify(ServerPurpose::Waived).map_err(certificate_error)?;
+                Err(ChainRefused::UNSUITABLE_PURPOSE.into_error())
+            }
+            other => other.map_err(certificate_error),
+        }
+    }
+
     /// Verifies an X.509 v1 leaf (which webpki does not parse; `openssl x509 -req -CA` makes one when
     /// given no extensions, as many tutorials show) issued by a trusted certificate itself, as OpenSSL
     /// verifies that chain of two: a trusted certificate whose subject is the leaf's issuer, whose key
@@ -736,7 +801,7 @@ fn unsuitable_issuer(cert: &[u8]) -> Option<ChainRefused> {
     let ca = der::basic_constraints_ca(cert).unwrap_or_else(|| {
         signs.is_some() || (der::is_version_one(cert) && der::is_self_issued(cert))
     });
-    (!ca).then_some(ChainRefused::NOT_A_CA)
+    (!ca).then_some(ChainRefused::UNSUITABLE_PURPOSE)
 }
 
 /// A chain that ends at a trusted certificate but fails one of OpenSSL's checks of it, with the code
@@ -753,8 +818,9 @@ impl ChainRefused {
         code: "CERT_SIGNATURE_FAILURE",
         reason: "certificate signature failure",
     };
-    /// The issuer is not a CA (OpenSSL checks it for the TLS server purpose).
-    const NOT_A_CA: Self = Self {
+    /// The certificate does not serve its purpose in a TLS server's chain: an issuer that is no CA, or
+    /// a leaf whose extendedKeyUsage leaves out serverAuth.
+    const UNSUITABLE_PURPOSE: Self = Self {
         code: "INVALID_PURPOSE",
         reason: "unsuitable certificate purpose",
     };
@@ -778,6 +844,44 @@ impl std::fmt::Display for ChainRefused {
 }
 
 impl std::error::Error for ChainRefused {}
+
+/// Whether the chain's extendedKeyUsage must allow serverAuth (webpki's `KeyUsage::server_auth`), or is
+/// waived to learn whether a chain stands apart from it.
+#[derive(Clone, Copy)]
+enum ServerPurpose {
+    Required,
+    Waived,
+}
+
+impl webpki::ExtendedKeyUsageValidator for ServerPurpose {
+    fn validate(
+        &self,
+        iter: webpki::KeyPurposeIdIter<'_, '_>,
+    ) -> std::result::Result<(), webpki::Error> {
+        match self {
+            ServerPurpose::Required => webpki::KeyUsage::server_auth().validate(iter),
+            ServerPurpose::Waived => Ok(()),
+        }
+    }
+}
+
+/// A webpki failure as rustls reports it (rustls's own mapping is private), for the failures a chain
+/// check gives; any other is kept whole as rustls keeps it.
+fn certificate_error(err: webpki::Error) -> rustls::Error {
+    use webpki::Error as E;
+    let cert = match err {
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => CertificateError::BadEncoding,
+        E::CertNotValidYet { time, not_before } => {
+            CertificateError::NotValidYetContext { time, not_before }
+        }
+        E::CertExpired { time, not_after } => CertificateError::ExpiredContext { time, not_after },
+        E::InvalidCertValidity => CertificateError::Expired,
+        E::UnknownIssuer => CertificateError::UnknownIssuer,
+        E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(cert)
+}
 
 fn self_signed() -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
@@ -1011,10 +1115,13 @@ pub fn classify(err: &rustls::Error) -> Error {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 Kind::TlsAltName
             }
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. } => Kind::TlsExpired,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => Kind::TlsExpired,
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                return Error::new(
+                    Kind::TlsChain("CERT_NOT_YET_VALID"),
+                    "certificate is not yet valid",
+                )
+            }
             CertificateError::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
                 Kind::TlsSelfSigned
             }
@@ -1033,7 +1140,7 @@ pub fn classify(err: &rustls::Error) -> Error {
         Kind::TlsAltName => format!("Hostname/IP does not match certificate's altnames: {err}"),
         Kind::TlsSelfSigned => "self-signed certificate".to_string(),
         Kind::TlsUnknownIssuer => format!("unable to verify the first certificate: {err}"),
-        Kind::TlsExpired => format!("certificate has expired or is not yet valid: {err}"),
+        Kind::TlsExpired => "certificate has expired".to_string(),
         _ => format!("TLS handshake failed: {err}"),
     };
     Error::new(kind, message)
@@ -1204,6 +1311,13 @@ mod der {
             return None;
         };
         Some((tbs, algorithm, signature))
+    }
+
+    /// What webpki keeps of a trust anchor: the subject's and the subjectPublicKeyInfo's contents.
+    pub fn anchor_fields(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+        let [_, _, subject, rest] = tbs_fields(cert)?;
+        let (_, spki, _) = tlv(rest)?;
+        Some((subject, spki))
     }
 
     /// The issuer's distinguished name (its encoded contents).
@@ -1474,7 +1588,7 @@ mod tests {
         assert_eq!(unsuitable_issuer(&cert("ca")), None);
         assert_eq!(
             unsuitable_issuer(&cert("not-ca")),
-            Some(ChainRefused::NOT_A_CA)
+            Some(ChainRefused::UNSUITABLE_PURPOSE)
         );
         assert_eq!(
             unsuitable_issuer(&cert("no-sign")),
@@ -1486,12 +1600,12 @@ mod tests {
         assert_eq!(unsuitable_issuer(&cert("signs")), None);
         assert_eq!(
             unsuitable_issuer(&cert("bare")),
-            Some(ChainRefused::NOT_A_CA)
+            Some(ChainRefused::UNSUITABLE_PURPOSE)
         );
         assert_eq!(unsuitable_issuer(&cert("v1-root")), None);
         assert_eq!(
             unsuitable_issuer(&cert("leaf")),
-            Some(ChainRefused::NOT_A_CA)
+            Some(ChainRefused::UNSUITABLE_PURPOSE)
         );
         assert!(der::is_version_one(&cert("leaf")) && !der::is_version_one(&cert("ca")));
 
