@@ -115,6 +115,8 @@ interface ConnectOptions {
   secureOptions?: number
   /** Curves offered, in order: `'X25519:P-256:P-384'` (OpenSSL's names too); `'auto'`: rustls's choice. */
   ecdhCurve?: string
+  /** Handshake signature schemes offered, in order: `'RSA-PSS+SHA256:ECDSA+SHA256'` (TLS's names too). */
+  sigalgs?: string
   /** Taken and ignored: an OpenSSL session, which rustls cannot resume from. */
   session?: Buffer
   /** Taken and ignored: OpenSSL's trace. */

@@ -222,6 +222,59 @@ test('ecdhCurve: the curves offered, as Node\'s agent offers them (the group neg
   })
 })
 
+test('sigalgs: the handshake signatures offered, as by Node\'s agent (an RSA and a P-256 server, TLS 1.2 and 1.3, both faces); names rustls lacks offer nothing, a list of only those or an unknown name is refused; part of the route', async () => {
+  const outcome = (url, agent) => new Promise(resolve => {
+    https.get(url, { agent }, res => {
+      const protocol = res.socket.getProtocol()
+      res.resume()
+      res.on('end', () => resolve(`ok ${protocol}`))
+    }).on('error', err => resolve(err.code))
+  })
+  const lists = ['RSA-PSS+SHA256', 'PSS+SHA384', 'RSA+SHA256', 'rsa_pkcs1_sha512:ECDSA+SHA384', 'ECDSA+SHA256',
+    'ecdsa_secp384r1_sha384', 'rsa_pss_rsae_sha512:ed25519', 'ed448:ECDSA+SHA256']
+  const seen = new Set()
+  for (const cert of [serverCert, selfSigned({ ec: true })]) {
+    const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, hello))
+    const url = `https://localhost:${srv.port}/`
+    try {
+      for (const sigalgs of lists) {
+        for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+          const options = { ca: cert.cert, sigalgs, maxVersion }
+          const ours = new HttpsAgent(options)
+          const node = new https.Agent(options)
+          try {
+            const expected = await outcome(url, node)
+            assert.strictEqual(await outcome(url, ours), expected, `${sigalgs} ${maxVersion}`)
+            const promised = await ours.request(url).then(res => res.text().then(() => `ok ${maxVersion}`), err => err.code)
+            assert.strictEqual(promised, expected, `${sigalgs} ${maxVersion}, Promise face`)
+            seen.add(expected)
+          } finally {
+            ours.destroy()
+            node.destroy()
+          }
+        }
+      }
+      // Per request, on one agent: a route of its own each.
+      const agent = new HttpsAgent({ ca: cert.cert })
+      try {
+        const other = cert === serverCert ? 'ECDSA+SHA256' : 'RSA-PSS+SHA256'
+        await assert.rejects(agent.request(url, { sigalgs: other }), { code: 'EPROTO' })
+        assert.strictEqual(await (await agent.request(url)).text(), 'secure hello')
+        assert.strictEqual(await outcome(url, agent), 'ok TLSv1.3')
+      } finally {
+        agent.destroy()
+      }
+    } finally {
+      await srv.close()
+    }
+  }
+  assert.deepStrictEqual([...seen].sort(), ['EPROTO', 'ok TLSv1.2', 'ok TLSv1.3'])
+  assert.throws(() => new HttpsAgent({ sigalgs: 'ed448:rsa_pss_pss_sha256' }),
+    { code: 'ERR_INVALID_ARG_VALUE', message: /'options\.sigalgs' names no signature algorithm rustls verifies/ })
+  assert.throws(() => new HttpsAgent({ sigalgs: 'RSA+SHA256:FOO' }), { code: 'ERR_INVALID_ARG_VALUE', message: /"FOO"/ })
+  assert.throws(() => new HttpsAgent({ sigalgs: 256 }), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
 test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off where the options do not say, as Node\'s tls does (with its warning); an explicit rejectUnauthorized still rules', async () => {
   const warnings = []
   const onWarning = warning => warnings.push(warning.message)

@@ -21,9 +21,13 @@ function inTempDir (make) {
   }
 }
 
-/** `san: false` makes what a bare `openssl req -x509 -subj /CN=localhost` makes: a name in the CN only. */
-function selfSigned ({ days = 2, cn = 'localhost', san = true } = {}) {
-  return inTempDir(openssl => openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
+/**
+ * `san: false` makes what a bare `openssl req -x509 -subj /CN=localhost` makes: a name in the CN only;
+ * `ec: true` a P-256 key instead of RSA.
+ */
+function selfSigned ({ days = 2, cn = 'localhost', san = true, ec = false } = {}) {
+  const key = ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048']
+  return inTempDir(openssl => openssl(['req', '-x509', ...key, '-nodes', '-sha256',
     '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, ...(san ? ['-addext', SAN] : []), '-days', String(days)]))
 }
 

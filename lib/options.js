@@ -250,7 +250,7 @@ function minDHSize (options) {
 // tls.connect options that only OpenSSL can honour. Refused rather than ignored: ignoring one would make
 // another connection than the one asked for. (Server-side options such as honorCipherOrder are ignored,
 // as Node's client ignores them.)
-const OPENSSL_ONLY = ['secureContext', 'crl', 'sigalgs',
+const OPENSSL_ONLY = ['secureContext', 'crl',
   'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'pskCallback']
 
 /**
@@ -259,7 +259,7 @@ const OPENSSL_ONLY = ['secureContext', 'crl', 'sigalgs',
  */
 const CONNECT_OPTIONS = ['lookup', 'blockList', 'family', 'hints', 'localAddress', 'localPort', 'socketPath', 'autoSelectFamily',
   'autoSelectFamilyAttemptTimeout', 'checkServerIdentity', 'ca', 'cert', 'key', 'pfx', 'passphrase', 'ciphers',
-  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'ecdhCurve', 'ALPNProtocols',
+  'rejectUnauthorized', 'servername', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'ecdhCurve', 'sigalgs', 'ALPNProtocols',
   'requestOCSP', 'proxy', 'proxyEnv',
   'minDHSize', ...OPENSSL_ONLY]
 
@@ -318,6 +318,7 @@ function connectOptions (options) {
     opensslCiphers: namesOpenSslSuite(options.ciphers),
     // Node's default, 'auto', is OpenSSL's choice of curves: rustls makes its own.
     ecdhCurve: options.ecdhCurve === 'auto' ? undefined : string(options, 'ecdhCurve'),
+    sigalgs: string(options, 'sigalgs'),
     rejectUnauthorized: boolean(options, 'rejectUnauthorized', verifiesByDefault(), 'options.rejectUnauthorized'),
     servername: string(options, 'servername'),
     minVersion: versions.minVersion,

@@ -77,6 +77,8 @@ pub struct NativeConnect {
     pub openssl_ciphers: Option<bool>,
     /// Node's `ecdhCurve`, `'auto'` left out (see [`TlsOptions::curves`]).
     pub ecdh_curve: Option<String>,
+    /// Node's `sigalgs` (see [`TlsOptions::sigalgs`]).
+    pub sigalgs: Option<String>,
     /// Node's `ALPNProtocols`, each name's bytes.
     #[napi(js_name = "ALPNProtocols")]
     pub alpn_protocols: Option<Vec<Buffer>>,
@@ -186,6 +188,7 @@ impl NativeConnect {
             ciphers: self.ciphers.clone(),
             openssl_names: self.openssl_ciphers.unwrap_or(false),
             curves: self.ecdh_curve.clone(),
+            sigalgs: self.sigalgs.clone(),
             alpn: self
                 .alpn_protocols
                 .as_ref()

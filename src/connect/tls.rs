@@ -61,6 +61,9 @@ pub struct TlsOptions {
     /// Node's `ecdhCurve` other than `'auto'`: the key exchange groups offered, by OpenSSL's names, in
     /// order (see [`with_curves`]).
     pub curves: Option<String>,
+    /// Node's `sigalgs`: the handshake signature schemes offered, by OpenSSL's names, in order (see
+    /// [`signature_schemes`]).
+    pub sigalgs: Option<String>,
     /// The protocols offered by ALPN (Node's `ALPNProtocols`); `None`: `http/1.1`, the one spoken.
     pub alpn: Option<Vec<Vec<u8>>>,
     pub sessions: SessionCache,
@@ -383,6 +386,52 @@ fn with_curves(provider: &CryptoProvider, curves: &str) -> Result<CryptoProvider
     })
 }
 
+/// The handshake signature schemes of a `sigalgs` list, in the order given, among `offered`: OpenSSL's
+/// names (`RSA+SHA256`, `RSA-PSS+SHA256` or `PSS+SHA256`, `ECDSA+SHA256`, `ed25519`) or TLS's
+/// (`rsa_pss_rsae_sha256`, `ecdsa_secp256r1_sha256`). A name rustls does not verify (SHA-1, ed448, the
+/// `rsa_pss_pss_*` schemes) offers nothing; a list that leaves none is refused, as is a name nobody has
+/// (OpenSSL throws for one).
+fn signature_schemes(sigalgs: &str, offered: &[SignatureScheme]) -> Result<Vec<SignatureScheme>> {
+    use SignatureScheme as S;
+    let refused = |why: &str| {
+        invalid(format!(
+            "The property 'options.sigalgs' {why}. Received {sigalgs:?}"
+        ))
+    };
+    let mut schemes = Vec::new();
+    for name in sigalgs.split(':').map(str::trim) {
+        let named: &[S] = match name.to_ascii_lowercase().as_str() {
+            "rsa+sha256" | "rsa_pkcs1_sha256" => &[S::RSA_PKCS1_SHA256],
+            "rsa+sha384" | "rsa_pkcs1_sha384" => &[S::RSA_PKCS1_SHA384],
+            "rsa+sha512" | "rsa_pkcs1_sha512" => &[S::RSA_PKCS1_SHA512],
+            "rsa-pss+sha256" | "pss+sha256" | "rsa_pss_rsae_sha256" => &[S::RSA_PSS_SHA256],
+            "rsa-pss+sha384" | "pss+sha384" | "rsa_pss_rsae_sha384" => &[S::RSA_PSS_SHA384],
+            "rsa-pss+sha512" | "pss+sha512" | "rsa_pss_rsae_sha512" => &[S::RSA_PSS_SHA512],
+            "ecdsa+sha256" | "ecdsa_secp256r1_sha256" => &[S::ECDSA_NISTP256_SHA256],
+            "ecdsa+sha384" | "ecdsa_secp384r1_sha384" => &[S::ECDSA_NISTP384_SHA384],
+            "ecdsa+sha512" | "ecdsa_secp521r1_sha512" => &[S::ECDSA_NISTP521_SHA512],
+            "ed25519" => &[S::ED25519],
+            "ed448" | "rsa+sha1" | "rsa_pkcs1_sha1" | "ecdsa+sha1" | "ecdsa_sha1"
+            | "rsa+sha224" | "ecdsa+sha224" | "rsa_pss_pss_sha256" | "rsa_pss_pss_sha384"
+            | "rsa_pss_pss_sha512" => &[],
+            _ => {
+                return Err(refused(&format!(
+                    "names {name:?}, which is no signature algorithm"
+                )))
+            }
+        };
+        for scheme in named {
+            if offered.contains(scheme) && !schemes.contains(scheme) {
+                schemes.push(*scheme);
+            }
+        }
+    }
+    if schemes.is_empty() {
+        return Err(refused("names no signature algorithm rustls verifies (RSA, RSA-PSS and ECDSA with SHA-256, -384 or -512, ed25519)"));
+    }
+    Ok(schemes)
+}
+
 /// OpenSSL's "no cipher match", naming what rustls has.
 fn no_cipher_match(ciphers: &str) -> Error {
     let known: Vec<String> = tls13_suites()
@@ -518,9 +567,15 @@ fn verifier(
     } else {
         Trust::Any
     };
+    let schemes = options
+        .sigalgs
+        .as_deref()
+        .map(|sigalgs| signature_schemes(sigalgs, &algorithms.supported_schemes()))
+        .transpose()?;
     Ok(Arc::new(Verifier {
         trust,
         algorithms,
+        schemes,
         stapled,
     }))
 }
@@ -562,6 +617,9 @@ enum Trust {
 struct Verifier {
     trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
+    /// Node's `sigalgs`: the only handshake signature schemes offered and taken; `None`: all of
+    /// `algorithms`.
+    schemes: Option<Vec<SignatureScheme>>,
     stapled: Option<Arc<Stapled>>,
 }
 
@@ -652,6 +710,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.offered(dss)?;
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, false).ok_or(err))
     }
@@ -662,16 +721,31 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.offered(dss)?;
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, true).ok_or(err))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        match &self.schemes {
+            Some(schemes) => schemes.clone(),
+            None => self.algorithms.supported_schemes(),
+        }
     }
 }
 
 impl Verifier {
+    /// A server signed its handshake with a scheme `sigalgs` left out: refused, as rustls refuses one
+    /// it did not offer at all.
+    fn offered(&self, dss: &DigitallySignedStruct) -> std::result::Result<(), rustls::Error> {
+        match &self.schemes {
+            Some(schemes) if !schemes.contains(&dss.scheme) => {
+                Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// webpki's chain from `end_entity` to one of `roots`, as rustls's
     /// `verify_server_cert_signed_by_trust_anchor` builds it, except that a path ending at a trusted
     /// certificate outside its own validity is refused (and another path tried), as OpenSSL refuses it:
@@ -1409,6 +1483,7 @@ mod tests {
                 names: true,
             },
             algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+            schemes: None,
             stapled: None,
         };
         let verify = |name: &str| {
@@ -1536,6 +1611,29 @@ mod tests {
         assert_eq!(names("prime256v1:secp521r1:P-256"), ["secp256r1"]);
         let err = with_curves(&provider(), "secp521r1:X448").unwrap_err();
         assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+    }
+
+    #[test]
+    fn sigalgs_name_what_openssl_names() {
+        use SignatureScheme as S;
+        let all = provider()
+            .signature_verification_algorithms
+            .supported_schemes();
+        let schemes = |list: &str| signature_schemes(list, &all);
+        assert_eq!(
+            schemes("PSS+SHA384:ecdsa_secp256r1_sha256:ed448:RSA+SHA512:RSA-PSS+SHA384").unwrap(),
+            [
+                S::RSA_PSS_SHA384,
+                S::ECDSA_NISTP256_SHA256,
+                S::RSA_PKCS1_SHA512
+            ]
+        );
+        for refused in ["ed448:RSA+SHA1", "", "RSA+SHA256:FOO"] {
+            assert_eq!(
+                schemes(refused).unwrap_err().code(),
+                "ERR_INVALID_ARG_VALUE"
+            );
+        }
     }
 
     /// Runs `openssl` as a user would, each command in turn in one fresh folder, and returns the
