@@ -462,7 +462,7 @@ test('a 50 MiB download and a 20 MiB upload stream with bounded memory', async (
   }
 })
 
-test('TLS failures carry Node\'s codes; plain HTTP on an https URL fails with a code', async () => {
+test('TLS failures carry Node\'s codes (and, past or before a certificate\'s validity, its messages); plain HTTP on an https URL fails with a code', async () => {
   const good = selfSigned()
   const old = expired()
   const servers = await Promise.all([
@@ -482,6 +482,22 @@ test('TLS failures carry Node\'s codes; plain HTTP on an https URL fails with a 
     await assert.rejects(agent({ ca: old.cert }).request(`https://localhost:${stale.port}/`), { code: 'CERT_HAS_EXPIRED' })
     await assert.rejects(agent({ ca: good.cert }).request(`https://localhost:${plain.port}/`), { code: 'EPROTO' })
     await assert.rejects(get(`https://localhost:${stale.port}/`, agent({ ca: old.cert })), { code: 'CERT_HAS_EXPIRED' })
+    // Node's codes and messages, both faces, for a certificate past or before its validity.
+    const early = expired({ notYet: true })
+    const future = await listenCounting(https.createServer({ key: early.key, cert: early.cert }, (req, res) => res.end('ok')))
+    try {
+      for (const [server, cert] of [[stale, old], [future, early]]) {
+        const url = `https://localhost:${server.port}/`
+        const node = await get(url, new https.Agent({ ca: cert.cert })).catch(err => err)
+        assert.match(node.code, /^CERT_(HAS_EXPIRED|NOT_YET_VALID)$/)
+        for (const failed of [await agent({ ca: cert.cert }).request(url).catch(err => err), await get(url, agent({ ca: cert.cert })).catch(err => err)]) {
+          assert.strictEqual(failed.code, node.code)
+          assert.strictEqual(failed.message.split(';')[0], node.message.split(';')[0])
+        }
+      }
+    } finally {
+      await future.close()
+    }
   } finally {
     for (const a of agents) a.destroy()
     await Promise.all(servers.map(s => s.close()))

@@ -77,14 +77,14 @@ function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caE
   return { ...leaf, ca }
 }
 
-/** A self-signed certificate that expired in 2020. */
-function expired () {
+/** A self-signed certificate that expired in 2020 (`notYet: true`: one valid from 2099 on). */
+function expired ({ notYet = false } = {}) {
   return inTempDir((openssl, dir) => {
     caFiles(dir)
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem',
       '-subj', '/CN=localhost', '-addext', SAN])
     openssl(['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'csr.pem',
-      '-out', 'cert.pem', ...IN_2020])
+      '-out', 'cert.pem', ...(notYet ? ['-startdate', '20990101000000Z', '-enddate', '20990102000000Z'] : IN_2020)])
   })
 }
 
