@@ -153,6 +153,46 @@ test('an agent whose carrier is forced to the pipe uses the pipe, over http and 
   })
 })
 
+test('a response read only after its server closed the connection gets its whole body (pipe, http and https): the socket ends once what it holds is read', async () => {
+  const cert = selfSigned()
+  const body = Buffer.alloc(60 * 1024, 'b')
+  let serverClosed, rest
+  const handler = (req, res) => {
+    serverClosed = once(req.socket, 'close')
+    res.writeHead(200, { connection: 'close', 'content-length': body.length })
+    res.write(body.subarray(0, 30 * 1024))
+    rest = () => res.end(body.subarray(30 * 1024))
+  }
+  const cases = [
+    [http.createServer(handler), new Agent({ [CARRIER]: 'pipe' })],
+    [https.createServer({ key: cert.key, cert: cert.cert }, handler), new HttpsAgent({ ca: cert.cert, [CARRIER]: 'pipe' })]
+  ]
+  for (const [server, agent] of cases) {
+    await withAgent(server, agent, async srv => {
+      for (let i = 0; i < 3; i++) {
+        const res = await new Promise((resolve, reject) => {
+          (srv.url.startsWith('https:') ? https : http).get(srv.url, { agent }, res => {
+            // Unread, the response holds the first part and the socket stops flowing. The rest and the end
+            // of the connection come now, while this thread is held: Rust reads them into one batch, the
+            // socket keeps the rest, then hears that the connection closed.
+            rest()
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+            resolve(res)
+          }).on('error', reject)
+        })
+        // The server's side closes once ours did.
+        await serverClosed
+        await new Promise(resolve => setImmediate(resolve))
+        assert.strictEqual(res.destroyed, false, 'the response was cut off as the connection closed')
+        const chunks = []
+        res.on('data', chunk => chunks.push(chunk))
+        await once(res, 'end')
+        assert.strictEqual(Buffer.concat(chunks).length, body.length)
+      }
+    })
+  }
+})
+
 test('under load new connections take the pipe: the first four in flight get an fd, the rest do not', async () => {
   const held = []
   const server = http.createServer((req, res) => {
