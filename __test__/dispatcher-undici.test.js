@@ -323,6 +323,41 @@ test('a FormData body from npm\'s undici (its own class) or Node\'s goes as mult
   })
 })
 
+test('a FormData body of known size goes with the Content-Length undici sends (names and values that escaping and line breaks change, files, a Blob); one with a stream part goes chunked', async () => {
+  const seen = (req, res) => {
+    let received = 0
+    req.on('data', chunk => { received += chunk.length })
+    req.on('end', () => res.end(JSON.stringify({ declared: req.headers['content-length'] ?? null, chunked: req.headers['transfer-encoding'] ?? null, received })))
+  }
+  const form = FormDataOf => {
+    const form = new FormDataOf()
+    form.append('plain', 'value')
+    form.append('lines "quoted"\nname', 'one\ntwo\r\nthree\rfour é ✓')
+    form.append('file', new undici.File(['file body ✓'], 'a "b".txt', { type: 'text/plain' }))
+    form.append('blob', new Blob([Buffer.alloc(1000, 1)]))
+    return form
+  }
+  await withServer(seen, async (srv, agent) => {
+    const undiciAgent = new undici.Agent()
+    try {
+      for (const FormDataOf of [undici.FormData, FormData]) {
+        const ours = await (await undici.request(srv.url, { dispatcher: agent, method: 'POST', body: form(FormDataOf) })).body.json()
+        const theirs = await (await undici.request(srv.url, { dispatcher: undiciAgent, method: 'POST', body: form(FormDataOf) })).body.json()
+        assert.strictEqual(ours.chunked, null)
+        assert.strictEqual(Number(ours.declared), ours.received)
+        assert.deepStrictEqual(ours, theirs)
+      }
+      // A part whose size is unknown: chunked, as undici sends it.
+      const streamed = new undici.FormData()
+      streamed.append('stream', { [Symbol.toStringTag]: 'Blob', type: 'text/plain', stream: () => Readable.from([Buffer.from('abc')]) })
+      const answer = await (await undici.request(srv.url, { dispatcher: agent, method: 'POST', body: streamed })).body.json()
+      assert.deepStrictEqual([answer.declared, answer.chunked], [null, 'chunked'])
+    } finally {
+      await undiciAgent.close()
+    }
+  })
+})
+
 test('close() lets requests in flight finish, then refuses new ones; destroy(err) fails those in flight with err, destroy() with undici\'s UND_ERR_DESTROYED', async () => {
   const held = []
   const arrived = []

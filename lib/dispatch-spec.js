@@ -3,6 +3,7 @@
 // shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked with Node's error
 // codes and turned into what the native request and the socket face take.
 
+const crypto = require('node:crypto')
 const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
@@ -56,25 +57,52 @@ function formDataLike (body) {
     body[Symbol.toStringTag] === 'FormData' && typeof body.entries === 'function' && typeof body.getAll === 'function')
 }
 
-/** A FormData of another undici copy, as Node's global one: the same entries, files with their names. */
-function nativeFormData (foreign) {
-  const form = new FormData()
-  for (const [name, value] of foreign.entries()) {
-    if (typeof value === 'string') form.append(name, value)
-    else form.append(name, value, value.name)
+const CRLF = Buffer.from('\r\n')
+
+/**
+ * `form` (of any undici copy) encoded as multipart/form-data, as undici's encoder writes it (its
+ * boundary's shape, its escapes and line breaks): the content type, the length (null when a value's size
+ * is unknown, which undici sends chunked) and the body, counted from the very chunks it yields. A value
+ * of another copy's Blob class (npm undici's stream-backed files) is read through its own `stream()`.
+ */
+function multipart (form) {
+  const boundary = `----formdata-undici-0${String(crypto.randomInt(1e11)).padStart(11, '0')}`
+  const escape = text => text.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22')
+  const lines = text => text.replace(/\r?\n|\r/g, '\r\n')
+  const prefix = `--${boundary}\r\nContent-Disposition: form-data`
+  const parts = []
+  let length = 0
+  for (const [name, value] of form.entries()) {
+    const named = `${prefix}; name="${escape(lines(name))}"`
+    if (typeof value === 'string') {
+      parts.push(Buffer.from(`${named}\r\n\r\n${lines(value)}\r\n`))
+      if (length !== null) length += parts.at(-1).length
+      continue
+    }
+    const head = Buffer.from(`${named}${value.name ? `; filename="${escape(value.name)}"` : ''}\r\n` +
+      `Content-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`)
+    parts.push(head, value, CRLF)
+    length = typeof value.size === 'number' && length !== null ? length + head.length + value.size + CRLF.length : null
   }
-  return form
+  parts.push(Buffer.from(`--${boundary}--\r\n`))
+  if (length !== null) length += parts.at(-1).length
+  async function * body () {
+    for (const part of parts) {
+      if (Buffer.isBuffer(part)) yield part
+      else yield * part.stream()
+    }
+  }
+  return { type: `multipart/form-data; boundary=${boundary}`, length, body: body() }
 }
 
 /** The request body as `toBody` gives it; FormData and Blob add the headers their encoding implies. */
 function requestBody (body, headers) {
   const setDefault = (name, value) => { if (value && !hasHeader(headers, name)) headers.push(name, value) }
   if (formDataLike(body)) {
-    // Node's Response encodes it, with its boundary; a foreign one is copied into Node's first (the
-    // undici in Node 24 recognises its own class alone).
-    const encoded = new globalThis.Response(body instanceof FormData ? body : nativeFormData(body))
-    setDefault('content-type', encoded.headers.get('content-type'))
-    return toBody(encoded.body)
+    const form = multipart(body)
+    setDefault('content-type', form.type)
+    if (form.length !== null && !hasHeader(headers, 'transfer-encoding')) setDefault('content-length', String(form.length))
+    return toBody(form.body)
   }
   if (body instanceof Blob) {
     setDefault('content-type', body.type)
