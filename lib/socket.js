@@ -229,12 +229,14 @@ class RustSocket extends Duplex {
     if (this[kIdle] && expired) this.emit('timeout')
     // An idle socket that closes is no one's error (Node's free sockets swallow theirs too).
     if (err && !this[kIdle]) this.destroy(err)
-    else if (this.readableEnded) this.destroy()
+    else if (this[kIdle] || this.readableEnded) this.destroy()
     else {
       // What came before the close is still the reader's (a paused response may hold the rest of its
-      // body here): as a net.Socket that saw EOF, the socket ends once that is read, then closes.
+      // body here): as a net.Socket that saw EOF, the socket ends once that is read (at once when it
+      // holds nothing), then closes.
       this.push(null)
       this.once('end', () => this.destroy())
+      this.read(0)
     }
   }
 
