@@ -193,6 +193,37 @@ test('checkServerIdentity replaces the name check: it may accept a name the cert
   })
 })
 
+test('checkServerIdentity refuses with any truthy answer, as tls.connect does: a string, an object, an Error of another realm, a Promise (an async function); a falsy one accepts (both faces)', async () => {
+  const otherRealm = require('node:vm').runInNewContext('new Error("other realm")')
+  await serve(withSan, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    for (const answer of ['a string', true, { code: 'PLAIN', message: 'plain object' }, otherRealm, Promise.resolve(undefined)]) {
+      const checkServerIdentity = () => answer
+      const node = new https.Agent({ ca: withSan.cert, checkServerIdentity })
+      const ours = new HttpsAgent({ ca: withSan.cert, checkServerIdentity })
+      try {
+        // (Boxed: a Promise returned from a handler would be awaited.)
+        const refused = through => through.then(() => ['answered'], err => [err])
+        assert.deepStrictEqual(await refused(get(url, { agent: node })), [answer])
+        assert.strictEqual((await refused(get(url, { agent: ours })))[0], answer)
+        assert.strictEqual((await refused(ours.request(url)))[0], answer)
+        assert.strictEqual(srv.requests(), 0)
+      } finally {
+        node.destroy()
+        ours.destroy()
+      }
+    }
+    for (const answer of [undefined, null, 0, '', false]) {
+      const ours = new HttpsAgent({ ca: withSan.cert, checkServerIdentity: () => answer })
+      try {
+        assert.strictEqual(await (await ours.request(url)).text(), 'secure hello')
+      } finally {
+        ours.destroy()
+      }
+    }
+  })
+})
+
 test('per-request TLS options are served by the pool on routes of their own: trust never leaks (both faces)', async () => {
   await serve(withSan, async srv => {
     const agent = new HttpsAgent()

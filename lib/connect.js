@@ -482,7 +482,7 @@ class Connections {
     this.native.answerLookup(ticket, allowed)
   }
 
-  /** As tls.connect: an Error returned (or thrown) fails the connection before it is used. */
+  /** As tls.connect: what it returns (an Error, or any truthy value) or throws fails the connection before it is used. */
   checkServerIdentity (fn, { ticket, host, certs }) {
     let result
     try {
@@ -490,7 +490,8 @@ class Connections {
     } catch (err) {
       result = err
     }
-    if (result instanceof Error) this.fail(ticket, result)
+    // Any truthy answer refuses, as tls.connect takes it (an Error of another realm, a string, a Promise).
+    if (result) this.fail(ticket, result)
     else this.native.answerOk(ticket)
   }
 }
