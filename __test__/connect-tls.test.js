@@ -125,7 +125,7 @@ function child (script, env) {
   })
 }
 
-test('NODE_EXTRA_CA_CERTS is trusted without `ca`, as by Node; without it the same server is refused', async () => {
+test('NODE_EXTRA_CA_CERTS is trusted without `ca` (or with `ca: \'\'`), as by Node; without it, or with `ca: []`, the same server is refused', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keepalive-agent-extra-ca-'))
   const caFile = path.join(dir, 'company-ca.pem')
   fs.writeFileSync(caFile, company.ca)
@@ -144,6 +144,22 @@ test('NODE_EXTRA_CA_CERTS is trusted without `ca`, as by Node; without it the sa
           .finally(() => agent.destroy())`
       assert.strictEqual(await child(script, { NODE_EXTRA_CA_CERTS: caFile }), '200 200')
       assert.strictEqual(await child(script, { NODE_EXTRA_CA_CERTS: '' }), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+      // `ca: ''` is the default trust; `ca: []` trusts nothing, not the defaults: as Node's agent, both faces.
+      const withCa = ca => `
+        const { HttpsAgent } = require(${JSON.stringify(path.join(__dirname, '..'))})
+        const https = require('node:https')
+        const url = 'https://localhost:${srv.port}/'
+        const outcome = agent => Promise.all([
+          new Promise(resolve => https.get(url, { agent }, res => { res.resume(); res.on('end', () => resolve(res.statusCode)) })
+            .on('error', err => resolve(err.code))),
+          agent.request ? agent.request(url).then(r => r.status, err => err.code) : 'none'
+        ])
+        Promise.all([outcome(new https.Agent({ ca: ${ca} })), outcome(new HttpsAgent({ ca: ${ca} }))])
+          .then(([node, ours]) => console.log(node[0] + ' ' + ours.join(' ')), e => console.log('failed ' + e.message))
+          .finally(() => process.exit())`
+      assert.strictEqual(await child(withCa("''"), { NODE_EXTRA_CA_CERTS: caFile }), '200 200 200')
+      assert.strictEqual(await child(withCa('[]'), { NODE_EXTRA_CA_CERTS: caFile }),
+        'UNABLE_TO_VERIFY_LEAF_SIGNATURE UNABLE_TO_VERIFY_LEAF_SIGNATURE UNABLE_TO_VERIFY_LEAF_SIGNATURE')
     })
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })

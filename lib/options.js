@@ -309,7 +309,8 @@ function connectOptions (options) {
     checkServerIdentity: func(options, 'checkServerIdentity'),
     createConnection: func(options, 'createConnection'),
     proxy: proxySetting(options),
-    ca: pemList(options, 'ca'),
+    // Falsy (an empty string) is Node's default trust; an empty list trusts nothing, as in Node.
+    ca: options.ca === '' ? undefined : pemList(options, 'ca'),
     cert: pemList(options, 'cert'),
     key: keys?.[0],
     pfx: pfx?.[0],

@@ -176,7 +176,10 @@ impl NativeConnect {
             _ => None,
         };
         TlsOptions {
-            ca: pems(&self.ca),
+            ca: self
+                .ca
+                .as_ref()
+                .map(|list| list.iter().map(|b| b.to_vec()).collect()),
             cert: pems(&self.cert),
             key: self.key.as_ref().map(|b| b.to_vec()),
             reject_unauthorized: self.reject_unauthorized,

@@ -37,8 +37,9 @@ use crate::error::{Error, Kind, Result};
 /// options compare equal and share one [`ClientConfig`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
-    /// PEM blocks of trusted certificates; empty means the default roots.
-    pub ca: Vec<Vec<u8>>,
+    /// PEM blocks of trusted certificates, which replace the default roots; `None`: the default roots
+    /// (an empty list trusts nothing, as Node's).
+    pub ca: Option<Vec<Vec<u8>>>,
     /// PEM blocks of the client certificate chain.
     pub cert: Vec<Vec<u8>>,
     /// PEM private key of the client certificate.
@@ -551,12 +552,15 @@ fn verifier(
     algorithms: WebPkiSupportedAlgorithms,
     stapled: Option<Arc<Stapled>>,
 ) -> Result<Arc<Verifier>> {
-    let ca = parse_certs(&options.ca, "ca")?;
-    let (roots, pinned) = if ca.is_empty() {
-        let default = default_trust();
-        (default.roots.clone(), default.certs.clone())
-    } else {
-        (Arc::new(trust_anchors(&ca)), Arc::new(ca))
+    let (roots, pinned) = match &options.ca {
+        None => {
+            let default = default_trust();
+            (default.roots.clone(), default.certs.clone())
+        }
+        Some(pems) => {
+            let ca = parse_certs(pems, "ca")?;
+            (Arc::new(trust_anchors(&ca)), Arc::new(ca))
+        }
     };
     let trust = if options.reject_unauthorized {
         Trust::Verified {
