@@ -555,6 +555,33 @@ test('a certificate issued by one given in ca is checked as Node checks it: an X
   }, { handler })
 })
 
+test('a name found in the CN under a CA with name constraints: refused where it has a dot (OpenSSL checks it against them; webpki cannot), taken where it has none, as Node (v3 and v1 leaves, both faces)', async () => {
+  const constraint = ['nameConstraints=critical,permitted;DNS:example.com']
+  const cases = [
+    [issued({ caExtensions: constraint, cn: 'host.localhost', san: false, leafExtensions: ['basicConstraints=CA:FALSE'] }), 'host.localhost'],
+    [issued({ caExtensions: constraint, cn: 'host.localhost', versionOne: true }), 'host.localhost'],
+    [issued({ caExtensions: constraint, san: false, leafExtensions: ['basicConstraints=CA:FALSE'] }), 'localhost']
+  ]
+  const seen = []
+  for (const [cert, servername] of cases) {
+    await serve(cert, async srv => {
+      const url = `https://localhost:${srv.port}/`
+      const node = new https.Agent({ ca: cert.ca, servername })
+      const ours = new HttpsAgent({ ca: cert.ca, servername })
+      try {
+        const expected = await get(url, { agent: node }).then(() => 'ok', err => err.code)
+        assert.strictEqual(await get(url, { agent: ours }).then(() => 'ok', err => err.code), expected, servername)
+        assert.strictEqual(await ours.request(url).then(() => 'ok', err => err.code), expected, servername)
+        seen.push(expected)
+      } finally {
+        node.destroy()
+        ours.destroy()
+      }
+    })
+  }
+  assert.deepStrictEqual(seen, ['UNSPECIFIED', 'UNSPECIFIED', 'ok'])
+})
+
 test('ALPNProtocols is offered as given (an array, or a Buffer in wire format), per agent or request, as by Node\'s agent; no common protocol fails the handshake', async () => {
   await serve(withSan, async srv => {
     const url = `https://localhost:${srv.port}/`

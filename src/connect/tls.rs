@@ -669,13 +669,17 @@ impl ServerCertVerifier for Verifier {
             Err(_) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
                 return Err(self_signed())
             }
-            Err(_) if der::is_version_one(end_entity) => {
-                self.issued_by_trusted(end_entity, trusted, now)?;
-                None
-            }
+            Err(_) if der::is_version_one(end_entity) => None,
             Err(err) => return Err(err),
         };
-        if let (false, Some(_)) = (pinned, &parsed) {
+        let constrained = if pinned {
+            check_validity(end_entity, now)?;
+            Constrained(false)
+        } else if parsed.is_none() {
+            let constrained = self.issued_by_trusted(end_entity, trusted, now)?;
+            check_validity(end_entity, now)?;
+            constrained
+        } else {
             self.chain_to_anchor(end_entity, intermediates, roots, trusted, now)
                 .map_err(|err| match err {
                     // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
@@ -698,12 +702,10 @@ impl ServerCertVerifier for Verifier {
                             .map_or(err, ChainRefused::into_error)
                     }
                     other => other,
-                })?;
-        } else {
-            check_validity(end_entity, now)?;
-        }
+                })?
+        };
         if *names {
-            verify_name(parsed.as_ref(), end_entity, server_name)?;
+            verify_name(parsed.as_ref(), end_entity, server_name, constrained)?;
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -761,7 +763,7 @@ impl Verifier {
         roots: &RootCertStore,
         trusted: &[CertificateDer<'static>],
         now: UnixTime,
-    ) -> std::result::Result<(), rustls::Error> {
+    ) -> std::result::Result<Constrained, rustls::Error> {
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(certificate_error)?;
         let anchor_in_validity = |path: &webpki::VerifiedPath<'_>| {
             let anchor = path.anchor();
@@ -800,7 +802,14 @@ impl Verifier {
                 None,
                 Some(&anchor_in_validity),
             )
-            .map(drop)
+            .map(|path| {
+                Constrained(
+                    path.anchor().name_constraints.is_some()
+                        || path
+                            .intermediate_certificates()
+                            .any(|c| der::has_name_constraints(&c.der())),
+                )
+            })
         };
         match verify(ServerPurpose::Required) {
             // webpki checks the purpose first; OpenSSL builds the chain first, and tells a chain that
@@ -826,7 +835,7 @@ impl Verifier {
         leaf: &CertificateDer<'_>,
         trusted: &[CertificateDer<'static>],
         now: UnixTime,
-    ) -> std::result::Result<(), rustls::Error> {
+    ) -> std::result::Result<Constrained, rustls::Error> {
         let (tbs, algorithm, signature) = der::signed_parts(leaf).ok_or(
             rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
         )?;
@@ -855,7 +864,10 @@ impl Verifier {
         for ca in trusted.iter().filter(|ca| der::subject(ca) == Some(issuer)) {
             let refused = match unsuitable_issuer(ca) {
                 Some(refused) => refused,
-                None if signed_by(ca) => return check_validity(ca, now),
+                None if signed_by(ca) => {
+                    return check_validity(ca, now)
+                        .map(|()| Constrained(der::has_name_constraints(ca)))
+                }
                 None => ChainRefused::BAD_SIGNATURE,
             };
             refusal.get_or_insert(refused);
@@ -882,6 +894,10 @@ fn unsuitable_issuer(cert: &[u8]) -> Option<ChainRefused> {
     (!ca).then_some(ChainRefused::UNSUITABLE_PURPOSE)
 }
 
+/// Whether a CA of the verified chain (its anchor included) carries name constraints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Constrained(bool);
+
 /// A chain that ends at a trusted certificate but fails one of OpenSSL's checks of it, with the code
 /// and reason Node reports for that check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -901,6 +917,13 @@ impl ChainRefused {
     const UNSUITABLE_PURPOSE: Self = Self {
         code: "INVALID_PURPOSE",
         reason: "unsuitable certificate purpose",
+    };
+    /// The host matched the subject's CN, and a CA of the chain constrains names: OpenSSL checks the CN
+    /// against the constraints (a violation is its `UNSPECIFIED` "permitted subtree violation"); webpki
+    /// does not, so it is refused.
+    const CN_UNDER_NAME_CONSTRAINTS: Self = Self {
+        code: "UNSPECIFIED",
+        reason: "name constraints of the chain not checked against a name in the subject CN",
     };
     /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
     const KEY_USAGE: Self = Self {
@@ -1000,6 +1023,7 @@ fn verify_name(
     parsed: Option<&ParsedCertificate<'_>>,
     cert: &CertificateDer<'_>,
     server_name: &ServerName<'_>,
+    constrained: Constrained,
 ) -> std::result::Result<(), rustls::Error> {
     let err = match parsed.map(|p| rustls::client::verify_server_name(p, server_name)) {
         Some(Ok(())) => return Ok(()),
@@ -1007,12 +1031,18 @@ fn verify_name(
         None => rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
     };
     if let ServerName::DnsName(host) = server_name {
-        if !der::has_dns_alt_name(cert)
-            && der::common_names(cert)
-                .iter()
-                .any(|cn| host_matches(host.as_ref(), cn))
-        {
-            return Ok(());
+        let names = der::common_names(cert);
+        let matched = names.iter().find(|cn| host_matches(host.as_ref(), cn));
+        if let (false, Some(cn)) = (der::has_dns_alt_name(cert), matched) {
+            // webpki checks name constraints against altnames only: a name from the CN under a
+            // constrained CA is refused rather than taken unchecked. (OpenSSL checks a CN against them
+            // when it has a dot, as a host name; one without is left alone there, and here.)
+            return match constrained {
+                Constrained(true) if cn.contains('.') => {
+                    Err(ChainRefused::CN_UNDER_NAME_CONSTRAINTS.into_error())
+                }
+                _ => Ok(()),
+            };
         }
     }
     Err(rustls::Error::InvalidCertificate(CertificateError::Other(
@@ -1268,6 +1298,7 @@ mod der {
     const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
     const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
     const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    const OID_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
 
     /// The subject's common names.
     pub fn common_names(cert: &[u8]) -> Vec<String> {
@@ -1331,6 +1362,11 @@ mod der {
             }
         }
         None
+    }
+
+    /// Whether the certificate carries the nameConstraints extension.
+    pub fn has_name_constraints(cert: &[u8]) -> bool {
+        extension(cert, OID_NAME_CONSTRAINTS).is_some()
     }
 
     /// Whether the subjectAltName extension holds a dNSName.
@@ -1721,13 +1757,13 @@ mod tests {
         let leaf = cert("leaf");
         assert_eq!(
             verifier.issued_by_trusted(&leaf, &[cert("other"), cert("ca")], now),
-            Ok(())
+            Ok(Constrained(false))
         );
         let refused = |trusted: &[CertificateDer<'static>]| match verifier
             .issued_by_trusted(&leaf, trusted, now)
         {
             Err(err) => classify(&err).code(),
-            Ok(()) => "verified",
+            Ok(_) => "verified",
         };
         assert_eq!(refused(&[cert("other")]), "CERT_SIGNATURE_FAILURE");
         assert_eq!(refused(&[cert("not-ca")]), "INVALID_PURPOSE");
