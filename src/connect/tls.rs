@@ -907,29 +907,28 @@ pub struct ChainRefused {
 }
 
 impl ChainRefused {
+    const fn new(code: &'static str, reason: &'static str) -> Self {
+        Self { code, reason }
+    }
+
     /// The issuer's key does not verify the certificate's signature.
-    const BAD_SIGNATURE: Self = Self {
-        code: "CERT_SIGNATURE_FAILURE",
-        reason: "certificate signature failure",
-    };
+    const BAD_SIGNATURE: Self =
+        Self::new("CERT_SIGNATURE_FAILURE", "certificate signature failure");
     /// The certificate does not serve its purpose in a TLS server's chain: an issuer that is no CA, or
     /// a leaf whose extendedKeyUsage leaves out serverAuth.
-    const UNSUITABLE_PURPOSE: Self = Self {
-        code: "INVALID_PURPOSE",
-        reason: "unsuitable certificate purpose",
-    };
+    const UNSUITABLE_PURPOSE: Self = Self::new("INVALID_PURPOSE", "unsuitable certificate purpose");
     /// The host matched the subject's CN, and a CA of the chain constrains names: OpenSSL checks the CN
     /// against the constraints (a violation is its `UNSPECIFIED` "permitted subtree violation"); webpki
     /// does not, so it is refused.
-    const CN_UNDER_NAME_CONSTRAINTS: Self = Self {
-        code: "UNSPECIFIED",
-        reason: "name constraints of the chain not checked against a name in the subject CN",
-    };
+    const CN_UNDER_NAME_CONSTRAINTS: Self = Self::new(
+        "UNSPECIFIED",
+        "name constraints of the chain not checked against a name in the subject CN",
+    );
     /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
-    const KEY_USAGE: Self = Self {
-        code: "UNSPECIFIED",
-        reason: "key usage does not include certificate signing",
-    };
+    const KEY_USAGE: Self = Self::new(
+        "UNSPECIFIED",
+        "key usage does not include certificate signing",
+    );
 
     fn into_error(self) -> rustls::Error {
         rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
