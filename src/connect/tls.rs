@@ -661,7 +661,8 @@ impl ServerCertVerifier for Verifier {
         let trusted = pinned.as_slice();
         let pinned = trusted.iter().any(|c| c.as_ref() == end_entity.as_ref());
         // A certificate given in `ca` itself is trusted as OpenSSL trusts it, an X.509 v1 one too
-        // (which webpki does not parse): its validity and name are read here.
+        // (which webpki does not parse): its validity and name are read here. Any other v1 leaf is
+        // checked against its issuer among the trusted certificates below.
         let parsed = match ParsedCertificate::try_from(end_entity) {
             Ok(parsed) => Some(parsed),
             Err(_) if pinned => None,
