@@ -644,3 +644,44 @@ test('createSocket replaced, as on Node\'s agent: asked once per new connection,
   assert.strictEqual(err.code, 'ERR_INVALID_STATE')
   agent.destroy()
 })
+
+test('a program that added enumerable properties to Object.prototype is served as by Node\'s agent: each face, an upgrade, an https request (in a child process)', async () => {
+  const { execFile } = require('node:child_process')
+  const script = `
+    const http = require('node:http')
+    const https = require('node:https')
+    const { Agent, HttpsAgent } = require(${JSON.stringify(require.resolve('..'))})
+    const { selfSigned } = require(${JSON.stringify(require.resolve('../examples/certs'))})
+    // What some test suites and polluted dependencies do (superagent's own tests do this).
+    Object.prototype.invalid = 'invalid'
+    Object.prototype.close = 'polluted'
+    const cert = selfSigned()
+    const handler = (req, res) => res.end('hello')
+    const server = http.createServer(handler)
+    server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: x\\r\\n\\r\\nraw'))
+    const secure = https.createServer({ key: cert.key, cert: cert.cert }, handler)
+    const body = res => new Promise((resolve, reject) => { let b = ''; res.on('data', c => { b += c }); res.on('end', () => resolve(res.statusCode + ' ' + b)); res.on('error', reject) })
+    const get = (mod, url, options) => new Promise((resolve, reject) => mod.get(url, options, res => body(res).then(resolve, reject)).on('error', reject))
+    Promise.all([new Promise(r => server.listen(0, '127.0.0.1', r)), new Promise(r => secure.listen(0, '127.0.0.1', r))]).then(async () => {
+      const url = 'http://127.0.0.1:' + server.address().port + '/'
+      const agent = new Agent({ keepAlive: true })
+      const tlsAgent = new HttpsAgent({ keepAlive: true, ca: cert.cert })
+      const out = []
+      out.push(await get(http, url, { agent }), await get(http, url, { agent }))
+      out.push(await get(https, 'https://localhost:' + secure.address().port + '/', { agent: tlsAgent }))
+      out.push(await (await agent.request(url)).text())
+      out.push(await (await fetch(url, { dispatcher: agent })).text())
+      out.push(await new Promise((resolve, reject) => {
+        http.get(url, { agent, headers: { Connection: 'Upgrade', Upgrade: 'x' } })
+          .on('upgrade', (res, socket, head) => { socket.destroy(); resolve(res.statusCode + ' ' + head) })
+          .on('error', reject)
+      }))
+      agent.destroy(); tlsAgent.destroy(); server.close(); secure.close()
+      console.log(JSON.stringify(out))
+    }).catch(err => { console.log(JSON.stringify(String(err.stack))); process.exit(1) })
+  `
+  const stdout = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 60000 }, (err, out, stderr) => err ? reject(new Error(`${err.message}\n${out}${stderr}`)) : resolve(out))
+  })
+  assert.deepStrictEqual(JSON.parse(stdout), ['200 hello', '200 hello', '200 hello', 'hello', 'hello', '101 raw'])
+})

@@ -433,13 +433,14 @@ class SocketBook {
     socket[SOCKET_REQUEST_COUNT] = 1
     socket[SOCKET_REQUEST_FINISHED_COUNT] = 0
     // Registered first, as Node's agent registers its own: the maps are right before anyone else hears.
-    const listeners = {
-      close: () => this.closed(socket),
-      free: () => this.free(socket),
-      agentRemove: () => this.detach(socket),
-      timeout: () => this.timeout(socket)
-    }
-    for (const event in listeners) socket.on(event, listeners[event])
+    // Pairs, not an object walked with for-in: that would take in what a program added to Object.prototype.
+    const listeners = [
+      ['close', () => this.closed(socket)],
+      ['free', () => this.free(socket)],
+      ['agentRemove', () => this.detach(socket)],
+      ['timeout', () => this.timeout(socket)]
+    ]
+    for (const [event, listener] of listeners) socket.on(event, listener)
     socket[BOOK_LISTENERS] = listeners
     // As Node's https.Agent, once 'keylog' is listened to on it: each socket's key log lines, with it.
     if (this.keyLogging) socket.on('keylog', line => this.agent.emit('keylog', line, socket))
@@ -511,7 +512,7 @@ class SocketBook {
     // As Node's agent lets go of an upgraded socket, its listeners leave it: the caller owns it now.
     const listeners = socket[BOOK_LISTENERS]
     if (listeners) {
-      for (const event in listeners) socket.removeListener(event, listeners[event])
+      for (const [event, listener] of listeners) socket.removeListener(event, listener)
       socket[BOOK_LISTENERS] = null
     }
     this.native.socketDetach(socket.id)
