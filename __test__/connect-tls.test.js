@@ -12,7 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { execFile, execFileSync } = require('node:child_process')
 const { HttpsAgent } = require('..')
-const { selfSigned, issued, versionOne } = require('../examples/certs')
+const { selfSigned, issued, versionOne, expired } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
 
 const cnOnly = selfSigned({ san: false })
@@ -553,6 +553,68 @@ test('a certificate issued by one given in ca is checked as Node checks it: an X
       agent.destroy()
     }
   }, { handler })
+})
+
+test('rejectUnauthorized: false: socket.authorized and authorizationError say what Node\'s agent says of the same chain and name, the caller\'s checkServerIdentity included, on a new and a resumed session (TLS 1.2 and 1.3)', async () => {
+  const stale = expired()
+  const coded = () => Object.assign(new Error('pinned key differs'), { code: 'PIN_MISMATCH' })
+  const cases = [
+    ['self-signed, not trusted', withSan, {}],
+    ['self-signed, in ca', withSan, { ca: withSan.cert }],
+    ['self-signed, in ca, another name', withSan, { ca: withSan.cert, servername: 'other.example' }],
+    ['issued, its CA in ca', company, { ca: company.ca }],
+    ['issued, not trusted', company, {}],
+    ['expired, in ca', stale, { ca: stale.cert }],
+    ['checkServerIdentity accepts', withSan, { ca: withSan.cert, checkServerIdentity: () => undefined }],
+    ['checkServerIdentity gives a coded Error', withSan, { ca: withSan.cert, checkServerIdentity: coded }],
+    ['checkServerIdentity gives an Error', withSan, { ca: withSan.cert, checkServerIdentity: () => new Error('not ours') }]
+  ]
+  /** For each of two connections (the second resumes the first's session): authorized, error, resumed. */
+  const outcomes = async (Agent, port, options, maxVersion) => {
+    const agent = new Agent({ keepAlive: false, maxVersion })
+    const seen = []
+    try {
+      for (let i = 0; i < 2; i++) {
+        seen.push(await new Promise((resolve, reject) => {
+          https.get({ host: 'localhost', port, agent, rejectUnauthorized: false, ...options }, res => {
+            const { authorized, authorizationError } = res.socket
+            const resumed = res.socket.isSessionReused()
+            res.resume()
+            res.on('end', () => resolve(`${authorized} ${authorizationError} ${resumed ? 'resumed' : 'new'}`))
+          }).on('error', reject)
+        }))
+      }
+    } finally {
+      agent.destroy()
+    }
+    return seen.join(', ')
+  }
+  const seen = new Set()
+  for (const [name, cert, options] of cases) {
+    await serve(cert, async srv => {
+      for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+        const expected = await outcomes(https.Agent, srv.port, options, maxVersion)
+        assert.strictEqual(await outcomes(HttpsAgent, srv.port, options, maxVersion), expected, `${name}, ${maxVersion}`)
+        seen.add(expected)
+      }
+    })
+  }
+  // Each verdict was met: a chain that stands, each fault of the chain and of the name, and a resumed
+  // session, whose name Node does not check again.
+  assert.deepStrictEqual([...seen].sort(), [
+    'false CERT_HAS_EXPIRED new, false CERT_HAS_EXPIRED resumed',
+    'false DEPTH_ZERO_SELF_SIGNED_CERT new, false DEPTH_ZERO_SELF_SIGNED_CERT resumed',
+    'false ERR_TLS_CERT_ALTNAME_INVALID new, true null resumed',
+    'false PIN_MISMATCH new, true null resumed',
+    'false UNABLE_TO_VERIFY_LEAF_SIGNATURE new, false UNABLE_TO_VERIFY_LEAF_SIGNATURE resumed',
+    'false not ours new, true null resumed',
+    'true null new, true null resumed'
+  ])
+  // A check that throws: Node's TLSSocket lets the exception escape (uncaught); ours counts it as given.
+  await serve(withSan, async srv => {
+    const options = { ca: withSan.cert, checkServerIdentity: () => { throw coded() } }
+    assert.strictEqual(await outcomes(HttpsAgent, srv.port, options, 'TLSv1.3'), 'false PIN_MISMATCH new, true null resumed')
+  })
 })
 
 test('a name found in the CN under a CA with name constraints: refused where it has a dot (OpenSSL checks it against them; webpki cannot), taken where it has none, as Node (v3 and v1 leaves, both faces)', async () => {

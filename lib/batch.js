@@ -59,11 +59,13 @@ function stapledResponse (field) {
  * Where a connection leads, from a connected event's text (`|`-separated: remote address, port and
  * family, the same locally, the ALPN protocol, then for TLS the protocol version, cipher suite, key
  * exchange group, '1' for a resumed session, the stapled OCSP response (hex, '-' for none, '' when not
- * asked) and the key log lines), as a net.Socket names it; `undefined` where unknown, `alpn` '' without
- * ALPN, `tls` null over plain TCP (see lib/tls-socket.js).
+ * asked), how the chain was judged where the route accepts any certificate ('OK' or Node's code, '' when
+ * the route verifies) and the key log lines), as a net.Socket names it; `undefined` where unknown, `alpn`
+ * '' without ALPN, `tls` null over plain TCP (see lib/tls-socket.js). `tls.chainError`: null for a chain
+ * that stands, the code otherwise, undefined where not judged.
  */
 function connectionInfo (info) {
-  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, stapled, keyLog] = info.split('|')
+  const [rAddr, rPort, rFamily, lAddr, lPort, , alpn, protocol, suite, group, resumed, stapled, chain, keyLog] = info.split('|')
   return {
     addresses: {
       remoteAddress: rAddr || undefined,
@@ -73,7 +75,9 @@ function connectionInfo (info) {
       localPort: lPort ? Number(lPort) : undefined
     },
     alpn,
-    tls: protocol ? { protocol, suite, group, resumed: resumed === '1', stapled: stapledResponse(stapled), keyLog } : null
+    tls: protocol
+      ? { protocol, suite, group, resumed: resumed === '1', stapled: stapledResponse(stapled), chainError: chain === '' ? undefined : chain === 'OK' ? null : chain, keyLog }
+      : null
   }
 }
 

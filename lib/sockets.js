@@ -423,7 +423,10 @@ class SocketBook {
         fd: connecting && fd,
         servername: sentServerName(options, route.host),
         cert: options.cert,
-        ca: options.ca
+        ca: options.ca,
+        // The name Node's TLSSocket checks where rustls does not (rejectUnauthorized: false).
+        hostname: options.servername || route.host,
+        checkServerIdentity: options.checkServerIdentity
       })
       : new RustSocket(this, this.native, id, { connecting, fd: connecting && fd })
     this.byId.set(id, socket)

@@ -10,6 +10,7 @@
 
 const { X509Certificate } = require('node:crypto')
 const net = require('node:net')
+const tls = require('node:tls')
 const { RustSocket } = require('./socket')
 const { certificateChain, defaultCa } = require('./connect')
 
@@ -99,9 +100,10 @@ class TlsSocket extends RustSocket {
   /**
    * `verified`: rustls checks the chain and name (rejectUnauthorized); `servername`: the name sent (SNI)
    * and checked, false for none (an IP address); `cert`: the client certificate option, if any; `ca`:
-   * the trust option, if any.
+   * the trust option, if any; `hostname` and `checkServerIdentity` (the caller's, if any): how the name
+   * is judged where rustls does not check it (see `_judged`).
    */
-  constructor (owner, native, id, { connecting, verified, fd, servername, cert, ca }) {
+  constructor (owner, native, id, { connecting, verified, fd, servername, cert, ca, hostname, checkServerIdentity }) {
     super(owner, native, id, { connecting, fd })
     this.encrypted = true
     this.authorized = false
@@ -116,7 +118,9 @@ class TlsSocket extends RustSocket {
       chain: null,
       /** The client certificate option, then its X509Certificate once asked for. */
       cert,
-      ca
+      ca,
+      hostname,
+      checkServerIdentity
     }
   }
 
@@ -137,6 +141,29 @@ class TlsSocket extends RustSocket {
     state.chain = peerChain ?? null
     // rustls verified the chain and name unless `rejectUnauthorized: false` switched that off.
     this.authorized = state.verified
+    if (!state.verified && negotiated?.chainError !== undefined) this._judged(negotiated)
+  }
+
+  /**
+   * `rejectUnauthorized: false`: the connection stands, and `authorized` and `authorizationError` say
+   * what Node's TLSSocket says of it: the chain as Rust judged it, then (a new session only, as Node) the
+   * name by the caller's `checkServerIdentity` or Node's own. An error's `code`, else its message, is
+   * the `authorizationError`; a check that throws counts as one that returns its error.
+   */
+  _judged ({ chainError, resumed }) {
+    const state = this[kTls]
+    let error = chainError
+    if (error === null && !resumed) {
+      let refused
+      try {
+        refused = (state.checkServerIdentity ?? tls.checkServerIdentity)(state.hostname, this.getPeerCertificate(true))
+      } catch (err) {
+        refused = err
+      }
+      if (refused) error = refused.code || refused.message
+    }
+    this.authorized = error === null
+    this.authorizationError = error
   }
 
   /** The server's certificates, parsed once asked for (most code never asks). */

@@ -328,8 +328,9 @@ impl EventQueue {
 
 /// Where a connection leads, for JS: remote address, port and family, the same locally, the ALPN
 /// protocol, then for TLS the protocol version, cipher suite, key exchange group, `1` for a resumed
-/// session, what the server stapled when `requestOCSP` asked and the handshake's key log lines (each
-/// ending in a newline), `|`-separated (empty fields where unknown).
+/// session, what the server stapled when `requestOCSP` asked, how the chain was judged on a route that
+/// accepts any certificate and the handshake's key log lines (each ending in a newline), `|`-separated
+/// (empty fields where unknown).
 fn connection_text(info: &ConnInfo) -> String {
     let addr = |a: Option<std::net::SocketAddr>| match a {
         Some(a) => format!(
@@ -356,13 +357,20 @@ fn connection_text(info: &ConnInfo) -> String {
         Some(None) => "-".to_string(),
         Some(Some(response)) => response.iter().map(|b| format!("{b:02x}")).collect(),
     };
+    // How the chain was judged where the route accepts any: `OK`, or the code Node gives its fault.
+    let chain = match &info.chain {
+        None => "",
+        Some(Ok(())) => "OK",
+        Some(Err(code)) => code,
+    };
     format!(
-        "{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}",
         addr(info.remote),
         addr(info.local),
         info.alpn.as_deref().unwrap_or_default(),
         tls,
         stapled,
+        chain,
         String::from_utf8_lossy(&info.key_log.concat())
     )
 }

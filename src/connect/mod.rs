@@ -51,6 +51,9 @@ pub struct Witnessed {
     pub key_log: Vec<Vec<u8>>,
     /// `None`: not asked for; `Some(None)`: asked for, and the server stapled nothing.
     pub stapled: Option<Option<Vec<u8>>>,
+    /// On a TLS route with `rejectUnauthorized: false`, how its chain was judged (see
+    /// [`tls::ChainJudge`]): the code Node gives its fault; `None` elsewhere.
+    pub chain: Option<std::result::Result<(), &'static str>>,
 }
 
 impl From<Witness> for Witnessed {
@@ -58,6 +61,7 @@ impl From<Witness> for Witnessed {
         Witnessed {
             key_log: witness.key_log.map(|l| l.take()).unwrap_or_default(),
             stapled: witness.stapled.map(|s| s.take()),
+            chain: None,
         }
     }
 }
@@ -116,7 +120,15 @@ impl Connector {
                 .then(|| Arc::new(tls::Stapled::default())),
         };
         let transport = self.connect_within(route, witness.clone()).await?;
-        Ok((transport, witness.into()))
+        let mut witnessed = Witnessed::from(witness);
+        if let (true, Some(judge)) = (secure, &self.profile(route).judge) {
+            witnessed.chain = Some(
+                judge
+                    .judge(&transport.peer_certificates())
+                    .map_err(|e| e.code()),
+            );
+        }
+        Ok((transport, witnessed))
     }
 
     /// Whether TLS key material is collected for [`Connector::connect_logged`] from now on.

@@ -77,6 +77,9 @@ pub struct Profile {
     pub options: ConnectOptions,
     /// Shared with every profile of equal TLS options (see [`tls::client_config`]).
     pub tls: Arc<rustls::ClientConfig>,
+    /// With `rejectUnauthorized: false`: how the server's chain is judged for the socket face's
+    /// `socket.authorized` (the connection stands whatever it finds).
+    pub judge: Option<tls::ChainJudge>,
 }
 
 impl Profile {
@@ -89,7 +92,12 @@ impl Profile {
         // A caller's checkServerIdentity replaces the name check, as in Node; the chain is still ours.
         options.tls.names_by_caller = options.check_server_identity.is_some();
         let tls = tls::client_config(&options.tls)?;
-        Ok(Profile { options, tls })
+        let judge = tls::ChainJudge::of(&options.tls)?;
+        Ok(Profile {
+            options,
+            tls,
+            judge,
+        })
     }
 }
 

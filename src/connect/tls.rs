@@ -584,6 +584,55 @@ fn verifier(
     }))
 }
 
+/// What Node reports of a server's chain on a connection that accepts any certificate
+/// (`rejectUnauthorized: false`): OpenSSL still verifies it, and `socket.authorized` and
+/// `authorizationError` tell the outcome. The chain is judged as a verifying route's would be, without
+/// the host name, which Node checks in JS (its `checkServerIdentity`) once the chain stands.
+#[derive(Debug)]
+pub struct ChainJudge(Arc<Verifier>);
+
+impl ChainJudge {
+    /// The judge for a route made with `options`; `None` when the route verifies (it refuses instead).
+    pub fn of(options: &TlsOptions) -> Result<Option<Self>> {
+        if options.reject_unauthorized {
+            return Ok(None);
+        }
+        let verifying = TlsOptions {
+            reject_unauthorized: true,
+            names_by_caller: true,
+            ..options.clone()
+        };
+        let verifier = verifier(
+            &verifying,
+            provider().signature_verification_algorithms,
+            None,
+        )?;
+        Ok(Some(ChainJudge(verifier)))
+    }
+
+    /// Whether `chain` (DER, the server's leaf first) ends at a trusted certificate now; the error
+    /// carries the code Node gives the same chain (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, ...).
+    pub fn judge(&self, chain: &[Vec<u8>]) -> Result<()> {
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err(Error::new(
+                Kind::TlsProtocol,
+                "the server sent no certificate",
+            ));
+        };
+        let leaf = CertificateDer::from(leaf.as_slice());
+        let intermediates: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        // Names are not checked (see `of`), so any valid name serves.
+        let name = ServerName::try_from("localhost").expect("a valid DNS name");
+        self.0
+            .verify_server_cert(&leaf, &intermediates, &name, &[], UnixTime::now())
+            .map(|_| ())
+            .map_err(|err| classify(&err))
+    }
+}
+
 /// `config` (made with `options`) for one handshake that keeps in `stapled` the OCSP response the
 /// server staples (rustls asks every server for one, and shows it to the verifier only). Sessions are
 /// still the config's.
@@ -1678,8 +1727,11 @@ mod tests {
 
     /// Runs `openssl` as a user would, each command in turn in one fresh folder, and returns the
     /// certificates it made there, by file name without `.pem`.
-    fn openssl(commands: &[String]) -> HashMap<String, CertificateDer<'static>> {
-        let dir = std::env::temp_dir().join(format!("ka-certs-{}", std::process::id()));
+    fn openssl(commands: &[String]) -> HashMap<String, Vec<u8>> {
+        // One folder per call: tests run on several threads of one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ka-certs-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for command in commands {
             let args: Vec<&str> = command.split(' ').collect();
@@ -1695,8 +1747,10 @@ mod tests {
             .unwrap()
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
-                let cert = CertificateDer::from_pem_slice(&std::fs::read(&path).ok()?).ok()?;
-                Some((path.file_stem()?.to_str()?.to_string(), cert))
+                // `ca.srl` beside `ca.pem`: only the PEM files.
+                path.extension().filter(|e| *e == "pem")?;
+                let pem = std::fs::read(&path).ok()?;
+                Some((path.file_stem()?.to_str()?.to_string(), pem))
             })
             .collect();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1722,7 +1776,7 @@ mod tests {
             "x509 -req -in csr.pem -signkey key.pem -days 2 -out v1-root.pem".into(),
             "x509 -req -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out leaf.pem".into(),
         ]);
-        let cert = |name: &str| certs[name].clone();
+        let cert = |name: &str| CertificateDer::from_pem_slice(&certs[name]).unwrap();
         assert_eq!(unsuitable_issuer(&cert("ca")), None);
         assert_eq!(
             unsuitable_issuer(&cert("not-ca")),
@@ -1772,6 +1826,41 @@ mod tests {
             "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
         );
         assert_eq!(refused(&[]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    }
+
+    /// With `rejectUnauthorized: false` the chain is still judged, as Node's `socket.authorized` needs,
+    /// and without the host name (Node checks it in JS); a verifying route has no judge.
+    #[test]
+    fn chains_are_judged_where_any_is_accepted() {
+        let certs = openssl(&[
+            "req -x509 -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout ca-key.pem -out ca.pem -addext basicConstraints=critical,CA:TRUE".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=other.example -keyout key.pem -out csr.pem".into(),
+            "x509 -req -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out leaf.pem".into(),
+        ]);
+        let leaf = CertificateDer::from_pem_slice(&certs["leaf"])
+            .unwrap()
+            .to_vec();
+        let lax = |ca: Option<Vec<Vec<u8>>>| {
+            ChainJudge::of(&TlsOptions {
+                ca,
+                ..TlsOptions::default()
+            })
+            .unwrap()
+            .expect("a route that accepts any certificate has a judge")
+        };
+        let trusting = lax(Some(vec![certs["ca"].clone()]));
+        assert!(trusting.judge(std::slice::from_ref(&leaf)).is_ok());
+        let code = |judge: &ChainJudge, chain: &[Vec<u8>]| judge.judge(chain).unwrap_err().code();
+        assert_eq!(
+            code(&lax(Some(vec![])), &[leaf]),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+        );
+        assert_eq!(code(&trusting, &[]), "EPROTO");
+        let verifying = TlsOptions {
+            reject_unauthorized: true,
+            ..TlsOptions::default()
+        };
+        assert!(ChainJudge::of(&verifying).unwrap().is_none());
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.

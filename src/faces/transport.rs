@@ -66,6 +66,8 @@ pub struct ConnInfo {
     /// What the server stapled to its certificate, when the route asked (`requestOCSP`): `Some(None)`
     /// if it stapled nothing.
     pub stapled: Option<Option<Vec<u8>>>,
+    /// With `rejectUnauthorized: false`: how the server's chain was judged (`socket.authorized`).
+    pub chain: Option<std::result::Result<(), &'static str>>,
 }
 
 impl ConnInfo {
@@ -80,6 +82,7 @@ impl ConnInfo {
             peer_chain: transport.peer_certificates(),
             key_log: Vec::new(),
             stapled: None,
+            chain: None,
         }
     }
 }
@@ -597,6 +600,7 @@ impl Sockets {
                     let info = ConnInfo {
                         key_log: witnessed.key_log,
                         stapled: witnessed.stapled,
+                        chain: witnessed.chain,
                         ..ConnInfo::of(&transport)
                     };
                     (Ok(transport), info)
