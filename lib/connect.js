@@ -291,6 +291,11 @@ class Connections {
     if (own !== null) {
       merged = { ...this.agentOptions }
       for (let i = 0; i < own.length; i += 2) merged[own[i]] = own[i + 1]
+      // As Node 22+: a request's own checkServerIdentity resumes no TLS session, so that it judges every
+      // server it is given (a resumed one would not be shown to it by Node, nor to `authorized` here).
+      if (merged.checkServerIdentity !== this.agentOptions.checkServerIdentity && merged.checkServerIdentity !== tls.checkServerIdentity) {
+        merged.maxCachedSessions = 0
+      }
     }
     if (later !== undefined && merged?.createConnection === undefined) merged = this.override(merged, 'createConnection', later)
     if (merged === null && this.agentChecked.proxy === undefined) return 0
