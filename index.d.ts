@@ -44,6 +44,8 @@ interface AgentOptions extends ConnectOptions {
   queueTimeout?: number
   /** Maximum number of requests waiting for a connection per origin (`ERR_POOL_QUEUE_FULL`). Default none. */
   maxQueueSize?: number
+  /** undici 6's Agent option: redirects the dispatcher face follows where a dispatch gives no `maxRedirections`. Default 0. */
+  maxRedirections?: number
   /**
    * Makes every connection of this agent instead of the Rust pipeline (as a subclass overriding
    * `createConnection` does): the socket returned (or given to `callback`) carries the bytes, TLS
@@ -231,8 +233,10 @@ interface DispatchOptions {
   bodyTimeout?: number | null
   /** Whether the request may be sent again after the keep-alive race; default: by its method. */
   idempotent?: boolean | null
-  /** Refused when above 0, as undici 7 and 8 refuse it: use undici's redirect interceptor with `compose()`. */
+  /** Redirects followed, as undici 6 follows them (v1 handlers); refused above 0 for v2 handlers, as undici 7 and 8 refuse it. */
   maxRedirections?: number
+  /** With `maxRedirections`: a redirect beyond the limit fails with Error('max redirects') instead of being the answer. */
+  throwOnMaxRedirect?: boolean
 }
 
 /** An undici handler, v1 (`onConnect`, `onHeaders`, `onData`, `onComplete`, `onError`, ...) or v2 (`onRequestStart`, `onResponseStart`, ...). */

@@ -15,6 +15,7 @@ const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = re
 const { Exchanges } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { Dispatcher, compose } = require('./lib/dispatcher')
+const { redirectLimit } = require('./lib/redirect')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
 
@@ -131,7 +132,7 @@ function attachPool (agent, options, normalized, secure) {
   listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests])
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
-    protocol => (protocol === agent.protocol ? agent : counterpart(agent)))
+    protocol => (protocol === agent.protocol ? agent : counterpart(agent)), redirectLimit(options?.maxRedirections))
 }
 
 /** Node's https.Agent emits 'keylog' (line, socket) once someone listens for it: so does ours. */

@@ -14,7 +14,7 @@ const undici = require('undici')
 const { WebSocketServer } = require('ws')
 const { Agent } = require('..')
 const { selfSigned } = require('../examples/certs')
-const { withAgent } = require('./helpers/faces')
+const { withAgent, listenCounting } = require('./helpers/faces')
 
 const [major, minor] = process.versions.node.split('.').map(Number)
 const undici8Skip = major > 22 || (major === 22 && minor >= 19) ? false : 'undici 8 needs Node >= 22.19'
@@ -105,6 +105,77 @@ test('compose(): undici 6 redirect interceptor (v1) over the agent follows redir
     assert.throws(() => agent.compose('no'), { code: 'ERR_INVALID_ARG_TYPE' })
     assert.strictEqual(srv.counts.opened, 1)
   })
+})
+
+/**
+ * /r/<status>/<n>: answers `status` to /r/<status>/<n-1> (the body read first), down to n = 0, which
+ * echoes the method, URL, body and the headers a redirect may drop; /cross/<port>: a 302 to the server
+ * on that port (another origin).
+ */
+function redirectsOf (req, res) {
+  const chunks = []
+  req.on('data', chunk => chunks.push(chunk))
+  req.on('end', () => {
+    const [, kind, status, n] = req.url.split('/')
+    if (kind === 'cross') return res.writeHead(302, { location: `http://127.0.0.1:${status}/r/302/0` }).end('moved')
+    if (Number(n) > 0) return res.writeHead(Number(status), { location: `/r/${status}/${n - 1}` }).end('moved')
+    const seen = ['authorization', 'cookie', 'content-type', 'content-length', 'x-keep'].filter(name => req.headers[name] !== undefined)
+    res.end(JSON.stringify([req.method, req.url, Buffer.concat(chunks).toString(), ...seen.map(name => `${name}: ${req.headers[name]}`)]))
+  })
+}
+
+test('maxRedirections (undici 6\'s option, per request or the Agent\'s) is followed as undici 6\'s Agent follows it: status, method, body, headers carried or dropped, history, limit', async () => {
+  const other = await listenCounting(http.createServer(redirectsOf))
+  const ours = new Agent()
+  const theirs = new undici.Agent()
+  const oursLimited = new Agent({ maxRedirections: 2 })
+  const theirsLimited = new undici.Agent({ maxRedirections: 2 })
+  try {
+    await withServer(redirectsOf, async srv => {
+      const credentials = { authorization: 'Bearer t', cookie: 'a=b', 'x-keep': '1' }
+      const cases = [
+        ['GET, 3 hops within 3', '/r/302/3', { maxRedirections: 3 }],
+        ['GET beyond the limit: the redirect is the answer', '/r/301/3', { maxRedirections: 2 }],
+        ['POST after 303: GET without body or content headers', '/r/303/1', { maxRedirections: 1, method: 'POST', body: 'data', headers: { 'content-type': 'text/plain' } }],
+        ['POST after 307: the same body', '/r/307/1', { maxRedirections: 1, method: 'POST', body: 'data', headers: { 'content-type': 'text/plain' } }],
+        ['PUT after 302', '/r/302/1', { maxRedirections: 1, method: 'PUT', body: 'data' }],
+        ['credentials kept on the same origin', '/r/308/1', { maxRedirections: 1, headers: credentials }],
+        ['credentials dropped for another origin', `/cross/${other.port}`, { maxRedirections: 1, headers: credentials }],
+        ['a stream body once read is not sent again', '/r/307/1', { maxRedirections: 1, method: 'POST', body: () => Readable.from([Buffer.from('streamed')]) }],
+        ['no limit: not followed', '/r/302/1', {}]
+      ]
+      const outcome = async (dispatcher, path, { body, ...options }) => {
+        try {
+          const res = await undici.request(`${srv.url}${path}`, { dispatcher, ...options, body: typeof body === 'function' ? body() : body })
+          return [res.statusCode, await res.body.text(), res.context?.history.map(String)]
+        } catch (err) {
+          return [err.code, err.message]
+        }
+      }
+      const seen = new Set()
+      for (const [name, path, options] of cases) {
+        const expected = await outcome(theirs, path, options)
+        assert.deepStrictEqual(await outcome(ours, path, options), expected, name)
+        seen.add(`${expected[0]} ${expected[1].slice(0, 2)}`)
+      }
+      // The Agent's own limit, where the request gives none; and throwOnMaxRedirect beyond it.
+      assert.deepStrictEqual(await outcome(oursLimited, '/r/302/2', {}), await outcome(theirsLimited, '/r/302/2', {}))
+      const thrown = await outcome(ours, '/r/302/3', { maxRedirections: 1, throwOnMaxRedirect: true })
+      assert.deepStrictEqual(thrown, await outcome(theirs, '/r/302/3', { maxRedirections: 1, throwOnMaxRedirect: true }))
+      assert.deepStrictEqual(thrown, [undefined, 'max redirects'])
+      // Each kind of answer was met: a followed chain, a redirect given back, an echo after a 303.
+      assert.deepStrictEqual([...seen].sort(), ['200 ["', '301 mo', '302 mo', '307 mo'])
+      for (const bad of [-1, 1.5, '2']) {
+        await assert.rejects(undici.request(`${srv.url}/r/302/0`, { dispatcher: ours, maxRedirections: bad }),
+          { code: 'UND_ERR_INVALID_ARG', message: 'maxRedirections must be a positive number' })
+      }
+      assert.throws(() => new Agent({ maxRedirections: -1 }), { code: 'UND_ERR_INVALID_ARG' })
+    })
+  } finally {
+    for (const agent of [ours, oursLimited]) agent.destroy()
+    await Promise.all([theirs.close(), theirsLimited.close()])
+    await other.close()
+  }
 })
 
 test('compose(): undici 8 redirect and retry interceptors (v2) over the agent', { skip: undici8Skip }, async () => {
@@ -288,7 +359,8 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
     assert.strictEqual(agent.dispatch({ origin: 'ftp://127.0.0.1:1', path: '/' }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', headersTimeout: -1 }, handler), false)
     assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', upgrade: 'websocket' }, handler), false)
-    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', maxRedirections: 2 }, handler), false)
+    // undici 7 and 8 (v2 handlers) refuse maxRedirections; undici 6's (v1) are served (see above).
+    assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', maxRedirections: 2 }, { onRequestStart () {}, onResponseError: (controller, err) => errors.push(err) }), false)
     // undici refuses these when not booleans (its 'invalid reset', 'invalid expectContinue').
     for (const name of ['reset', 'expectContinue', 'blocking', 'idempotent']) {
       assert.strictEqual(agent.dispatch({ origin: 'http://127.0.0.1:1', path: '/', [name]: 0 }, handler), false)

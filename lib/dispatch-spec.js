@@ -150,7 +150,8 @@ function requestSpec (opts, timeout) {
   if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
     throw invalidArgType('opts.upgrade', 'of type string', upgrade)
   }
-  // As undici 7 and 8 say: redirects are followed by fetch itself, or by undici's redirect interceptor.
+  // A v1 handler's limit was taken by lib/redirect.js (undici 6); v2 handlers come from undici 7 and 8,
+  // which refuse it: redirects are followed by fetch itself, or by undici's redirect interceptor.
   if (opts.maxRedirections) {
     throw invalidArgValue('opts.maxRedirections', 'is not supported, use the redirect interceptor', opts.maxRedirections)
   }
@@ -189,4 +190,4 @@ function requestSpec (opts, timeout) {
   }
 }
 
-module.exports = { requestSpec, gatherable, gather }
+module.exports = { requestSpec, gatherable, gather, headerList }

@@ -21,7 +21,8 @@ const { UndiciLimits } = require('./exchange')
 const { takeWhole } = require('./response')
 const { codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
-const { requestSpec, gatherable, gather } = require('./dispatch-spec')
+const { requestSpec, gatherable, gather, headerList } = require('./dispatch-spec')
+const { Redirection, redirectLimit } = require('./redirect')
 
 /**
  * Header names and values (strings) as the Buffers undici's handlers take, cut from one Buffer: one
@@ -79,12 +80,17 @@ function requestAborted () {
   return codedError(Error, 'UND_ERR_ABORTED', 'Request aborted', { name: 'AbortError' })
 }
 
+/** Whether `handler` speaks undici's v2 handler API (controllers) rather than v1's callbacks. */
+function speaksV2 (handler) {
+  return typeof handler.onRequestStart === 'function' || typeof handler.onResponseStart === 'function'
+}
+
 /** One request through the dispatcher face; also the v2 handlers' controller. */
 class Exchange {
   constructor (dispatcher, handler) {
     this.dispatcher = dispatcher
     this.handler = handler
-    this.v2 = typeof handler.onRequestStart === 'function' || typeof handler.onResponseStart === 'function'
+    this.v2 = speaksV2(handler)
     /** The native request's id while its answer is awaited (what `native.abort` takes), else 0. */
     this.id = 0
     /** The response body being read (a Readable). */
@@ -276,14 +282,16 @@ class Dispatcher {
    * `requests` are the agent's PendingRequests and `exchanges` its Exchanges (the Promise face's), `timeout`
    * its inactivity limit,
    * `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme) whose socket face
-   * serves upgrades.
+   * serves upgrades, `maxRedirections` the redirects followed where a request does not say (undici 6's
+   * Agent option; lib/redirect.js).
    */
-  constructor (native, requests, exchanges, timeout, socketAgent) {
+  constructor (native, requests, exchanges, timeout, socketAgent, maxRedirections) {
     this.native = native
     this.requests = requests
     this.exchanges = exchanges
     this.timeout = timeout
     this.socketAgent = socketAgent
+    this.maxRedirections = maxRedirections
     this.live = new Set()
     this.closed = false
     this.destroyed = false
@@ -293,6 +301,21 @@ class Dispatcher {
 
   dispatch (opts, handler) {
     checkHandler(handler)
+    if (opts !== null && typeof opts === 'object' && opts.maxRedirections !== 0 && typeof handler.onError === 'function' && !speaksV2(handler)) {
+      let limit
+      try {
+        limit = opts.maxRedirections === undefined ? this.maxRedirections : redirectLimit(opts.maxRedirections)
+      } catch (err) {
+        handler.onError(err)
+        return false
+      }
+      // An upgrade's answer is its own (a 101, or a refusal): no redirect is followed for it.
+      if (limit > 0 && (opts.upgrade === undefined || opts.upgrade === null) && opts.method !== 'CONNECT') {
+        const redirection = new Redirection((next, to) => this.dispatch(next, to), limit, opts, handler, headerList)
+        return this.dispatch(redirection.opts, redirection)
+      }
+      if (opts.maxRedirections) opts = { ...opts, maxRedirections: 0 }
+    }
     const exchange = new Exchange(this, handler)
     let spec
     try {
