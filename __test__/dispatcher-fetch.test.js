@@ -83,6 +83,35 @@ test('fetch body kinds: string, Buffer, URLSearchParams, FormData, ReadableStrea
   })
 })
 
+test('a streamed body of a small declared length is sent as it comes: the answer may come before its end (413 to a stalled upload), and a body that waits for the answer is not held back', async () => {
+  /** A body that gives one chunk, then waits for `more` before the last (or for ever, without it). */
+  const stalling = more => {
+    let given = 0
+    return new ReadableStream({
+      async pull (controller) {
+        if (given++ === 0) return controller.enqueue(Buffer.from('first'))
+        await more
+        controller.enqueue(Buffer.from('-last'))
+        controller.close()
+      }
+    })
+  }
+  const init = (body, extra) => ({ method: 'PUT', body, duplex: 'half', headers: { 'content-length': '10' }, signal: AbortSignal.timeout(10_000), ...extra })
+  // The server refuses at the first chunk; the rest never comes.
+  await withServer((req, res) => req.once('data', () => res.writeHead(413, { connection: 'close' }).end('too large')), async (srv, agent) => {
+    const res = await fetch(`${srv.url}/upload`, init(stalling(new Promise(() => {})), { dispatcher: agent }))
+    assert.strictEqual(res.status, 413)
+    assert.strictEqual(await res.text(), 'too large')
+  })
+  // An echo that answers at once; the body's last chunk waits for that answer's head.
+  await withServer((req, res) => { res.writeHead(200); res.flushHeaders(); req.pipe(res) }, async (srv, agent) => {
+    let answered
+    const res = await fetch(`${srv.url}/echo`, init(stalling(new Promise(resolve => { answered = resolve })), { dispatcher: agent }))
+    answered()
+    assert.strictEqual(await res.text(), 'first-last')
+  })
+})
+
 test('8 MiB up and down with checksums; a slow reader gets every byte', async () => {
   const big = crypto.randomBytes(8 * MiB)
   await withServer((req, res) => {

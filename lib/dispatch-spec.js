@@ -8,9 +8,10 @@ const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 
-// A streamed body of a declared length up to this size is gathered before it is sent: fetch hands every
-// body (a string too) over as a stream, and a body sent whole can be sent again when the keep-alive race
-// hits an idempotent request (PUT, DELETE), and costs one crossing into Rust instead of one per chunk.
+// A streamed body of a declared length up to this size is gathered before it is sent, when it comes at
+// once (see `gather`): fetch hands every body (a string too) over as a stream, and a body sent whole can
+// be sent again when the keep-alive race hits an idempotent request (PUT, DELETE), and costs one
+// crossing into Rust instead of one per chunk.
 const GATHER_LIMIT = 64 * 1024
 
 const text = value => (Buffer.isBuffer(value) ? value.toString('latin1') : value)
@@ -41,11 +42,39 @@ function gatherable (headers) {
   return declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= GATHER_LIMIT
 }
 
-/** The whole of a streamed body, as one Buffer. */
+/** What `gather` found once the turn of the event loop it started in had passed with the body unfinished. */
+const LATE = Symbol('late')
+
+/** What came of a body before it was found late, then the rest as it comes; the source is closed if given up. */
+async function * thenTheRest (chunks, iterator, pending) {
+  let done = false
+  try {
+    yield * chunks
+    for (let step = await pending; !step.done; step = await iterator.next()) yield step.value
+    done = true
+  } finally {
+    if (!done) await iterator.return?.()
+  }
+}
+
+/**
+ * A streamed body, whole (`{ bytes }`) when it ends within the turn of the event loop it was started in:
+ * fetch hands a string, Buffer or FormData over as a stream that yields at once, and sent whole it is
+ * one crossing and may be sent again. A body still coming after that turn is sent as it comes
+ * (`{ stream }`: what came, then the rest), as undici sends it: a server may answer before its end, and a
+ * body that stalls (a slow producer, an upload whose progress is watched) must not hold the request back.
+ */
 async function gather (source) {
+  const iterator = source[Symbol.asyncIterator]()
   const chunks = []
-  for await (const chunk of source) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
-  return Buffer.concat(chunks)
+  const late = new Promise(resolve => setImmediate(resolve, LATE))
+  for (;;) {
+    const pending = iterator.next()
+    const step = await Promise.race([pending, late])
+    if (step === LATE) return { stream: thenTheRest(chunks, iterator, pending) }
+    if (step.done) return { bytes: Buffer.concat(chunks) }
+    chunks.push(typeof step.value === 'string' ? Buffer.from(step.value) : step.value)
+  }
 }
 
 /**

@@ -342,10 +342,12 @@ class Dispatcher {
 
   send (exchange, spec) {
     const { stream } = spec.body
-    // A streamed body of a small declared length goes whole: replayable, one crossing (GATHER_LIMIT).
+    // A streamed body of a small declared length that comes at once goes whole: replayable, one crossing
+    // (GATHER_LIMIT); one that keeps coming is sent as it comes.
     if (stream !== undefined && gatherable(spec.headers)) {
-      gather(stream).then(bytes => {
-        if (!exchange.done) this.sendNative(exchange, spec, { bytes })
+      gather(stream).then(body => {
+        if (!exchange.done) this.sendNative(exchange, spec, body)
+        else body.stream?.return()
       }, err => exchange.fail(err))
       return
     }
