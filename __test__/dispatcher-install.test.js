@@ -57,6 +57,47 @@ test('install() routes fetch, http.get and the global agents through one agent; 
   }
 })
 
+test('install(): agent: false is what it is under Node\'s global agents, a connection per request closed once answered (http and https); restore() puts the constructor back', async () => {
+  const cert = selfSigned()
+  const handler = (req, res) => res.end(`connection: ${req.headers.connection}`)
+  const plain = await server(handler)
+  const secure = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, handler))
+  const get = (mod, url) => new Promise((resolve, reject) => {
+    mod.get(url, { agent: false, ca: cert.cert }, res => {
+      let body = ''
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+  const urls = [[http, plain.url], [https, `https://localhost:${secure.port}/`]]
+  const asked = async () => { const seen = []; for (const [mod, url] of urls) seen.push(await get(mod, url), await get(mod, url)); return seen }
+  const closed = srv => new Promise(resolve => srv.server.getConnections((err, n) => resolve(err ?? n)))
+  try {
+    const node = await asked()
+    const agent = new Agent()
+    const restore = install(agent)
+    try {
+      assert.deepStrictEqual(await asked(), node)
+      assert.deepStrictEqual(node, Array(4).fill('connection: close'))
+      // Nothing was kept: each connection closed once answered (the server's end may lag a turn).
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.deepStrictEqual([await closed(plain), await closed(secure)], [0, 0])
+      assert.strictEqual(http.globalAgent.constructor.name, 'Agent')
+      // With options, the installed agent's constructor makes what they say.
+      const kept = new http.globalAgent.constructor({ keepAlive: true })
+      assert.strictEqual(kept.keepAlive, true)
+      kept.destroy()
+    } finally {
+      restore()
+      agent.destroy()
+    }
+    assert.strictEqual(agent.constructor, Agent)
+  } finally {
+    await plain.close()
+    await secure.close()
+  }
+})
+
 test('install(): https.globalAgent is an https view of the same pool: one set of caps, one queue, one status', async () => {
   const cert = selfSigned()
   let release

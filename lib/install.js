@@ -23,6 +23,27 @@ function setGlobal (symbol, value) {
 }
 
 /**
+ * Makes `agent: false` under the installed `agent` what it is under Node's own: Node's ClientRequest
+ * answers it with `new globalAgent.constructor()`, which for Node's agents keeps nothing alive (one
+ * connection per request, closed once answered). Ours keep connections alive by default, so an installed
+ * agent's `constructor` (its own property, taken away again by `undo`) makes, without options, an agent
+ * that keeps nothing alive, as Node's would; superagent asks every request that way. Gives back `undo`.
+ */
+function asNodeWithoutAgent (agent) {
+  const Made = agent.constructor
+  const OneOff = class extends Made {
+    constructor (options) {
+      super(options ?? { keepAlive: false })
+    }
+  }
+  Object.defineProperty(OneOff, 'name', { value: Made.name })
+  Object.defineProperty(agent, 'constructor', { value: OneOff, writable: true, configurable: true, enumerable: false })
+  return () => {
+    if (Object.getOwnPropertyDescriptor(agent, 'constructor')?.value === OneOff) delete agent.constructor
+  }
+}
+
+/**
  * Sets `agent` (an Agent or HttpsAgent) and `other` (its counterpart for the other scheme) as the global
  * agents, and `agent` as the global dispatcher. The returned function restores each of them unless
  * something else replaced it in the meantime.
@@ -41,11 +62,13 @@ function install (agent, other) {
   }
   http.globalAgent = httpAgent
   https.globalAgent = httpsAgent
+  const undo = [asNodeWithoutAgent(httpAgent), asNodeWithoutAgent(httpsAgent)]
   for (const symbol of GLOBAL_DISPATCHERS) setGlobal(symbol, agent)
   let restored = false
   return function restore () {
     if (restored) return
     restored = true
+    for (const fn of undo) fn()
     if (http.globalAgent === httpAgent) http.globalAgent = previous.http
     if (https.globalAgent === httpsAgent) https.globalAgent = previous.https
     GLOBAL_DISPATCHERS.forEach((symbol, i) => {
