@@ -12,7 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { execFile, execFileSync } = require('node:child_process')
 const { HttpsAgent } = require('..')
-const { selfSigned, issued, versionOne, expired } = require('../examples/certs')
+const { selfSigned, issued, versionOne, expired, chained } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
 
 const cnOnly = selfSigned({ san: false })
@@ -553,6 +553,61 @@ test('a certificate issued by one given in ca is checked as Node checks it: an X
       agent.destroy()
     }
   }, { handler })
+})
+
+test('a chain stands only up to a trusted root, as in Node: a trusted intermediate, or a trusted leaf that another issued, ends none; a chain that reaches no root fails with OpenSSL\'s code for where it stopped (both faces)', async () => {
+  const pki = chained()
+  const servers = {
+    'leaf and intermediate': Buffer.concat([pki.cert, pki.intermediate]),
+    'leaf, intermediate and root': Buffer.concat([pki.cert, pki.intermediate, pki.root]),
+    'leaf alone': pki.cert
+  }
+  const trusts = {
+    'the default roots': undefined,
+    'another root': withSan.cert,
+    'the root': pki.root,
+    'the intermediate': pki.intermediate,
+    'root and intermediate': [pki.root, pki.intermediate],
+    'the leaf': pki.cert,
+    'leaf and intermediate': [pki.cert, pki.intermediate],
+    'leaf and root': [pki.cert, pki.root]
+  }
+  /** 'ok' or the error's code and the start of its message (Node 24 adds hints after it). */
+  const outcome = (url, agent) => new Promise(resolve => {
+    https.get(url, { agent }, res => {
+      res.resume()
+      res.on('end', () => resolve('ok'))
+    }).on('error', err => resolve(`${err.code}: ${err.message.split(/[:;]/)[0]}`))
+  })
+  const promised = (url, agent) => agent.request(url).then(async res => { await res.text(); return 'ok' },
+    err => `${err.code}: ${err.message.split(/[:;]/)[0]}`)
+  const seen = new Set()
+  for (const [name, chain] of Object.entries(servers)) {
+    await serve({ key: pki.key, cert: chain }, async srv => {
+      const url = `https://localhost:${srv.port}/`
+      for (const [trust, ca] of Object.entries(trusts)) {
+        const options = ca === undefined ? {} : { ca }
+        const node = new https.Agent(options)
+        const ours = new HttpsAgent(options)
+        try {
+          const expected = await outcome(url, node)
+          assert.strictEqual(await outcome(url, ours), expected, `${name}, trusting ${trust}`)
+          assert.strictEqual(await promised(url, ours), expected, `${name}, trusting ${trust} (Promise face)`)
+          seen.add(expected)
+        } finally {
+          node.destroy()
+          ours.destroy()
+        }
+      }
+    })
+  }
+  assert.deepStrictEqual([...seen].sort(), [
+    'SELF_SIGNED_CERT_IN_CHAIN: self-signed certificate in certificate chain',
+    'UNABLE_TO_GET_ISSUER_CERT: unable to get issuer certificate',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY: unable to get local issuer certificate',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate',
+    'ok'
+  ])
 })
 
 test('rejectUnauthorized: false: socket.authorized and authorizationError say what Node\'s agent says of the same chain and name, the caller\'s checkServerIdentity included, on a new and a resumed session (TLS 1.2 and 1.3)', async () => {

@@ -78,6 +78,31 @@ function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caE
   return { ...leaf, ca }
 }
 
+/**
+ * A root CA, an intermediate CA it issued, and a certificate for localhost and 127.0.0.1 the intermediate
+ * issued, as public CAs issue them: `key` and `cert` (the leaf), `intermediate` and `root` (PEM).
+ */
+function chained () {
+  let intermediate
+  let root
+  const leaf = inTempDir((openssl, dir) => {
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), ['[ca]', 'basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign',
+      '[leaf]', SAN, ''].join('\n'))
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', 'root-key.pem', '-out', 'root.pem',
+      '-subj', '/CN=Test Root CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE'])
+    const issue = (name, cn, ca, extensions) => {
+      openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name === 'cert' ? '' : `${name}-`}key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`])
+      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial', '-sha256',
+        '-days', '2', '-extfile', 'ext.cnf', '-extensions', extensions, '-out', `${name}.pem`])
+    }
+    issue('intermediate', 'Test Intermediate CA', 'root', 'ca')
+    issue('cert', 'localhost', 'intermediate', 'leaf')
+    intermediate = fs.readFileSync(path.join(dir, 'intermediate.pem'))
+    root = fs.readFileSync(path.join(dir, 'root.pem'))
+  })
+  return { ...leaf, intermediate, root }
+}
+
 /** A self-signed certificate that expired in 2020 (`notYet: true`: one valid from 2099 on). */
 function expired ({ notYet = false } = {}) {
   return inTempDir((openssl, dir) => {
@@ -100,4 +125,4 @@ function versionOne ({ cn = 'localhost' } = {}) {
   })
 }
 
-module.exports = { selfSigned, issued, expired, versionOne }
+module.exports = { selfSigned, issued, expired, versionOne, chained }

@@ -108,11 +108,13 @@ fn invalid(message: String) -> Error {
     Error::new(Kind::InvalidArgValue, message)
 }
 
-/// Node's default trust: the roots, and the same certificates as DER, for a server whose own
-/// self-signed certificate is among them (OpenSSL accepts that, webpki does not; see [`Trust`]).
+/// Node's default trust: the roots, the same certificates as DER (for a server whose own self-signed
+/// certificate is among them: OpenSSL accepts that, webpki does not; see [`Trust`]), and the trusted
+/// certificates that issue but are no roots (see [`trusted_links`]).
 struct DefaultTrust {
     roots: Arc<RootCertStore>,
     certs: Arc<Vec<CertificateDer<'static>>>,
+    links: Arc<Vec<CertificateDer<'static>>>,
 }
 
 /// Parsed once per process.
@@ -125,22 +127,39 @@ pub fn set_default_roots(pems: &[u8]) {
         let certs: Vec<_> = CertificateDer::pem_slice_iter(pems).flatten().collect();
         DefaultTrust {
             roots: Arc::new(trust_anchors(&certs)),
+            links: Arc::new(trusted_links(&certs)),
             certs: Arc::new(certs),
         }
     });
 }
 
-/// The trusted certificates that may issue others, as webpki's anchors. webpki takes an anchor's key and
-/// name only, so a certificate OpenSSL would refuse as an issuer (see [`unsuitable_issuer`]) is left
-/// out: given in `ca` to pin one server, a leaf must not vouch for every name its key signs. Such a
+/// The trusted roots that may issue others, as webpki's anchors. webpki takes an anchor's key and name
+/// only, so a certificate OpenSSL would refuse as an issuer (see [`unsuitable_issuer`]) is left out:
+/// given in `ca` to pin one server, a leaf must not vouch for every name its key signs. Such a
 /// certificate, and one webpki cannot use (OpenSSL skips unusable ones too), is still trusted as the
-/// server's own (see [`Trust`]).
+/// server's own if it is self-signed (see [`Trust`]). A trusted certificate issued by another (an
+/// intermediate CA) is no anchor either: OpenSSL (without its partial-chain flag, which Node does not
+/// set) trusts a chain only up to a trusted root, so such a certificate is a link towards one (see
+/// [`trusted_links`]) and ends no chain by itself.
 fn trust_anchors(certs: &[CertificateDer<'static>]) -> RootCertStore {
     let mut roots = RootCertStore::empty();
-    for cert in certs.iter().filter(|c| unsuitable_issuer(c).is_none()) {
+    for cert in certs
+        .iter()
+        .filter(|c| der::is_self_issued(c) && unsuitable_issuer(c).is_none())
+    {
         let _ = roots.add(cert.clone());
     }
     roots
+}
+
+/// The trusted certificates that may issue others but are no roots: OpenSSL finds a chain's issuers
+/// among the trusted certificates too, so these complete a chain whose server left them out.
+fn trusted_links(certs: &[CertificateDer<'static>]) -> Vec<CertificateDer<'static>> {
+    certs
+        .iter()
+        .filter(|c| !der::is_self_issued(c) && unsuitable_issuer(c).is_none())
+        .cloned()
+        .collect()
 }
 
 fn default_trust() -> &'static DefaultTrust {
@@ -150,6 +169,7 @@ fn default_trust() -> &'static DefaultTrust {
         DefaultTrust {
             roots: Arc::new(roots),
             certs: Arc::default(),
+            links: Arc::default(),
         }
     })
 }
@@ -552,20 +572,26 @@ fn verifier(
     algorithms: WebPkiSupportedAlgorithms,
     stapled: Option<Arc<Stapled>>,
 ) -> Result<Arc<Verifier>> {
-    let (roots, pinned) = match &options.ca {
+    let (roots, pinned, links) = match &options.ca {
         None => {
             let default = default_trust();
-            (default.roots.clone(), default.certs.clone())
+            (
+                default.roots.clone(),
+                default.certs.clone(),
+                default.links.clone(),
+            )
         }
         Some(pems) => {
             let ca = parse_certs(pems, "ca")?;
-            (Arc::new(trust_anchors(&ca)), Arc::new(ca))
+            let (roots, links) = (trust_anchors(&ca), trusted_links(&ca));
+            (Arc::new(roots), Arc::new(ca), Arc::new(links))
         }
     };
     let trust = if options.reject_unauthorized {
         Trust::Verified {
             roots,
             pinned,
+            links,
             names: !options.names_by_caller,
         }
     } else {
@@ -660,6 +686,8 @@ enum Trust {
     Verified {
         roots: Arc<RootCertStore>,
         pinned: Arc<Vec<CertificateDer<'static>>>,
+        /// The trusted certificates that issue but are no roots (see [`trusted_links`]).
+        links: Arc<Vec<CertificateDer<'static>>>,
         names: bool,
     },
     /// `rejectUnauthorized: false`: any certificate, but the handshake signatures are still checked.
@@ -702,13 +730,17 @@ impl ServerCertVerifier for Verifier {
         let Trust::Verified {
             roots,
             pinned,
+            links,
             names,
         } = &self.trust
         else {
             return Ok(ServerCertVerified::assertion());
         };
         let trusted = pinned.as_slice();
-        let pinned = trusted.iter().any(|c| c.as_ref() == end_entity.as_ref());
+        // A server's own certificate given in `ca` stands by itself where it is a root (self-signed, as
+        // `openssl req -x509` makes it); one issued by another needs its chain, as in OpenSSL.
+        let pinned = der::is_self_issued(end_entity)
+            && trusted.iter().any(|c| c.as_ref() == end_entity.as_ref());
         // A certificate given in `ca` itself is trusted as OpenSSL trusts it, an X.509 v1 one too
         // (which webpki does not parse): its validity and name are read here. Any other v1 leaf is
         // checked against its issuer among the trusted certificates below.
@@ -726,19 +758,29 @@ impl ServerCertVerifier for Verifier {
             check_validity(end_entity, now)?;
             Constrained(false)
         } else if parsed.is_none() {
-            let constrained = self.issued_by_trusted(end_entity, trusted, now)?;
+            let constrained = self
+                .issued_by_trusted(end_entity, trusted, now)
+                .map_err(|err| match err {
+                    rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => self
+                        .rootless(end_entity, intermediates, trusted)
+                        .map_or(err, ChainRefused::into_error),
+                    other => other,
+                })?;
             check_validity(end_entity, now)?;
             constrained
         } else {
-            self.chain_to_anchor(end_entity, intermediates, roots, trusted, now)
+            // The server's certificates, then the trusted links that may complete its chain.
+            let mut chain: Vec<CertificateDer<'_>> = intermediates.to_vec();
+            chain.extend(links.iter().cloned());
+            self.chain_to_anchor(end_entity, &chain, roots, trusted, now)
                 .map_err(|err| match err {
-                    // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by itself.
+                    // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by
+                    // itself: OpenSSL's chain stops at such a leaf, whatever else the server sent.
                     rustls::Error::InvalidCertificate(
                         CertificateError::UnknownIssuer | CertificateError::Other(_),
-                    ) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
-                        self_signed()
-                    }
-                    // The chain ends at a trusted certificate that may not issue: told as OpenSSL tells it.
+                    ) if der::is_self_issued(end_entity) => self_signed(),
+                    // The chain ends at a trusted certificate that may not issue: told as OpenSSL tells it;
+                    // else why OpenSSL finds no trusted root for it.
                     rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
                         std::iter::once(end_entity)
                             .chain(intermediates)
@@ -749,6 +791,7 @@ impl ServerCertVerifier for Verifier {
                                     .filter(|ca| der::subject(ca) == Some(issuer))
                                     .find_map(|ca| unsuitable_issuer(ca))
                             })
+                            .or_else(|| self.rootless(end_entity, intermediates, trusted))
                             .map_or(err, ChainRefused::into_error)
                     }
                     other => other,
@@ -894,27 +937,16 @@ impl Verifier {
                 CertificateError::BadEncoding,
             ));
         };
-        let signed_by = |ca: &CertificateDer<'_>| {
-            let Some(spki) = der::subject_public_key_info(ca).map(SubjectPublicKeyInfoDer::from)
-            else {
-                return false;
-            };
-            let Ok(key) = webpki::RawPublicKeyEntity::try_from(&spki) else {
-                return false;
-            };
-            self.algorithms
-                .all
-                .iter()
-                .filter(|alg| alg.signature_alg_id().as_ref() == algorithm)
-                .any(|alg| key.verify_signature(*alg, tbs, signature).is_ok())
-        };
-        // Every trusted certificate of the issuer's name is tried (OpenSSL stops at the first); the
-        // first one's refusal is told if none fits.
+        // Every trusted root of the issuer's name is tried (OpenSSL stops at the first); the first
+        // one's refusal is told if none fits. A trusted intermediate is no root: see `rootless`.
         let mut refusal = None;
-        for ca in trusted.iter().filter(|ca| der::subject(ca) == Some(issuer)) {
+        for ca in trusted
+            .iter()
+            .filter(|ca| der::subject(ca) == Some(issuer) && der::is_self_issued(ca))
+        {
             let refused = match unsuitable_issuer(ca) {
                 Some(refused) => refused,
-                None if signed_by(ca) => {
+                None if self.signs(ca, tbs, algorithm, signature) => {
                     return check_validity(ca, now)
                         .map(|()| Constrained(der::has_name_constraints(ca)))
                 }
@@ -926,6 +958,67 @@ impl Verifier {
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
             ChainRefused::into_error,
         ))
+    }
+
+    /// Whether `ca`'s key verifies a certificate's signature (its `tbs` part, signed with `algorithm`).
+    fn signs(&self, ca: &[u8], tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> bool {
+        let Some(spki) = der::subject_public_key_info(ca).map(SubjectPublicKeyInfoDer::from) else {
+            return false;
+        };
+        let Ok(key) = webpki::RawPublicKeyEntity::try_from(&spki) else {
+            return false;
+        };
+        self.algorithms
+            .all
+            .iter()
+            .filter(|alg| alg.signature_alg_id().as_ref() == algorithm)
+            .any(|alg| key.verify_signature(*alg, tbs, signature).is_ok())
+    }
+
+    /// Why OpenSSL finds no trusted root for a chain that reaches none, as Node reports it. OpenSSL
+    /// walks from the leaf to each issuer (one of that name whose key signed it, trusted ones first,
+    /// then those the server sent, until a trusted one was reached) until a self-signed certificate or
+    /// none: an untrusted root sent by
+    /// the server is `SELF_SIGNED_CERT_IN_CHAIN`; no issuer for the leaf itself is
+    /// `UNABLE_TO_VERIFY_LEAF_SIGNATURE`; none for a trusted certificate further up (a trusted
+    /// intermediate, which ends no chain) `UNABLE_TO_GET_ISSUER_CERT`, and for one the server sent
+    /// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`. `None` where the walk reaches a trusted root (the chain
+    /// failed for another reason).
+    fn rootless(
+        &self,
+        leaf: &[u8],
+        sent: &[CertificateDer<'_>],
+        trusted: &[CertificateDer<'static>],
+    ) -> Option<ChainRefused> {
+        let issued = |cert: &[u8], ca: &[u8]| {
+            der::subject(ca) == der::issuer(cert)
+                && ca != cert
+                && der::signed_parts(cert)
+                    .is_some_and(|(tbs, alg, sig)| self.signs(ca, tbs, alg, sig))
+        };
+        let (mut cert, mut cert_trusted) = (leaf, false);
+        // OpenSSL's own limit on a chain's depth is 100.
+        for depth in 0..100 {
+            if depth > 0 && der::is_self_issued(cert) {
+                return (!cert_trusted).then_some(ChainRefused::SELF_SIGNED_IN_CHAIN);
+            }
+            // Above a trusted certificate, only trusted ones are looked at.
+            let trusted_issuer = trusted.iter().find(|ca| issued(cert, ca));
+            let issuer = trusted_issuer.map(|ca| ca.as_ref()).or_else(|| {
+                sent.iter()
+                    .map(|c| c.as_ref())
+                    .find(|ca| !cert_trusted && issued(cert, ca))
+            });
+            let Some(issuer) = issuer else {
+                return Some(match (depth, cert_trusted) {
+                    (0, _) => ChainRefused::LEAF_ISSUER_UNKNOWN,
+                    (_, true) => ChainRefused::ISSUER_UNKNOWN,
+                    (_, false) => ChainRefused::LOCAL_ISSUER_UNKNOWN,
+                });
+            };
+            (cert, cert_trusted) = (issuer, trusted_issuer.is_some());
+        }
+        None
     }
 }
 
@@ -973,6 +1066,26 @@ impl ChainRefused {
     const CN_UNDER_NAME_CONSTRAINTS: Self = Self::new(
         "UNSPECIFIED",
         "name constraints of the chain not checked against a name in the subject CN",
+    );
+    /// The chain reaches a self-signed certificate the server sent, which is not trusted.
+    const SELF_SIGNED_IN_CHAIN: Self = Self::new(
+        "SELF_SIGNED_CERT_IN_CHAIN",
+        "self-signed certificate in certificate chain",
+    );
+    /// No issuer of the leaf is trusted or sent.
+    const LEAF_ISSUER_UNKNOWN: Self = Self::new(
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        "unable to verify the first certificate",
+    );
+    /// The chain reaches a trusted certificate that is no root, and no issuer of it.
+    const ISSUER_UNKNOWN: Self = Self::new(
+        "UNABLE_TO_GET_ISSUER_CERT",
+        "unable to get issuer certificate",
+    );
+    /// The chain reaches a certificate the server sent, and no trusted issuer of it.
+    const LOCAL_ISSUER_UNKNOWN: Self = Self::new(
+        "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+        "unable to get local issuer certificate",
     );
     /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
     const KEY_USAGE: Self = Self::new(
@@ -1569,6 +1682,7 @@ mod tests {
             trust: Trust::Verified {
                 roots: Arc::new(roots),
                 pinned: Arc::new(vec![cert.clone()]),
+                links: Arc::default(),
                 names: true,
             },
             algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
@@ -1861,6 +1975,64 @@ mod tests {
             ..TlsOptions::default()
         };
         assert!(ChainJudge::of(&verifying).unwrap().is_none());
+    }
+
+    /// A chain stands only up to a trusted root, as OpenSSL without its partial-chain flag judges it
+    /// (Node's): a trusted intermediate, or a trusted leaf issued by another, ends none; trusted links
+    /// complete a chain the server left short; each failure carries OpenSSL's code.
+    #[test]
+    fn chains_end_at_trusted_roots_as_in_openssl() {
+        let certs = openssl(&[
+            "req -x509 -newkey rsa:2048 -nodes -subj /CN=Root -days 2 -keyout root-key.pem -out root.pem -addext basicConstraints=critical,CA:TRUE".into(),
+            "req -x509 -newkey rsa:2048 -nodes -subj /CN=Other -days 2 -keyout other-key.pem -out other.pem -addext basicConstraints=critical,CA:TRUE".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=Intermediate -keyout int-key.pem -out int.csr -addext basicConstraints=critical,CA:TRUE".into(),
+            "x509 -req -in int.csr -CA root.pem -CAkey root-key.pem -CAcreateserial -days 2 -copy_extensions copy -out int.pem".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out leaf.csr -addext subjectAltName=DNS:localhost".into(),
+            "x509 -req -in leaf.csr -CA int.pem -CAkey int-key.pem -CAcreateserial -days 2 -copy_extensions copy -out leaf.pem".into(),
+        ]);
+        let der = |name: &str| {
+            CertificateDer::from_pem_slice(&certs[name])
+                .unwrap()
+                .to_vec()
+        };
+        let outcome = |trusted: &[&str], sent: &[&str]| {
+            let ca = trusted.iter().map(|name| certs[*name].clone()).collect();
+            let judge = ChainJudge::of(&TlsOptions {
+                ca: Some(ca),
+                ..TlsOptions::default()
+            })
+            .unwrap()
+            .unwrap();
+            let chain: Vec<Vec<u8>> = sent.iter().map(|name| der(name)).collect();
+            judge.judge(&chain).map_or_else(|e| e.code(), |()| "ok")
+        };
+        assert_eq!(outcome(&["root"], &["leaf", "int"]), "ok");
+        // A trusted intermediate completes a chain the server left short, up to the trusted root.
+        assert_eq!(outcome(&["root", "int"], &["leaf"]), "ok");
+        assert_eq!(
+            outcome(&["int"], &["leaf", "int"]),
+            "UNABLE_TO_GET_ISSUER_CERT"
+        );
+        assert_eq!(
+            outcome(&["leaf"], &["leaf", "int"]),
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+        );
+        assert_eq!(
+            outcome(&["leaf", "root"], &["leaf"]),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+        );
+        assert_eq!(
+            outcome(&["other"], &["leaf", "int"]),
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+        );
+        assert_eq!(
+            outcome(&["other"], &["leaf", "int", "root"]),
+            "SELF_SIGNED_CERT_IN_CHAIN"
+        );
+        assert_eq!(
+            outcome(&["other"], &["leaf"]),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+        );
     }
 
     /// The CN fallback matches as Node's `checkServerIdentity` does.
