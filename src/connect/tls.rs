@@ -771,7 +771,7 @@ impl ServerCertVerifier for Verifier {
         } else {
             // The server's certificates, then the trusted links that may complete its chain.
             let mut chain: Vec<CertificateDer<'_>> = intermediates.to_vec();
-            chain.extend(links.iter().cloned());
+            chain.extend(links.iter().map(|c| CertificateDer::from(c.as_ref())));
             self.chain_to_anchor(end_entity, &chain, roots, trusted, now)
                 .map_err(|err| match err {
                     // Untrusted (unknown issuer, or webpki's "CA used as end entity") and signed by
