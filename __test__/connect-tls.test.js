@@ -64,6 +64,43 @@ test('a certificate with its name in the CN only is matched by the CN, as Node d
   })
 })
 
+test('servername \'\' sends no server name (SNI), and the host\'s name is checked, as Node\'s agent does (both faces)', async () => {
+  const handler = (req, res) => res.end(`sni: ${req.socket.servername}`)
+  const outcome = (url, agent, options) => new Promise(resolve => {
+    https.get(url, { agent, ...options }, res => {
+      const servername = res.socket.servername
+      let body = ''
+      res.on('data', chunk => { body += chunk })
+      res.on('end', () => resolve(`${body}, socket.servername ${servername}`))
+    }).on('error', err => resolve(err.code))
+  })
+  const seen = new Set()
+  for (const cert of [withSan, cnOnly]) {
+    await serve(cert, async srv => {
+      for (const host of ['localhost', '127.0.0.1']) {
+        const url = `https://${host}:${srv.port}/`
+        for (const options of [{ servername: '' }, { servername: 'localhost' }, {}]) {
+          const node = new https.Agent({ ca: cert.cert })
+          const ours = new HttpsAgent({ ca: cert.cert })
+          try {
+            const expected = await outcome(url, node, options)
+            assert.strictEqual(await outcome(url, ours, options), expected, `${host} ${JSON.stringify(options)}`)
+            const promised = await ours.request(url, options).then(res => res.text(), err => err.code)
+            assert.strictEqual(promised, expected.split(',')[0], `${host} ${JSON.stringify(options)} (Promise face)`)
+            seen.add(expected)
+          } finally {
+            node.destroy()
+            ours.destroy()
+          }
+        }
+      }
+    }, { handler })
+  }
+  assert.ok(seen.has('sni: false, socket.servername false'))
+  assert.ok(seen.has('ERR_TLS_CERT_ALTNAME_INVALID'))
+  assert.ok(seen.has('sni: localhost, socket.servername localhost'))
+})
+
 test('a name that does not match fails as Node\'s tls fails it: its message, reason, host and cert (both faces)', async () => {
   await serve(cnOnly, async srv => {
     const agent = new HttpsAgent({ ca: cnOnly.cert })

@@ -79,6 +79,8 @@ function keyPart (value, functionId) {
   if (typeof value === 'function' || value instanceof net.BlockList) return `f${functionId(value)}`
   if (Buffer.isBuffer(value)) return value.toString('latin1')
   if (Array.isArray(value)) return value.map(v => keyPart(v, functionId)).join('\u0001')
+  // Marked, so that '' (servername '': no SNI) differs from an option not given.
+  if (typeof value === 'string') return `'${value}`
   return String(value)
 }
 

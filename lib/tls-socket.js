@@ -238,7 +238,8 @@ class TlsSocket extends RustSocket {
 
 /** The name a socket-face connection to `host` sends and checks, as `socket.servername` shows it. */
 function sentServerName (options, host) {
-  if (options.servername) return options.servername
+  // servername '' sends none, as in Node (the name checked is then the host).
+  if (options.servername !== undefined && options.servername !== null) return options.servername || false
   return net.isIP(host) ? false : host
 }
 

@@ -180,7 +180,11 @@ impl Connector {
         if let Some(proxy) = &options.proxy {
             proxy::connect(&mut stream, proxy, &route.host, route.port).await?;
         }
-        let name = options.tls.servername.as_deref().unwrap_or(&route.host);
+        // `servername: ''` sends no SNI (see `tls::build`); the host's name is checked, as in Node.
+        let name = match options.tls.servername.as_deref() {
+            Some(name) if !name.is_empty() => name,
+            _ => &route.host,
+        };
         let transport = Transport::Tls(Box::new(self.tls(profile, name, stream, witness).await?));
         if let (Some(check), Some(hooks), true) = (
             options.check_server_identity,

@@ -47,7 +47,8 @@ pub struct TlsOptions {
     pub reject_unauthorized: bool,
     /// `None`: both TLS 1.2 and 1.3.
     pub only_version: Option<TlsVersion>,
-    /// The `servername` option: SNI and the name verified, instead of the URL's host.
+    /// The `servername` option: SNI and the name verified, instead of the URL's host (`""`: no SNI,
+    /// the host's name verified).
     pub servername: Option<String>,
     /// The caller's `checkServerIdentity` checks the host name instead of us.
     pub names_by_caller: bool,
@@ -554,6 +555,8 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
             .with_client_auth_cert(chain, key)
             .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
     };
+    // Node sends no server name for `servername: ''`.
+    config.enable_sni = options.servername.as_deref() != Some("");
     config.alpn_protocols = options
         .alpn
         .clone()
