@@ -51,6 +51,34 @@ test('a process whose agent holds only idle connections exits by itself (both fa
   }
 })
 
+test('a fake clock installed over requests (as test suites install one) neither stops the agent nor keeps the process alive once it is taken away (both faces)', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('hi')))
+  try {
+    // What @sinonjs/fake-timers and Jest's modern timers do: the global timers are replaced, and what is
+    // given to them runs only when the test ticks the clock (never, here).
+    const source = `
+      const http = require('node:http')
+      const { Agent } = require(process.env.PACKAGE)
+      const agent = new Agent({ freeSocketTimeout: 60000 })
+      const names = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate']
+      const real = Object.fromEntries(names.map(name => [name, globalThis[name]]))
+      const never = { ref () { return this }, unref () { return this }, hasRef () { return false }, refresh () { return this } }
+      for (const name of names) globalThis[name] = name.startsWith('set') ? () => never : () => {}
+      ;(async () => {
+        const texts = []
+        for (let i = 0; i < 3; i++) texts.push(await (await agent.request(process.env.TARGET)).text())
+        texts.push(await new Promise((resolve, reject) => http.get(process.env.TARGET, { agent }, res => { res.setEncoding('utf8'); res.on('data', resolve) }).on('error', reject)))
+        Object.assign(globalThis, real)
+        console.log(texts.join(' '))
+      })()`
+    const { code, out } = await runChild(source, srv.url)
+    assert.strictEqual(code, 0, out)
+    assert.match(out, /^hi hi hi hi$/m)
+  } finally {
+    await srv.close()
+  }
+})
+
 test('an in-flight request keeps the process alive until it is answered', async () => {
   const srv = await listenCounting(http.createServer((req, res) => setTimeout(() => res.end('late answer'), 400)))
   try {

@@ -3,6 +3,7 @@
 // shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked with Node's error
 // codes and turned into what the native request and the socket face take.
 
+const { setImmediate } = require('./timers')
 const crypto = require('node:crypto')
 const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')

@@ -16,6 +16,7 @@
 // A reused connection that closes before any byte of the answer (the keep-alive race) is replaced by
 // a new one and the request sent again, once, when it may be sent twice: the Promise face's rule.
 
+const { setImmediate, setInterval, clearInterval, setTimeout, clearTimeout } = require('./timers')
 const { HTTPParser } = require('_http_common')
 const { Response } = require('./response')
 const { scan, scanned, ReceivedHead } = require('./head')

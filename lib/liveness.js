@@ -5,6 +5,8 @@
 // count is above zero. Going idle waits one loop turn (an unref'd immediate): one request after another
 // then keeps the function ref'd instead of crossing into Rust twice per request to toggle it.
 
+const { setImmediate, clearImmediate } = require('./timers')
+
 class Liveness {
   constructor (native) {
     this.native = native

@@ -18,6 +18,7 @@
 // it again there, whatever carries either connection; ClientRequest never notices. At most once per
 // request.
 
+const { setTimeout, clearTimeout } = require('./timers')
 const { Duplex } = require('node:stream')
 const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')

@@ -10,6 +10,7 @@
 // libuv reads is opened there and each chunk to send is sealed there, one synchronous call each, so an
 // https request costs no thread hop either.
 
+const { setTimeout, clearTimeout } = require('../timers')
 const net = require('node:net')
 const { fromNative } = require('../errors')
 const { LATIN1 } = require('./pipe')
