@@ -8,7 +8,7 @@ const assert = require('node:assert')
 const http = require('node:http')
 const { once } = require('node:events')
 const { Agent } = require('..')
-const { rawServer, withAgent, twoOrigins, get, listenCounting } = require('./helpers/faces')
+const { rawServer, withAgent, twoOrigins, get, listenCounting, refusedUrl } = require('./helpers/faces')
 
 const ok = body => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 const hello = (req, res) => res.end('hello')
@@ -684,4 +684,36 @@ test('a program that added enumerable properties to Object.prototype is served a
     execFile(process.execPath, ['-e', script], { timeout: 60000 }, (err, out, stderr) => err ? reject(new Error(`${err.message}\n${out}${stderr}`)) : resolve(out))
   })
   assert.deepStrictEqual(JSON.parse(stdout), ['200 hello', '200 hello', '200 hello', 'hello', 'hello', '101 raw'])
+})
+
+test('a request whose connection is refused fails as through Node\'s agent: its body never \'finish\'es, and a pipeline into it rejects', async () => {
+  const { pipeline } = require('node:stream/promises')
+  const { Readable } = require('node:stream')
+  const url = await refusedUrl()
+  /** The request's events in order, for a POST whose body is written before the connect fails. */
+  const events = Agent => new Promise(resolve => {
+    const agent = new Agent({ keepAlive: true })
+    const seen = []
+    const req = http.request(url, { agent, method: 'POST' })
+    for (const name of ['socket', 'finish', 'close']) req.on(name, () => seen.push(name))
+    req.on('error', err => seen.push(`error ${err.code}`))
+    req.on('close', () => { agent.destroy(); resolve(seen.join(', ')) })
+    req.end('body')
+  })
+  const piped = async Agent => {
+    const agent = new Agent({ keepAlive: true })
+    try {
+      await pipeline(Readable.from([Buffer.from('body')]), http.request(url, { agent, method: 'POST' }))
+      return 'resolved'
+    } catch (err) {
+      return `rejected ${err.code}`
+    } finally {
+      agent.destroy()
+    }
+  }
+  const expected = await events(http.Agent)
+  assert.strictEqual(await events(Agent), expected)
+  assert.doesNotMatch(expected, /finish/)
+  assert.strictEqual(await piped(Agent), await piped(http.Agent))
+  assert.strictEqual(await piped(Agent), 'rejected ECONNREFUSED')
 })

@@ -49,6 +49,8 @@ const kIdle = Symbol('idle')
 const kMoving = Symbol('moving')
 const kCarrier = Symbol('carrier')
 const kHeld = Symbol('heldUntilCarried')
+/** A write the pipe took before the connection was made, told done once it is (as a net.Socket's). */
+const kWrittenAhead = Symbol('writtenAhead')
 const kResend = Symbol('resend')
 const kStray = Symbol('strayBytes')
 
@@ -99,6 +101,7 @@ class RustSocket extends Duplex {
     this[kCarrier] = fd ? null : new PipeCarrier(native, owner.calls, id)
     /** A write (`{ chunk, encoding, callback }`) or the end (`{ chunk: null, ... }`) waiting for a carrier. */
     this[kHeld] = null
+    this[kWrittenAhead] = null
     /** A replay's chunks waiting for the new connection's carrier: chunk, encoding, chunk, encoding... */
     this[kResend] = null
     this[kStray] = false
@@ -150,6 +153,9 @@ class RustSocket extends Duplex {
     this.emit('connect')
     if (this.encrypted) this.emit('secureConnect')
     this.emit('ready')
+    const ahead = this[kWrittenAhead]
+    this[kWrittenAhead] = null
+    ahead?.()
   }
 
   /**
@@ -371,8 +377,11 @@ class RustSocket extends Duplex {
     if (this[kMoving]) return callback()
     const carrier = this[kCarrier]
     if (carrier === null) this[kHeld] = { chunk, encoding, callback }
-    else if (carrier.write(chunk, encoding)) callback()
-    else this[kDrain] = callback
+    else if (!carrier.write(chunk, encoding)) this[kDrain] = callback
+    // The pipe queues what comes before the connection; the write is done once that is made (a
+    // ClientRequest whose connection never comes must not 'finish').
+    else if (this.connecting) this[kWrittenAhead] = callback
+    else callback()
   }
 
   _writev (chunks, callback) {
@@ -401,12 +410,16 @@ class RustSocket extends Duplex {
   _destroy (err, callback) {
     if (this[BOOK_LISTENERS] === null) this[kOwner].closed(this)
     this._clearTimer()
-    const callbackDrain = this[kDrain] ?? this[kHeld]?.callback
+    const callbackDrain = this[kDrain] ?? this[kHeld]?.callback ?? this[kWrittenAhead]
     this[kDrain] = null
     this[kHeld] = null
+    this[kWrittenAhead] = null
     if (!this[kMoving]) this._letGo()
     callback(err)
-    if (callbackDrain) callbackDrain(err ?? new Error('socket destroyed'))
+    // After the 'error' that destroy() emits (it is queued first), as a net.Socket's pending write hears
+    // of its end: ClientRequest takes a write's end for its 'finish' unless the socket had an error, so
+    // a request whose connection never came must not finish (a pipeline into it would resolve).
+    if (callbackDrain) process.nextTick(callbackDrain, err ?? new Error('socket destroyed'))
   }
 
   /** This socket is done with its connection: its carrier closes it. */
