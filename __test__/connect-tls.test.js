@@ -433,6 +433,41 @@ test('pfx + passphrase: the server that requires a client certificate sees ours 
   }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
 })
 
+test('key + passphrase: an encrypted PEM key (PKCS#8, or OpenSSL\'s traditional) is opened as Node opens it; the server that requires a client certificate sees ours (both faces); a wrong or missing passphrase fails with Node\'s ERR_OSSL_BAD_DECRYPT', async () => {
+  const { createPrivateKey } = require('node:crypto')
+  const client = selfSigned({ cn: 'key-client' })
+  const plainKey = createPrivateKey(client.key)
+  const keys = {
+    pkcs8: plainKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'sesame' }),
+    traditional: plainKey.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'sesame' })
+  }
+  assert.match(keys.traditional, /Proc-Type: 4,ENCRYPTED/)
+  const handler = (req, res) => res.end(`${req.socket.authorized} ${req.socket.getPeerCertificate().subject.CN}`)
+  await serve(withSan, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    const plain = new HttpsAgent({ ca: withSan.cert })
+    try {
+      for (const [kind, key] of Object.entries(keys)) {
+        const agent = new HttpsAgent({ ca: withSan.cert, cert: client.cert, key, passphrase: 'sesame' })
+        try {
+          assert.strictEqual(await (await agent.request(url)).text(), 'true key-client', kind)
+          assert.strictEqual(await get(url, { agent }), 'true key-client', kind)
+        } finally {
+          agent.destroy()
+        }
+        assert.strictEqual(await (await plain.request(url, { cert: client.cert, key, passphrase: 'sesame' })).text(), 'true key-client', kind)
+        for (const passphrase of ['wrong', undefined]) {
+          await assert.rejects(plain.request(url, { cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
+          assert.throws(() => https.get(url, { agent: plain, cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
+          assert.throws(() => https.get(url, { agent: new https.Agent({ ca: withSan.cert }), cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
+        }
+      }
+    } finally {
+      plain.destroy()
+    }
+  }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
+})
+
 test('ciphers: names rustls has are honoured (both faces); a string naming none of its suites, and OpenSSL-only options, are refused with a clear code', async () => {
   const handler = (req, res) => res.end(req.socket.getCipher().name)
   await serve(withSan, async srv => {

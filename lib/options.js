@@ -6,7 +6,8 @@
 
 const net = require('node:net')
 const tls = require('node:tls')
-const { constants: SSL } = require('node:crypto')
+const crypto = require('node:crypto')
+const { constants: SSL } = crypto
 const { codedError, describe, invalidArgType, outOfRange, invalidArgValue } = require('./errors')
 const { proxySetting } = require('./proxy')
 
@@ -289,6 +290,17 @@ function refuseOpenSslOnly (options) {
  * The connect and TLS options of an agent or of one request, checked. Functions stay functions here;
  * lib/connect.js gives them ids before they cross into Rust.
  */
+/**
+ * The client key as rustls reads it: an encrypted PEM key (PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's
+ * `Proc-Type: 4,ENCRYPTED`) is opened here with `passphrase` by Node's own OpenSSL, as Node's secure
+ * context opens it, with its errors (`ERR_OSSL_BAD_DECRYPT` for a wrong or missing passphrase).
+ */
+function clientKey (key, passphrase) {
+  if (key === undefined || !key.includes('ENCRYPTED')) return key
+  const opened = crypto.createPrivateKey({ key, format: 'pem', passphrase: passphrase ?? '' })
+  return Buffer.from(opened.export({ type: 'pkcs8', format: 'pem' }))
+}
+
 function connectOptions (options) {
   refuseOpenSslOnly(options)
   const versions = tlsVersions(options)
@@ -312,7 +324,7 @@ function connectOptions (options) {
     // Falsy (an empty string) is Node's default trust; an empty list trusts nothing, as in Node.
     ca: options.ca === '' ? undefined : pemList(options, 'ca'),
     cert: pemList(options, 'cert'),
-    key: keys?.[0],
+    key: clientKey(keys?.[0], options.passphrase),
     pfx: pfx?.[0],
     passphrase: string(options, 'passphrase'),
     ciphers: string(options, 'ciphers'),
