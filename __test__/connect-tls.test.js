@@ -468,6 +468,23 @@ test('key + passphrase: an encrypted PEM key (PKCS#8, or OpenSSL\'s traditional)
   }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
 })
 
+test('an X.509 v1 client certificate (the usual openssl x509 -req recipe) is sent as Node sends it (both faces); a key that is not its own is refused', async () => {
+  const client = versionOne({ cn: 'v1-client' })
+  const handler = (req, res) => res.end(`${req.socket.authorized} ${req.socket.getPeerCertificate().subject.CN}`)
+  await serve(withSan, async srv => {
+    const url = `https://localhost:${srv.port}/`
+    const agent = new HttpsAgent({ ca: withSan.cert, cert: client.cert, key: client.key })
+    try {
+      assert.strictEqual(await (await agent.request(url)).text(), 'true v1-client')
+      assert.strictEqual(await get(url, { agent }), 'true v1-client')
+      assert.strictEqual(await get(url, { agent: new https.Agent({ ca: withSan.cert, cert: client.cert, key: client.key }) }), 'true v1-client')
+      assert.throws(() => new HttpsAgent({ cert: client.cert, key: withSan.key }), { code: 'ERR_INVALID_ARG_VALUE', message: /KeyMismatch/ })
+    } finally {
+      agent.destroy()
+    }
+  }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
+})
+
 test('ciphers: names rustls has are honoured (both faces); a string naming none of its suites, and OpenSSL-only options, are refused with a clear code', async () => {
   const handler = (req, res) => res.end(req.socket.getCipher().name)
   await serve(withSan, async srv => {

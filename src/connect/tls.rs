@@ -515,6 +515,59 @@ fn client_identity(
     }
 }
 
+/// The client certificate and key, sent to every server that asks. rustls's own resolver reads the
+/// certificate with webpki to match it with the key, and so refuses an X.509 v1 certificate (what the
+/// usual `openssl x509 -req` recipe makes), which Node sends; here such a certificate's key is matched
+/// from its DER.
+#[derive(Debug)]
+struct ClientIdentity(Arc<rustls::sign::CertifiedKey>);
+
+impl ClientIdentity {
+    fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        provider: &CryptoProvider,
+    ) -> Result<Self> {
+        let mismatch = |e: rustls::Error| invalid(format!("The client certificate and key: {e}"));
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(mismatch)?;
+        let public = signing.public_key().map(|key| key.as_ref().to_vec());
+        let certified = rustls::sign::CertifiedKey::new(chain, signing);
+        let leaf = certified.end_entity_cert().map_err(mismatch)?;
+        if der::is_version_one(leaf) {
+            let own = der::subject_public_key_info(leaf);
+            if public.is_some_and(|key| Some(key.as_slice()) != own) {
+                return Err(mismatch(rustls::Error::InconsistentKeys(
+                    rustls::InconsistentKeys::KeyMismatch,
+                )));
+            }
+        } else {
+            match certified.keys_match() {
+                Ok(())
+                | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+                Err(e) => return Err(mismatch(e)),
+            }
+        }
+        Ok(ClientIdentity(Arc::new(certified)))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for ClientIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 fn build(options: &TlsOptions) -> Result<ClientConfig> {
     let provider = match &options.ciphers {
         None => provider(),
@@ -551,9 +604,9 @@ fn build(options: &TlsOptions) -> Result<ClientConfig> {
 
     let mut config = match client_identity(options)? {
         None => builder.with_no_client_auth(),
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| invalid(format!("The client certificate and key: {e}")))?,
+        Some((chain, key)) => {
+            builder.with_client_cert_resolver(Arc::new(ClientIdentity::new(chain, key, &provider)?))
+        }
     };
     // Node sends no server name for `servername: ''`.
     config.enable_sni = options.servername.as_deref() != Some("");
