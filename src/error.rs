@@ -45,6 +45,9 @@ pub enum Kind {
     TlsChain(&'static str),
     /// TLS: any other handshake or protocol failure.
     TlsProtocol,
+    /// TLS: an option OpenSSL refuses in Node, carrying the code Node gives it
+    /// (`ERR_OSSL_X509_KEY_VALUES_MISMATCH`).
+    OpenSsl(&'static str),
     /// TLS: `ciphers` selects no cipher suite rustls implements.
     NoCipherMatch,
     /// The response could not be parsed: the fault as llhttp names it.
@@ -158,6 +161,7 @@ impl Error {
             Kind::TlsExpired => "CERT_HAS_EXPIRED",
             Kind::TlsChain(code) => code,
             Kind::TlsProtocol => "EPROTO",
+            Kind::OpenSsl(code) => code,
             Kind::NoCipherMatch => "ERR_SSL_NO_CIPHER_MATCH",
             Kind::Parse(fault) => fault.code(),
             Kind::InvalidChar => "ERR_INVALID_CHAR",

@@ -522,6 +522,14 @@ fn client_identity(
 #[derive(Debug)]
 struct ClientIdentity(Arc<rustls::sign::CertifiedKey>);
 
+/// A client key that is not the certificate's, as Node's OpenSSL refuses it.
+fn keys_differ() -> Error {
+    Error::new(
+        Kind::OpenSsl("ERR_OSSL_X509_KEY_VALUES_MISMATCH"),
+        "error:05800074:x509 certificate routines::key values mismatch",
+    )
+}
+
 impl ClientIdentity {
     fn new(
         chain: Vec<CertificateDer<'static>>,
@@ -539,14 +547,13 @@ impl ClientIdentity {
         if der::is_version_one(leaf) {
             let own = der::subject_public_key_info(leaf);
             if public.is_some_and(|key| Some(key.as_slice()) != own) {
-                return Err(mismatch(rustls::Error::InconsistentKeys(
-                    rustls::InconsistentKeys::KeyMismatch,
-                )));
+                return Err(keys_differ());
             }
         } else {
             match certified.keys_match() {
                 Ok(())
                 | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+                Err(rustls::Error::InconsistentKeys(_)) => return Err(keys_differ()),
                 Err(e) => return Err(mismatch(e)),
             }
         }
