@@ -13,9 +13,9 @@ const { listenCounting } = require('./helpers/faces')
 const root = path.join(__dirname, '..')
 
 /** Runs `source` in a child Node with the server's URL in TARGET; resolves with its code and output. */
-function runChild (source, target, limitMs = 20000) {
+function runChild (source, target, limitMs = 20000, args = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', source], {
+    const child = spawn(process.execPath, ['-e', source, ...args], {
       env: { ...process.env, TARGET: target, PACKAGE: root },
       stdio: ['ignore', 'pipe', 'pipe']
     })
@@ -99,6 +99,49 @@ test('an in-flight request keeps the process alive until it is answered', async 
     const socketRun = await runChild(socketSource, srv.url)
     assert.strictEqual(socketRun.code, 0, socketRun.out)
     assert.match(socketRun.out, /got late answer/)
+  } finally {
+    await srv.close()
+  }
+})
+
+test('a process exits after a request fails before any connection, and after an error listener throws (both faces)', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => { res.writeHead(200); res.write('part') }))
+  try {
+    // The lookup fails (no connection, nothing else for the loop to do); then a request's 'error'
+    // listener throws; then a response is destroyed with an error nobody listens for: Node's agent lets
+    // the process end after each, and its socket still says 'close'.
+    const source = `
+      const http = require('node:http')
+      const { Agent } = require(process.env.PACKAGE)
+      const agent = new Agent({ keepAlive: true })
+      const lookup = (host, options, callback) => callback(Object.assign(new Error('getaddrinfo ENOTFOUND ' + host), { code: 'ENOTFOUND' }))
+      const scenario = process.argv[1]
+      const seen = []
+      process.on('exit', () => console.log(seen.join(', ')))
+      process.on('uncaughtException', err => seen.push('uncaught ' + err.message))
+      if (scenario === 'promise') {
+        agent.request('http://nowhere.invalid/', { lookup }).catch(err => seen.push('rejected ' + err.code))
+      } else if (scenario === 'lookup') {
+        http.get({ host: 'nowhere.invalid', agent, lookup }).on('error', err => seen.push('error ' + err.code))
+      } else if (scenario === 'throw') {
+        http.get({ host: 'nowhere.invalid', agent, lookup }).on('error', err => { seen.push('error ' + err.code); throw new Error('thrown by a listener') })
+      } else {
+        http.get(process.env.TARGET, { agent }, res => {
+          res.socket.on('close', () => seen.push('socket close'))
+          res.destroy(new Error('destroyed'))
+        })
+      }`
+    const expected = {
+      promise: 'rejected ENOTFOUND',
+      lookup: 'error ENOTFOUND',
+      throw: 'error ENOTFOUND, uncaught thrown by a listener',
+      destroy: 'uncaught destroyed, socket close'
+    }
+    for (const [scenario, seen] of Object.entries(expected)) {
+      const { code, out } = await runChild(source, srv.url, 20000, [scenario])
+      assert.strictEqual(code, 0, `${scenario}: ${out}`)
+      assert.strictEqual(out.trim(), seen, scenario)
+    }
   } finally {
     await srv.close()
   }

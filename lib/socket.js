@@ -18,7 +18,7 @@
 // it again there, whatever carries either connection; ClientRequest never notices. At most once per
 // request.
 
-const { setTimeout, clearTimeout } = require('./timers')
+const { setTimeout, clearTimeout, setImmediate } = require('./timers')
 const { Duplex } = require('node:stream')
 const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')
@@ -66,6 +66,10 @@ function replayable (req) {
   return mayReplay(req.method, name => req.hasHeader(name))
 }
 
+function emitClose (socket, hadError) {
+  socket.emit('close', hadError)
+}
+
 /** An idle socket's error is nobody's: it leaves the pool, as Node's free sockets do. */
 function onIdleError () {
   this.destroy()
@@ -80,7 +84,8 @@ class RustSocket extends Duplex {
   constructor (owner, native, id, { connecting, fd }) {
     // Strings pass as they are (ClientRequest writes its head as a latin1 string): the fd carrier hands
     // them to libuv as Node's own socket would, without a Buffer made for each.
-    super({ allowHalfOpen: false, decodeStrings: false })
+    // 'close' is this socket's own (see `_destroy`), as a net.Socket's comes from its handle.
+    super({ allowHalfOpen: false, decodeStrings: false, emitClose: false })
     this[kOwner] = owner
     this[BOOK_LISTENERS] = undefined
     this[kNative] = native
@@ -420,6 +425,11 @@ class RustSocket extends Duplex {
     // of its end: ClientRequest takes a write's end for its 'finish' unless the socket had an error, so
     // a request whose connection never came must not finish (a pipeline into it would resolve).
     if (callbackDrain) process.nextTick(callbackDrain, err ?? new Error('socket destroyed'))
+    // As a net.Socket's, 'close' comes from the connection's close, a later turn than the 'error', not
+    // from the stream: a listener that throws while 'error' is emitted (a request's 'error' listener, or
+    // a response destroyed with an error nobody listens for) cannot keep it from coming, and with it the
+    // pool's book-keeping and the unref that lets the process exit.
+    setImmediate(emitClose, this, err != null)
   }
 
   /** This socket is done with its connection: its carrier closes it. */

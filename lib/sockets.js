@@ -479,18 +479,20 @@ class SocketBook {
       socket.destroy()
       return
     }
-    remove(agent.sockets, route.name, socket)
-    socket._httpMessage = null
-    socket.unref()
-    push(agent.freeSockets, route.name, socket)
     // agentkeepalive's per-socket idle deadline, which its callers set (urllib, from the server's
     // Keep-Alive header): it replaces the agent's freeSocketTimeout.
     const own = socket.freeSocketTimeout || socket.freeSocketKeepAliveTimeout
     const idleMs = this.calls.release(socket.id, keepAliveHint(req?.res), typeof own === 'number' ? own : 0)
     if (idleMs < 0) {
+      // The pool keeps no more idle (maxFreeSockets): as Node's surplus, it stays among the agent's
+      // sockets until its 'close'.
       socket.destroy()
       return
     }
+    remove(agent.sockets, route.name, socket)
+    socket._httpMessage = null
+    socket.unref()
+    push(agent.freeSockets, route.name, socket)
     socket._idle(idleMs, socket._timeoutsSet !== timeoutsSet)
     if (waiters) this.serveQueued(route.name)
   }
