@@ -96,6 +96,13 @@ function liveLimits (agent, shared) {
   for (const [name, accessor] of LIMIT_ACCESSORS) Object.defineProperty(agent, name, accessor)
 }
 
+/** A constructor's options checked (`normalized`), durations in ms (`options`), and what Node's Agent is given (`base`). */
+function prepare (options) {
+  const normalized = normalize(options)
+  if (options) options = durationsInMs(options)
+  return { options, normalized, base: baseOptions(options, normalized) }
+}
+
 function attachPool (agent, options, normalized, secure) {
   dropNormalized(agent, options)
   // Node's constructor pools sockets in a 'free' listener; ours does it in the socket book (which then
@@ -228,10 +235,9 @@ function mergedOptions (options, agentOptions) {
 
 class Agent extends http.Agent {
   constructor (options) {
-    const normalized = normalize(options)
-    if (options) options = durationsInMs(options)
-    super(baseOptions(options, normalized))
-    attachPool(this, options, normalized, false)
+    const made = prepare(options)
+    super(made.base)
+    attachPool(this, made.options, made.normalized, false)
   }
 
   /**
@@ -431,10 +437,9 @@ function originStats ({ connected, free, pending, queued, running }) {
 /** The same agent for `https.request`: an instance of `https.Agent` and of `Agent`, one pool. */
 class HttpsAgent extends https.Agent {
   constructor (options) {
-    const normalized = normalize(options)
-    if (options) options = durationsInMs(options)
-    super(baseOptions(options, normalized))
-    attachPool(this, options, normalized, true)
+    const made = prepare(options)
+    super(made.base)
+    attachPool(this, made.options, made.normalized, true)
   }
 }
 for (const name of COUNTERS) {
@@ -462,13 +467,25 @@ Object.defineProperty(Agent, Symbol.hasInstance, {
  * (`http.Agent({ keepAlive: true })`, as Node's own tests and older code write it). Subclasses,
  * `instanceof` and the static names work as on the class itself.
  */
-function callable (cls) {
-  const face = new Proxy(cls, { apply: (target, _, args) => new target(...args) })
+function callable (cls, NodeAgent, secure) {
+  const face = new Proxy(cls, {
+    apply (target, self, args) {
+      // `Agent.call(this, options)` in the constructor of a subclass made the pre-class way
+      // (util.inherits), as Node's function Agent allows: `this` becomes the agent, once.
+      if (self !== null && typeof self === 'object' && self instanceof target && self[kNative] === undefined) {
+        const made = prepare(args[0])
+        NodeAgent.call(self, made.base)
+        attachPool(self, made.options, made.normalized, secure)
+        return undefined
+      }
+      return new target(...args)
+    }
+  })
   Object.defineProperty(cls.prototype, 'constructor', { value: face, writable: true, configurable: true })
   return face
 }
-const AgentFace = callable(Agent)
-const HttpsAgentFace = callable(HttpsAgent)
+const AgentFace = callable(Agent, http.Agent, false)
+const HttpsAgentFace = callable(HttpsAgent, https.Agent, true)
 
 // agentkeepalive's `constants`: the Symbols of the fields it sets on its sockets, which the socket face
 // sets too (SOCKET_NAME, SOCKET_REQUEST_COUNT, ...); those for its own internals (CURRENT_ID, ...) would

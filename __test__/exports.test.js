@@ -55,6 +55,55 @@ test('as Node\'s agents, the classes build an agent when called without new; sub
   for (const agent of [plain, secure, sub]) agent.destroy()
 })
 
+test('a subclass made the pre-class way (util.inherits, Agent.call(this, options)) is an agent that serves requests, as with Node\'s function Agent', async () => {
+  const util = require('node:util')
+  const { Agent, HttpsAgent } = require('keepalive-agent')
+  function Legacy (options) {
+    Agent.call(this, { keepAlive: true, maxSockets: 2, ...options })
+    this.named = 0
+  }
+  util.inherits(Legacy, Agent)
+  Legacy.prototype.getName = function (options) {
+    this.named++
+    return Agent.prototype.getName.call(this, options)
+  }
+  function LegacySecure () { HttpsAgent.call(this, { maxFreeSockets: 3 }) }
+  util.inherits(LegacySecure, HttpsAgent)
+  const agent = new Legacy({ timeout: 1234 })
+  const secure = new LegacySecure()
+  assert.ok(agent instanceof Legacy && agent instanceof Agent && agent instanceof http.Agent)
+  assert.ok(secure instanceof LegacySecure && secure instanceof https.Agent)
+  assert.strictEqual(agent.maxSockets, 2)
+  assert.strictEqual(agent.options.timeout, 1234)
+  assert.strictEqual(secure.maxFreeSockets, 3)
+  const server = http.createServer((req, res) => res.end('legacy'))
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  try {
+    for (let i = 0; i < 2; i++) {
+      const body = await new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server.address().port, agent }, res => {
+          let text = ''
+          res.on('data', chunk => { text += chunk })
+          res.on('end', () => resolve(text))
+        }).on('error', reject)
+      })
+      assert.strictEqual(body, 'legacy')
+    }
+    // The prototype's override is the agent's, and the second request reused the first's connection.
+    assert.ok(agent.named >= 2)
+    assert.strictEqual(agent.createSocketCount, 1)
+    // Called on an agent already made, it makes another, as without `new`.
+    const another = Agent.call(agent, { maxSockets: 5 })
+    assert.ok(another instanceof Agent && another !== agent)
+    assert.strictEqual(agent.maxSockets, 2)
+    another.destroy()
+  } finally {
+    agent.destroy()
+    secure.destroy()
+    server.close()
+  }
+})
+
 test('constants: frozen, agentkeepalive\'s socket Symbols (the ones set on socket-face sockets)', () => {
   const { constants } = require('keepalive-agent')
   assert.ok(Object.isFrozen(constants))
