@@ -283,15 +283,25 @@ test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off where the options do
   try {
     await withHttps({}, hello, async (srv, agent) => {
       const url = `https://localhost:${srv.port}/`
-      await assert.rejects(agent().request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      const viaSocket = agent => new Promise((resolve, reject) => {
+        https.get(url, { agent }, res => { resolve(res.socket.authorized); res.resume() }).on('error', reject)
+      })
+      const made = agent()
+      await assert.rejects(made.request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
       process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
       const lax = agent()
       assert.strictEqual(await (await lax.request(url)).text(), 'secure hello')
-      const authorized = await new Promise((resolve, reject) => {
-        https.get(url, { agent: lax }, res => { resolve(res.socket.authorized); res.resume() }).on('error', reject)
-      })
-      assert.strictEqual(authorized, false)
+      assert.strictEqual(await viaSocket(lax), false)
       await assert.rejects(agent({ rejectUnauthorized: true }).request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      // Read at each connection, as Node reads it: an agent made before it was set obeys it too (both faces).
+      assert.strictEqual(await (await made.request(url)).text(), 'secure hello')
+      assert.strictEqual(await viaSocket(made), false)
+      // Taken away again: no connection made meanwhile serves a request, and both agents check again.
+      delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+      for (const a of [made, lax]) {
+        await assert.rejects(a.request(url), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+        await assert.rejects(viaSocket(a), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+      }
     })
     await new Promise(resolve => setImmediate(resolve))
     assert.ok(warnings.some(m => m.startsWith('Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable to \'0\'')), warnings.join())

@@ -267,7 +267,10 @@ class Connections {
       for (let i = 0; i < names.length; i++) own = this.differing(own, names[i], options[names[i]])
     }
     const later = this.laterCreateConnection()
-    if (own === null && later === undefined && this.agentChecked.proxy === undefined) return 0
+    if (own === null && later === undefined && this.agentChecked.proxy === undefined) {
+      if (!this.defaultTrustChanged(target)) return 0
+      own = ['rejectUnauthorized', !this.agentChecked.rejectUnauthorized]
+    }
     // A proxy setting picks its proxy by target: such profiles are not recalled.
     if (this.agentChecked.proxy !== undefined || namesProxy(own)) return this.profileOf(own, later, target)
     const verifies = verifiesByDefault()
@@ -277,6 +280,17 @@ class Connections {
       this.recent.keep(own, later, verifies, id)
     }
     return id
+  }
+
+  /**
+   * Whether a TLS request to `target()` on an agent not told `rejectUnauthorized` must be checked
+   * otherwise than the agent's own connections are: NODE_TLS_REJECT_UNAUTHORIZED changed since the agent
+   * was made. Node reads it at each connection, so a program (or its tests) may set it after its agents
+   * were made; the agent's connections keep being checked as they were, and never serve such requests.
+   */
+  defaultTrustChanged (target) {
+    return this.agentOptions.rejectUnauthorized === undefined && target().secure &&
+      verifiesByDefault() !== this.agentChecked.rejectUnauthorized
   }
 
   /** `own` (the request's options that differ from the agent's, `[name, value, ...]`; null: none yet) with `name`'s `value`, where it differs. */
