@@ -481,3 +481,32 @@ test('a fresh lookup closure per request: every request is served, and the agent
     await srv.close()
   }
 })
+
+test('a server that starts listening in the same turn as the request is listening when the agent connects, as with Node\'s agent (both faces)', async () => {
+  // Node's agent connects a turn after http.request(); `server.listen(port, host)` listens a turn after
+  // it is called: in that order. A connect made at once was refused (ECONNREFUSED).
+  const freePort = async () => {
+    const probe = net.createServer().listen(0, '127.0.0.1')
+    await once(probe, 'listening')
+    const { port } = probe.address()
+    await new Promise(resolve => probe.close(resolve))
+    return port
+  }
+  for (let i = 0; i < 3; i++) {
+    for (const face of ['socket', 'promise']) {
+      const port = await freePort()
+      const agent = new Agent()
+      const server = okServer().listen(port, '127.0.0.1')
+      try {
+        const url = `http://127.0.0.1:${port}/`
+        const answered = face === 'socket'
+          ? get(url, { agent })
+          : agent.request(url).then(async res => ({ status: res.status, body: await res.text() }))
+        assert.strictEqual((await answered).status, 200, face)
+      } finally {
+        agent.destroy()
+        await new Promise(resolve => server.close(resolve))
+      }
+    }
+  }
+})

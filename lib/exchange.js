@@ -23,6 +23,7 @@ const { scan, scanned, ReceivedHead } = require('./head')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
+const { dialSoon } = require('./sockets')
 const { abortError, agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
 const { NativeAgent } = require('../native.js')
@@ -759,6 +760,7 @@ class Exchange {
     const answer = exchanges.calls.checkout(secure, host, port, this.replays, this.profile, this.fdWanted(), true, this.timeout)
     const kind = answer % 4
     const id = (answer - kind) / 4
+    dialSoon(exchanges.calls, kind, id)
     if (kind === KIND_QUEUED) {
       this.ticket = id
       exchanges.book.waitFor(id, this)

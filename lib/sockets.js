@@ -24,7 +24,17 @@ const SOCKET_REQUEST_FINISHED_COUNT = Symbol('agentkeepalive#socketRequestFinish
 
 // What `checkout` answers: `id * 4 + kind`.
 const KIND_REUSED = 0
+const KIND_CONNECTING = 1
 const KIND_QUEUED = 2
+
+/**
+ * A new connection `checkout` granted dials a turn later, when `dial(id)` is called: as Node's agent
+ * connects (net.connect defers even an IP address's connect), so that a server the program starts in the
+ * same turn (`server.listen(port, host)` listens a turn later) is listening by then.
+ */
+function dialSoon (calls, kind, id) {
+  if (kind === KIND_CONNECTING) process.nextTick(calls.dial, id)
+}
 
 /**
  * New TCP connections are fd-carried (lib/carriers/fd.js) while fewer requests than this are in
@@ -228,6 +238,7 @@ class SocketBook {
     }
     const kind = answer % 4
     const id = (answer - kind) / 4
+    dialSoon(this.calls, kind, id)
     if (kind === KIND_QUEUED) this.enqueue(req, route, id, fd)
     else this.assign(req, route, id, kind === KIND_REUSED, fd)
   }
@@ -245,6 +256,7 @@ class SocketBook {
     const answer = this.calls.checkout(this.secure, route.host, route.port, replays, route.profile, fd)
     const kind = answer % 4
     const id = (answer - kind) / 4
+    dialSoon(this.calls, kind, id)
     if (kind !== KIND_QUEUED) {
       this.moved(socket, id, kind === KIND_REUSED, fd)
       return
@@ -640,6 +652,7 @@ class SocketBook {
 
 module.exports = {
   SocketBook,
+  dialSoon,
   BOOK,
   createSocket,
   constants: { SOCKET_CREATED_TIME, SOCKET_NAME, SOCKET_REQUEST_COUNT, SOCKET_REQUEST_FINISHED_COUNT }

@@ -54,7 +54,8 @@ pub struct SocketCalls {
 
 impl SocketCalls {
     /// A connection to `host:port` (made as connect profile `profile` says; 0: the agent's) for Node's
-    /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]). `replays`
+    /// `addRequest`, answered at once as one number, `id * 4 + kind` (see [`outcome_code`]); a new one
+    /// dials once JS calls `dial(id)`. `replays`
     /// counts how often the request was sent again because its reused connection closed before
     /// answering (see [`Want::for_replay`]). `fd`: a new
     /// plain-TCP connection is handed to JS as its fd. `exchange`: for the Promise face's exchange on the
@@ -116,8 +117,9 @@ pub fn outcome_code(outcome: Outcome) -> f64 {
     }
 }
 
-/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)`, `release(id, keepAlive)`,
-/// `write(id, chunk)`, `tlsSeal(id, chunk)` and `tlsOpen(id, records)` on `target`.
+/// Sets `checkout(secure, host, port, replays, profile, fd, exchange, limitMs)`, `dial(id)`,
+/// `release(id, keepAlive)`, `write(id, chunk)`, `tlsSeal(id, chunk)` and `tlsOpen(id, records)` on
+/// `target`.
 ///
 /// # Safety
 /// `env` and `target` come from the N-API call being served, on the JS thread.
@@ -126,8 +128,9 @@ pub unsafe fn install(
     target: sys::napi_value,
     calls: Arc<SocketCalls>,
 ) -> Result<(), Error> {
-    let functions: [(&CStr, sys::napi_callback); 5] = [
+    let functions: [(&CStr, sys::napi_callback); 6] = [
         (c"checkout", Some(checkout)),
+        (c"dial", Some(dial)),
         (c"release", Some(release)),
         (c"write", Some(write)),
         (c"tlsSeal", Some(tls_seal)),
@@ -273,6 +276,19 @@ unsafe extern "C" fn checkout(
             boolean(env, args[6]),
             number(env, args[7]),
         )
+    }));
+    unsafe { answer(env, result) }
+}
+
+/// `dial(id)`: new connection `id`, which `checkout` answered with, may start connecting.
+unsafe extern "C" fn dial(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let Some((args, calls)) = (unsafe { arguments::<1>(env, info) }) else {
+        return ptr::null_mut();
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let _guard = calls.runtime.enter();
+        calls.sockets.dial(number(env, args[0]) as u64);
+        Ok(0.0)
     }));
     unsafe { answer(env, result) }
 }

@@ -410,7 +410,13 @@ pub struct Sockets {
     sealed: Sealed,
     tickets: Mutex<Tickets>,
     next_ticket: AtomicU64,
+    /// New connections granted by [`Sockets::checkout`] that do not dial until their owner says so
+    /// ([`Sockets::dial`]): the connect task of each.
+    undialled: Mutex<IdMap<Dialling>>,
 }
+
+/// A new connection's connect task, not yet started.
+type Dialling = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Queued socket-face requests: where each waits (to cancel it), and what each was given until its
 /// owner claims it.
@@ -430,6 +436,7 @@ impl Sockets {
             carried: Mutex::default(),
             sealed: Sealed::default(),
             tickets: Mutex::new(Tickets::default()),
+            undialled: Mutex::default(),
             next_ticket: AtomicU64::new(1),
         })
     }
@@ -476,9 +483,10 @@ impl Sockets {
         }
         Ok(match turn {
             Turn::Now(Grant::Reuse(lease)) => Outcome::Reused(self.hold(lease)),
-            // The caller learns the id from this answer, before any event of the connection.
+            // The caller learns the id from this answer, before any event of the connection, and says
+            // when it may dial (see `dial`).
             Turn::Now(Grant::Connect(slot)) => {
-                Outcome::Connecting(self.open(slot, fd, open, |_| {}))
+                Outcome::Connecting(self.open(slot, fd, open, Start::Later, |_| {}))
             }
             Turn::Queued(seq) => {
                 let mut tickets = self.tickets();
@@ -508,7 +516,7 @@ impl Sockets {
             // Announced before it starts connecting: its events (its fd) must not reach JS before the
             // grant does, or JS would not know whose connection they are.
             Ok(Grant::Connect(slot)) => {
-                self.open(slot, fd, open, |id| {
+                self.open(slot, fd, open, Start::Now, |id| {
                     self.announce(ticket, Outcome::Connecting(id))
                 });
             }
@@ -555,14 +563,16 @@ impl Sockets {
         id
     }
 
-    /// Starts connecting for `slot`; writes made meanwhile are queued and sent once connected. With
-    /// `fd`, a plain-TCP connection is handed to JS once connected. `announce` runs once the connection
-    /// is held and before it starts: nothing of it reaches JS before what `announce` emits.
+    /// Connects for `slot` (at once, or once its owner calls [`Sockets::dial`]: see [`Start`]); writes
+    /// made meanwhile are queued and sent once connected. With `fd`, a plain-TCP connection is handed to
+    /// JS once connected. `announce` runs once the connection is held and before it starts: nothing of
+    /// it reaches JS before what `announce` emits.
     fn open(
         self: &Arc<Self>,
         slot: Slot<Conn>,
         fd: bool,
         open: Opening,
+        start: Start,
         announce: impl FnOnce(ConnId),
     ) -> ConnId {
         let id = slot.id();
@@ -575,7 +585,7 @@ impl Sockets {
         self.held().insert(id, Held::Connecting(handle.clone()));
         announce(id);
         let this = self.clone();
-        tokio::spawn(async move {
+        let task = async move {
             let connecting = async {
                 slot.ready().await;
                 this.connector.connect_logged(slot.key()).await
@@ -622,8 +632,29 @@ impl Sockets {
                     this.run(slot, transport, info, handle)
                 }
             }
-        });
+        };
+        match start {
+            Start::Now => drop(tokio::spawn(task)),
+            Start::Later => {
+                self.undialled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, Box::pin(task));
+            }
+        }
         id
+    }
+
+    /// New connection `id`, granted by [`Sockets::checkout`], may dial now (see [`Start::Later`]).
+    pub fn dial(&self, id: ConnId) {
+        let task = self.undialled().remove(&id);
+        if let Some(task) = task {
+            tokio::spawn(task);
+        }
+    }
+
+    fn undialled(&self) -> std::sync::MutexGuard<'_, IdMap<Dialling>> {
+        self.undialled.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn run(
@@ -766,6 +797,9 @@ impl Sockets {
     /// JS closes an idle one because bytes came that nobody asked for (counted as an error close, as the
     /// pipe's reader counts it).
     pub fn destroy(&self, id: ConnId, fd_open: bool, fault: bool) {
+        // Never dialled: dropping its task gives its room back (no connect was tried, so no error).
+        let undialled = self.undialled().remove(&id);
+        drop(undialled);
         let (held, carried) = {
             let mut held = self.held();
             let carried = self.carried().get(&id).cloned();
@@ -811,6 +845,18 @@ impl Sockets {
         self.pool.forget(key, id, error.is_some());
         self.sink.emit(SocketEvent::Closed { id, error });
     }
+}
+
+/// When a new connection starts connecting.
+enum Start {
+    /// At once: it was granted to a request that waited, whose owner has yielded already.
+    Now,
+    /// When its owner calls [`Sockets::dial`]: a connection granted at once, during the owner's call.
+    /// Node's agent connects a turn after `http.request()` (its `net.connect` defers even an IP
+    /// address's), so a server that a program starts listening in the same turn (`server.listen(port,
+    /// host)` listens a turn later) is listening by then; connecting from the tokio thread at once
+    /// would be refused.
+    Later,
 }
 
 /// How a connected socket's bytes will move: its fd handed to JS (with the TLS session over it, if
@@ -1121,7 +1167,11 @@ mod tests {
         let total = 32 * 1024 * 1024;
         let key = sender(total).await;
         let (sockets, sink) = face();
-        sockets.checkout(&key, Want::Any, false, opening()).unwrap();
+        let Outcome::Connecting(id) = sockets.checkout(&key, Want::Any, false, opening()).unwrap()
+        else {
+            panic!("expected a new connection");
+        };
+        sockets.dial(id);
         tokio::time::sleep(Duration::from_secs(60)).await;
         let ahead = sink.data(false);
         assert!(ahead >= READ_AHEAD, "read {ahead} bytes");
@@ -1207,6 +1257,58 @@ mod tests {
         }
     }
 
+    // A connection granted during its owner's call dials only once the owner says so (Node's agent
+    // connects a turn later); one destroyed before that never dials and leaves its room free.
+    #[tokio::test]
+    async fn a_connection_granted_at_once_dials_when_told_and_one_destroyed_first_never_does() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let key = OriginKey::new(false, "127.0.0.1", listener.local_addr().unwrap().port());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                kept.push(stream);
+            }
+        });
+        let sink = Arc::new(Untaken::default());
+        let config = PoolConfig {
+            max_sockets: 1,
+            ..PoolConfig::default()
+        };
+        let pool = Pool::new(config, tokio::runtime::Handle::current());
+        let sockets = Sockets::new(
+            pool,
+            Connector::plain(Duration::from_secs(60)),
+            sink.clone(),
+        );
+        let Outcome::Connecting(never) =
+            sockets.checkout(&key, Want::Any, false, opening()).unwrap()
+        else {
+            panic!("expected a new connection");
+        };
+        // The only room (maxSockets 1) is free again once it is destroyed, undialled.
+        sockets.destroy(never, false, false);
+        let Outcome::Connecting(id) = sockets.checkout(&key, Want::Any, false, opening()).unwrap()
+        else {
+            panic!("the room the undialled connection held is free again");
+        };
+        sockets.dial(id);
+        connected(&sink, &[id]).await;
+        // The accept of the one dialled is counted by now or soon; never a second.
+        for _ in 0..1000 {
+            if accepted.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert!(!sink.events.lock().unwrap().iter().any(
+            |e| matches!(e, SocketEvent::Connected { id: c, .. } | SocketEvent::Closed { id: c, .. } if *c == never)
+        ));
+    }
+
     // An idle connection should cost as little as Node's own socket: one task, holding no buffer.
     #[tokio::test]
     async fn a_pipe_connection_is_one_task_idle_or_busy() {
@@ -1230,6 +1332,9 @@ mod tests {
                 Outcome::Connecting(id) => ids.push(id),
                 other => panic!("expected a new connection, got {other:?}"),
             }
+        }
+        for id in &ids {
+            sockets.dial(*id);
         }
         connected(&sink, &ids).await;
         // The connecting tasks end once their connections run (a bounded wait: the count decides).
@@ -1274,6 +1379,7 @@ mod tests {
         else {
             panic!("expected a new connection");
         };
+        sockets.dial(id);
         // The whole upload is queued at once (past the high-water mark: JS would wait for a drain).
         for chunk in vec![2u8; total].chunks(256 * 1024) {
             sockets.write(id, Bytes::copy_from_slice(chunk));
