@@ -261,6 +261,26 @@ class Agent extends http.Agent {
   }
 
   /**
+   * As Node's agent, it takes a socket made elsewhere that code hands it as free (`emit('free', socket,
+   * options)`): see lib/sockets.js `adopt`. Its own sockets' 'free' only tells the listeners.
+   */
+  emit (event, socket) {
+    const book = this[kBook]
+    if (event === 'free' && socket != null && book !== undefined && !book.owns(socket)) book.adopt(socket, arguments[2])
+    return super.emit.apply(this, arguments)
+  }
+
+  /**
+   * Node's: `socket` leaves the agent's maps. Code calls it for a socket it handed over (http2-wrapper
+   * does when one closes); the pool's own leave at their 'close'. Node's also makes a socket for a
+   * request waiting, outside the pool: the pool serves its queue itself.
+   */
+  removeSocket (socket) {
+    const book = this[kBook]
+    if (book !== undefined && !book.owns(socket)) book.unadopt(socket)
+  }
+
+  /**
    * Node's hook, called when a socket could go back to the idle list (false closes it instead).
    * Subclasses override it as with Node's Agent; the idle deadline is set once the pool has taken the
    * socket back (`freeSocketTimeout`, or less if the server's `Keep-Alive` header asks).

@@ -62,3 +62,26 @@ for (const [scheme, setup] of Object.entries(schemes)) {
     })
   }
 }
+
+test('got with http2: true on an HTTP/1.1 server: the socket http2-wrapper learnt ALPN on is handed to the agent (emit \'free\') and taken as Node\'s agent takes it: it serves the next request, idles in freeSockets, and closes with the agent', async () => {
+  const runs = {}
+  for (const [who, make] of [['node', () => new https.Agent({ keepAlive: true, ca: tls.cert })], ['ours', () => new HttpsAgent({ ca: tls.cert })]]) {
+    const srv = await listenCounting(schemes.https.server())
+    const agent = make()
+    try {
+      const bodies = []
+      for (let i = 0; i < 3; i++) {
+        bodies.push(await got(`https://localhost:${srv.port}/${i}`, { http2: true, agent: { https: agent }, https: { certificateAuthority: tls.cert }, retry: 0 }).text())
+      }
+      const free = Object.values(agent.freeSockets).map(list => list.length)
+      agent.destroy()
+      // Every connection closes with the agent, the adopted one too: the server can close.
+      await srv.close()
+      runs[who] = { bodies, opened: srv.counts.opened, free }
+    } finally {
+      agent.destroy()
+    }
+  }
+  assert.deepStrictEqual(runs.node, { bodies: ['got /0', 'got /1', 'got /2'], opened: 1, free: [1] })
+  assert.deepStrictEqual(runs.ours, runs.node)
+})

@@ -10,7 +10,7 @@ const { TlsSocket, sentServerName } = require('./tls-socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
-const { verifiesByDefault } = require('./options')
+const { verifiesByDefault, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./options')
 const { STRIDE, Kind, text, data } = require('./batch')
 
 /**
@@ -100,6 +100,9 @@ function remove (map, name, item) {
   if (list.length === 0) delete map[name]
 }
 
+/** The route name an adopted socket was taken under (see `SocketBook.adopt`). */
+const kAdoptedAs = Symbol('adoptedAs')
+
 /** Where an agent keeps its SocketBook (index.js sets it). */
 const BOOK = Symbol('socketBook')
 /** A new connection granted to a request, waiting for the agent's `createSocket` to make its socket. */
@@ -188,6 +191,8 @@ class SocketBook {
     this.names = []
     /** New connections granted whose socket a replaced `createSocket` is making, by id (see `createThrough`). */
     this.making = new Map()
+    /** Sockets made elsewhere and handed to the agent (see `adopt`), idle, by route name; null: none yet. */
+    this.adopted = null
     this.carrier = carrierOf(agent)
     /** Whether new TLS sockets report their key material (the agent has 'keylog' listeners). */
     this.keyLogging = false
@@ -221,7 +226,70 @@ class SocketBook {
     route.profile = profile
     // What Node's agent passes along with its 'free' event.
     route.options = options
+    if (this.adopted !== null && this.takeAdopted(req, route.name)) return
     this.place(req, route)
+  }
+
+  /** Whether `socket` is one of this book's (the pool's, or one a replaced createSocket made through it). */
+  owns (socket) {
+    return this.routes.has(socket)
+  }
+
+  /**
+   * A socket made elsewhere that code hands to the agent as Node's agent takes one, with
+   * `agent.emit('free', socket, options)` (http2-wrapper does, with the TLS socket it learnt the server's
+   * ALPN protocol on): as Node's agent, it is kept idle in `freeSockets` under its options' name, where
+   * keep-alive allows, and the next request of that name takes it. The pool never holds it (it counts
+   * against no cap); it leaves when it closes, goes quiet for `freeSocketTimeout` while idle, or is
+   * removed (`removeSocket`). Left alone, it stayed open and unused, holding its server and process.
+   */
+  adopt (socket, options) {
+    const agent = this.agent
+    const name = knownName(this.names, agent.getName(options ?? {}))
+    this.adopted ??= { __proto__: null }
+    if (this.adopted[name]?.includes(socket)) return
+    const req = socket._httpMessage
+    if (socket.destroyed || !socket.writable || !req || !req.shouldKeepAlive || !agent.keepAlive || !agent.keepSocketAlive(socket)) {
+      socket.destroy()
+      return
+    }
+    socket._httpMessage = null
+    remove(agent.sockets, name, socket)
+    push(agent.freeSockets, name, socket)
+    push(this.adopted, name, socket)
+    if (socket[kAdoptedAs] === undefined) {
+      socket.on('close', () => this.unadopt(socket))
+      socket.on('timeout', () => { if (this.adopted[socket[kAdoptedAs]]?.includes(socket)) socket.destroy() })
+      // Its next request's end frees it as one of the pool's would be.
+      socket.on('free', () => this.adopt(socket, options))
+    }
+    socket[kAdoptedAs] = name
+    const idleMs = agent.options.freeSocketTimeout ?? DEFAULT_FREE_SOCKET_TIMEOUT
+    if (idleMs > 0) socket.setTimeout(idleMs)
+  }
+
+  /** `req` takes an adopted socket of route `name`, if one is idle; returns whether it did. */
+  takeAdopted (req, name) {
+    const socket = this.adopted[name]?.at(-1)
+    if (socket === undefined) return false
+    const agent = this.agent
+    remove(this.adopted, name, socket)
+    remove(agent.freeSockets, name, socket)
+    push(agent.sockets, name, socket)
+    socket.setTimeout(0)
+    socket.ref()
+    agent.reuseSocket(socket, req)
+    handOver(req, socket, agent.options.timeout || 0)
+    return true
+  }
+
+  /** An adopted socket leaves the agent's maps (it closed, or code removed it). */
+  unadopt (socket) {
+    const name = socket[kAdoptedAs]
+    if (name === undefined) return
+    remove(this.adopted, name, socket)
+    remove(this.agent.freeSockets, name, socket)
+    remove(this.agent.sockets, name, socket)
   }
 
   /** Asks the pool for a connection for `req` along `route`: it is assigned one, or queued. */
@@ -640,6 +708,12 @@ class SocketBook {
    */
   destroyAll () {
     for (const socket of [...this.byId.values()]) socket.destroy()
+    // And, as Node's agent destroys all its sockets, those it adopted (idle or in use).
+    if (this.adopted !== null) {
+      for (const list of [...Object.values(this.agent.freeSockets), ...Object.values(this.agent.sockets)]) {
+        for (const socket of [...list]) if (socket[kAdoptedAs] !== undefined) socket.destroy()
+      }
+    }
     for (const [ticket, { req, route, exchange }] of [...this.tickets]) {
       if (req === undefined) this.refused(ticket, exchange ? agentDestroyed() : hangUp())
       else {
