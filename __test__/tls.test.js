@@ -275,6 +275,35 @@ test('sigalgs: the handshake signatures offered, as by Node\'s agent (an RSA and
   assert.throws(() => new HttpsAgent({ sigalgs: 256 }), { code: 'ERR_INVALID_ARG_TYPE' })
 })
 
+test('a server\'s RSA key under 2048 bits is refused as Node 24 refuses it (UNSPECIFIED, "EE certificate key too weak"), both faces, with and without verification', async () => {
+  const short = selfSigned({ bits: 1024 })
+  // Node 24's OpenSSL serves such a key only below its default security level.
+  const srv = await listenCounting(https.createServer({ key: short.key, cert: short.cert, ciphers: 'DEFAULT@SECLEVEL=0' }, hello))
+  const url = `https://localhost:${srv.port}/`
+  const viaSocket = agent => new Promise((resolve, reject) => {
+    https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+  })
+  const weak = { code: 'UNSPECIFIED', message: 'EE certificate key too weak' }
+  try {
+    for (const options of [{ ca: short.cert }, { rejectUnauthorized: false }]) {
+      const agent = new HttpsAgent(options)
+      try {
+        await assert.rejects(agent.request(url), weak)
+        await assert.rejects(viaSocket(agent), weak)
+      } finally {
+        agent.destroy()
+      }
+    }
+    // Node 20 and 22 (OpenSSL security level 1) take such a key; where Node refuses it, it says the same.
+    const node = new https.Agent({ ca: short.cert })
+    const refusal = await viaSocket(node).then(() => null, err => err)
+    node.destroy()
+    if (refusal !== null) assert.deepStrictEqual({ code: refusal.code, message: refusal.message }, weak)
+  } finally {
+    await srv.close()
+  }
+})
+
 test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off where the options do not say, as Node\'s tls does (with its warning); an explicit rejectUnauthorized still rules', async () => {
   const warnings = []
   const onWarning = warning => warnings.push(warning.message)

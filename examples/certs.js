@@ -23,10 +23,10 @@ function inTempDir (make) {
 
 /**
  * `san: false` makes what a bare `openssl req -x509 -subj /CN=localhost` makes: a name in the CN only;
- * `ec: true` a P-256 key instead of RSA.
+ * `ec: true` a P-256 key instead of RSA; `bits` the RSA key's size (2048).
  */
-function selfSigned ({ days = 2, cn = 'localhost', san = true, ec = false } = {}) {
-  const key = ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048']
+function selfSigned ({ days = 2, cn = 'localhost', san = true, ec = false, bits = 2048 } = {}) {
+  const key = ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', `rsa:${bits}`]
   return inTempDir(openssl => openssl(['req', '-x509', ...key, '-nodes', '-sha256',
     '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', `/CN=${cn}`, ...(san ? ['-addext', SAN] : []), '-days', String(days)]))
 }

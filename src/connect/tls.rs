@@ -857,9 +857,20 @@ impl ServerCertVerifier for Verifier {
                             .or_else(|| self.rootless(end_entity, intermediates, trusted))
                             .map_or(err, ChainRefused::into_error)
                     }
+                    // A signature ring cannot verify because its issuer's key is too short.
+                    rustls::Error::InvalidCertificate(CertificateError::BadSignature)
+                        if weak_issuer(end_entity, intermediates, trusted) =>
+                    {
+                        ChainRefused::CA_KEY_TOO_SMALL.into_error()
+                    }
                     other => other,
                 })?
         };
+        // OpenSSL checks the keys of a chain that stands (Node 24's security level refuses RSA under
+        // 2048 bits); ring could not verify this one's handshake signature anyway.
+        if weak_key(end_entity) {
+            return Err(ChainRefused::EE_KEY_TOO_SMALL.into_error());
+        }
         if *names {
             verify_name(parsed.as_ref(), end_entity, server_name, constrained)?;
         }
@@ -875,6 +886,7 @@ impl ServerCertVerifier for Verifier {
         self.offered(dss)?;
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, false).ok_or(err))
+            .map_err(|err| weak_signer(cert, err))
     }
 
     fn verify_tls13_signature(
@@ -886,6 +898,7 @@ impl ServerCertVerifier for Verifier {
         self.offered(dss)?;
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, true).ok_or(err))
+            .map_err(|err| weak_signer(cert, err))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1013,6 +1026,7 @@ impl Verifier {
                     return check_validity(ca, now)
                         .map(|()| Constrained(der::has_name_constraints(ca)))
                 }
+                None if weak_key(ca) => ChainRefused::CA_KEY_TOO_SMALL,
                 None => ChainRefused::BAD_SIGNATURE,
             };
             refusal.get_or_insert(refused);
@@ -1085,6 +1099,41 @@ impl Verifier {
     }
 }
 
+/// Whether `cert`'s key is RSA shorter than 2048 bits: ring verifies no signature by it, and OpenSSL at
+/// Node 24's security level (2) refuses it (Node 20 and 22, at level 1, take it).
+fn weak_key(cert: &[u8]) -> bool {
+    der::rsa_key_bits(cert).is_some_and(|bits| bits < 2048)
+}
+
+/// Whether a certificate that may issue one of the chain's (by name: sent by the server or trusted)
+/// has a key too short to verify with.
+fn weak_issuer(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    trusted: &[CertificateDer<'static>],
+) -> bool {
+    let candidates = || {
+        intermediates
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(trusted.iter().map(|c| c.as_ref()))
+    };
+    std::iter::once(end_entity.as_ref())
+        .chain(intermediates.iter().map(|c| c.as_ref()))
+        .filter_map(der::issuer)
+        .any(|issuer| candidates().any(|ca| der::subject(ca) == Some(issuer) && weak_key(ca)))
+}
+
+/// A handshake signature that did not verify, told as OpenSSL tells it when the server's key is too
+/// short (see [`weak_key`]).
+fn weak_signer(cert: &CertificateDer<'_>, err: rustls::Error) -> rustls::Error {
+    if weak_key(cert) {
+        ChainRefused::EE_KEY_TOO_SMALL.into_error()
+    } else {
+        err
+    }
+}
+
 /// Why OpenSSL refuses `cert` as an issuer in a chain (its `check_ca`), `None` when it may issue: a
 /// keyUsage without keyCertSign refuses it; otherwise basicConstraints decides, and without them a
 /// keyUsage (which then allows signing) or a self-signed X.509 v1 root (which has no extensions to say
@@ -1150,6 +1199,11 @@ impl ChainRefused {
         "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
         "unable to get local issuer certificate",
     );
+    /// The server's RSA key is shorter than OpenSSL's security level 2 allows (Node 24's default; Node
+    /// has no name for OpenSSL's code). ring verifies no signature by such a key.
+    const EE_KEY_TOO_SMALL: Self = Self::new("UNSPECIFIED", "EE certificate key too weak");
+    /// An issuer's RSA key is that short.
+    const CA_KEY_TOO_SMALL: Self = Self::new("UNSPECIFIED", "CA certificate key too weak");
     /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
     const KEY_USAGE: Self = Self::new(
         "UNSPECIFIED",
@@ -1555,6 +1609,30 @@ mod der {
         let [_, _, _, rest] = tbs_fields(cert)?;
         let (_, _, after) = tlv(rest)?;
         Some(&rest[..rest.len() - after.len()])
+    }
+
+    /// The size in bits of `cert`'s RSA key (its modulus), `None` for any other key.
+    pub fn rsa_key_bits(cert: &[u8]) -> Option<usize> {
+        // rsaEncryption, 1.2.840.113549.1.1.1
+        const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let (_, spki, _) = tlv(subject_public_key_info(cert)?)?;
+        let (_, algorithm, rest) = tlv(spki)?;
+        let (0x06, oid, _) = tlv(algorithm)? else {
+            return None;
+        };
+        let (0x03, bits, _) = tlv(rest)? else {
+            return None;
+        };
+        if oid != RSA {
+            return None;
+        }
+        // The BIT STRING's first byte counts unused bits; then RSAPublicKey { modulus, exponent }.
+        let (_, key, _) = tlv(bits.get(1..)?)?;
+        let (0x02, modulus, _) = tlv(key)? else {
+            return None;
+        };
+        let significant = modulus.iter().position(|&b| b != 0)?;
+        Some((modulus.len() - significant) * 8 - modulus[significant].leading_zeros() as usize)
     }
 
     /// The value (the OCTET STRING's contents) of the extension `oid`, the first if repeated.
@@ -2038,6 +2116,45 @@ mod tests {
             ..TlsOptions::default()
         };
         assert!(ChainJudge::of(&verifying).unwrap().is_none());
+    }
+
+    /// RSA keys under 2048 bits, which ring cannot verify with, are refused as OpenSSL at Node 24's
+    /// security level refuses them: the server's own, or an issuer's.
+    #[test]
+    fn short_rsa_keys_are_refused_as_node_24_refuses_them() {
+        let certs = openssl(&[
+            "req -x509 -newkey rsa:1024 -nodes -subj /CN=localhost -days 2 -keyout short-key.pem -out short.pem".into(),
+            "req -x509 -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout ca-key.pem -out ca.pem -addext basicConstraints=critical,CA:TRUE".into(),
+            "req -x509 -newkey rsa:1024 -nodes -subj /CN=Short -days 2 -keyout short-ca-key.pem -out short-ca.pem -addext basicConstraints=critical,CA:TRUE".into(),
+            "req -new -newkey rsa:1024 -nodes -subj /CN=localhost -keyout a-key.pem -out a.csr -addext subjectAltName=DNS:localhost".into(),
+            "x509 -req -in a.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out short-leaf.pem".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout b-key.pem -out b.csr -addext subjectAltName=DNS:localhost".into(),
+            "x509 -req -in b.csr -CA short-ca.pem -CAkey short-ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out under-short.pem".into(),
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 2 -keyout ec-key.pem -out ec.pem".into(),
+        ]);
+        let der = |name: &str| {
+            CertificateDer::from_pem_slice(&certs[name])
+                .unwrap()
+                .to_vec()
+        };
+        assert_eq!(der::rsa_key_bits(&der("short")), Some(1024));
+        assert_eq!(der::rsa_key_bits(&der("ca")), Some(2048));
+        assert_eq!(der::rsa_key_bits(&der("ec")), None);
+        let judged = |ca: &str, chain: &[Vec<u8>]| {
+            let judge = ChainJudge::of(&TlsOptions {
+                ca: Some(vec![certs[ca].clone()]),
+                ..TlsOptions::default()
+            })
+            .unwrap()
+            .unwrap();
+            let err = judge.judge(chain).unwrap_err();
+            (err.code(), err.message().to_string())
+        };
+        let ee = ("UNSPECIFIED", "EE certificate key too weak".to_string());
+        let ca = ("UNSPECIFIED", "CA certificate key too weak".to_string());
+        assert_eq!(judged("short", &[der("short")]), ee);
+        assert_eq!(judged("ca", &[der("short-leaf")]), ee);
+        assert_eq!(judged("short-ca", &[der("under-short")]), ca);
     }
 
     /// A chain stands only up to a trusted root, as OpenSSL without its partial-chain flag judges it
