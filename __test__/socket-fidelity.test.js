@@ -717,3 +717,29 @@ test('a request whose connection is refused fails as through Node\'s agent: its 
   assert.strictEqual(await piped(Agent), await piped(http.Agent))
   assert.strictEqual(await piped(Agent), 'rejected ECONNREFUSED')
 })
+
+test('agent.removeSocket(socket, options), as code with its own timeout handling calls it, fails no request waiting for a socket (as with Node\'s agent)', async () => {
+  const server = http.createServer((req, res) => setTimeout(() => res.end(`ok ${req.url}`), 30))
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  try {
+    for (const agent of [new http.Agent({ maxSockets: 1 }), new Agent({ maxSockets: 1 })]) {
+      const options = { host: '127.0.0.1', port: server.address().port, agent }
+      const bodyOf = req => new Promise((resolve, reject) => {
+        req.on('response', res => {
+          let text = ''
+          res.on('data', chunk => { text += chunk })
+          res.on('end', () => resolve(text))
+        })
+        req.on('error', reject)
+      })
+      const first = http.get({ ...options, path: '/1' })
+      first.on('socket', socket => agent.removeSocket(socket, options))
+      // Waits for the only socket when removeSocket is called.
+      const second = http.get({ ...options, path: '/2' })
+      assert.deepStrictEqual(await Promise.all([bodyOf(first), bodyOf(second)]), ['ok /1', 'ok /2'])
+      agent.destroy()
+    }
+  } finally {
+    server.close()
+  }
+})
