@@ -8,7 +8,7 @@ const assert = require('node:assert')
 const https = require('node:https')
 const tls = require('node:tls')
 const { HttpsAgent } = require('..')
-const { selfSigned } = require('../examples/certs')
+const { selfSigned, issued } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
 
 const serverCert = selfSigned()
@@ -300,6 +300,28 @@ test('a server\'s RSA key under 2048 bits is refused as Node 24 refuses it (UNSP
     node.destroy()
     if (refusal !== null) assert.deepStrictEqual({ code: refusal.code, message: refusal.message }, weak)
   } finally {
+    await srv.close()
+  }
+})
+
+test('a certificate its CA signed with SHA-1 is refused as Node refuses it (UNSPECIFIED, "CA signature digest algorithm too weak"), both faces', async () => {
+  const sha1 = issued({ digest: 'sha1' })
+  // Node's OpenSSL serves such a chain only below its default security level.
+  const srv = await listenCounting(https.createServer({ key: sha1.key, cert: sha1.cert, ciphers: 'DEFAULT@SECLEVEL=0' }, hello))
+  const url = `https://localhost:${srv.port}/`
+  const viaSocket = agent => new Promise((resolve, reject) => {
+    https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+  })
+  const weak = { code: 'UNSPECIFIED', message: 'CA signature digest algorithm too weak' }
+  const node = new https.Agent({ ca: sha1.ca })
+  const agent = new HttpsAgent({ ca: sha1.ca })
+  try {
+    await assert.rejects(viaSocket(node), weak)
+    await assert.rejects(agent.request(url), weak)
+    await assert.rejects(viaSocket(agent), weak)
+  } finally {
+    node.destroy()
+    agent.destroy()
     await srv.close()
   }
 })

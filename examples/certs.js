@@ -52,9 +52,10 @@ const IN_2020 = ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']
  * - `leafExtensions`: more extension lines for the leaf (`'extendedKeyUsage=clientAuth'`);
  * - `ca: 'v1'` makes the CA a self-signed X.509 v1 root, `ca: 'expired'` one that expired in 2020;
  * - `caExtensions`: `-addext` values for the CA (`'basicConstraints=critical,CA:FALSE'` makes it no CA);
- * - `cn`, and `san: false` to leave the leaf's name in its CN alone.
+ * - `cn`, and `san: false` to leave the leaf's name in its CN alone;
+ * - `digest`: what the CA signs the leaf with (`'sha1'`, which OpenSSL refuses in chains; `'sha256'`).
  */
-function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caExtensions = [], cn = 'localhost', san = true } = {}) {
+function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caExtensions = [], cn = 'localhost', san = true, digest = 'sha256' } = {}) {
   let ca
   const leaf = inTempDir((openssl, dir) => {
     const caRequest = ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca-csr.pem', '-subj', '/CN=Test Company CA']
@@ -71,7 +72,7 @@ function issued ({ versionOne = false, leafExtensions = [], ca: kind = 'v3', caE
     }
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem', '-subj', `/CN=${cn}`])
     fs.writeFileSync(path.join(dir, 'leaf.cnf'), [...(san ? [SAN] : []), ...leafExtensions, ''].join('\n'))
-    openssl(['x509', '-req', '-in', 'csr.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-sha256',
+    openssl(['x509', '-req', '-in', 'csr.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', `-${digest}`,
       '-days', '2', ...(versionOne ? [] : ['-extfile', 'leaf.cnf']), '-out', 'cert.pem'])
     ca = fs.readFileSync(path.join(dir, 'ca.pem'))
   })

@@ -1027,6 +1027,7 @@ impl Verifier {
                         .map(|()| Constrained(der::has_name_constraints(ca)))
                 }
                 None if weak_key(ca) => ChainRefused::CA_KEY_TOO_SMALL,
+                None if weak_digest(algorithm) => ChainRefused::CA_MD_TOO_WEAK,
                 None => ChainRefused::BAD_SIGNATURE,
             };
             refusal.get_or_insert(refused);
@@ -1103,6 +1104,28 @@ impl Verifier {
 /// Node 24's security level (2) refuses it (Node 20 and 22, at level 1, take it).
 fn weak_key(cert: &[u8]) -> bool {
     der::rsa_key_bits(cert).is_some_and(|bits| bits < 2048)
+}
+
+/// Whether a signature algorithm (an AlgorithmIdentifier's contents: its OID, then any parameters)
+/// digests with SHA-1 or MD5: RSA with either, ECDSA or DSA with SHA-1.
+fn weak_digest(algorithm: &[u8]) -> bool {
+    const WEAK: [&[u8]; 6] = [
+        // sha1WithRSAEncryption, md5WithRSAEncryption (1.2.840.113549.1.1.5, .4)
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04],
+        // ecdsa-with-SHA1 (1.2.840.10045.4.1), dsa-with-sha1 (1.2.840.10040.4.3)
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+        &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03],
+        // sha1WithRSASignature (OIW, 1.3.14.3.2.29), md5WithRSA (1.3.14.3.2.3)
+        &[0x2b, 0x0e, 0x03, 0x02, 0x1d],
+        &[0x2b, 0x0e, 0x03, 0x02, 0x03],
+    ];
+    match algorithm {
+        [0x06, len, rest @ ..] => rest
+            .get(..*len as usize)
+            .is_some_and(|oid| WEAK.contains(&oid)),
+        _ => false,
+    }
 }
 
 /// Whether a certificate that may issue one of the chain's (by name: sent by the server or trusted)
@@ -1204,6 +1227,9 @@ impl ChainRefused {
     const EE_KEY_TOO_SMALL: Self = Self::new("UNSPECIFIED", "EE certificate key too weak");
     /// An issuer's RSA key is that short.
     const CA_KEY_TOO_SMALL: Self = Self::new("UNSPECIFIED", "CA certificate key too weak");
+    /// A certificate of the chain is signed with SHA-1 or MD5, which OpenSSL refuses at Node's security
+    /// levels (webpki verifies neither).
+    const CA_MD_TOO_WEAK: Self = Self::new("UNSPECIFIED", "CA signature digest algorithm too weak");
     /// The issuer's keyUsage leaves out keyCertSign (Node has no name for OpenSSL's code).
     const KEY_USAGE: Self = Self::new(
         "UNSPECIFIED",
@@ -1258,6 +1284,11 @@ fn certificate_error(err: webpki::Error) -> rustls::Error {
         E::InvalidCertValidity => CertificateError::Expired,
         E::UnknownIssuer => CertificateError::UnknownIssuer,
         E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        E::UnsupportedSignatureAlgorithmContext(ref context)
+            if weak_digest(&context.signature_algorithm_id) =>
+        {
+            return ChainRefused::CA_MD_TOO_WEAK.into_error()
+        }
         other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
     };
     rustls::Error::InvalidCertificate(cert)
@@ -2155,6 +2186,37 @@ mod tests {
         assert_eq!(judged("short", &[der("short")]), ee);
         assert_eq!(judged("ca", &[der("short-leaf")]), ee);
         assert_eq!(judged("short-ca", &[der("under-short")]), ca);
+    }
+
+    /// A certificate signed with SHA-1 under a trusted CA is refused as Node refuses it (every version).
+    #[test]
+    fn sha1_signatures_are_refused_as_node_refuses_them() {
+        let certs = openssl(&[
+            "req -x509 -newkey rsa:2048 -nodes -subj /CN=CA -days 2 -keyout ca-key.pem -out ca.pem -addext basicConstraints=critical,CA:true".into(),
+            "req -new -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out csr.pem -addext subjectAltName=DNS:localhost".into(),
+            "x509 -req -sha1 -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out leaf.pem".into(),
+            "x509 -req -sha256 -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out good.pem".into(),
+        ]);
+        let der = |name: &str| {
+            CertificateDer::from_pem_slice(&certs[name])
+                .unwrap()
+                .to_vec()
+        };
+        let algorithm = |name: &str| der::signed_parts(&der(name)).unwrap().1.to_vec();
+        assert!(weak_digest(&algorithm("leaf")));
+        assert!(!weak_digest(&algorithm("good")));
+        let judge = ChainJudge::of(&TlsOptions {
+            ca: Some(vec![certs["ca"].clone()]),
+            ..TlsOptions::default()
+        })
+        .unwrap()
+        .unwrap();
+        assert!(judge.judge(&[der("good")]).is_ok());
+        let err = judge.judge(&[der("leaf")]).unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            ("UNSPECIFIED", "CA signature digest algorithm too weak")
+        );
     }
 
     /// A chain stands only up to a trusted root, as OpenSSL without its partial-chain flag judges it
