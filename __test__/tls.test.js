@@ -6,6 +6,8 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const https = require('node:https')
+const http = require('node:http')
+const net = require('node:net')
 const tls = require('node:tls')
 const { HttpsAgent } = require('..')
 const { selfSigned, issued } = require('../examples/certs')
@@ -217,7 +219,7 @@ test('ecdhCurve: the curves offered, as Node\'s agent offers them (the group neg
     const url = `https://localhost:${srv.port}/`
     const ours = agent({ ca: serverCert.cert })
     // Node's agent fails the same way: EPROTO, the server's handshake_failure alert.
-    await assert.rejects(ours.request(url, { ecdhCurve: 'X25519' }), { code: 'EPROTO', message: /alert: HandshakeFailure/ })
+    await assert.rejects(ours.request(url, { ecdhCurve: 'X25519' }), { code: 'EPROTO', message: /alert handshake failure:SSL alert number 40$/ })
     assert.strictEqual(await (await ours.request(url, { ecdhCurve: 'X25519:P-384' })).text(), 'secure hello')
   })
 })
@@ -323,6 +325,43 @@ test('a certificate its CA signed with SHA-1 is refused as Node refuses it (UNSP
     node.destroy()
     agent.destroy()
     await srv.close()
+  }
+})
+
+test('handshake failures carry Node\'s codes and OpenSSL\'s words, as through Node\'s agent: a server that speaks no TLS, alerts (TLS 1.2 handshake failure, TLS 1.3 certificate required), a peer that hangs up (both faces)', async () => {
+  const client = selfSigned({ cn: 'client' })
+  const servers = {
+    'plain HTTP': () => http.createServer((req, res) => res.end('plain')),
+    'TLS 1.2, client certificate required': () => https.createServer({ key: serverCert.key, cert: serverCert.cert, requestCert: true, ca: client.cert, maxVersion: 'TLSv1.2' }, hello),
+    'TLS 1.3, client certificate required': () => https.createServer({ key: serverCert.key, cert: serverCert.cert, requestCert: true, ca: client.cert }, hello),
+    'hangs up at the hello': () => net.createServer(socket => socket.once('data', () => socket.destroy()))
+  }
+  // Node's message also names the thread and OpenSSL's source file and line: those are left out.
+  const essence = err => ({
+    code: err.code,
+    errno: err.errno,
+    syscall: err.syscall,
+    library: err.library,
+    reason: err.reason,
+    message: err.message.replace(/[0-9A-F]+:error:/, 'error:').replace(/:\.\.\/deps\/\S+?\.c:\d+:/, ':').replace(/:?\n$/, '')
+  })
+  for (const [name, make] of Object.entries(servers)) {
+    const srv = await listenCounting(make())
+    const url = `https://localhost:${srv.port}/`
+    const node = new https.Agent({ ca: serverCert.cert })
+    const ours = new HttpsAgent({ ca: serverCert.cert })
+    try {
+      const viaSocket = agent => new Promise((resolve, reject) => {
+        https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+      })
+      const expected = essence(await viaSocket(node).then(() => assert.fail(`${name}: Node's agent got an answer`), err => err))
+      assert.deepStrictEqual(essence(await viaSocket(ours).then(() => assert.fail(name), err => err)), expected, name)
+      assert.deepStrictEqual(essence(await ours.request(url).then(() => assert.fail(name), err => err)), expected, name)
+    } finally {
+      node.destroy()
+      ours.destroy()
+      await srv.close()
+    }
   }
 })
 

@@ -60,18 +60,43 @@ const SYSCALL_MESSAGE = /^([a-z]+) (E[A-Z0-9_]+)(?: (.+))?$/
  * another shape (`socket hang up`) gives an Error with the code alone, as Node's are.
  */
 function systemError (code, message) {
+  message = openSslWording(message)
   const call = SYSCALL_MESSAGE.exec(message)
-  if (call === null || call[2] !== code || !errnos.has(code)) return codedError(Error, code, message)
+  if (call === null || call[2] !== code || !errnos.has(code)) return sslError(code, message)
   const [, syscall, , peer] = call
   const fields = { errno: errnos.get(code), code, syscall }
   if (peer !== undefined && syscall === 'getaddrinfo') {
     fields.hostname = peer.split(' ')[0]
-  } else if (peer !== undefined) {
+  } else if (peer !== undefined && !OPENSSL_ERROR.test(peer)) {
     const at = peer.lastIndexOf(':')
     fields.address = peer.slice(0, at)
     fields.port = Number(peer.slice(at + 1))
   }
   return Object.assign(new Error(message), fields)
+}
+
+/** An OpenSSL error string in a message: `error:0A00045C:SSL routines:function:reason`. */
+const OPENSSL_ERROR = /error:[0-9A-F]{8}:([^:]+):[^:]*:([^:]+)/
+
+/**
+ * OpenSSL 3.2 renamed its SSL 3 alerts (`sslv3 alert handshake failure` became `ssl/tls alert ...`) and
+ * the function that finds no TLS record: the native layer words them as Node 22+ shows them, and a Node
+ * whose OpenSSL is older (Node 20's 3.0) gets its own words back.
+ */
+const OLD_OPENSSL = (() => {
+  const [major, minor] = (process.versions.openssl ?? '3.2').split('.').map(Number)
+  return major < 3 || (major === 3 && minor < 2)
+})()
+
+function openSslWording (message) {
+  if (!OLD_OPENSSL || !message.includes('SSL routines')) return message
+  return message.replace('ssl/tls alert', 'sslv3 alert').replace('tls_validate_record_header', 'ssl3_get_record')
+}
+
+/** An OpenSSL failure Node reports with `library` and `reason` (`ERR_SSL_...`); any other coded Error. */
+function sslError (code, message) {
+  const openssl = code.startsWith('ERR_SSL_') ? OPENSSL_ERROR.exec(message) : null
+  return codedError(Error, code, message, openssl && { library: openssl[1], reason: openssl[2] })
 }
 
 // The native layer reports failures as "CODE\u0001message"; this restores a coded Error, shaped as

@@ -245,7 +245,14 @@ impl Connector {
             Ok(tls) => return Ok(tls),
             Err(e) => e,
         };
-        let ours = Error::from_io(&failed, "TLS handshake");
+        let mut ours = Error::from_io(&failed, "TLS handshake");
+        // The peer went away before the handshake ended: Node's words for it.
+        if ours.code() == "ECONNRESET" {
+            ours = Error::new(
+                Kind::ConnectionReset,
+                "Client network socket disconnected before secure TLS connection was established",
+            );
+        }
         // A name that does not match is told as Node tells it: its own `tls.checkServerIdentity` on the
         // certificate gives the error (reason, host and cert included). Ours stands if it finds none.
         if let (Some(mismatch), Some(hooks)) = (NameMismatch::behind(&failed), &self.hooks) {

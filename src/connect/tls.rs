@@ -1529,6 +1529,18 @@ fn check_validity(
 /// Maps a rustls failure to Node's TLS error codes.
 pub fn classify(err: &rustls::Error) -> Error {
     let kind = match err {
+        // What a server that speaks no TLS answers (a plain HTTP one, most often): OpenSSL's record layer
+        // finds no TLS version in it.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            return Error::new(
+                Kind::TlsProtocol,
+                format!(
+                    "write EPROTO {}",
+                    openssl_error(0x10b, "tls_validate_record_header", "wrong version number")
+                ),
+            )
+        }
+        rustls::Error::AlertReceived(alert) => return alert_received(*alert),
         rustls::Error::InvalidCertificate(cert) => match cert {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 Kind::TlsAltName
@@ -1562,6 +1574,63 @@ pub fn classify(err: &rustls::Error) -> Error {
         _ => format!("TLS handshake failed: {err}"),
     };
     Error::new(kind, message)
+}
+
+/// An OpenSSL error string as Node's messages carry it (`error:0A00010B:SSL routines:...:reason`), less
+/// the thread and source file OpenSSL adds; `reason_code` is OpenSSL's SSL reason number.
+fn openssl_error(reason_code: u32, function: &str, reason: &str) -> String {
+    format!(
+        "error:{:08X}:SSL routines:{function}:{reason}",
+        0x0A00_0000 | reason_code
+    )
+}
+
+/// A fatal alert the server sent, as Node reports OpenSSL's: during the handshake a failed `write`
+/// (`EPROTO`), with OpenSSL's reason for the alert; TLS 1.3's certificate_required, which comes once
+/// the client thinks the handshake done, is a read error with its own code
+/// (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`). Reasons are OpenSSL 3.2's (Node 22+ wording; Node 20's
+/// older names are restored in JS).
+fn alert_received(alert: rustls::AlertDescription) -> Error {
+    use rustls::AlertDescription as A;
+    let reason = match alert {
+        A::UnexpectedMessage => "ssl/tls alert unexpected message",
+        A::BadRecordMac => "ssl/tls alert bad record mac",
+        A::RecordOverflow => "tlsv1 alert record overflow",
+        A::HandshakeFailure => "ssl/tls alert handshake failure",
+        A::BadCertificate => "ssl/tls alert bad certificate",
+        A::UnsupportedCertificate => "ssl/tls alert unsupported certificate",
+        A::CertificateRevoked => "ssl/tls alert certificate revoked",
+        A::CertificateExpired => "ssl/tls alert certificate expired",
+        A::CertificateUnknown => "ssl/tls alert certificate unknown",
+        A::IllegalParameter => "ssl/tls alert illegal parameter",
+        A::UnknownCA => "tlsv1 alert unknown ca",
+        A::AccessDenied => "tlsv1 alert access denied",
+        A::DecodeError => "tlsv1 alert decode error",
+        A::DecryptError => "tlsv1 alert decrypt error",
+        A::ProtocolVersion => "tlsv1 alert protocol version",
+        A::InsufficientSecurity => "tlsv1 alert insufficient security",
+        A::InternalError => "tlsv1 alert internal error",
+        A::InappropriateFallback => "tlsv1 alert inappropriate fallback",
+        A::UserCanceled => "tlsv1 alert user cancelled",
+        A::NoRenegotiation => "tlsv1 alert no renegotiation",
+        A::UnrecognisedName => "tlsv1 unrecognized name",
+        A::CertificateRequired => "tlsv13 alert certificate required",
+        A::NoApplicationProtocol => "tlsv1 alert no application protocol",
+        _ => "unknown alert type",
+    };
+    let number = u8::from(alert);
+    let text = format!(
+        "{}:SSL alert number {number}",
+        openssl_error(1000 + u32::from(number), "ssl3_read_bytes", reason)
+    );
+    if alert == A::CertificateRequired {
+        Error::new(
+            Kind::OpenSsl("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+            text,
+        )
+    } else {
+        Error::new(Kind::TlsProtocol, format!("write EPROTO {text}"))
+    }
 }
 
 /// Just enough DER to read a certificate's issuer, subject, validity, the extensions Node's checks read
