@@ -354,8 +354,12 @@ test('handshake failures carry Node\'s codes and OpenSSL\'s words, as through No
       const viaSocket = agent => new Promise((resolve, reject) => {
         https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
       })
-      const expected = essence(await viaSocket(node).then(() => assert.fail(`${name}: Node's agent got an answer`), err => err))
-      assert.deepStrictEqual(essence(await viaSocket(ours).then(() => assert.fail(name), err => err)), expected, name)
+      const nodeErr = await viaSocket(node).then(() => assert.fail(`${name}: Node's agent got an answer`), err => err)
+      const oursErr = await viaSocket(ours).then(() => assert.fail(name), err => err)
+      const expected = essence(nodeErr)
+      assert.deepStrictEqual(essence(oursErr), expected, name)
+      // Where it was going, on the error of a peer that hung up (socket face).
+      assert.deepStrictEqual([oursErr.host, oursErr.port, oursErr.path], [nodeErr.host, nodeErr.port, nodeErr.path], name)
       assert.deepStrictEqual(essence(await ours.request(url).then(() => assert.fail(name), err => err)), expected, name)
     } finally {
       node.destroy()

@@ -59,6 +59,8 @@ const CARRIER = Symbol.for('keepalive-agent.carrier')
 
 /** How Rust says it closed an idle connection whose deadline passed (its coded error text). */
 const IDLE_EXPIRED = 'ETIMEDOUT\u0001'
+/** Node's words for a TLS peer that hung up before the handshake ended (src/connect/mod.rs says them too). */
+const TLS_DISCONNECTED = 'Client network socket disconnected before secure TLS connection was established'
 /** What a request may write and still be sent again on a new connection. */
 const REPLAY_LIMIT = 64 * 1024
 /** Whether `req` may be sent again: the Promise face's rule (lib/request.js `mayReplay`). */
@@ -226,7 +228,13 @@ class RustSocket extends Duplex {
   _closedByRust (reason) {
     this[kGone] = true
     this[kCarrier]?.lost()
-    this._lost(reason ? fromNative(new Error(reason)) : null, reason.startsWith(IDLE_EXPIRED))
+    const err = reason ? fromNative(new Error(reason)) : null
+    if (err?.message === TLS_DISCONNECTED) {
+      // As Node's TLSSocket tells a peer that hung up before its handshake ended: where it went.
+      const route = this[kOwner].routes.get(this)
+      if (route !== undefined) Object.assign(err, { path: null, host: route.host, port: route.port })
+    }
+    this._lost(err, reason.startsWith(IDLE_EXPIRED))
   }
 
   /** The fd carrier's socket closed by itself (the peer closed or reset it). */
