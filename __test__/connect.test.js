@@ -510,3 +510,30 @@ test('a server that starts listening in the same turn as the request is listenin
     }
   }
 })
+
+test('a refused connect is told as Node tells it, IPv6 included (`connect ECONNREFUSED ::1:port`, address without brackets), both faces', async () => {
+  // A port nobody listens on, on each loopback.
+  const closedPort = async host => {
+    const probe = net.createServer().listen(0, host)
+    await once(probe, 'listening')
+    const { port } = probe.address()
+    await new Promise(resolve => probe.close(resolve))
+    return port
+  }
+  const fields = err => ({ code: err.code, errno: err.errno, syscall: err.syscall, address: err.address, port: err.port, message: err.message })
+  for (const [host, inUrl] of [['127.0.0.1', '127.0.0.1'], ['::1', '[::1]']]) {
+    const url = `http://${inUrl}:${await closedPort(host)}/`
+    const node = new http.Agent()
+    const ours = new Agent()
+    try {
+      const viaSocket = agent => get(url, { agent }).then(() => assert.fail('answered'), err => fields(err))
+      const expected = await viaSocket(node)
+      assert.strictEqual(expected.address, host)
+      assert.deepStrictEqual(await viaSocket(ours), expected)
+      assert.deepStrictEqual(fields(await ours.request(url).then(() => assert.fail('answered'), err => err)), expected)
+    } finally {
+      node.destroy()
+      ours.destroy()
+    }
+  }
+})

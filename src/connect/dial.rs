@@ -17,6 +17,12 @@ use super::os_error;
 use super::profile::ConnectOptions;
 use crate::error::{Error, Kind, Result};
 
+/// `addr` as Node's connect errors name it: the address as it is written (no brackets for IPv6), a
+/// colon, the port (`connect ECONNREFUSED ::1:80`).
+fn peer(addr: SocketAddr) -> String {
+    format!("{}:{}", addr.ip(), addr.port())
+}
+
 /// Connects to the first of `addrs` that answers.
 pub async fn tcp(addrs: &[SocketAddr], options: &ConnectOptions) -> Result<TcpStream> {
     let order = order(addrs, options);
@@ -26,7 +32,7 @@ pub async fn tcp(addrs: &[SocketAddr], options: &ConnectOptions) -> Result<TcpSt
     if !options.auto_select_family || order.len() == 1 {
         return attempt(first, local_for(first, options))
             .await
-            .map_err(|e| os_error(&e, "connect", &first.to_string()));
+            .map_err(|e| os_error(&e, "connect", &peer(first)));
     }
     let mut running = JoinSet::new();
     let mut next = 0;
@@ -44,7 +50,7 @@ pub async fn tcp(addrs: &[SocketAddr], options: &ConnectOptions) -> Result<TcpSt
             Some(done) = running.join_next() => match done {
                 Ok((_, Ok(stream))) => return Ok(stream),
                 Ok((addr, Err(e))) => {
-                    last = Some(os_error(&e, "connect", &addr.to_string()));
+                    last = Some(os_error(&e, "connect", &peer(addr)));
                     if more {
                         start(&mut running, &mut next);
                     }
