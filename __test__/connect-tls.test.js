@@ -433,7 +433,7 @@ test('pfx + passphrase: the server that requires a client certificate sees ours 
   }, { options: { requestCert: true, rejectUnauthorized: true, ca: client.cert }, handler })
 })
 
-test('key + passphrase: an encrypted PEM key (PKCS#8, or OpenSSL\'s traditional) is opened as Node opens it; the server that requires a client certificate sees ours (both faces); a wrong or missing passphrase fails with Node\'s ERR_OSSL_BAD_DECRYPT', async () => {
+test('key + passphrase: an encrypted PEM key (PKCS#8, or OpenSSL\'s traditional) is opened as Node opens it; the server that requires a client certificate sees ours (both faces); a wrong or missing passphrase fails as through Node\'s agent (ERR_OSSL_BAD_DECRYPT)', async () => {
   const { createPrivateKey } = require('node:crypto')
   const client = selfSigned({ cn: 'key-client' })
   const plainKey = createPrivateKey(client.key)
@@ -457,9 +457,16 @@ test('key + passphrase: an encrypted PEM key (PKCS#8, or OpenSSL\'s traditional)
         }
         assert.strictEqual(await (await plain.request(url, { cert: client.cert, key, passphrase: 'sesame' })).text(), 'true key-client', kind)
         for (const passphrase of ['wrong', undefined]) {
-          await assert.rejects(plain.request(url, { cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
-          assert.throws(() => https.get(url, { agent: plain, cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
-          assert.throws(() => https.get(url, { agent: new https.Agent({ ca: withSan.cert }), cert: client.cert, key, passphrase }), { code: 'ERR_OSSL_BAD_DECRYPT' })
+          // What Node's OpenSSL says of this key and passphrase: almost always that the decryption's
+          // padding is bad; once in a few hundred keys the wrong key's output pads well by chance and
+          // the decoder then finds no key in it (ERR_OSSL_UNSUPPORTED). Ours is the same call.
+          let expected
+          assert.throws(() => https.get(url, { agent: new https.Agent({ ca: withSan.cert }), cert: client.cert, key, passphrase }), err => {
+            expected = { code: err.code }
+            return ['ERR_OSSL_BAD_DECRYPT', 'ERR_OSSL_UNSUPPORTED'].includes(err.code)
+          })
+          await assert.rejects(plain.request(url, { cert: client.cert, key, passphrase }), expected)
+          assert.throws(() => https.get(url, { agent: plain, cert: client.cert, key, passphrase }), expected)
         }
       }
     } finally {
