@@ -743,3 +743,44 @@ test('agent.removeSocket(socket, options), as code with its own timeout handling
     server.close()
   }
 })
+
+test('a new socket says what Node\'s says as it connects: \'lookup\' (error, address, family, host) when dialled by name, then \'connect\', \'ready\', and over TLS \'secureConnect\' and \'secure\'', async () => {
+  const https = require('node:https')
+  const { HttpsAgent } = require('..')
+  const { selfSigned } = require('../examples/certs')
+  const tlsCert = selfSigned()
+  const servers = {
+    http: http.createServer(hello),
+    https: https.createServer({ key: tlsCert.key, cert: tlsCert.cert }, hello)
+  }
+  try {
+    for (const [scheme, server] of Object.entries(servers)) {
+      await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+      const mod = scheme === 'http' ? http : https
+      for (const host of ['localhost', '127.0.0.1']) {
+        const seen = {}
+        for (const [who, agent] of [
+          ['node', new mod.Agent({ keepAlive: true, ca: tlsCert.cert })],
+          ['ours', scheme === 'http' ? new Agent() : new HttpsAgent({ ca: tlsCert.cert })]
+        ]) {
+          const events = []
+          await new Promise((resolve, reject) => {
+            const req = mod.get({ host, port: server.address().port, agent, servername: 'localhost' }, res => { res.resume(); res.on('end', resolve) })
+            req.on('error', reject)
+            req.on('socket', socket => {
+              // 'session' (OpenSSL's session ticket) is Node's alone: rustls keeps its sessions.
+              for (const event of ['lookup', 'connect', 'ready', 'secureConnect', 'secure']) {
+                socket.once(event, (...args) => events.push(event === 'lookup' ? [event, ...args] : event))
+              }
+            })
+          })
+          seen[who] = events
+          agent.destroy()
+        }
+        assert.deepStrictEqual(seen.ours, seen.node, `${scheme} ${host}`)
+      }
+    }
+  } finally {
+    for (const server of Object.values(servers)) server.close()
+  }
+})

@@ -20,6 +20,7 @@
 
 const { setTimeout, clearTimeout, setImmediate } = require('./timers')
 const { Duplex } = require('node:stream')
+const { isIP } = require('node:net')
 const { codedError, fromNative, hangUp } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { PipeCarrier } = require('./carriers/pipe')
@@ -157,9 +158,16 @@ class RustSocket extends Duplex {
     // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.
     if (!this.connecting) return
     this.connecting = false
+    // As a net.Socket dialled by name says what the name resolved to (request timers read it, as
+    // got's http-timer does), then a TLSSocket's order: 'connect', 'ready', 'secureConnect', 'secure'.
+    const host = this[kOwner].routes.get(this)?.host
+    if (host !== undefined && isIP(host) === 0) this.emit('lookup', null, this.remoteAddress, this.remoteFamily === 'IPv6' ? 6 : 4, host)
     this.emit('connect')
-    if (this.encrypted) this.emit('secureConnect')
     this.emit('ready')
+    if (this.encrypted) {
+      this.emit('secureConnect')
+      this.emit('secure')
+    }
     const ahead = this[kWrittenAhead]
     this[kWrittenAhead] = null
     ahead?.()
