@@ -744,7 +744,7 @@ test('agent.removeSocket(socket, options), as code with its own timeout handling
   }
 })
 
-test('a new socket says what Node\'s says as it connects: \'lookup\' (error, address, family, host) when dialled by name, then \'connect\', \'ready\', and over TLS \'secureConnect\' and \'secure\'', async () => {
+test('a new socket says what Node\'s says as it connects: \'lookup\' (error, address, family, host) when dialled by name, then \'connect\', \'ready\', and over TLS \'secureConnect\' and \'secure\'; its timeout is undefined until one is set', async () => {
   const https = require('node:https')
   const { HttpsAgent } = require('..')
   const { selfSigned } = require('../examples/certs')
@@ -765,7 +765,12 @@ test('a new socket says what Node\'s says as it connects: \'lookup\' (error, add
         ]) {
           const events = []
           await new Promise((resolve, reject) => {
-            const req = mod.get({ host, port: server.address().port, agent, servername: 'localhost' }, res => { res.resume(); res.on('end', resolve) })
+            const req = mod.get({ host, port: server.address().port, agent, servername: 'localhost' }, res => {
+              // No timeout set by anyone yet: undefined, as a net.Socket's.
+              events.push(['timeout', res.socket.timeout])
+              res.resume()
+              res.on('end', resolve)
+            })
             req.on('error', reject)
             req.on('socket', socket => {
               // 'session' (OpenSSL's session ticket) is Node's alone: rustls keeps its sessions.

@@ -114,7 +114,8 @@ class RustSocket extends Duplex {
     this[kResend] = null
     this[kStray] = false
     this.connecting = connecting
-    this.timeout = 0
+    // As a net.Socket's: undefined until a timeout is set.
+    this.timeout = undefined
     this.bytesRead = 0
     this._bytesWritten = 0
     this.remoteAddress = undefined
@@ -377,7 +378,7 @@ class RustSocket extends Duplex {
   get _agentTimeout () { return this[kAgentTimer] }
 
   _setAgentTimeout (ms) {
-    if (this.timeout !== ms) this.setTimeout(ms)
+    if ((this.timeout ?? 0) !== ms) this.setTimeout(ms)
     this[kAgentTimer] = ms > 0
   }
 
