@@ -2218,6 +2218,23 @@ mod tests {
         assert!(ChainJudge::of(&verifying).unwrap().is_none());
     }
 
+    /// The DER of the certificate `openssl` made as `name`.pem.
+    fn der_of(certs: &HashMap<String, Vec<u8>>, name: &str) -> Vec<u8> {
+        CertificateDer::from_pem_slice(&certs[name])
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A judge of chains (as `rejectUnauthorized: false` keeps one) that trusts the PEM `ca` alone.
+    fn judge_trusting(ca: &[u8]) -> ChainJudge {
+        ChainJudge::of(&TlsOptions {
+            ca: Some(vec![ca.to_vec()]),
+            ..TlsOptions::default()
+        })
+        .unwrap()
+        .expect("a route that accepts any certificate has a judge")
+    }
+
     /// RSA keys under 2048 bits, which ring cannot verify with, are refused as OpenSSL at Node 24's
     /// security level refuses them: the server's own, or an issuer's.
     #[test]
@@ -2232,22 +2249,12 @@ mod tests {
             "x509 -req -in b.csr -CA short-ca.pem -CAkey short-ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out under-short.pem".into(),
             "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 2 -keyout ec-key.pem -out ec.pem".into(),
         ]);
-        let der = |name: &str| {
-            CertificateDer::from_pem_slice(&certs[name])
-                .unwrap()
-                .to_vec()
-        };
+        let der = |name: &str| der_of(&certs, name);
         assert_eq!(der::rsa_key_bits(&der("short")), Some(1024));
         assert_eq!(der::rsa_key_bits(&der("ca")), Some(2048));
         assert_eq!(der::rsa_key_bits(&der("ec")), None);
         let judged = |ca: &str, chain: &[Vec<u8>]| {
-            let judge = ChainJudge::of(&TlsOptions {
-                ca: Some(vec![certs[ca].clone()]),
-                ..TlsOptions::default()
-            })
-            .unwrap()
-            .unwrap();
-            let err = judge.judge(chain).unwrap_err();
+            let err = judge_trusting(&certs[ca]).judge(chain).unwrap_err();
             (err.code(), err.message().to_string())
         };
         let ee = ("UNSPECIFIED", "EE certificate key too weak".to_string());
@@ -2266,20 +2273,11 @@ mod tests {
             "x509 -req -sha1 -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out leaf.pem".into(),
             "x509 -req -sha256 -in csr.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -copy_extensions copy -out good.pem".into(),
         ]);
-        let der = |name: &str| {
-            CertificateDer::from_pem_slice(&certs[name])
-                .unwrap()
-                .to_vec()
-        };
+        let der = |name: &str| der_of(&certs, name);
         let algorithm = |name: &str| der::signed_parts(&der(name)).unwrap().1.to_vec();
         assert!(weak_digest(&algorithm("leaf")));
         assert!(!weak_digest(&algorithm("good")));
-        let judge = ChainJudge::of(&TlsOptions {
-            ca: Some(vec![certs["ca"].clone()]),
-            ..TlsOptions::default()
-        })
-        .unwrap()
-        .unwrap();
+        let judge = judge_trusting(&certs["ca"]);
         assert!(judge.judge(&[der("good")]).is_ok());
         let err = judge.judge(&[der("leaf")]).unwrap_err();
         assert_eq!(
