@@ -636,10 +636,7 @@ impl Sockets {
         match start {
             Start::Now => drop(tokio::spawn(task)),
             Start::Later => {
-                self.undialled
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, Box::pin(task));
+                self.undialled().insert(id, Box::pin(task));
             }
         }
         id
