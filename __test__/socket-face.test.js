@@ -17,6 +17,27 @@ const hello = (req, res) => {
   req.on('end', () => res.end(`hello ${req.url}`))
 }
 
+/**
+ * Plain TCP and TLS, for the tests of bytes lent from buffers the fd carriers share (plain reads, TLS
+ * plaintext, sealed records): each scheme's server, our agent and Node's for `options`, and its
+ * `get`/`request`.
+ */
+function schemes () {
+  const tls = selfSigned()
+  return [
+    { name: 'http', server: handler => http.createServer(handler), agent: options => new Agent(options), node: options => new http.Agent(options), client: http },
+    {
+      name: 'https',
+      server: handler => https.createServer({ key: tls.key, cert: tls.cert }, handler),
+      agent: options => new HttpsAgent({ ...options, ca: tls.cert }),
+      node: options => new https.Agent({ ...options, ca: tls.cert }),
+      client: https
+    }
+  ]
+}
+
+const SCHEMES = schemes()
+
 test('is an http.Agent and an https.Agent, with Node\'s protocol and port', () => {
   const agent = new Agent()
   const secure = new HttpsAgent()
@@ -279,8 +300,13 @@ test('a server that closes idle connections: the next request gets a fresh one, 
   })
 })
 
-function digestServer () {
-  return http.createServer((req, res) => {
+/**
+ * Answers `/download/<size>` with that many random bytes and their sha256 (`x-sha256`), and any other
+ * request with its body's length and sha256. `held.until`, when set, is a promise the server waits for
+ * before it reads the body of a request to `/held`.
+ */
+function digestServer (scheme, held = {}) {
+  return scheme.server(async (req, res) => {
     if (req.url.startsWith('/download/')) {
       const size = Number(req.url.split('/')[2])
       const body = crypto.randomBytes(size)
@@ -290,42 +316,91 @@ function digestServer () {
     }
     const hash = crypto.createHash('sha256')
     let length = 0
-    req.on('data', chunk => { hash.update(chunk); length += chunk.length })
+    if (req.url === '/held') {
+      req.pause()
+      await held.until
+    }
+    req.on('data', chunk => { hash.update(chunk); length += chunk.length }).resume()
     req.on('end', () => res.end(JSON.stringify({ length, sha256: hash.digest('hex'), chunked: req.headers['transfer-encoding'] === 'chunked' })))
   })
 }
 
-test('POST of 1 MiB and a chunked upload arrive whole', async () => {
-  await withAgent(digestServer(), new Agent(), async (srv, agent) => {
-    const body = crypto.randomBytes(1024 * 1024)
-    const res = await get(`${srv.url}/upload`, agent, { method: 'POST', body })
-    const answer = JSON.parse(res.body)
-    assert.strictEqual(answer.length, body.length)
-    assert.strictEqual(answer.sha256, crypto.createHash('sha256').update(body).digest('hex'))
+/** `chunks` chunks of `size` random bytes, and their sha256. */
+function randomChunks (chunks, size = 16 * 1024) {
+  const hash = crypto.createHash('sha256')
+  const list = Array.from({ length: chunks }, () => crypto.randomBytes(size))
+  for (const chunk of list) hash.update(chunk)
+  return { list, sha256: hash.digest('hex'), length: chunks * size }
+}
 
-    const hash = crypto.createHash('sha256')
-    const chunked = await new Promise((resolve, reject) => {
-      const req = http.request(`${srv.url}/upload`, { agent, method: 'POST' }, res => {
-        const chunks = []
-        res.on('data', c => chunks.push(c))
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks))))
+/** POSTs `write(req)`'s body to `url` through `agent` with `client` (http or https); the digest server's answer. */
+function upload (client, url, agent, write) {
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { agent, method: 'POST' }, res => {
+      const chunks = []
+      res.on('data', c => chunks.push(c))
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks))))
+    })
+    req.on('error', reject)
+    write(req)
+  })
+}
+
+for (const scheme of SCHEMES) {
+  test(`${scheme.name}: uploads arrive whole: a POST of 1 MiB, a chunked upload, 8 MiB written at once, and a stream the server holds while another connection sends`, async () => {
+    const held = {}
+    await withAgent(digestServer(scheme, held), scheme.agent(), async (srv, agent) => {
+      const body = crypto.randomBytes(1024 * 1024)
+      const res = await get(`${srv.url}/upload`, agent, { method: 'POST', body })
+      const answer = JSON.parse(res.body)
+      assert.strictEqual(answer.length, body.length)
+      assert.strictEqual(answer.sha256, crypto.createHash('sha256').update(body).digest('hex'))
+
+      const piped = randomChunks(64)
+      const chunked = await upload(scheme.client, `${srv.url}/upload`, agent, req => Readable.from(piped.list).pipe(req))
+      assert.deepStrictEqual(chunked, { chunked: true, length: piped.length, sha256: piped.sha256 })
+
+      // More than the kernel takes at once: the stream holds the rest, and what it holds stays as written.
+      const burst = randomChunks(512)
+      const written = await upload(scheme.client, `${srv.url}/upload`, agent, req => {
+        for (const chunk of burst.list) req.write(chunk)
+        req.end()
       })
-      req.on('error', reject)
+      assert.deepStrictEqual(written, { chunked: true, length: burst.length, sha256: burst.sha256 })
+      assert.strictEqual(srv.counts.opened, 1)
+
+      // The Promise face, which sends a stream's chunks as the connection takes them (a chunk over 16 KiB
+      // in three writes: its size, its bytes, CRLF). The server reads nothing until the body stops being
+      // pulled (its connection took no more): the write that filled the kernel's buffers is held. Another
+      // request then sends 60 KiB over another connection, and its records must not land where the held
+      // ones wait to be sent.
+      const streamed = randomChunks(256, 32 * 1024)
+      let pulled = 0
+      let release
+      held.until = new Promise(resolve => { release = resolve })
+      const stalled = new Promise(resolve => {
+        const check = seen => setImmediate(() => pulled > 0 && pulled === seen ? resolve(seen) : check(pulled))
+        check(-1)
+      })
       const source = Readable.from((function * () {
-        for (let i = 0; i < 64; i++) {
-          const chunk = crypto.randomBytes(16 * 1024)
-          hash.update(chunk)
+        for (const chunk of streamed.list) {
+          pulled++
           yield chunk
         }
       })())
-      source.pipe(req)
+      const stalledReply = agent.request(`${srv.url}/held`, { method: 'POST', body: source })
+      const stalledAt = await stalled
+      assert.ok(stalledAt < streamed.list.length, `the connection took the whole body at once (${stalledAt} chunks)`)
+      const other = crypto.randomBytes(60 * 1024)
+      const otherReply = await agent.request(`${srv.url}/upload`, { method: 'POST', body: other })
+      assert.deepStrictEqual(await otherReply.json(),
+        { chunked: false, length: other.length, sha256: crypto.createHash('sha256').update(other).digest('hex') })
+      release()
+      const reply = await stalledReply
+      assert.deepStrictEqual(await reply.json(), { chunked: true, length: streamed.length, sha256: streamed.sha256 })
     })
-    assert.strictEqual(chunked.chunked, true)
-    assert.strictEqual(chunked.length, 64 * 16 * 1024)
-    assert.strictEqual(chunked.sha256, hash.digest('hex'))
-    assert.strictEqual(srv.counts.opened, 1)
   })
-})
+}
 
 test('strings written in any encoding, and a header beyond ASCII, reach the server as through Node\'s agent', async () => {
   const seen = []
@@ -375,7 +450,7 @@ test('strings written in any encoding, and a header beyond ASCII, reach the serv
 })
 
 test('an 8 MiB download streams through with the right checksum', async () => {
-  await withAgent(digestServer(), new Agent(), async (srv, agent) => {
+  await withAgent(digestServer(SCHEMES[0]), new Agent(), async (srv, agent) => {
     const res = await get(`${srv.url}/download/${8 * 1024 * 1024}`, agent)
     assert.strictEqual(res.body.length, 8 * 1024 * 1024)
     assert.strictEqual(crypto.createHash('sha256').update(res.body).digest('hex'), res.headers['x-sha256'])
@@ -475,68 +550,105 @@ test('an upgraded request takes its connection out of the pool for good', async 
   })
 })
 
-test('an upgrade\'s head and the chunks read from the upgraded socket keep their bytes after later reads', async () => {
-  const server = http.createServer(hello)
-  server.on('upgrade', (req, socket) => {
-    // The head and the first bytes in one write; then, once asked for, more bytes than the head took.
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst-bytes')
-    socket.once('data', () => socket.write('other-bytes'.repeat(20)))
-    socket.on('end', () => socket.end())
-  })
-  await withAgent(server, new Agent(), async (srv, agent) => {
-    const kept = await new Promise((resolve, reject) => {
-      const req = http.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
-      req.on('upgrade', (res, socket, head) => {
-        const chunks = [head]
-        let length = head.length
-        socket.on('data', chunk => {
-          chunks.push(chunk)
-          length += chunk.length
-          if (length === 11) socket.write('next')
-          if (length === 11 * 21) {
-            socket.destroy()
-            resolve(chunks)
-          }
-        })
-        if (length === 11) socket.write('next')
-      })
-      req.on('error', reject)
-      req.end()
+for (const scheme of SCHEMES) {
+  test(`${scheme.name}: an upgrade's head and the chunks read from the upgraded socket keep their bytes after later reads`, async () => {
+    const server = scheme.server(hello)
+    server.on('upgrade', (req, socket) => {
+      // The head and the first bytes in one write; then, once asked for, more bytes than the head took.
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst-bytes')
+      socket.once('data', () => socket.write('other-bytes'.repeat(20)))
+      socket.on('end', () => socket.end())
     })
-    assert.strictEqual(Buffer.concat(kept).toString(), 'first-bytes' + 'other-bytes'.repeat(20))
+    await withAgent(server, scheme.agent(), async (srv, agent) => {
+      const kept = await new Promise((resolve, reject) => {
+        const req = scheme.client.request(srv.url, { agent, headers: { connection: 'upgrade', upgrade: 'echo' } })
+        req.on('upgrade', (res, socket, head) => {
+          const chunks = [head]
+          let length = head.length
+          socket.on('data', chunk => {
+            chunks.push(chunk)
+            length += chunk.length
+            if (length === 11) socket.write('next')
+            if (length === 11 * 21) {
+              socket.destroy()
+              resolve(chunks)
+            }
+          })
+          if (length === 11) socket.write('next')
+        })
+        req.on('error', reject)
+        req.end()
+      })
+      assert.strictEqual(Buffer.concat(kept).toString(), 'first-bytes' + 'other-bytes'.repeat(20))
+    })
   })
-})
 
-/** Bytes read over other connections meanwhile: `count` GETs of `path` from `url` through `agent`, one at a time. */
+  test(`${scheme.name}: a parse error's rawPacket keeps the bytes Node's agent gives it after later reads of other connections`, async () => {
+    const bad = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nBad Header: x\r\n\r\nabc'
+    const server = scheme.server((req, res) => {
+      if (req.url === '/bad') req.socket.end(bad)
+      else res.end('z'.repeat(30000))
+    })
+    const rawPacket = (url, agent) => new Promise(resolve => {
+      scheme.client.get(`${url}/bad`, { agent }, () => resolve(null)).on('error', err => resolve(err))
+    })
+    await withAgent(server, scheme.agent({ keepAlive: true }), async (srv, agent) => {
+      const nodes = scheme.node({ keepAlive: true })
+      const expected = await rawPacket(srv.url, nodes)
+      nodes.destroy()
+      const err = await rawPacket(srv.url, agent)
+      assert.strictEqual(err.code, expected.code)
+      await readElsewhere(agent, `${srv.url}/other`, 3)
+      assert.strictEqual(err.rawPacket.toString('latin1'), expected.rawPacket.toString('latin1'))
+      assert.strictEqual(err.rawPacket.toString('latin1'), bad)
+    })
+  })
+
+  test(`${scheme.name}: chunks a listener of its own takes from the socket, and those a paused response holds, keep their bytes after later reads`, async () => {
+    const server = scheme.server((req, res) => res.end(req.url.slice(1).repeat(5000)))
+    await withAgent(server, scheme.agent({ keepAlive: true }), async (srv, agent) => {
+      const kept = []
+      const seen = []
+      await new Promise((resolve, reject) => {
+        const req = scheme.client.get(`${srv.url}/a`, { agent }, res => { res.resume(); res.on('end', resolve) })
+        req.on('socket', socket => socket.on('data', chunk => {
+          kept.push(chunk)
+          seen.push(Buffer.from(chunk))
+        }))
+        req.on('error', reject)
+      })
+      await readElsewhere(agent, `${srv.url}/b`, 3)
+      assert.ok(Buffer.concat(seen).includes('a'.repeat(5000)))
+      assert.ok(Buffer.concat(kept).equals(Buffer.concat(seen)))
+
+      // A response nobody reads yet: what it holds stays its own while other connections are read.
+      const held = await new Promise((resolve, reject) => {
+        scheme.client.get(`${srv.url}/c`, { agent }, resolve).on('error', reject)
+      })
+      held.pause()
+      const other = scheme.agent({ keepAlive: true })
+      try {
+        await readElsewhere(other, `${srv.url}/d`, 3)
+      } finally {
+        other.destroy()
+      }
+      const body = []
+      held.on('data', chunk => body.push(chunk))
+      await new Promise(resolve => held.on('end', resolve).resume())
+      assert.strictEqual(Buffer.concat(body).toString(), 'c'.repeat(5000))
+    })
+  })
+}
+
+/** Bytes read over other connections meanwhile: `count` GETs of `url` through `agent`, one at a time. */
 async function readElsewhere (agent, url, count) {
+  const client = url.startsWith('https:') ? https : http
   for (let i = 0; i < count; i++) {
     await new Promise((resolve, reject) => {
-      http.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+      client.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
     })
   }
 }
-
-test('a parse error\'s rawPacket keeps the bytes Node\'s agent gives it after later reads of other connections', async () => {
-  const bad = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nBad Header: x\r\n\r\nabc'
-  const server = http.createServer((req, res) => {
-    if (req.url === '/bad') req.socket.end(bad)
-    else res.end('z'.repeat(30000))
-  })
-  const rawPacket = agent => new Promise(resolve => {
-    http.get(`${server.url}/bad`, { agent }, () => resolve(null)).on('error', err => resolve(err))
-  })
-  await withAgent(server, new Agent({ keepAlive: true }), async (srv, agent) => {
-    server.url = srv.url
-    const nodes = new http.Agent({ keepAlive: true })
-    const expected = await rawPacket(nodes)
-    nodes.destroy()
-    const err = await rawPacket(agent)
-    assert.strictEqual(err.code, expected.code)
-    await readElsewhere(agent, `${srv.url}/other`, 3)
-    assert.strictEqual(err.rawPacket.toString('latin1'), expected.rawPacket.toString('latin1'))
-    assert.strictEqual(err.rawPacket.toString('latin1'), bad)
-  })
-})
 
 /**
  * Counts the distinct buffers TCP handles are told to read into (`useUserBuffer`) while `run` runs: a new
@@ -588,25 +700,6 @@ test('a handler that destroys its response gives no read buffer away; parse erro
     assert.ok(given <= 17, `read buffers: ${given}`)
     if (process.env.KEEPALIVE_AGENT_SOCKET_CARRIER !== 'pipe') assert.ok(given > 1, 'a parse error\'s chunk was lent and given away')
     for (const err of errors) assert.strictEqual(err.rawPacket.toString('latin1'), bad)
-  })
-})
-
-test('chunks a listener of its own takes from the socket keep their bytes after later reads', async () => {
-  const server = http.createServer((req, res) => res.end(req.url.slice(1).repeat(5000)))
-  await withAgent(server, new Agent({ keepAlive: true }), async (srv, agent) => {
-    const kept = []
-    const seen = []
-    await new Promise((resolve, reject) => {
-      const req = http.get(`${srv.url}/a`, { agent }, res => { res.resume(); res.on('end', resolve) })
-      req.on('socket', socket => socket.on('data', chunk => {
-        kept.push(chunk)
-        seen.push(Buffer.from(chunk))
-      }))
-      req.on('error', reject)
-    })
-    await readElsewhere(agent, `${srv.url}/b`, 3)
-    assert.ok(Buffer.concat(seen).includes('a'.repeat(5000)))
-    assert.ok(Buffer.concat(kept).equals(Buffer.concat(seen)))
   })
 })
 

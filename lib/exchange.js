@@ -383,7 +383,7 @@ class ExchangeConnection {
     else this.close()
   }
 
-  /** Bytes read; `lent`: a view of the fd carriers' shared read buffer, valid until the next read. */
+  /** Bytes read; `lent`: a view of a buffer the fd carriers share (plain reads or TLS plaintext), valid until the next read. */
   _data (chunk, lent = false) {
     if (this.exchange === null) {
       // Bytes nobody asked for on an idle connection: never read as the next request's answer.

@@ -175,12 +175,12 @@ class RustSocket extends Duplex {
   }
 
   /**
-   * Bytes read. `lent`: `chunk` is a view of the fd carriers' shared read buffer (lib/carriers/fd.js),
-   * valid until the next read. It is pushed as it is when ClientRequest alone reads it, at once: its
-   * parser copies what it keeps of a response (llhttp copies body bytes out), and a 64 KiB body one at a
-   * time cost 15 % less CPU per request than with a copy of every read. If it may have been kept even so
-   * (buffered in the stream, a parse error's `rawPacket`, an upgrade's head), the buffer goes with it
-   * (`giveAwayReadBuffer`); anyone else reading the socket gets a copy.
+   * Bytes read. `lent`: `chunk` is a view of a buffer the fd carriers share (lib/carriers/fd.js: plain
+   * reads, or TLS plaintext), valid until the next read. It is pushed as it is when ClientRequest alone
+   * reads it, at once: its parser copies what it keeps of a response (llhttp copies body bytes out), and a
+   * 64 KiB body one at a time cost 15 % less CPU per request than with a copy of every read. If it may
+   * have been kept even so (buffered in the stream, a parse error's `rawPacket`, an upgrade's head), the
+   * buffer goes with it (`giveAwayReadBuffer`); anyone else reading the socket gets a copy.
    */
   _data (chunk, lent = false) {
     // Bytes nobody asked for (an idle fd-carried connection): never let them reach the next request.
@@ -199,7 +199,7 @@ class RustSocket extends Duplex {
     const pushed = this.push(chunk)
     // Kept: buffered in the stream, an upgrade's head, or a parse error's rawPacket (ClientRequest marks
     // the socket `_hadError` then). A socket destroyed by a handler (`res.destroy()`, a redirect) keeps none.
-    if (req !== null && (this.readableLength > 0 || req.upgradeOrConnect || (this._hadError && !hadError))) giveAwayReadBuffer()
+    if (req !== null && (this.readableLength > 0 || req.upgradeOrConnect || (this._hadError && !hadError))) giveAwayReadBuffer(chunk)
     if (!pushed && !this[kPaused]) {
       this[kPaused] = true
       this[kCarrier].pause()

@@ -21,6 +21,7 @@ use napi::{sys, Env};
 use crate::connect::Profile;
 use crate::error::{Error, Kind};
 use crate::faces::keep_alive;
+use crate::faces::sealed::{Placed, Room};
 use crate::faces::transport::{Opening, Outcome, Sockets};
 use crate::faces::Conn;
 use crate::origin::OriginKey;
@@ -329,53 +330,63 @@ unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) ->
     unsafe { answer(env, result) }
 }
 
-/// `tlsSeal(id, chunk)`: the records that carry `chunk` (a latin1 string or a Buffer) on fd-carried TLS
-/// connection `id`, as a Buffer for libuv to write.
+/// `tlsSeal(id, chunk, room)`: the records that carry `chunk` (a latin1 string or a Buffer) on fd-carried
+/// TLS connection `id`, for libuv to write: a number, `n`, when they are the first `n` bytes of `room` (a
+/// Buffer JS lends), else a Buffer of their own.
 unsafe extern "C" fn tls_seal(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     unsafe {
-        with_connection(env, info, |js_env, calls, id, chunk| {
+        with_connection(env, info, |js_env, calls, id, [_, chunk, room]| {
             let sealed = calls.sockets.sealed();
-            let records = match borrowed(env, chunk) {
-                Some(chunk) => sealed.seal(id, chunk),
-                None => match latin1(env, chunk) {
-                    Some(chunk) => sealed.seal(id, &chunk),
-                    None => Err(Error::new(
-                        Kind::Internal,
-                        "a chunk to seal must be a latin1 string or a Buffer",
-                    )),
-                },
-            }?;
-            made(js_env, super::to_js(js_env, records))
+            let copied;
+            let chunk = match borrowed(env, chunk) {
+                Some(chunk) => chunk,
+                None => {
+                    copied = latin1(env, chunk).ok_or_else(|| {
+                        Error::new(
+                            Kind::Internal,
+                            "a chunk to seal must be a latin1 string or a Buffer",
+                        )
+                    })?;
+                    &copied
+                }
+            };
+            let mut records = Room::new(borrowed_mut(env, room, chunk).unwrap_or_default());
+            sealed.seal(id, chunk, &mut records)?;
+            placed(js_env, records)
         })
     }
 }
 
-/// `tlsOpen(id, records)`: what the records read on fd-carried TLS connection `id` carry, as a Buffer (the
-/// usual case: no object to build), or as `{ plaintext, reply, closed, error }` when rustls has records to
-/// send back (an alert with `error` when the records failed) or the server closed; a failure with nothing
-/// to send back is thrown.
+/// `tlsOpen(id, records, room)`: what the records read on fd-carried TLS connection `id` carry. The usual
+/// answer is a number, `n`: the plaintext is the first `n` bytes of `room` (a Buffer JS lends, apart from
+/// `records`); a Buffer when it did not fit there; `{ plaintext, reply, closed, error }` when rustls has
+/// records to send back (an alert with `error` when the records failed) or the server closed. A failure
+/// with nothing to send back is thrown.
 unsafe extern "C" fn tls_open(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     unsafe {
-        with_connection(env, info, |js_env, calls, id, records| {
+        with_connection(env, info, |js_env, calls, id, [_, records, room]| {
             let records = borrowed(env, records)
                 .ok_or_else(|| Error::new(Kind::Internal, "records to open must be a Buffer"))?;
-            let opened = calls.sockets.sealed().open(id, records)?;
+            let room = borrowed_mut(env, room, records).unwrap_or_default();
+            let mut plaintext = Room::new(room);
+            let opened = calls.sockets.sealed().open(id, records, &mut plaintext)?;
             if opened.reply.is_empty() && !opened.closed {
                 if let Some(failure) = opened.failure {
                     return Err(failure);
                 }
-                return made(js_env, super::to_js(js_env, opened.plaintext));
+                return placed(js_env, plaintext);
             }
+            let bytes = plaintext.bytes();
             made(
                 js_env,
                 Ok(super::NativeOpened {
-                    plaintext: (!opened.plaintext.is_empty()).then(|| opened.plaintext.into()),
+                    plaintext: (!bytes.is_empty()).then(|| bytes.to_vec().into()),
                     reply: (!opened.reply.is_empty()).then(|| opened.reply.into()),
                     closed: opened.closed,
                     error: opened.failure.as_ref().map(super::coded),
@@ -385,20 +396,28 @@ unsafe extern "C" fn tls_open(
     }
 }
 
-/// The shape of the calls on one connection's bytes: `(id, value)` in, and `serve(env, calls, id, value)`
-/// answers with what it made for JS.
-unsafe fn with_connection(
+/// Bytes put in a [`Room`], for JS: how many, when they are in the room JS lent, else a Buffer.
+fn placed(env: &Env, room: Room<'_>) -> Result<sys::napi_value, Error> {
+    match room.placed() {
+        Placed::Room(n) => made(env, Ok(n as f64)),
+        Placed::Spilled(bytes) => made(env, super::to_js(env, bytes)),
+    }
+}
+
+/// The shape of the calls on one connection's bytes: `(id, ...values)` in (`N` arguments in all, `id`
+/// first), and `serve(env, calls, id, arguments)` answers with what it made for JS.
+unsafe fn with_connection<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    serve: impl FnOnce(&Env, &SocketCalls, u64, sys::napi_value) -> Result<sys::napi_value, Error>,
+    serve: impl FnOnce(&Env, &SocketCalls, u64, [sys::napi_value; N]) -> Result<sys::napi_value, Error>,
 ) -> sys::napi_value {
-    let Some((args, calls)) = (unsafe { arguments::<2>(env, info) }) else {
+    let Some((args, calls)) = (unsafe { arguments::<N>(env, info) }) else {
         return ptr::null_mut();
     };
     let js_env = Env::from_raw(env);
     let result = catch_unwind(AssertUnwindSafe(|| {
         let id = unsafe { number(env, args[0]) } as u64;
-        serve(&js_env, calls, id, args[1]).map(Made)
+        serve(&js_env, calls, id, args).map(Made)
     }));
     unsafe { answer_value(env, result) }
 }
@@ -436,6 +455,34 @@ unsafe fn view(env: sys::napi_env, value: sys::napi_value) -> Option<Vec<u8>> {
 /// A Buffer (or other one-byte TypedArray) argument's bytes, where they are: valid for the call being
 /// served (`'a` must not outlive it); `None` for anything else.
 unsafe fn borrowed<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a [u8]> {
+    let (data, len) = unsafe { typed_bytes(env, value) }?;
+    // SAFETY: N-API gave `data` as the start of the view's `len` bytes, alive for this call.
+    Some(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A Buffer argument's bytes to write in, where they are (see [`borrowed`]); `None` for anything else,
+/// and for one that overlaps `apart` (the call's other bytes).
+unsafe fn borrowed_mut<'a>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    apart: &[u8],
+) -> Option<&'a mut [u8]> {
+    let (data, len) = unsafe { typed_bytes(env, value) }?;
+    let (start, end) = (data as usize, data as usize + len);
+    let (other_start, other_end) = (
+        apart.as_ptr() as usize,
+        apart.as_ptr() as usize + apart.len(),
+    );
+    if len == 0 || (start < other_end && other_start < end) {
+        return None;
+    }
+    // SAFETY: the view's `len` bytes from `data`, alive for this call; JS runs none of its code during
+    // the call, and no other borrow of them is made in it (`apart` does not overlap them).
+    Some(unsafe { std::slice::from_raw_parts_mut(data, len) })
+}
+
+/// Where a one-byte TypedArray argument's bytes start, and how many (a dangling start when none).
+unsafe fn typed_bytes(env: sys::napi_env, value: sys::napi_value) -> Option<(*mut u8, usize)> {
     let mut is_typed = false;
     unsafe { sys::napi_is_typedarray(env, value, &mut is_typed) };
     if !is_typed {
@@ -464,8 +511,7 @@ unsafe fn borrowed<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a
         return None;
     }
     if len == 0 || data.is_null() {
-        return Some(&[]);
+        return Some((ptr::NonNull::dangling().as_ptr(), 0));
     }
-    // SAFETY: N-API gave `data` as the start of the view's `len` bytes, alive for this call.
-    Some(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
+    Some((data.cast(), len))
 }
