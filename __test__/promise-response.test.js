@@ -96,3 +96,33 @@ test('an unread body whose response becomes unreachable gives its connection bac
     await srv.close()
   }
 })
+
+test('the body readers answer with a promise, a body that came whole as one streamed: JSON that fails to parse rejects, a second read is empty', async () => {
+  const large = 'y'.repeat(300 * 1024)
+  const server = http.createServer((req, res) => res.end(req.url === '/large' ? large : req.url === '/json' ? '{"a":[1,2]}' : '{not json'))
+  const srv = await listenCounting(server)
+  const agent = new Agent()
+  try {
+    for (const path of ['/small', '/large']) {
+      const res = await agent.request(`${srv.url}${path}`)
+      const reading = res.json()
+      assert.ok(reading instanceof Promise, path)
+      await assert.rejects(reading, SyntaxError, path)
+      const again = res.bytes()
+      assert.ok(again instanceof Promise, path)
+      assert.strictEqual((await again).length, 0, path)
+    }
+    const res = await agent.request(`${srv.url}/json`)
+    assert.deepStrictEqual(await res.json(), { a: [1, 2] })
+    const whole = await agent.request(`${srv.url}/large`)
+    const all = await whole.arrayBuffer()
+    assert.ok(all instanceof ArrayBuffer)
+    assert.strictEqual(Buffer.from(all).toString(), large)
+    const bytes = await (await agent.request(`${srv.url}/json`)).bytes()
+    assert.strictEqual(Object.getPrototypeOf(bytes), Uint8Array.prototype)
+    assert.strictEqual(Buffer.from(bytes).toString(), '{"a":[1,2]}')
+  } finally {
+    agent.destroy()
+    await srv.close()
+  }
+})

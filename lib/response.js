@@ -145,37 +145,68 @@ class Response {
     return this[kBody] !== null
   }
 
-  /** The whole body in one Buffer that owns its memory. */
-  async [kAll] () {
+  /**
+   * The whole body in one Buffer that owns its memory; a promise of it unless the response holds it all
+   * already (the usual short answer), which then costs no promise and no turn of its own.
+   */
+  [kAll] () {
     const whole = takeWhole(this)
-    if (whole !== null) return whole.data
-    const chunks = []
-    for await (const chunk of this.body) chunks.push(chunk)
-    if (chunks.length === 1) return chunks[0]
-    const all = Buffer.allocUnsafeSlow(chunks.reduce((sum, c) => sum + c.length, 0))
-    let at = 0
-    for (const chunk of chunks) at += chunk.copy(all, at)
-    return all
+    return whole !== null ? whole.data : gathered(this)
   }
 
-  async bytes () {
-    const all = await this[kAll]()
-    return new Uint8Array(all.buffer, all.byteOffset, all.byteLength)
+  bytes () {
+    return settled(this[kAll](), asBytes)
   }
 
-  async arrayBuffer () {
-    const all = await this[kAll]()
-    const whole = all.byteOffset === 0 && all.byteLength === all.buffer.byteLength
-    return whole ? all.buffer : all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)
+  arrayBuffer () {
+    return settled(this[kAll](), asArrayBuffer)
   }
 
-  async text () {
-    return (await this[kAll]()).toString('utf8')
+  text () {
+    return settled(this[kAll](), asText)
   }
 
-  async json () {
-    return JSON.parse(await this.text())
+  json () {
+    return settled(this[kAll](), asJson)
   }
+}
+
+/** A promise of `make(all)`, `all` being a Buffer or a promise of one (see `Response[kAll]`). */
+function settled (all, make) {
+  if (all instanceof Promise) return all.then(make)
+  try {
+    return Promise.resolve(make(all))
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
+function asBytes (all) {
+  return new Uint8Array(all.buffer, all.byteOffset, all.byteLength)
+}
+
+function asArrayBuffer (all) {
+  const whole = all.byteOffset === 0 && all.byteLength === all.buffer.byteLength
+  return whole ? all.buffer : all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)
+}
+
+function asText (all) {
+  return all.toString('utf8')
+}
+
+function asJson (all) {
+  return JSON.parse(all.toString('utf8'))
+}
+
+/** The chunks of `response`'s body stream in one Buffer that owns its memory. */
+async function gathered (response) {
+  const chunks = []
+  for await (const chunk of response.body) chunks.push(chunk)
+  if (chunks.length === 1) return chunks[0]
+  const all = Buffer.allocUnsafeSlow(chunks.reduce((sum, c) => sum + c.length, 0))
+  let at = 0
+  for (const chunk of chunks) at += chunk.copy(all, at)
+  return all
 }
 
 function bodyStream (response) {
