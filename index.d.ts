@@ -22,6 +22,12 @@ interface AgentOptions extends ConnectOptions {
   /** Which idle connection is reused first. Default `'lifo'`. */
   scheduling?: 'lifo' | 'fifo'
   /**
+   * Ms taken off a server's `Keep-Alive: timeout=N` hint, so that the agent closes an idle connection
+   * before the server does; a hint it leaves nothing of is not pooled. Default 1000. Node 22+'s option
+   * (Node 20's agent keeps 1000), read on every Node; a value Node does not take counts as 1000.
+   */
+  agentKeepAliveTimeoutBuffer?: number
+  /**
    * Inactivity limit in ms while a request is active. Default none. On the Promise face it covers
    * connecting, waiting for the head and the body both ways; every byte that moves starts it again
    * (`ETIMEDOUT`). On the socket face, when it passes and nobody listens for the request's `'timeout'`,
@@ -270,6 +276,8 @@ declare class Agent extends http.Agent {
   getCurrentStatus(): AgentStatus
   /** agentkeepalive's: whether a counter moved since it was last read here. */
   readonly statusChanged: boolean
+  /** Node 22+'s: ms taken off a server's Keep-Alive hint; assignable, as the caps are. */
+  agentKeepAliveTimeoutBuffer: number
   /** agentkeepalive's views of its options, in ms. */
   readonly timeout: number | undefined
   readonly freeSocketKeepAliveTimeout: number

@@ -76,9 +76,10 @@ function dropNormalized (agent, options) {
 }
 
 /**
- * Node's Agent reads `maxSockets`, `maxTotalSockets`, `maxFreeSockets`, `keepAlive` and `scheduling` at
- * each request, and code sets them on a made agent (`http.globalAgent.maxSockets = 50`, also after
- * `install()`): here they are accessors, validated as the constructor's options, that reach the pool.
+ * Node's Agent reads `maxSockets`, `maxTotalSockets`, `maxFreeSockets`, `keepAlive`, `scheduling` and
+ * (22+) `agentKeepAliveTimeoutBuffer` at each request, and code sets them on a made agent
+ * (`http.globalAgent.maxSockets = 50`, also after `install()`): here they are accessors, validated as the
+ * constructor's options, that reach the pool.
  */
 const LIMIT_ACCESSORS = LIMITS.map(name => [name, {
   enumerable: true,

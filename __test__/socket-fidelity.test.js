@@ -425,6 +425,56 @@ test('Keep-Alive: max=5, timeout=2 sets the idle deadline to 1 s on the socket f
   })
 })
 
+test('agentKeepAliveTimeoutBuffer is taken off a server\'s Keep-Alive timeout as by Node 22+\'s agent, also once assigned; a hint it leaves nothing of is not pooled (both faces)', async () => {
+  const server = http.createServer((req, res) => {
+    res.setHeader('keep-alive', 'timeout=5')
+    res.end('hello')
+  })
+  const idleTimeouts = async (agent, url) => {
+    const seen = []
+    for (const buffer of [2500, 4000]) {
+      agent.agentKeepAliveTimeoutBuffer = buffer
+      const { socket } = await get(url, agent)
+      await new Promise(resolve => setImmediate(resolve))
+      seen.push(socket.timeout)
+    }
+    // Nothing left of the hint: the socket closes once its response is done, and the next is a new one.
+    agent.agentKeepAliveTimeoutBuffer = 5000
+    const last = await get(url, agent)
+    if (!last.socket.closed) await once(last.socket, 'close')
+    const next = await get(url, agent)
+    return { seen, lastReused: last.reused, nextReused: next.reused }
+  }
+  await withAgent(server, new Agent({ freeSocketTimeout: 30000, agentKeepAliveTimeoutBuffer: 2500 }), async (srv, agent) => {
+    assert.strictEqual(agent.agentKeepAliveTimeoutBuffer, 2500)
+    const ours = await idleTimeouts(agent, srv.url)
+    assert.deepStrictEqual(ours, { seen: [2500, 1000], lastReused: true, nextReused: false })
+    if ('agentKeepAliveTimeoutBuffer' in new http.Agent()) {
+      const nodes = new http.Agent({ keepAlive: true, timeout: 30000 })
+      try {
+        assert.deepStrictEqual(await idleTimeouts(nodes, srv.url), ours)
+      } finally {
+        nodes.destroy()
+      }
+    }
+
+    // The Promise face: not pooled while the buffer takes the whole hint; pooled once it leaves some.
+    const text = async () => {
+      const res = await agent.request(srv.url)
+      await res.text()
+      return res.reused
+    }
+    assert.deepStrictEqual([await text(), await text()], [false, false])
+    agent.agentKeepAliveTimeoutBuffer = 0
+    assert.deepStrictEqual([await text(), await text()], [false, true])
+
+    // What Node does not take counts as its 1000.
+    agent.agentKeepAliveTimeoutBuffer = -1
+    assert.strictEqual(agent.agentKeepAliveTimeoutBuffer, 1000)
+    assert.strictEqual(new Agent({ agentKeepAliveTimeoutBuffer: 'x' }).agentKeepAliveTimeoutBuffer, 1000)
+  })
+})
+
 test('Keep-Alive sent on two header lines counts as Node reads it, joined: either order sets the 1 s idle deadline', async () => {
   let lines = ['max=5', 'timeout=2']
   const server = http.createServer((req, res) => {

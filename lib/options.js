@@ -384,9 +384,16 @@ function verifiesByDefault () {
   return false
 }
 
+/** Node's `agentKeepAliveTimeoutBuffer` (22+; 20 keeps 1000 fixed): a finite number of ms, else 1000. */
+function keepAliveTimeoutBuffer (options) {
+  const value = options.agentKeepAliveTimeoutBuffer
+  return typeof value === 'number' && value >= 0 && Number.isFinite(value) ? value : 1000
+}
+
 /**
- * The caps that Node's Agent reads at each request, so that code may assign them to the agent later
- * (`agent.maxSockets = 50`): `LIMITS` are their names. Validated alike either way.
+ * What Node's Agent reads at each request (its caps, and how much of a server's Keep-Alive hint it
+ * keeps), so that code may assign them to the agent later (`agent.maxSockets = 50`): `LIMITS` are their
+ * names. Validated alike either way.
  */
 function limits (options) {
   return {
@@ -394,7 +401,8 @@ function limits (options) {
     maxSockets: number(options, 'maxSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
     maxTotalSockets: number(options, 'maxTotalSockets', { min: 1, integer: true, fallback: Infinity, allowInfinity: true }),
     maxFreeSockets: number(options, 'maxFreeSockets', { min: 0, integer: true, fallback: 256, allowInfinity: true }),
-    scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo')
+    scheduling: oneOf(options, 'scheduling', ['fifo', 'lifo'], 'lifo'),
+    agentKeepAliveTimeoutBuffer: keepAliveTimeoutBuffer(options)
   }
 }
 

@@ -14,6 +14,7 @@ const options: AgentOptions = {
   maxTotalSockets: 100,
   maxFreeSockets: 10,
   scheduling: 'fifo',
+  agentKeepAliveTimeoutBuffer: 1500,
   timeout: 30_000,
   freeSocketTimeout: 4000,
   connectTimeout: 5000,
@@ -28,6 +29,7 @@ const asAgentkeepalive: HttpOptions = { timeout: '30s', keepAliveTimeout: '4s', 
 const changed: boolean = new Agent(asAgentkeepalive).statusChanged
 const created: number = agent.createSocketCount + agent.requestCount
 agent.requestCount = 0
+agent.agentKeepAliveTimeoutBuffer = 2000
 const secure = new HttpsAgent({ ca: 'pem' })
 const other: Agent = new DefaultAgent()
 const viaNamespace: Agent = new ka.HttpAgent()

@@ -23,6 +23,7 @@ pub struct NativeOptions {
     pub max_total_sockets: f64,
     pub max_free_sockets: f64,
     pub scheduling: String,
+    pub agent_keep_alive_timeout_buffer: f64,
     pub free_socket_timeout: f64,
     /// napi would spell it `socketActiveTtl`; the option is agentkeepalive's `socketActiveTTL`.
     #[napi(js_name = "socketActiveTTL")]
@@ -108,6 +109,8 @@ pub struct NativeLimits {
     pub max_total_sockets: f64,
     pub max_free_sockets: f64,
     pub scheduling: String,
+    /// Node's `agentKeepAliveTimeoutBuffer`, in ms (see [`PoolConfig::keep_alive_timeout_buffer`]).
+    pub agent_keep_alive_timeout_buffer: f64,
 }
 
 impl NativeLimits {
@@ -121,6 +124,7 @@ impl NativeLimits {
         } else {
             Scheduling::Lifo
         };
+        config.keep_alive_timeout_buffer = millis(self.agent_keep_alive_timeout_buffer);
     }
 }
 
@@ -145,6 +149,7 @@ impl NativeOptions {
             max_total_sockets: self.max_total_sockets,
             max_free_sockets: self.max_free_sockets,
             scheduling: self.scheduling.clone(),
+            agent_keep_alive_timeout_buffer: self.agent_keep_alive_timeout_buffer,
         }
         .apply(&mut config);
         config

@@ -1,17 +1,15 @@
 //! The one reader of a response's `Keep-Alive` header, for both faces.
 //!
 //! A server that says `Keep-Alive: timeout=N` closes the connection after N idle seconds; reusing it near
-//! that moment races the close. So an idle connection is kept one second less than the server's hint, as
-//! Node's agent does, and not at all when that leaves nothing. `max=N` counts the requests the server
-//! will still take on the connection: `max=0` means none, so the connection is not pooled.
+//! that moment races the close, so the pool keeps it idle a little less (Node's
+//! `agentKeepAliveTimeoutBuffer`, [`crate::pool::PoolConfig::keep_alive_timeout_buffer`]). `max=N` counts
+//! the requests the server will still take on the connection: `max=0` means none, so the connection is
+//! not pooled.
 
 use std::time::Duration;
 
-/// Taken off the server's `timeout=` hint so that we close first.
-pub const HINT_MARGIN: Duration = Duration::from_millis(1000);
-
-/// What the header asks of an idle connection: `None` keeps the agent's deadline, `Some(ZERO)` means
-/// not to pool it, anything else is the longest it may stay idle.
+/// What the header says of an idle connection: `None` nothing (the agent's deadline holds), `Some(ZERO)`
+/// not to pool it, anything else the server's `timeout=` (the shortest, if several).
 pub fn idle_for(header: &str) -> Option<Duration> {
     let mut deadline = None;
     for part in header.split(',') {
@@ -23,7 +21,7 @@ pub fn idle_for(header: &str) -> Option<Duration> {
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("timeout") {
-            let keep = Duration::from_secs(value).saturating_sub(HINT_MARGIN);
+            let keep = Duration::from_secs(value);
             deadline = Some(deadline.map_or(keep, |d: Duration| d.min(keep)));
         } else if name.eq_ignore_ascii_case("max") && value == 0 {
             deadline = Some(Duration::ZERO);
@@ -38,13 +36,17 @@ mod tests {
 
     #[test]
     fn timeout_and_max_in_any_order_and_case() {
-        assert_eq!(idle_for("timeout=5"), Some(Duration::from_secs(4)));
-        assert_eq!(idle_for("max=5, timeout=2"), Some(Duration::from_secs(1)));
+        assert_eq!(idle_for("timeout=5"), Some(Duration::from_secs(5)));
+        assert_eq!(idle_for("max=5, timeout=2"), Some(Duration::from_secs(2)));
         assert_eq!(
             idle_for("Max=100 , Timeout=3"),
-            Some(Duration::from_secs(2))
+            Some(Duration::from_secs(3))
         );
-        assert_eq!(idle_for("timeout=1"), Some(Duration::ZERO));
+        assert_eq!(
+            idle_for("timeout=3, timeout=1"),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(idle_for("timeout=0"), Some(Duration::ZERO));
         assert_eq!(idle_for("timeout=10, max=0"), Some(Duration::ZERO));
         assert_eq!(idle_for("max=0, timeout=10"), Some(Duration::ZERO));
         assert_eq!(idle_for("max=7"), None);

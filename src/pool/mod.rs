@@ -76,6 +76,9 @@ pub struct PoolConfig {
     pub scheduling: Scheduling,
     /// Idle deadline; zero keeps nothing idle ([`NO_DEADLINE`]: none).
     pub free_socket_timeout: Duration,
+    /// Taken off a server's `Keep-Alive: timeout=` so that we close first (Node's
+    /// `agentKeepAliveTimeoutBuffer`); a hint it leaves nothing of is not pooled.
+    pub keep_alive_timeout_buffer: Duration,
     /// Maximum age of a connection; an older one is closed when it is freed.
     pub socket_active_ttl: Option<Duration>,
     pub queue_timeout: Option<Duration>,
@@ -85,7 +88,8 @@ pub struct PoolConfig {
 /// What a released connection says of its own idle deadline, beside the agent's `freeSocketTimeout`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IdleFor {
-    /// The server's `Keep-Alive: timeout=` (less the safety margin), if it sent one: never exceeded.
+    /// The server's `Keep-Alive: timeout=` (see [`crate::faces::keep_alive::idle_for`]), if it sent one:
+    /// never exceeded, less [`PoolConfig::keep_alive_timeout_buffer`]; zero: not to be pooled.
     pub hint: Option<Duration>,
     /// The socket's own `freeSocketTimeout`, which callers of agentkeepalive set (urllib does): it
     /// replaces the agent's.
@@ -100,10 +104,17 @@ impl IdleFor {
 }
 
 impl PoolConfig {
-    /// How long a connection may stay idle: its own deadline or the agent's, within the server's hint.
+    /// How long a connection may stay idle: its own deadline or the agent's, within the server's hint
+    /// less the buffer.
     pub fn idle_deadline(&self, idle: IdleFor) -> Duration {
         let base = idle.own.unwrap_or(self.free_socket_timeout);
-        idle.hint.map_or(base, |d| d.min(base))
+        self.hinted(idle).map_or(base, |d| d.min(base))
+    }
+
+    /// The server's hint less the buffer; `Some(ZERO)`: the connection is not to be pooled.
+    pub fn hinted(&self, idle: IdleFor) -> Option<Duration> {
+        idle.hint
+            .map(|d| d.saturating_sub(self.keep_alive_timeout_buffer))
     }
 
     /// What is left at `now` of the `socketActiveTTL` of a connection made at `created`, if it has one.
@@ -122,6 +133,7 @@ impl Default for PoolConfig {
             max_free_sockets: 256,
             scheduling: Scheduling::Lifo,
             free_socket_timeout: Duration::from_millis(4000),
+            keep_alive_timeout_buffer: Duration::from_millis(1000),
             socket_active_ttl: None,
             queue_timeout: None,
             max_queue_size: None,
@@ -694,8 +706,8 @@ impl<C: Connection> Lease<C> {
             .expect("a live lease holds its connection")
     }
 
-    /// Returns the connection to the pool. `idle_for` is the deadline the server asked for with
-    /// `Keep-Alive: timeout=` (already reduced by the safety margin), if any.
+    /// Returns the connection to the pool. `idle_for` is what the server asked for with `Keep-Alive`, if
+    /// anything (see [`IdleFor::hint`]).
     pub fn release(self, idle_for: Option<Duration>) {
         self.release_idle(IdleFor::hinted(idle_for));
     }

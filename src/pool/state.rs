@@ -408,7 +408,7 @@ impl<C: Connection> State<C> {
         // agent, even without keep-alive (the request was sent keep-alive because waiters could come).
         let mut usable = self.destroyed_at.is_none_or(|at| created > at)
             && conn.is_open()
-            && idle.hint != Some(Duration::ZERO);
+            && config.hinted(idle) != Some(Duration::ZERO);
         if let Some(left) = config.ttl_left(created, now) {
             keep_for = keep_for.min(left);
             usable &= !left.is_zero();

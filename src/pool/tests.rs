@@ -246,12 +246,15 @@ async fn idle_deadline_and_server_hint() {
     let (key, _) = server().await;
     let pool = pool(PoolConfig {
         free_socket_timeout: Duration::from_millis(150),
+        keep_alive_timeout_buffer: Duration::from_millis(20),
         ..PoolConfig::default()
     });
     lease(&pool, &key).await.release(None);
+    // The server's 50 ms, less the buffer: kept 30 ms.
     lease(&pool, &key)
         .await
-        .release(Some(Duration::from_millis(30)));
+        .release(Some(Duration::from_millis(50)));
+    assert_eq!(stats(&pool, &key).free, 1);
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(stats(&pool, &key).free, 0, "the shorter server hint wins");
     lease(&pool, &key).await.release(None);
@@ -260,7 +263,11 @@ async fn idle_deadline_and_server_hint() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(stats(&pool, &key).free, 0);
     assert!(pool.status().counters.timeouts >= 2);
-    // A zero hint (`Keep-Alive: timeout=1` less the margin) is not pooled at all.
+    // A hint the buffer leaves nothing of, and a zero one (`max=0`), are not pooled at all.
+    lease(&pool, &key)
+        .await
+        .release(Some(Duration::from_millis(20)));
+    assert_eq!(stats(&pool, &key).free, 0);
     lease(&pool, &key).await.release(Some(Duration::ZERO));
     assert_eq!(stats(&pool, &key).free, 0);
 }
