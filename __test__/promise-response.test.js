@@ -97,7 +97,7 @@ test('an unread body whose response becomes unreachable gives its connection bac
   }
 })
 
-test('the body readers answer with a promise, a body that came whole as one streamed: JSON that fails to parse rejects, a second read is empty', async () => {
+test('the body readers answer with a promise, a body that came whole as one streamed: JSON that fails to parse rejects, a second read is empty, a reader off its response rejects', async () => {
   const large = 'y'.repeat(300 * 1024)
   const server = http.createServer((req, res) => res.end(req.url === '/large' ? large : req.url === '/json' ? '{"a":[1,2]}' : '{not json'))
   const srv = await listenCounting(server)
@@ -121,6 +121,19 @@ test('the body readers answer with a promise, a body that came whole as one stre
     const bytes = await (await agent.request(`${srv.url}/json`)).bytes()
     assert.strictEqual(Object.getPrototypeOf(bytes), Uint8Array.prototype)
     assert.strictEqual(Buffer.from(bytes).toString(), '{"a":[1,2]}')
+    // A reader taken off its response rejects, as fetch's do; nothing is thrown, and the body stays unread.
+    const detached = await agent.request(`${srv.url}/json`)
+    for (const name of ['bytes', 'arrayBuffer', 'text', 'json']) {
+      const reader = detached[name]
+      for (const receiver of [undefined, {}]) {
+        let reading
+        assert.doesNotThrow(() => { reading = reader.call(receiver) }, name)
+        assert.ok(reading instanceof Promise, name)
+        await assert.rejects(reading, { name: 'TypeError', code: 'ERR_INVALID_THIS' }, name)
+      }
+    }
+    assert.strictEqual(detached.bodyUsed, false)
+    assert.deepStrictEqual(await detached.json(), { a: [1, 2] })
   } finally {
     agent.destroy()
     await srv.close()

@@ -402,6 +402,37 @@ for (const scheme of SCHEMES) {
   })
 }
 
+test('https: small writes made while earlier ones wait for a slow server hold their own bytes, not a 64 KiB buffer each', async () => {
+  const scheme = SCHEMES.find(s => s.name === 'https')
+  const held = {}
+  let release
+  held.until = new Promise(resolve => { release = resolve })
+  await withAgent(digestServer(scheme, held), scheme.agent(), async (srv, agent) => {
+    // A length the body never reaches: each write goes to the socket as it is, with no chunked framing.
+    const req = scheme.client.request(`${srv.url}/held`, { agent, method: 'POST', headers: { 'content-length': 1 << 30 } })
+    const closed = new Promise(resolve => req.on('error', resolve).on('close', resolve))
+    const socket = await new Promise(resolve => req.once('socket', resolve))
+    if (socket.connecting) await new Promise(resolve => socket.once('secureConnect', resolve))
+    // 100-byte writes until the kernel's buffers are full (the server reads nothing) and the socket holds
+    // 16 KiB more: from the first write libuv could not send, each sealed record waits in the stream.
+    const chunk = Buffer.alloc(100, 'x')
+    const before = process.memoryUsage().arrayBuffers
+    let writes = 0
+    while (writes < 1e6 && req.write(chunk)) {
+      writes++
+      // Node corks a request's socket until the next tick: one write reaches the connection per tick.
+      await new Promise(resolve => process.nextTick(resolve))
+    }
+    const grown = process.memoryUsage().arrayBuffers - before
+    assert.ok(writes < 1e6, 'the connection never held a write')
+    // About 150 records wait: at 64 KiB each, over 8 MiB.
+    assert.ok(grown < 2 * 1024 * 1024, `${grown} bytes of buffers grew over ${writes} writes`)
+    req.destroy()
+    release()
+    await closed
+  })
+})
+
 test('strings written in any encoding, and a header beyond ASCII, reach the server as through Node\'s agent', async () => {
   const seen = []
   const srv = await listenCounting(http.createServer((req, res) => {

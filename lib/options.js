@@ -384,7 +384,10 @@ function verifiesByDefault () {
   return false
 }
 
-/** Node's `agentKeepAliveTimeoutBuffer` (22+; 20 keeps 1000 fixed): a finite number of ms, else 1000. */
+/**
+ * Node's `agentKeepAliveTimeoutBuffer`: a finite number of ms ≥ 0, else 1000. Node 22+ reads it; Node 20's
+ * agent keeps 1000 fixed, but this agent honours it on every Node, the default being the same.
+ */
 function keepAliveTimeoutBuffer (options) {
   const value = options.agentKeepAliveTimeoutBuffer
   return typeof value === 'number' && value >= 0 && Number.isFinite(value) ? value : 1000

@@ -5,7 +5,7 @@
 // given up, as undici's fetch does. Header names keep the case they were received in; values are latin1.
 
 const { Readable } = require('node:stream')
-const { abortError, fromNative } = require('./errors')
+const { abortError, codedError, fromNative } = require('./errors')
 const { REUSED, text: textOf, data } = require('./batch')
 
 const kNative = Symbol('native')
@@ -155,27 +155,34 @@ class Response {
   }
 
   bytes () {
-    return settled(this[kAll](), asBytes)
+    return readAs(this, asBytes)
   }
 
   arrayBuffer () {
-    return settled(this[kAll](), asArrayBuffer)
+    return readAs(this, asArrayBuffer)
   }
 
   text () {
-    return settled(this[kAll](), asText)
+    return readAs(this, asText)
   }
 
   json () {
-    return settled(this[kAll](), asJson)
+    return readAs(this, asJson)
   }
 }
 
-/** A promise of `make(all)`, `all` being a Buffer or a promise of one (see `Response[kAll]`). */
-function settled (all, make) {
-  if (all instanceof Promise) return all.then(make)
+/**
+ * A promise of `make(all)`, `all` being the whole body of `response` (a Buffer, or a promise of one: see
+ * `Response[kAll]`). Whatever fails rejects it, a reader called on something else (`const { text } = res`)
+ * too, as fetch's Response's readers do: nothing is thrown.
+ */
+function readAs (response, make) {
   try {
-    return Promise.resolve(make(all))
+    if (!(response instanceof Response)) {
+      throw codedError(TypeError, 'ERR_INVALID_THIS', 'Value of "this" must be of type Response')
+    }
+    const all = response[kAll]()
+    return all instanceof Promise ? all.then(make) : Promise.resolve(make(all))
   } catch (err) {
     return Promise.reject(err)
   }

@@ -148,7 +148,10 @@ class FdCarrier {
   write (chunk, encoding) {
     if (!this.secure) return this.tcp.write(chunk, encoding)
     if (typeof chunk === 'string' && !LATIN1.has(encoding)) chunk = Buffer.from(chunk, encoding)
-    const sealed = this.tls(this.calls.tlsSeal, chunk, sealedWrites)
+    // A write already held (the peer reads slowly): these records will be held too, so they go into a
+    // Buffer of their own size; `sealedWrites` given away for each would pin 64 KiB per small write.
+    const room = this.tcp.writableLength > 0 ? undefined : sealedWrites
+    const sealed = this.tls(this.calls.tlsSeal, chunk, room)
     if (sealed === null) return true
     if (typeof sealed !== 'number') return this.tcp.write(sealed)
     const more = this.tcp.write(sealedWrites.subarray(0, sealed))

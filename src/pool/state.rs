@@ -404,11 +404,13 @@ impl<C: Connection> State<C> {
     ) -> bool {
         self.counters.requests += 1;
         let mut keep_for = config.idle_deadline(idle);
-        // A waiter may take it unless the server or `socketActiveTTL` said it is done; as with Node's
-        // agent, even without keep-alive (the request was sent keep-alive because waiters could come).
+        // A waiter may take it unless the server (`timeout=0`) or `socketActiveTTL` said it is done; as
+        // with Node's agent, even without keep-alive (the request was sent keep-alive because waiters could
+        // come), and even when the buffer leaves nothing of the hint: Node hands a freed socket to a
+        // queued request before it weighs the hint (`keepSocketAlive`), which only decides pooling.
         let mut usable = self.destroyed_at.is_none_or(|at| created > at)
             && conn.is_open()
-            && config.hinted(idle) != Some(Duration::ZERO);
+            && idle.hint != Some(Duration::ZERO);
         if let Some(left) = config.ttl_left(created, now) {
             keep_for = keep_for.min(left);
             usable &= !left.is_zero();

@@ -273,6 +273,28 @@ async fn idle_deadline_and_server_hint() {
 }
 
 #[tokio::test]
+async fn a_waiter_takes_a_connection_whose_hint_the_buffer_swallows_but_not_one_the_server_closes()
+{
+    // Node's agent hands a freed socket to a queued request before it weighs the server's hint: the
+    // hint only decides whether an unwanted connection is pooled. `timeout=0` says the server is done.
+    let (key, pool, held, waiting) = one_slot_held(PoolConfig::default()).await;
+    let id = held.id();
+    held.release(Some(Duration::from_millis(500)));
+    match waiting.wait().await.unwrap() {
+        Grant::Reuse(lease) => {
+            assert_eq!(lease.id(), id);
+            let next = must_wait(&pool, &key, "the only slot is taken again");
+            lease.release(Some(Duration::ZERO));
+            assert!(
+                matches!(next.wait().await.unwrap(), Grant::Connect(_)),
+                "a connection the server closes is not handed over"
+            );
+        }
+        Grant::Connect(_) => panic!("the freed connection is handed to the waiter"),
+    }
+}
+
+#[tokio::test]
 async fn closed_idle_connections_are_skipped_and_forgotten() {
     let (key, accepted) = server().await;
     let pool = pool(PoolConfig::default());
