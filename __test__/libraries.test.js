@@ -85,3 +85,31 @@ test('got with http2: true on an HTTP/1.1 server: the socket http2-wrapper learn
   assert.deepStrictEqual(runs.node, { bodies: ['got /0', 'got /1', 'got /2'], opened: 1, free: [1] })
   assert.deepStrictEqual(runs.ours, runs.node)
 })
+
+test('a socket handed to the agent (got with http2: true) idles for what the server\'s Keep-Alive hint leaves, as Node\'s agent keeps it, and is not kept when nothing is left', async () => {
+  const hinted = (req, res) => {
+    res.setHeader('keep-alive', 'timeout=5')
+    echo(req, res)
+  }
+  // The idle timeouts of the sockets in freeSockets after one request.
+  const idle = async make => {
+    const srv = await listenCounting(https.createServer({ key: tls.key, cert: tls.cert }, hinted))
+    const agent = make()
+    try {
+      await got(`https://localhost:${srv.port}/`, { http2: true, agent: { https: agent }, https: { certificateAuthority: tls.cert }, retry: 0 }).text()
+      return Object.values(agent.freeSockets).flat().map(socket => socket.timeout)
+    } finally {
+      agent.destroy()
+      await srv.close()
+    }
+  }
+  // Node's agent applies the hint only under a `timeout` of its own; ours within its freeSocketTimeout.
+  const node = options => () => new https.Agent({ keepAlive: true, timeout: 30000, ca: tls.cert, ...options })
+  const ours = options => () => new HttpsAgent({ freeSocketTimeout: 30000, ca: tls.cert, ...options })
+  assert.deepStrictEqual(await idle(ours()), [4000])
+  assert.deepStrictEqual(await idle(node()), [4000])
+  assert.deepStrictEqual(await idle(ours({ agentKeepAliveTimeoutBuffer: 5000 })), [])
+  if ('agentKeepAliveTimeoutBuffer' in new http.Agent()) {
+    assert.deepStrictEqual(await idle(node({ agentKeepAliveTimeoutBuffer: 5000 })), [])
+  }
+})

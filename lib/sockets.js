@@ -10,7 +10,7 @@ const { TlsSocket, sentServerName } = require('./tls-socket')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
-const { verifiesByDefault, DEFAULT_FREE_SOCKET_TIMEOUT } = require('./options')
+const { verifiesByDefault } = require('./options')
 const { STRIDE, Kind, text, data } = require('./batch')
 
 /**
@@ -240,8 +240,8 @@ class SocketBook {
    * `agent.emit('free', socket, options)` (http2-wrapper does, with the TLS socket it learnt the server's
    * ALPN protocol on): as Node's agent, it is kept idle in `freeSockets` under its options' name, where
    * keep-alive allows, and the next request of that name takes it. The pool never holds it (it counts
-   * against no cap); it leaves when it closes, goes quiet for `freeSocketTimeout` while idle, or is
-   * removed (`removeSocket`). Left alone, it stayed open and unused, holding its server and process.
+   * against no cap); it leaves when it closes, stays idle past the deadline the pool would give one of
+   * its own (`freeSocketTimeout`, within the server's Keep-Alive hint), or is removed (`removeSocket`). Left alone, it stayed open and unused, holding its server and process.
    */
   adopt (socket, options) {
     const agent = this.agent
@@ -249,7 +249,10 @@ class SocketBook {
     this.adopted ??= { __proto__: null }
     if (this.adopted[name]?.includes(socket)) return
     const req = socket._httpMessage
-    if (socket.destroyed || !socket.writable || !req || !req.shouldKeepAlive || !agent.keepAlive || !agent.keepSocketAlive(socket)) {
+    // How long it may stay idle, by the pool's rule for its own: `freeSocketTimeout`, within the server's
+    // Keep-Alive hint less `agentKeepAliveTimeoutBuffer`; 0 when nothing is left of the hint (or `max=0`).
+    const idleMs = req ? this.native.idleDeadline(keepAliveHint(req.res)) : 0
+    if (socket.destroyed || !socket.writable || !req || !req.shouldKeepAlive || !agent.keepAlive || idleMs === 0 || !agent.keepSocketAlive(socket)) {
       socket.destroy()
       return
     }
@@ -264,8 +267,7 @@ class SocketBook {
       socket.on('free', () => this.adopt(socket, options))
     }
     socket[kAdoptedAs] = name
-    const idleMs = agent.options.freeSocketTimeout ?? DEFAULT_FREE_SOCKET_TIMEOUT
-    if (idleMs > 0) socket.setTimeout(idleMs)
+    if (idleMs !== Infinity) socket.setTimeout(idleMs)
   }
 
   /** `req` takes an adopted socket of route `name`, if one is idle; returns whether it did. */

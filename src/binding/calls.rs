@@ -95,16 +95,28 @@ impl SocketCalls {
     /// may stay idle in ms (`Infinity`: no deadline of its own), or -1 when it was closed instead.
     fn release(&self, id: f64, keep_alive: Option<&str>, own_ms: f64) -> f64 {
         let _guard = self.runtime.enter();
-        let idle = IdleFor {
-            hint: keep_alive.and_then(keep_alive::idle_for),
-            own: (own_ms > 0.0)
-                .then(|| Duration::from_secs_f64((own_ms / 1000.0).min(NO_DEADLINE.as_secs_f64()))),
-        };
-        match self.sockets.release(id as u64, idle) {
-            None => -1.0,
-            Some(NO_DEADLINE) => f64::INFINITY,
-            Some(deadline) => deadline.as_millis() as f64,
-        }
+        self.sockets
+            .release(id as u64, idle_of(keep_alive, own_ms))
+            .map_or(-1.0, deadline_ms)
+    }
+}
+
+/// What a response's `Keep-Alive` header (`keep_alive`) and a socket's own idle deadline (`own_ms`, when
+/// positive) say of how long its connection may stay idle.
+pub fn idle_of(keep_alive: Option<&str>, own_ms: f64) -> IdleFor {
+    IdleFor {
+        hint: keep_alive.and_then(keep_alive::idle_for),
+        own: (own_ms > 0.0)
+            .then(|| Duration::from_secs_f64((own_ms / 1000.0).min(NO_DEADLINE.as_secs_f64()))),
+    }
+}
+
+/// An idle deadline in ms for JS: `Infinity` when there is none.
+pub fn deadline_ms(deadline: Duration) -> f64 {
+    if deadline == NO_DEADLINE {
+        f64::INFINITY
+    } else {
+        deadline.as_millis() as f64
     }
 }
 

@@ -527,6 +527,15 @@ impl NativeAgent {
             .reconfigure(|config| limits.apply(config));
     }
 
+    /// How long a socket made elsewhere and handed to the agent (lib/sockets.js `adopt`) may stay idle
+    /// after a response whose `Keep-Alive` header was `keep_alive`, in ms, by the rule the pool keeps
+    /// its own by (`calls.release`): 0 when it is not to be kept, `Infinity` when there is no deadline.
+    #[napi(catch_unwind)]
+    pub fn idle_deadline(&self, keep_alive: Option<String>) -> f64 {
+        let config = self.client.pool().config();
+        calls::deadline_ms(config.idle_deadline(calls::idle_of(keep_alive.as_deref(), 0.0)))
+    }
+
     #[napi(catch_unwind)]
     pub fn status(&self) -> NativeStatus {
         let status = self.client.pool().status();

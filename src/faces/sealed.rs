@@ -92,6 +92,17 @@ impl Write for Room<'_> {
         Ok(bytes.len())
     }
 
+    /// Every slice at once: rustls hands its queued records over in one call (`write_tls`), not one
+    /// record per call as the default would take them.
+    fn write_vectored(&mut self, slices: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut total = 0;
+        for slice in slices {
+            self.push(slice);
+            total += slice.len();
+        }
+        Ok(total)
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
