@@ -277,32 +277,50 @@ test('sigalgs: the handshake signatures offered, as by Node\'s agent (an RSA and
   assert.throws(() => new HttpsAgent({ sigalgs: 256 }), { code: 'ERR_INVALID_ARG_TYPE' })
 })
 
-test('a server\'s RSA key under 2048 bits is refused as Node 24 refuses it (UNSPECIFIED, "EE certificate key too weak"), both faces, with and without verification', async () => {
+test('a server\'s RSA key under 2048 bits is refused as Node 24 refuses it (UNSPECIFIED, "EE certificate key too weak") when verified, and taken as Node takes it with rejectUnauthorized: false, over TLS 1.2 and 1.3, both faces', async () => {
   const short = selfSigned({ bits: 1024 })
-  // Node 24's OpenSSL serves such a key only below its default security level.
-  const srv = await listenCounting(https.createServer({ key: short.key, cert: short.cert, ciphers: 'DEFAULT@SECLEVEL=0' }, hello))
-  const url = `https://localhost:${srv.port}/`
-  const viaSocket = agent => new Promise((resolve, reject) => {
-    https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
-  })
   const weak = { code: 'UNSPECIFIED', message: 'EE certificate key too weak' }
-  try {
-    for (const options of [{ ca: short.cert }, { rejectUnauthorized: false }]) {
-      const agent = new HttpsAgent(options)
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3']) {
+    // Node 24's OpenSSL serves such a key only below its default security level.
+    const srv = await listenCounting(https.createServer({ key: short.key, cert: short.cert, maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' }, hello))
+    const url = `https://localhost:${srv.port}/`
+    const viaSocket = agent => new Promise((resolve, reject) => {
+      https.get(url, { agent }, res => {
+        const protocol = res.socket.getProtocol()
+        const chunks = []
+        res.on('data', chunk => chunks.push(chunk))
+        res.on('end', () => resolve({ body: Buffer.concat(chunks).toString(), protocol }))
+      }).on('error', reject)
+    })
+    try {
+      const verifying = new HttpsAgent({ ca: short.cert })
       try {
-        await assert.rejects(agent.request(url), weak)
-        await assert.rejects(viaSocket(agent), weak)
+        await assert.rejects(verifying.request(url), weak)
+        await assert.rejects(viaSocket(verifying), weak)
       } finally {
-        agent.destroy()
+        verifying.destroy()
       }
+      // The handshake's signature by that key is still checked (src/connect/short_rsa.rs), over 1.2 with
+      // PKCS#1 or PSS, over 1.3 with PSS.
+      const trusting = new HttpsAgent({ rejectUnauthorized: false })
+      const node = new https.Agent({ rejectUnauthorized: false })
+      try {
+        assert.strictEqual(await (await trusting.request(url)).text(), 'secure hello')
+        const ours = await viaSocket(trusting)
+        assert.deepStrictEqual(ours, { body: 'secure hello', protocol: maxVersion })
+        assert.deepStrictEqual(await viaSocket(node), ours)
+      } finally {
+        trusting.destroy()
+        node.destroy()
+      }
+      // Node 20 and 22 (OpenSSL security level 1) verify such a key; where Node refuses it, it says the same.
+      const verifyingNode = new https.Agent({ ca: short.cert })
+      const refusal = await viaSocket(verifyingNode).then(() => null, err => err)
+      verifyingNode.destroy()
+      if (refusal !== null) assert.deepStrictEqual({ code: refusal.code, message: refusal.message }, weak)
+    } finally {
+      await srv.close()
     }
-    // Node 20 and 22 (OpenSSL security level 1) take such a key; where Node refuses it, it says the same.
-    const node = new https.Agent({ ca: short.cert })
-    const refusal = await viaSocket(node).then(() => null, err => err)
-    node.destroy()
-    if (refusal !== null) assert.deepStrictEqual({ code: refusal.code, message: refusal.message }, weak)
-  } finally {
-    await srv.close()
   }
 })
 

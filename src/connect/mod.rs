@@ -13,6 +13,7 @@ mod dial;
 pub mod profile;
 pub mod proxy;
 pub mod resolve;
+mod short_rsa;
 pub mod tls;
 
 use std::io;

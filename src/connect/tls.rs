@@ -31,6 +31,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use super::short_rsa;
 use crate::error::{Error, Kind, Result};
 
 /// The TLS options of `https.Agent` that this agent honours. PEM inputs are kept as bytes so that equal
@@ -886,6 +887,9 @@ impl ServerCertVerifier for Verifier {
         self.offered(dss)?;
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, false).ok_or(err))
+            .or_else(|err| {
+                signed_by_key(message, cert, dss, &short_rsa::ALGORITHMS, false).ok_or(err)
+            })
             .map_err(|err| weak_signer(cert, err))
     }
 
@@ -898,6 +902,9 @@ impl ServerCertVerifier for Verifier {
         self.offered(dss)?;
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
             .or_else(|err| signed_by_key(message, cert, dss, &self.algorithms, true).ok_or(err))
+            .or_else(|err| {
+                signed_by_key(message, cert, dss, &short_rsa::ALGORITHMS, true).ok_or(err)
+            })
             .map_err(|err| weak_signer(cert, err))
     }
 
@@ -2081,7 +2088,7 @@ mod tests {
     }
 
     /// Runs `openssl` as a user would, each command in turn in one fresh folder, and returns the
-    /// certificates it made there, by file name without `.pem`.
+    /// certificates and keys it made there (and any `.bin` file), by file name without its extension.
     fn openssl(commands: &[String]) -> HashMap<String, Vec<u8>> {
         // One folder per call: tests run on several threads of one process.
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -2102,14 +2109,86 @@ mod tests {
             .unwrap()
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
-                // `ca.srl` beside `ca.pem`: only the PEM files.
-                path.extension().filter(|e| *e == "pem")?;
+                // `ca.srl` beside `ca.pem`: only the PEM files, and what a test names `.bin`.
+                path.extension().filter(|e| *e == "pem" || *e == "bin")?;
                 let pem = std::fs::read(&path).ok()?;
                 Some((path.file_stem()?.to_str()?.to_string(), pem))
             })
             .collect();
         std::fs::remove_dir_all(&dir).unwrap();
         made
+    }
+
+    /// Handshake signatures by a 1024-bit RSA key, which ring refuses, verify by each scheme rustls
+    /// offers; a signature by another key, a damaged one, or one by a key ring takes do not.
+    #[test]
+    fn short_rsa_keys_sign_handshakes_that_verify_and_forgeries_do_not() {
+        let sign = |key: &str, digest: &str, pss: bool, out: &str| {
+            let pss = if pss {
+                " -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest"
+            } else {
+                ""
+            };
+            format!("dgst -{digest} -sign {key}-key.pem{pss} -out {out}.bin message.bin")
+        };
+        let mut commands = vec![
+            "rand -out message.bin 200".to_string(),
+            "genrsa -out short-key.pem 1024".into(),
+            "genrsa -out other-key.pem 1024".into(),
+            "genrsa -out long-key.pem 2048".into(),
+            "pkey -in short-key.pem -pubout -out short.pem".into(),
+            "pkey -in long-key.pem -pubout -out long.pem".into(),
+            sign("other", "sha256", true, "forged"),
+            sign("long", "sha256", true, "long-signed"),
+        ];
+        let schemes = [
+            (SignatureScheme::RSA_PKCS1_SHA256, "sha256", false),
+            (SignatureScheme::RSA_PKCS1_SHA384, "sha384", false),
+            (SignatureScheme::RSA_PKCS1_SHA512, "sha512", false),
+            (SignatureScheme::RSA_PSS_SHA256, "sha256", true),
+            // (PSS with SHA-512 and its 64-byte salt needs a key over 1040 bits.)
+            (SignatureScheme::RSA_PSS_SHA384, "sha384", true),
+        ];
+        for (scheme, digest, pss) in schemes {
+            commands.push(sign("short", digest, pss, &format!("{scheme:?}")));
+        }
+        let made = openssl(&commands);
+        let message = &made["message"];
+        let verifies = |key: &str, scheme: SignatureScheme, signature: &[u8]| {
+            let spki = SubjectPublicKeyInfoDer::from_pem_slice(&made[key]).unwrap();
+            let key = webpki::RawPublicKeyEntity::try_from(&spki).unwrap();
+            let (_, algorithms) = short_rsa::ALGORITHMS
+                .mapping
+                .iter()
+                .find(|(s, _)| *s == scheme)
+                .unwrap();
+            key.verify_signature(algorithms[0], message, signature)
+                .is_ok()
+        };
+        for (scheme, ..) in schemes {
+            let signature = &made[&format!("{scheme:?}")];
+            assert!(verifies("short", scheme, signature), "{scheme:?}");
+            let mut damaged = signature.clone();
+            damaged[40] ^= 1;
+            assert!(!verifies("short", scheme, &damaged), "{scheme:?} damaged");
+            // Another scheme's signature, over the same message by the same key.
+            let other = if scheme == SignatureScheme::RSA_PSS_SHA256 {
+                SignatureScheme::RSA_PKCS1_SHA256
+            } else {
+                SignatureScheme::RSA_PSS_SHA256
+            };
+            assert!(
+                !verifies("short", other, signature),
+                "{scheme:?} as {other:?}"
+            );
+        }
+        let pss = SignatureScheme::RSA_PSS_SHA256;
+        assert!(
+            !verifies("short", pss, &made["forged"]),
+            "signed by another key"
+        );
+        // A 2048-bit key is ring's: this path leaves it alone.
+        assert!(!verifies("long", pss, &made["long-signed"]));
     }
 
     /// OpenSSL's judgement of an issuer, and a v1 leaf verified against the trusted certificate that
