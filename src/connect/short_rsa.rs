@@ -9,7 +9,9 @@
 //! holding its key. Only public-key operations are done here (the `rsa` crate's timing advisory
 //! concerns private-key ones).
 
+use rsa::pkcs1::der::oid::AssociatedOid;
 use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::sha2::digest::FixedOutputReset;
 use rsa::sha2::{Sha256, Sha384, Sha512};
 use rsa::signature::Verifier;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -39,40 +41,32 @@ struct ShortRsa(Scheme);
 
 impl ShortRsa {
     fn verify(&self, key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> Option<()> {
-        match self.0 {
-            Scheme::Pkcs1(digest) => {
-                let signature = rsa::pkcs1v15::Signature::try_from(signature).ok()?;
-                match digest {
-                    Digest::Sha256 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key).verify(message, &signature)
-                    }
-                    Digest::Sha384 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key).verify(message, &signature)
-                    }
-                    Digest::Sha512 => {
-                        rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key).verify(message, &signature)
-                    }
-                }
-                .ok()
-            }
-            // TLS's PSS salt is as long as the digest, what `VerifyingKey::new` expects.
-            Scheme::Pss(digest) => {
-                let signature = rsa::pss::Signature::try_from(signature).ok()?;
-                match digest {
-                    Digest::Sha256 => {
-                        rsa::pss::VerifyingKey::<Sha256>::new(key).verify(message, &signature)
-                    }
-                    Digest::Sha384 => {
-                        rsa::pss::VerifyingKey::<Sha384>::new(key).verify(message, &signature)
-                    }
-                    Digest::Sha512 => {
-                        rsa::pss::VerifyingKey::<Sha512>::new(key).verify(message, &signature)
-                    }
-                }
-                .ok()
-            }
+        let (pss, digest) = match self.0 {
+            Scheme::Pkcs1(digest) => (false, digest),
+            Scheme::Pss(digest) => (true, digest),
+        };
+        match digest {
+            Digest::Sha256 => verify_with::<Sha256>(pss, key, message, signature),
+            Digest::Sha384 => verify_with::<Sha384>(pss, key, message, signature),
+            Digest::Sha512 => verify_with::<Sha512>(pss, key, message, signature),
         }
     }
+}
+
+/// `signature` over `message` by `key`, padded with PSS (TLS's salt, as long as the digest, is what
+/// `VerifyingKey::new` expects) or PKCS#1 v1.5, digested with `D`.
+fn verify_with<D>(pss: bool, key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> Option<()>
+where
+    D: rsa::sha2::Digest + FixedOutputReset + AssociatedOid,
+{
+    if pss {
+        let signature = rsa::pss::Signature::try_from(signature).ok()?;
+        rsa::pss::VerifyingKey::<D>::new(key).verify(message, &signature)
+    } else {
+        let signature = rsa::pkcs1v15::Signature::try_from(signature).ok()?;
+        rsa::pkcs1v15::VerifyingKey::<D>::new(key).verify(message, &signature)
+    }
+    .ok()
 }
 
 impl SignatureVerificationAlgorithm for ShortRsa {
