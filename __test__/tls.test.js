@@ -324,6 +324,72 @@ test('a server\'s RSA key under 2048 bits is refused as Node 24 refuses it (UNSP
   }
 })
 
+/**
+ * A TCP proxy to `port` that flips the last byte of the server's TLS 1.2 ServerKeyExchange: its signature
+ * over the handshake, by the certificate's key. Resolves with the proxy server (`port`).
+ */
+async function signatureDamagingProxy (port) {
+  const proxy = net.createServer(client => {
+    const upstream = net.connect(port, '127.0.0.1')
+    client.pipe(upstream)
+    let pending = Buffer.alloc(0)
+    let damaged = false
+    upstream.on('data', chunk => {
+      if (damaged) return client.write(chunk)
+      pending = Buffer.concat([pending, chunk])
+      // Whole records only; handshake records (22) are searched for the ServerKeyExchange (12).
+      while (!damaged && pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
+        const record = Buffer.from(pending.subarray(0, 5 + pending.readUInt16BE(3)))
+        pending = pending.subarray(record.length)
+        for (let at = 5; record[0] === 22 && at + 4 <= record.length; at += 4 + record.readUIntBE(at + 1, 3)) {
+          const end = at + 4 + record.readUIntBE(at + 1, 3)
+          if (record[at] === 12 && end <= record.length) {
+            record[end - 1] ^= 1
+            damaged = true
+          }
+        }
+        client.write(record)
+      }
+      if (damaged && pending.length > 0) client.write(pending)
+    })
+    upstream.on('error', () => client.destroy())
+    client.on('error', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+  })
+  await new Promise(resolve => proxy.listen(0, '127.0.0.1', resolve))
+  return proxy
+}
+
+test('a handshake signature that does not verify fails the request as in Node (EPROTO), with rejectUnauthorized: false, for RSA keys of 1024 and 2048 bits, PKCS#1 and PSS, both faces', async () => {
+  for (const bits of [1024, 2048]) {
+    const pair = selfSigned({ bits })
+    for (const sigalgs of ['RSA+SHA256', 'rsa_pss_rsae_sha256']) {
+      const srv = await listenCounting(https.createServer({
+        key: pair.key, cert: pair.cert, maxVersion: 'TLSv1.2', sigalgs, ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0'
+      }, hello))
+      const proxy = await signatureDamagingProxy(srv.port)
+      const url = `https://localhost:${proxy.address().port}/`
+      const viaSocket = agent => new Promise((resolve, reject) => {
+        https.get(url, { agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+      })
+      const ours = new HttpsAgent({ rejectUnauthorized: false })
+      const node = new https.Agent({ rejectUnauthorized: false })
+      const refused = { code: 'EPROTO', message: 'write EPROTO error:0A00007B:SSL routines:tls_process_key_exchange:bad signature' }
+      try {
+        await assert.rejects(viaSocket(ours), refused, `${bits} ${sigalgs}`)
+        await assert.rejects(ours.request(url), refused, `${bits} ${sigalgs}`)
+        await assert.rejects(viaSocket(node), { code: 'EPROTO' }, `${bits} ${sigalgs}`)
+      } finally {
+        ours.destroy()
+        node.destroy()
+        proxy.close()
+        await srv.close()
+      }
+    }
+  }
+})
+
 test('a certificate its CA signed with SHA-1 is refused as Node refuses it (UNSPECIFIED, "CA signature digest algorithm too weak"), both faces', async () => {
   const sha1 = issued({ digest: 'sha1' })
   // Node's OpenSSL serves such a chain only below its default security level.

@@ -152,7 +152,8 @@ class FdCarrier {
     // Buffer of their own size; `sealedWrites` given away for each would pin 64 KiB per small write.
     const room = this.tcp.writableLength > 0 ? undefined : sealedWrites
     const sealed = this.tls(this.calls.tlsSeal, chunk, room)
-    if (sealed === null) return true
+    // Nothing to send (an empty chunk): nothing is written, so no write holds `sealedWrites`.
+    if (sealed === null || sealed === 0) return true
     if (typeof sealed !== 'number') return this.tcp.write(sealed)
     const more = this.tcp.write(sealedWrites.subarray(0, sealed))
     // Not all sent at once: the stream or libuv holds the records until they are.

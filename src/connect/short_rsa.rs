@@ -77,9 +77,10 @@ impl SignatureVerificationAlgorithm for ShortRsa {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        // The crate takes 1024 bits and up.
+        // The crate takes 1024 bits and up; ring takes moduli of 256 bytes and up (2041 bits and up: the
+        // byte length counts, not `n_bits_precision`, which rounds up to 64-bit words).
         let key = rsa::PublicKey::from_pkcs1_der(public_key).map_err(|_| InvalidSignature)?;
-        if rsa::traits::PublicKeyParts::n_bits_precision(&key) >= 2048 {
+        if rsa::traits::PublicKeyParts::size(&key) >= 256 {
             return Err(InvalidSignature);
         }
         self.verify(key, message, signature).ok_or(InvalidSignature)

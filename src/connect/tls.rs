@@ -890,7 +890,7 @@ impl ServerCertVerifier for Verifier {
             .or_else(|err| {
                 signed_by_key(message, cert, dss, &short_rsa::ALGORITHMS, false).ok_or(err)
             })
-            .map_err(|err| weak_signer(cert, err))
+            .map_err(|err| refused_signature(cert, err, false))
     }
 
     fn verify_tls13_signature(
@@ -905,7 +905,7 @@ impl ServerCertVerifier for Verifier {
             .or_else(|err| {
                 signed_by_key(message, cert, dss, &short_rsa::ALGORITHMS, true).ok_or(err)
             })
-            .map_err(|err| weak_signer(cert, err))
+            .map_err(|err| refused_signature(cert, err, true))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1154,15 +1154,44 @@ fn weak_issuer(
         .any(|issuer| candidates().any(|ca| der::subject(ca) == Some(issuer) && weak_key(ca)))
 }
 
-/// A handshake signature that did not verify, told as OpenSSL tells it when the server's key is too
-/// short (see [`weak_key`]).
-fn weak_signer(cert: &CertificateDer<'_>, err: rustls::Error) -> rustls::Error {
-    if weak_key(cert) {
-        ChainRefused::EE_KEY_TOO_SMALL.into_error()
-    } else {
-        err
+/// A handshake signature that did not verify, told as OpenSSL tells it: the server's key too short to
+/// verify with at all (under 1024 bits; 1024 to 2047 are verified in `short_rsa`), or a protocol error
+/// (`EPROTO`) where the signature is wrong, not a certificate one: the certificate may be fine, the
+/// server did not prove it holds its key.
+fn refused_signature(cert: &CertificateDer<'_>, err: rustls::Error, tls13: bool) -> rustls::Error {
+    if der::rsa_key_bits(cert).is_some_and(|bits| bits < 1024) {
+        return ChainRefused::EE_KEY_TOO_SMALL.into_error();
+    }
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                Arc::new(BadHandshakeSignature { tls13 }),
+            )))
+        }
+        other => other,
     }
 }
+
+/// Marks a handshake signature (TLS 1.2's ServerKeyExchange, 1.3's CertificateVerify) that did not
+/// verify with the certificate's key.
+#[derive(Debug)]
+struct BadHandshakeSignature {
+    tls13: bool,
+}
+
+impl std::fmt::Display for BadHandshakeSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // OpenSSL's SSL_R_BAD_SIGNATURE, from where each version checks it.
+        let function = if self.tls13 {
+            "tls_process_cert_verify"
+        } else {
+            "tls_process_key_exchange"
+        };
+        f.write_str(&openssl_error(0x7b, function, "bad signature"))
+    }
+}
+
+impl std::error::Error for BadHandshakeSignature {}
 
 /// Why OpenSSL refuses `cert` as an issuer in a chain (its `check_ca`), `None` when it may issue: a
 /// keyUsage without keyCertSign refuses it; otherwise basicConstraints decides, and without them a
@@ -1565,10 +1594,17 @@ pub fn classify(err: &rustls::Error) -> Error {
             CertificateError::Other(other) if other.0.downcast_ref::<NameMismatch>().is_some() => {
                 Kind::TlsAltName
             }
-            CertificateError::Other(other) => match other.0.downcast_ref::<ChainRefused>() {
-                Some(refused) => return Error::new(Kind::TlsChain(refused.code), refused.reason),
-                None => Kind::TlsUnknownIssuer,
-            },
+            CertificateError::Other(other) => {
+                if let Some(bad) = other.0.downcast_ref::<BadHandshakeSignature>() {
+                    return Error::new(Kind::TlsProtocol, format!("write EPROTO {bad}"));
+                }
+                match other.0.downcast_ref::<ChainRefused>() {
+                    Some(refused) => {
+                        return Error::new(Kind::TlsChain(refused.code), refused.reason)
+                    }
+                    None => Kind::TlsUnknownIssuer,
+                }
+            }
             _ => Kind::TlsUnknownIssuer,
         },
         _ => Kind::TlsProtocol,
@@ -2120,7 +2156,8 @@ mod tests {
     }
 
     /// Handshake signatures by a 1024-bit RSA key, which ring refuses, verify by each scheme rustls
-    /// offers; a signature by another key, a damaged one, or one by a key ring takes do not.
+    /// offers, and by a 2000-bit one; a signature by another key, a damaged one, or one by a key ring
+    /// takes do not.
     #[test]
     fn short_rsa_keys_sign_handshakes_that_verify_and_forgeries_do_not() {
         let sign = |key: &str, digest: &str, pss: bool, out: &str| {
@@ -2136,6 +2173,9 @@ mod tests {
             "genrsa -out short-key.pem 1024".into(),
             "genrsa -out other-key.pem 1024".into(),
             "genrsa -out long-key.pem 2048".into(),
+            "genrsa -out mid-key.pem 2000".into(),
+            "pkey -in mid-key.pem -pubout -out mid.pem".into(),
+            sign("mid", "sha256", true, "mid-signed"),
             "pkey -in short-key.pem -pubout -out short.pem".into(),
             "pkey -in long-key.pem -pubout -out long.pem".into(),
             sign("other", "sha256", true, "forged"),
@@ -2187,7 +2227,8 @@ mod tests {
             !verifies("short", pss, &made["forged"]),
             "signed by another key"
         );
-        // A 2048-bit key is ring's: this path leaves it alone.
+        // A 2000-bit key (stored in 2048 bits' worth of words) is still this path's; 2048 bits are ring's.
+        assert!(verifies("mid", pss, &made["mid-signed"]));
         assert!(!verifies("long", pss, &made["long-signed"]));
     }
 

@@ -217,8 +217,12 @@ impl RawHandle {
 
     /// Queues `bytes`; false asks the caller to wait for [`SocketEvent::Drain`] before writing more. A
     /// connection that does not take the pipe (fd-carried: JS writes its fd), or that is stopped, takes
-    /// nothing.
+    /// nothing. An empty write (`socket.write(Buffer.alloc(0))`) is done at once: queued, the task's
+    /// write of nothing read as the peer taking no more, and the connection was torn down.
     pub fn write(&self, bytes: Bytes) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
         let shared = &self.shared;
         let queued = shared.queued.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
         if !shared.post(Command::Write(bytes)) {
