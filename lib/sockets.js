@@ -241,7 +241,8 @@ class SocketBook {
    * ALPN protocol on): as Node's agent, it is kept idle in `freeSockets` under its options' name, where
    * keep-alive allows, and the next request of that name takes it. The pool never holds it (it counts
    * against no cap); it leaves when it closes, stays idle past the deadline the pool would give one of
-   * its own (`freeSocketTimeout`, within the server's Keep-Alive hint), or is removed (`removeSocket`). Left alone, it stayed open and unused, holding its server and process.
+   * its own (`freeSocketTimeout`, within the server's Keep-Alive hint), or is removed (`removeSocket`).
+   * Left alone, it stayed open and unused, holding its server and process.
    */
   adopt (socket, options) {
     const agent = this.agent
@@ -249,10 +250,14 @@ class SocketBook {
     this.adopted ??= { __proto__: null }
     if (this.adopted[name]?.includes(socket)) return
     const req = socket._httpMessage
+    if (socket.destroyed || !socket.writable || !req || !req.shouldKeepAlive || !agent.keepAlive) {
+      socket.destroy()
+      return
+    }
     // How long it may stay idle, by the pool's rule for its own: `freeSocketTimeout`, within the server's
     // Keep-Alive hint less `agentKeepAliveTimeoutBuffer`; 0 when nothing is left of the hint (or `max=0`).
-    const idleMs = req ? this.native.idleDeadline(keepAliveHint(req.res)) : 0
-    if (socket.destroyed || !socket.writable || !req || !req.shouldKeepAlive || !agent.keepAlive || idleMs === 0 || !agent.keepSocketAlive(socket)) {
+    const idleMs = this.native.idleDeadline(keepAliveHint(req.res))
+    if (idleMs === 0 || !agent.keepSocketAlive(socket)) {
       socket.destroy()
       return
     }
