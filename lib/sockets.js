@@ -429,7 +429,9 @@ class SocketBook {
       remove(agent.freeSockets, route.name, socket)
       socket[SOCKET_REQUEST_COUNT]++
       socket._reuse()
-      agent.reuseSocket(socket, req)
+      // Node's agent hands a freed socket to a waiting request without its reuseSocket hook (so
+      // `req.reusedSocket` stays false there): only an idle one taken from the free list is reused.
+      if (!queued) agent.reuseSocket(socket, req)
     } else if (agent.createSocket !== createSocket) {
       this.createThrough(req, route, id, fd, queued)
       return undefined
