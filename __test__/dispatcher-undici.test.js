@@ -372,10 +372,67 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
     assert.strictEqual(errors[0].message, 'The "opts" argument must be of type object. Received null')
     assert.strictEqual(errors[4].message, 'The value of "opts.headersTimeout" is out of range. It must be >= 0. Received -1')
     assert.strictEqual(errors[5].message, 'The "handler.onUpgrade" argument must be of type function. Received undefined')
-    await assert.rejects(undici.request('http://127.0.0.1:1/', { dispatcher: agent, headers: { 'bad name': 'x' } }), { code: 'ERR_INVALID_HTTP_TOKEN' })
   } finally {
     agent.destroy()
   }
+})
+
+test('headers undici refuses (a name that is no token; CR, LF or NUL in a value, a Blob type too) fail as undici\'s Agent fails them, before anything is sent', async () => {
+  let requests = 0
+  await withServer((req, res) => { requests++; res.end('hello') }, async (srv, agent) => {
+    const asked = [
+      { headers: { 'bad name': 'x' } },
+      { headers: { 'content-type': 'application/json\r\n\r\nGET /smuggled HTTP/1.1' } },
+      { headers: { 'x-a': ['fine', 'one\ntwo'] } },
+      { headers: ['X-Nul', 'a\0b'] },
+      { method: 'POST', body: new (class extends Blob { get type () { return 'text/html\r\nX-Injected: true' } })(['hello']) }
+    ]
+    const failures = async dispatcher => {
+      const seen = []
+      for (const opts of asked) {
+        const err = await undici.request(srv.url, { ...opts, dispatcher }).then(() => null, err => err)
+        seen.push(err && { code: err.code, name: err.name, message: err.message })
+      }
+      return seen
+    }
+    const undicis = new undici.Agent()
+    try {
+      const expected = await failures(undicis)
+      assert.deepStrictEqual(expected.map(e => e?.message), ['invalid header key', 'invalid content-type header', 'invalid x-a header',
+        'invalid X-Nul header', 'invalid content-type header'])
+      assert.deepStrictEqual(await failures(agent), expected)
+    } finally {
+      await undicis.close()
+    }
+    assert.strictEqual(requests, 0)
+  })
+})
+
+test('the request head is written in undici\'s order: host and connection first, then the caller\'s headers as given', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/303') {
+      res.writeHead(303, { location: '/there' })
+      res.end()
+      return
+    }
+    res.end(JSON.stringify(req.rawHeaders))
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const heads = async dispatcher => [
+      await (await undici.request(`${srv.url}/`, { dispatcher, headers: { 'x-foo': '1', 'X-Bar': '2' } })).body.json(),
+      await (await undici.request(`${srv.url}/303`, { dispatcher, method: 'PATCH', headers: ['X-Foo', '1', 'Host', 'localhost'], maxRedirections: 1 })).body.json(),
+      await (await undici.request(`${srv.url}/`, { dispatcher, headers: { 'x-foo': '1', Connection: 'close' } })).body.json(),
+      await (await fetch(`${srv.url}/`, { dispatcher, headers: { 'x-foo': '1' } })).json()
+    ]
+    const undicis = new undici.Agent()
+    try {
+      const expected = await heads(undicis)
+      assert.deepStrictEqual(expected[0].slice(0, 4), ['host', srv.url.slice(7), 'connection', 'keep-alive'])
+      assert.deepStrictEqual(await heads(agent), expected)
+    } finally {
+      await undicis.close()
+    }
+  })
 })
 
 test('a FormData body from npm\'s undici (its own class) or Node\'s goes as multipart, with its boundary', async () => {

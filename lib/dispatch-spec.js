@@ -7,7 +7,7 @@ const { setImmediate } = require('./timers')
 const crypto = require('node:crypto')
 const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')
-const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
+const { invalidArgType, invalidArgValue, outOfRange, undiciInvalidArg } = require('./errors')
 
 // A streamed body of a declared length up to this size is gathered before it is sent, when it comes at
 // once (see `gather`): fetch hands every body (a string too) over as a stream, and a body sent whole can
@@ -28,6 +28,41 @@ function headerList (headers) {
   }
   if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') return flatHeaders(Array.from(headers))
   return flatHeaders(headers)
+}
+
+// undici's checks on each header (lib/core/request.js `processHeader`), made before anything is sent: a
+// name that is not an HTTP token, or a value holding a character HTTP forbids in one (CR and LF, which
+// would smuggle a header or a request in, NUL, or one beyond latin1).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const FORBIDDEN_IN_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
+function checkHeaders (list) {
+  for (let i = 0; i < list.length; i += 2) {
+    if (!TOKEN.test(list[i])) throw undiciInvalidArg('invalid header key')
+    if (FORBIDDEN_IN_VALUE.test(list[i + 1])) throw undiciInvalidArg(`invalid ${list[i]} header`)
+  }
+}
+
+/**
+ * `headers` in the order undici's client writes them: `host` (the caller's value, else the URL's host)
+ * and `connection` first, then the caller's others as given. Servers see the head undici would send.
+ */
+function wireOrder (headers, href) {
+  let host
+  let connection = 'keep-alive'
+  const rest = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]
+    if (name.length === 4 && host === undefined && name.toLowerCase() === 'host') host = headers[i + 1]
+    else if (name.length === 10 && name.toLowerCase() === 'connection') connection = headers[i + 1].toLowerCase()
+    else rest.push(name, headers[i + 1])
+  }
+  if (host === undefined) {
+    const from = href.indexOf('//') + 2
+    host = href.slice(from, href.indexOf('/', from))
+    host = host.slice(host.lastIndexOf('@') + 1)
+  }
+  return ['host', host, 'connection', connection, ...rest]
 }
 
 function headerValue (list, name) {
@@ -203,13 +238,16 @@ function requestSpec (opts, timeout) {
     }
   }
   const { idempotent } = opts
+  // The body first: a Blob's type becomes a header, checked with the caller's.
+  const body = requestBody(opts.body, headers)
+  checkHeaders(headers)
   return {
     origin: base,
     method: connect ? 'CONNECT' : method,
     path,
     href,
     headers,
-    body: requestBody(opts.body, headers),
+    body,
     upgrade: connect ? 'CONNECT' : upgrade || null,
     timeout,
     headersTimeout: limitOf(opts, 'headersTimeout'),
@@ -220,4 +258,4 @@ function requestSpec (opts, timeout) {
   }
 }
 
-module.exports = { requestSpec, gatherable, gather, headerList }
+module.exports = { requestSpec, gatherable, gather, headerList, wireOrder }

@@ -21,7 +21,7 @@ const { UndiciLimits } = require('./exchange')
 const { takeWhole } = require('./response')
 const { codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
-const { requestSpec, gatherable, gather, headerList } = require('./dispatch-spec')
+const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
 
 /**
@@ -355,6 +355,8 @@ class Dispatcher {
   }
 
   sendNative (exchange, spec, { bytes, stream }) {
+    // Taken in undici's order only now: what diagnostics subscribers saw and added stays theirs.
+    spec.headers = wireOrder(spec.headers, spec.href)
     if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream)) return
     const native = this.native
     const sender = stream ? new BodySender() : undefined

@@ -29,6 +29,9 @@ const invalidArgType = (name, expected, value) => codedError(TypeError, 'ERR_INV
 const outOfRange = (name, range, value) => codedError(RangeError, 'ERR_OUT_OF_RANGE',
   `The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`)
 
+/** undici's `InvalidArgumentError` (the dispatcher face's checks that undici itself makes). */
+const undiciInvalidArg = message => codedError(Error, 'UND_ERR_INVALID_ARG', message, { name: 'InvalidArgumentError' })
+
 const invalidArgValue = (name, reason, value) => codedError(TypeError, 'ERR_INVALID_ARG_VALUE',
   `The argument '${name}' ${reason}. Received ${typeof value === 'string' ? `'${value}'` : String(value)}`)
 
@@ -117,4 +120,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciInvalidArg, abortError, systemError, fromNative }

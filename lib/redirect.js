@@ -13,7 +13,7 @@
 // hears of each request with `{ history }`, the URLs asked so far (undici 6's `context.history`).
 
 const { Readable } = require('node:stream')
-const { codedError } = require('./errors')
+const { undiciInvalidArg } = require('./errors')
 
 const REDIRECTS = new Set([300, 301, 302, 303, 307, 308])
 
@@ -21,9 +21,7 @@ const REDIRECTS = new Set([300, 301, 302, 303, 307, 308])
 const CREDENTIALS = new Set(['authorization', 'cookie', 'proxy-authorization'])
 
 /** undici's InvalidArgumentError for a limit that is not a whole number ≥ 0. */
-function badLimit () {
-  return codedError(Error, 'UND_ERR_INVALID_ARG', 'maxRedirections must be a positive number', { name: 'InvalidArgumentError' })
-}
+const badLimit = () => undiciInvalidArg('maxRedirections must be a positive number')
 
 /** A redirect limit as undici 6 takes it: undefined and null for none; throws for anything but an integer ≥ 0. */
 function redirectLimit (value) {
