@@ -828,3 +828,32 @@ test('wss through an http Agent: its HttpsAgent counterpart, with the same CA, c
     assert.strictEqual(srv.counts.opened, 1)
   })
 })
+
+test('an upgrade asked with maxRedirections follows a redirect before its 101, as through undici 6\'s Agent', async () => {
+  // Only /there upgrades; anything else is sent there.
+  const server = http.createServer()
+  server.on('upgrade', (req, socket) => {
+    socket.end(req.url === '/there'
+      ? `HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: ${req.headers.upgrade}\r\nX-Path: ${req.url}\r\n\r\n`
+      : 'HTTP/1.1 301 Moved Permanently\r\nLocation: /there\r\nContent-Length: 0\r\n\r\n')
+  })
+  await withAgent(server, new Agent(), async (srv, agent) => {
+    const upgrade = async (dispatcher, maxRedirections) => {
+      try {
+        const { headers, socket } = await undici.upgrade(`${srv.url}/`, { dispatcher, protocol: 'foo/1', maxRedirections })
+        socket.destroy()
+        return { upgrade: headers.upgrade, path: headers['x-path'] }
+      } catch (err) {
+        return { code: err.code, message: err.message }
+      }
+    }
+    const undicis = new undici.Agent()
+    try {
+      const expected = [await upgrade(undicis, 2), await upgrade(undicis, 0)]
+      assert.deepStrictEqual(expected[0], { upgrade: 'foo/1', path: '/there' })
+      assert.deepStrictEqual([await upgrade(agent, 2), await upgrade(agent, 0)], expected)
+    } finally {
+      await undicis.close()
+    }
+  })
+})

@@ -309,8 +309,8 @@ class Dispatcher {
         handler.onError(err)
         return false
       }
-      // An upgrade's answer is its own (a 101, or a refusal): no redirect is followed for it.
-      if (limit > 0 && (opts.upgrade === undefined || opts.upgrade === null) && opts.method !== 'CONNECT') {
+      // A redirect before an upgrade is followed, as by undici 6's Agent; a CONNECT's answer is its own.
+      if (limit > 0 && opts.method !== 'CONNECT') {
         const redirection = new Redirection((next, to) => this.dispatch(next, to), limit, opts, handler, headerList)
         return this.dispatch(redirection.opts, redirection)
       }
