@@ -1,13 +1,14 @@
 'use strict'
 // What `dispatch(opts)` asks for, as undici passes it (origin, path, method, headers in any of undici's
 // shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked with Node's error
-// codes and turned into what the native request and the socket face take.
+// InvalidArgumentError (`UND_ERR_INVALID_ARG`, with undici's messages, which its callers match) and turned
+// into what the native request and the socket face take.
 
 const { setImmediate } = require('./timers')
 const crypto = require('node:crypto')
 const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')
-const { invalidArgType, invalidArgValue, outOfRange, undiciInvalidArg } = require('./errors')
+const { undiciInvalidArg } = require('./errors')
 
 // A streamed body of a declared length up to this size is gathered before it is sent, when it comes at
 // once (see `gather`): fetch hands every body (a string too) over as a stream, and a body sent whole can
@@ -20,13 +21,18 @@ const text = value => (Buffer.isBuffer(value) ? value.toString('latin1') : value
 /** `opts.headers` as undici takes them (an object, a flat [name, value, ...] array, pairs, an iterable). */
 function headerList (headers) {
   if (headers === undefined || headers === null) return []
+  if (typeof headers !== 'object') throw undiciInvalidArg('headers must be an object or an array')
   if (Array.isArray(headers) && headers.length > 0 && !Array.isArray(headers[0])) {
-    if (headers.length % 2 !== 0) throw invalidArgValue('opts.headers', 'must alternate names and values', headers.length)
+    if (headers.length % 2 !== 0) throw undiciInvalidArg('headers array must be even')
     const pairs = []
     for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
     return flatHeaders(pairs)
   }
-  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') return flatHeaders(Array.from(headers))
+  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') {
+    const pairs = Array.from(headers)
+    if (!pairs.every(pair => Array.isArray(pair) && pair.length === 2)) throw undiciInvalidArg('headers must be in key-value pair format')
+    return flatHeaders(pairs)
+  }
   return flatHeaders(headers)
 }
 
@@ -184,8 +190,7 @@ const UNDICI_TIMEOUT = 300e3
 function limitOf (opts, name) {
   const value = opts[name]
   if (value === undefined || value === null) return UNDICI_TIMEOUT
-  if (typeof value !== 'number') throw invalidArgType(`opts.${name}`, 'of type number', value)
-  if (!(value >= 0)) throw outOfRange(`opts.${name}`, '>= 0', value)
+  if (!Number.isFinite(value) || value < 0) throw undiciInvalidArg(`invalid ${name}`)
   return value
 }
 
@@ -193,7 +198,7 @@ function limitOf (opts, name) {
 function withQuery (path, query) {
   if (query === undefined || query === null) return path
   if (path.includes('?') || path.includes('#')) {
-    throw invalidArgValue('opts.query', 'cannot be given with a path that holds "?" or "#"', path)
+    throw undiciInvalidArg('Query params cannot be passed when url already contains "?" or "#".')
   }
   const search = querystring.stringify(query)
   return search === '' ? path : `${path}?${search}`
@@ -204,27 +209,27 @@ function withQuery (path, query) {
  * `timeout` is the agent's inactivity limit, which holds beside undici's two.
  */
 function requestSpec (opts, timeout) {
-  if (opts === null || typeof opts !== 'object') throw invalidArgType('opts', 'of type object', opts)
+  if (opts === null || typeof opts !== 'object') throw undiciInvalidArg('opts must be an object.')
   const { origin, method = 'GET', upgrade } = opts
-  if (typeof method !== 'string') throw invalidArgType('opts.method', 'of type string', method)
-  if (typeof opts.path !== 'string') throw invalidArgType('opts.path', 'of type string', opts.path)
+  if (typeof opts.path !== 'string') throw undiciInvalidArg('path must be a string')
+  if (typeof method !== 'string') throw undiciInvalidArg('method must be a string')
   let base
   if (typeof origin === 'string') base = origin.endsWith('/') ? origin.slice(0, -1) : origin
   else if (origin instanceof URL) base = origin.origin
-  else throw invalidArgType('opts.origin', 'of type string or an instance of URL', origin)
+  else throw undiciInvalidArg('opts.origin must be a non-empty string or URL.')
   if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
-    throw invalidArgType('opts.upgrade', 'of type string', upgrade)
+    throw undiciInvalidArg('upgrade must be a string')
   }
   // A v1 handler's limit was taken by lib/redirect.js (undici 6); v2 handlers come from undici 7 and 8,
   // which refuse it: redirects are followed by fetch itself, or by undici's redirect interceptor.
   if (opts.maxRedirections) {
-    throw invalidArgValue('opts.maxRedirections', 'is not supported, use the redirect interceptor', opts.maxRedirections)
+    throw undiciInvalidArg('maxRedirections is not supported, use the redirect interceptor')
   }
   const connect = method.toUpperCase() === 'CONNECT'
   const path = withQuery(opts.path, opts.query)
   const absolute = path.startsWith('http://') || path.startsWith('https://')
   if (!connect && !absolute && !path.startsWith('/')) {
-    throw invalidArgValue('opts.path', 'must be an absolute URL or start with a slash', path)
+    throw undiciInvalidArg('path must be an absolute URL or start with a slash')
   }
   const href = toHref(absolute ? path : connect ? base : base + path)
   const headers = headerList(opts.headers)
@@ -234,7 +239,7 @@ function requestSpec (opts, timeout) {
   for (const name of ['idempotent', 'reset', 'expectContinue', 'blocking']) {
     const value = opts[name]
     if (value !== undefined && value !== null && typeof value !== 'boolean') {
-      throw invalidArgType(`opts.${name}`, 'of type boolean', value)
+      throw undiciInvalidArg(`invalid ${name}`)
     }
   }
   const { idempotent } = opts

@@ -19,7 +19,7 @@ const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
 const { UndiciLimits } = require('./exchange')
 const { takeWhole } = require('./response')
-const { codedError, fromNative, invalidArgType, invalidArgValue } = require('./errors')
+const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -60,24 +60,24 @@ function headerObject (raw) {
 }
 
 function checkHandler (handler) {
-  if (handler === null || typeof handler !== 'object') throw invalidArgType('handler', 'of type object', handler)
+  if (handler === null || typeof handler !== 'object') throw undiciInvalidArg('handler must be an object')
   if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') {
-    throw invalidArgType('handler.onError', 'of type function', handler.onError)
+    throw undiciInvalidArg('invalid onError method')
   }
 }
 
 function closedError () {
-  return codedError(Error, 'UND_ERR_CLOSED', 'The client is closed', { name: 'ClientClosedError' })
+  return undiciError('UND_ERR_CLOSED', 'ClientClosedError', 'The client is closed')
 }
 
 /** undici's `ClientDestroyedError`: what requests in flight and new dispatches get once it is destroyed. */
 function destroyedError () {
-  return codedError(Error, 'UND_ERR_DESTROYED', 'The client is destroyed', { name: 'ClientDestroyedError' })
+  return undiciError('UND_ERR_DESTROYED', 'ClientDestroyedError', 'The client is destroyed')
 }
 
 /** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
 function requestAborted () {
-  return codedError(Error, 'UND_ERR_ABORTED', 'Request aborted', { name: 'AbortError' })
+  return undiciError('UND_ERR_ABORTED', 'AbortError', 'Request aborted')
 }
 
 /** Whether `handler` speaks undici's v2 handler API (controllers) rather than v1's callbacks. */
@@ -323,7 +323,7 @@ class Dispatcher {
       if (this.closed) throw closedError()
       spec = requestSpec(opts, this.timeout)
       if (spec.upgrade !== null && typeof handler[exchange.v2 ? 'onRequestUpgrade' : 'onUpgrade'] !== 'function') {
-        throw invalidArgType(exchange.v2 ? 'handler.onRequestUpgrade' : 'handler.onUpgrade', 'of type function', undefined)
+        throw undiciInvalidArg(exchange.v2 ? 'invalid onRequestUpgrade method' : 'invalid onUpgrade method')
       }
     } catch (err) {
       exchange.fail(err)

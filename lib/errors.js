@@ -29,8 +29,22 @@ const invalidArgType = (name, expected, value) => codedError(TypeError, 'ERR_INV
 const outOfRange = (name, range, value) => codedError(RangeError, 'ERR_OUT_OF_RANGE',
   `The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`)
 
+const UNDICI_ERROR = Symbol.for('undici.error.UND_ERR')
+
+/**
+ * One of undici's errors: its code, name and message, and the marks by which undici (6.x's later
+ * releases, 7, 8; any copy) knows its classes in `instanceof`, so `err instanceof errors.InvalidArgumentError`
+ * holds in the caller's undici as for an error undici made itself.
+ */
+function undiciError (code, name, message) {
+  const err = codedError(Error, code, message, { name })
+  err[UNDICI_ERROR] = true
+  err[Symbol.for(`undici.error.${code}`)] = true
+  return err
+}
+
 /** undici's `InvalidArgumentError` (the dispatcher face's checks that undici itself makes). */
-const undiciInvalidArg = message => codedError(Error, 'UND_ERR_INVALID_ARG', message, { name: 'InvalidArgumentError' })
+const undiciInvalidArg = message => undiciError('UND_ERR_INVALID_ARG', 'InvalidArgumentError', message)
 
 const invalidArgValue = (name, reason, value) => codedError(TypeError, 'ERR_INVALID_ARG_VALUE',
   `The argument '${name}' ${reason}. Received ${typeof value === 'string' ? `'${value}'` : String(value)}`)
@@ -114,10 +128,10 @@ function fromNative (err) {
   if (code === 'ERR_KEEPALIVE_CALLBACK') return takeHeld(message) ?? codedError(Error, code, message)
   if (code === 'ABORT_ERR') return codedError(Error, code, message, { name: 'AbortError' })
   // undici's own errors, named as undici names them.
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return codedError(Error, code, message, { name: 'HeadersTimeoutError' })
-  if (code === 'UND_ERR_BODY_TIMEOUT') return codedError(Error, code, message, { name: 'BodyTimeoutError' })
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return undiciError(code, 'HeadersTimeoutError', message)
+  if (code === 'UND_ERR_BODY_TIMEOUT') return undiciError(code, 'BodyTimeoutError', message)
   if (code.startsWith('ERR_INVALID')) return codedError(TypeError, code, message)
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciInvalidArg, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, abortError, systemError, fromNative }

@@ -24,7 +24,7 @@ const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
-const { abortError, agentDestroyed, codedError, fromNative, hangUp } = require('./errors')
+const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError } = require('./errors')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
 const { NativeAgent } = require('../native.js')
 
@@ -92,14 +92,14 @@ function aborted () {
 /** undici's limit of a phase ran out (`head`: the response head's), named as undici names it. */
 function phaseTimedOut (head) {
   return head
-    ? codedError(Error, 'UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error', { name: 'HeadersTimeoutError' })
-    : codedError(Error, 'UND_ERR_BODY_TIMEOUT', 'Body Timeout Error', { name: 'BodyTimeoutError' })
+    ? undiciError('UND_ERR_HEADERS_TIMEOUT', 'HeadersTimeoutError', 'Headers Timeout Error')
+    : undiciError('UND_ERR_BODY_TIMEOUT', 'BodyTimeoutError', 'Body Timeout Error')
 }
 
 /** A streamed body longer or shorter than its declared Content-Length, as undici reports it. */
 function lengthMismatch () {
-  return codedError(Error, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header',
-    { name: 'RequestContentLengthMismatchError' })
+  return undiciError('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'RequestContentLengthMismatchError',
+    'Request body length does not match content-length header')
 }
 
 /** llhttp's fault, as Node's ClientRequest reports it. */
