@@ -388,7 +388,7 @@ test('bad input: a handler that is not an object throws; bad opts reach onError 
   }
 })
 
-test('headers undici refuses (a name that is no token; CR, LF or NUL in a value, a Blob type too) fail as undici\'s Agent fails them, before anything is sent', async () => {
+test('headers undici refuses (a name that is no token; CR, LF or NUL in a value, a Blob type too; those it writes itself; Expect) fail as undici\'s Agent fails them, before anything is sent', async () => {
   let requests = 0
   await withServer((req, res) => { requests++; res.end('hello') }, async (srv, agent) => {
     const asked = [
@@ -396,7 +396,15 @@ test('headers undici refuses (a name that is no token; CR, LF or NUL in a value,
       { headers: { 'content-type': 'application/json\r\n\r\nGET /smuggled HTTP/1.1' } },
       { headers: { 'x-a': ['fine', 'one\ntwo'] } },
       { headers: ['X-Nul', 'a\0b'] },
-      { method: 'POST', body: new (class extends Blob { get type () { return 'text/html\r\nX-Injected: true' } })(['hello']) }
+      { method: 'POST', body: new (class extends Blob { get type () { return 'text/html\r\nX-Injected: true' } })(['hello']) },
+      // What undici writes itself, or does not support.
+      { headers: { 'content-length': 'asd' } },
+      { headers: ['Host', 'a', 'host', 'b'] },
+      { headers: { 'transfer-encoding': 'chunked' } },
+      { headers: { upgrade: 'websocket' } },
+      { headers: { 'keep-alive': 'timeout=5' } },
+      { headers: { foo: {} } },
+      { headers: { Expect: '100-continue' } }
     ]
     const failures = async dispatcher => {
       const seen = []
@@ -410,7 +418,10 @@ test('headers undici refuses (a name that is no token; CR, LF or NUL in a value,
     try {
       const expected = await failures(undicis)
       assert.deepStrictEqual(expected.map(e => e?.message), ['invalid header key', 'invalid content-type header', 'invalid x-a header',
-        'invalid X-Nul header', 'invalid content-type header'])
+        'invalid X-Nul header', 'invalid content-type header', 'invalid content-length header', 'duplicate host header',
+        'invalid transfer-encoding header', 'invalid upgrade header', 'invalid keep-alive header', 'invalid foo header',
+        'expect header not supported'])
+      assert.strictEqual(expected.at(-1).code, 'UND_ERR_NOT_SUPPORTED')
       assert.deepStrictEqual(await failures(agent), expected)
     } finally {
       await undicis.close()

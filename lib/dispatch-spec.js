@@ -8,7 +8,7 @@ const { setImmediate } = require('./timers')
 const crypto = require('node:crypto')
 const querystring = require('node:querystring')
 const { toHref, flatHeaders, toBody } = require('./request')
-const { undiciInvalidArg } = require('./errors')
+const { undiciError, undiciInvalidArg } = require('./errors')
 
 // A streamed body of a declared length up to this size is gathered before it is sent, when it comes at
 // once (see `gather`): fetch hands every body (a string too) over as a stream, and a body sent whole can
@@ -28,6 +28,11 @@ function headerList (headers) {
     for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
     return flatHeaders(pairs)
   }
+  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] !== 'function') {
+    for (const [name, value] of Object.entries(headers)) {
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw undiciInvalidArg(`invalid ${name} header`)
+    }
+  }
   if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') {
     const pairs = Array.from(headers)
     if (!pairs.every(pair => Array.isArray(pair) && pair.length === 2)) throw undiciInvalidArg('headers must be in key-value pair format')
@@ -38,14 +43,37 @@ function headerList (headers) {
 
 // undici's checks on each header (lib/core/request.js `processHeader`), made before anything is sent: a
 // name that is not an HTTP token, or a value holding a character HTTP forbids in one (CR and LF, which
-// would smuggle a header or a request in, NUL, or one beyond latin1).
+// would smuggle a header or a request in, NUL, or one beyond latin1); the framing and connection headers
+// it writes itself, which a caller may give only as it allows (one Host, one numeric Content-Length, a
+// Connection of tokens), never Transfer-Encoding, Keep-Alive or Upgrade; and Expect, which it does not
+// support.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const FORBIDDEN_IN_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+const WRITTEN_BY_UNDICI = new Set(['transfer-encoding', 'keep-alive', 'upgrade'])
 
 function checkHeaders (list) {
+  let host = false
+  let length = false
   for (let i = 0; i < list.length; i += 2) {
-    if (!TOKEN.test(list[i])) throw undiciInvalidArg('invalid header key')
-    if (FORBIDDEN_IN_VALUE.test(list[i + 1])) throw undiciInvalidArg(`invalid ${list[i]} header`)
+    const name = list[i]
+    const value = list[i + 1]
+    if (!TOKEN.test(name)) throw undiciInvalidArg('invalid header key')
+    if (FORBIDDEN_IN_VALUE.test(value)) throw undiciInvalidArg(`invalid ${name} header`)
+    const lower = name.toLowerCase()
+    if (lower === 'host') {
+      if (host) throw undiciInvalidArg('duplicate host header')
+      host = true
+    } else if (lower === 'content-length') {
+      if (length) throw undiciInvalidArg('duplicate content-length header')
+      if (!/^\d+$/.test(value)) throw undiciInvalidArg('invalid content-length header')
+      length = true
+    } else if (WRITTEN_BY_UNDICI.has(lower)) {
+      throw undiciInvalidArg(`invalid ${lower} header`)
+    } else if (lower === 'connection') {
+      if (!value.split(',').every(token => TOKEN.test(token.trim()))) throw undiciInvalidArg('invalid connection header')
+    } else if (lower === 'expect') {
+      throw undiciError('UND_ERR_NOT_SUPPORTED', 'NotSupportedError', 'expect header not supported')
+    }
   }
 }
 
