@@ -726,7 +726,7 @@ test('idempotent: true replays a POST after the keep-alive race; without it a PO
 
     for (const [path, opts] of [['/once', { method: 'POST', body: 'once' }], ['/no-replay', { idempotent: false }]]) {
       await assert.rejects(raced(path, opts), err => {
-        assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code)
+        assert.ok(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'].includes(err.code), err.code)
         return true
       })
       assert.strictEqual(seen.filter(line => line.endsWith(path)).length, 1, path)
@@ -878,4 +878,35 @@ test('an upgrade asked with maxRedirections follows a redirect before its 101, a
       await undicis.close()
     }
   })
+})
+
+test('a server that closes the connection before the response or within its body fails the request as undici\'s Agent does: SocketError \'other side closed\' (fetch\'s cause); a reset stays ECONNRESET', async () => {
+  const net = require('node:net')
+  const servers = {
+    closes: net.createServer(socket => socket.once('data', () => socket.end())),
+    'cuts the body': net.createServer(socket => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'))),
+    resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy()))
+  }
+  const agent = new Agent()
+  const undicis = new undici.Agent()
+  try {
+    const seen = {}
+    for (const [how, server] of Object.entries(servers)) {
+      await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+      const url = `http://127.0.0.1:${server.address().port}/`
+      const outcome = async dispatcher => {
+        const err = await undici.request(url, { dispatcher }).then(res => res.body.text()).then(() => null, err => err)
+        const failed = await fetch(url, { dispatcher }).then(res => res.text()).then(() => null, err => err)
+        return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code }
+      }
+      const expected = await outcome(undicis)
+      seen[how] = expected.code
+      assert.deepStrictEqual(await outcome(agent), expected, how)
+    }
+    assert.deepStrictEqual(seen, { closes: 'UND_ERR_SOCKET', 'cuts the body': 'UND_ERR_SOCKET', resets: 'ECONNRESET' })
+  } finally {
+    agent.destroy()
+    await undicis.close()
+    for (const server of Object.values(servers)) server.close()
+  }
 })

@@ -59,6 +59,19 @@ function headerObject (raw) {
   return headers
 }
 
+/**
+ * A connection that ended under a request, told as undici tells it: Node's 'socket hang up' (no response)
+ * and 'aborted' (within its body) are undici's `SocketError` 'other side closed' (fetch's `cause`), which
+ * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it.
+ */
+function asUndici (err) {
+  if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
+  const closed = undiciError('UND_ERR_SOCKET', 'SocketError', 'other side closed')
+  // undici's carries its socket's addresses and counts; the connection lives in Rust here.
+  closed.socket = null
+  return closed
+}
+
 function checkHandler (handler) {
   if (handler === null || typeof handler !== 'object') throw undiciInvalidArg('handler must be an object')
   if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') {
@@ -258,9 +271,10 @@ class Exchange {
     else this.handler.onUpgrade?.(res.statusCode, raw, socket)
   }
 
-  fail (err) {
+  fail (failure) {
     if (this.done) return
     this.finish()
+    const err = asUndici(failure)
     // Whatever still runs for this request stops: the native request, or the connection under its body.
     if (this.id !== 0) this.dispatcher.native.abort(this.id)
     if (this.local !== null && !this.local.over) this.local.fail(err, true)
