@@ -1,7 +1,7 @@
 'use strict'
 // What `dispatch(opts)` asks for, as undici passes it (origin, path, method, headers in any of undici's
-// shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked with Node's error
-// InvalidArgumentError (`UND_ERR_INVALID_ARG`, with undici's messages, which its callers match) and turned
+// shapes, body of any of undici's kinds, query, upgrade, reset, timeouts), checked as undici checks it
+// (its InvalidArgumentError, `UND_ERR_INVALID_ARG`, with its messages, which its callers match) and turned
 // into what the native request and the socket face take.
 
 const { setImmediate } = require('./timers')
@@ -28,15 +28,14 @@ function headerList (headers) {
     for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
     return flatHeaders(pairs)
   }
-  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] !== 'function') {
-    for (const [name, value] of Object.entries(headers)) {
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw undiciInvalidArg(`invalid ${name} header`)
-    }
-  }
-  if (!Array.isArray(headers) && typeof headers[Symbol.iterator] === 'function') {
+  if (Array.isArray(headers)) return flatHeaders(headers)
+  if (typeof headers[Symbol.iterator] === 'function') {
     const pairs = Array.from(headers)
     if (!pairs.every(pair => Array.isArray(pair) && pair.length === 2)) throw undiciInvalidArg('headers must be in key-value pair format')
     return flatHeaders(pairs)
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw undiciInvalidArg(`invalid ${name} header`)
   }
   return flatHeaders(headers)
 }
