@@ -12,7 +12,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, agentDestroyed, fromNative, invalidArgType } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
-const { Exchanges } = require('./lib/exchange')
+const { Exchanges, checkHeldLength } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
@@ -201,6 +201,7 @@ function send (agent, input, options) {
   const method = options.method === undefined ? 'GET' : String(options.method).toUpperCase()
   const headers = flatHeaders(options.headers)
   const body = toBody(options.body)
+  if (body.bytes !== undefined) checkHeldLength(headers, body.bytes)
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
   const profile = agent[kConnections].profileFor(options, () => targetOf(href))

@@ -910,3 +910,27 @@ test('a server that closes the connection before the response or within its body
     for (const server of Object.values(servers)) server.close()
   }
 })
+
+test('a body held whole that is not its declared Content-Length fails before it is sent, as undici refuses it, on the dispatcher and Promise faces (it hung when short)', async () => {
+  let requests = 0
+  await withServer((req, res) => { requests++; req.resume(); req.on('end', () => res.end('read')) }, async (srv, agent) => {
+    const bodies = ['asd', 'asdasdasdasdasdasda', Buffer.alloc(9), Buffer.alloc(11)]
+    const outcomes = dispatcher => Promise.all(bodies.map(body =>
+      undici.request(`${srv.url}/`, { dispatcher, method: 'PUT', headers: { 'content-length': 10 }, body })
+        .then(res => res.body.text(), err => ({ code: err.code, name: err.name, mismatch: err instanceof undici.errors.RequestContentLengthMismatchError }))))
+    const undicis = new undici.Agent()
+    try {
+      const expected = await outcomes(undicis)
+      assert.deepStrictEqual(expected, Array(4).fill({ code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', name: 'RequestContentLengthMismatchError', mismatch: true }))
+      assert.deepStrictEqual(await outcomes(agent), expected)
+    } finally {
+      await undicis.close()
+    }
+    for (const body of bodies) {
+      await assert.rejects(agent.request(`${srv.url}/`, { method: 'PUT', headers: { 'content-length': '10' }, body }), { code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' })
+    }
+    assert.strictEqual(requests, 0)
+    // The declared length met: sent.
+    assert.strictEqual(await (await agent.request(`${srv.url}/`, { method: 'PUT', headers: { 'content-length': '3' }, body: 'abc' })).text(), 'read')
+  })
+})

@@ -17,7 +17,7 @@ const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
-const { UndiciLimits } = require('./exchange')
+const { UndiciLimits, checkHeldLength } = require('./exchange')
 const { takeWhole } = require('./response')
 const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
@@ -369,6 +369,14 @@ class Dispatcher {
   }
 
   sendNative (exchange, spec, { bytes, stream }) {
+    if (bytes !== undefined) {
+      try {
+        checkHeldLength(spec.headers, bytes)
+      } catch (err) {
+        exchange.fail(err)
+        return
+      }
+    }
     // Taken in undici's order only now: what diagnostics subscribers saw and added stays theirs.
     spec.headers = wireOrder(spec.headers, spec.href)
     if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream)) return

@@ -69,6 +69,16 @@ function declaredLength (headers) {
   return -1
 }
 
+/**
+ * A body held whole whose length is not what its Content-Length declares is refused before anything is
+ * sent, as undici refuses it: sent, the server would wait for bytes that never come (the request hung)
+ * or read what is over as the start of another request.
+ */
+function checkHeldLength (headers, bytes) {
+  const declared = declaredLength(headers)
+  if (declared >= 0 && declared !== bytes.length) throw lengthMismatch()
+}
+
 /** Whether a request with these flat `headers` (names and values alternating) may be sent twice. */
 function replayable (method, headers) {
   return mayReplay(method, name => {
@@ -1112,4 +1122,4 @@ class Exchanges {
   }
 }
 
-module.exports = { Exchanges, UndiciLimits }
+module.exports = { Exchanges, UndiciLimits, checkHeldLength }
