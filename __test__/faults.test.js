@@ -504,6 +504,32 @@ test('TLS failures carry Node\'s codes (and, past or before a certificate\'s val
   }
 })
 
+test('an untrusted self-signed X.509 v1 certificate past or before its validity fails with the validity\'s code, as in Node (not DEPTH_ZERO_SELF_SIGNED_CERT), on both faces and in authorizationError', async () => {
+  for (const cert of [expired({ versionOne: true }), expired({ versionOne: true, notYet: true })]) {
+    const server = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('ok')))
+    const url = `https://localhost:${server.port}/`
+    const unchecked = new HttpsAgent({ rejectUnauthorized: false })
+    const agent = new HttpsAgent()
+    try {
+      const authorization = agent => new Promise((resolve, reject) => {
+        https.get(url, { agent }, res => { res.resume(); resolve(res.socket.authorizationError) }).on('error', reject)
+      })
+      const node = await get(url, new https.Agent()).catch(err => err)
+      assert.match(node.code, /^CERT_(HAS_EXPIRED|NOT_YET_VALID)$/)
+      for (const failed of [await agent.request(url).catch(err => err), await get(url, agent).catch(err => err)]) {
+        assert.strictEqual(failed.code, node.code)
+      }
+      const nodeAuthorization = await authorization(new https.Agent({ rejectUnauthorized: false }))
+      assert.strictEqual(nodeAuthorization, node.code)
+      assert.strictEqual(await authorization(unchecked), nodeAuthorization)
+    } finally {
+      agent.destroy()
+      unchecked.destroy()
+      await server.close()
+    }
+  }
+})
+
 test('destroy() fails what is in flight (socket face as Node: socket hang up) and the Promise face\'s queue; socket-face requests still waiting for a socket go on, as with Node\'s agent', async () => {
   let answering = false
   const held = []

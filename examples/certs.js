@@ -104,12 +104,15 @@ function chained () {
   return { ...leaf, intermediate, root }
 }
 
-/** A self-signed certificate that expired in 2020 (`notYet: true`: one valid from 2099 on). */
-function expired ({ notYet = false } = {}) {
+/**
+ * A self-signed certificate that expired in 2020 (`notYet: true`: one valid from 2099 on; `versionOne:
+ * true`: X.509 v1, without extensions, its name in the CN only).
+ */
+function expired ({ notYet = false, versionOne = false } = {}) {
   return inTempDir((openssl, dir) => {
     caFiles(dir)
     openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'csr.pem',
-      '-subj', '/CN=localhost', '-addext', SAN])
+      '-subj', '/CN=localhost', ...(versionOne ? [] : ['-addext', SAN])])
     openssl(['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'csr.pem',
       '-out', 'cert.pem', ...(notYet ? ['-startdate', '20990101000000Z', '-enddate', '20990102000000Z'] : IN_2020)])
   })

@@ -811,9 +811,11 @@ impl ServerCertVerifier for Verifier {
         let parsed = match ParsedCertificate::try_from(end_entity) {
             Ok(parsed) => Some(parsed),
             Err(_) if pinned => None,
-            // Not given in `ca`: refused, told as OpenSSL tells an untrusted certificate signed by itself.
+            // Not given in `ca`: refused, told as OpenSSL tells an untrusted certificate signed by itself,
+            // unless it is out of its validity, which OpenSSL tells last and so reports.
             Err(_) if intermediates.is_empty() && der::is_self_issued(end_entity) => {
-                return Err(self_signed())
+                check_validity(end_entity, now)?;
+                return Err(self_signed());
             }
             Err(_) if der::is_version_one(end_entity) => None,
             Err(err) => return Err(err),
