@@ -47,6 +47,7 @@ function headerList (headers) {
 // Connection of tokens), never Transfer-Encoding, Keep-Alive or Upgrade; and Expect, which it does not
 // support.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const DIGITS = /^\d+$/
 const FORBIDDEN_IN_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 const WRITTEN_BY_UNDICI = new Set(['transfer-encoding', 'keep-alive', 'upgrade'])
 
@@ -64,7 +65,7 @@ function checkHeaders (list) {
       host = true
     } else if (lower === 'content-length') {
       if (length) throw undiciInvalidArg('duplicate content-length header')
-      if (!/^\d+$/.test(value)) throw undiciInvalidArg('invalid content-length header')
+      if (!DIGITS.test(value)) throw undiciInvalidArg('invalid content-length header')
       length = true
     } else if (WRITTEN_BY_UNDICI.has(lower)) {
       throw undiciInvalidArg(`invalid ${lower} header`)
@@ -81,21 +82,20 @@ function checkHeaders (list) {
  * and `connection` first, then the caller's others as given. Servers see the head undici would send.
  */
 function wireOrder (headers, href) {
-  let host
-  let connection = 'keep-alive'
-  const rest = []
+  // Host and Connection go in the first two places once found; the others follow as they come.
+  const wire = ['host', undefined, 'connection', 'keep-alive']
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]
-    if (name.length === 4 && host === undefined && name.toLowerCase() === 'host') host = headers[i + 1]
-    else if (name.length === 10 && name.toLowerCase() === 'connection') connection = headers[i + 1].toLowerCase()
-    else rest.push(name, headers[i + 1])
+    if (name.length === 4 && wire[1] === undefined && name.toLowerCase() === 'host') wire[1] = headers[i + 1]
+    else if (name.length === 10 && name.toLowerCase() === 'connection') wire[3] = headers[i + 1].toLowerCase()
+    else wire.push(name, headers[i + 1])
   }
-  if (host === undefined) {
+  if (wire[1] === undefined) {
     const from = href.indexOf('//') + 2
-    host = href.slice(from, href.indexOf('/', from))
-    host = host.slice(host.lastIndexOf('@') + 1)
+    const authority = href.slice(from, href.indexOf('/', from))
+    wire[1] = authority.slice(authority.lastIndexOf('@') + 1)
   }
-  return ['host', host, 'connection', connection, ...rest]
+  return wire
 }
 
 function headerValue (list, name) {
@@ -108,7 +108,7 @@ const hasHeader = (list, name) => headerValue(list, name) !== undefined
 /** Whether a streamed body declares a length small enough to gather. */
 function gatherable (headers) {
   const declared = headerValue(headers, 'content-length')
-  return declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= GATHER_LIMIT
+  return declared !== undefined && DIGITS.test(declared) && Number(declared) <= GATHER_LIMIT
 }
 
 /** What `gather` found once the turn of the event loop it started in had passed with the body unfinished. */
