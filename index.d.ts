@@ -302,6 +302,21 @@ declare class Agent extends http.Agent {
   destroy(err?: Error | null): Promise<void>
   destroy(callback: (err: Error | null) => void): void
   destroy(err: Error | null, callback: (err: Error | null) => void): void
+  /** undici's: `close()` or `destroy()` was called. */
+  readonly closed: boolean
+  /** undici's: `destroy()` was called (`close()` calls it once the requests in flight are done). */
+  readonly destroyed: boolean
+  /**
+   * undici's dispatcher events for the connections the Promise and dispatcher faces open: `targets` holds
+   * the agent; `err` is undici's (`SocketError` 'other side closed', `InformationalError` 'reset' or
+   * 'socket idle timeout', `ClientDestroyedError`, or what failed).
+   */
+  on(event: 'connect', listener: (origin: URL, targets: Agent[]) => void): this
+  on(event: 'disconnect' | 'connectionError', listener: (origin: URL, targets: Agent[], err: Error) => void): this
+  once(event: 'connect', listener: (origin: URL, targets: Agent[]) => void): this
+  once(event: 'disconnect' | 'connectionError', listener: (origin: URL, targets: Agent[], err: Error) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
 }
 
 /** The same Agent for `https.request`: `instanceof https.Agent` and of `Agent`. */

@@ -10,10 +10,11 @@ const { normalize, limits, LIMITS, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
-const { abortError, agentDestroyed, fromNative, invalidArgType } = require('./lib/errors')
+const { abortError, agentDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
 const { Exchanges, checkHeldLength } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
+const { ConnectionEvents } = require('./lib/connection-events')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
 const { install: installAgent } = require('./lib/install')
@@ -134,11 +135,12 @@ function attachPool (agent, options, normalized, secure) {
   agent[kConnections] = connections
   const liveness = new Liveness(native)
   agent[kNative] = native
-  agent[kRequests] = new PendingRequests(native, liveness, options)
+  const connectionEvents = new ConnectionEvents(agent)
+  agent[kRequests] = new PendingRequests(native, liveness, options, connectionEvents)
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
   listenForKeyLog(agent)
-  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests])
+  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests], connectionEvents)
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)), redirectLimit(options?.maxRedirections))
 }
@@ -172,7 +174,7 @@ function attachView (agent, source, normalized, secure) {
   book = new SocketBook(agent, native, secure, liveness, agent[kRequests])
   agent[kBook] = book
   listenForKeyLog(agent)
-  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests])
+  agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests], new ConnectionEvents(agent))
   agent[kDispatcher] = source[kDispatcher]
 }
 
@@ -384,8 +386,19 @@ class Agent extends http.Agent {
     return compose(this, interceptors)
   }
 
+  /** undici's `closed`: `close()` or `destroy()` was called. */
+  get closed () {
+    return this[kDispatcher].closed
+  }
+
+  /** undici's `destroyed`: `destroy()` was called (`close()` calls it once the requests in flight are done). */
+  get destroyed () {
+    return this[kDispatcher].destroyed
+  }
+
   /** undici's `close()`: takes no new dispatches, lets those in flight finish, then destroys the agent. */
   close (callback) {
+    checkCallback(callback)
     const closed = this[kDispatcher].close().then(() => this.destroy())
     if (typeof callback !== 'function') return closed
     closed.then(() => callback(null), callback)
@@ -399,6 +412,7 @@ class Agent extends http.Agent {
    */
   destroy (err, callback) {
     if (typeof err === 'function') [err, callback] = [null, err]
+    checkCallback(callback)
     this[kDestroyed] = true
     this[kDispatcher].destroy(err)
     this[kNative].destroy()
@@ -409,9 +423,16 @@ class Agent extends http.Agent {
     const made = this[kMade]
     this[kMade] = undefined
     made?.destroy()
-    if (typeof callback !== 'function') return Promise.resolve()
-    process.nextTick(callback, null)
+    // Once the connections Rust holds have told their 'disconnect', when anyone listens.
+    const ended = this[kRequests].connects.allEnded()
+    if (typeof callback !== 'function') return ended
+    ended.then(() => callback(null))
   }
+}
+
+/** undici's check of `close(callback)` and `destroy(err, callback)`: a callback given must be a function. */
+function checkCallback (callback) {
+  if (callback !== undefined && typeof callback !== 'function') throw undiciInvalidArg('invalid callback')
 }
 
 /**

@@ -23,7 +23,9 @@ const Kind = {
   /** A connection opened for a Promise-face request got on (lib/diagnostics.js ConnectEvents). */
   CONNECT: 10,
   /** A request received a 1xx head before its answer (lib/requests.js). */
-  INFORMATIONAL: 11
+  INFORMATIONAL: 11,
+  /** A connection of the hyper client ended (lib/diagnostics.js ConnectEvents). */
+  ENDED: 12
 }
 
 /** The reused flag rides on the event's number as +1000. */

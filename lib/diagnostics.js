@@ -10,6 +10,8 @@ const dc = require('node:diagnostics_channel')
 const net = require('node:net')
 const { text, connectionInfo } = require('./batch')
 const { codedError, fromNative } = require('./errors')
+const { Why } = require('./connection-events')
+const { setTimeout, clearTimeout } = require('./timers')
 
 const channels = {
   create: dc.channel('undici:request:create'),
@@ -28,6 +30,10 @@ const connectChannels = {
 // The stage a connect event (Kind.CONNECT) reports, in its number.
 const CONNECT_STARTED = 0
 const CONNECT_DONE = 1
+// How a hyper connection ended (event 12, src/binding/events.rs `Ended`), as undici tells 'disconnect'.
+const ENDED_WHY = [Why.otherSideClosed, Why.idle, Why.closed, Why.reset]
+/** The longest `destroy()` waits for the ends of the hyper client's connections (see `allEnded`). */
+const ENDS_WAIT_MS = 1000
 
 /** Whether any request event has a subscriber: only then does a request carry an ObservedRequest. */
 function observed () {
@@ -139,15 +145,25 @@ class ConnectedSocket {
 
 /**
  * undici's connect events for the connections an agent's hyper client (Promise and dispatcher faces)
- * opens. Rust makes them only while switched on: `watch()`, called as each request starts, switches it
- * with one native call when the connect channels gain their first subscriber or lose their last, so
- * that while nobody subscribes no connection costs a crossing.
+ * opens, to its diagnostics channels and to the agent's dispatcher events (`events`, a ConnectionEvents:
+ * 'connect', 'connectionError', and 'disconnect' from the ends Rust reports of the connections it told
+ * of). Rust makes them only while switched on: `watch()`, called as each request starts, switches it
+ * with one native call when the first subscriber or listener comes or the last goes, so that while
+ * nobody listens no connection costs a crossing.
  */
 class ConnectEvents {
   /** `options`: the agent's, whose `servername` and `localAddress` undici reports. */
-  constructor (native, options) {
+  constructor (native, options, events) {
     this.native = native
+    this.events = events
+    /** Whether the connect channels have subscribers. */
     this.on = false
+    /** Whether Rust reports connects and ends (for the channels or the agent's listeners). */
+    this.told = false
+    /** The hyper client's connections told open (by their pool id): the URL each was opened for. */
+    this.open = new Map()
+    /** Called once `open` is empty (see `allEnded`). */
+    this.onAllEnded = []
     this.servername = options?.servername ?? null
     this.localAddress = options?.localAddress ?? null
     // undici hands subscribers the connector function it connects with. The Rust pool connects here:
@@ -165,10 +181,45 @@ class ConnectEvents {
   }
 
   watch () {
-    const wanted = this.wanted()
-    if (wanted === this.on) return
-    this.on = wanted
-    this.native.watchConnects(wanted)
+    this.on = this.wanted()
+    const told = this.on || this.events.listened()
+    if (told === this.told) return
+    this.told = told
+    this.native.watchConnects(told)
+    // No end is reported from now on: none is waited for.
+    if (!told) this.forget()
+  }
+
+  /**
+   * Resolves once every connection told open has reported its end (undici's `destroy()` resolves after
+   * its sockets' 'disconnect'), at once when none is open, and within ENDS_WAIT_MS in any case: one still
+   * leased (a response body nobody reads) closes only when it comes back.
+   */
+  allEnded () {
+    if (this.open.size === 0) return Promise.resolve()
+    return new Promise(resolve => {
+      const timer = setTimeout(resolve, ENDS_WAIT_MS).unref()
+      this.onAllEnded.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  forget () {
+    this.open.clear()
+    const waiting = this.onAllEnded
+    this.onAllEnded = []
+    for (const resolve of waiting) resolve()
+  }
+
+  /** Connection `conn` of the hyper client ended (`how`: see ENDED_WHY). */
+  ended (conn, how) {
+    const href = this.open.get(conn)
+    if (href === undefined) return
+    this.open.delete(conn)
+    this.events.disconnected(href, ENDED_WHY[how])
+    if (this.open.size === 0 && this.onAllEnded.length > 0) this.forget()
   }
 
   /** undici's `connectParams` for a connection to the origin of `href`. */
@@ -227,6 +278,8 @@ class ConnectEvents {
         const socket = new ConnectedSocket(text(batch, at), entry.url.startsWith('https:'))
         connectChannels.connected.publish({ connectParams: this.params(entry.url, 'h1'), connector, socket })
       }
+      this.open.set(batch.meta[at + 2], entry.url)
+      this.events.connected(entry.url)
     } else {
       const reason = text(batch, at)
       const error = fromNative(new Error(reason))

@@ -19,7 +19,7 @@ const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
 const { UndiciLimits, checkHeldLength } = require('./exchange')
 const { takeWhole } = require('./response')
-const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg } = require('./errors')
+const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -81,11 +81,6 @@ function checkHandler (handler) {
 
 function closedError () {
   return undiciError('UND_ERR_CLOSED', 'ClientClosedError', 'The client is closed')
-}
-
-/** undici's `ClientDestroyedError`: what requests in flight and new dispatches get once it is destroyed. */
-function destroyedError () {
-  return undiciError('UND_ERR_DESTROYED', 'ClientDestroyedError', 'The client is destroyed')
 }
 
 /** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
@@ -333,7 +328,7 @@ class Dispatcher {
     const exchange = new Exchange(this, handler)
     let spec
     try {
-      if (this.destroyed) throw destroyedError()
+      if (this.destroyed) throw clientDestroyed()
       if (this.closed) throw closedError()
       spec = requestSpec(opts, this.timeout)
       if (spec.upgrade !== null && typeof handler[exchange.v2 ? 'onRequestUpgrade' : 'onUpgrade'] !== 'function') {
@@ -479,8 +474,8 @@ class Dispatcher {
 
   /** No new requests; those in flight fail with `err`, or undici's `ClientDestroyedError`. */
   destroy (err) {
-    this.closed = this.destroyed = true
-    const reason = err instanceof Error ? err : destroyedError()
+    this.destroyed = true
+    const reason = err instanceof Error ? err : clientDestroyed()
     for (const exchange of [...this.live]) exchange.fail(reason)
   }
 }

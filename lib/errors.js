@@ -43,6 +43,9 @@ function undiciError (code, name, message) {
   return err
 }
 
+/** undici's `ClientDestroyedError`: what dispatches get once the agent is destroyed, and 'disconnect' then. */
+const clientDestroyed = () => undiciError('UND_ERR_DESTROYED', 'ClientDestroyedError', 'The client is destroyed')
+
 /** undici's `InvalidArgumentError` (the dispatcher face's checks that undici itself makes). */
 const undiciInvalidArg = message => undiciError('UND_ERR_INVALID_ARG', 'InvalidArgumentError', message)
 
@@ -134,4 +137,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, abortError, systemError, fromNative }

@@ -25,6 +25,7 @@ const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
 const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError } = require('./errors')
+const { Why } = require('./connection-events')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
 const { NativeAgent } = require('../native.js')
 
@@ -313,13 +314,21 @@ class ExchangeBody {
 
 /**
  * A connection the exchanges speak over, known to the agent's socket book by its id (so its Rust events
- * reach it). Between exchanges it is idle in the pool; bytes or an end then close it.
+ * reach it). Between exchanges it is idle in the pool; bytes or an end then close it. Its opening and
+ * closing are told to the agent's undici-style listeners (lib/connection-events.js).
  */
 class ExchangeConnection {
-  constructor (exchanges, id, secure) {
+  /** `href`: the URL of the request it was opened for (its origin is the connection's). */
+  constructor (exchanges, id, secure, href) {
     this.exchanges = exchanges
     this.id = id
     this.secure = secure
+    this.href = href
+    /**
+     * Why it closes, as undici tells 'disconnect' listeners (an Error, or a `Why` that makes one), once
+     * known; a connect that failed: its Error.
+     */
+    this.why = null
     this.carrier = null
     this.exchange = null
     this.destroyed = false
@@ -389,6 +398,8 @@ class ExchangeConnection {
   _connected (info, peerCertificate, fd) {
     const native = this.exchanges.native
     this.carrier = fd >= 0 ? new FdCarrier(native, this.exchanges.calls, this.id, fd, this, this.secure, false) : new PipeCarrier(native, this.exchanges.calls, this.id)
+    this.exchanges.events.connected(this.href)
+    if (this.destroyed) return
     if (this.exchange !== null) this.exchange.send()
     else this.close()
   }
@@ -397,6 +408,7 @@ class ExchangeConnection {
   _data (chunk, lent = false) {
     if (this.exchange === null) {
       // Bytes nobody asked for on an idle connection: never read as the next request's answer.
+      this.why = Why.badResponse
       this.close(true)
       return
     }
@@ -466,15 +478,20 @@ class ExchangeConnection {
     if (finished !== null) {
       this.finished = null
       // Bytes after the response (another response, or garbage): the connection is not reused.
-      if (this.stray || result instanceof Error) this.close(true)
+      if (this.stray || result instanceof Error) {
+        this.why = Why.badResponse
+        this.close(true)
+      }
       else this.done(finished)
       finished.delivered()
       return
     }
     if (result instanceof Error && this.exchange !== null) {
-      this.exchange.fail(parseError(result))
+      this.why = parseError(result)
+      this.exchange.fail(this.why)
       this.close()
     } else if (this.stray) {
+      this.why = Why.badResponse
       this.close(true)
     } else {
       this.exchange?.progress()
@@ -491,12 +508,20 @@ class ExchangeConnection {
     this.exchange = null
     if (this.paused) this.resume()
     const idleMs = keepAlive && this.exchanges.limits.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
-    if (idleMs < 0) this.close()
-    else this.restedAt = sweeps
+    if (idleMs < 0) {
+      this.why = Why.reset
+      this.close()
+    } else {
+      // A hint that leaves nothing of its time: it closes at once unless a waiter takes it, as undici
+      // closes a connection it may not keep (its 'reset').
+      if (idleMs === 0) this.why = Why.reset
+      this.restedAt = sweeps
+    }
   }
 
   /** The server ended its side. */
   _ended () {
+    this.why ??= Why.otherSideClosed
     // A body that runs to the end of the connection ends here; anything else was cut short.
     if (this.exchange?.received && this.bodyLeft === 0) {
       this.executing = true
@@ -520,21 +545,30 @@ class ExchangeConnection {
     return new Promise(resolve => { this.drainWaiter = resolve })
   }
 
-  /** Rust closed it: the connect failed, its idle deadline passed, or (on the pipe) the server closed it. */
+  /**
+   * Rust closed it: the connect failed, its idle deadline passed (the one ETIMEDOUT an open connection
+   * gets from Rust), the pool let go of it, or (on the pipe) the server closed it.
+   */
   _closedByRust (reason) {
     this.carrier?.lost()
-    this.gone(reason ? fromNative(new Error(reason)) : null)
+    const err = reason ? fromNative(new Error(reason)) : null
+    this.why ??= this.carrier !== null && err?.code === 'ETIMEDOUT' ? Why.idle : err
+    this.gone(err)
   }
 
   /** The fd carrier's socket closed by itself. */
   _carrierClosed (err) {
+    this.why ??= err
     this.gone(err)
   }
 
+  /** It closed under its exchange (`err`, or null for an end): the exchange hears first, as with undici. */
   gone (err) {
+    if (this.destroyed) return
     const exchange = this.exchange
-    this.close()
+    this.shut(false)
     exchange?.lost(err)
+    this.told()
   }
 
   pause () {
@@ -564,6 +598,11 @@ class ExchangeConnection {
   /** Done with the connection (`fault`: for bytes nobody asked for): it closes and leaves the pool. */
   close (fault = false) {
     if (this.destroyed) return
+    this.shut(fault)
+    this.told()
+  }
+
+  shut (fault) {
     this.destroyed = true
     this.exchange = null
     this._drained()
@@ -572,6 +611,14 @@ class ExchangeConnection {
     if (this.carrier !== null) this.carrier.close(fault)
     else this.exchanges.native.socketDestroy(this.id, true)
     this.dropParser()
+  }
+
+  /** Tells the agent's listeners it closed: one that was open, or one whose connect failed. */
+  told () {
+    const events = this.exchanges.events
+    const why = this.why
+    if (this.carrier !== null) events.disconnected(this.href, typeof why === 'function' ? why : () => why ?? Why.closed())
+    else if (why instanceof Error) events.failed(this.href, why)
   }
 
   /** The agent is destroyed (lib/sockets.js `destroyAll`): its exchange fails, not replayed. */
@@ -814,12 +861,13 @@ class Exchange {
       return
     }
     if (conn === undefined) {
-      conn = new ExchangeConnection(exchanges, id, this.target.secure)
+      conn = new ExchangeConnection(exchanges, id, this.target.secure, this.href)
       exchanges.book.byId.set(id, conn)
     }
     this.reused = reused
     this.conn = conn
     conn.exchange = this
+    conn.why = null
     if (conn.carrier === null) return
     if (exchanges.liveness.count >= SEND_AT_TURN_END) sendAtTurnEnd(this)
     else this.send()
@@ -1006,7 +1054,11 @@ class Exchange {
     if (this.ticket >= 0 && this.exchanges.native.socketCancel(this.ticket)) this.exchanges.book.dequeue(this.ticket)
     this.ticket = -1
     this.finish()
-    if (cut) this.abandon()
+    if (cut) {
+      // As undici destroys the socket with it.
+      if (this.conn !== null) this.conn.why ??= err
+      this.abandon()
+    }
   }
 
   /** Nobody wants the rest: the connection closes (its bytes would be the next request's answer). */
@@ -1040,8 +1092,10 @@ for (const [bit, name] of FLAGS.entries()) {
 
 /** The Promise face's exchanges of one agent (its socket book routes their connections' events). */
 class Exchanges {
-  constructor (native, book, liveness, limits, connections, requests) {
+  /** `events`: the agent's ConnectionEvents (lib/connection-events.js). */
+  constructor (native, book, liveness, limits, connections, requests, events) {
     this.native = native
+    this.events = events
     this.book = book
     this.calls = book.calls
     this.liveness = liveness

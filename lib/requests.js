@@ -9,31 +9,39 @@ const { ConnectEvents } = require('./diagnostics')
 const { Kind, STRIDE, text } = require('./batch')
 
 class PendingRequests {
-  /** `options`: the agent's (for undici's connect events). */
-  constructor (native, liveness, options) {
+  /**
+   * `options`: the agent's (for undici's connect events); `events`: its ConnectionEvents (its dispatcher
+   * events, lib/connection-events.js).
+   */
+  constructor (native, liveness, options, events) {
     this.native = native
     this.liveness = liveness
     this.pending = new Map()
     this.nextId = 1
-    this.connects = new ConnectEvents(native, options)
+    this.connects = new ConnectEvents(native, options, events)
     /** Requests in flight that take 1xx heads. */
     this.informed = 0
   }
 
   /**
    * Reads a batch of Rust events ahead of the socket face, for what only requests in flight want: connect
-   * events (while their channels have subscribers) and 1xx heads. Both come before their request's answer.
+   * events (while their channels have subscribers or the agent's dispatcher events listeners) and 1xx
+   * heads, both before their request's answer; and the ends of the connections they were told of.
    */
   onEvents (batch) {
-    if (!this.connects.on && this.informed === 0) return
+    if (!this.connects.told && this.informed === 0) return
     const meta = batch.meta
     for (let at = 0; at < meta.length; at += STRIDE) {
       const kind = meta[at]
+      if (kind === Kind.ENDED) {
+        this.connects.ended(meta[at + 1], meta[at + 3])
+        continue
+      }
       if (kind !== Kind.CONNECT && kind !== Kind.INFORMATIONAL) continue
       const entry = this.pending.get(meta[at + 1])
       if (entry === undefined) continue
       if (kind === Kind.CONNECT) {
-        if (this.connects.on) this.connects.publish(batch, at, entry)
+        if (this.connects.told) this.connects.publish(batch, at, entry)
       } else {
         const head = text(batch, at)
         const cut = head.indexOf('\n')
@@ -94,6 +102,9 @@ class PendingRequests {
     const err = entry.connectFailure?.reason === reason ? entry.connectFailure.error : fromNative(new Error(reason))
     if (err.code === 'ABORT_ERR') entry.reject(abortError(entry.signal))
     else entry.reject(entry.uploadError ?? err)
+    // After the request it was for has failed (its handler hears it a microtask later), as undici tells it.
+    const failure = entry.connectFailure
+    if (failure !== null) queueMicrotask(() => this.connects.events.failed(entry.url, failure.error))
   }
 }
 

@@ -75,6 +75,10 @@ async function dispatcherFace (): Promise<boolean> {
   await composed.close()
   await secure.destroy(new Error('done'))
   agent.close(err => { if (err) throw err })
+  agent.once('connect', (origin: URL, targets: Agent[]) => { void [origin.host, targets.length] })
+  agent.on('disconnect', (origin: URL, _targets: Agent[], err: Error) => { void [origin.port, err.message] })
+  const gone: boolean = agent.closed || agent.destroyed
+  void gone
   const restore: () => void = install(agent)
   restore()
   return started

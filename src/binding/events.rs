@@ -14,8 +14,9 @@ use napi::{Env, Status};
 use napi_derive::napi;
 
 use crate::error::Error;
-use crate::faces::client::ConnectStage;
+use crate::faces::client::{ConnectStage, Ended};
 use crate::faces::transport::{ConnInfo, EventSink, SocketEvent};
+use crate::pool::ConnId;
 
 /// What the queue carries.
 pub enum Event {
@@ -40,6 +41,11 @@ pub enum Event {
         id: u32,
         status: u16,
         head: String,
+    },
+    /// A connection the Promise face's hyper client opened ended (only while JS watches connects).
+    Ended {
+        conn: ConnId,
+        ended: Ended,
     },
 }
 
@@ -70,10 +76,12 @@ pub struct JsBatch {
 /// Numbers per event in [`JsBatch::meta`]: kind, id, ticket, number, text start, text end, data start,
 /// data end. Kinds: 1 connected, 2 data, 3 end, 4 drain, 5 closed, 6 granted, 7 refused, 8 answered,
 /// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
-/// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers). `id` is
-/// the connection id (socket events) or the request id (answered, failed, connect, informational);
-/// `ticket` the queue ticket (granted, refused), the body stream id (answered) or the handed-over fd
-/// (connected), -1 for none; `number` the status code (answered) plus 1000 when the connection was
+/// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers), 12 ended
+/// (a connection of the hyper client: `number` 0 by the server, 1 let go by the pool, 2 failed, 3 by
+/// its response). `id` is
+/// the connection id (socket events, ended) or the request id (answered, failed, connect, informational);
+/// `ticket` the queue ticket (granted, refused), the body stream id (answered), the handed-over fd
+/// (connected) or the connection id (connect 1), -1 for none; `number` the status code (answered) plus 1000 when the connection was
 /// reused (answered, granted). Text is UTF-8 in `bytes`: an error as `code\u{1}message`, `|`-separated
 /// connection info (connected, connect 1), or the status
 /// text and headers, `\n`-separated, then NUL and the trailers the same way if the body came whole
@@ -192,8 +200,8 @@ impl BatchBuilder {
             Event::Connect { id, stage } => {
                 match stage {
                     ConnectStage::Started => self.event(10, id.into(), None, 0),
-                    ConnectStage::Connected(info) => self
-                        .event(10, id.into(), None, 1)
+                    ConnectStage::Connected(info, conn) => self
+                        .event(10, id.into(), Some(conn), 1)
                         .text(&connection_text(&info)),
                     ConnectStage::Failed(error) => self
                         .event(10, id.into(), None, 2)
@@ -203,6 +211,16 @@ impl BatchBuilder {
             }
             Event::Informational { id, status, head } => {
                 self.event(11, id.into(), None, status.into()).text(&head);
+                return;
+            }
+            Event::Ended { conn, ended } => {
+                let how = match ended {
+                    Ended::Peer => 0,
+                    Ended::Dropped => 1,
+                    Ended::Failed => 2,
+                    Ended::Reset => 3,
+                };
+                self.event(12, conn, None, how);
                 return;
             }
         };

@@ -23,8 +23,8 @@ use napi_derive::napi;
 use crate::connect::{Connector, Profile};
 use crate::error::Error;
 use crate::faces::client::{
-    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, InformationalWatch, RequestBody,
-    RequestSpec,
+    body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, EndWatch, InformationalWatch,
+    RequestBody, RequestSpec,
 };
 use crate::faces::transport::Sockets;
 use crate::origin::OriginKey;
@@ -159,8 +159,9 @@ pub struct NativeAgent {
     aborts: Aborts,
     hooks: Arc<JsHooks>,
     profiles: Arc<Profiles>,
-    /// Whether requests report the connections opened for them (undici's connect events have a
-    /// subscriber); off, no connect event is made.
+    /// Whether requests report the connections opened for them, and the hyper client the ends of its
+    /// connections (undici's connect events have a subscriber, or its dispatcher events a listener);
+    /// off, no such event is made.
     watching_connects: Arc<AtomicBool>,
     /// This agent among the process's, for what is its own across profiles (its TLS session cache).
     owner: u64,
@@ -243,15 +244,24 @@ impl NativeAgent {
         );
         let pool = Pool::new(options.pool_config(), runtime());
         let events = EventQueue::new(on_events)?;
+        let watching_connects = Arc::new(AtomicBool::new(false));
+        let ends: EndWatch = {
+            let (events, watching) = (events.clone(), watching_connects.clone());
+            Arc::new(move |conn, ended| {
+                if watching.load(Ordering::Relaxed) {
+                    events.push(Event::Ended { conn, ended });
+                }
+            })
+        };
         Ok(NativeAgent {
             sockets: Sockets::new(pool.clone(), connector.clone(), events.clone()),
             events,
-            client: Arc::new(Client::new(pool, connector)),
+            client: Arc::new(Client::new(pool, connector, Some(ends))),
             bodies: Default::default(),
             aborts: Default::default(),
             hooks,
             profiles: Default::default(),
-            watching_connects: Default::default(),
+            watching_connects,
             owner,
         })
     }
@@ -286,7 +296,8 @@ impl NativeAgent {
         self.client.connector().log_keys(on);
     }
 
-    /// Switches the connect events of requests sent from now on (event 10, see `events`).
+    /// Switches the connect events of requests sent from now on (event 10, see `events`) and the ends of
+    /// the hyper client's connections (event 12).
     #[napi(catch_unwind)]
     pub fn watch_connects(&self, on: bool) {
         self.watching_connects.store(on, Ordering::Relaxed);

@@ -20,7 +20,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
 use crate::error::{Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
-use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, Lease, Pool, Slot, Want};
+use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, IdleFor, Lease, Pool, Slot, Want};
 
 /// A response body up to this size is read before the head is handed over, so both cross together.
 pub const SMALL_BODY: usize = 64 * 1024;
@@ -71,6 +72,16 @@ pub struct HyperConn {
     /// Fired when the connection task ends, which drops the socket.
     closed: Closed,
     wire: Arc<Wire>,
+    /// Reports its end (while the client watches ends).
+    end: Option<Arc<EndReport>>,
+}
+
+impl Drop for HyperConn {
+    fn drop(&mut self) {
+        if let Some(end) = &self.end {
+            end.arrive();
+        }
+    }
 }
 
 impl HyperConn {
@@ -231,8 +242,54 @@ impl Body for RequestBody {
 /// How a connection opened for a request got on: undici's `beforeConnect`, `connected`, `connectError`.
 pub enum ConnectStage {
     Started,
-    Connected(ConnInfo),
+    /// Open (TLS included), as connection `ConnId` of the pool.
+    Connected(ConnInfo, ConnId),
     Failed(Error),
+}
+
+/// How a hyper connection ended, for undici's `'disconnect'` (which says why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The server closed it, or sent bytes nobody asked for, while it was idle.
+    Peer,
+    /// A response said it ends with it (`Connection: close`, or HTTP/1.0 without keep-alive).
+    Reset,
+    /// The pool let go of it (its idle deadline, an eviction, the agent's destruction).
+    Dropped,
+    /// It failed (a reset, a protocol error, a request cut short).
+    Failed,
+}
+
+/// Told when a connection the client opened ends (the agent watches only while asked to).
+pub type EndWatch = Arc<dyn Fn(ConnId, Ended) + Send + Sync>;
+
+/// Tells a connection's end to the [`EndWatch`] once both its task has ended and the pool has let go of
+/// it: so a response that said the connection ends with it (`reset`, noted when its head is read) is
+/// known even when the server's close reached the task first.
+struct EndReport {
+    ends: EndWatch,
+    id: ConnId,
+    /// How the task ended, once it has.
+    ended: Mutex<Ended>,
+    /// A response said the connection ends with it.
+    reset: AtomicBool,
+    /// Of the two (the task, the pool's [`HyperConn`]), how many are still to come.
+    left: AtomicU8,
+}
+
+impl EndReport {
+    fn arrive(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let ended = *self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = if self.reset.load(Ordering::Acquire) {
+            Ended::Reset
+        } else {
+            ended
+        };
+        (self.ends)(self.id, ended);
+    }
 }
 
 /// Told each [`ConnectStage`] of the connections opened for one request.
@@ -547,11 +604,17 @@ pub struct ResponseParts {
 pub struct Client {
     pool: Pool<Conn>,
     connector: Connector,
+    /// Told as each connection it opened ends.
+    ends: Option<EndWatch>,
 }
 
 impl Client {
-    pub fn new(pool: Pool<Conn>, connector: Connector) -> Self {
-        Client { pool, connector }
+    pub fn new(pool: Pool<Conn>, connector: Connector, ends: Option<EndWatch>) -> Self {
+        Client {
+            pool,
+            connector,
+            ends,
+        }
     }
 
     pub fn pool(&self) -> &Pool<Conn> {
@@ -721,7 +784,7 @@ impl Client {
             }
         };
         if watch.is_some() {
-            tell(ConnectStage::Connected(ConnInfo::of(&transport)));
+            tell(ConnectStage::Connected(ConnInfo::of(&transport), slot.id()));
         }
         let wire = Arc::new(Wire::new(MAX_HEAD + 4));
         let handshake = builder()
@@ -738,23 +801,34 @@ impl Client {
             }
         };
         let closed = Closed::default();
+        let end = self.ends.clone().map(|ends| {
+            Arc::new(EndReport {
+                ends,
+                id: slot.id(),
+                ended: Mutex::new(Ended::Failed),
+                reset: AtomicBool::new(false),
+                left: AtomicU8::new(2),
+            })
+        });
         let gone = Gone {
             closed: closed.clone(),
             pool: self.pool.clone(),
             key: slot.key().clone(),
             id: slot.id(),
-            failed: true,
+            ended: Ended::Failed,
+            end: end.clone(),
         };
         let (unpark, unparks) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let failed = drive(conn, unparks).await;
-            gone.ended(failed);
+            let ended = drive(conn, unparks).await;
+            gone.ended(ended);
         });
         Ok(slot.fill(Conn::Http(HyperConn {
             sender: Some(sender),
             unpark,
             closed,
             wire,
+            end,
         })))
     }
 }
@@ -770,29 +844,32 @@ type HyperIo = TokioIo<Wired<Lingering<crate::connect::Transport>>>;
 
 /// The connection task: runs hyper's connection; once parked (its sending half dropped, nothing in
 /// flight), keeps the bare socket until a request asks for a new sending half, or the server closes it
-/// (or sends anything: nobody asked for it). Returns whether it ended in failure.
-async fn drive(mut conn: http1::Connection<HyperIo, RequestBody>, mut unparks: Unparks) -> bool {
+/// (or sends anything: nobody asked for it). Returns how it ended.
+async fn drive(mut conn: http1::Connection<HyperIo, RequestBody>, mut unparks: Unparks) -> Ended {
     loop {
         let Ok(parts) = conn.without_shutdown().await else {
-            return true;
+            return Ended::Failed;
         };
         // Bytes read past the last response: nobody asked for them.
         if !parts.read_buf.is_empty() {
-            return true;
+            return Ended::Failed;
         }
         let mut io = parts.io.into_inner();
         let asked = tokio::select! {
-            asked = unparks.recv() => asked,
-            _ = closing(&mut io) => None,
+            asked = unparks.recv() => asked.ok_or(Ended::Dropped),
+            _ = closing(&mut io) => Err(Ended::Peer),
         };
-        let Some(reply) = asked else {
-            // Closed as hyper closes it: FIN, then the peer's (see `Lingering`).
-            use tokio::io::AsyncWriteExt;
-            let _ = io.shutdown().await;
-            return false;
+        let reply = match asked {
+            Ok(reply) => reply,
+            Err(ended) => {
+                // Closed as hyper closes it: FIN, then the peer's (see `Lingering`).
+                use tokio::io::AsyncWriteExt;
+                let _ = io.shutdown().await;
+                return ended;
+            }
         };
         let Ok((sender, next)) = builder().handshake(TokioIo::new(io)).await else {
-            return true;
+            return Ended::Failed;
         };
         let _ = reply.send(sender);
         conn = next;
@@ -813,20 +890,27 @@ struct Gone {
     pool: Pool<Conn>,
     key: OriginKey,
     id: ConnId,
-    /// Until the connection ended cleanly.
-    failed: bool,
+    /// [`Ended::Failed`] until the connection ended otherwise.
+    ended: Ended,
+    /// The connection's [`HyperConn::end`].
+    end: Option<Arc<EndReport>>,
 }
 
 impl Gone {
-    fn ended(mut self, failed: bool) {
-        self.failed = failed;
+    fn ended(mut self, ended: Ended) {
+        self.ended = ended;
     }
 }
 
 impl Drop for Gone {
     fn drop(&mut self) {
         self.closed.fire();
-        self.pool.forget(&self.key, self.id, self.failed);
+        self.pool
+            .forget(&self.key, self.id, self.ended == Ended::Failed);
+        if let Some(end) = &self.end {
+            *end.ended.lock().unwrap_or_else(|e| e.into_inner()) = self.ended;
+            end.arrive();
+        }
     }
 }
 
@@ -1058,13 +1142,35 @@ fn idle_deadline(headers: &HeaderMap) -> Option<Duration> {
     super::keep_alive::idle_for(headers.get("keep-alive")?.to_str().ok()?)
 }
 
+/// Whether a response ends its connection as hyper reads it: `Connection: close`, or HTTP/1.0 without
+/// `Connection: keep-alive`.
+fn ends_connection(parts: &http::response::Parts) -> bool {
+    let says = |token: &str| {
+        parts.headers.get_all(CONNECTION).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    says("close") || (parts.version == http::Version::HTTP_10 && !says("keep-alive"))
+}
+
 async fn finish(
-    lease: Lease<Conn>,
+    mut lease: Lease<Conn>,
     response: http::Response<Incoming>,
     limits: Limits,
     wire: Arc<Wire>,
 ) -> Result<ResponseParts> {
     let (parts, incoming) = response.into_parts();
+    let idle_for = idle_deadline(&parts.headers);
+    // Not to be kept: the response says so, or its Keep-Alive hint leaves nothing of its time.
+    let hint_ends =
+        || lease.pool().config().hinted(IdleFor::hinted(idle_for)) == Some(Duration::ZERO);
+    if ends_connection(&parts) || (idle_for.is_some() && hint_ends()) {
+        if let Some(end) = &http_of(&mut lease).end {
+            end.reset.store(true, Ordering::Release);
+        }
+    }
     // The head as received: names in their case, headers in their order, and llhttp's stricter checks
     // (a repeated Content-Length, Content-Length with Transfer-Encoding: where this response ends is
     // ambiguous, so the connection must not be read again).
@@ -1088,7 +1194,7 @@ async fn finish(
         .exact()
         .is_some_and(|n| n as usize <= SMALL_BODY);
     let mut stream = BodyStream {
-        idle_for: idle_deadline(&parts.headers),
+        idle_for,
         incoming,
         lease: Some(lease),
         wire,

@@ -16,7 +16,12 @@ pub fn idle_for(header: &str) -> Option<Duration> {
         let Some((name, value)) = part.split_once('=') else {
             continue;
         };
-        let Ok(value) = value.trim().trim_matches('"').parse::<u64>() else {
+        // Its leading digits, as Node and undici read it (`/timeout=(\d+)/`): `timeout=5s` is 5.
+        let value = value.trim().trim_matches('"');
+        let digits = value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len());
+        let Ok(value) = value[..digits].parse::<u64>() else {
             continue;
         };
         let name = name.trim();
@@ -50,6 +55,8 @@ mod tests {
         assert_eq!(idle_for("timeout=10, max=0"), Some(Duration::ZERO));
         assert_eq!(idle_for("max=0, timeout=10"), Some(Duration::ZERO));
         assert_eq!(idle_for("max=7"), None);
+        assert_eq!(idle_for("timeout=5s"), Some(Duration::from_secs(5)));
+        assert_eq!(idle_for("timeout=1s"), Some(Duration::from_secs(1)));
         assert_eq!(idle_for("timeout=x, foo"), None);
         assert_eq!(idle_for(""), None);
     }

@@ -1,0 +1,76 @@
+'use strict'
+// undici's dispatcher events for the connections the agent speaks HTTP over on the JS thread (the Promise
+// and dispatcher faces' exchanges, lib/exchange.js): 'connect' (origin, targets) once a connection is open
+// (TLS included) and before its first request is written, 'disconnect' (origin, targets, err) once it is
+// closed, with why, and 'connectionError' (origin, targets, err) when opening one failed, after the
+// requests it was for have failed. Code written for undici's Agent waits for them (`agent.once('connect',
+// ...)`, `once('disconnect')` before a server's next step), so they carry undici's arguments: the origin as
+// a URL, the targets (here the agent alone: its pools and clients are the Rust pool's), and undici's
+// errors. Nothing is built while nobody listens.
+
+const { clientDestroyed, undiciError } = require('./errors')
+
+/** undici's `InformationalError`: a close that is no fault (an idle deadline, a `Connection: close`). */
+const informational = message => undiciError('UND_ERR_INFO', 'InformationalError', message)
+/** undici's `SocketError` (its socket's addresses and counts stay in Rust here). */
+function socketError (message) {
+  const err = undiciError('UND_ERR_SOCKET', 'SocketError', message)
+  err.socket = null
+  return err
+}
+
+/** Why connections close, as undici tells 'disconnect' listeners. */
+const Why = {
+  /** The server closed it. */
+  otherSideClosed: () => socketError('other side closed'),
+  /** Its idle deadline passed. */
+  idle: () => informational('socket idle timeout'),
+  /** Bytes came that no request asked for. */
+  badResponse: () => socketError('bad response'),
+  /** The response said it is not kept (`Connection: close`, or keep-alive off). */
+  reset: () => informational('reset'),
+  /** A close nothing else explains. */
+  closed: () => socketError('closed'),
+  /** The agent was destroyed (or closed, which destroys it once in-flight requests are done): any close after. */
+  destroyed: clientDestroyed
+}
+
+class ConnectionEvents {
+  constructor (agent) {
+    this.agent = agent
+  }
+
+  /** Connection to the origin of `href` is open. */
+  connected (href) {
+    if (this.agent.listenerCount('connect') === 0) return
+    this.agent.emit('connect', originOf(href), [this.agent])
+  }
+
+  /**
+   * Connection to the origin of `href` closed; `why()` makes its error, only if someone listens. Once the
+   * agent is destroyed, whatever closed it, undici's reason is the destruction.
+   */
+  disconnected (href, why) {
+    if (this.agent.listenerCount('disconnect') === 0) return
+    this.agent.emit('disconnect', originOf(href), [this.agent], this.agent.destroyed ? Why.destroyed() : why())
+  }
+
+  /** Whether anyone listens for these events. */
+  listened () {
+    const agent = this.agent
+    return agent.listenerCount('connect') + agent.listenerCount('disconnect') + agent.listenerCount('connectionError') > 0
+  }
+
+  /** Opening a connection to the origin of `href` failed with `err`. */
+  failed (href, err) {
+    if (this.agent.listenerCount('connectionError') === 0) return
+    this.agent.emit('connectionError', originOf(href), [this.agent], err)
+  }
+}
+
+/** undici's origin of a client: a URL of scheme, host and port. */
+function originOf (href) {
+  return new URL(new URL(href).origin)
+}
+
+module.exports = { ConnectionEvents, Why }
