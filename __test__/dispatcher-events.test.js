@@ -223,3 +223,24 @@ test('the socket face reads a Keep-Alive hint written with a unit (timeout=1s) a
     await srv.close()
   }
 })
+
+test('a listener that throws: its error is uncaught, as from undici\'s, and the request it came during completes', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
+  const agent = new Agent()
+  const thrown = new Error('listener fault')
+  agent.once('connect', () => { throw thrown })
+  const uncaught = []
+  const listeners = process.listeners('uncaughtException')
+  process.removeAllListeners('uncaughtException')
+  process.on('uncaughtException', err => uncaught.push(err))
+  try {
+    assert.strictEqual(await get(agent, `${srv.url}/`), 200)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepStrictEqual(uncaught, [thrown])
+  } finally {
+    process.removeAllListeners('uncaughtException')
+    for (const listener of listeners) process.on('uncaughtException', listener)
+    agent.destroy()
+    await srv.close()
+  }
+})

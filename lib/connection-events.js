@@ -42,8 +42,7 @@ class ConnectionEvents {
 
   /** Connection to the origin of `href` is open. */
   connected (href) {
-    if (this.agent.listenerCount('connect') === 0) return
-    this.agent.emit('connect', originOf(href), [this.agent])
+    if (this.agent.listenerCount('connect') > 0) this.emit('connect', href)
   }
 
   /**
@@ -51,8 +50,12 @@ class ConnectionEvents {
    * agent is destroyed, whatever closed it, undici's reason is the destruction.
    */
   disconnected (href, why) {
-    if (this.agent.listenerCount('disconnect') === 0) return
-    this.agent.emit('disconnect', originOf(href), [this.agent], this.agent.destroyed ? Why.destroyed() : why())
+    if (this.agent.listenerCount('disconnect') > 0) this.emit('disconnect', href, this.agent.destroyed ? Why.destroyed() : why())
+  }
+
+  /** Opening a connection to the origin of `href` failed with `err`. */
+  failed (href, err) {
+    if (this.agent.listenerCount('connectionError') > 0) this.emit('connectionError', href, err)
   }
 
   /** Whether anyone listens for these events. */
@@ -61,10 +64,18 @@ class ConnectionEvents {
     return agent.listenerCount('connect') + agent.listenerCount('disconnect') + agent.listenerCount('connectionError') > 0
   }
 
-  /** Opening a connection to the origin of `href` failed with `err`. */
-  failed (href, err) {
-    if (this.agent.listenerCount('connectionError') === 0) return
-    this.agent.emit('connectionError', originOf(href), [this.agent], err)
+  /**
+   * Emits from within the agent's own bookkeeping (a batch of Rust events, a connection closing): a
+   * listener that throws must not leave that half done, so its error is thrown again on its own, an
+   * uncaught exception as from an undici socket's listener.
+   */
+  emit (event, href, err) {
+    const args = err === undefined ? [originOf(href), [this.agent]] : [originOf(href), [this.agent], err]
+    try {
+      this.agent.emit(event, ...args)
+    } catch (thrown) {
+      process.nextTick(() => { throw thrown })
+    }
   }
 }
 
