@@ -254,10 +254,11 @@ class Agent extends http.Agent {
       ? mergedOptions({ __proto__: null, host: options, port, localAddress }, this.options)
       : mergedOptions(options, this.options)
     const target = { secure: this[kBook].secure, host: options.host || options.hostname || 'localhost', port: Number(options.port) || this.defaultPort }
-    if (target.secure && !options.servername && options.servername !== '') {
-      // As Node's agent: the name sent and checked is the Host header's, where the request set its own.
-      const servername = serverNameOf(req, target.host)
-      if (servername !== '' && servername !== target.host) options.servername = servername
+    if (!options.servername && options.servername !== '') {
+      // As Node's agent: the name sent and checked is the Host header's, where the request set its own;
+      // over http too, a Host header that is not a string throws.
+      const servername = target.secure ? serverNameOf(req, target.host) : hostHeader(req)
+      if (target.secure && servername !== '' && servername !== target.host) options.servername = servername
     }
     const profile = this[kConnections].profileFor(options, () => target, CONNECT_OPTIONS)
     this[kConnections].forward(req, profile, target)
@@ -454,10 +455,9 @@ const NUMERIC_LAST_LABEL = /(^|\.)\d+\.?$/
  * header rustls could not send as a name (`[::1:80`): the host dialled is named and checked instead.
  */
 function serverNameOf (req, host) {
-  const header = req.getHeader('host')
+  const header = hostHeader(req)
   let name = host
   if (header) {
-    if (typeof header !== 'string') throw invalidArgType('options.headers.host', 'of type string', header)
     if (header.startsWith('[')) {
       const end = header.indexOf(']')
       name = end === -1 ? header : header.slice(1, end)
@@ -466,6 +466,13 @@ function serverNameOf (req, host) {
     }
   }
   return net.isIP(name) || !DNS_NAME.test(name) || NUMERIC_LAST_LABEL.test(name) ? '' : name
+}
+
+/** The request's Host header; one that is set and not a string throws, as in Node's agent. */
+function hostHeader (req) {
+  const header = req.getHeader('host')
+  if (header && typeof header !== 'string') throw invalidArgType('options.headers.host', 'of type string', header)
+  return header
 }
 
 /** Counter `name` as the agent shows it: the pool's count, moved by what code assigned to it. */

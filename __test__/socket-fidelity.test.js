@@ -877,3 +877,22 @@ test('a new socket says what Node\'s says as it connects: \'lookup\' (error, add
     for (const server of Object.values(servers)) server.close()
   }
 })
+
+test('a Host header that is not a string throws from http.request, over http as over https, with Node\'s code and message', () => {
+  const https = require('node:https')
+  const { HttpsAgent } = require('..')
+  const thrown = []
+  for (const [mod, agents] of [[http, [new http.Agent(), new Agent()]], [https, [new https.Agent(), new HttpsAgent()]]]) {
+    for (const agent of agents) {
+      try {
+        mod.request({ host: '127.0.0.1', port: 1, agent, headers: { host: ['a', 'b'] } }).on('error', () => {})
+        thrown.push('nothing')
+      } catch (err) {
+        thrown.push(`${err.code}: ${err.message}`)
+      }
+      agent.destroy()
+    }
+  }
+  const expected = 'ERR_INVALID_ARG_TYPE: The "options.headers.host" property must be of type string. Received an instance of Array'
+  assert.deepStrictEqual(thrown, [expected, expected, expected, expected])
+})

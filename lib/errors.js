@@ -23,8 +23,9 @@ function describe (value) {
   return `Received type ${typeof value} (${shown})`
 }
 
+/** Node's ERR_INVALID_ARG_TYPE: a dotted name (`options.headers.host`) is a property, as Node words it. */
 const invalidArgType = (name, expected, value) => codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
-  `The "${name}" argument must be ${expected}. ${describe(value)}`)
+  `The "${name}" ${name.includes('.') ? 'property' : 'argument'} must be ${expected}. ${describe(value)}`)
 
 const outOfRange = (name, range, value) => codedError(RangeError, 'ERR_OUT_OF_RANGE',
   `The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`)
