@@ -10,7 +10,7 @@ const { normalize, limits, LIMITS, durationsInMs, CONNECT_OPTIONS, DEFAULT_FREE_
 const { PendingRequests } = require('./lib/requests')
 const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
-const { abortError, agentDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
+const { abortError, agentDestroyed, clientDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
 const { Exchanges, checkHeldLength } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
@@ -400,6 +400,13 @@ class Agent extends http.Agent {
   /** undici's `close()`: takes no new dispatches, lets those in flight finish, then destroys the agent. */
   close (callback) {
     checkCallback(callback)
+    if (this[kDispatcher].destroyed) {
+      // As undici's: nothing is left to close.
+      const err = clientDestroyed()
+      if (typeof callback !== 'function') return Promise.reject(err)
+      queueMicrotask(() => callback(err))
+      return
+    }
     const closed = this[kDispatcher].close().then(() => this.destroy())
     if (typeof callback !== 'function') return closed
     closed.then(() => callback(null), callback)

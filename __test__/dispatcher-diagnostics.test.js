@@ -74,7 +74,7 @@ test('create is published synchronously inside dispatch, and error carries the f
   const unsubscribe = subscribe(events)
   try {
     const failed = new Promise(resolve => {
-      agent.dispatch({ origin, path: '/', method: 'GET' }, { onError: resolve })
+      agent.dispatch({ origin, path: '/', method: 'GET' }, { onConnect () {}, onHeaders () {}, onData () {}, onComplete () {}, onError: resolve })
       assert.deepStrictEqual(events.map(([name]) => name), ['undici:request:create', 'undici:client:sendHeaders'])
     })
     const err = await failed

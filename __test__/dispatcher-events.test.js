@@ -9,28 +9,14 @@ const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
 const net = require('node:net')
-const dc = require('node:diagnostics_channel')
 const { once } = require('node:events')
 const undici = require('undici')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
-
-const ROUTES = ['exchange', 'hyper']
+const { ROUTES, along } = require('./helpers/routes')
 
 /** The next `event` of `agent`; an agent that never emits it fails the test within 10 s rather than hanging it. */
 const next = (agent, event) => once(agent, event, { signal: AbortSignal.timeout(10_000) })
-
-/** Runs `run()` with the agent's dispatched requests going `route`'s way. */
-async function along (route, run) {
-  if (route === 'exchange') return run()
-  const subscriber = () => {}
-  dc.subscribe('undici:client:beforeConnect', subscriber)
-  try {
-    return await run()
-  } finally {
-    dc.unsubscribe('undici:client:beforeConnect', subscriber)
-  }
-}
 
 /** What a listener heard: the event, the origin as text, whether targets[0] is the agent, and the error's kind. */
 function recorder (agent) {

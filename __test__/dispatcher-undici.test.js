@@ -323,6 +323,8 @@ test('abort from onConnect (v1) or onRequestStart (v2): onError once, nothing re
       agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
         onConnect: abort => abort(new Error('v1 abort')),
         onHeaders: () => resolve(new Error('answered')),
+        onData () {},
+        onComplete () {},
         onError: resolve
       })
     })

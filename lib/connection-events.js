@@ -8,16 +8,10 @@
 // a URL, the targets (here the agent alone: its pools and clients are the Rust pool's), and undici's
 // errors. Nothing is built while nobody listens.
 
-const { clientDestroyed, undiciError } = require('./errors')
+const { clientDestroyed, socketError, undiciError } = require('./errors')
 
 /** undici's `InformationalError`: a close that is no fault (an idle deadline, a `Connection: close`). */
 const informational = message => undiciError('UND_ERR_INFO', 'InformationalError', message)
-/** undici's `SocketError` (its socket's addresses and counts stay in Rust here). */
-function socketError (message) {
-  const err = undiciError('UND_ERR_SOCKET', 'SocketError', message)
-  err.socket = null
-  return err
-}
 
 /** Why connections close, as undici tells 'disconnect' listeners. */
 const Why = {

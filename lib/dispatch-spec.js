@@ -16,7 +16,9 @@ const { undiciError, undiciInvalidArg } = require('./errors')
 // crossing into Rust instead of one per chunk.
 const GATHER_LIMIT = 64 * 1024
 
-const text = value => (Buffer.isBuffer(value) ? value.toString('latin1') : value)
+/** A header value as undici takes it: a Buffer as latin1, null as empty (each of an array's too). */
+const text = value => (value === null ? '' : Buffer.isBuffer(value) ? value.toString('latin1') : value)
+const values = value => (Array.isArray(value) ? value.map(text) : text(value))
 
 /** `opts.headers` as undici takes them (an object, a flat [name, value, ...] array, pairs, an iterable). */
 function headerList (headers) {
@@ -25,19 +27,22 @@ function headerList (headers) {
   if (Array.isArray(headers) && headers.length > 0 && !Array.isArray(headers[0])) {
     if (headers.length % 2 !== 0) throw undiciInvalidArg('headers array must be even')
     const pairs = []
-    for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), Array.isArray(headers[i + 1]) ? headers[i + 1].map(text) : text(headers[i + 1])])
+    for (let i = 0; i < headers.length; i += 2) pairs.push([text(headers[i]), values(headers[i + 1])])
     return flatHeaders(pairs)
   }
-  if (Array.isArray(headers)) return flatHeaders(headers)
-  if (typeof headers[Symbol.iterator] === 'function') {
+  if (Array.isArray(headers) || typeof headers[Symbol.iterator] === 'function') {
     const pairs = Array.from(headers)
-    if (!pairs.every(pair => Array.isArray(pair) && pair.length === 2)) throw undiciInvalidArg('headers must be in key-value pair format')
-    return flatHeaders(pairs)
+    if (!Array.isArray(headers) && !pairs.every(pair => Array.isArray(pair) && pair.length === 2)) {
+      throw undiciInvalidArg('headers must be in key-value pair format')
+    }
+    return flatHeaders(pairs.map(pair => (Array.isArray(pair) && pair.length === 2 ? [pair[0], values(pair[1])] : pair)))
   }
+  const taken = {}
   for (const [name, value] of Object.entries(headers)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw undiciInvalidArg(`invalid ${name} header`)
+    taken[name] = values(value)
   }
-  return flatHeaders(headers)
+  return flatHeaders(taken)
 }
 
 // undici's checks on each header (lib/core/request.js `processHeader`), made before anything is sent: a
@@ -80,15 +85,18 @@ function checkHeaders (list) {
 /**
  * `headers` in the order undici's client writes them: `host` (the caller's value, else the URL's host)
  * and `connection` first, then the caller's others as given. Servers see the head undici would send.
+ * Unless the body is `streamed` (its declared length is the caller's), the caller's Content-Length goes:
+ * as undici, the length written is the body's own (none without a body, 0 for a POST, PUT or PATCH
+ * without one), so a GET that declares a body it has not is not left waiting for one.
  */
-function wireOrder (headers, href) {
+function wireOrder (headers, href, streamed) {
   // Host and Connection go in the first two places once found; the others follow as they come.
   const wire = ['host', undefined, 'connection', 'keep-alive']
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]
     if (name.length === 4 && wire[1] === undefined && name.toLowerCase() === 'host') wire[1] = headers[i + 1]
     else if (name.length === 10 && name.toLowerCase() === 'connection') wire[3] = headers[i + 1].toLowerCase()
-    else wire.push(name, headers[i + 1])
+    else if (streamed || name.length !== 14 || name.toLowerCase() !== 'content-length') wire.push(name, headers[i + 1])
   }
   if (wire[1] === undefined) {
     const from = href.indexOf('//') + 2
@@ -207,7 +215,16 @@ function requestBody (body, headers) {
     setDefault('content-length', String(body.size))
     return toBody(body.stream())
   }
+  // undici takes any iterable of chunks (an array of strings and Buffers, a generator) as a stream.
+  if (body !== null && typeof body === 'object' && !ArrayBuffer.isView(body) &&
+      typeof body[Symbol.iterator] === 'function' && typeof body[Symbol.asyncIterator] !== 'function') {
+    return { stream: chunksOf(body) }
+  }
   return toBody(body)
+}
+
+async function * chunksOf (iterable) {
+  yield * iterable
 }
 
 // undici's default for both headersTimeout and bodyTimeout (its Client's), which Node's fetch gets.
@@ -257,6 +274,12 @@ function requestSpec (opts, timeout) {
   const absolute = path.startsWith('http://') || path.startsWith('https://')
   if (!connect && !absolute && !path.startsWith('/')) {
     throw undiciInvalidArg('path must be an absolute URL or start with a slash')
+  }
+  // An absolute-form path goes to `origin` whatever host it names, as undici sends it: never dialled
+  // itself. To the same origin it is sent in origin form; a request target naming another host (a
+  // forward proxy's) is refused rather than sent elsewhere.
+  if (absolute && new URL(path).origin !== new URL(base).origin) {
+    throw undiciError('UND_ERR_NOT_SUPPORTED', 'NotSupportedError', 'an absolute-form path naming another origin than opts.origin is not supported')
   }
   const href = toHref(absolute ? path : connect ? base : base + path)
   const headers = headerList(opts.headers)

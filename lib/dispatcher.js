@@ -19,7 +19,7 @@ const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
 const { UndiciLimits, checkHeldLength } = require('./exchange')
 const { takeWhole } = require('./response')
-const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed } = require('./errors')
+const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -62,14 +62,30 @@ function headerObject (raw) {
 /**
  * A connection that ended under a request, told as undici tells it: Node's 'socket hang up' (no response)
  * and 'aborted' (within its body) are undici's `SocketError` 'other side closed' (fetch's `cause`), which
- * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it.
+ * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it. A response llhttp
+ * refused is undici's `HTTPParserError`, with llhttp's code and reason.
  */
 function asUndici (err) {
+  if (typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
+    const reason = err.message.startsWith(PARSE_ERROR) ? err.message.slice(PARSE_ERROR.length) : err.message
+    const parse = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${reason})`)
+    parse.code = err.code
+    return parse
+  }
   if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
-  const closed = undiciError('UND_ERR_SOCKET', 'SocketError', 'other side closed')
-  // undici's carries its socket's addresses and counts; the connection lives in Rust here.
-  closed.socket = null
-  return closed
+  return socketError('other side closed')
+}
+
+/** How Node's (and this package's) parse errors begin. */
+const PARSE_ERROR = 'Parse Error: '
+
+/** undici 6's checks of a v1 handler, which fail the dispatch through its `onError`. */
+function checkV1Handler (handler, upgrade) {
+  const needed = upgrade ? ['onConnect', 'onUpgrade'] : ['onConnect', 'onHeaders', 'onData', 'onComplete']
+  for (const name of needed) {
+    if (typeof handler[name] !== 'function') throw undiciInvalidArg(`invalid ${name} method`)
+  }
+  if (handler.onBodySent !== undefined && typeof handler.onBodySent !== 'function') throw undiciInvalidArg('invalid onBodySent method')
 }
 
 function checkHandler (handler) {
@@ -117,6 +133,33 @@ class Exchange {
     this.rawHeaders = null
     this.rawTrailers = null
     this.resumer = null
+    /** A body held whole, for `onBodySent` once it is sent; whether `onRequestSent` was called. */
+    this.heldBody = undefined
+    this.sentTold = false
+  }
+
+  /**
+   * The whole request is written: a v1 handler hears undici's `onBodySent` (of a body held whole; a
+   * streamed one's chunks are told as they go, see `told`) and `onRequestSent`, once, before its head.
+   */
+  requestSent () {
+    if (this.sentTold || this.done || this.v2) return
+    this.sentTold = true
+    try {
+      if (this.heldBody !== undefined && this.heldBody.length > 0) this.handler.onBodySent?.(this.heldBody)
+      this.handler.onRequestSent?.()
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** A streamed body as it is sent: each chunk told to a v1 handler's `onBodySent`, then `onRequestSent`. */
+  async * told (stream) {
+    for await (const chunk of stream) {
+      yield chunk
+      if (!this.done && !this.v2) this.handler.onBodySent?.(chunk)
+    }
+    this.requestSent()
   }
 
   /** Tells the handler the request is on its way; false when it aborted it at once. */
@@ -176,9 +219,17 @@ class Exchange {
    */
   answered (status, statusText, rawHeaders, body) {
     this.id = 0
+    // Sent by hyper, whose end of the request JS does not see: told now, before the head.
+    this.requestSent()
     const whole = body instanceof Readable ? null : body
     if (this.done) {
       if (whole === null) body.destroy()
+      return
+    }
+    if (status === 101) {
+      // A switch of protocols nobody asked for (upgrades go through `upgrade`): undici's 'bad upgrade'.
+      if (whole === null) body.destroy()
+      this.fail(socketError('bad upgrade'))
       return
     }
     if (whole === null) this.body = body
@@ -331,8 +382,10 @@ class Dispatcher {
       if (this.destroyed) throw clientDestroyed()
       if (this.closed) throw closedError()
       spec = requestSpec(opts, this.timeout)
-      if (spec.upgrade !== null && typeof handler[exchange.v2 ? 'onRequestUpgrade' : 'onUpgrade'] !== 'function') {
-        throw undiciInvalidArg(exchange.v2 ? 'invalid onRequestUpgrade method' : 'invalid onUpgrade method')
+      if (exchange.v2) {
+        if (spec.upgrade !== null && typeof handler.onRequestUpgrade !== 'function') throw undiciInvalidArg('invalid onRequestUpgrade method')
+      } else {
+        checkV1Handler(handler, spec.upgrade !== null)
       }
     } catch (err) {
       exchange.fail(err)
@@ -373,7 +426,10 @@ class Dispatcher {
       }
     }
     // Taken in undici's order only now: what diagnostics subscribers saw and added stays theirs.
-    spec.headers = wireOrder(spec.headers, spec.href)
+    spec.headers = wireOrder(spec.headers, spec.href, stream !== undefined)
+    exchange.heldBody = bytes
+    const { handler } = exchange
+    if (stream !== undefined && !exchange.v2 && (handler.onBodySent || handler.onRequestSent)) stream = exchange.told(stream)
     if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream)) return
     const native = this.native
     const sender = stream ? new BodySender() : undefined
@@ -408,7 +464,7 @@ class Dispatcher {
     }
     if (head === null) return false
     const limits = new UndiciLimits(spec.headersTimeout, spec.bodyTimeout,
-      (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders))
+      (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders), () => exchange.requestSent())
     exchange.local = exchanges.open(spec.href, target(), 0, spec.method, spec.headers, head, bytes, stream,
       spec.timeout, null, spec.idempotent,
       // After what the same batch of events still holds for the connection (an end, say): a handler that

@@ -47,6 +47,13 @@ function undiciError (code, name, message) {
 /** undici's `ClientDestroyedError`: what dispatches get once the agent is destroyed, and 'disconnect' then. */
 const clientDestroyed = () => undiciError('UND_ERR_DESTROYED', 'ClientDestroyedError', 'The client is destroyed')
 
+/** undici's `SocketError`; its `socket` (the addresses and counts of undici's socket) is null: the connection is Rust's. */
+function socketError (message) {
+  const err = undiciError('UND_ERR_SOCKET', 'SocketError', message)
+  err.socket = null
+  return err
+}
+
 /** undici's `InvalidArgumentError` (the dispatcher face's checks that undici itself makes). */
 const undiciInvalidArg = message => undiciError('UND_ERR_INVALID_ARG', 'InvalidArgumentError', message)
 
@@ -138,4 +145,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, abortError, systemError, fromNative }
+module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }

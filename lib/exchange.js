@@ -635,10 +635,12 @@ class ExchangeConnection {
  * them), and the 1xx heads before the answer, told to `informed(status, statusText, rawHeaders)`.
  */
 class UndiciLimits {
-  constructor (headersTimeout, bodyTimeout, informed) {
+  /** `onSent()`: the whole request went out. */
+  constructor (headersTimeout, bodyTimeout, informed, onSent) {
     this.headersTimeout = headersTimeout
     this.bodyTimeout = bodyTimeout
     this.informed = informed
+    this.onSent = onSent
     /** The running limit: a Node timer, or (`deadline` > 0) a deadline in `performance.now()` time, `length` ms from its start, for `exchange`. */
     this.timer = null
     this.deadline = 0
@@ -657,9 +659,21 @@ class UndiciLimits {
 
   /** The whole request went out: the head's limit starts (again, when it is sent again after the keep-alive race). */
   sent (exchange) {
+    this.onSent()
     if (this.inBody || this.headersTimeout <= 0) return
     this.stop()
     this.arm(exchange, this.headersTimeout)
+  }
+
+  /**
+   * The upload waits for the connection to take more (`on`), or goes on: while it waits the head's limit
+   * runs, as undici's does once its socket needs draining (a server that neither reads the body nor
+   * answers fails the request rather than hold it for ever).
+   */
+  stalled (exchange, on) {
+    if (this.inBody || this.headersTimeout <= 0) return
+    this.stop()
+    if (on) this.arm(exchange, this.headersTimeout)
   }
 
   /** The head arrived: the body's limit starts. */
@@ -925,7 +939,11 @@ class Exchange {
         if (bytes.length === 0) continue
         this.timer?.refresh()
         if (declared >= 0 && (left -= bytes.length) < 0) throw lengthMismatch()
-        if (!(declared >= 0 ? conn.write(bytes) : conn.writeChunk(bytes))) await conn.drained()
+        if (!(declared >= 0 ? conn.write(bytes) : conn.writeChunk(bytes))) {
+          this.limits?.stalled(this, true)
+          await conn.drained()
+          this.limits?.stalled(this, false)
+        }
       }
       if (left > 0) throw lengthMismatch()
       if (!this.over && this.conn === conn) {

@@ -563,9 +563,20 @@ impl RequestSpec {
             .uri(target)
             .body(body)
             .map_err(|e| Error::new(Kind::InvalidUrl, format!("Invalid URL: {e}")))?;
+        let empty = match req.body() {
+            RequestBody::Empty | RequestBody::Full(None) => true,
+            RequestBody::Full(Some(bytes)) => bytes.is_empty(),
+            RequestBody::Stream(_) => false,
+        };
         let headers = req.headers_mut();
         *headers = self.headers.clone();
         add_host_and_connection(headers, &self.uri, key, keep_alive)?;
+        // As the exchanges' heads say it (`exchange_head`): hyper writes no length for an empty body.
+        let framed = headers.contains_key(http::header::CONTENT_LENGTH)
+            || headers.contains_key(http::header::TRANSFER_ENCODING);
+        if empty && !framed && BODY_METHODS.contains(&self.method) {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         if let Some(auth) = proxy.and_then(|p| p.authorization.as_deref()) {
             let auth = HeaderValue::from_str(auth)
                 .map_err(|_| Error::new(Kind::InvalidChar, "Invalid proxy credentials"))?;

@@ -33,6 +33,8 @@ pub struct Wire {
     written: AtomicU64,
     /// A request body is still streaming from the caller (see [`Streaming`]).
     sending: AtomicBool,
+    /// The last write found the connection full (the peer reads no more for now).
+    blocked: AtomicBool,
     capturing: AtomicBool,
     head: Mutex<Vec<u8>>,
     /// Bytes kept of a response head at most: the parser's limit and its blank line.
@@ -46,6 +48,7 @@ impl Wire {
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
             sending: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             capturing: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
             capture_max,
@@ -74,15 +77,18 @@ impl Wire {
     }
 
     /// Resolves once no byte of `which` has moved for `limit`, counting from now at the earliest. A
-    /// request body still streaming counts as bytes being written: undici's `headersTimeout` runs from
-    /// the end of the request, however long its caller takes to produce it.
+    /// request body still streaming counts as bytes being written while the connection takes them:
+    /// undici's `headersTimeout` runs from the end of the request, however long its caller takes to
+    /// produce it, but does run out while its socket needs draining (a server that reads nothing more).
     pub async fn quiet_for(&self, limit: Duration, which: Moved) {
         let start = Instant::now();
         loop {
             let at = self.last_moved(which).max(start) + limit;
             let now = Instant::now();
             if now >= at {
-                if which != Moved::Written || !self.sending.load(Ordering::Relaxed) {
+                let streaming =
+                    self.sending.load(Ordering::Relaxed) && !self.blocked.load(Ordering::Relaxed);
+                if which != Moved::Written || !streaming {
                     return;
                 }
                 tokio::time::sleep_until(now + limit).await;
@@ -197,6 +203,9 @@ impl<T: AsyncWrite + Unpin> Wired<T> {
         if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
             self.wire.note(&self.wire.written);
         }
+        self.wire
+            .blocked
+            .store(result.is_pending(), Ordering::Relaxed);
     }
 }
 
@@ -284,6 +293,19 @@ mod tests {
         wire.quiet_for(Duration::from_millis(300), Moved::Written)
             .await;
         assert_eq!(start.elapsed(), Duration::from_millis(1300));
+    }
+
+    /// A streaming body whose writes the peer stopped taking does not hold off `Written` quiet.
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_streaming_body_goes_quiet() {
+        let wire = std::sync::Arc::new(Wire::new(16));
+        let start = Instant::now();
+        let _streaming = wire.streaming();
+        wire.note(&wire.written);
+        wire.blocked.store(true, Ordering::Relaxed);
+        wire.quiet_for(Duration::from_millis(300), Moved::Written)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
     }
 
     #[test]

@@ -1,0 +1,201 @@
+'use strict'
+// undici 6's rules for a dispatch, where its own test suite, run against the agent, found the agent
+// behaving otherwise: each case side by side with undici's Agent on the same server on 127.0.0.1, over
+// both ways the agent speaks a dispatched request (on the JS thread, and by hyper: taken while undici's
+// connect channels have a subscriber).
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const net = require('node:net')
+const { once } = require('node:events')
+const { Readable } = require('node:stream')
+const undici = require('undici')
+const { Agent } = require('..')
+const { listenCounting } = require('./helpers/faces')
+const { ROUTES, along } = require('./helpers/routes')
+
+/** Runs `check(agent, name)` for undici's Agent and ours; closes both after. */
+async function bothAgents (check) {
+  for (const agent of [new undici.Agent(), new Agent()]) {
+    try {
+      await check(agent, agent instanceof Agent ? 'ours' : 'undici')
+    } finally {
+      await agent.destroy()
+    }
+  }
+}
+
+/** What `undici.request` gives: the status and body text, or the error's name, code and message. */
+function outcome (promise) {
+  return promise.then(async res => `${res.statusCode} ${await res.body.text()}`, err => `${err.name} ${err.code} ${err.message}`)
+}
+
+/** A server on 127.0.0.1 that writes `text` to each connection and reads nothing; `close` ends them all. */
+async function rawAnswer (text) {
+  const sockets = new Set()
+  const server = net.createServer(socket => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.write(text)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const close = () => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise(resolve => server.close(resolve))
+  }
+  return { origin: `http://127.0.0.1:${server.address().port}`, close }
+}
+
+/** Echoes the request's head (without its Host line) and body. */
+function echoHead (req, res) {
+  let body = ''
+  req.on('data', chunk => { body += chunk })
+  req.on('end', () => res.end(JSON.stringify({ headers: req.rawHeaders.filter((_, i, all) => all[i - (i % 2)].toLowerCase() !== 'host'), body })))
+}
+
+for (const route of ROUTES) {
+  test(`[${route}] a path in absolute form naming another origin is never dialled: undici sends it to opts.origin, the agent refuses it (NotSupportedError); naming opts.origin it is sent there`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => res.end(req.url)))
+    const other = await listenCounting(http.createServer((req, res) => res.end('elsewhere')))
+    try {
+      await along(route, () => bothAgents(async (agent, name) => {
+        // undici's Dispatcher API over either agent (the agent's own `request()` is its Promise face).
+        const dispatched = opts => outcome(undici.Dispatcher.prototype.request.call(agent, opts))
+        const foreign = await dispatched({ origin: srv.url, path: `${other.url}/x`, method: 'GET' })
+        if (name === 'ours') assert.strictEqual(foreign, 'NotSupportedError UND_ERR_NOT_SUPPORTED an absolute-form path naming another origin than opts.origin is not supported')
+        else assert.strictEqual(foreign, `200 ${other.url}/x`)
+        assert.strictEqual(other.counts.opened, 0, name)
+        // Naming opts.origin: undici sends the absolute form, the agent the origin form, to the same server.
+        assert.strictEqual(await dispatched({ origin: srv.url, path: `${srv.url}/same?a=1`, method: 'GET' }), `200 ${name === 'ours' ? '' : srv.url}/same?a=1`)
+      }))
+    } finally {
+      await srv.close()
+      await other.close()
+    }
+  })
+
+  test(`[${route}] the caller's Content-Length goes where the body is held or absent: the length sent is the body's (none for a GET, 0 for a POST), so a GET declaring a body it has not is answered, as by undici`, async () => {
+    const srv = await listenCounting(http.createServer(echoHead))
+    try {
+      const seen = {}
+      await along(route, () => bothAgents(async (agent, name) => {
+        seen[name] = []
+        for (const [method, body] of [['GET', undefined], ['DELETE', undefined], ['POST', undefined], ['POST', 'abc']]) {
+          const res = await undici.request(`${srv.url}/`, { dispatcher: agent, method, body, headers: { 'content-length': '10', 'x-a': '1' }, headersTimeout: 5000 }).catch(err => err)
+          seen[name].push(res instanceof Error ? `${method} ${res.code}` : `${method} ${await res.body.text()}`)
+        }
+      }))
+      assert.deepStrictEqual(seen.ours, seen.undici)
+      assert.deepStrictEqual(seen.ours, [
+        'GET {"headers":["connection","keep-alive","x-a","1"],"body":""}',
+        'DELETE {"headers":["connection","keep-alive","x-a","1"],"body":""}',
+        'POST {"headers":["connection","keep-alive","x-a","1","content-length","0"],"body":""}',
+        'POST UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'
+      ])
+    } finally {
+      await srv.close()
+    }
+  })
+
+  test(`[${route}] an upload the server stops reading, with no answer, fails with HeadersTimeoutError once the connection has taken nothing for headersTimeout, as undici's (it hung)`, async () => {
+    const sockets = new Set()
+    const server = net.createServer(socket => { sockets.add(socket); socket.pause() })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const origin = `http://127.0.0.1:${server.address().port}`
+    try {
+      await along(route, () => bothAgents(async (agent, name) => {
+        // Far more than the kernel's buffers hold, produced as fast as it is taken.
+        const body = Readable.from((function * () { for (let i = 0; i < 4096; i++) yield Buffer.alloc(16384) })())
+        const result = await outcome(undici.request(origin, { dispatcher: agent, method: 'POST', body, headersTimeout: 200 }))
+        assert.strictEqual(result, 'HeadersTimeoutError UND_ERR_HEADERS_TIMEOUT Headers Timeout Error', name)
+      }))
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  })
+
+  test(`[${route}] a 101 nobody asked for is undici's SocketError 'bad upgrade' (it reached the handler as an answer, crashing undici's request()); a response llhttp refuses is undici's HTTPParserError`, async () => {
+    const upgrade = await rawAnswer('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example/1\r\nConnection: Upgrade\r\n\r\n')
+    const garbage = await rawAnswer('HTT/1.1 200 OK\r\n\r\n')
+    try {
+      await along(route, () => bothAgents(async (agent, name) => {
+        assert.strictEqual(await outcome(undici.request(upgrade.origin, { dispatcher: agent })), 'SocketError UND_ERR_SOCKET bad upgrade', name)
+        const err = await undici.request(garbage.origin, { dispatcher: agent }).then(() => null, err => err)
+        assert.ok(err instanceof undici.errors.HTTPParserError, name)
+        assert.deepStrictEqual([err.name, err.code], ['HTTPParserError', 'HPE_INVALID_CONSTANT'], name)
+        assert.match(err.message, /^Response does not match the HTTP\/1\.1 protocol \(Expected HTTP\//, name)
+      }))
+    } finally {
+      await upgrade.close()
+      await garbage.close()
+    }
+  })
+
+  test(`[${route}] bodies undici takes: any iterable of chunks (an array, a generator), sent chunked; null header values as empty`, async () => {
+    const srv = await listenCounting(http.createServer(echoHead))
+    try {
+      const seen = {}
+      await along(route, () => bothAgents(async (agent, name) => {
+        seen[name] = []
+        for (const body of [['hel', Buffer.from('lo')], { * [Symbol.iterator] () { yield 'a'; yield 'b' } }]) {
+          seen[name].push(await outcome(undici.request(`${srv.url}/`, { dispatcher: agent, method: 'POST', body, headers: { 'x-n': null, 'x-l': [null, 'v'] } })))
+        }
+      }))
+      assert.deepStrictEqual(seen.ours, seen.undici)
+      assert.deepStrictEqual(seen.ours.map(text => JSON.parse(text.slice(4))), [
+        { headers: ['connection', 'keep-alive', 'x-n', '', 'x-l', '', 'x-l', 'v', 'transfer-encoding', 'chunked'], body: 'hello' },
+        { headers: ['connection', 'keep-alive', 'x-n', '', 'x-l', '', 'x-l', 'v', 'transfer-encoding', 'chunked'], body: 'ab' }
+      ])
+    } finally {
+      await srv.close()
+    }
+  })
+
+  test(`[${route}] a v1 handler: onBodySent for each chunk sent and onRequestSent once, before onHeaders; one without onConnect (or onHeaders, onData, onComplete) fails through onError, as undici checks it`, async () => {
+    const srv = await listenCounting(http.createServer(echoHead))
+    try {
+      const logs = {}
+      await along(route, () => bothAgents(async (agent, name) => {
+        const log = logs[name] = []
+        await new Promise(resolve => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+          onHeaders () {}, onData () {}, onComplete: resolve, onError (err) { log.push(`${err.code} ${err.message}`); resolve() }
+        }))
+        for (const body of ['held', Readable.from(['s1', 's2'])]) {
+          await new Promise(resolve => agent.dispatch({ origin: srv.url, path: '/', method: 'POST', body }, {
+            onConnect () {},
+            onBodySent (chunk) { log.push(`bodySent ${chunk}`) },
+            onRequestSent () { log.push('requestSent') },
+            onHeaders (status) { log.push(`headers ${status}`) },
+            onData () {},
+            onComplete () { log.push('complete'); resolve() },
+            onError (err) { log.push(err.message); resolve() }
+          }))
+        }
+      }))
+      assert.deepStrictEqual(logs.ours, logs.undici)
+      assert.deepStrictEqual(logs.ours, ['UND_ERR_INVALID_ARG invalid onConnect method',
+        'bodySent held', 'requestSent', 'headers 200', 'complete',
+        'bodySent s1', 'bodySent s2', 'requestSent', 'headers 200', 'complete'])
+    } finally {
+      await srv.close()
+    }
+  })
+}
+
+test('close() after destroy() fails with ClientDestroyedError, as undici\'s: rejected, or given to its callback', async () => {
+  const seen = {}
+  for (const agent of [new undici.Agent(), new Agent()]) {
+    await agent.destroy()
+    const name = agent instanceof Agent ? 'ours' : 'undici'
+    seen[name] = [
+      await agent.close().then(() => 'resolved', err => `${err.name} ${err.code}`),
+      await new Promise(resolve => agent.close(err => resolve(`callback ${err?.code}`)))
+    ]
+  }
+  assert.deepStrictEqual(seen.ours, seen.undici)
+  assert.deepStrictEqual(seen.ours, ['ClientDestroyedError UND_ERR_DESTROYED', 'callback UND_ERR_DESTROYED'])
+})
