@@ -15,6 +15,7 @@ const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = re
 const { Exchanges, checkHeldLength } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { ConnectionEvents } = require('./lib/connection-events')
+const { setImmediate } = require('./lib/timers')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
 const { install: installAgent } = require('./lib/install')
@@ -431,8 +432,8 @@ class Agent extends http.Agent {
     const made = this[kMade]
     this[kMade] = undefined
     made?.destroy()
-    // Once the connections Rust holds have told their 'disconnect', when anyone listens.
-    const ended = this[kRequests].connects.allEnded()
+    // Once every connection closed has told its 'disconnect' (those Rust holds report their end first).
+    const ended = this[kRequests].connects.allEnded().then(() => new Promise(resolve => setImmediate(resolve)))
     if (typeof callback !== 'function') return ended
     ended.then(() => callback(null))
   }

@@ -230,3 +230,35 @@ test('a listener that throws: its error is uncaught, as from undici\'s, and the 
     await srv.close()
   }
 })
+
+for (const route of ROUTES) {
+  test(`[${route}] 'disconnect' of a connection its response ends comes after the handler had the whole response, as undici's`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => {
+      res.setHeader('connection', 'close')
+      res.end('ok')
+    }))
+    try {
+      const orders = {}
+      for (const agent of [new Agent(), new undici.Agent()]) {
+        const order = orders[nameOf(agent)] = []
+        agent.on('disconnect', () => order.push('disconnect'))
+        await along(route, async () => {
+          const disconnected = next(agent, 'disconnect')
+          await new Promise((resolve, reject) => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+            onConnect () {},
+            onHeaders () { order.push('headers') },
+            onData () {},
+            onComplete () { order.push('complete'); resolve() },
+            onError: reject
+          }))
+          await disconnected
+        })
+        await agent.close()
+      }
+      assert.deepStrictEqual(orders.ours, orders.undici)
+      assert.deepStrictEqual(orders.ours, ['headers', 'complete', 'disconnect'])
+    } finally {
+      await srv.close()
+    }
+  })
+}

@@ -530,17 +530,20 @@ test('close() lets requests in flight finish, then refuses new ones; destroy(err
     await reachedOther
     const destroyed = other.destroy(new Error('shut down'))
     assert.ok(destroyed instanceof Promise)
+    // Failed at once; destroy() resolves once its connections have closed (a turn later, as undici's).
+    const doomedFailed = assert.rejects(doomed, { message: 'shut down' })
     await destroyed
-    await assert.rejects(doomed, { message: 'shut down' })
+    await doomedFailed
     await new Promise(resolve => other.destroy(resolve))
 
     const third = new Agent()
     const reachedThird = new Promise(resolve => arrived.push(resolve))
     const gone = undici.request(srv.url, { dispatcher: third })
     await reachedThird
-    await third.destroy()
     const destroyedError = { name: 'ClientDestroyedError', code: 'UND_ERR_DESTROYED', message: 'The client is destroyed' }
-    await assert.rejects(gone, destroyedError)
+    const goneFailed = assert.rejects(gone, destroyedError)
+    await third.destroy()
+    await goneFailed
     await assert.rejects(undici.request(srv.url, { dispatcher: third }), destroyedError)
   })
 })

@@ -9,6 +9,7 @@
 // errors. Nothing is built while nobody listens.
 
 const { clientDestroyed, socketError, undiciError } = require('./errors')
+const { setImmediate } = require('./timers')
 
 /** undici's `InformationalError`: a close that is no fault (an idle deadline, a `Connection: close`). */
 const informational = message => undiciError('UND_ERR_INFO', 'InformationalError', message)
@@ -41,10 +42,14 @@ class ConnectionEvents {
 
   /**
    * Connection to the origin of `href` closed; `why()` makes its error, only if someone listens. Once the
-   * agent is destroyed, whatever closed it, undici's reason is the destruction.
+   * agent is destroyed, whatever closed it, undici's reason is the destruction. Told on the event loop's
+   * next check phase, as undici tells it from its socket's 'close': after the response that ended the
+   * connection has reached its caller (`destroy()` resolves after it, see `index.js`).
    */
   disconnected (href, why) {
-    if (this.agent.listenerCount('disconnect') > 0) this.emit('disconnect', href, this.agent.destroyed ? Why.destroyed() : why())
+    if (this.agent.listenerCount('disconnect') === 0) return
+    const err = this.agent.destroyed ? Why.destroyed() : why()
+    setImmediate(() => this.emit('disconnect', href, err))
   }
 
   /** Opening a connection to the origin of `href` failed with `err`. */
