@@ -186,6 +186,23 @@ for (const route of ROUTES) {
   })
 }
 
+for (const route of ROUTES) {
+  test(`[${route}] a request body destroyed before its end (no error of its own) fails the request with undici's RequestAbortedError`, async () => {
+    const srv = await listenCounting(http.createServer(echoHead))
+    try {
+      await along(route, () => bothAgents(async (agent, name) => {
+        const body = new Readable({ read () {} })
+        body.push('a')
+        // Once the request is on its way: its first chunk has been taken.
+        body.once('data', () => setImmediate(() => body.destroy()))
+        assert.strictEqual(await outcome(undici.request(srv.url, { dispatcher: agent, method: 'POST', body })), 'AbortError UND_ERR_ABORTED Request aborted', name)
+      }))
+    } finally {
+      await srv.close()
+    }
+  })
+}
+
 test('close() after destroy() fails with ClientDestroyedError, as undici\'s: rejected, or given to its callback', async () => {
   const seen = {}
   for (const agent of [new undici.Agent(), new Agent()]) {

@@ -63,7 +63,8 @@ function headerObject (raw) {
  * A connection that ended under a request, told as undici tells it: Node's 'socket hang up' (no response)
  * and 'aborted' (within its body) are undici's `SocketError` 'other side closed' (fetch's `cause`), which
  * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it. A response llhttp
- * refused is undici's `HTTPParserError`, with llhttp's code and reason.
+ * refused is undici's `HTTPParserError`, with llhttp's code and reason; a request body destroyed before
+ * its end, undici's `RequestAbortedError`.
  */
 function asUndici (err) {
   if (typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
@@ -72,6 +73,8 @@ function asUndici (err) {
     parse.code = err.code
     return parse
   }
+  // The request's body stream was destroyed before its end (without an error of its own).
+  if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return requestAborted()
   if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
   return socketError('other side closed')
 }
