@@ -1200,6 +1200,21 @@ async fn finish(
         }
     };
     let reused = lease.reused();
+    if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+        // A switch nobody asked for (upgrades go through the socket face): what follows on the connection
+        // is no HTTP, so it closes, and the answer has no body to wait for (whether the server's close or
+        // this answer came first).
+        drop(lease);
+        return Ok(ResponseParts {
+            status: 101,
+            status_text: head.status_text,
+            headers: head.headers,
+            reused,
+            body: Bytes::new(),
+            trailers: None,
+            rest: None,
+        });
+    }
     let known_small = incoming
         .size_hint()
         .exact()
