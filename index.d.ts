@@ -302,7 +302,7 @@ declare class Agent extends http.Agent {
   destroy(err?: Error | null): Promise<void>
   destroy(callback: (err: Error | null) => void): void
   destroy(err: Error | null, callback: (err: Error | null) => void): void
-  /** undici's: `close()` or `destroy()` was called. */
+  /** undici's: `close()` was called (`destroy()` alone leaves it false, as undici's). */
   readonly closed: boolean
   /** undici's: `destroy()` was called (`close()` calls it once the requests in flight are done). */
   readonly destroyed: boolean

@@ -388,7 +388,7 @@ class Agent extends http.Agent {
     return compose(this, interceptors)
   }
 
-  /** undici's `closed`: `close()` or `destroy()` was called. */
+  /** undici's `closed`: `close()` was called (`destroy()` alone leaves it false, as undici's). */
   get closed () {
     return this[kDispatcher].closed
   }

@@ -1,6 +1,7 @@
 'use strict'
-// undici's dispatcher events for the connections the agent speaks HTTP over on the JS thread (the Promise
-// and dispatcher faces' exchanges, lib/exchange.js): 'connect' (origin, targets) once a connection is open
+// undici's dispatcher events for the connections the Promise and dispatcher faces open, whether spoken on
+// the JS thread (lib/exchange.js) or by hyper (lib/diagnostics.js ConnectEvents, from the connects and
+// ends Rust reports): 'connect' (origin, targets) once a connection is open
 // (TLS included) and before its first request is written, 'disconnect' (origin, targets, err) once it is
 // closed, with why, and 'connectionError' (origin, targets, err) when opening one failed, after the
 // requests it was for have failed. Code written for undici's Agent waits for them (`agent.once('connect',
@@ -41,14 +42,15 @@ class ConnectionEvents {
   }
 
   /**
-   * Connection to the origin of `href` closed; `why()` makes its error, only if someone listens. Once the
-   * agent is destroyed, whatever closed it, undici's reason is the destruction. Told on the event loop's
-   * next check phase, as undici tells it from its socket's 'close': after the response that ended the
-   * connection has reached its caller (`destroy()` resolves after it, see `index.js`).
+   * Connection to the origin of `href` closed; `why` is its error, a `Why` that makes one (only if someone
+   * listens), or null for a close nothing explains. Once the agent is destroyed, whatever closed it,
+   * undici's reason is the destruction. Told on the event loop's next check phase, as undici tells it
+   * from its socket's 'close': after the response that ended the connection has reached its caller
+   * (`destroy()` resolves after it, see `index.js`).
    */
   disconnected (href, why) {
     if (this.agent.listenerCount('disconnect') === 0) return
-    const err = this.agent.destroyed ? Why.destroyed() : why()
+    const err = this.agent.destroyed ? Why.destroyed() : typeof why === 'function' ? why() : why ?? Why.closed()
     setImmediate(() => this.emit('disconnect', href, err))
   }
 

@@ -616,9 +616,8 @@ class ExchangeConnection {
   /** Tells the agent's listeners it closed: one that was open, or one whose connect failed. */
   told () {
     const events = this.exchanges.events
-    const why = this.why
-    if (this.carrier !== null) events.disconnected(this.href, typeof why === 'function' ? why : () => why ?? Why.closed())
-    else if (why instanceof Error) events.failed(this.href, why)
+    if (this.carrier !== null) events.disconnected(this.href, this.why)
+    else if (this.why instanceof Error) events.failed(this.href, this.why)
   }
 
   /** The agent is destroyed (lib/sockets.js `destroyAll`): its exchange fails, not replayed. */
