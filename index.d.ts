@@ -58,7 +58,29 @@ interface AgentOptions extends ConnectOptions {
    * included; the pool still counts and caps it.
    */
   createConnection?: (options: Record<string, unknown>, callback: (err: Error | null, socket?: import('node:stream').Duplex) => void) => import('node:stream').Duplex | undefined | void
+  /**
+   * undici's Agent option: connect and TLS options (`lookup`, `ca`, `rejectUnauthorized`, ...; `timeout` is
+   * `connectTimeout`, 0 for none), which win over the same options given beside them; or undici's connector
+   * (`undici.buildConnector(...)`), which makes every connection as `createConnection` does.
+   */
+  connect?: ConnectOptions & { timeout?: number, keepAliveInitialDelay?: number, keepAlive?: boolean } | UndiciConnector
+  /** undici's Agent option: connections per origin, as `maxSockets` (which wins where both are given); 0 or null: no cap. */
+  connections?: number | null
+  /** undici's Agent option: the dispatcher face's limit (ms) on waiting for a response head, where a dispatch gives none. Default 300000; 0: none. */
+  headersTimeout?: number
+  /** undici's Agent option: the dispatcher face's limit (ms) between response body bytes, where a dispatch gives none. Default 300000; 0: none. */
+  bodyTimeout?: number
+  /** undici's Agent option: the most bytes of a response body the dispatcher face hands on; a longer one fails with `UND_ERR_RES_EXCEEDED_MAX_SIZE`. Default -1: no limit. */
+  maxResponseSize?: number
+  /** undici's Agent option: `agentKeepAliveTimeoutBuffer` (which wins where both are given). */
+  keepAliveTimeoutThreshold?: number
 }
+
+/** undici's connector: makes a connection (TLS included for `https:`) and gives it to `callback` once connected. */
+type UndiciConnector = (
+  options: { host: string, hostname: string, protocol: string, port: string, servername: string | null, localAddress: string | null, httpSocket?: undefined },
+  callback: (err: Error | null, socket?: import('node:stream').Duplex) => void
+) => unknown
 
 /** Node's `lookup` signature (`dns.lookup`): called with `all: true`; either answer shape is taken. */
 type LookupFunction = (

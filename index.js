@@ -18,6 +18,7 @@ const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
+const { fromUndici, dispatchDefaults } = require('./lib/undici-options')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
 
@@ -101,7 +102,8 @@ function liveLimits (agent, shared) {
 
 /** A constructor's options checked (`normalized`), durations in ms (`options`), and what Node's Agent is given (`base`). */
 function prepare (options) {
-  const normalized = normalize(options)
+  options = fromUndici(options)
+  const normalized = { ...normalize(options), dispatch: dispatchDefaults(options) }
   if (options) options = durationsInMs(options)
   return { options, normalized, base: baseOptions(options, normalized) }
 }
@@ -142,7 +144,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kBook] = book
   listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests], connectionEvents)
-  agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], normalized.timeout,
+  agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], { timeout: normalized.timeout, ...normalized.dispatch },
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)), redirectLimit(options?.maxRedirections))
 }
 

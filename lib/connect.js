@@ -435,7 +435,7 @@ class Connections {
    * Rust is answered once it is connected; then its bytes flow through `streamData`/`streamEnd`/
    * `streamError` under `ticket`, and Rust's writes come back as asks.
    */
-  createConnection (fn, { ticket, host, port, profile }) {
+  createConnection (fn, { ticket, host, port, profile, secure }) {
     const native = this.native
     let settled = false
     let opened = false
@@ -471,7 +471,8 @@ class Connections {
       }
     }
     const own = this.createOptions.get(profile) ?? this.retiredCreateOptions.get(profile) ?? this.agentOptions
-    const options = { ...own, host, port, encoding: null }
+    // `protocol` as Node's request options carry it: the origin's scheme (an undici connector needs it).
+    const options = { ...own, host, port, protocol: secure ? 'https:' : 'http:', encoding: null }
     // As Node's agent gives it: net.connect dials a Unix socket by `path`.
     if (options.socketPath) options.path = options.socketPath
     if (net.isIP(host) === 0) options.servername ??= host

@@ -227,13 +227,10 @@ async function * chunksOf (iterable) {
   yield * iterable
 }
 
-// undici's default for both headersTimeout and bodyTimeout (its Client's), which Node's fetch gets.
-const UNDICI_TIMEOUT = 300e3
-
-/** undici's `headersTimeout` or `bodyTimeout` in ms (0: none), its default when not given. */
-function limitOf (opts, name) {
+/** undici's `headersTimeout` or `bodyTimeout` in ms (0: none), the agent's (`fallback`) when not given. */
+function limitOf (opts, name, fallback) {
   const value = opts[name]
-  if (value === undefined || value === null) return UNDICI_TIMEOUT
+  if (value === undefined || value === null) return fallback
   if (!Number.isFinite(value) || value < 0) throw undiciInvalidArg(`invalid ${name}`)
   return value
 }
@@ -250,9 +247,10 @@ function withQuery (path, query) {
 
 /**
  * What `dispatch(opts)` asks for, checked and in the shapes the native request and the socket face take.
- * `timeout` is the agent's inactivity limit, which holds beside undici's two.
+ * `defaults` are the agent's: `timeout`, its inactivity limit, which holds beside undici's two, and
+ * undici's `headersTimeout` and `bodyTimeout` for a dispatch that gives none (lib/undici-options.js).
  */
-function requestSpec (opts, timeout) {
+function requestSpec (opts, defaults) {
   if (opts === null || typeof opts !== 'object') throw undiciInvalidArg('opts must be an object.')
   const { origin, method = 'GET', upgrade } = opts
   if (typeof opts.path !== 'string') throw undiciInvalidArg('path must be a string')
@@ -304,9 +302,9 @@ function requestSpec (opts, timeout) {
     headers,
     body,
     upgrade: connect ? 'CONNECT' : upgrade || null,
-    timeout,
-    headersTimeout: limitOf(opts, 'headersTimeout'),
-    bodyTimeout: limitOf(opts, 'bodyTimeout'),
+    timeout: defaults.timeout,
+    headersTimeout: limitOf(opts, 'headersTimeout', defaults.headersTimeout),
+    bodyTimeout: limitOf(opts, 'bodyTimeout', defaults.bodyTimeout),
     // undici's meaning: whether the request may be sent twice (a GET may say no, a POST yes); absent,
     // the method decides (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or an idempotency key header).
     idempotent: idempotent ?? undefined

@@ -139,6 +139,9 @@ class Exchange {
     /** A body held whole, for `onBodySent` once it is sent; whether `onRequestSent` was called. */
     this.heldBody = undefined
     this.sentTold = false
+    /** Response body bytes handed on, against the agent's `maxResponseSize` (-1: no limit); Infinity once past it. */
+    this.bytesRead = 0
+    this.maxResponseSize = dispatcher.defaults.maxResponseSize
   }
 
   /**
@@ -280,6 +283,7 @@ class Exchange {
 
   data (chunk) {
     if (this.done) return
+    if (this.maxResponseSize > -1 && this.exceeds(chunk)) return
     try {
       if (this.v2) this.handler.onResponseData?.(this, chunk)
       else if (this.handler.onData?.(chunk) === false) this.pause()
@@ -288,8 +292,24 @@ class Exchange {
     }
   }
 
+  /**
+   * Whether `chunk` takes the body past the agent's `maxResponseSize`. As undici, that chunk and the rest
+   * are not handed on, the connection under the body closes, and the handler hears undici's
+   * `ResponseExceededMaxSizeError` on the next tick, as from undici's socket: fetch listens for its
+   * request's end only once the head it was given has been taken in.
+   */
+  exceeds (chunk) {
+    if (this.bytesRead === Infinity) return true
+    this.bytesRead += chunk.length
+    if (this.bytesRead <= this.maxResponseSize) return false
+    this.bytesRead = Infinity
+    this.body?.pause()
+    process.nextTick(() => this.fail(undiciError('UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ResponseExceededMaxSizeError', 'Response content exceeded max size')))
+    return true
+  }
+
   complete (rawTrailers) {
-    if (this.done) return
+    if (this.done || this.bytesRead === Infinity) return
     this.finish()
     const raw = latin1(rawTrailers)
     this.rawTrailers = raw
@@ -342,17 +362,18 @@ class Exchange {
 
 class Dispatcher {
   /**
-   * `requests` are the agent's PendingRequests and `exchanges` its Exchanges (the Promise face's), `timeout`
-   * its inactivity limit,
+   * `requests` are the agent's PendingRequests and `exchanges` its Exchanges (the Promise face's),
+   * `defaults` what holds where a dispatch does not say (`timeout`, the agent's inactivity limit, undici's
+   * `headersTimeout` and `bodyTimeout`) and its `maxResponseSize`,
    * `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme) whose socket face
    * serves upgrades, `maxRedirections` the redirects followed where a request does not say (undici 6's
    * Agent option; lib/redirect.js).
    */
-  constructor (native, requests, exchanges, timeout, socketAgent, maxRedirections) {
+  constructor (native, requests, exchanges, defaults, socketAgent, maxRedirections) {
     this.native = native
     this.requests = requests
     this.exchanges = exchanges
-    this.timeout = timeout
+    this.defaults = defaults
     this.socketAgent = socketAgent
     this.maxRedirections = maxRedirections
     this.live = new Set()
@@ -384,7 +405,7 @@ class Dispatcher {
     try {
       if (this.destroyed) throw clientDestroyed()
       if (this.closed) throw closedError()
-      spec = requestSpec(opts, this.timeout)
+      spec = requestSpec(opts, this.defaults)
       if (exchange.v2) {
         if (spec.upgrade !== null && typeof handler.onRequestUpgrade !== 'function') throw undiciInvalidArg('invalid onRequestUpgrade method')
       } else {

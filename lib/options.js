@@ -429,11 +429,11 @@ function normalize (options) {
     timeout,
     freeSocketTimeout: idleDeadline,
     socketActiveTTL: duration(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
-    connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000 }),
+    connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000, allowInfinity: true }),
     queueTimeout: number(options, 'queueTimeout', { min: 1, fallback: undefined }),
     maxQueueSize: number(options, 'maxQueueSize', { min: 0, integer: true, fallback: undefined }),
     connect: connectOptions(options)
   }
 }
 
-module.exports = { normalize, limits, LIMITS, durationsInMs, connectOptions, verifiesByDefault, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }
+module.exports = { number, normalize, limits, LIMITS, durationsInMs, connectOptions, verifiesByDefault, CONNECT_OPTIONS, DEFAULT_FREE_SOCKET_TIMEOUT }

@@ -2,6 +2,7 @@
 // CommonJS with esModuleInterop (tsconfig.json); esm.mts and cjs.cts are the nodenext consumers.
 import * as http from 'node:http'
 import * as https from 'node:https'
+import * as net from 'node:net'
 import { Agent, HttpsAgent, install, type AgentOptions, type HttpOptions, type Response, type AgentStatus, type DispatchInterceptor } from '../..'
 import DefaultAgent from '../..'
 import * as ka from '../..'
@@ -31,6 +32,16 @@ const created: number = agent.createSocketCount + agent.requestCount
 agent.requestCount = 0
 agent.agentKeepAliveTimeoutBuffer = 2000
 const secure = new HttpsAgent({ ca: 'pem' })
+// undici's Agent options, as code moving from `new undici.Agent(...)` writes them.
+const asUndici: AgentOptions = {
+  connect: { timeout: 5000, rejectUnauthorized: true, lookup: (host, opts, callback) => callback(null, '127.0.0.1', 4) },
+  connections: 16,
+  headersTimeout: 10_000,
+  bodyTimeout: 10_000,
+  maxResponseSize: 1 << 20,
+  keepAliveTimeoutThreshold: 1000
+}
+const withConnector = new Agent({ connect: (opts, callback) => callback(null, net.connect({ host: opts.hostname, port: Number(opts.port) })) })
 const other: Agent = new DefaultAgent()
 const viaNamespace: Agent = new ka.HttpAgent()
 const viaAssignment: Agent = new Assigned()
@@ -86,5 +97,5 @@ async function dispatcherFace (): Promise<boolean> {
 
 const status: AgentStatus = agent.getCurrentStatus()
 const queued: number = agent.stats['http://127.0.0.1:80']?.queued ?? status.requestCount
-void [changed, created, asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, dispatcherFace, queued]
+void [changed, created, asUndici, withConnector, asHttpAgent, asHttpsAgent, other, viaNamespace, viaAssignment, promiseFace, dispatcherFace, queued]
 agent.destroy()

@@ -43,6 +43,8 @@ pub struct JsAsk {
     pub port: u32,
     /// The JS profile whose options `createConnection` gets.
     pub profile: u32,
+    /// Whether the connection `createConnection` makes is for an https origin (its `protocol`).
+    pub secure: bool,
     pub family: u32,
     pub hints: i32,
     /// The peer's certificate chain in DER, leaf first (checkServerIdentity); bytes to write (write).
@@ -68,6 +70,7 @@ impl JsAsk {
             host: host.to_string(),
             port: 0,
             profile: 0,
+            secure: false,
             family: 0,
             hints: 0,
             certs: Vec::new(),
@@ -319,6 +322,7 @@ impl Hooks for Arc<JsHooks> {
         &self,
         func: u32,
         profile: u32,
+        secure: bool,
         host: &str,
         port: u16,
     ) -> Answer<Box<dyn CallerStream>> {
@@ -336,6 +340,7 @@ impl Hooks for Arc<JsHooks> {
         let mut ask = JsAsk::new(CREATE_CONNECTION, func, host);
         ask.port = port.into();
         ask.profile = profile;
+        ask.secure = secure;
         let reply = self.ask_as(id, ask);
         Box::pin(async move {
             // On failure the stream is dropped, which forgets it and tells JS to destroy the socket.

@@ -155,7 +155,13 @@ impl Connector {
         let options = &profile.options;
         if let (Some(create), Some(hooks)) = (options.create_connection, &self.hooks) {
             let stream = hooks
-                .create_connection(create, options.js_profile, &route.host, route.port)
+                .create_connection(
+                    create,
+                    options.js_profile,
+                    route.secure,
+                    &route.host,
+                    route.port,
+                )
                 .await?;
             return Ok(Transport::Plain(Stream::Caller(stream)));
         }

@@ -36,12 +36,13 @@ pub trait Hooks: Send + Sync + 'static {
     /// Calls `checkServerIdentity(host, certificate)`; an Error it returns fails the connection.
     fn check_server_identity(&self, check: u32, host: &str, chain: Vec<Vec<u8>>) -> Answer<()>;
 
-    /// Calls the caller's `createConnection(options)` with the options of JS profile `profile`; the
-    /// socket it makes carries the bytes.
+    /// Calls the caller's `createConnection(options)` with the options of JS profile `profile` (and the
+    /// origin's `protocol`: https when `secure`); the socket it makes carries the bytes.
     fn create_connection(
         &self,
         create: u32,
         profile: u32,
+        secure: bool,
         host: &str,
         port: u16,
     ) -> Answer<Box<dyn CallerStream>>;

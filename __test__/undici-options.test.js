@@ -1,0 +1,266 @@
+'use strict'
+// undici's Agent options given to this agent, as code moving from `new undici.Agent({ ... })` gives
+// them: each one holds as on undici's Agent (side by side with it where both can run), on every face
+// it concerns, or is refused at construction; none is ignored. Every server is on 127.0.0.1.
+
+const { test } = require('node:test')
+const assert = require('node:assert')
+const http = require('node:http')
+const https = require('node:https')
+const net = require('node:net')
+const { once } = require('node:events')
+const undici = require('undici')
+const { Agent, HttpsAgent } = require('..')
+const { selfSigned } = require('../examples/certs')
+const { listenCounting, get } = require('./helpers/faces')
+const { ROUTES, along } = require('./helpers/routes')
+
+const cert = selfSigned()
+
+/** What fetch gives: the body text, or its failure's cause as `name code message`. */
+function fetched (url, dispatcher) {
+  return fetch(url, { dispatcher }).then(res => res.text()).catch(err => `${err.cause?.name} ${err.cause?.code} ${err.cause?.message}`)
+}
+
+/** What `undici.request` gives: the status and body text, or the error's name, code and message. */
+function requested (url, dispatcher, options) {
+  return undici.request(url, { dispatcher, ...options })
+    .then(async res => `${res.statusCode} ${await res.body.text()}`)
+    .catch(err => `${err.name} ${err.code} ${err.message}`)
+}
+
+/** Runs `check(agent, name)` with undici's Agent and ours, both made with `options`; destroys both after. */
+async function bothAgents (options, check, Ours = Agent) {
+  for (const [name, agent] of [['undici', new undici.Agent(options)], ['ours', new Ours(options)]]) {
+    try {
+      await check(agent, name)
+    } finally {
+      await agent.destroy()
+    }
+  }
+}
+
+test('connect.lookup is asked for every connection, on each face; its error fails the request and nothing is dialled', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('reached')))
+  try {
+    const asked = []
+    const guard = (host, options, callback) => {
+      asked.push(host)
+      callback(Object.assign(new Error(`${host} is not allowed`), { code: 'EBLOCKED' }))
+    }
+    const url = `http://localhost:${srv.port}/`
+    await bothAgents({ connect: { lookup: guard } }, async (agent, name) => {
+      asked.length = 0
+      assert.strictEqual(await fetched(url, agent), 'Error EBLOCKED localhost is not allowed', name)
+      assert.deepStrictEqual(asked, ['localhost'], name)
+    })
+    const agent = new Agent({ connect: { lookup: guard } })
+    try {
+      await assert.rejects(agent.request(url), { code: 'EBLOCKED', message: 'localhost is not allowed' })
+      await assert.rejects(get(url, agent), { code: 'EBLOCKED', message: 'localhost is not allowed' })
+      assert.deepStrictEqual(asked, ['localhost', 'localhost', 'localhost'])
+    } finally {
+      agent.destroy()
+    }
+    assert.strictEqual(srv.counts.opened, 0)
+
+    // A lookup that lets the host through is dialled where it says.
+    const allow = new Agent({ connect: { lookup: (host, options, callback) => callback(null, [{ address: '127.0.0.1', family: 4 }]) } })
+    try {
+      assert.strictEqual(await fetched(url, allow), 'reached')
+    } finally {
+      allow.destroy()
+    }
+  } finally {
+    await srv.close()
+  }
+})
+
+test('connect.ca and connect.rejectUnauthorized decide trust as on undici\'s Agent, on each face', async () => {
+  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+  try {
+    const url = `https://127.0.0.1:${srv.port}/`
+    await bothAgents({ connect: { ca: cert.cert } }, async (agent, name) => {
+      assert.strictEqual(await fetched(url, agent), 'secure', name)
+    })
+    await bothAgents({ connect: { rejectUnauthorized: false } }, async (agent, name) => {
+      assert.strictEqual(await fetched(url, agent), 'secure', name)
+    })
+    await bothAgents({}, async (agent, name) => {
+      assert.match(await fetched(url, agent), /DEPTH_ZERO_SELF_SIGNED_CERT/, name)
+    })
+    // The connect object wins over the same option beside it, as undici reads only the object.
+    const agent = new HttpsAgent({ rejectUnauthorized: true, connect: { ca: cert.cert, rejectUnauthorized: false } })
+    try {
+      assert.strictEqual(await (await agent.request(url)).text(), 'secure')
+      assert.strictEqual(String((await get(url, agent)).body), 'secure')
+    } finally {
+      agent.destroy()
+    }
+  } finally {
+    await srv.close()
+  }
+})
+
+test('a connect function is undici\'s connector: asked as undici asks it, its socket carries the request', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end('via connector')))
+  const tlsSrv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('via tls connector')))
+  try {
+    const asked = []
+    const connector = (options, callback) => {
+      asked.push(options)
+      const socket = net.connect({ host: options.hostname, port: Number(options.port) })
+      socket.once('connect', () => callback(null, socket))
+      socket.once('error', callback)
+    }
+    const seen = {}
+    await bothAgents({ connect: connector }, async (agent, name) => {
+      asked.length = 0
+      assert.strictEqual(await fetched(`${srv.url}/`, agent), 'via connector', name)
+      seen[name] = asked.map(({ httpSocket, ...rest }) => rest)
+    })
+    assert.deepStrictEqual(seen.ours, seen.undici)
+    assert.deepStrictEqual(seen.ours, [{ host: `127.0.0.1:${srv.port}`, hostname: '127.0.0.1', protocol: 'http:', port: String(srv.port), servername: null, localAddress: null }])
+
+    // undici's own connector, as code builds it: TLS in the socket it makes.
+    const connect = undici.buildConnector({ rejectUnauthorized: false })
+    await bothAgents({ connect }, async (agent, name) => {
+      assert.strictEqual(await fetched(`${tlsSrv.url}/`, agent), 'via tls connector', name)
+      assert.strictEqual(await requested(`${tlsSrv.url}/`, agent), '200 via tls connector', name)
+    })
+
+    // A connector's error fails the request.
+    const refusing = (options, callback) => callback(Object.assign(new Error('no route for you'), { code: 'ENOROUTE' }))
+    await bothAgents({ connect: refusing }, async (agent, name) => {
+      assert.strictEqual(await fetched(`${srv.url}/`, agent), 'Error ENOROUTE no route for you', name)
+    })
+  } finally {
+    await srv.close()
+    await tlsSrv.close()
+  }
+})
+
+test('connect.timeout bounds making a connection; 0 leaves it unbounded', async () => {
+  // A lookup that never answers holds the connection in the making.
+  const stuck = []
+  const agent = new Agent({ connect: { timeout: 50, lookup: (host, options, callback) => stuck.push(callback) } })
+  try {
+    await assert.rejects(agent.request('http://localhost:9/'), { code: 'ETIMEDOUT' })
+    assert.strictEqual(stuck.length, 1)
+  } finally {
+    agent.destroy()
+  }
+  const unbounded = new Agent({ connect: { timeout: 0 } })
+  const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
+  try {
+    assert.strictEqual(await (await unbounded.request(`${srv.url}/`)).text(), 'ok')
+  } finally {
+    unbounded.destroy()
+    await srv.close()
+  }
+})
+
+test('connections caps the connections per origin, as maxSockets', async () => {
+  const held = []
+  const sockets = new Set()
+  const srv = await listenCounting(http.createServer((req, res) => {
+    sockets.add(req.socket)
+    held.push(res)
+    if (held.length === 3) for (const r of held.splice(0)) r.end('done')
+  }))
+  try {
+    for (const [cap, expected] of [[1, 1], [0, 3], [null, 3]]) {
+      for (const [name, agent] of [['undici', new undici.Agent({ connections: cap, pipelining: 1 })], ['ours', new Agent({ connections: cap })]]) {
+        // Each agent counted from none open: the last one's connections are gone.
+        await Promise.all([...sockets].map(socket => socket.destroyed || once(socket, 'close')))
+        srv.counts.maxOpen = 0
+        // With one connection the requests go one by one: the server answers each as it comes.
+        const answer = cap === 1 ? setInterval(() => { for (const r of held.splice(0)) r.end('done') }, 5) : null
+        try {
+          const bodies = await Promise.all([0, 1, 2].map(() => requested(`${srv.url}/`, agent)))
+          assert.deepStrictEqual(bodies, ['200 done', '200 done', '200 done'], name)
+          assert.strictEqual(srv.counts.maxOpen, expected, `${name}, connections: ${cap}`)
+        } finally {
+          clearInterval(answer)
+          await agent.destroy()
+        }
+      }
+    }
+    assert.strictEqual(new Agent({ connections: 4 }).maxSockets, 4)
+    assert.strictEqual(new Agent({ connections: 4, maxSockets: 2 }).maxSockets, 2)
+  } finally {
+    await srv.close()
+  }
+})
+
+for (const route of ROUTES) {
+  test(`headersTimeout and bodyTimeout given to the agent hold for dispatches that do not say (${route})`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => {
+      if (req.url === '/silent') return
+      res.writeHead(200, { 'content-length': 10 })
+      res.write('12345')
+    }))
+    try {
+      await along(route, () => bothAgents({ headersTimeout: 100, bodyTimeout: 100 }, async (agent, name) => {
+        assert.strictEqual(await requested(`${srv.url}/silent`, agent), 'HeadersTimeoutError UND_ERR_HEADERS_TIMEOUT Headers Timeout Error', name)
+        assert.strictEqual(await requested(`${srv.url}/stalls`, agent), 'BodyTimeoutError UND_ERR_BODY_TIMEOUT Body Timeout Error', name)
+        // A dispatch's own limit wins over the agent's.
+        const res = await undici.request(`${srv.url}/silent`, { dispatcher: agent, headersTimeout: 400 }).catch(err => err)
+        assert.strictEqual(res.code, 'UND_ERR_HEADERS_TIMEOUT', name)
+      }))
+    } finally {
+      await srv.close()
+    }
+  })
+
+  test(`maxResponseSize fails a longer body with undici's ResponseExceededMaxSizeError (${route})`, async () => {
+    let streamed = null
+    const srv = await listenCounting(http.createServer(async (req, res) => {
+      if (req.url !== '/streamed') return res.end('x'.repeat(Number(req.url.slice(1))))
+      // 8 MiB, as fast as the client takes it.
+      streamed = res
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      for (let i = 0; i < 128 && !res.destroyed; i++) {
+        if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')])
+      }
+      res.end()
+    }))
+    try {
+      await along(route, () => bothAgents({ maxResponseSize: 100 }, async (agent, name) => {
+        assert.strictEqual(await requested(`${srv.url}/100`, agent), `200 ${'x'.repeat(100)}`, name)
+        const exceeded = 'ResponseExceededMaxSizeError UND_ERR_RES_EXCEEDED_MAX_SIZE Response content exceeded max size'
+        assert.strictEqual(await requested(`${srv.url}/101`, agent), exceeded, name)
+        assert.strictEqual(await fetched(`${srv.url}/101`, agent), exceeded, name)
+        assert.strictEqual(await requested(`${srv.url}/streamed`, agent), exceeded, name)
+        // The rest of the body is not read: its connection closes under it.
+        if (!streamed.destroyed) await once(streamed, 'close')
+        assert.strictEqual(streamed.writableFinished, false, name)
+      }))
+    } finally {
+      await srv.close()
+    }
+  })
+}
+
+test('keepAliveTimeoutThreshold is agentKeepAliveTimeoutBuffer; connect.keepAliveInitialDelay is keepAliveMsecs', () => {
+  assert.strictEqual(new Agent({ keepAliveTimeoutThreshold: 500 }).agentKeepAliveTimeoutBuffer, 500)
+  assert.strictEqual(new Agent({ keepAliveTimeoutThreshold: 500, agentKeepAliveTimeoutBuffer: 200 }).agentKeepAliveTimeoutBuffer, 200)
+  assert.strictEqual(new Agent({ connect: { keepAliveInitialDelay: 30000 } }).keepAliveMsecs, 30000)
+})
+
+test('undici\'s options that cannot hold, or hold a wrong value, are refused at construction', () => {
+  const refused = [
+    [{ connect: 5 }, 'ERR_INVALID_ARG_TYPE', /"options\.connect" property must be of type object or function/],
+    [{ factory: () => null }, 'ERR_INVALID_ARG_VALUE', /options\.factory' is not supported/],
+    [{ connect: () => null, createConnection: () => null }, 'ERR_INVALID_ARG_VALUE', /cannot be given with createConnection/],
+    [{ connect: { timeout: -1 } }, 'ERR_OUT_OF_RANGE', /"connect\.timeout"/],
+    [{ connections: -1 }, 'ERR_OUT_OF_RANGE', /"connections"/],
+    [{ headersTimeout: '10s' }, 'ERR_INVALID_ARG_TYPE', /"headersTimeout"/],
+    [{ bodyTimeout: 1.5 }, 'ERR_OUT_OF_RANGE', /"bodyTimeout"/],
+    [{ maxResponseSize: -2 }, 'ERR_OUT_OF_RANGE', /"maxResponseSize"/],
+    [{ keepAliveTimeoutThreshold: 'soon' }, 'ERR_INVALID_ARG_TYPE', /"keepAliveTimeoutThreshold"/]
+  ]
+  for (const [options, code, message] of refused) {
+    assert.throws(() => new Agent(options), { code, message }, JSON.stringify(options))
+  }
+})

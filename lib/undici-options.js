@@ -1,0 +1,110 @@
+'use strict'
+// undici's Agent options, for code that moves from `new undici.Agent({ ... })` to this agent: each one is
+// read as this agent's option of the same meaning, or refused; none is ignored. Ignoring `connect` would
+// dial past a guard's `lookup` with the system resolver (an SSRF hole) or trust what its `ca` did not,
+// and ignoring `headersTimeout` would wait 300 s where the caller asked for 10.
+
+const { invalidArgType, invalidArgValue } = require('./errors')
+const { number } = require('./options')
+
+// undici's default for both headersTimeout and bodyTimeout (its Client's), which Node's fetch gets.
+const UNDICI_TIMEOUT = 300e3
+
+/** The adapter of each undici connector, so that an agent and its counterpart (lib/index.js) share one. */
+const adapters = new WeakMap()
+
+/**
+ * undici's connector, `connect({ host, hostname, protocol, port, servername, localAddress, httpSocket },
+ * callback)`, as a `createConnection`: it is asked as undici's Client asks it (`hostname` as a URL has it,
+ * IPv6 in brackets; `port` a string, empty for the scheme's own), and only its callback counts, after
+ * the socket connected (TLS included), as in undici.
+ */
+function connectorAdapter (connector) {
+  let adapter = adapters.get(connector)
+  if (adapter === undefined) {
+    adapter = function createConnection (options, callback) {
+      const { protocol, port } = options
+      const hostname = options.host.includes(':') ? `[${options.host}]` : options.host
+      const own = port === (protocol === 'https:' ? 443 : 80) ? '' : String(port)
+      connector({
+        host: own === '' ? hostname : `${hostname}:${own}`,
+        hostname,
+        protocol,
+        port: own,
+        servername: options.servername ?? null,
+        localAddress: options.localAddress ?? null,
+        httpSocket: undefined
+      }, callback)
+    }
+    adapters.set(connector, adapter)
+  }
+  return adapter
+}
+
+/**
+ * The members of undici's `connect` object as this agent's options: all of tls.connect's and
+ * net.connect's keep their names (`lookup`, `ca`, `rejectUnauthorized`, `socketPath`, ...), `timeout` is
+ * `connectTimeout` (0: none, as undici) and `keepAliveInitialDelay` is `keepAliveMsecs`. `keepAlive`
+ * there is TCP keep-alive, not pooling: pooled connections have it on, as Node's agent sets it.
+ */
+function connectMembers (connect) {
+  const { timeout, keepAlive, keepAliveInitialDelay, ...members } = connect
+  if (timeout !== undefined && timeout !== null) {
+    members.connectTimeout = timeout === 0 ? Infinity : number({ 'connect.timeout': timeout }, 'connect.timeout', { min: 0 })
+  }
+  if (keepAliveInitialDelay !== undefined) members.keepAliveMsecs = keepAliveInitialDelay
+  return members
+}
+
+/**
+ * `options` with undici's Agent options read as this agent's: `connect` (an object of connect and TLS
+ * options, which win over the same options given beside it, or a connector function, which becomes
+ * `createConnection`), `connections` (`maxSockets` where that is not given; 0 or null: no cap) and
+ * `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer` where that is not given). undici's
+ * `factory` makes the agent's pools, which are Rust's here: refused. The same object when none is given.
+ */
+function fromUndici (options) {
+  if (options === undefined || options === null || typeof options !== 'object') return options
+  const { connect, connections, keepAliveTimeoutThreshold, factory } = options
+  if (connect === undefined && connections === undefined && keepAliveTimeoutThreshold === undefined && factory === undefined) {
+    return options
+  }
+  if (factory !== undefined && factory !== null) {
+    throw invalidArgValue('options.factory', 'is not supported: the Rust pool makes every connection of this agent', typeof factory)
+  }
+  let out = { ...options }
+  if (typeof connect === 'function') {
+    const adapter = connectorAdapter(connect)
+    if (options.createConnection !== undefined && options.createConnection !== adapter) {
+      throw invalidArgValue('options.connect', 'cannot be given with createConnection: both make the connections', 'function')
+    }
+    out.createConnection = adapter
+  } else if (connect !== undefined && connect !== null) {
+    if (typeof connect !== 'object') throw invalidArgType('options.connect', 'of type object or function', connect)
+    out = { ...out, ...connectMembers(connect) }
+  }
+  if (connections !== undefined && connections !== null && out.maxSockets === undefined) {
+    const cap = number(options, 'connections', { min: 0, integer: true, allowInfinity: true })
+    if (cap !== 0) out.maxSockets = cap
+  }
+  if (keepAliveTimeoutThreshold !== undefined && out.agentKeepAliveTimeoutBuffer === undefined) {
+    out.agentKeepAliveTimeoutBuffer = number(options, 'keepAliveTimeoutThreshold', { min: 0 })
+  }
+  return out
+}
+
+/**
+ * What the dispatcher face takes from the agent's options for requests that do not say: undici's
+ * `headersTimeout` and `bodyTimeout` (ms, 0: none; 300 s each by default, undici's) and
+ * `maxResponseSize` (bytes of a response body, -1: no limit).
+ */
+function dispatchDefaults (options) {
+  const given = options ?? {}
+  return {
+    headersTimeout: number(given, 'headersTimeout', { min: 0, integer: true, fallback: UNDICI_TIMEOUT }),
+    bodyTimeout: number(given, 'bodyTimeout', { min: 0, integer: true, fallback: UNDICI_TIMEOUT }),
+    maxResponseSize: number(given, 'maxResponseSize', { min: -1, integer: true, fallback: -1 })
+  }
+}
+
+module.exports = { fromUndici, dispatchDefaults }
