@@ -1,11 +1,25 @@
 'use strict'
 // undici's Agent options, for code that moves from `new undici.Agent({ ... })` to this agent: each one is
-// read as this agent's option of the same meaning, or refused; none is ignored. Ignoring `connect` would
+// read as this agent's option of the same meaning, or refused; none is ignored. A value undici refuses
+// fails with undici's InvalidArgumentError and message, as from undici's constructors. Ignoring `connect` would
 // dial past a guard's `lookup` with the system resolver (an SSRF hole) or trust what its `ca` did not,
 // and ignoring `headersTimeout` would wait 300 s where the caller asked for 10.
 
-const { invalidArgType, invalidArgValue } = require('./errors')
+const { invalidArgValue, undiciInvalidArg } = require('./errors')
 const { number } = require('./options')
+
+/**
+ * undici's option `name` of `options`, or `fallback` when not given; a value `valid` refuses fails with
+ * undici's `InvalidArgumentError` and its `message`, as undici's constructors throw it.
+ */
+function undiciOption (options, name, valid, message, fallback) {
+  const value = options[name]
+  if (value === undefined || value === null) return fallback
+  if (!valid(value)) throw undiciInvalidArg(message)
+  return value
+}
+
+const isInteger = min => value => Number.isInteger(value) && value >= min
 
 // undici's default for both headersTimeout and bodyTimeout (its Client's), which Node's fetch gets.
 const UNDICI_TIMEOUT = 300e3
@@ -70,6 +84,7 @@ function fromUndici (options) {
     return options
   }
   if (factory !== undefined && factory !== null) {
+    if (typeof factory !== 'function') throw undiciInvalidArg('factory must be a function.')
     throw invalidArgValue('options.factory', 'is not supported: the Rust pool makes every connection of this agent', typeof factory)
   }
   let out = { ...options }
@@ -80,16 +95,13 @@ function fromUndici (options) {
     }
     out.createConnection = adapter
   } else if (connect !== undefined && connect !== null) {
-    if (typeof connect !== 'object') throw invalidArgType('options.connect', 'of type object or function', connect)
+    if (typeof connect !== 'object') throw undiciInvalidArg('connect must be a function or an object')
     out = { ...out, ...connectMembers(connect) }
   }
-  if (connections !== undefined && connections !== null && out.maxSockets === undefined) {
-    const cap = number(options, 'connections', { min: 0, integer: true, allowInfinity: true })
-    if (cap !== 0) out.maxSockets = cap
-  }
-  if (keepAliveTimeoutThreshold !== undefined && out.agentKeepAliveTimeoutBuffer === undefined) {
-    out.agentKeepAliveTimeoutBuffer = number(options, 'keepAliveTimeoutThreshold', { min: 0 })
-  }
+  const cap = undiciOption(options, 'connections', value => Number.isFinite(value) && value >= 0, 'invalid connections', 0)
+  if (cap !== 0 && out.maxSockets === undefined) out.maxSockets = Math.ceil(cap)
+  const threshold = undiciOption(options, 'keepAliveTimeoutThreshold', Number.isFinite, 'invalid keepAliveTimeoutThreshold')
+  if (threshold !== undefined && out.agentKeepAliveTimeoutBuffer === undefined) out.agentKeepAliveTimeoutBuffer = threshold
   return out
 }
 
@@ -101,9 +113,9 @@ function fromUndici (options) {
 function dispatchDefaults (options) {
   const given = options ?? {}
   return {
-    headersTimeout: number(given, 'headersTimeout', { min: 0, integer: true, fallback: UNDICI_TIMEOUT }),
-    bodyTimeout: number(given, 'bodyTimeout', { min: 0, integer: true, fallback: UNDICI_TIMEOUT }),
-    maxResponseSize: number(given, 'maxResponseSize', { min: -1, integer: true, fallback: -1 })
+    headersTimeout: undiciOption(given, 'headersTimeout', isInteger(0), 'headersTimeout must be a positive integer or zero', UNDICI_TIMEOUT),
+    bodyTimeout: undiciOption(given, 'bodyTimeout', isInteger(0), 'bodyTimeout must be a positive integer or zero', UNDICI_TIMEOUT),
+    maxResponseSize: undiciOption(given, 'maxResponseSize', isInteger(-1), 'maxResponseSize must be a positive number', -1)
   }
 }
 
