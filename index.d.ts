@@ -74,6 +74,8 @@ interface AgentOptions extends ConnectOptions {
   maxResponseSize?: number
   /** undici's Agent option: `agentKeepAliveTimeoutBuffer` (which wins where both are given). */
   keepAliveTimeoutThreshold?: number
+  /** undici's Agent option: 0 is `keepAlive: false` (which wins where both are given); above 1 taken as 1 (no HTTP/1.1 pipelining). */
+  pipelining?: number
 }
 
 /** undici's connector: makes a connection (TLS included for `https:`) and gives it to `callback` once connected. */

@@ -276,3 +276,23 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
     assert.throws(() => new Agent(options), { code, message }, JSON.stringify(options))
   }
 })
+
+test('pipelining: 0 disables keep-alive as on undici\'s Agent: each request says Connection: close, on a connection of its own', async () => {
+  const seen = []
+  const srv = await listenCounting(http.createServer((req, res) => {
+    seen.push([req.headers.connection, req.socket.remotePort])
+    res.end('ok')
+  }))
+  try {
+    const results = {}
+    await bothAgents({ pipelining: 0 }, async (agent, name) => {
+      seen.length = 0
+      for (let i = 0; i < 2; i++) assert.strictEqual(await requested(`${srv.url}/`, agent), '200 ok', name)
+      results[name] = { said: seen.map(([connection]) => connection), connections: new Set(seen.map(([, port]) => port)).size }
+    })
+    assert.deepStrictEqual(results.ours, results.undici)
+    assert.deepStrictEqual(results.ours, { said: ['close', 'close'], connections: 2 })
+  } finally {
+    await srv.close()
+  }
+})

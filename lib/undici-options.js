@@ -73,14 +73,16 @@ function connectMembers (connect) {
 /**
  * `options` with undici's Agent options read as this agent's: `connect` (an object of connect and TLS
  * options, which win over the same options given beside it, or a connector function, which becomes
- * `createConnection`), `connections` (`maxSockets` where that is not given; 0 or null: no cap) and
- * `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer` where that is not given). undici's
- * `factory` makes the agent's pools, which are Rust's here: refused. The same object when none is given.
+ * `createConnection`), `connections` (`maxSockets` where that is not given; 0 or null: no cap),
+ * `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer` where that is not given) and `pipelining: 0`
+ * (`keepAlive: false` where that is not given). undici's `factory` makes the agent's pools, which are
+ * Rust's here: refused. The same object when none of these is given.
  */
 function fromUndici (options) {
   if (options === undefined || options === null || typeof options !== 'object') return options
-  const { connect, connections, keepAliveTimeoutThreshold, factory } = options
-  if (connect === undefined && connections === undefined && keepAliveTimeoutThreshold === undefined && factory === undefined) {
+  const { connect, connections, keepAliveTimeoutThreshold, factory, pipelining } = options
+  if (connect === undefined && connections === undefined && keepAliveTimeoutThreshold === undefined && factory === undefined &&
+    pipelining === undefined) {
     return options
   }
   if (factory !== undefined && factory !== null) {
@@ -100,6 +102,9 @@ function fromUndici (options) {
   }
   const cap = undiciOption(options, 'connections', value => Number.isFinite(value) && value >= 0, 'invalid connections', 0)
   if (cap !== 0 && out.maxSockets === undefined) out.maxSockets = Math.ceil(cap)
+  // undici's "0 disables keep-alive": each request says `Connection: close` and its connection is not
+  // reused, as with `keepAlive: false`. Above 1 it is taken as 1: requests are not pipelined here.
+  if (pipelining === 0 && out.keepAlive === undefined) out.keepAlive = false
   const threshold = undiciOption(options, 'keepAliveTimeoutThreshold', Number.isFinite, 'invalid keepAliveTimeoutThreshold')
   if (threshold !== undefined && out.agentKeepAliveTimeoutBuffer === undefined) out.agentKeepAliveTimeoutBuffer = threshold
   return out
