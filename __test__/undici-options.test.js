@@ -242,6 +242,34 @@ for (const route of ROUTES) {
   })
 }
 
+for (const route of ROUTES) {
+  test(`a response head whose headers come to maxHeaderSize fails with undici's HeadersOverflowError; 16 KiB by default (${route})`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => {
+      res.setHeader('x-big', 'x'.repeat(Number(req.url.slice(1))))
+      res.end('fits')
+    }))
+    try {
+      const overflow = 'HeadersOverflowError UND_ERR_HEADERS_OVERFLOW Headers Overflow Error'
+      await along(route, async () => {
+        await bothAgents({}, async (agent, name) => {
+          assert.strictEqual(await requested(`${srv.url}/1000`, agent), '200 fits', name)
+          assert.strictEqual(await requested(`${srv.url}/20000`, agent), overflow, name)
+          assert.strictEqual(await fetched(`${srv.url}/20000`, agent), overflow, name)
+        })
+        await bothAgents({ maxHeaderSize: 32 * 1024 }, async (agent, name) => {
+          assert.strictEqual(await requested(`${srv.url}/20000`, agent), '200 fits', name)
+        })
+        await bothAgents({ maxHeaderSize: 200 }, async (agent, name) => {
+          assert.strictEqual(await requested(`${srv.url}/10`, agent), '200 fits', name)
+          assert.strictEqual(await requested(`${srv.url}/300`, agent), overflow, name)
+        })
+      })
+    } finally {
+      await srv.close()
+    }
+  })
+}
+
 test('keepAliveTimeoutThreshold is agentKeepAliveTimeoutBuffer; connect.keepAliveInitialDelay is keepAliveMsecs', () => {
   assert.strictEqual(new Agent({ keepAliveTimeoutThreshold: 500 }).agentKeepAliveTimeoutBuffer, 500)
   assert.strictEqual(new Agent({ keepAliveTimeoutThreshold: 500, agentKeepAliveTimeoutBuffer: 200 }).agentKeepAliveTimeoutBuffer, 200)
@@ -260,7 +288,8 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
     [{ headersTimeout: '10s' }, 'headersTimeout must be a positive integer or zero', options => new undici.Client(origin, options)],
     [{ bodyTimeout: 1.5 }, 'bodyTimeout must be a positive integer or zero', options => new undici.Client(origin, options)],
     [{ maxResponseSize: -2 }, 'maxResponseSize must be a positive number', options => new undici.Client(origin, options)],
-    [{ keepAliveTimeoutThreshold: 'soon' }, 'invalid keepAliveTimeoutThreshold', options => new undici.Client(origin, options)]
+    [{ keepAliveTimeoutThreshold: 'soon' }, 'invalid keepAliveTimeoutThreshold', options => new undici.Client(origin, options)],
+    [{ maxHeaderSize: Infinity }, 'invalid maxHeaderSize', options => new undici.Client(origin, options)]
   ]
   for (const [options, message, made] of undiciRefuses) {
     assert.throws(() => made(options), { code: 'UND_ERR_INVALID_ARG', message }, `undici: ${message}`)

@@ -208,6 +208,7 @@ class Exchange {
    */
   informed (status, statusText, rawHeaders) {
     if (this.done || status === 100) return
+    if (this.overflows(rawHeaders)) return
     const raw = latin1(rawHeaders)
     this.rawHeaders = raw
     this.record?.answered(status, statusText, raw)
@@ -238,6 +239,10 @@ class Exchange {
       this.fail(socketError('bad upgrade'))
       return
     }
+    if (this.overflows(rawHeaders)) {
+      if (whole === null) body.destroy()
+      return
+    }
     if (whole === null) this.body = body
     const raw = latin1(rawHeaders)
     this.rawHeaders = raw
@@ -264,6 +269,20 @@ class Exchange {
     body.on('data', chunk => this.data(chunk))
     body.on('end', () => this.complete(body.rawTrailers ?? []))
     body.on('error', err => this.fail(err))
+  }
+
+  /**
+   * Whether a response head's header names and values come to the agent's `maxHeaderSize` or more, as
+   * undici counts them: then the request fails with undici's `HeadersOverflowError` and the head is not
+   * handed on.
+   */
+  overflows (rawHeaders) {
+    const limit = this.dispatcher.defaults.maxHeaderSize
+    let size = 0
+    for (let i = 0; i < rawHeaders.length; i++) size += rawHeaders[i].length
+    if (size < limit) return false
+    this.fail(undiciError('UND_ERR_HEADERS_OVERFLOW', 'HeadersOverflowError', 'Headers Overflow Error'))
+    return true
   }
 
   /** Hands the handler what it has not had of a body that came whole, until it pauses. */

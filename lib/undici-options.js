@@ -5,6 +5,7 @@
 // dial past a guard's `lookup` with the system resolver (an SSRF hole) or trust what its `ca` did not,
 // and ignoring `headersTimeout` would wait 300 s where the caller asked for 10.
 
+const http = require('node:http')
 const { invalidArgValue, undiciInvalidArg } = require('./errors')
 const { number } = require('./options')
 
@@ -112,15 +113,18 @@ function fromUndici (options) {
 
 /**
  * What the dispatcher face takes from the agent's options for requests that do not say: undici's
- * `headersTimeout` and `bodyTimeout` (ms, 0: none; 300 s each by default, undici's) and
- * `maxResponseSize` (bytes of a response body, -1: no limit).
+ * `headersTimeout` and `bodyTimeout` (ms, 0: none; 300 s each by default, undici's), `maxResponseSize`
+ * (bytes of a response body, -1: no limit) and `maxHeaderSize` (bytes of a response head's header names
+ * and values; undici's default, Node's `--max-http-header-size`).
  */
 function dispatchDefaults (options) {
   const given = options ?? {}
   return {
     headersTimeout: undiciOption(given, 'headersTimeout', isInteger(0), 'headersTimeout must be a positive integer or zero', UNDICI_TIMEOUT),
     bodyTimeout: undiciOption(given, 'bodyTimeout', isInteger(0), 'bodyTimeout must be a positive integer or zero', UNDICI_TIMEOUT),
-    maxResponseSize: undiciOption(given, 'maxResponseSize', isInteger(-1), 'maxResponseSize must be a positive number', -1)
+    maxResponseSize: undiciOption(given, 'maxResponseSize', isInteger(-1), 'maxResponseSize must be a positive number', -1),
+    // undici's: a falsy value is Node's `--max-http-header-size` (16 KiB by default).
+    maxHeaderSize: undiciOption(given, 'maxHeaderSize', Number.isFinite, 'invalid maxHeaderSize', 0) || http.maxHeaderSize
   }
 }
 
