@@ -44,7 +44,7 @@ interface AgentOptions extends ConnectOptions {
   freeSocketKeepAliveTimeout?: number | string
   /** Maximum age in ms of a connection; it is closed when next freed after that. Default none. */
   socketActiveTTL?: number | string
-  /** Limit in ms on DNS + TCP + TLS connection set-up. Default 10000. */
+  /** Limit in ms on DNS + TCP + TLS connection set-up. Default 10000; 0: none. */
   connectTimeout?: number
   /** Limit in ms on waiting in the queue for a connection (`ERR_POOL_TIMEOUT`). Default none. */
   queueTimeout?: number

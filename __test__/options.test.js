@@ -54,7 +54,7 @@ const invalid = [
   [{ timeout: 'soon' }, 'ERR_INVALID_ARG_VALUE', 'timeout'],
   [{ freeSocketTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'freeSocketTimeout'],
   [{ socketActiveTTL: -1 }, 'ERR_OUT_OF_RANGE', 'socketActiveTTL'],
-  [{ connectTimeout: 0 }, 'ERR_OUT_OF_RANGE', 'connectTimeout'],
+  [{ connectTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'connectTimeout'],
   [{ queueTimeout: -1 }, 'ERR_OUT_OF_RANGE', 'queueTimeout'],
   [{ maxQueueSize: -1 }, 'ERR_OUT_OF_RANGE', 'maxQueueSize'],
   [{ rejectUnauthorized: 'false' }, 'ERR_INVALID_ARG_TYPE', 'rejectUnauthorized'],

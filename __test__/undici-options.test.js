@@ -140,7 +140,7 @@ test('a connect function is undici\'s connector: asked as undici asks it, its so
   }
 })
 
-test('connect.timeout bounds making a connection; 0 leaves it unbounded', async () => {
+test('connect.timeout bounds making a connection; 0 (there, or as connectTimeout) is taken as no limit', async () => {
   // A lookup that never answers holds the connection in the making.
   const stuck = []
   const agent = new Agent({ connect: { timeout: 50, lookup: (host, options, callback) => stuck.push(callback) } })
@@ -150,14 +150,15 @@ test('connect.timeout bounds making a connection; 0 leaves it unbounded', async 
   } finally {
     agent.destroy()
   }
-  const unbounded = new Agent({ connect: { timeout: 0 } })
   const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
-  try {
-    assert.strictEqual(await (await unbounded.request(`${srv.url}/`)).text(), 'ok')
-  } finally {
-    unbounded.destroy()
-    await srv.close()
+  for (const unbounded of [new Agent({ connect: { timeout: 0 } }), new Agent({ connectTimeout: 0 })]) {
+    try {
+      assert.strictEqual(await (await unbounded.request(`${srv.url}/`)).text(), 'ok')
+    } finally {
+      unbounded.destroy()
+    }
   }
+  await srv.close()
 })
 
 test('connections caps the connections per origin, as maxSockets', async () => {

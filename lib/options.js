@@ -429,7 +429,8 @@ function normalize (options) {
     timeout,
     freeSocketTimeout: idleDeadline,
     socketActiveTTL: duration(options, 'socketActiveTTL', { min: 0, fallback: undefined }) || undefined,
-    connectTimeout: number(options, 'connectTimeout', { min: 1, fallback: 10000, allowInfinity: true }),
+    // 0: no limit, as undici's option of that name has it.
+    connectTimeout: number(options, 'connectTimeout', { min: 0, fallback: 10000, allowInfinity: true }) || Infinity,
     queueTimeout: number(options, 'queueTimeout', { min: 1, fallback: undefined }),
     maxQueueSize: number(options, 'maxQueueSize', { min: 0, integer: true, fallback: undefined }),
     connect: connectOptions(options)

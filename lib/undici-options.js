@@ -65,7 +65,7 @@ function connectorAdapter (connector) {
 function connectMembers (connect) {
   const { timeout, keepAlive, keepAliveInitialDelay, ...members } = connect
   if (timeout !== undefined && timeout !== null) {
-    members.connectTimeout = timeout === 0 ? Infinity : number({ 'connect.timeout': timeout }, 'connect.timeout', { min: 0 })
+    members.connectTimeout = number({ 'connect.timeout': timeout }, 'connect.timeout', { min: 0 })
   }
   if (keepAliveInitialDelay !== undefined) members.keepAliveMsecs = keepAliveInitialDelay
   return members
