@@ -164,6 +164,10 @@ for (const route of ROUTES) {
         await new Promise(resolve => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
           onHeaders () {}, onData () {}, onComplete: resolve, onError (err) { log.push(`${err.code} ${err.message}`); resolve() }
         }))
+        // undici's order of checks: onBodySent before the response's callbacks.
+        await new Promise(resolve => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+          onConnect () {}, onBodySent: 5, onHeaders () {}, onData () {}, onError (err) { log.push(`${err.code} ${err.message}`); resolve() }
+        }))
         for (const body of ['held', Readable.from(['s1', 's2'])]) {
           await new Promise(resolve => agent.dispatch({ origin: srv.url, path: '/', method: 'POST', body }, {
             onConnect () {},
@@ -177,7 +181,7 @@ for (const route of ROUTES) {
         }
       }))
       assert.deepStrictEqual(logs.ours, logs.undici)
-      assert.deepStrictEqual(logs.ours, ['UND_ERR_INVALID_ARG invalid onConnect method',
+      assert.deepStrictEqual(logs.ours, ['UND_ERR_INVALID_ARG invalid onConnect method', 'UND_ERR_INVALID_ARG invalid onBodySent method',
         'bodySent held', 'requestSent', 'headers 200', 'complete',
         'bodySent s1', 'bodySent s2', 'requestSent', 'headers 200', 'complete'])
     } finally {
@@ -185,6 +189,22 @@ for (const route of ROUTES) {
     }
   })
 }
+
+test('an upgrade whose protocol holds CR, LF or NUL is refused before anything is sent, as undici refuses it', async () => {
+  const srv = await listenCounting(http.createServer(echoHead))
+  try {
+    await bothAgents(async (agent, name) => {
+      for (const protocol of ['websocket\r\n\r\nSET pwned true', 'websocket\rinjected', 'websocket\ninjected', 'websocket\0injected']) {
+        assert.strictEqual(await outcome(undici.upgrade(srv.url, { dispatcher: agent, protocol })), 'InvalidArgumentError UND_ERR_INVALID_ARG invalid upgrade header', name)
+      }
+      assert.strictEqual(await outcome(undici.request(srv.url, { dispatcher: agent, upgrade: 'websocket\r\n\r\nGET /smuggled HTTP/1.1' })),
+        'InvalidArgumentError UND_ERR_INVALID_ARG invalid upgrade header', name)
+    })
+    assert.strictEqual(srv.counts.opened, 0)
+  } finally {
+    await srv.close()
+  }
+})
 
 for (const route of ROUTES) {
   test(`[${route}] a request body destroyed before its end (no error of its own) fails the request with undici's RequestAbortedError`, async () => {

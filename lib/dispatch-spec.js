@@ -262,6 +262,8 @@ function requestSpec (opts, defaults) {
   if (upgrade !== undefined && upgrade !== null && typeof upgrade !== 'string') {
     throw undiciInvalidArg('upgrade must be a string')
   }
+  // It becomes the Upgrade header: CR, LF or NUL in it would write a head of the caller's making.
+  if (upgrade && FORBIDDEN_IN_VALUE.test(upgrade)) throw undiciInvalidArg('invalid upgrade header')
   // A v1 handler's limit was taken by lib/redirect.js (undici 6); v2 handlers come from undici 7 and 8,
   // which refuse it: redirects are followed by fetch itself, or by undici's redirect interceptor.
   if (opts.maxRedirections) {

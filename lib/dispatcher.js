@@ -82,13 +82,13 @@ function asUndici (err) {
 /** How Node's (and this package's) parse errors begin. */
 const PARSE_ERROR = 'Parse Error: '
 
-/** undici 6's checks of a v1 handler, which fail the dispatch through its `onError`. */
+/** undici 6's checks of a v1 handler, in its order, which fail the dispatch through its `onError`. */
 function checkV1Handler (handler, upgrade) {
-  const needed = upgrade ? ['onConnect', 'onUpgrade'] : ['onConnect', 'onHeaders', 'onData', 'onComplete']
-  for (const name of needed) {
+  if (typeof handler.onConnect !== 'function') throw undiciInvalidArg('invalid onConnect method')
+  if (handler.onBodySent !== undefined && typeof handler.onBodySent !== 'function') throw undiciInvalidArg('invalid onBodySent method')
+  for (const name of upgrade ? ['onUpgrade'] : ['onHeaders', 'onData', 'onComplete']) {
     if (typeof handler[name] !== 'function') throw undiciInvalidArg(`invalid ${name} method`)
   }
-  if (handler.onBodySent !== undefined && typeof handler.onBodySent !== 'function') throw undiciInvalidArg('invalid onBodySent method')
 }
 
 function checkHandler (handler) {
