@@ -10,10 +10,21 @@ const http = require('node:http')
 const net = require('node:net')
 const { once } = require('node:events')
 const { Readable } = require('node:stream')
+const { execFile } = require('node:child_process')
+const path = require('node:path')
 const undici = require('undici')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
 const { ROUTES, along } = require('./helpers/routes')
+
+/** An http origin on 127.0.0.1 that refuses connections: a port just freed. */
+async function refusedOrigin () {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  await new Promise(resolve => server.close(resolve))
+  return `http://127.0.0.1:${port}`
+}
 
 /** Runs `check(agent, name)` for undici's Agent and ours; closes both after. */
 async function bothAgents (check) {
@@ -189,6 +200,56 @@ for (const route of ROUTES) {
     }
   })
 }
+
+test('what a handler\'s onError throws is thrown again on its own: every other request failing with it is still told', async () => {
+  // In a process of its own: the throws end as uncaught exceptions, which it reports.
+  const script = `
+    const { Agent } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const told = []
+    process.on('uncaughtException', err => told.push('uncaught ' + err.message))
+    const agent = new Agent({ maxSockets: 1 })
+    for (let i = 0; i < 3; i++) {
+      agent.dispatch({ origin: process.argv[1], path: '/', method: 'GET' }, {
+        onConnect () {}, onHeaders () {}, onData () {}, onComplete () {},
+        onError (err) {
+          told.push('onError ' + i + ' ' + err.code)
+          if (i === 2) setImmediate(() => { console.log(JSON.stringify(told)); agent.destroy() })
+          throw new Error('thrown by ' + i)
+        }
+      })
+    }`
+  const origin = await refusedOrigin()
+  const stdout = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, origin], { timeout: 30000 }, (err, out) => err ? reject(err) : resolve(out))
+  })
+  assert.deepStrictEqual(JSON.parse(stdout), ['onError 0 ECONNREFUSED', 'onError 1 ECONNREFUSED', 'onError 2 ECONNREFUSED',
+    'uncaught thrown by 0', 'uncaught thrown by 1', 'uncaught thrown by 2'])
+})
+
+test('what an upgrade\'s taker throws fails the socket it was handed, as undici fails it', async () => {
+  const tunnels = new Set()
+  const server = http.createServer()
+  server.on('connect', (req, socket) => {
+    tunnels.add(socket)
+    socket.write('HTTP/1.1 200 Connection established\r\n\r\n')
+  })
+  const srv = await listenCounting(server)
+  try {
+    await bothAgents(async (agent, name) => {
+      const thrown = new Error('taker failed')
+      const heard = await new Promise(resolve => undici.connect(srv.url, { dispatcher: agent }, (err, { socket }) => {
+        assert.ifError(err)
+        socket.on('error', resolve)
+        throw thrown
+      }))
+      assert.strictEqual(heard, thrown, name)
+    })
+  } finally {
+    // A tunnel is the server's no longer: it closes them itself.
+    for (const socket of tunnels) socket.destroy()
+    await srv.close()
+  }
+})
 
 test('an upgrade whose protocol holds CR, LF or NUL is refused before anything is sent, as undici refuses it', async () => {
   const srv = await listenCounting(http.createServer(echoHead))

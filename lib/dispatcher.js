@@ -338,8 +338,7 @@ class Exchange {
       else this.handler.onComplete?.(raw)
     } catch (err) {
       // As undici: the handler hears of its own failure (the request itself is over).
-      if (this.v2) this.handler.onResponseError?.(this, err)
-      else this.handler.onError(err)
+      this.tellError(err)
     }
   }
 
@@ -355,8 +354,13 @@ class Exchange {
     this.rawHeaders = raw
     this.record?.answered(res.statusCode, res.statusMessage, raw)
     this.record?.completedWith([])
-    if (this.v2) this.handler.onRequestUpgrade?.(this, res.statusCode, headerObject(res.rawHeaders), socket)
-    else this.handler.onUpgrade?.(res.statusCode, raw, socket)
+    try {
+      if (this.v2) this.handler.onRequestUpgrade?.(this, res.statusCode, headerObject(res.rawHeaders), socket)
+      else this.handler.onUpgrade?.(res.statusCode, raw, socket)
+    } catch (err) {
+      // As undici: the socket handed over fails with what its taker threw (its 'error' listener hears it).
+      socket.destroy(err)
+    }
   }
 
   fail (failure) {
@@ -369,8 +373,21 @@ class Exchange {
     this.body?.destroy()
     this.upgrading?.destroy()
     this.record?.failed(err, this.aborted)
-    if (this.v2) this.handler.onResponseError?.(this, err)
-    else this.handler.onError(err)
+    this.tellError(err)
+  }
+
+  /**
+   * The handler hears that the request failed. What its `onError` throws is thrown again on its own, an
+   * uncaught exception as from undici's Agent, not into whatever was failing the request (a timer, a
+   * stream's listener, the agent's bookkeeping), which would be left half done.
+   */
+  tellError (err) {
+    try {
+      if (this.v2) this.handler.onResponseError?.(this, err)
+      else this.handler.onError(err)
+    } catch (thrown) {
+      process.nextTick(() => { throw thrown })
+    }
   }
 
   finish () {
@@ -382,11 +399,11 @@ class Exchange {
 class Dispatcher {
   /**
    * `requests` are the agent's PendingRequests and `exchanges` its Exchanges (the Promise face's),
-   * `defaults` what holds where a dispatch does not say (`timeout`, the agent's inactivity limit, undici's
-   * `headersTimeout` and `bodyTimeout`) and its `maxResponseSize`,
-   * `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme) whose socket face
-   * serves upgrades, `maxRedirections` the redirects followed where a request does not say (undici 6's
-   * Agent option; lib/redirect.js).
+   * `defaults` what holds where a dispatch does not say (`timeout`, the agent's
+   * inactivity limit, undici's `headersTimeout` and `bodyTimeout`) and its `maxResponseSize` and
+   * `maxHeaderSize`, `socketAgent(protocol)` the agent (this one, or its counterpart for the other scheme)
+   * whose socket face serves upgrades, `maxRedirections` the redirects followed where a request does not
+   * say (undici 6's Agent option; lib/redirect.js).
    */
   constructor (native, requests, exchanges, defaults, socketAgent, maxRedirections) {
     this.native = native
