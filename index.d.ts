@@ -60,10 +60,15 @@ interface AgentOptions extends ConnectOptions {
   createConnection?: (options: Record<string, unknown>, callback: (err: Error | null, socket?: import('node:stream').Duplex) => void) => import('node:stream').Duplex | undefined | void
   /**
    * undici's Agent option: connect and TLS options (`lookup`, `ca`, `rejectUnauthorized`, ...; `timeout` is
-   * `connectTimeout`, 0 for none), which win over the same options given beside them; or undici's connector
-   * (`undici.buildConnector(...)`), which makes every connection as `createConnection` does.
+   * `connectTimeout`, 0 for none), which win over the same options given beside them and `tls`'s; or undici's
+   * connector (`undici.buildConnector(...)`), which makes every connection as `createConnection` does and
+   * keeps to its own time limit unless `connectTimeout` is given.
    */
   connect?: ConnectOptions & { timeout?: number, keepAliveInitialDelay?: number, keepAlive?: boolean } | UndiciConnector
+  /** undici's Agent option: TLS options, read as `connect`'s (which win over them). */
+  tls?: ConnectOptions
+  /** undici 6's Agent option: `Agent` interceptors (`dispatch => dispatch`) run around every dispatch, the first outermost. */
+  interceptors?: { Agent?: Array<(dispatch: (opts: object, handler: object) => boolean) => (opts: object, handler: object) => boolean> }
   /** undici's Agent option: connections per origin, as `maxSockets` (which wins where both are given); 0 or null: no cap. */
   connections?: number | null
   /** undici's Agent option: the dispatcher face's limit (ms) on waiting for a response head, where a dispatch gives none. Default 300000; 0: none. */

@@ -18,7 +18,7 @@ const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
-const { fromUndici, dispatchDefaults } = require('./lib/undici-options')
+const { fromUndici, dispatchDefaults, interceptedDispatch } = require('./lib/undici-options')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
 
@@ -30,6 +30,8 @@ const kCounterpart = Symbol('counterpart')
 const kMade = Symbol('madeCounterpart')
 const kConnections = Symbol('connections')
 const kExchanges = Symbol('exchanges')
+// `dispatch` through undici 6's `interceptors.Agent`, when the options gave them (else null).
+const kIntercepted = Symbol('intercepted')
 // The caps of `LIMITS` as they are now, one object shared by an agent and its counterpart (one pool).
 const kLimits = Symbol('limits')
 // Set by destroy(): the Promise face refuses from then on (the socket face goes on, as Node's Agent).
@@ -146,6 +148,8 @@ function attachPool (agent, options, normalized, secure) {
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests], connectionEvents)
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], { timeout: normalized.timeout, ...normalized.dispatch },
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)), redirectLimit(options?.maxRedirections))
+  const dispatcher = agent[kDispatcher]
+  agent[kIntercepted] = interceptedDispatch(options, (opts, handler) => dispatcher.dispatch(opts, handler))
 }
 
 /** Node's https.Agent emits 'keylog' (line, socket) once someone listens for it: so does ours. */
@@ -179,6 +183,7 @@ function attachView (agent, source, normalized, secure) {
   listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests], new ConnectionEvents(agent))
   agent[kDispatcher] = source[kDispatcher]
+  agent[kIntercepted] = source[kIntercepted]
 }
 
 /**
@@ -382,7 +387,8 @@ class Agent extends http.Agent {
 
   /** The dispatcher face (undici's `dispatch`): Node's fetch, undici and WebSocket (lib/dispatcher.js). */
   dispatch (opts, handler) {
-    return this[kDispatcher].dispatch(opts, handler)
+    const intercepted = this[kIntercepted]
+    return intercepted === null ? this[kDispatcher].dispatch(opts, handler) : intercepted(opts, handler)
   }
 
   /** undici's `compose()`: a dispatcher running undici's interceptors (redirect, retry, ...) over this one. */

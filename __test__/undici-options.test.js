@@ -122,6 +122,21 @@ test('a connect function is undici\'s connector: asked as undici asks it, its so
     assert.deepStrictEqual(seen.ours, seen.undici)
     assert.deepStrictEqual(seen.ours, [{ host: `127.0.0.1:${srv.port}`, hostname: '127.0.0.1', protocol: 'http:', port: String(srv.port), servername: null, localAddress: null }])
 
+    // An IPv6 origin: `host` in brackets, `hostname` bare. (This connector dials 127.0.0.1 whatever it is asked.)
+    const toLoopback = (options, callback) => {
+      asked.push(options)
+      const socket = net.connect({ host: '127.0.0.1', port: Number(options.port) })
+      socket.once('connect', () => callback(null, socket))
+      socket.once('error', callback)
+    }
+    await bothAgents({ connect: toLoopback }, async (agent, name) => {
+      asked.length = 0
+      assert.strictEqual(await fetched(`http://[::1]:${srv.port}/`, agent), 'via connector', name)
+      seen[name] = asked.map(({ host, hostname, port }) => ({ host, hostname, port }))
+    })
+    assert.deepStrictEqual(seen.ours, seen.undici)
+    assert.deepStrictEqual(seen.ours, [{ host: `[::1]:${srv.port}`, hostname: '::1', port: String(srv.port) }])
+
     // undici's own connector, as code builds it: TLS in the socket it makes.
     const connect = undici.buildConnector({ rejectUnauthorized: false })
     await bothAgents({ connect }, async (agent, name) => {
@@ -284,6 +299,7 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
   const undiciRefuses = [
     [{ connect: 5 }, 'connect must be a function or an object', options => new undici.Agent(options)],
     [{ factory: 5 }, 'factory must be a function.', options => new undici.Agent(options)],
+    [{ factory: null }, 'factory must be a function.', options => new undici.Agent(options)],
     [{ connections: -1 }, 'invalid connections', options => new undici.Pool(origin, options)],
     [{ connections: Infinity }, 'invalid connections', options => new undici.Pool(origin, options)],
     [{ headersTimeout: '10s' }, 'headersTimeout must be a positive integer or zero', options => new undici.Client(origin, options)],
@@ -300,7 +316,9 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
   const refused = [
     [{ factory: () => null }, 'ERR_INVALID_ARG_VALUE', /options\.factory' is not supported/],
     [{ connect: () => null, createConnection: () => null }, 'ERR_INVALID_ARG_VALUE', /cannot be given with createConnection/],
-    [{ connect: { timeout: -1 } }, 'ERR_OUT_OF_RANGE', /"connect\.timeout"/]
+    [{ connect: { timeout: -1 } }, 'ERR_OUT_OF_RANGE', /"connect\.timeout"/],
+    // undici's own message, which its dispatchers give a bad interceptor set later; here, at once.
+    [{ interceptors: { Agent: [5] } }, 'UND_ERR_INVALID_ARG', /^interceptor must be an function$/]
   ]
   for (const [options, code, message] of refused) {
     assert.throws(() => new Agent(options), { code, message }, JSON.stringify(options))
@@ -326,3 +344,105 @@ test('pipelining: 0 disables keep-alive as on undici\'s Agent: each request says
     await srv.close()
   }
 })
+
+test('tls, undici\'s other object of TLS options, holds beside connect (which wins)', async () => {
+  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+  try {
+    const url = `https://127.0.0.1:${srv.port}/`
+    const pinned = () => new Error('pin mismatch')
+    await bothAgents({ tls: { ca: cert.cert, checkServerIdentity: pinned } }, async (agent, name) => {
+      assert.strictEqual(await fetched(url, agent), 'Error undefined pin mismatch', name)
+    })
+    await bothAgents({ tls: { ca: cert.cert } }, async (agent, name) => {
+      assert.strictEqual(await fetched(url, agent), 'secure', name)
+    })
+    await bothAgents({ tls: { rejectUnauthorized: false }, connect: { rejectUnauthorized: true } }, async (agent, name) => {
+      assert.match(await fetched(url, agent), /DEPTH_ZERO_SELF_SIGNED_CERT/, name)
+    })
+  } finally {
+    await srv.close()
+  }
+})
+
+test('interceptors.Agent (undici 6) run around every dispatch, the first outermost; a guard among them holds', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => res.end(`reached ${req.url}`)))
+  try {
+    const results = {}
+    await bothAgents({
+      interceptors: {
+        Agent: [
+          dispatch => (opts, handler) => { results.order.push('first'); return dispatch(opts, handler) },
+          dispatch => (opts, handler) => {
+            results.order.push('second')
+            if (opts.path === '/blocked') {
+              handler.onError(new Error('blocked by guard'))
+              return true
+            }
+            return dispatch(opts, handler)
+          }
+        ]
+      }
+    }, async (agent, name) => {
+      results.order = []
+      assert.strictEqual(await requested(`${srv.url}/open`, agent), '200 reached /open', name)
+      assert.strictEqual(await requested(`${srv.url}/blocked`, agent), 'Error undefined blocked by guard', name)
+      assert.strictEqual(await fetched(`${srv.url}/blocked`, agent), 'Error undefined blocked by guard', name)
+      results[name] = results.order
+    })
+    assert.deepStrictEqual(results.ours, results.undici)
+    assert.deepStrictEqual(results.ours, ['first', 'second', 'first', 'second', 'first', 'second'])
+    assert.strictEqual(srv.counts.opened, 2)
+  } finally {
+    await srv.close()
+  }
+})
+
+test('a failure found within dispatch() comes out of dispatch() when the handler\'s onError throws it, as from undici\'s', async () => {
+  const results = {}
+  await bothAgents({}, async (agent, name) => {
+    results[name] = []
+    for (const opts of [{ origin: 'http://127.0.0.1:1', path: '/', method: 'GET', headers: { 'bad key': 'x' } }, { origin: 'http://127.0.0.1:1', path: 5 }]) {
+      try {
+        agent.dispatch(opts, { onConnect () {}, onHeaders () {}, onData () {}, onComplete () {}, onError (err) { throw err } })
+        results[name].push('returned')
+      } catch (err) {
+        results[name].push(`threw ${err.code} ${err.message}`)
+      }
+    }
+  })
+  assert.deepStrictEqual(results.ours, results.undici)
+  assert.deepStrictEqual(results.ours, ['threw UND_ERR_INVALID_ARG invalid header key', 'threw UND_ERR_INVALID_ARG path must be a string'])
+})
+
+for (const route of ROUTES) {
+  test(`maxHeaderSize counts trailers too, and an upgrade's head (${route})`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked', trailer: 'x-t' })
+      res.write('ok')
+      res.addTrailers({ 'x-t': 'y'.repeat(Number(req.url.slice(1))) })
+      res.end()
+    }))
+    const upgrades = net.createServer(socket => socket.once('data', () => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nx-big: ${'z'.repeat(2000)}\r\n\r\n`)
+    }))
+    upgrades.listen(0, '127.0.0.1')
+    await once(upgrades, 'listening')
+    try {
+      const overflow = 'HeadersOverflowError UND_ERR_HEADERS_OVERFLOW Headers Overflow Error'
+      await along(route, async () => {
+        await bothAgents({}, async (agent, name) => {
+          assert.strictEqual(await requested(`${srv.url}/100`, agent), '200 ok', name)
+          assert.strictEqual(await requested(`${srv.url}/20000`, agent), overflow, name)
+        })
+        await bothAgents({ maxHeaderSize: 1000 }, async (agent, name) => {
+          const upgraded = await undici.upgrade(`http://127.0.0.1:${upgrades.address().port}/`, { dispatcher: agent })
+            .then(({ socket }) => { socket.destroy(); return 'upgraded' }, err => `${err.name} ${err.code} ${err.message}`)
+          assert.strictEqual(upgraded, overflow, name)
+        })
+      })
+    } finally {
+      await srv.close()
+      await new Promise(resolve => upgrades.close(resolve))
+    }
+  })
+}

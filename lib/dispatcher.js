@@ -19,6 +19,7 @@ const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
 const { UndiciLimits, checkHeldLength } = require('./exchange')
 const { takeWhole } = require('./response')
+const { MAX_HEAD } = require('../binding.js')
 const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
@@ -67,6 +68,9 @@ function headerObject (raw) {
  * its end, undici's `RequestAbortedError`.
  */
 function asUndici (err) {
+  // undici counts a head's bytes itself, so its parser never meets a head too long: this one's limit
+  // (64 KiB) is undici's error too.
+  if (err?.code === 'HPE_HEADER_OVERFLOW') return headersOverflow()
   if (typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
     const reason = err.message.startsWith(PARSE_ERROR) ? err.message.slice(PARSE_ERROR.length) : err.message
     const parse = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${reason})`)
@@ -100,6 +104,11 @@ function checkHandler (handler) {
 
 function closedError () {
   return undiciError('UND_ERR_CLOSED', 'ClientClosedError', 'The client is closed')
+}
+
+/** undici's `HeadersOverflowError`: a response head (or trailers) at `maxHeaderSize` or beyond. */
+function headersOverflow () {
+  return undiciError('UND_ERR_HEADERS_OVERFLOW', 'HeadersOverflowError', 'Headers Overflow Error')
 }
 
 /** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
@@ -139,6 +148,8 @@ class Exchange {
     /** A body held whole, for `onBodySent` once it is sent; whether `onRequestSent` was called. */
     this.heldBody = undefined
     this.sentTold = false
+    /** Whether `dispatch()` for this request is still running (see `tellError`). */
+    this.dispatching = true
     /** Response body bytes handed on, against the agent's `maxResponseSize` (-1: no limit); Infinity once past it. */
     this.bytesRead = 0
     this.maxResponseSize = dispatcher.defaults.maxResponseSize
@@ -272,16 +283,16 @@ class Exchange {
   }
 
   /**
-   * Whether a response head's header names and values come to the agent's `maxHeaderSize` or more, as
-   * undici counts them: then the request fails with undici's `HeadersOverflowError` and the head is not
-   * handed on.
+   * Whether a response head's (or its trailers') header names and values come to the agent's
+   * `maxHeaderSize` or more, as undici counts them: then the request fails with undici's
+   * `HeadersOverflowError` and they are not handed on.
    */
   overflows (rawHeaders) {
     const limit = this.dispatcher.defaults.maxHeaderSize
     let size = 0
     for (let i = 0; i < rawHeaders.length; i++) size += rawHeaders[i].length
     if (size < limit) return false
-    this.fail(undiciError('UND_ERR_HEADERS_OVERFLOW', 'HeadersOverflowError', 'Headers Overflow Error'))
+    this.fail(headersOverflow())
     return true
   }
 
@@ -328,7 +339,7 @@ class Exchange {
   }
 
   complete (rawTrailers) {
-    if (this.done || this.bytesRead === Infinity) return
+    if (this.done || this.bytesRead === Infinity || (rawTrailers.length > 0 && this.overflows(rawTrailers))) return
     this.finish()
     const raw = latin1(rawTrailers)
     this.rawTrailers = raw
@@ -344,7 +355,7 @@ class Exchange {
 
   /** The socket face upgraded the connection (101, or 2xx to CONNECT): it is the handler's now. */
   upgraded (res, socket, head) {
-    if (this.done) {
+    if (this.done || this.overflows(res.rawHeaders)) {
       socket.destroy()
       return
     }
@@ -379,9 +390,16 @@ class Exchange {
   /**
    * The handler hears that the request failed. What its `onError` throws is thrown again on its own, an
    * uncaught exception as from undici's Agent, not into whatever was failing the request (a timer, a
-   * stream's listener, the agent's bookkeeping), which would be left half done.
+   * stream's listener, the agent's bookkeeping), which would be left half done; a failure found within
+   * `dispatch()` itself (bad options, a closed agent) throws out of `dispatch()`.
    */
   tellError (err) {
+    // Within dispatch() it comes out of dispatch(), as from undici's (whose tests rethrow there).
+    if (this.dispatching) {
+      if (this.v2) this.handler.onResponseError?.(this, err)
+      else this.handler.onError(err)
+      return
+    }
     try {
       if (this.v2) this.handler.onResponseError?.(this, err)
       else this.handler.onError(err)
@@ -437,6 +455,15 @@ class Dispatcher {
       if (opts.maxRedirections) opts = { ...opts, maxRedirections: 0 }
     }
     const exchange = new Exchange(this, handler)
+    try {
+      return this.begin(exchange, opts, handler)
+    } finally {
+      exchange.dispatching = false
+    }
+  }
+
+  /** The checks and sending of a dispatch, for `exchange`. */
+  begin (exchange, opts, handler) {
     let spec
     try {
       if (this.destroyed) throw clientDestroyed()
@@ -553,7 +580,9 @@ class Dispatcher {
       host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port || (secure ? 443 : 80),
       path: spec.method === 'CONNECT' ? spec.path : url.pathname + url.search,
-      headers
+      headers,
+      // The agent's `maxHeaderSize` is counted as undici counts it (`overflows`), up to what any face reads.
+      maxHeaderSize: MAX_HEAD
     })
     exchange.upgrading = req
     req.on('upgrade', (res, socket, head) => exchange.upgraded(res, socket, head))

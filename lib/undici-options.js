@@ -1,9 +1,10 @@
 'use strict'
 // undici's Agent options, for code that moves from `new undici.Agent({ ... })` to this agent: each one is
-// read as this agent's option of the same meaning, or refused; none is ignored. A value undici refuses
-// fails with undici's InvalidArgumentError and message, as from undici's constructors. Ignoring `connect` would
-// dial past a guard's `lookup` with the system resolver (an SSRF hole) or trust what its `ca` did not,
-// and ignoring `headersTimeout` would wait 300 s where the caller asked for 10.
+// read as this agent's option of the same meaning, or refused; none that decides what is dialled or
+// trusted, or how long a request may take, is ignored (the README lists the few left). A value undici
+// refuses fails with undici's InvalidArgumentError and message, as from undici's constructors. Ignoring
+// `connect` would dial past a guard's `lookup` with the system resolver (an SSRF hole) or trust what its
+// `ca` did not, and ignoring `headersTimeout` would wait 300 s where the caller asked for 10.
 
 const http = require('node:http')
 const { invalidArgValue, undiciInvalidArg } = require('./errors')
@@ -30,19 +31,20 @@ const adapters = new WeakMap()
 
 /**
  * undici's connector, `connect({ host, hostname, protocol, port, servername, localAddress, httpSocket },
- * callback)`, as a `createConnection`: it is asked as undici's Client asks it (`hostname` as a URL has it,
- * IPv6 in brackets; `port` a string, empty for the scheme's own), and only its callback counts, after
- * the socket connected (TLS included), as in undici.
+ * callback)`, as a `createConnection`: it is asked as undici's Client asks it (`host` the URL's, IPv6 in
+ * brackets, `hostname` bare; `port` a string, empty for the scheme's own), and only its callback counts,
+ * after the socket connected (TLS included), as in undici. `servername` is the name the agent would
+ * send (undici's Client gives null and lets the connector work it out alike).
  */
 function connectorAdapter (connector) {
   let adapter = adapters.get(connector)
   if (adapter === undefined) {
     adapter = function createConnection (options, callback) {
-      const { protocol, port } = options
-      const hostname = options.host.includes(':') ? `[${options.host}]` : options.host
+      const { protocol, port, host: hostname } = options
+      const authority = hostname.includes(':') ? `[${hostname}]` : hostname
       const own = port === (protocol === 'https:' ? 443 : 80) ? '' : String(port)
       connector({
-        host: own === '' ? hostname : `${hostname}:${own}`,
+        host: own === '' ? authority : `${authority}:${own}`,
         hostname,
         protocol,
         port: own,
@@ -73,32 +75,43 @@ function connectMembers (connect) {
 
 /**
  * `options` with undici's Agent options read as this agent's: `connect` (an object of connect and TLS
- * options, which win over the same options given beside it, or a connector function, which becomes
- * `createConnection`), `connections` (`maxSockets` where that is not given; 0 or null: no cap),
+ * options, which win over the same options given beside it and `tls`'s, or a connector function, which
+ * becomes `createConnection`), `tls` (undici's other object of TLS options), `connections` (`maxSockets` where that is not given; 0 or null: no cap),
  * `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer` where that is not given) and `pipelining: 0`
  * (`keepAlive: false` where that is not given). undici's `factory` makes the agent's pools, which are
  * Rust's here: refused. The same object when none of these is given.
  */
 function fromUndici (options) {
   if (options === undefined || options === null || typeof options !== 'object') return options
-  const { connect, connections, keepAliveTimeoutThreshold, factory, pipelining } = options
-  if (connect === undefined && connections === undefined && keepAliveTimeoutThreshold === undefined && factory === undefined &&
-    pipelining === undefined) {
+  const { connect, tls, connections, keepAliveTimeoutThreshold, factory, pipelining } = options
+  if (connect === undefined && tls === undefined && connections === undefined && keepAliveTimeoutThreshold === undefined &&
+    factory === undefined && pipelining === undefined) {
     return options
   }
-  if (factory !== undefined && factory !== null) {
+  if (factory !== undefined) {
     if (typeof factory !== 'function') throw undiciInvalidArg('factory must be a function.')
     throw invalidArgValue('options.factory', 'is not supported: the Rust pool makes every connection of this agent', typeof factory)
   }
+  if (connect !== undefined && connect !== null && typeof connect !== 'function' && typeof connect !== 'object') {
+    throw undiciInvalidArg('connect must be a function or an object')
+  }
+  // undici's pools build their connector from `tls` and `connect` together, `connect` winning; `tls`'s
+  // timeout is never read there.
   let out = { ...options }
+  if (tls !== null && typeof tls === 'object') {
+    const { timeout, ...members } = tls
+    out = { ...out, ...connectMembers(members) }
+  }
   if (typeof connect === 'function') {
     const adapter = connectorAdapter(connect)
     if (options.createConnection !== undefined && options.createConnection !== adapter) {
       throw invalidArgValue('options.connect', 'cannot be given with createConnection: both make the connections', 'function')
     }
     out.createConnection = adapter
+    // A connector keeps to its own limit (buildConnector's `timeout`), as in undici, where
+    // `connectTimeout` only builds undici's own.
+    if (options.connectTimeout === undefined) out.connectTimeout = 0
   } else if (connect !== undefined && connect !== null) {
-    if (typeof connect !== 'object') throw undiciInvalidArg('connect must be a function or an object')
     out = { ...out, ...connectMembers(connect) }
   }
   const cap = undiciOption(options, 'connections', value => Number.isFinite(value) && value >= 0, 'invalid connections', 0)
@@ -128,4 +141,18 @@ function dispatchDefaults (options) {
   }
 }
 
-module.exports = { fromUndici, dispatchDefaults }
+/**
+ * undici 6's `interceptors: { Agent: [...] }`: `dispatch` run through them, the first outermost, as
+ * undici's dispatchers chain them (the reverse of `compose()`'s order); null when none are given.
+ */
+function interceptedDispatch (options, dispatch) {
+  const list = options?.interceptors?.Agent
+  if (!Array.isArray(list) || list.length === 0) return null
+  for (const interceptor of list) {
+    if (typeof interceptor !== 'function') throw undiciInvalidArg('interceptor must be an function')
+  }
+  for (let i = list.length - 1; i >= 0; i--) dispatch = list[i](dispatch)
+  return dispatch
+}
+
+module.exports = { fromUndici, dispatchDefaults, interceptedDispatch }

@@ -1119,6 +1119,9 @@ fn chunk_fault(io: &std::io::Error) -> Option<Error> {
         (Hpe::Strict, "Invalid character in chunk extensions")
     } else if text.contains("chunk body") || text.contains("chunk end") {
         (Hpe::Strict, "Expected LF after chunk data")
+    } else if text.contains("over limit") {
+        // hyper's limit on a chunked body's trailers (16 KiB), as llhttp names a head too long.
+        (Hpe::HeaderOverflow, "Header overflow")
     } else if text.contains("trailer") || text.contains("header") {
         (Hpe::InvalidHeaderToken, "Invalid header token")
     } else {
