@@ -17,6 +17,11 @@ const { ROUTES, along } = require('./helpers/routes')
 
 const cert = selfSigned()
 
+/** An https server on 127.0.0.1 with a self-signed certificate, answering 'secure'. */
+function secureServer () {
+  return listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+}
+
 /** What fetch gives: the body text, or its failure's cause as `name code message`. */
 function fetched (url, dispatcher) {
   return fetch(url, { dispatcher }).then(res => res.text()).catch(err => `${err.cause?.name} ${err.cause?.code} ${err.cause?.message}`)
@@ -77,7 +82,7 @@ test('connect.lookup is asked for every connection, on each face; its error fail
 })
 
 test('connect.ca and connect.rejectUnauthorized decide trust as on undici\'s Agent, on each face', async () => {
-  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+  const srv = await secureServer()
   try {
     const url = `https://127.0.0.1:${srv.port}/`
     await bothAgents({ connect: { ca: cert.cert } }, async (agent, name) => {
@@ -346,7 +351,7 @@ test('pipelining: 0 disables keep-alive as on undici\'s Agent: each request says
 })
 
 test('tls, undici\'s other object of TLS options, holds beside connect (which wins)', async () => {
-  const srv = await listenCounting(https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('secure')))
+  const srv = await secureServer()
   try {
     const url = `https://127.0.0.1:${srv.port}/`
     const pinned = () => new Error('pin mismatch')
