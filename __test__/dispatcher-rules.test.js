@@ -297,3 +297,41 @@ test('close() after destroy() fails with ClientDestroyedError, as undici\'s: rej
   assert.deepStrictEqual(seen.ours, seen.undici)
   assert.deepStrictEqual(seen.ours, ['ClientDestroyedError UND_ERR_DESTROYED', 'callback UND_ERR_DESTROYED'])
 })
+
+// Spoken on the JS thread, which the pipe carrier (forced, internal) leaves to hyper.
+const EXCHANGES_OFF = process.env.KEEPALIVE_AGENT_SOCKET_CARRIER === 'pipe' && 'dispatched requests go to hyper with the pipe forced'
+
+test('[exchange] a SocketError describes its connection as undici\'s does (err.socket): addresses and bytes moved, also in \'disconnect\'', { skip: EXCHANGES_OFF }, async () => {
+  const srv = await listenCounting(http.createServer((req, res) => {
+    if (req.url === '/cut') {
+      res.writeHead(200, { 'content-length': 10 })
+      res.write('abc')
+      setImmediate(() => res.destroy())
+    } else {
+      res.destroy()
+    }
+  }))
+  try {
+    const seen = {}
+    await bothAgents(async (agent, name) => {
+      const heard = []
+      agent.on('disconnect', (origin, targets, err) => heard.push(err))
+      seen[name] = []
+      for (const path of ['/', '/cut']) {
+        const err = await undici.request(`${srv.url}${path}`, { dispatcher: agent }).then(res => res.body.text()).catch(err => err)
+        assert.strictEqual(err.code, 'UND_ERR_SOCKET', name)
+        const { localPort, remotePort, ...rest } = err.socket
+        assert.strictEqual(typeof localPort, 'number', name)
+        assert.strictEqual(remotePort, srv.port, name)
+        seen[name].push(rest)
+      }
+      while (heard.length < 2) await once(agent, 'disconnect')
+      assert.deepStrictEqual(heard.map(err => [err.code, err.socket?.remoteAddress]), [['UND_ERR_SOCKET', '127.0.0.1'], ['UND_ERR_SOCKET', '127.0.0.1']], name)
+    })
+    assert.deepStrictEqual(seen.ours, seen.undici)
+    assert.deepStrictEqual(seen.ours.map(({ remoteAddress, remoteFamily, localAddress, bytesRead }) => [remoteAddress, remoteFamily, localAddress, bytesRead > 0]),
+      [['127.0.0.1', 'IPv4', '127.0.0.1', false], ['127.0.0.1', 'IPv4', '127.0.0.1', true]])
+  } finally {
+    await srv.close()
+  }
+})

@@ -17,16 +17,16 @@ const informational = message => undiciError('UND_ERR_INFO', 'InformationalError
 
 /** Why connections close, as undici tells 'disconnect' listeners. */
 const Why = {
-  /** The server closed it. */
-  otherSideClosed: () => socketError('other side closed'),
+  /** The server closed it. `socket`: the connection as undici's SocketError describes it, when known. */
+  otherSideClosed: socket => socketError('other side closed', socket),
   /** Its idle deadline passed. */
   idle: () => informational('socket idle timeout'),
   /** Bytes came that no request asked for. */
-  badResponse: () => socketError('bad response'),
+  badResponse: socket => socketError('bad response', socket),
   /** The response said it is not kept (`Connection: close`, or keep-alive off). */
   reset: () => informational('reset'),
   /** A close nothing else explains. */
-  closed: () => socketError('closed'),
+  closed: socket => socketError('closed', socket),
   /** The agent was destroyed (or closed, which destroys it once in-flight requests are done): any close after. */
   destroyed: clientDestroyed
 }
@@ -43,14 +43,16 @@ class ConnectionEvents {
 
   /**
    * Connection to the origin of `href` closed; `why` is its error, a `Why` that makes one (only if someone
-   * listens), or null for a close nothing explains. Once the agent is destroyed, whatever closed it,
+   * listens; given what `described.socketInfo()` says of the connection, where known), or null for a
+   * close nothing explains. Once the agent is destroyed, whatever closed it,
    * undici's reason is the destruction. Told on the event loop's next check phase, as undici tells it
    * from its socket's 'close': after the response that ended the connection has reached its caller
    * (`destroy()` resolves after it, see `index.js`).
    */
-  disconnected (href, why) {
+  disconnected (href, why, described = null) {
     if (this.agent.listenerCount('disconnect') === 0) return
-    const err = this.agent.destroyed ? Why.destroyed() : typeof why === 'function' ? why() : why ?? Why.closed()
+    const socket = described?.socketInfo() ?? null
+    const err = this.agent.destroyed ? Why.destroyed() : typeof why === 'function' ? why(socket) : why ?? Why.closed(socket)
     setImmediate(() => this.emit('disconnect', href, err))
   }
 

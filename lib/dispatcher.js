@@ -20,7 +20,7 @@ const { pump, targetOf } = require('./request')
 const { UndiciLimits, checkHeldLength } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
-const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
+const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, SOCKET_INFO } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -80,7 +80,7 @@ function asUndici (err) {
   // The request's body stream was destroyed before its end (without an error of its own).
   if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return requestAborted()
   if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
-  return socketError('other side closed')
+  return socketError('other side closed', err[SOCKET_INFO] ?? null)
 }
 
 /** How Node's (and this package's) parse errors begin. */

@@ -47,10 +47,16 @@ function undiciError (code, name, message) {
 /** undici's `ClientDestroyedError`: what dispatches get once the agent is destroyed, and 'disconnect' then. */
 const clientDestroyed = () => undiciError('UND_ERR_DESTROYED', 'ClientDestroyedError', 'The client is destroyed')
 
-/** undici's `SocketError`; its `socket` (the addresses and counts of undici's socket) is null: the connection is Rust's. */
-function socketError (message) {
+/**
+ * Where an error made for a connection that ended keeps that connection's description as undici's
+ * `SocketError.socket` has it (addresses, bytes moved), when it is known.
+ */
+const SOCKET_INFO = Symbol('socketInfo')
+
+/** undici's `SocketError`; its `socket`: the connection's addresses and counts, or null where not known. */
+function socketError (message, socket = null) {
   const err = undiciError('UND_ERR_SOCKET', 'SocketError', message)
-  err.socket = null
+  err.socket = socket
   return err
 }
 
@@ -145,4 +151,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }
+module.exports = { SOCKET_INFO, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }

@@ -24,7 +24,8 @@ const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
-const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError } = require('./errors')
+const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError, SOCKET_INFO } = require('./errors')
+const { connectionInfo } = require('./batch')
 const { Why } = require('./connection-events')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
 const { NativeAgent } = require('../native.js')
@@ -350,6 +351,20 @@ class ExchangeConnection {
     this.pending = []
     /** The body bytes still to come of a response whose head `scan` read (lib/head.js), else 0. */
     this.bodyLeft = 0
+    /** What Rust told of the connection once it was open (lib/batch.js `connectionInfo`), and the bytes moved since. */
+    this.info = null
+    this.bytesRead = 0
+    this.bytesWritten = 0
+  }
+
+  /**
+   * The connection as undici's `SocketError.socket` describes a socket (`util.getSocketInfo`): its
+   * addresses and the bytes it moved; null before it was open.
+   */
+  socketInfo () {
+    if (this.info === null) return null
+    const { addresses } = connectionInfo(this.info)
+    return { ...addresses, timeout: undefined, bytesWritten: this.bytesWritten, bytesRead: this.bytesRead }
   }
 
   /**
@@ -396,6 +411,7 @@ class ExchangeConnection {
 
   /** Rust connected it: `fd` ≥ 0 when libuv takes it, else its bytes stay in Rust (the pipe). */
   _connected (info, peerCertificate, fd) {
+    this.info = info
     const native = this.exchanges.native
     this.carrier = fd >= 0 ? new FdCarrier(native, this.exchanges.calls, this.id, fd, this, this.secure, false) : new PipeCarrier(native, this.exchanges.calls, this.id)
     this.exchanges.events.connected(this.href)
@@ -406,6 +422,7 @@ class ExchangeConnection {
 
   /** Bytes read; `lent`: a view of a buffer the fd carriers share (plain reads or TLS plaintext), valid until the next read. */
   _data (chunk, lent = false) {
+    this.bytesRead += chunk.length
     if (this.exchange === null) {
       // Bytes nobody asked for on an idle connection: never read as the next request's answer.
       this.why = Why.badResponse
@@ -584,6 +601,7 @@ class ExchangeConnection {
   /** One chunk of a chunked body, in one write where it can; false: wait for `drained()`. */
   writeChunk (bytes) {
     const size = `${bytes.length.toString(16)}\r\n`
+    this.bytesWritten += size.length + bytes.length + 2
     if (bytes.length <= SMALL_CHUNK) return this.carrier.write(Buffer.concat([Buffer.from(size, 'latin1'), bytes, CRLF]))
     this.carrier.write(size, 'latin1')
     this.carrier.write(bytes)
@@ -592,6 +610,7 @@ class ExchangeConnection {
 
   /** A Buffer, or a string in `encoding`; false: wait for `drained()` before writing more. */
   write (chunk, encoding) {
+    this.bytesWritten += typeof chunk !== 'string' ? chunk.length : encoding === 'latin1' ? chunk.length : Buffer.byteLength(chunk, encoding)
     return this.carrier.write(chunk, encoding)
   }
 
@@ -616,7 +635,7 @@ class ExchangeConnection {
   /** Tells the agent's listeners it closed: one that was open, or one whose connect failed. */
   told () {
     const events = this.exchanges.events
-    if (this.carrier !== null) events.disconnected(this.href, this.why)
+    if (this.carrier !== null) events.disconnected(this.href, this.why, this)
     else if (this.why instanceof Error) events.failed(this.href, this.why)
   }
 
@@ -1041,7 +1060,8 @@ class Exchange {
 
   /** Its connection closed under it (`err`, or null for an end). */
   lost (err) {
-    if (this.conn !== null) this.conn.exchange = null
+    const conn = this.conn
+    if (conn !== null) conn.exchange = null
     this.conn = null
     if (this.over) return
     if (!this.received && this.reused && this.replayable && !this.settled) {
@@ -1055,7 +1075,13 @@ class Exchange {
       }
       return
     }
-    this.fail(err ?? (this.response !== null ? aborted() : hangUp()))
+    if (err === null) {
+      // Node's words for an end, with undici's description of the connection (its SocketError's `socket`).
+      err = this.response !== null ? aborted() : hangUp()
+      // Not enumerable: the Promise face's error prints as Node's.
+      Object.defineProperty(err, SOCKET_INFO, { value: conn?.socketInfo() ?? null })
+    }
+    this.fail(err)
   }
 
   /** Fails the request, or the body being read; `cut`: the connection must close too. */
