@@ -69,6 +69,15 @@ test('connect.lookup is asked for every connection, on each face; its error fail
     }
     assert.strictEqual(srv.counts.opened, 0)
 
+    // undici dials each origin's own port whatever `connect` says, on every face.
+    const ownPort = new Agent({ connect: { port: 1, host: '127.0.0.1' } })
+    try {
+      assert.strictEqual(await fetched(url.replace('localhost', '127.0.0.1'), ownPort), 'reached')
+      assert.strictEqual(String((await get(url.replace('localhost', '127.0.0.1'), ownPort)).body), 'reached')
+    } finally {
+      ownPort.destroy()
+    }
+
     // A lookup that lets the host through is dialled where it says.
     const allow = new Agent({ connect: { lookup: (host, options, callback) => callback(null, [{ address: '127.0.0.1', family: 4 }]) } })
     try {

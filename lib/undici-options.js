@@ -62,10 +62,13 @@ function connectorAdapter (connector) {
  * The members of undici's `connect` object as this agent's options: all of tls.connect's and
  * net.connect's keep their names (`lookup`, `ca`, `rejectUnauthorized`, `socketPath`, ...), `timeout` is
  * `connectTimeout` (0: none, as undici) and `keepAliveInitialDelay` is `keepAliveMsecs`. `keepAlive`
- * there is TCP keep-alive, not pooling: pooled connections have it on, as Node's agent sets it.
+ * there is TCP keep-alive, not pooling: pooled connections have it on, as Node's agent sets it. `host`,
+ * `hostname` and `port` are left out.
  */
 function connectMembers (connect) {
-  const { timeout, keepAlive, keepAliveInitialDelay, ...members } = connect
+  // undici dials each origin's own host and port whatever these say; here, as agent options, Node's
+  // requests would take them over their own.
+  const { timeout, keepAlive, keepAliveInitialDelay, host, hostname, port, ...members } = connect
   if (timeout !== undefined && timeout !== null) {
     members.connectTimeout = number({ 'connect.timeout': timeout }, 'connect.timeout', { min: 0 })
   }
