@@ -394,16 +394,12 @@ class Exchange {
    * `dispatch()` itself (bad options, a closed agent) throws out of `dispatch()`.
    */
   tellError (err) {
-    // Within dispatch() it comes out of dispatch(), as from undici's (whose tests rethrow there).
-    if (this.dispatching) {
-      if (this.v2) this.handler.onResponseError?.(this, err)
-      else this.handler.onError(err)
-      return
-    }
     try {
       if (this.v2) this.handler.onResponseError?.(this, err)
       else this.handler.onError(err)
     } catch (thrown) {
+      // Within dispatch() it comes out of dispatch(), as from undici's (whose tests rethrow there).
+      if (this.dispatching) throw thrown
       process.nextTick(() => { throw thrown })
     }
   }
