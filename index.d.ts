@@ -81,6 +81,8 @@ interface AgentOptions extends ConnectOptions {
   keepAliveTimeoutThreshold?: number
   /** undici's Agent option: the dispatcher face's limit on a response head's header names and values, in bytes (`UND_ERR_HEADERS_OVERFLOW`). Default Node's `--max-http-header-size`, 16 KiB; no head over 64 KiB is read. */
   maxHeaderSize?: number
+  /** undici's Agent option: a connection of the dispatcher and Promise faces closes after serving this many requests. Default none (0). */
+  maxRequestsPerClient?: number | null
   /** undici's Agent option: 0 is `keepAlive: false` (which wins where both are given); above 1 taken as 1 (no HTTP/1.1 pipelining). */
   pipelining?: number
 }

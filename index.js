@@ -18,7 +18,7 @@ const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
-const { fromUndici, dispatchDefaults, interceptedDispatch } = require('./lib/undici-options')
+const { fromUndici, dispatchDefaults, interceptedDispatch, requestsPerConnection } = require('./lib/undici-options')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
 
@@ -105,7 +105,7 @@ function liveLimits (agent, shared) {
 /** A constructor's options checked (`normalized`), durations in ms (`options`), and what Node's Agent is given (`base`). */
 function prepare (options) {
   options = fromUndici(options)
-  const normalized = { ...normalize(options), dispatch: dispatchDefaults(options) }
+  const normalized = { ...normalize(options), dispatch: dispatchDefaults(options), maxRequestsPerConnection: requestsPerConnection(options) }
   if (options) options = durationsInMs(options)
   return { options, normalized, base: baseOptions(options, normalized) }
 }
@@ -146,6 +146,7 @@ function attachPool (agent, options, normalized, secure) {
   agent[kBook] = book
   listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], connections, agent[kRequests], connectionEvents)
+  agent[kExchanges].maxRequests = normalized.maxRequestsPerConnection
   agent[kDispatcher] = new Dispatcher(native, agent[kRequests], agent[kExchanges], { timeout: normalized.timeout, ...normalized.dispatch },
     protocol => (protocol === agent.protocol ? agent : counterpart(agent)), redirectLimit(options?.maxRedirections))
   const dispatcher = agent[kDispatcher]
@@ -182,6 +183,7 @@ function attachView (agent, source, normalized, secure) {
   agent[kBook] = book
   listenForKeyLog(agent)
   agent[kExchanges] = new Exchanges(native, book, liveness, agent[kLimits], agent[kConnections], agent[kRequests], new ConnectionEvents(agent))
+  agent[kExchanges].maxRequests = normalized.maxRequestsPerConnection
   agent[kDispatcher] = source[kDispatcher]
   agent[kIntercepted] = source[kIntercepted]
 }

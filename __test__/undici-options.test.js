@@ -320,7 +320,8 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
     [{ bodyTimeout: 1.5 }, 'bodyTimeout must be a positive integer or zero', options => new undici.Client(origin, options)],
     [{ maxResponseSize: -2 }, 'maxResponseSize must be a positive number', options => new undici.Client(origin, options)],
     [{ keepAliveTimeoutThreshold: 'soon' }, 'invalid keepAliveTimeoutThreshold', options => new undici.Client(origin, options)],
-    [{ maxHeaderSize: Infinity }, 'invalid maxHeaderSize', options => new undici.Client(origin, options)]
+    [{ maxHeaderSize: Infinity }, 'invalid maxHeaderSize', options => new undici.Client(origin, options)],
+    [{ maxRequestsPerClient: -1 }, 'maxRequestsPerClient must be a positive number', options => new undici.Client(origin, options)]
   ]
   for (const [options, message, made] of undiciRefuses) {
     assert.throws(() => made(options), { code: 'UND_ERR_INVALID_ARG', message }, `undici: ${message}`)
@@ -457,6 +458,34 @@ for (const route of ROUTES) {
     } finally {
       await srv.close()
       await new Promise(resolve => upgrades.close(resolve))
+    }
+  })
+}
+
+for (const route of ROUTES) {
+  test(`maxRequestsPerClient: a connection closes after serving that many requests, and the next is made anew (${route})`, async () => {
+    const srv = await listenCounting(http.createServer((req, res) => res.end('ok')))
+    try {
+      await along(route, async () => {
+        // undici's own test: four requests one after another, two per connection.
+        await bothAgents({ maxRequestsPerClient: 2 }, async (agent, name) => {
+          const opened = srv.counts.opened
+          for (let i = 0; i < 4; i++) assert.strictEqual(await requested(`${srv.url}/`, agent), '200 ok', name)
+          assert.strictEqual(srv.counts.opened - opened, 2, name)
+        })
+        // As undici documents it: after that many, a new connection (undici 6 sends one more first).
+        const agent = new Agent({ maxRequestsPerClient: 1 })
+        try {
+          const opened = srv.counts.opened
+          for (let i = 0; i < 3; i++) assert.strictEqual(await requested(`${srv.url}/`, agent), '200 ok')
+          assert.strictEqual((await agent.request(`${srv.url}/`)).status, 200)
+          assert.strictEqual(srv.counts.opened - opened, 4)
+        } finally {
+          agent.destroy()
+        }
+      })
+    } finally {
+      await srv.close()
     }
   })
 }

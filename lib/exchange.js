@@ -355,6 +355,8 @@ class ExchangeConnection {
     this.info = null
     this.bytesRead = 0
     this.bytesWritten = 0
+    /** Exchanges given it, against the agent's `maxRequests`. */
+    this.served = 0
   }
 
   /**
@@ -524,7 +526,9 @@ class ExchangeConnection {
     exchange.conn = null
     this.exchange = null
     if (this.paused) this.resume()
-    const idleMs = keepAlive && this.exchanges.limits.keepAlive ? this.exchanges.calls.release(this.id, hint) : -1
+    const { limits, maxRequests } = this.exchanges
+    const kept = keepAlive && limits.keepAlive && (maxRequests === 0 || this.served < maxRequests)
+    const idleMs = kept ? this.exchanges.calls.release(this.id, hint) : -1
     if (idleMs < 0) {
       this.why = Why.reset
       this.close()
@@ -899,6 +903,7 @@ class Exchange {
     this.reused = reused
     this.conn = conn
     conn.exchange = this
+    conn.served++
     conn.why = null
     if (conn.carrier === null) return
     if (exchanges.liveness.count >= SEND_AT_TURN_END) sendAtTurnEnd(this)
@@ -1146,6 +1151,8 @@ class Exchanges {
     // cached heads were made with.
     this.limits = limits
     this.keepAlive = limits.keepAlive
+    /** Requests a connection serves before it closes (undici's `maxRequestsPerClient`); 0: no limit. */
+    this.maxRequests = 0
     this.connections = connections
     this.requests = requests
     this.heads = new Map()

@@ -144,6 +144,11 @@ function dispatchDefaults (options) {
   }
 }
 
+/** undici's `maxRequestsPerClient`: requests a connection serves before it closes; 0 (or none): no limit. */
+function requestsPerConnection (options) {
+  return undiciOption(options ?? {}, 'maxRequestsPerClient', isInteger(0), 'maxRequestsPerClient must be a positive number', 0)
+}
+
 /**
  * undici 6's `interceptors: { Agent: [...] }`: `dispatch` run through them, the first outermost, as
  * undici's dispatchers chain them (the reverse of `compose()`'s order); null when none are given.
@@ -158,4 +163,4 @@ function interceptedDispatch (options, dispatch) {
   return dispatch
 }
 
-module.exports = { fromUndici, dispatchDefaults, interceptedDispatch }
+module.exports = { fromUndici, dispatchDefaults, interceptedDispatch, requestsPerConnection }

@@ -256,7 +256,13 @@ impl NativeAgent {
         Ok(NativeAgent {
             sockets: Sockets::new(pool.clone(), connector.clone(), events.clone()),
             events,
-            client: Arc::new(Client::new(pool, connector, Some(ends))),
+            client: Arc::new(
+                Client::new(pool, connector, Some(ends)).with_max_requests(
+                    options
+                        .max_requests_per_connection
+                        .map_or(0, |n| n.min(f64::from(u32::MAX)) as u32),
+                ),
+            ),
             bodies: Default::default(),
             aborts: Default::default(),
             hooks,

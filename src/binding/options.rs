@@ -31,6 +31,8 @@ pub struct NativeOptions {
     pub connect_timeout: f64,
     pub queue_timeout: Option<f64>,
     pub max_queue_size: Option<f64>,
+    /// Requests a connection serves before it closes (undici's `maxRequestsPerClient`); none: no limit.
+    pub max_requests_per_connection: Option<f64>,
     pub connect: NativeConnect,
 }
 

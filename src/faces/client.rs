@@ -74,6 +74,9 @@ pub struct HyperConn {
     wire: Arc<Wire>,
     /// Reports its end (while the client watches ends).
     end: Option<Arc<EndReport>>,
+    /// Requests sent on it, and how many it may serve before it closes (0: no limit).
+    served: u32,
+    max_requests: u32,
 }
 
 impl Drop for HyperConn {
@@ -85,7 +88,11 @@ impl Drop for HyperConn {
 }
 
 impl HyperConn {
+    /// Whether it may serve another request: its connection is up and has served fewer than its limit.
     pub fn is_open(&self) -> bool {
+        if self.max_requests != 0 && self.served >= self.max_requests {
+            return false;
+        }
         match &self.sender {
             Some(sender) => !sender.is_closed(),
             None => !self.unpark.is_closed(),
@@ -617,6 +624,8 @@ pub struct Client {
     connector: Connector,
     /// Told as each connection it opened ends.
     ends: Option<EndWatch>,
+    /// Requests a connection serves before it closes (undici's `maxRequestsPerClient`); 0: no limit.
+    max_requests: u32,
 }
 
 impl Client {
@@ -625,7 +634,14 @@ impl Client {
             pool,
             connector,
             ends,
+            max_requests: 0,
         }
+    }
+
+    /// Connections it opens serve `max` requests at most (0: no limit), then close.
+    pub fn with_max_requests(mut self, max: u32) -> Self {
+        self.max_requests = max;
+        self
     }
 
     pub fn pool(&self) -> &Pool<Conn> {
@@ -711,7 +727,9 @@ impl Client {
             chunks.streaming = Some(wire.streaming());
         }
         let exchange = async {
-            let sender = http_of(&mut lease).sender.as_mut().expect("unparked above");
+            let conn = http_of(&mut lease);
+            conn.served += 1;
+            let sender = conn.sender.as_mut().expect("unparked above");
             sender.ready().await?;
             sender.send_request(req).await
         };
@@ -840,6 +858,8 @@ impl Client {
             closed,
             wire,
             end,
+            served: 0,
+            max_requests: self.max_requests,
         })))
     }
 }
