@@ -320,6 +320,7 @@ declare class Agent extends http.Agent {
   /**
    * undici's Dispatcher interface (the dispatcher face): `fetch(url, { dispatcher: agent })`, undici's
    * request/stream/pipeline and WebSocket call it. Node's types need a cast there (README, dispatcher face).
+   * false: the origin is full (a finite `maxSockets`); `'drain'` tells when it takes requests again.
    */
   dispatch(options: DispatchOptions, handler: DispatchHandler): boolean
   /** undici's `compose()`: a dispatcher running undici's interceptors (redirect, retry, ...) over this agent. */
@@ -342,11 +343,12 @@ declare class Agent extends http.Agent {
   /**
    * undici's dispatcher events for the connections the Promise and dispatcher faces open: `targets` holds
    * the agent; `err` is undici's (`SocketError` 'other side closed', `InformationalError` 'reset' or
-   * 'socket idle timeout', `ClientDestroyedError`, or what failed).
+   * 'socket idle timeout', `ClientDestroyedError`, or what failed). `'drain'`: an origin that `dispatch()`
+   * said was full (a finite `maxSockets`) takes requests again.
    */
-  on(event: 'connect', listener: (origin: URL, targets: Agent[]) => void): this
+  on(event: 'connect' | 'drain', listener: (origin: URL, targets: Agent[]) => void): this
   on(event: 'disconnect' | 'connectionError', listener: (origin: URL, targets: Agent[], err: Error) => void): this
-  once(event: 'connect', listener: (origin: URL, targets: Agent[]) => void): this
+  once(event: 'connect' | 'drain', listener: (origin: URL, targets: Agent[]) => void): this
   once(event: 'disconnect' | 'connectionError', listener: (origin: URL, targets: Agent[], err: Error) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
   once(event: string | symbol, listener: (...args: any[]) => void): this

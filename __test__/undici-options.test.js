@@ -489,3 +489,43 @@ for (const route of ROUTES) {
     }
   })
 }
+
+for (const route of ROUTES) {
+  test(`with connections capped, dispatch() says false once the origin is full and 'drain' follows, as undici's Agent (${route})`, async () => {
+    const held = []
+    const srv = await listenCounting(http.createServer((req, res) => held.push(res)))
+    try {
+      const seen = {}
+      await along(route, () => bothAgents({ connections: 2 }, async (agent, name) => {
+        const log = seen[name] = []
+        agent.on('drain', (origin, targets) => log.push(`drain ${origin.href} ${targets[0] === agent}`))
+        const done = []
+        for (let i = 0; i < 3; i++) {
+          done.push(new Promise(resolve => {
+            log.push(`dispatch ${agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+              onConnect () {}, onHeaders () {}, onData () {}, onComplete: resolve, onError: resolve
+            })}`)
+          }))
+        }
+        while (held.length < 2) await once(srv.server, 'request')
+        held.shift().end('a')
+        await done[0]
+        while (held.length < 2) await once(srv.server, 'request')
+        for (const res of held.splice(0)) res.end('b')
+        await Promise.all(done)
+        await new Promise(resolve => setImmediate(resolve))
+      }))
+      assert.deepStrictEqual(seen.ours, seen.undici)
+      assert.deepStrictEqual(seen.ours, ['dispatch true', 'dispatch false', 'dispatch false', `drain ${srv.url}/ true`])
+      // No cap: never full.
+      const agent = new Agent()
+      try {
+        assert.strictEqual(agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, { onConnect () {}, onHeaders () {}, onData () {}, onComplete () {}, onError () {} }), true)
+      } finally {
+        agent.destroy()
+      }
+    } finally {
+      await srv.close()
+    }
+  })
+}

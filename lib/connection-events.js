@@ -56,6 +56,11 @@ class ConnectionEvents {
     setImmediate(() => this.emit('disconnect', href, err))
   }
 
+  /** The origin of `href` takes requests again after `dispatch()` said it was full (undici's 'drain'). */
+  drained (href) {
+    if (this.agent.listenerCount('drain') > 0) this.emit('drain', href)
+  }
+
   /** Opening a connection to the origin of `href` failed with `err`. */
   failed (href, err) {
     if (this.agent.listenerCount('connectionError') > 0) this.emit('connectionError', href, err)

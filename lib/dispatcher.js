@@ -150,6 +150,8 @@ class Exchange {
     this.sentTold = false
     /** Whether `dispatch()` for this request is still running (see `tellError`). */
     this.dispatching = true
+    /** The origin it is counted against while in flight (see `Dispatcher.count`), else null. */
+    this.origin = null
     /** Response body bytes handed on, against the agent's `maxResponseSize` (-1: no limit); Infinity once past it. */
     this.bytesRead = 0
     this.maxResponseSize = dispatcher.defaults.maxResponseSize
@@ -427,6 +429,9 @@ class Dispatcher {
     this.socketAgent = socketAgent
     this.maxRedirections = maxRedirections
     this.live = new Set()
+    /** Requests in flight by origin while the agent's `maxSockets` is finite, and the origins now full. */
+    this.inFlight = new Map()
+    this.full = new Set()
     this.closed = false
     this.destroyed = false
     this.drained = null
@@ -475,6 +480,7 @@ class Dispatcher {
       return false
     }
     this.live.add(exchange)
+    const full = this.count(exchange, spec.origin)
     if (observed()) {
       exchange.record = new ObservedRequest(spec.origin, spec.method, spec.path, spec.headers)
       exchange.record.created()
@@ -482,6 +488,22 @@ class Dispatcher {
     if (!exchange.start()) return true
     if (spec.upgrade === null) this.send(exchange, spec)
     else this.upgrade(exchange, spec)
+    return !full
+  }
+
+  /**
+   * Counts `exchange` against the agent's cap for `origin` (`maxSockets`) while it is in flight, as
+   * undici's pools count their busy connections: whether the origin is now full, so that `dispatch()`
+   * says false (undici's "wait for 'drain'") and 'drain' follows once one of them ends.
+   */
+  count (exchange, origin) {
+    const cap = this.exchanges.limits.maxSockets
+    if (cap === Infinity) return false
+    exchange.origin = origin
+    const inFlight = (this.inFlight.get(origin) ?? 0) + 1
+    this.inFlight.set(origin, inFlight)
+    if (inFlight < cap) return false
+    this.full.add(origin)
     return true
   }
 
@@ -598,6 +620,17 @@ class Dispatcher {
 
   settled (exchange) {
     this.live.delete(exchange)
+    const origin = exchange.origin
+    if (origin !== null) {
+      const left = this.inFlight.get(origin) - 1
+      if (left === 0) this.inFlight.delete(origin)
+      else this.inFlight.set(origin, left)
+      if (this.full.has(origin) && left < this.exchanges.limits.maxSockets) {
+        this.full.delete(origin)
+        // As undici's client tells it: after what is running now (and not once destroyed).
+        if (!this.destroyed) queueMicrotask(() => this.exchanges.events.drained(origin))
+      }
+    }
     if (this.live.size === 0 && this.onDrained !== null) {
       const drained = this.onDrained
       this.onDrained = null
