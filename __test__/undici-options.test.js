@@ -517,6 +517,25 @@ for (const route of ROUTES) {
       }))
       assert.deepStrictEqual(seen.ours, seen.undici)
       assert.deepStrictEqual(seen.ours, ['dispatch true', 'dispatch false', 'dispatch false', `drain ${srv.url}/ true`])
+
+      // No 'drain' once the agent is closed or destroyed, by the very handler whose end made room; a
+      // dispatch its handler aborts at once still says the origin is full.
+      for (const end of ['close', 'destroy']) {
+        await along(route, () => bothAgents({ connections: 1 }, async (agent, name) => {
+          const log = []
+          agent.on('drain', () => log.push('drain'))
+          const noop = { onConnect () {}, onHeaders () {}, onData () {}, onError () {} }
+          const ended = new Promise(resolve => {
+            log.push(`dispatch ${agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, { ...noop, onComplete () { log.push('complete'); agent[end]().catch(() => {}); resolve() } })}`)
+          })
+          log.push(`dispatch ${agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, { ...noop, onConnect (abort) { abort() }, onComplete () {} })}`)
+          while (held.length < 1) await once(srv.server, 'request')
+          held.shift().end('a')
+          await ended
+          await new Promise(resolve => setImmediate(resolve))
+          assert.deepStrictEqual(log, ['dispatch false', 'dispatch false', 'complete'], `${name} ${end}`)
+        }))
+      }
       // No cap: never full.
       const agent = new Agent()
       try {

@@ -485,7 +485,7 @@ class Dispatcher {
       exchange.record = new ObservedRequest(spec.origin, spec.method, spec.path, spec.headers)
       exchange.record.created()
     }
-    if (!exchange.start()) return true
+    if (!exchange.start()) return !full
     if (spec.upgrade === null) this.send(exchange, spec)
     else this.upgrade(exchange, spec)
     return !full
@@ -627,8 +627,11 @@ class Dispatcher {
       else this.inFlight.set(origin, left)
       if (this.full.has(origin) && left < this.exchanges.limits.maxSockets) {
         this.full.delete(origin)
-        // As undici's client tells it: after what is running now (and not once destroyed).
-        if (!this.destroyed) queueMicrotask(() => this.exchanges.events.drained(origin))
+        // As undici's client tells it: after what is running now, and not once closed or destroyed
+        // (which the handler that just completed may have done).
+        queueMicrotask(() => {
+          if (!this.closed && !this.destroyed) this.exchanges.events.drained(origin)
+        })
       }
     }
     if (this.live.size === 0 && this.onDrained !== null) {
