@@ -152,9 +152,8 @@ class Exchange {
     this.dispatching = true
     /** The origin it is counted against while in flight (see `Dispatcher.count`), else null. */
     this.origin = null
-    /** Response body bytes handed on, against the agent's `maxResponseSize` (-1: no limit); Infinity once past it. */
+    /** Response body bytes handed on, against the agent's `maxResponseSize`; Infinity once past it. */
     this.bytesRead = 0
-    this.maxResponseSize = dispatcher.defaults.maxResponseSize
   }
 
   /**
@@ -315,7 +314,8 @@ class Exchange {
 
   data (chunk) {
     if (this.done) return
-    if (this.maxResponseSize > -1 && this.exceeds(chunk)) return
+    const max = this.dispatcher.defaults.maxResponseSize
+    if (max > -1 && this.exceeds(chunk, max)) return
     try {
       if (this.v2) this.handler.onResponseData?.(this, chunk)
       else if (this.handler.onData?.(chunk) === false) this.pause()
@@ -325,15 +325,15 @@ class Exchange {
   }
 
   /**
-   * Whether `chunk` takes the body past the agent's `maxResponseSize`. As undici, that chunk and the rest
+   * Whether `chunk` takes the body past `max` (the agent's `maxResponseSize`). As undici, that chunk and the rest
    * are not handed on, the connection under the body closes, and the handler hears undici's
    * `ResponseExceededMaxSizeError` on the next tick, as from undici's socket: fetch listens for its
    * request's end only once the head it was given has been taken in.
    */
-  exceeds (chunk) {
+  exceeds (chunk, max) {
     if (this.bytesRead === Infinity) return true
     this.bytesRead += chunk.length
-    if (this.bytesRead <= this.maxResponseSize) return false
+    if (this.bytesRead <= max) return false
     this.bytesRead = Infinity
     this.body?.pause()
     process.nextTick(() => this.fail(undiciError('UND_ERR_RES_EXCEEDED_MAX_SIZE', 'ResponseExceededMaxSizeError', 'Response content exceeded max size')))

@@ -79,10 +79,11 @@ function connectMembers (connect) {
 /**
  * `options` with undici's Agent options read as this agent's: `connect` (an object of connect and TLS
  * options, which win over the same options given beside it and `tls`'s, or a connector function, which
- * becomes `createConnection`), `tls` (undici's other object of TLS options), `connections` (`maxSockets` where that is not given; 0 or null: no cap),
- * `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer` where that is not given) and `pipelining: 0`
- * (`keepAlive: false` where that is not given). undici's `factory` makes the agent's pools, which are
- * Rust's here: refused. The same object when none of these is given.
+ * becomes `createConnection`), `tls` (undici's other object of TLS options), `connections` (`maxSockets`
+ * where that is not given; 0 or null: no cap), `keepAliveTimeoutThreshold` (`agentKeepAliveTimeoutBuffer`
+ * where that is not given) and `pipelining: 0` (`keepAlive: false` where that is not given). undici's
+ * `factory` makes the agent's pools, which are Rust's here: refused. The same object when none of these
+ * is given.
  */
 function fromUndici (options) {
   if (options === undefined || options === null || typeof options !== 'object') return options
