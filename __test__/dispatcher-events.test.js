@@ -232,33 +232,37 @@ test('a listener that throws: its error is uncaught, as from undici\'s, and the 
 })
 
 for (const route of ROUTES) {
-  test(`[${route}] 'disconnect' of a connection its response ends comes after the handler had the whole response, as undici's`, async () => {
-    const srv = await listenCounting(http.createServer((req, res) => {
-      res.setHeader('connection', 'close')
-      res.end('ok')
-    }))
-    try {
-      const orders = {}
-      for (const agent of [new Agent(), new undici.Agent()]) {
-        const order = orders[nameOf(agent)] = []
-        agent.on('disconnect', () => order.push('disconnect'))
-        await along(route, async () => {
-          const disconnected = next(agent, 'disconnect')
-          await new Promise((resolve, reject) => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
-            onConnect () {},
-            onHeaders () { order.push('headers') },
-            onData () {},
-            onComplete () { order.push('complete'); resolve() },
-            onError: reject
-          }))
-          await disconnected
-        })
-        await agent.close()
+  // A small body comes whole with its head; a large one is read on after it, and its end releases the
+  // connection before the handler has it.
+  for (const [size, body] of [['small', Buffer.from('ok')], ['read on after its head', Buffer.alloc(100000, 97)]]) {
+    test(`[${route}] 'disconnect' of a connection its response ends comes after the handler had the whole response (body ${size}), as undici's`, async () => {
+      const srv = await listenCounting(http.createServer((req, res) => {
+        res.setHeader('connection', 'close')
+        res.end(body)
+      }))
+      try {
+        const orders = {}
+        for (const agent of [new Agent(), new undici.Agent()]) {
+          const order = orders[nameOf(agent)] = []
+          agent.on('disconnect', () => order.push('disconnect'))
+          await along(route, async () => {
+            const disconnected = next(agent, 'disconnect')
+            await new Promise((resolve, reject) => agent.dispatch({ origin: srv.url, path: '/', method: 'GET' }, {
+              onConnect () {},
+              onHeaders () { order.push('headers') },
+              onData () {},
+              onComplete () { order.push('complete'); resolve() },
+              onError: reject
+            }))
+            await disconnected
+          })
+          await agent.close()
+        }
+        assert.deepStrictEqual(orders.ours, orders.undici)
+        assert.deepStrictEqual(orders.ours, ['headers', 'complete', 'disconnect'])
+      } finally {
+        await srv.close()
       }
-      assert.deepStrictEqual(orders.ours, orders.undici)
-      assert.deepStrictEqual(orders.ours, ['headers', 'complete', 'disconnect'])
-    } finally {
-      await srv.close()
-    }
-  })
+    })
+  }
 }

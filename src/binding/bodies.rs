@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
-use crate::faces::client::BodyStream;
+use crate::faces::client::{BodyStream, EndHold};
 
 struct OpenBody {
     body: tokio::sync::Mutex<BodyStream>,
@@ -40,8 +40,9 @@ impl OpenBody {
 /// What a read of a body gives.
 pub enum Chunk {
     Data(Bytes),
-    /// The body ended, with these trailers (names and values, `\n`-separated), if any.
-    End(Option<String>),
+    /// The body ended, with these trailers (names and values, `\n`-separated), if any, and the hold on
+    /// its connection's end, to drop once JS has been told.
+    End(Option<String>, Option<EndHold>),
 }
 
 #[derive(Default)]
@@ -80,7 +81,7 @@ impl Bodies {
                 let mut body = open.body.lock().await;
                 Ok(match body.next_chunk().await? {
                     Some(bytes) => Chunk::Data(bytes),
-                    None => Chunk::End(body.trailers()),
+                    None => Chunk::End(body.trailers(), body.take_hold()),
                 })
             } => chunk,
         };

@@ -500,7 +500,7 @@ impl NativeAgent {
         let bodies = self.bodies.clone();
         let pool = self.client.pool().clone();
         let destroys = pool.destroys();
-        env.spawn_future(async move {
+        let read = async move {
             let gone = || {
                 if pool.destroys() != destroys {
                     Error::destroyed()
@@ -516,15 +516,21 @@ impl NativeAgent {
                 .and_then(|chunk| chunk)
                 .map_err(js_error)?;
             Ok(match chunk {
-                Chunk::Data(bytes) => Some(Either::A(Buffer::from(Vec::from(bytes)))),
-                Chunk::End(trailers) if with_trailers == Some(true) => {
+                Chunk::Data(bytes) => (Some(Either::A(Buffer::from(Vec::from(bytes)))), None),
+                Chunk::End(trailers, hold) if with_trailers == Some(true) => {
                     let list = trailers
                         .as_deref()
                         .map_or_else(Vec::new, |t| t.split('\n').map(str::to_string).collect());
-                    Some(Either::B(list))
+                    (Some(Either::B(list)), hold)
                 }
-                Chunk::End(_) => None,
+                Chunk::End(_, hold) => (None, hold),
             })
+        };
+        // Let go on the JS thread, as the read resolves: the connection's end is told (in a batch of
+        // events, a later callback) after JS has taken the body's end in.
+        env.spawn_future_with_callback(read, |_, (read, hold)| {
+            drop(hold);
+            Ok(read)
         })
     }
 

@@ -111,7 +111,9 @@ impl Runner {
             },
         };
         let bodies = &self.bodies;
+        let mut hold = None;
         let answer = result.map(|parts| {
+            hold = parts.hold;
             let stream = parts.rest.map(|rest| bodies.insert(rest));
             Answer {
                 status: parts.status,
@@ -124,6 +126,8 @@ impl Runner {
             }
         });
         self.settle(answer, abortable);
+        // Its connection's end is told after its answer, in the same queue (see `EndHold`).
+        drop(hold);
     }
 
     /// Reports the request's end; an `abortable` one can no longer be aborted.

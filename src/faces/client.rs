@@ -272,7 +272,7 @@ pub type EndWatch = Arc<dyn Fn(ConnId, Ended) + Send + Sync>;
 
 /// Tells a connection's end to the [`EndWatch`] once both its task has ended and the pool has let go of
 /// it: so a response that said the connection ends with it (`reset`, noted when its head is read) is
-/// known even when the server's close reached the task first.
+/// known even when the server's close reached the task first. An [`EndHold`] keeps it untold longer.
 struct EndReport {
     ends: EndWatch,
     id: ConnId,
@@ -280,8 +280,28 @@ struct EndReport {
     ended: Mutex<Ended>,
     /// A response said the connection ends with it.
     reset: AtomicBool,
-    /// Of the two (the task, the pool's [`HyperConn`]), how many are still to come.
+    /// Of the two (the task, the pool's [`HyperConn`]) and the [`EndHold`]s, how many are still to come.
     left: AtomicU8,
+}
+
+/// Keeps a connection's end untold while the response read from it is on its way to its caller: a body
+/// that ended releases the connection, and a `Connection: close` one ends it, before the caller has
+/// been told the response's end. undici tells `'disconnect'` after the response, so the caller drops the
+/// hold once it has told that end on ([`ResponseParts::hold`], [`BodyStream::take_hold`]).
+pub struct EndHold(Arc<EndReport>);
+
+impl EndHold {
+    /// Holds `report` back; the connection is still leased, so it has not been told.
+    fn on(report: &Arc<EndReport>) -> Self {
+        report.left.fetch_add(1, Ordering::AcqRel);
+        EndHold(report.clone())
+    }
+}
+
+impl Drop for EndHold {
+    fn drop(&mut self) {
+        self.0.arrive();
+    }
 }
 
 impl EndReport {
@@ -616,6 +636,9 @@ pub struct ResponseParts {
     /// The trailers, as `headers`, when the whole body came and had some.
     pub trailers: Option<String>,
     pub rest: Option<BodyStream>,
+    /// When the whole body came and the client watches ends: its connection's end, held until the
+    /// caller has handed the response on and drops this.
+    pub hold: Option<EndHold>,
 }
 
 /// Opens hyper connections through the pool and runs exchanges over them.
@@ -1196,6 +1219,7 @@ async fn finish(
     wire: Arc<Wire>,
 ) -> Result<ResponseParts> {
     let (parts, incoming) = response.into_parts();
+    let hold = http_of(&mut lease).end.as_ref().map(EndHold::on);
     let idle_for = idle_deadline(&parts.headers);
     // Not to be kept: the response says so, or its Keep-Alive hint leaves nothing of its time.
     let hint_ends =
@@ -1236,6 +1260,7 @@ async fn finish(
             body: Bytes::new(),
             trailers: None,
             rest: None,
+            hold,
         });
     }
     let known_small = incoming
@@ -1250,17 +1275,24 @@ async fn finish(
         limits,
         trailers: None,
         stalled: None,
+        hold: None,
     };
     let body = stream.prefix(known_small).await?;
-    let done = stream.is_done();
+    let (trailers, rest, hold) = if stream.is_done() {
+        (stream.trailers(), None, hold)
+    } else {
+        stream.hold = hold;
+        (None, Some(stream), None)
+    };
     Ok(ResponseParts {
         status: parts.status.as_u16(),
         status_text: head.status_text,
         headers: head.headers,
         reused,
         body,
-        trailers: if done { stream.trailers() } else { None },
-        rest: (!done).then_some(stream),
+        trailers,
+        rest,
+        hold,
     })
 }
 
@@ -1276,11 +1308,19 @@ pub struct BodyStream {
     /// The body stalled past `bodyTimeout` while a small body was awaited with its head: undici gives
     /// the head, then fails the body, so the error waits for the next read.
     stalled: Option<Error>,
+    /// Its connection's end, held until the caller has told the body's end on (see [`EndHold`]).
+    hold: Option<EndHold>,
 }
 
 impl BodyStream {
     fn is_done(&self) -> bool {
         self.lease.is_none() && self.stalled.is_none()
+    }
+
+    /// The hold on its connection's end (see [`EndHold`]), for the caller to drop once it has told the
+    /// body's end on.
+    pub fn take_hold(&mut self) -> Option<EndHold> {
+        self.hold.take()
     }
 
     /// The trailers, once the body ended with some (as `ResponseParts::headers`).
