@@ -83,6 +83,8 @@ interface AgentOptions extends ConnectOptions {
   maxHeaderSize?: number
   /** undici's Agent option: a connection of the dispatcher and Promise faces closes after serving this many requests. Default none (0). */
   maxRequestsPerClient?: number | null
+  /** undici's Agent option: false lets a dispatched body differ from its Content-Length, with a warning (what is past it is not sent). Default true: `UND_ERR_REQ_CONTENT_LENGTH_MISMATCH`. */
+  strictContentLength?: boolean
   /** undici's Agent option: 0 is `keepAlive: false` (which wins where both are given); above 1 taken as 1 (no HTTP/1.1 pipelining). */
   pipelining?: number
 }

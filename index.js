@@ -12,7 +12,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, agentDestroyed, clientDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
-const { Exchanges, checkHeldLength } = require('./lib/exchange')
+const { Exchanges, heldLengthDiffers } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
@@ -213,7 +213,7 @@ function send (agent, input, options) {
   const method = options.method === undefined ? 'GET' : String(options.method).toUpperCase()
   const headers = flatHeaders(options.headers)
   const body = toBody(options.body)
-  if (body.bytes !== undefined) checkHeldLength(headers, body.bytes)
+  if (body.bytes !== undefined) heldLengthDiffers(headers, body.bytes)
   const timeout = options.timeout ?? agent[kOptions].timeout
   const native = agent[kNative]
   const profile = agent[kConnections].profileFor(options, () => targetOf(href))

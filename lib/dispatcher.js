@@ -17,7 +17,7 @@ const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
-const { UndiciLimits, checkHeldLength } = require('./exchange')
+const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
 const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, SOCKET_INFO } = require('./errors')
@@ -99,6 +99,23 @@ function checkHandler (handler) {
   if (handler === null || typeof handler !== 'object') throw undiciInvalidArg('handler must be an object')
   if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') {
     throw undiciInvalidArg('invalid onError method')
+  }
+}
+
+/**
+ * `source` held to its declared `length` (a DeclaredLength) on its way to hyper, as an exchange holds it
+ * (hyper would send what fits and drop the rest unsaid); `fail(err)` fails the request when it may not go.
+ */
+async function * heldTo (source, length, fail) {
+  try {
+    for await (const chunk of source) {
+      const bytes = length.take(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+      if (bytes.length > 0) yield bytes
+    }
+    length.end()
+  } catch (err) {
+    if (err?.code !== 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') throw err
+    fail(err)
   }
 }
 
@@ -522,9 +539,10 @@ class Dispatcher {
   }
 
   sendNative (exchange, spec, { bytes, stream }) {
+    let differs = false
     if (bytes !== undefined) {
       try {
-        checkHeldLength(spec.headers, bytes)
+        differs = heldLengthDiffers(spec.headers, bytes, this.defaults.strictContentLength)
       } catch (err) {
         exchange.fail(err)
         return
@@ -535,7 +553,11 @@ class Dispatcher {
     exchange.heldBody = bytes
     const { handler } = exchange
     if (stream !== undefined && !exchange.v2 && (handler.onBodySent || handler.onRequestSent)) stream = exchange.told(stream)
-    if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream)) return
+    if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream, differs)) return
+    // hyper writes it as a connection frees: warned of now.
+    if (differs) lengthWarning()
+    const declared = stream !== undefined ? declaredLength(spec.headers) : -1
+    if (declared >= 0) stream = heldTo(stream, new DeclaredLength(declared, this.defaults.strictContentLength), err => exchange.fail(err))
     const native = this.native
     const sender = stream ? new BodySender() : undefined
     const start = id => {
@@ -553,9 +575,10 @@ class Dispatcher {
 
   /**
    * Sends the request as an exchange (lib/exchange.js) when the Promise face would (the agent's own route,
-   * nobody observing, a head an exchange can send); false when hyper must.
+   * nobody observing, a head an exchange can send); false when hyper must. `lengthDiffers`: `bytes` are
+   * not their declared length, warned of as they are written.
    */
-  sendLocal (exchange, spec, bytes, stream) {
+  sendLocal (exchange, spec, bytes, stream, lengthDiffers) {
     const exchanges = this.exchanges
     const target = () => targetOf(spec.href)
     if (exchanges.connections.profileFor(NO_OPTIONS, target) !== 0 || !exchanges.takes(0)) return false
@@ -570,6 +593,8 @@ class Dispatcher {
     if (head === null) return false
     const limits = new UndiciLimits(spec.headersTimeout, spec.bodyTimeout,
       (status, statusText, rawHeaders) => exchange.informed(status, statusText, rawHeaders), () => exchange.requestSent())
+    limits.strictLength = this.defaults.strictContentLength
+    limits.lengthDiffers = lengthDiffers
     exchange.local = exchanges.open(spec.href, target(), 0, spec.method, spec.headers, head, bytes, stream,
       spec.timeout, null, spec.idempotent,
       // After what the same batch of events still holds for the connection (an end, say): a handler that

@@ -74,11 +74,59 @@ function declaredLength (headers) {
 /**
  * A body held whole whose length is not what its Content-Length declares is refused before anything is
  * sent, as undici refuses it: sent, the server would wait for bytes that never come (the request hung)
- * or read what is over as the start of another request.
+ * or read what is over as the start of another request. Unless `strict` is false (undici's
+ * `strictContentLength`): then it goes with its own length, and this says whether to warn (`lengthWarning`)
+ * as it is sent.
  */
-function checkHeldLength (headers, bytes) {
+function heldLengthDiffers (headers, bytes, strict = true) {
   const declared = declaredLength(headers)
-  if (declared >= 0 && declared !== bytes.length) throw lengthMismatch()
+  if (declared < 0 || declared === bytes.length) return false
+  if (strict) throw lengthMismatch()
+  return true
+}
+
+/** The warning undici's `strictContentLength: false` gives for a body that is not its declared length. */
+function lengthWarning () {
+  process.emitWarning(lengthMismatch())
+}
+
+/**
+ * Holds a streamed body to the length its Content-Length declares: another length fails the request with
+ * undici's RequestContentLengthMismatchError (thrown), or with `strict` false (undici's
+ * `strictContentLength`) warns once. What is past the declared length is never sent: undici sends it, and
+ * the server reads it as the start of another request.
+ */
+class DeclaredLength {
+  constructor (declared, strict) {
+    this.left = declared
+    this.strict = strict
+    this.warned = false
+  }
+
+  /** What of `bytes` may go. */
+  take (bytes) {
+    if (bytes.length <= this.left) {
+      this.left -= bytes.length
+      return bytes
+    }
+    this.differs()
+    const taken = bytes.subarray(0, this.left)
+    this.left = 0
+    return taken
+  }
+
+  /** The body ended: whether it fell short (the server still waits for the rest). */
+  end () {
+    if (this.left === 0) return false
+    this.differs()
+    return true
+  }
+
+  differs () {
+    if (this.strict) throw lengthMismatch()
+    if (!this.warned) lengthWarning()
+    this.warned = true
+  }
 }
 
 /** Whether a request with these flat `headers` (names and values alternating) may be sent twice. */
@@ -671,6 +719,10 @@ class UndiciLimits {
     this.inBody = false
     /** The consumer paused: the body's limit waits, as undici's does while its parser is paused. */
     this.held = false
+    /** undici's `strictContentLength`: false lets a streamed body differ from its declared length. */
+    this.strictLength = true
+    /** A body held whole is not its declared length: warned of as it is sent, as undici warns. */
+    this.lengthDiffers = false
   }
 
   /** The consumer paused (`on`) or reads again: while paused the body's limit does not run out. */
@@ -788,6 +840,7 @@ const FLAGS = [
   'received', // a byte of the answer arrived
   'settled', // its promise is settled
   'skipBody', // a HEAD request: the answer has no body
+  'shortBody', // a streamed body ended short of its declared length (undici's strictContentLength: false)
   'over' // answered in full, failed or given up
 ]
 const REPLAYABLE_BIT = 1 << FLAGS.indexOf('replayable')
@@ -922,6 +975,7 @@ class Exchange {
       this.timer = setTimeout(() => this.timedOut(), this.timeout).unref()
     }
     const body = this.bodyBytes
+    if (this.limits?.lengthDiffers) lengthWarning()
     if (body === undefined || body.length === 0) {
       this.conn.write(this.headText, 'latin1')
     } else if (body.length <= SMALL_CHUNK) {
@@ -948,29 +1002,31 @@ class Exchange {
   /**
    * Streams the caller's body over `conn`, chunked (or as it comes, of the length the caller declared), as
    * fast as the connection takes it; stops the source once the request is over. A source that fails, or
-   * gives other than the declared length, fails the request (with its own error), and the connection
-   * closes: the server never sees a complete body.
+   * gives other than the declared length (see DeclaredLength; its limits' `strictLength` is undici's
+   * `strictContentLength`), fails the request (with its own error), and the connection closes: the server
+   * never sees a complete body.
    */
   async pump (conn) {
     this.sending = true
     const declared = this.declared
-    let left = declared
+    const length = declared >= 0 ? new DeclaredLength(declared, this.limits?.strictLength !== false) : null
     try {
       for await (const chunk of this.upload) {
         if (this.over || this.conn !== conn) return
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        if (length !== null) bytes = length.take(bytes)
         if (bytes.length === 0) continue
         this.timer?.refresh()
-        if (declared >= 0 && (left -= bytes.length) < 0) throw lengthMismatch()
-        if (!(declared >= 0 ? conn.write(bytes) : conn.writeChunk(bytes))) {
+        if (!(length !== null ? conn.write(bytes) : conn.writeChunk(bytes))) {
           this.limits?.stalled(this, true)
           await conn.drained()
           this.limits?.stalled(this, false)
         }
       }
-      if (left > 0) throw lengthMismatch()
+      // Short of its length, and let be: the server still waits for the rest, so the connection is not kept.
+      if (length?.end()) this.shortBody = true
       if (!this.over && this.conn === conn) {
-        if (declared < 0) conn.write(LAST_CHUNK)
+        if (length === null) conn.write(LAST_CHUNK)
         this.limits?.sent(this)
       }
     } catch (err) {
@@ -1018,8 +1074,8 @@ class Exchange {
   complete (trailers) {
     const response = this.response
     if (response === null) return
-    // Answered before its body was all sent: the connection is mid-request.
-    if (this.sending) response.keepAlive = false
+    // Answered before its body was all sent, or it fell short: the connection is mid-request.
+    if (this.sending || this.shortBody) response.keepAlive = false
     this.finish()
     if (this.source !== null) this.source.end(trailers)
     else response.trailers = trailers
@@ -1226,4 +1282,4 @@ class Exchanges {
   }
 }
 
-module.exports = { Exchanges, UndiciLimits, checkHeldLength }
+module.exports = { Exchanges, UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning }

@@ -141,7 +141,9 @@ function dispatchDefaults (options) {
     bodyTimeout: undiciOption(given, 'bodyTimeout', isInteger(0), 'bodyTimeout must be a positive integer or zero', UNDICI_TIMEOUT),
     maxResponseSize: undiciOption(given, 'maxResponseSize', isInteger(-1), 'maxResponseSize must be a positive number', -1),
     // undici's: a falsy value is Node's `--max-http-header-size` (16 KiB by default).
-    maxHeaderSize: undiciOption(given, 'maxHeaderSize', Number.isFinite, 'invalid maxHeaderSize', 0) || http.maxHeaderSize
+    maxHeaderSize: undiciOption(given, 'maxHeaderSize', Number.isFinite, 'invalid maxHeaderSize', 0) || http.maxHeaderSize,
+    // undici's, unchecked: false lets a body differ from its Content-Length, with a warning.
+    strictContentLength: given.strictContentLength == null || Boolean(given.strictContentLength)
   }
 }
 
