@@ -380,3 +380,35 @@ for (const carrier of ['fd', 'pipe']) {
     }
   })
 }
+
+for (const carrier of ['fd', 'pipe']) {
+  for (const secure of [false, true]) {
+    test(`${carrier} carrier${secure ? ', https' : ''}: a request aborted while its connection is being made never reaches the server, as with Node's agent`, async () => {
+      const cert = selfSigned()
+      const seen = new Map()
+      const onRequest = (req, res) => {
+        seen.set(req.url, req.socket)
+        res.end('hello')
+      }
+      const server = secure ? https.createServer({ key: cert.key, cert: cert.cert }, onRequest) : http.createServer(onRequest)
+      // Each connection the server took, and its close.
+      const closes = new Map()
+      server.on('connection', socket => closes.set(socket, once(socket, 'close')))
+      const Ours = secure ? HttpsAgent : Agent
+      await withAgent(server, new Ours({ ca: cert.cert, [CARRIER]: carrier }), async (srv, agent) => {
+        const client = secure ? https : http
+        const ac = new AbortController()
+        const req = client.get({ host: '127.0.0.1', port: srv.port, path: '/aborted', agent, ca: cert.cert, signal: ac.signal })
+        const failed = once(req, 'error')
+        process.nextTick(() => ac.abort())
+        assert.strictEqual((await failed)[0].code, 'ABORT_ERR')
+        // A connection made after it: the server has taken the aborted one's, if it was made, by then.
+        assert.strictEqual((await get(`${srv.url}/after`, agent)).body.toString(), 'hello')
+        const after = seen.get('/after')
+        // What reached the server on any other connection was read before it closed.
+        await Promise.all([...closes].filter(([socket]) => socket !== after && socket !== after._parent).map(([, closed]) => closed))
+        assert.deepStrictEqual([...seen.keys()], ['/after'])
+      })
+    })
+  }
+}

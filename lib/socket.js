@@ -51,7 +51,6 @@ const kMoving = Symbol('moving')
 const kCarrier = Symbol('carrier')
 const kHeld = Symbol('heldUntilCarried')
 /** A write the pipe took before the connection was made, told done once it is (as a net.Socket's). */
-const kWrittenAhead = Symbol('writtenAhead')
 const kResend = Symbol('resend')
 const kStray = Symbol('strayBytes')
 
@@ -109,7 +108,6 @@ class RustSocket extends Duplex {
     this[kCarrier] = fd ? null : new PipeCarrier(native, owner.calls, id)
     /** A write (`{ chunk, encoding, callback }`) or the end (`{ chunk: null, ... }`) waiting for a carrier. */
     this[kHeld] = null
-    this[kWrittenAhead] = null
     /** A replay's chunks waiting for the new connection's carrier: chunk, encoding, chunk, encoding... */
     this[kResend] = null
     this[kStray] = false
@@ -155,10 +153,12 @@ class RustSocket extends Duplex {
     Object.assign(this, addresses)
     if (this.encrypted) this._secured(alpn, tls, peerChain)
     this._activity()
+    const connecting = this.connecting
+    // Writes go to the carrier from now on, those held first.
+    this.connecting = false
     if (this[kResend] !== null || this[kHeld] !== null) this._flush()
     // A replay's new connection is none of ClientRequest's business: it saw this socket connect once.
-    if (!this.connecting) return
-    this.connecting = false
+    if (!connecting) return
     // As a net.Socket dialled by name says what the name resolved to (request timers read it, as
     // got's http-timer does), then a TLSSocket's order: 'connect', 'ready', 'secureConnect', 'secure'.
     const host = this[kOwner].routes.get(this)?.host
@@ -169,9 +169,6 @@ class RustSocket extends Duplex {
       this.emit('secureConnect')
       this.emit('secure')
     }
-    const ahead = this[kWrittenAhead]
-    this[kWrittenAhead] = null
-    ahead?.()
   }
 
   /**
@@ -398,11 +395,12 @@ class RustSocket extends Duplex {
     // Waiting for a new connection: what is written now is sent with the replay.
     if (this[kMoving]) return callback()
     const carrier = this[kCarrier]
-    if (carrier === null) this[kHeld] = { chunk, encoding, callback }
+    // Held until the connection is made, as a net.Socket holds what is written while it connects: a
+    // request aborted before then (its socket destroyed) never reaches the server, and one whose
+    // connection never comes does not 'finish'. (The pipe would take it ahead and send it as the
+    // connection is made, before the destruction reached the tokio thread.)
+    if (carrier === null || this.connecting) this[kHeld] = { chunk, encoding, callback }
     else if (!carrier.write(chunk, encoding)) this[kDrain] = callback
-    // The pipe queues what comes before the connection; the write is done once that is made (a
-    // ClientRequest whose connection never comes must not 'finish').
-    else if (this.connecting) this[kWrittenAhead] = callback
     else callback()
   }
 
@@ -414,7 +412,7 @@ class RustSocket extends Duplex {
 
   _final (callback) {
     if (this[kGone] || this[kMoving]) return callback()
-    if (this[kCarrier] === null) {
+    if (this[kCarrier] === null || this.connecting) {
       this[kHeld] = { chunk: null, encoding: null, callback }
       return
     }
@@ -432,10 +430,9 @@ class RustSocket extends Duplex {
   _destroy (err, callback) {
     if (this[BOOK_LISTENERS] === null) this[kOwner].closed(this)
     this._clearTimer()
-    const callbackDrain = this[kDrain] ?? this[kHeld]?.callback ?? this[kWrittenAhead]
+    const callbackDrain = this[kDrain] ?? this[kHeld]?.callback
     this[kDrain] = null
     this[kHeld] = null
-    this[kWrittenAhead] = null
     if (!this[kMoving]) this._letGo()
     callback(err)
     // After the 'error' that destroy() emits (it is queued first), as a net.Socket's pending write hears
