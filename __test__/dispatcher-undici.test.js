@@ -885,11 +885,14 @@ test('an upgrade asked with maxRedirections follows a redirect before its 101, a
   })
 })
 
-test('a server that closes the connection before the response or within its body fails the request as undici\'s Agent does: SocketError \'other side closed\' (fetch\'s cause); a reset stays ECONNRESET', async () => {
+test('a server that closes the connection before the response or within its body fails the request as undici\'s Agent does: SocketError \'other side closed\' (fetch\'s cause), a body its response said ends the connection cut short undici\'s length mismatch or \'Invalid EOF state\' (and \'disconnect\' says so); a reset stays ECONNRESET', async () => {
   const net = require('node:net')
+  const answers = head => net.createServer(socket => socket.once('data', () => socket.end(head)))
   const servers = {
-    closes: net.createServer(socket => socket.once('data', () => socket.end())),
-    'cuts the body': net.createServer(socket => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'))),
+    closes: answers(''),
+    'cuts the body': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'),
+    'cuts the body it said ends the connection': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc'),
+    'cuts a chunked body it said ends the connection': answers('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n'),
     resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy()))
   }
   const agent = new Agent()
@@ -900,15 +903,26 @@ test('a server that closes the connection before the response or within its body
       await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
       const url = `http://127.0.0.1:${server.address().port}/`
       const outcome = async dispatcher => {
+        const disconnects = []
+        const onDisconnect = (origin, targets, err) => disconnects.push(err.code)
+        dispatcher.on('disconnect', onDisconnect)
         const err = await undici.request(url, { dispatcher }).then(res => res.body.text()).then(() => null, err => err)
         const failed = await fetch(url, { dispatcher }).then(res => res.text()).then(() => null, err => err)
-        return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code }
+        await new Promise(resolve => setImmediate(resolve))
+        dispatcher.off('disconnect', onDisconnect)
+        return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code, disconnects }
       }
       const expected = await outcome(undicis)
       seen[how] = expected.code
       assert.deepStrictEqual(await outcome(agent), expected, how)
     }
-    assert.deepStrictEqual(seen, { closes: 'UND_ERR_SOCKET', 'cuts the body': 'UND_ERR_SOCKET', resets: 'ECONNRESET' })
+    assert.deepStrictEqual(seen, {
+      closes: 'UND_ERR_SOCKET',
+      'cuts the body': 'UND_ERR_SOCKET',
+      'cuts the body it said ends the connection': 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+      'cuts a chunked body it said ends the connection': 'HPE_INVALID_EOF_STATE',
+      resets: 'ECONNRESET'
+    })
   } finally {
     agent.destroy()
     await undicis.close()

@@ -20,7 +20,7 @@ const { pump, targetOf } = require('./request')
 const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
-const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, SOCKET_INFO } = require('./errors')
+const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -68,6 +68,7 @@ function headerObject (raw) {
  * its end, undici's `RequestAbortedError`.
  */
 function asUndici (err) {
+  if (err?.[UNDICI_FORM] !== undefined) return err[UNDICI_FORM]
   // undici counts a head's bytes itself, so its parser never meets a head too long: this one's limit
   // (64 KiB) is undici's error too.
   if (err?.code === 'HPE_HEADER_OVERFLOW') return headersOverflow()

@@ -53,6 +53,13 @@ const clientDestroyed = () => undiciError('UND_ERR_DESTROYED', 'ClientDestroyedE
  */
 const SOCKET_INFO = Symbol('socketInfo')
 
+/**
+ * Where an error in Node's words (the Promise face's) for a response cut short keeps what undici gives
+ * for it instead (the dispatcher face's): a body cut short by the close of a connection its response
+ * said ends is undici's length mismatch or parse error, not its `SocketError`.
+ */
+const UNDICI_FORM = Symbol('undiciForm')
+
 /** undici's `SocketError`; its `socket`: the connection's addresses and counts, or null where not known. */
 function socketError (message, socket = null) {
   const err = undiciError('UND_ERR_SOCKET', 'SocketError', message)
@@ -151,4 +158,4 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { SOCKET_INFO, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }
+module.exports = { SOCKET_INFO, UNDICI_FORM, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }

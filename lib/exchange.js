@@ -24,7 +24,7 @@ const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
-const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError, SOCKET_INFO } = require('./errors')
+const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { Why } = require('./connection-events')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
@@ -154,6 +154,12 @@ function phaseTimedOut (head) {
   return head
     ? undiciError('UND_ERR_HEADERS_TIMEOUT', 'HeadersTimeoutError', 'Headers Timeout Error')
     : undiciError('UND_ERR_BODY_TIMEOUT', 'BodyTimeoutError', 'Body Timeout Error')
+}
+
+/** A response body the connection's end cut short of its Content-Length, as undici reports it. */
+function responseLengthMismatch () {
+  return undiciError('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ResponseContentLengthMismatchError',
+    'Response body length does not match content-length header')
 }
 
 /** A streamed body longer or shorter than its declared Content-Length, as undici reports it. */
@@ -590,17 +596,34 @@ class ExchangeConnection {
 
   /** The server ended its side. */
   _ended () {
-    this.why ??= Why.otherSideClosed
     // A body that runs to the end of the connection ends here; anything else was cut short.
+    let eof = null
     if (this.exchange?.received && this.bodyLeft === 0) {
       this.executing = true
-      this.parser.finish()
+      eof = this.parser.finish()
       this.executing = false
     }
+    const cut = this.cutShort(eof)
+    this.why ??= cut ?? Why.otherSideClosed
     const finished = this.finished
     this.finished = null
-    this.gone(null)
+    this.gone(null, cut)
     finished?.delivered()
+  }
+
+  /**
+   * What undici makes of its exchange's response cut short by the server's end (`eof`: llhttp's fault
+   * at the end, if read by llhttp), or null where that is its SocketError: once a response that said its
+   * connection ends has its head, undici reads the end as the body's, and a body short of its length is
+   * its ResponseContentLengthMismatchError, a chunked one llhttp's 'Invalid EOF state'.
+   */
+  cutShort (eof) {
+    const response = this.exchange?.response
+    if (response == null || response.keepAlive || (this.bodyLeft === 0 && !(eof instanceof Error))) return null
+    if (response.length >= 0) return responseLengthMismatch()
+    const parse = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${eof.reason})`)
+    parse.code = eof.code
+    return parse
   }
 
   _drained () {
@@ -632,11 +655,12 @@ class ExchangeConnection {
   }
 
   /** It closed under its exchange (`err`, or null for an end): the exchange hears first, as with undici. */
-  gone (err) {
+  /** Gone under its exchange (`err`, or null: the server's end; `undici`: what undici makes of that end). */
+  gone (err, undici = null) {
     if (this.destroyed) return
     const exchange = this.exchange
     this.shut(false)
-    exchange?.lost(err)
+    exchange?.lost(err, undici)
     this.told()
   }
 
@@ -1062,7 +1086,7 @@ class Exchange {
    */
   headRead (status, received, keepAlive, hint, length) {
     this.limits?.headed(this)
-    this.response = { status, received, keepAlive, hint, whole: length >= 0 && length <= SMALL_BODY, prefix: [], trailers: null }
+    this.response = { status, received, keepAlive, hint, length, whole: length >= 0 && length <= SMALL_BODY, prefix: [], trailers: null }
   }
 
   body (chunk) {
@@ -1120,7 +1144,7 @@ class Exchange {
   }
 
   /** Its connection closed under it (`err`, or null for an end). */
-  lost (err) {
+  lost (err, undici = null) {
     const conn = this.conn
     if (conn !== null) conn.exchange = null
     this.conn = null
@@ -1141,6 +1165,7 @@ class Exchange {
       err = this.response !== null ? aborted() : hangUp()
       // Not enumerable: the Promise face's error prints as Node's.
       Object.defineProperty(err, SOCKET_INFO, { value: conn?.socketInfo() ?? null })
+      if (undici !== null) Object.defineProperty(err, UNDICI_FORM, { value: undici })
     }
     this.fail(err)
   }
