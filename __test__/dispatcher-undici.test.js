@@ -15,6 +15,7 @@ const { WebSocketServer } = require('ws')
 const { Agent } = require('..')
 const { selfSigned } = require('../examples/certs')
 const { withAgent, listenCounting } = require('./helpers/faces')
+const { ROUTES, along } = require('./helpers/routes')
 
 const [major, minor] = process.versions.node.split('.').map(Number)
 const undici8Skip = major > 22 || (major === 22 && minor >= 19) ? false : 'undici 8 needs Node >= 22.19'
@@ -885,50 +886,52 @@ test('an upgrade asked with maxRedirections follows a redirect before its 101, a
   })
 })
 
-test('a server that closes the connection before the response or within its body fails the request as undici\'s Agent does: SocketError \'other side closed\' (fetch\'s cause), a body its response said ends the connection cut short undici\'s length mismatch or \'Invalid EOF state\' (and \'disconnect\' says so); a reset stays ECONNRESET', async () => {
-  const net = require('node:net')
-  const answers = head => net.createServer(socket => socket.once('data', () => socket.end(head)))
-  const servers = {
-    closes: answers(''),
-    'cuts the body': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'),
-    'cuts the body it said ends the connection': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc'),
-    'cuts a chunked body it said ends the connection': answers('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n'),
-    resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy()))
-  }
-  const agent = new Agent()
-  const undicis = new undici.Agent()
-  try {
-    const seen = {}
-    for (const [how, server] of Object.entries(servers)) {
-      await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
-      const url = `http://127.0.0.1:${server.address().port}/`
-      const outcome = async dispatcher => {
-        const disconnects = []
-        const onDisconnect = (origin, targets, err) => disconnects.push(err.code)
-        dispatcher.on('disconnect', onDisconnect)
-        const err = await undici.request(url, { dispatcher }).then(res => res.body.text()).then(() => null, err => err)
-        const failed = await fetch(url, { dispatcher }).then(res => res.text()).then(() => null, err => err)
-        await new Promise(resolve => setImmediate(resolve))
-        dispatcher.off('disconnect', onDisconnect)
-        return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code, disconnects }
-      }
-      const expected = await outcome(undicis)
-      seen[how] = expected.code
-      assert.deepStrictEqual(await outcome(agent), expected, how)
+for (const route of ROUTES) {
+  test(`a server that closes the connection before the response or within its body fails the request as undici's Agent does: SocketError 'other side closed' (fetch's cause), a body its response said ends the connection cut short undici's length mismatch or 'Invalid EOF state' (and 'disconnect' says so); a reset stays ECONNRESET (${route})`, async () => {
+    const net = require('node:net')
+    const answers = head => net.createServer(socket => socket.once('data', () => socket.end(head)))
+    const servers = {
+      closes: answers(''),
+      'cuts the body': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'),
+      'cuts the body it said ends the connection': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc'),
+      'cuts a chunked body it said ends the connection': answers('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n'),
+      resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy()))
     }
-    assert.deepStrictEqual(seen, {
-      closes: 'UND_ERR_SOCKET',
-      'cuts the body': 'UND_ERR_SOCKET',
-      'cuts the body it said ends the connection': 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-      'cuts a chunked body it said ends the connection': 'HPE_INVALID_EOF_STATE',
-      resets: 'ECONNRESET'
-    })
-  } finally {
-    agent.destroy()
-    await undicis.close()
-    for (const server of Object.values(servers)) server.close()
-  }
-})
+    const agent = new Agent()
+    const undicis = new undici.Agent()
+    try {
+      const seen = {}
+      for (const [how, server] of Object.entries(servers)) {
+        await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+        const url = `http://127.0.0.1:${server.address().port}/`
+        const outcome = async dispatcher => {
+          const disconnects = []
+          const onDisconnect = (origin, targets, err) => disconnects.push(err.code)
+          dispatcher.on('disconnect', onDisconnect)
+          const err = await undici.request(url, { dispatcher }).then(res => res.body.text()).then(() => null, err => err)
+          const failed = await fetch(url, { dispatcher }).then(res => res.text()).then(() => null, err => err)
+          await new Promise(resolve => setImmediate(resolve))
+          dispatcher.off('disconnect', onDisconnect)
+          return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code, disconnects }
+        }
+        const expected = await along(route, () => outcome(undicis))
+        seen[how] = expected.code
+        assert.deepStrictEqual(await along(route, () => outcome(agent)), expected, how)
+      }
+      assert.deepStrictEqual(seen, {
+        closes: 'UND_ERR_SOCKET',
+        'cuts the body': 'UND_ERR_SOCKET',
+        'cuts the body it said ends the connection': 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+        'cuts a chunked body it said ends the connection': 'HPE_INVALID_EOF_STATE',
+        resets: 'ECONNRESET'
+      })
+    } finally {
+      agent.destroy()
+      await undicis.close()
+      for (const server of Object.values(servers)) server.close()
+    }
+  })
+}
 
 test('a body held whole that is not its declared Content-Length fails before it is sent, as undici refuses it, on the dispatcher and Promise faces (it hung when short)', async () => {
   let requests = 0

@@ -9,7 +9,7 @@
 const dc = require('node:diagnostics_channel')
 const net = require('node:net')
 const { text, connectionInfo } = require('./batch')
-const { codedError, fromNative } = require('./errors')
+const { asUndici, codedError, fromNative, CUT_FORMS } = require('./errors')
 const { Why } = require('./connection-events')
 const { setTimeout, clearTimeout } = require('./timers')
 
@@ -31,7 +31,8 @@ const connectChannels = {
 const CONNECT_STARTED = 0
 const CONNECT_DONE = 1
 // How a hyper connection ended (event 12, src/binding/events.rs `Ended`), as undici tells 'disconnect'.
-const ENDED_WHY = [Why.otherSideClosed, Why.idle, Why.closed, Why.reset]
+const ENDED_WHY = [Why.otherSideClosed, Why.idle, Why.closed, Why.reset,
+  CUT_FORMS.UND_ERR_RES_CONTENT_LENGTH_MISMATCH, CUT_FORMS.HPE_INVALID_EOF_STATE]
 /** The longest `destroy()` waits for the ends of the hyper client's connections (see `allEnded`). */
 const ENDS_WAIT_MS = 1000
 
@@ -213,12 +214,15 @@ class ConnectEvents {
     for (const resolve of waiting) resolve()
   }
 
-  /** Connection `conn` of the hyper client ended (`how`: see ENDED_WHY). */
-  ended (conn, how) {
+  /**
+   * Connection `conn` of the hyper client ended (`how`: see ENDED_WHY; `failure`: the error, as Rust
+   * words it, of the request it failed under, or '': undici's 'disconnect' gives that error).
+   */
+  ended (conn, how, failure) {
     const href = this.open.get(conn)
     if (href === undefined) return
     this.open.delete(conn)
-    this.events.disconnected(href, ENDED_WHY[how])
+    this.events.disconnected(href, failure !== '' ? asUndici(fromNative(new Error(failure))) : ENDED_WHY[how])
     if (this.open.size === 0 && this.onAllEnded.length > 0) this.forget()
   }
 

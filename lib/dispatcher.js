@@ -20,7 +20,7 @@ const { pump, targetOf } = require('./request')
 const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
-const { fromNative, invalidArgType, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
+const { asUndici, fromNative, headersOverflow, invalidArgType, invalidArgValue, requestAborted, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
 const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
@@ -60,33 +60,6 @@ function headerObject (raw) {
   return headers
 }
 
-/**
- * A connection that ended under a request, told as undici tells it: Node's 'socket hang up' (no response)
- * and 'aborted' (within its body) are undici's `SocketError` 'other side closed' (fetch's `cause`), which
- * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it. A response llhttp
- * refused is undici's `HTTPParserError`, with llhttp's code and reason; a request body destroyed before
- * its end, undici's `RequestAbortedError`.
- */
-function asUndici (err) {
-  if (err?.[UNDICI_FORM] !== undefined) return err[UNDICI_FORM]
-  // undici counts a head's bytes itself, so its parser never meets a head too long: this one's limit
-  // (64 KiB) is undici's error too.
-  if (err?.code === 'HPE_HEADER_OVERFLOW') return headersOverflow()
-  if (typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
-    const reason = err.message.startsWith(PARSE_ERROR) ? err.message.slice(PARSE_ERROR.length) : err.message
-    const parse = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${reason})`)
-    parse.code = err.code
-    return parse
-  }
-  // The request's body stream was destroyed before its end (without an error of its own).
-  if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return requestAborted()
-  if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
-  return socketError('other side closed', err[SOCKET_INFO] ?? null)
-}
-
-/** How Node's (and this package's) parse errors begin. */
-const PARSE_ERROR = 'Parse Error: '
-
 /** undici 6's checks of a v1 handler, in its order, which fail the dispatch through its `onError`. */
 function checkV1Handler (handler, upgrade) {
   if (typeof handler.onConnect !== 'function') throw undiciInvalidArg('invalid onConnect method')
@@ -122,16 +95,6 @@ async function * heldTo (source, length, fail) {
 
 function closedError () {
   return undiciError('UND_ERR_CLOSED', 'ClientClosedError', 'The client is closed')
-}
-
-/** undici's `HeadersOverflowError`: a response head (or trailers) at `maxHeaderSize` or beyond. */
-function headersOverflow () {
-  return undiciError('UND_ERR_HEADERS_OVERFLOW', 'HeadersOverflowError', 'Headers Overflow Error')
-}
-
-/** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
-function requestAborted () {
-  return undiciError('UND_ERR_ABORTED', 'AbortError', 'Request aborted')
 }
 
 /** Whether `handler` speaks undici's v2 handler API (controllers) rather than v1's callbacks. */

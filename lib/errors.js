@@ -142,12 +142,38 @@ function sslError (code, message) {
 
 // The native layer reports failures as "CODE\u0001message"; this restores a coded Error, shaped as
 // Node's for a failed system call. Every face turns native errors into JS ones here.
+/** undici's error for a response body a connection's end cut short of its Content-Length. */
+function responseLengthMismatch () {
+  return undiciError('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ResponseContentLengthMismatchError',
+    'Response body length does not match content-length header')
+}
+
+/** undici's `HTTPParserError` for llhttp's fault `code` (`HPE_...`) with its `reason`. */
+function parserError (code, reason) {
+  const err = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${reason})`)
+  err.code = code
+  return err
+}
+
+/** What undici makes of a body cut short (Rust's `Cut`), by the code Rust gives it. */
+const CUT_FORMS = {
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: responseLengthMismatch,
+  HPE_INVALID_EOF_STATE: () => parserError('HPE_INVALID_EOF_STATE', 'Invalid EOF state')
+}
+
 function fromNative (err) {
   if (!(err instanceof Error)) return err
   const at = err.message.indexOf('\u0001')
   if (at < 0) return err
   const code = err.message.slice(0, at)
   const message = err.message.slice(at + 1)
+  // A body cut short: Node's words, and what undici makes of it (UNDICI_FORM).
+  const form = message.indexOf('\u0001')
+  if (form >= 0) {
+    const cut = systemError(code, message.slice(0, form))
+    Object.defineProperty(cut, UNDICI_FORM, { value: CUT_FORMS[message.slice(form + 1)]() })
+    return cut
+  }
   // A caller's connect function failed: its own Error, held while the failure crossed Rust.
   if (code === 'ERR_KEEPALIVE_CALLBACK') return takeHeld(message) ?? codedError(Error, code, message)
   if (code === 'ABORT_ERR') return codedError(Error, code, message, { name: 'AbortError' })
@@ -158,4 +184,38 @@ function fromNative (err) {
   return systemError(code, message)
 }
 
-module.exports = { SOCKET_INFO, UNDICI_FORM, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }
+/** undici's `HeadersOverflowError`: a response head (or trailers) at `maxHeaderSize` or beyond. */
+function headersOverflow () {
+  return undiciError('UND_ERR_HEADERS_OVERFLOW', 'HeadersOverflowError', 'Headers Overflow Error')
+}
+
+/** undici's `RequestAbortedError`: a handler's `abort()` without a reason. */
+function requestAborted () {
+  return undiciError('UND_ERR_ABORTED', 'AbortError', 'Request aborted')
+}
+
+/**
+ * A connection that ended under a request, told as undici tells it: Node's 'socket hang up' (no response)
+ * and 'aborted' (within its body) are undici's `SocketError` 'other side closed' (fetch's `cause`), which
+ * retry code matches by its code. A reset stays ECONNRESET, as undici leaves it. A response llhttp
+ * refused is undici's `HTTPParserError`, with llhttp's code and reason; a request body destroyed before
+ * its end, undici's `RequestAbortedError`; one that carries undici's own form (UNDICI_FORM), that.
+ */
+function asUndici (err) {
+  if (err?.[UNDICI_FORM] !== undefined) return err[UNDICI_FORM]
+  // undici counts a head's bytes itself, so its parser never meets a head too long: this one's limit
+  // (64 KiB) is undici's error too.
+  if (err?.code === 'HPE_HEADER_OVERFLOW') return headersOverflow()
+  if (typeof err?.code === 'string' && err.code.startsWith('HPE_')) {
+    return parserError(err.code, err.message.startsWith(PARSE_ERROR) ? err.message.slice(PARSE_ERROR.length) : err.message)
+  }
+  // The request's body stream was destroyed before its end (without an error of its own).
+  if (err?.code === 'ERR_STREAM_PREMATURE_CLOSE') return requestAborted()
+  if (err?.code !== 'ECONNRESET' || err.syscall !== undefined || (err.message !== 'socket hang up' && err.message !== 'aborted')) return err
+  return socketError('other side closed', err[SOCKET_INFO] ?? null)
+}
+
+/** How Node's (and this package's) parse errors begin. */
+const PARSE_ERROR = 'Parse Error: '
+
+module.exports = { SOCKET_INFO, UNDICI_FORM, CUT_FORMS, asUndici, headersOverflow, requestAborted, responseLengthMismatch, parserError, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }

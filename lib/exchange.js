@@ -24,7 +24,7 @@ const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
 const { mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
-const { abortError, agentDestroyed, codedError, fromNative, hangUp, undiciError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
+const { abortError, agentDestroyed, codedError, fromNative, hangUp, parserError, responseLengthMismatch, undiciError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
 const { connectionInfo } = require('./batch')
 const { Why } = require('./connection-events')
 const { SMALL_BODY, MAX_HEAD } = require('../binding.js')
@@ -154,12 +154,6 @@ function phaseTimedOut (head) {
   return head
     ? undiciError('UND_ERR_HEADERS_TIMEOUT', 'HeadersTimeoutError', 'Headers Timeout Error')
     : undiciError('UND_ERR_BODY_TIMEOUT', 'BodyTimeoutError', 'Body Timeout Error')
-}
-
-/** A response body the connection's end cut short of its Content-Length, as undici reports it. */
-function responseLengthMismatch () {
-  return undiciError('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ResponseContentLengthMismatchError',
-    'Response body length does not match content-length header')
 }
 
 /** A streamed body longer or shorter than its declared Content-Length, as undici reports it. */
@@ -620,10 +614,7 @@ class ExchangeConnection {
   cutShort (eof) {
     const response = this.exchange?.response
     if (response == null || response.keepAlive || (this.bodyLeft === 0 && !(eof instanceof Error))) return null
-    if (response.length >= 0) return responseLengthMismatch()
-    const parse = undiciError('UND_ERR_HTTP_PARSER', 'HTTPParserError', `Response does not match the HTTP/1.1 protocol (${eof.reason})`)
-    parse.code = eof.code
-    return parse
+    return response.length >= 0 ? responseLengthMismatch() : parserError(eof.code, eof.reason)
   }
 
   _drained () {

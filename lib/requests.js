@@ -34,7 +34,7 @@ class PendingRequests {
     for (let at = 0; at < meta.length; at += STRIDE) {
       const kind = meta[at]
       if (kind === Kind.ENDED) {
-        this.connects.ended(meta[at + 1], meta[at + 3])
+        this.connects.ended(meta[at + 1], meta[at + 3], text(batch, at))
         continue
       }
       if (kind !== Kind.CONNECT && kind !== Kind.INFORMATIONAL) continue

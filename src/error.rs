@@ -18,6 +18,9 @@ pub enum Kind {
     ConnectionRefused,
     /// The connection was reset or closed before the answer was complete.
     ConnectionReset,
+    /// A response that said its connection ends with it was cut short by that end: Node's `aborted`,
+    /// which undici reads as the body's end (see [`Cut`]).
+    BodyCut(Cut),
     /// Connect, inactivity or queue deadline passed.
     TimedOut,
     /// undici's `headersTimeout`: the response head did not come in time after the request was sent.
@@ -73,6 +76,27 @@ pub enum Kind {
     BodyStream,
     /// A bug: a Rust panic was caught before it could strand the request.
     Internal,
+}
+
+/// How undici fails a body its response said ends the connection, when that end cuts it short: it reads
+/// the end as the body's, so a body short of its Content-Length is its length mismatch, and a chunked one
+/// llhttp's fault at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// Short of its Content-Length.
+    Length,
+    /// A chunked body not ended.
+    Eof,
+}
+
+impl Cut {
+    /// undici's code for it (lib/errors.js makes undici's error of it).
+    pub fn undici_code(self) -> &'static str {
+        match self {
+            Cut::Length => "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+            Cut::Eof => "HPE_INVALID_EOF_STATE",
+        }
+    }
 }
 
 /// Faults in a response, by the `HPE_*` name llhttp (Node's HTTP parser) gives them. One table for
@@ -147,7 +171,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self.kind {
             Kind::ConnectionRefused => "ECONNREFUSED",
-            Kind::ConnectionReset => "ECONNRESET",
+            Kind::ConnectionReset | Kind::BodyCut(_) => "ECONNRESET",
             Kind::TimedOut => "ETIMEDOUT",
             Kind::HeadersTimeout => "UND_ERR_HEADERS_TIMEOUT",
             Kind::BodyTimeout => "UND_ERR_BODY_TIMEOUT",

@@ -13,7 +13,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
-use crate::error::Error;
+use crate::error::{Cut, Error};
 use crate::faces::client::{ConnectStage, Ended};
 use crate::faces::transport::{ConnInfo, EventSink, SocketEvent};
 use crate::pool::ConnId;
@@ -42,10 +42,12 @@ pub enum Event {
         status: u16,
         head: String,
     },
-    /// A connection the Promise face's hyper client opened ended (only while JS watches connects).
+    /// A connection the Promise face's hyper client opened ended (only while JS watches connects), with
+    /// the error of the request it failed under, if it did.
     Ended {
         conn: ConnId,
         ended: Ended,
+        failure: Option<Error>,
     },
 }
 
@@ -78,7 +80,8 @@ pub struct JsBatch {
 /// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
 /// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers), 12 ended
 /// (a connection of the hyper client: `number` 0 by the server, 1 let go by the pool, 2 failed, 3 by
-/// its response). `id` is
+/// its response, 4 and 5 within the body of a response that said it ends: short of its length, a
+/// chunked one unended; text: the error of the request it failed under, if any). `id` is
 /// the connection id (socket events, ended) or the request id (answered, failed, connect, informational);
 /// `ticket` the queue ticket (granted, refused), the body stream id (answered), the handed-over fd
 /// (connected) or the connection id (connect 1), -1 for none; `number` the status code (answered) plus 1000 when the connection was
@@ -213,14 +216,23 @@ impl BatchBuilder {
                 self.event(11, id.into(), None, status.into()).text(&head);
                 return;
             }
-            Event::Ended { conn, ended } => {
+            Event::Ended {
+                conn,
+                ended,
+                failure,
+            } => {
                 let how = match ended {
                     Ended::Peer => 0,
                     Ended::Dropped => 1,
                     Ended::Failed => 2,
                     Ended::Reset => 3,
+                    Ended::Cut(Cut::Length) => 4,
+                    Ended::Cut(Cut::Eof) => 5,
                 };
-                self.event(12, conn, None, how);
+                let event = self.event(12, conn, None, how);
+                if let Some(error) = failure {
+                    event.text(&super::coded(&error));
+                }
                 return;
             }
         };

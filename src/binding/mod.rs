@@ -21,7 +21,7 @@ use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 
 use crate::connect::{Connector, Profile};
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::faces::client::{
     body_channel, BodyChunks, BodyFeed, Client, ConnectWatch, EndWatch, InformationalWatch,
     RequestBody, RequestSpec,
@@ -44,9 +44,13 @@ fn js_error(e: Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, coded(&e))
 }
 
-/// An error as the JS side reads it: `code\u{1}message` (lib/errors.js `fromNative`).
+/// An error as the JS side reads it: `code\u{1}message`, and `\u{1}` and undici's code for a body cut
+/// short (lib/errors.js `fromNative`).
 fn coded(e: &Error) -> String {
-    format!("{}\u{1}{}", e.code(), e.message())
+    match e.kind() {
+        Kind::BodyCut(cut) => format!("{}\u{1}{}\u{1}{}", e.code(), e.message(), cut.undici_code()),
+        _ => format!("{}\u{1}{}", e.code(), e.message()),
+    }
 }
 
 fn runtime() -> tokio::runtime::Handle {
@@ -137,7 +141,7 @@ impl BodySender {
     pub fn end(&self, error: Option<String>) {
         let feed = locked(&self.feed).take();
         if let (Some(feed), Some(message)) = (feed, error) {
-            feed.fail(Error::new(crate::error::Kind::BodyStream, message));
+            feed.fail(Error::new(Kind::BodyStream, message));
         }
     }
 }
@@ -247,9 +251,13 @@ impl NativeAgent {
         let watching_connects = Arc::new(AtomicBool::new(false));
         let ends: EndWatch = {
             let (events, watching) = (events.clone(), watching_connects.clone());
-            Arc::new(move |conn, ended| {
+            Arc::new(move |conn, ended, failure| {
                 if watching.load(Ordering::Relaxed) {
-                    events.push(Event::Ended { conn, ended });
+                    events.push(Event::Ended {
+                        conn,
+                        ended,
+                        failure,
+                    });
                 }
             })
         };
@@ -505,10 +513,7 @@ impl NativeAgent {
                 if pool.destroys() != destroys {
                     Error::destroyed()
                 } else {
-                    Error::new(
-                        crate::error::Kind::ConnectionReset,
-                        "the response body was abandoned",
-                    )
+                    Error::new(Kind::ConnectionReset, "the response body was abandoned")
                 }
             };
             let chunk = CatchUnwind::new(bodies.read(id, gone))

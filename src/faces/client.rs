@@ -42,7 +42,7 @@ use super::wire::{Moved, Streaming, Wire, Wired};
 use super::Conn;
 use crate::connect::proxy::Proxy;
 use crate::connect::{Connector, Profile};
-use crate::error::{Error, Hpe, Kind, Result};
+use crate::error::{Cut, Error, Hpe, Kind, Result};
 use crate::origin::OriginKey;
 use crate::pool::{Checkout, Closed, ConnId, Connection, Grant, IdleFor, Lease, Pool, Slot, Want};
 
@@ -88,6 +88,13 @@ impl Drop for HyperConn {
 }
 
 impl HyperConn {
+    /// A request failed on it with `error`, which closes it: its end is told with that error.
+    fn failed_with(&self, error: &Error) {
+        if let Some(end) = &self.end {
+            *end.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
+        }
+    }
+
     /// Whether it may serve another request: its connection is up and has served fewer than its limit.
     pub fn is_open(&self) -> bool {
         if self.max_requests != 0 && self.served >= self.max_requests {
@@ -265,10 +272,13 @@ pub enum Ended {
     Dropped,
     /// It failed (a reset, a protocol error, a request cut short).
     Failed,
+    /// It ended within the body of a response that said it ends: undici's error for that body.
+    Cut(Cut),
 }
 
-/// Told when a connection the client opened ends (the agent watches only while asked to).
-pub type EndWatch = Arc<dyn Fn(ConnId, Ended) + Send + Sync>;
+/// Told when a connection the client opened ends (the agent watches only while asked to), with the
+/// error of the request it failed under, if it did: undici's `'disconnect'` gives that error.
+pub type EndWatch = Arc<dyn Fn(ConnId, Ended, Option<Error>) + Send + Sync>;
 
 /// Tells a connection's end to the [`EndWatch`] once both its task has ended and the pool has let go of
 /// it: so a response that said the connection ends with it (`reset`, noted when its head is read) is
@@ -280,6 +290,10 @@ struct EndReport {
     ended: Mutex<Ended>,
     /// A response said the connection ends with it.
     reset: AtomicBool,
+    /// Its end cut that response's body short.
+    cut: Mutex<Option<Cut>>,
+    /// The error of the request it failed under.
+    failure: Mutex<Option<Error>>,
     /// Of the two (the task, the pool's [`HyperConn`]) and the [`EndHold`]s, how many are still to come.
     left: AtomicU8,
 }
@@ -310,12 +324,18 @@ impl EndReport {
             return;
         }
         let ended = *self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        let ended = if self.reset.load(Ordering::Acquire) {
-            Ended::Reset
-        } else {
-            ended
+        let cut = *self.cut.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = match cut {
+            Some(cut) => Ended::Cut(cut),
+            None if self.reset.load(Ordering::Acquire) => Ended::Reset,
+            None => ended,
         };
-        (self.ends)(self.id, ended);
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        (self.ends)(self.id, ended, failure);
     }
 }
 
@@ -764,8 +784,10 @@ impl Client {
                 None
             }
             Err(failure) => {
+                let error = failure.into_error(&self.pool, &wire.take_head());
+                http_of(&mut lease).failed_with(&error);
                 lease.fail();
-                Some(Err(failure.into_error(&self.pool, &wire.take_head())))
+                Some(Err(error))
             }
         }
     }
@@ -859,6 +881,8 @@ impl Client {
                 id: slot.id(),
                 ended: Mutex::new(Ended::Failed),
                 reset: AtomicBool::new(false),
+                cut: Mutex::new(None),
+                failure: Mutex::new(None),
                 left: AtomicU8::new(2),
             })
         });
@@ -1008,6 +1032,11 @@ impl From<hyper::Error> for Failure {
 }
 
 impl Failure {
+    /// The connection ended before the body did (hyper's decoders read an early end so).
+    fn ended_early(&self) -> bool {
+        matches!(self, Failure::Hyper(e) if io_source(e).is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof))
+    }
+
     /// `head`: the bytes of the response head received so far, to name a parse fault.
     fn into_error<C: Connection>(self, pool: &Pool<C>, head: &[u8]) -> Error {
         match self {
@@ -1224,7 +1253,8 @@ async fn finish(
     // Not to be kept: the response says so, or its Keep-Alive hint leaves nothing of its time.
     let hint_ends =
         || lease.pool().config().hinted(IdleFor::hinted(idle_for)) == Some(Duration::ZERO);
-    if ends_connection(&parts) || (idle_for.is_some() && hint_ends()) {
+    let ends = ends_connection(&parts);
+    if ends || (idle_for.is_some() && hint_ends()) {
         if let Some(end) = &http_of(&mut lease).end {
             end.reset.store(true, Ordering::Release);
         }
@@ -1235,6 +1265,7 @@ async fn finish(
     let head = match head::scan(&wire.take_head(), MAX_HEAD) {
         Scan::Head(head) => head,
         Scan::Fault(error) => {
+            http_of(&mut lease).failed_with(&error);
             lease.fail();
             return Err(error);
         }
@@ -1267,8 +1298,13 @@ async fn finish(
         .size_hint()
         .exact()
         .is_some_and(|n| n as usize <= SMALL_BODY);
+    let cut = ends.then(|| match incoming.size_hint().exact() {
+        Some(_) => Cut::Length,
+        None => Cut::Eof,
+    });
     let mut stream = BodyStream {
         idle_for,
+        cut,
         incoming,
         lease: Some(lease),
         wire,
@@ -1310,6 +1346,8 @@ pub struct BodyStream {
     stalled: Option<Error>,
     /// Its connection's end, held until the caller has told the body's end on (see [`EndHold`]).
     hold: Option<EndHold>,
+    /// What an early end of the connection makes of the body, when the response said it ends there.
+    cut: Option<Cut>,
 }
 
 impl BodyStream {
@@ -1407,8 +1445,22 @@ impl BodyStream {
                     return Ok(None);
                 }
                 Err(failure) => {
+                    let cut = self.cut.filter(|_| failure.ended_early());
+                    let mut error = failure.into_error(&pool, &[]);
+                    if let Some(lease) = self.lease.as_mut() {
+                        let conn = http_of(lease);
+                        match (cut, &conn.end) {
+                            (Some(cut), Some(end)) => {
+                                *end.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(cut)
+                            }
+                            _ => conn.failed_with(&error),
+                        }
+                    }
+                    if let Some(cut) = cut {
+                        error = Error::new(Kind::BodyCut(cut), error.message());
+                    }
                     self.fail();
-                    return Err(failure.into_error(&pool, &[]));
+                    return Err(error);
                 }
             }
         }
