@@ -266,6 +266,28 @@ test('Node\'s maps: a free socket is in freeSockets; an error on it is swallowed
   })
 })
 
+test('a socket\'s listeners are a net.Socket\'s under Node\'s agent, in use and free: code that checks for leaks counts the same', async () => {
+  await withAgent(http.createServer(hello), new Agent(), async (srv, ours) => {
+    const counts = async agent => {
+      const req = http.get(srv.url, { agent })
+      const [socket] = await once(req, 'socket')
+      const inUse = ['end', 'error', 'data', 'drain'].map(event => socket.listenerCount(event))
+      const [res] = await once(req, 'response')
+      res.resume()
+      await once(socket, 'free')
+      await new Promise(resolve => setImmediate(resolve))
+      const free = ['end', 'error', 'data', 'drain'].map(event => socket.listenerCount(event))
+      return { inUse, free }
+    }
+    const node = new http.Agent({ keepAlive: true })
+    try {
+      assert.deepStrictEqual(await counts(ours), await counts(node))
+    } finally {
+      node.destroy()
+    }
+  })
+})
+
 test('timeouts: socket.timeout is the agent\'s while active and freeSocketTimeout while idle; an idle timeout closes it', async () => {
   await withAgent(http.createServer(hello), new Agent({ timeout: 5000, freeSocketTimeout: 150 }), async (srv, agent) => {
     let active, socket

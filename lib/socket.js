@@ -77,6 +77,23 @@ function onIdleError () {
   this.destroy()
 }
 
+/**
+ * A net.Socket's own 'end' listener (code that counts a socket's listeners counts it): once the server
+ * has ended its side, a write after the socket's own end fails with EPIPE, as net.Socket's does.
+ */
+function onReadableStreamEnd () {
+  if (!this.allowHalfOpen) this.write = writeAfterFIN
+}
+
+function writeAfterFIN (chunk, encoding, callback) {
+  if (!this.writableEnded) return Duplex.prototype.write.call(this, chunk, encoding, callback)
+  if (typeof encoding === 'function') callback = encoding
+  const err = codedError(Error, 'EPIPE', 'This socket has been ended by the other party')
+  if (typeof callback === 'function') process.nextTick(callback, err)
+  this.destroy(err)
+  return false
+}
+
 class RustSocket extends Duplex {
   /**
    * @param owner the agent's socket-face book-keeper (see lib/sockets.js)
@@ -122,6 +139,7 @@ class RustSocket extends Duplex {
     this.localAddress = undefined
     this.localPort = undefined
     this._httpMessage = null
+    this.on('end', onReadableStreamEnd)
   }
 
   get id () { return this[kId] }
