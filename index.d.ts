@@ -79,6 +79,8 @@ interface AgentOptions extends ConnectOptions {
   maxResponseSize?: number
   /** undici's Agent option: `agentKeepAliveTimeoutBuffer` (which wins where both are given). */
   keepAliveTimeoutThreshold?: number
+  /** undici's Agent option: the longest (ms) a server's Keep-Alive hint keeps a connection idle. */
+  keepAliveMaxTimeout?: number
   /** undici's Agent option: the dispatcher face's limit on a response head's header names and values, in bytes (`UND_ERR_HEADERS_OVERFLOW`). Default Node's `--max-http-header-size`, 16 KiB; no head over 64 KiB is read. */
   maxHeaderSize?: number
   /** undici's Agent option: a connection of the dispatcher and Promise faces closes after serving this many requests. Default none (0). */

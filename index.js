@@ -18,7 +18,7 @@ const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
 const { Dispatcher, compose } = require('./lib/dispatcher')
 const { redirectLimit } = require('./lib/redirect')
-const { fromUndici, dispatchDefaults, interceptedDispatch, requestsPerConnection } = require('./lib/undici-options')
+const { fromUndici, dispatchDefaults, interceptedDispatch, keepAliveCeiling, requestsPerConnection } = require('./lib/undici-options')
 const { install: installAgent } = require('./lib/install')
 const { observe } = require('./lib/diagnostics')
 
@@ -105,7 +105,12 @@ function liveLimits (agent, shared) {
 /** A constructor's options checked (`normalized`), durations in ms (`options`), and what Node's Agent is given (`base`). */
 function prepare (options) {
   options = fromUndici(options)
-  const normalized = { ...normalize(options), dispatch: dispatchDefaults(options), maxRequestsPerConnection: requestsPerConnection(options) }
+  const normalized = {
+    ...normalize(options),
+    dispatch: dispatchDefaults(options),
+    maxRequestsPerConnection: requestsPerConnection(options),
+    keepAliveMaxTimeout: keepAliveCeiling(options)
+  }
   if (options) options = durationsInMs(options)
   return { options, normalized, base: baseOptions(options, normalized) }
 }

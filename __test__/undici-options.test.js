@@ -307,6 +307,31 @@ test('keepAliveTimeoutThreshold is agentKeepAliveTimeoutBuffer; connect.keepAliv
   assert.strictEqual(new Agent({ connect: { keepAliveInitialDelay: 30000 } }).keepAliveMsecs, 30000)
 })
 
+test('keepAliveMaxTimeout caps what a server\'s Keep-Alive hint keeps a connection idle, as undici\'s: the socket face\'s idle socket says so', async () => {
+  const srv = await listenCounting(http.createServer((req, res) => {
+    res.setHeader('keep-alive', 'timeout=30')
+    res.end('ok')
+  }))
+  const agents = [new Agent({ keepAliveTimeout: 30000, keepAliveMaxTimeout: 500 }), new Agent({ keepAliveTimeout: 30000 })]
+  try {
+    const idle = []
+    for (const agent of agents) {
+      const req = http.get(`${srv.url}/`, { agent })
+      const [res] = await once(req, 'response')
+      res.resume()
+      const socket = req.socket
+      await once(socket, 'free')
+      await new Promise(resolve => setImmediate(resolve))
+      idle.push(socket.timeout)
+    }
+    // undici keeps it min(30 s less its threshold, 500 ms); without the cap, the hint less the buffer.
+    assert.deepStrictEqual(idle, [500, 29000])
+  } finally {
+    for (const agent of agents) agent.destroy()
+    await srv.close()
+  }
+})
+
 test('undici\'s options that cannot hold, or hold a wrong value, are refused at construction', () => {
   // Values undici refuses: with undici's InvalidArgumentError and message, as its Agent throws them
   // (or the Pool and Client it makes for an origin, whose options they are).
@@ -322,7 +347,8 @@ test('undici\'s options that cannot hold, or hold a wrong value, are refused at 
     [{ maxResponseSize: -2 }, 'maxResponseSize must be a positive number', options => new undici.Client(origin, options)],
     [{ keepAliveTimeoutThreshold: 'soon' }, 'invalid keepAliveTimeoutThreshold', options => new undici.Client(origin, options)],
     [{ maxHeaderSize: Infinity }, 'invalid maxHeaderSize', options => new undici.Client(origin, options)],
-    [{ maxRequestsPerClient: -1 }, 'maxRequestsPerClient must be a positive number', options => new undici.Client(origin, options)]
+    [{ maxRequestsPerClient: -1 }, 'maxRequestsPerClient must be a positive number', options => new undici.Client(origin, options)],
+    [{ keepAliveMaxTimeout: 0 }, 'invalid keepAliveMaxTimeout', options => new undici.Client(origin, options)]
   ]
   for (const [options, message, made] of undiciRefuses) {
     assert.throws(() => made(options), { code: 'UND_ERR_INVALID_ARG', message }, `undici: ${message}`)

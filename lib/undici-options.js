@@ -147,6 +147,14 @@ function dispatchDefaults (options) {
   }
 }
 
+/**
+ * undici's `keepAliveMaxTimeout`: the longest a server's Keep-Alive hint keeps a connection idle, in ms
+ * (undefined: none beyond the idle deadline, which a hint never lengthens here).
+ */
+function keepAliveCeiling (options) {
+  return undiciOption(options ?? {}, 'keepAliveMaxTimeout', value => Number.isFinite(value) && value > 0, 'invalid keepAliveMaxTimeout')
+}
+
 /** undici's `maxRequestsPerClient`: requests a connection serves before it closes; 0 (or none): no limit. */
 function requestsPerConnection (options) {
   return undiciOption(options ?? {}, 'maxRequestsPerClient', isInteger(0), 'maxRequestsPerClient must be a positive number', 0)
@@ -166,4 +174,4 @@ function interceptedDispatch (options, dispatch) {
   return dispatch
 }
 
-module.exports = { fromUndici, dispatchDefaults, interceptedDispatch, requestsPerConnection }
+module.exports = { fromUndici, dispatchDefaults, interceptedDispatch, keepAliveCeiling, requestsPerConnection }

@@ -33,6 +33,8 @@ pub struct NativeOptions {
     pub max_queue_size: Option<f64>,
     /// Requests a connection serves before it closes (undici's `maxRequestsPerClient`); none: no limit.
     pub max_requests_per_connection: Option<f64>,
+    /// undici's `keepAliveMaxTimeout`, in ms (see [`PoolConfig::keep_alive_max_timeout`]).
+    pub keep_alive_max_timeout: Option<f64>,
     pub connect: NativeConnect,
 }
 
@@ -141,6 +143,7 @@ impl NativeOptions {
                 NO_DEADLINE
             },
             socket_active_ttl: self.socket_active_ttl.map(millis),
+            keep_alive_max_timeout: self.keep_alive_max_timeout.map(millis),
             queue_timeout: self.queue_timeout.map(millis),
             max_queue_size: self.max_queue_size.map(count),
             ..PoolConfig::default()

@@ -79,6 +79,9 @@ pub struct PoolConfig {
     /// Taken off a server's `Keep-Alive: timeout=` so that we close first (Node's
     /// `agentKeepAliveTimeoutBuffer`); a hint it leaves nothing of is not pooled.
     pub keep_alive_timeout_buffer: Duration,
+    /// The longest a server's `Keep-Alive: timeout=` keeps a connection idle (undici's
+    /// `keepAliveMaxTimeout`); a hint never lengthens the idle deadline beyond it, or beyond its own.
+    pub keep_alive_max_timeout: Option<Duration>,
     /// Maximum age of a connection; an older one is closed when it is freed.
     pub socket_active_ttl: Option<Duration>,
     pub queue_timeout: Option<Duration>,
@@ -105,16 +108,22 @@ impl IdleFor {
 
 impl PoolConfig {
     /// How long a connection may stay idle: its own deadline or the agent's, within the server's hint
-    /// less the buffer.
+    /// less the buffer (and within `keep_alive_max_timeout`, when hinted).
     pub fn idle_deadline(&self, idle: IdleFor) -> Duration {
         let base = idle.own.unwrap_or(self.free_socket_timeout);
         self.hinted(idle).map_or(base, |d| d.min(base))
     }
 
-    /// The server's hint less the buffer; `Some(ZERO)`: the connection is not to be pooled.
+    /// The server's hint less the buffer, within `keep_alive_max_timeout`; `Some(ZERO)`: the connection
+    /// is not to be pooled.
     pub fn hinted(&self, idle: IdleFor) -> Option<Duration> {
-        idle.hint
-            .map(|d| d.saturating_sub(self.keep_alive_timeout_buffer))
+        let hinted = idle
+            .hint
+            .map(|d| d.saturating_sub(self.keep_alive_timeout_buffer))?;
+        Some(
+            self.keep_alive_max_timeout
+                .map_or(hinted, |max| hinted.min(max)),
+        )
     }
 
     /// What is left at `now` of the `socketActiveTTL` of a connection made at `created`, if it has one.
@@ -134,6 +143,7 @@ impl Default for PoolConfig {
             scheduling: Scheduling::Lifo,
             free_socket_timeout: Duration::from_millis(4000),
             keep_alive_timeout_buffer: Duration::from_millis(1000),
+            keep_alive_max_timeout: None,
             socket_active_ttl: None,
             queue_timeout: None,
             max_queue_size: None,

@@ -241,6 +241,25 @@ async fn scheduling_picks_lifo_or_fifo() {
     }
 }
 
+#[test]
+fn keep_alive_max_timeout_caps_what_a_hint_leaves() {
+    let config = PoolConfig {
+        free_socket_timeout: Duration::from_secs(30),
+        keep_alive_max_timeout: Some(Duration::from_millis(500)),
+        ..PoolConfig::default()
+    };
+    let hinted = |secs| IdleFor::hinted(Some(Duration::from_secs(secs)));
+    // undici's keep-alive max timeout test: a 30 s hint kept no more than 500 ms.
+    assert_eq!(config.idle_deadline(hinted(30)), Duration::from_millis(500));
+    // Without a hint the agent's own deadline holds, as undici's keepAliveTimeout does.
+    assert_eq!(
+        config.idle_deadline(IdleFor::default()),
+        Duration::from_secs(30)
+    );
+    // A hint the buffer leaves nothing of is still not pooled.
+    assert_eq!(config.hinted(hinted(1)), Some(Duration::ZERO));
+}
+
 #[tokio::test]
 async fn idle_deadline_and_server_hint() {
     let (key, _) = server().await;
