@@ -12,7 +12,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, agentDestroyed, clientDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
-const { Exchanges, heldLengthDiffers } = require('./lib/exchange')
+const { Exchanges, DeclaredLength, declaredLength, heldLengthDiffers, heldTo } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
@@ -233,9 +233,13 @@ function send (agent, input, options) {
       return exchanges.send(href, targetOf(href), profile, method, headers, head, body.bytes, body.stream, timeout, signal)
     }
   }
+  // hyper would send what fits a declared length and drop the rest: held to it, as an exchange holds it.
+  const declared = sender ? declaredLength(headers) : -1
+  const stream = declared >= 0 ? heldTo(body.stream, new DeclaredLength(declared, true)) : body.stream
+  // A streamed body's failure stops the request (lib/requests.js): abortable then too.
   const answered = agent[kRequests].add(href, signal, id => {
-    native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null, profile)
-  }, sender && { stream: body.stream, sender })
+    native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null || sender !== undefined, profile)
+  }, sender && { stream, sender })
   if (record !== null) record.follow(href, answered)
   return answered
 }

@@ -12,7 +12,7 @@ const { once } = require('node:events')
 const { Writable, Readable } = require('node:stream')
 const undici = require('undici')
 const { WebSocketServer } = require('ws')
-const { Agent } = require('..')
+const { Agent, HttpsAgent } = require('..')
 const { selfSigned } = require('../examples/certs')
 const { withAgent, listenCounting } = require('./helpers/faces')
 const { ROUTES, along } = require('./helpers/routes')
@@ -956,3 +956,42 @@ test('a body held whole that is not its declared Content-Length fails before it 
     assert.strictEqual(await (await agent.request(`${srv.url}/`, { method: 'PUT', headers: { 'content-length': '3' }, body: 'abc' })).text(), 'read')
   })
 })
+
+for (const route of ROUTES) {
+  test(`https: a body that runs to the connection's end is whole when the server closes without TLS close_notify, as undici and Node take it; 'disconnect' says 'reset' (${route})`, async () => {
+    const tls = require('node:tls')
+    const cert = selfSigned()
+    const server = tls.createServer({ key: cert.key, cert: cert.cert }, socket => {
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello')
+        // Closed under TLS: no close_notify.
+        setImmediate(() => socket.destroy())
+      })
+    })
+    await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+    const url = `https://127.0.0.1:${server.address().port}/`
+    const outcome = async dispatcher => {
+      const disconnects = []
+      dispatcher.on('disconnect', (origin, targets, err) => disconnects.push(`${err.name} ${err.message}`))
+      const res = await undici.request(url, { dispatcher })
+      const text = `${res.statusCode} ${await res.body.text()}`
+      while (disconnects.length === 0) await once(dispatcher, 'disconnect')
+      return { text, disconnects }
+    }
+    const undicis = new undici.Agent({ connect: { ca: cert.cert } })
+    const agent = new HttpsAgent({ ca: cert.cert })
+    try {
+      await along(route, async () => {
+        const expected = await outcome(undicis)
+        assert.deepStrictEqual(expected, { text: '200 hello', disconnects: ['InformationalError reset'] })
+        assert.deepStrictEqual(await outcome(agent), expected)
+        assert.strictEqual(await (await agent.request(url)).text(), 'hello')
+      })
+    } finally {
+      await undicis.close()
+      agent.destroy()
+      server.close()
+    }
+  })
+}

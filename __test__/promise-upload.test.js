@@ -6,11 +6,13 @@
 const { test } = require('node:test')
 const assert = require('node:assert')
 const http = require('node:http')
+const net = require('node:net')
 const path = require('node:path')
 const { execFile } = require('node:child_process')
 const { Readable } = require('node:stream')
 const { Agent } = require('..')
 const { listenCounting } = require('./helpers/faces')
+const { ROUTES, along } = require('./helpers/routes')
 
 /** Counts the request body; answers its length, and tells `seen` how each request body ended. */
 function countingServer (seen = []) {
@@ -93,3 +95,40 @@ test('a body source that fails aborts the request with its own error, even with 
     await srv.close()
   }
 })
+
+for (const route of ROUTES) {
+  test(`a streamed body that is not its Content-Length fails with RequestContentLengthMismatchError, even once the server has all it asked for (${route})`, async () => {
+    let received = ''
+    // Answers once the head is in, a while later: the body's extra bytes come before the answer.
+    const srv = net.createServer(socket => {
+      socket.on('error', () => {})
+      socket.on('data', data => {
+        received += data.toString('latin1')
+        if (received.includes('\r\n\r\n')) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100).unref()
+      })
+    })
+    await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${srv.address().port}/`
+    const paced = parts => Readable.from((async function * () {
+      for (const part of parts) {
+        await new Promise(resolve => setTimeout(resolve, 10))
+        yield Buffer.from(part)
+      }
+    })())
+    try {
+      await along(route, async () => {
+        for (const parts of [['hel', 'lo'], ['hi']]) {
+          const agent = new Agent()
+          try {
+            await assert.rejects(agent.request(url, { method: 'POST', headers: { 'content-length': '3' }, body: paced(parts) }),
+              { code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', message: 'Request body length does not match content-length header' }, parts.join())
+          } finally {
+            await agent.destroy()
+          }
+        }
+      })
+    } finally {
+      srv.close()
+    }
+  })
+}

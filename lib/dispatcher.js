@@ -17,7 +17,7 @@ const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
-const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning } = require('./exchange')
+const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, heldTo, lengthWarning } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
 const { asUndici, fromNative, headersOverflow, invalidArgType, invalidArgValue, requestAborted, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
@@ -73,23 +73,6 @@ function checkHandler (handler) {
   if (handler === null || typeof handler !== 'object') throw undiciInvalidArg('handler must be an object')
   if (typeof handler.onError !== 'function' && typeof handler.onResponseError !== 'function') {
     throw undiciInvalidArg('invalid onError method')
-  }
-}
-
-/**
- * `source` held to its declared `length` (a DeclaredLength) on its way to hyper, as an exchange holds it
- * (hyper would send what fits and drop the rest unsaid); `fail(err)` fails the request when it may not go.
- */
-async function * heldTo (source, length, fail) {
-  try {
-    for await (const chunk of source) {
-      const bytes = length.take(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-      if (bytes.length > 0) yield bytes
-    }
-    length.end()
-  } catch (err) {
-    if (err?.code !== 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') throw err
-    fail(err)
   }
 }
 
@@ -521,7 +504,7 @@ class Dispatcher {
     // hyper writes it as a connection frees: warned of now.
     if (differs) lengthWarning()
     const declared = stream !== undefined ? declaredLength(spec.headers) : -1
-    if (declared >= 0) stream = heldTo(stream, new DeclaredLength(declared, this.defaults.strictContentLength), err => exchange.fail(err))
+    if (declared >= 0) stream = heldTo(stream, new DeclaredLength(declared, this.defaults.strictContentLength))
     const native = this.native
     const sender = stream ? new BodySender() : undefined
     const start = id => {
@@ -534,7 +517,9 @@ class Dispatcher {
       res => exchange.answered(res.status, res.statusText, res.rawHeaders, takeWhole(res) ?? res.body),
       err => exchange.fail(err))
     exchange.record?.sent(socketStandIn(spec.href))
-    if (sender) pump(stream, sender)
+    // A body not its declared length fails the request with undici's error (the source's own failures
+    // come to the handler as hyper reports them).
+    if (sender) pump(stream, sender, err => { if (err?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') exchange.fail(err) })
   }
 
   /**

@@ -85,6 +85,18 @@ function heldLengthDiffers (headers, bytes, strict = true) {
   return true
 }
 
+/**
+ * `source` held to its declared `length` (a DeclaredLength) on its way to hyper, as an exchange holds it
+ * (hyper would send what fits and drop the rest unsaid); it throws undici's error when it may not go.
+ */
+async function * heldTo (source, length) {
+  for await (const chunk of source) {
+    const bytes = length.take(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    if (bytes.length > 0) yield bytes
+  }
+  length.end()
+}
+
 /** The warning undici's `strictContentLength: false` gives for a body that is not its declared length. */
 function lengthWarning () {
   process.emitWarning(lengthMismatch())
@@ -598,7 +610,9 @@ class ExchangeConnection {
       this.executing = false
     }
     const cut = this.cutShort(eof)
-    this.why ??= cut ?? Why.otherSideClosed
+    // A response that said its connection ends, read whole: it ended the connection (undici's 'reset').
+    const said = this.finished !== null && this.finished === this.exchange && this.exchange.response?.keepAlive === false
+    this.why ??= cut ?? (said ? Why.reset : Why.otherSideClosed)
     const finished = this.finished
     this.finished = null
     this.gone(null, cut)
@@ -1298,4 +1312,4 @@ class Exchanges {
   }
 }
 
-module.exports = { Exchanges, UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, lengthWarning }
+module.exports = { Exchanges, UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, heldTo, lengthWarning }

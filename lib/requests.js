@@ -75,7 +75,14 @@ class PendingRequests {
         entry.onAbort = () => this.native.abort(id)
         signal.addEventListener('abort', entry.onAbort, { once: true })
       }
-      if (upload) pump(upload.stream, upload.sender, err => { entry.uploadError = err })
+      // A source that fails (or is not its declared length) fails the request with its error, as an
+      // exchange's does, even once hyper has all it asked for.
+      if (upload) {
+        pump(upload.stream, upload.sender, err => {
+          entry.uploadError = err
+          this.native.abort(id)
+        })
+      }
     })
   }
 
@@ -100,7 +107,7 @@ class PendingRequests {
     const entry = this.take(id)
     if (entry === undefined) return
     const err = entry.connectFailure?.reason === reason ? entry.connectFailure.error : fromNative(new Error(reason))
-    if (err.code === 'ABORT_ERR') entry.reject(abortError(entry.signal))
+    if (err.code === 'ABORT_ERR' && entry.uploadError === null) entry.reject(abortError(entry.signal))
     else entry.reject(entry.uploadError ?? err)
     // After the request it was for has failed (its handler hears it a microtask later), as undici tells it.
     const failure = entry.connectFailure

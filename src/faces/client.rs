@@ -1298,13 +1298,17 @@ async fn finish(
         .size_hint()
         .exact()
         .is_some_and(|n| n as usize <= SMALL_BODY);
-    let cut = ends.then(|| match incoming.size_hint().exact() {
-        Some(_) => Cut::Length,
-        None => Cut::Eof,
-    });
+    let body_end = if incoming.size_hint().exact().is_some() {
+        BodyEnd::Length
+    } else if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        BodyEnd::Chunked
+    } else {
+        BodyEnd::Close
+    };
     let mut stream = BodyStream {
         idle_for,
-        cut,
+        ends,
+        body_end,
         incoming,
         lease: Some(lease),
         wire,
@@ -1346,8 +1350,21 @@ pub struct BodyStream {
     stalled: Option<Error>,
     /// Its connection's end, held until the caller has told the body's end on (see [`EndHold`]).
     hold: Option<EndHold>,
-    /// What an early end of the connection makes of the body, when the response said it ends there.
-    cut: Option<Cut>,
+    /// The response said its connection ends with it.
+    ends: bool,
+    body_end: BodyEnd,
+}
+
+/// Where a response body ends, for what an early end of its connection makes of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyEnd {
+    /// At its Content-Length.
+    Length,
+    /// At its last chunk.
+    Chunked,
+    /// With the connection. A TLS peer's close without close_notify (which rustls reports as an early
+    /// end) ends it too, as Node's TLS socket and undici take it.
+    Close,
 }
 
 impl BodyStream {
@@ -1444,8 +1461,17 @@ impl BodyStream {
                     }
                     return Ok(None);
                 }
+                Err(failure) if self.body_end == BodyEnd::Close && failure.ended_early() => {
+                    // The body's end; its connection, ended, closes (no failure of its own).
+                    self.lease = None;
+                    return Ok(None);
+                }
                 Err(failure) => {
-                    let cut = self.cut.filter(|_| failure.ended_early());
+                    let cut = match self.body_end {
+                        _ if !self.ends || !failure.ended_early() => None,
+                        BodyEnd::Length => Some(Cut::Length),
+                        _ => Some(Cut::Eof),
+                    };
                     let mut error = failure.into_error(&pool, &[]);
                     if let Some(lease) = self.lease.as_mut() {
                         let conn = http_of(lease);
