@@ -266,3 +266,35 @@ for (const route of ROUTES) {
     })
   }
 }
+
+for (const route of ROUTES) {
+  test(`[${route}] 'disconnect' of a connection a request failed under gives undici's reason: an abort 'aborted', a bad head undici's HTTPParserError, a headers timeout its error`, async () => {
+    const srv = net.createServer(socket => {
+      socket.on('error', () => {})
+      socket.once('data', data => {
+        if (data.includes('/bad')) socket.write('HTTP/1.1 99999 Nope\r\n\r\n')
+      })
+    })
+    await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${srv.address().port}`
+    try {
+      const reasons = {}
+      for (const agent of [new Agent(), new undici.Agent()]) {
+        const seen = reasons[nameOf(agent)] = []
+        await along(route, async () => {
+          for (const [path, options] of [['/slow', { signal: AbortSignal.timeout(100) }], ['/bad', {}], ['/silent', { headersTimeout: 100 }]]) {
+            const disconnected = next(agent, 'disconnect')
+            await undici.request(`${url}${path}`, { dispatcher: agent, ...options }).then(res => res.body.dump(), () => {})
+            const [, , err] = await disconnected
+            seen.push(`${err.name} ${err.code}`)
+          }
+        })
+        await agent.close()
+      }
+      assert.deepStrictEqual(reasons.ours, reasons.undici)
+      assert.deepStrictEqual(reasons.ours, ['InformationalError UND_ERR_INFO', 'HTTPParserError HPE_INVALID_STATUS', 'HeadersTimeoutError UND_ERR_HEADERS_TIMEOUT'])
+    } finally {
+      srv.close()
+    }
+  })
+}

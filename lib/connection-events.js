@@ -9,7 +9,7 @@
 // a URL, the targets (here the agent alone: its pools and clients are the Rust pool's), and undici's
 // errors. Nothing is built while nobody listens.
 
-const { clientDestroyed, socketError, undiciError } = require('./errors')
+const { asUndici, clientDestroyed, socketError, undiciError } = require('./errors')
 const { setImmediate } = require('./timers')
 
 /** undici's `InformationalError`: a close that is no fault (an idle deadline, a `Connection: close`). */
@@ -25,6 +25,8 @@ const Why = {
   badResponse: socket => socketError('bad response', socket),
   /** The response said it is not kept (`Connection: close`, or keep-alive off). */
   reset: () => informational('reset'),
+  /** Its request was given up (aborted, its body abandoned) while it was in use. */
+  aborted: () => informational('aborted'),
   /** A close nothing else explains. */
   closed: socket => socketError('closed', socket),
   /** The agent was destroyed (or closed, which destroys it once in-flight requests are done): any close after. */
@@ -52,7 +54,9 @@ class ConnectionEvents {
   disconnected (href, why, described = null) {
     if (this.agent.listenerCount('disconnect') === 0) return
     const socket = described?.socketInfo() ?? null
-    const err = this.agent.destroyed ? Why.destroyed() : typeof why === 'function' ? why(socket) : why ?? Why.closed(socket)
+    const err = this.agent.destroyed
+      ? Why.destroyed()
+      : typeof why === 'function' ? why(socket) : why !== null ? asUndici(why) : Why.closed(socket)
     setImmediate(() => this.emit('disconnect', href, err))
   }
 

@@ -346,7 +346,10 @@ class Exchange {
     const err = asUndici(failure)
     // Whatever still runs for this request stops: the native request, or the connection under its body.
     if (this.id !== 0) this.dispatcher.native.abort(this.id)
-    if (this.local !== null && !this.local.over) this.local.fail(err, true)
+    if (this.local !== null && !this.local.over) {
+      if (this.aborted) this.local.abort(err)
+      else this.local.fail(err, true)
+    }
     this.body?.destroy()
     this.upgrading?.destroy()
     this.record?.failed(err, this.aborted)

@@ -202,6 +202,7 @@ function requestAborted () {
  * its end, undici's `RequestAbortedError`; one that carries undici's own form (UNDICI_FORM), that.
  */
 function asUndici (err) {
+  if (err?.[UNDICI_ERROR] === true) return err
   if (err?.[UNDICI_FORM] !== undefined) return err[UNDICI_FORM]
   // undici counts a head's bytes itself, so its parser never meets a head too long: this one's limit
   // (64 KiB) is undici's error too.

@@ -916,7 +916,7 @@ class Exchange {
   start () {
     this.exchanges.liveness.busy(1)
     if (this.signal !== null) {
-      this.onAbort = () => this.fail(abortError(this.signal), true)
+      this.onAbort = () => this.abort(abortError(this.signal))
       this.signal.addEventListener('abort', this.onAbort, { once: true })
     }
     try {
@@ -1193,6 +1193,12 @@ class Exchange {
       if (this.conn !== null) this.conn.why ??= err
       this.abandon()
     }
+  }
+
+  /** Its caller gave it up: it fails with `err`, and its connection closes with undici's reason, 'aborted'. */
+  abort (err) {
+    if (this.conn !== null) this.conn.why ??= Why.aborted
+    this.fail(err, true)
   }
 
   /** Nobody wants the rest: the connection closes (its bytes would be the next request's answer). */

@@ -81,7 +81,8 @@ pub struct JsBatch {
 /// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers), 12 ended
 /// (a connection of the hyper client: `number` 0 by the server, 1 let go by the pool, 2 failed, 3 by
 /// its response, 4 and 5 within the body of a response that said it ends: short of its length, a
-/// chunked one unended; text: the error of the request it failed under, if any). `id` is
+/// chunked one unended, 6 given up in use; text: the error of the request it failed under, if any).
+/// `id` is
 /// the connection id (socket events, ended) or the request id (answered, failed, connect, informational);
 /// `ticket` the queue ticket (granted, refused), the body stream id (answered), the handed-over fd
 /// (connected) or the connection id (connect 1), -1 for none; `number` the status code (answered) plus 1000 when the connection was
@@ -228,6 +229,7 @@ impl BatchBuilder {
                     Ended::Reset => 3,
                     Ended::Cut(Cut::Length) => 4,
                     Ended::Cut(Cut::Eof) => 5,
+                    Ended::Aborted => 6,
                 };
                 let event = self.event(12, conn, None, how);
                 if let Some(error) = failure {

@@ -88,6 +88,13 @@ impl Drop for HyperConn {
 }
 
 impl HyperConn {
+    /// A request is on it (`on`), or it is done with one: let go while one is, it was given up.
+    fn set_busy(&self, on: bool) {
+        if let Some(end) = &self.end {
+            end.busy.store(on, Ordering::Release);
+        }
+    }
+
     /// A request failed on it with `error`, which closes it: its end is told with that error.
     fn failed_with(&self, error: &Error) {
         if let Some(end) = &self.end {
@@ -274,6 +281,8 @@ pub enum Ended {
     Failed,
     /// It ended within the body of a response that said it ends: undici's error for that body.
     Cut(Cut),
+    /// Its request was given up (aborted, its body abandoned) while it was in use.
+    Aborted,
 }
 
 /// Told when a connection the client opened ends (the agent watches only while asked to), with the
@@ -294,6 +303,8 @@ struct EndReport {
     cut: Mutex<Option<Cut>>,
     /// The error of the request it failed under.
     failure: Mutex<Option<Error>>,
+    /// A request is on it: let go now, it was given up.
+    busy: AtomicBool,
     /// Of the two (the task, the pool's [`HyperConn`]) and the [`EndHold`]s, how many are still to come.
     left: AtomicU8,
 }
@@ -325,16 +336,17 @@ impl EndReport {
         }
         let ended = *self.ended.lock().unwrap_or_else(|e| e.into_inner());
         let cut = *self.cut.lock().unwrap_or_else(|e| e.into_inner());
-        let ended = match cut {
-            Some(cut) => Ended::Cut(cut),
-            None if self.reset.load(Ordering::Acquire) => Ended::Reset,
-            None => ended,
-        };
         let failure = self
             .failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        let ended = match cut {
+            Some(cut) => Ended::Cut(cut),
+            None if failure.is_none() && self.busy.load(Ordering::Acquire) => Ended::Aborted,
+            None if self.reset.load(Ordering::Acquire) => Ended::Reset,
+            None => ended,
+        };
         (self.ends)(self.id, ended, failure);
     }
 }
@@ -772,6 +784,7 @@ impl Client {
         let exchange = async {
             let conn = http_of(&mut lease);
             conn.served += 1;
+            conn.set_busy(true);
             let sender = conn.sender.as_mut().expect("unparked above");
             sender.ready().await?;
             sender.send_request(req).await
@@ -779,6 +792,8 @@ impl Client {
         match with_deadline(&self.pool, head_limits, &wire, exchange).await {
             Ok(response) => Some(finish(lease, response, body_limits, wire).await),
             Err(Failure::Hyper(e)) if may_retry && before_response(&e) => {
+                // The server's close, not ours: told as the connection task saw it.
+                http_of(&mut lease).set_busy(false);
                 lease.fail();
                 self.pool.note_retry();
                 None
@@ -883,6 +898,7 @@ impl Client {
                 reset: AtomicBool::new(false),
                 cut: Mutex::new(None),
                 failure: Mutex::new(None),
+                busy: AtomicBool::new(false),
                 left: AtomicU8::new(2),
             })
         });
@@ -1270,11 +1286,10 @@ async fn finish(
             return Err(error);
         }
         Scan::Incomplete => {
+            let error = Error::new(Kind::Internal, "the response head was not seen whole");
+            http_of(&mut lease).failed_with(&error);
             lease.fail();
-            return Err(Error::new(
-                Kind::Internal,
-                "the response head was not seen whole",
-            ));
+            return Err(error);
         }
     };
     let reused = lease.reused();
@@ -1282,6 +1297,7 @@ async fn finish(
         // A switch nobody asked for (upgrades go through the socket face): what follows on the connection
         // is no HTTP, so it closes, and the answer has no body to wait for (whether the server's close or
         // this answer came first).
+        http_of(&mut lease).set_busy(false);
         drop(lease);
         return Ok(ResponseParts {
             status: 101,
@@ -1456,14 +1472,17 @@ impl BodyStream {
                     Err(frame) => self.trailers = frame.into_trailers().ok(),
                 },
                 Ok(None) => {
-                    if let Some(lease) = self.lease.take() {
+                    if let Some(mut lease) = self.lease.take() {
+                        http_of(&mut lease).set_busy(false);
                         lease.release(self.idle_for);
                     }
                     return Ok(None);
                 }
                 Err(failure) if self.body_end == BodyEnd::Close && failure.ended_early() => {
                     // The body's end; its connection, ended, closes (no failure of its own).
-                    self.lease = None;
+                    if let Some(mut lease) = self.lease.take() {
+                        http_of(&mut lease).set_busy(false);
+                    }
                     return Ok(None);
                 }
                 Err(failure) => {
