@@ -995,3 +995,38 @@ for (const route of ROUTES) {
     }
   })
 }
+
+for (const route of ROUTES) {
+  test(`a streamed body that runs past its Content-Length after the answer came fails the answer's body with undici's RequestContentLengthMismatchError, as undici's Agent (${route})`, async () => {
+    const big = Buffer.alloc(1 << 20, 97)
+    await withServer((req, res) => {
+      req.resume()
+      res.end(big)
+    }, async srv => {
+      const paced = parts => Readable.from((async function * () {
+        for (const part of parts) {
+          await new Promise(resolve => setTimeout(resolve, 50))
+          yield Buffer.from(part)
+        }
+      })())
+      const bodyError = async dispatcher => {
+        const res = await undici.request(`${srv.url}/`, { dispatcher, method: 'POST', headers: { 'content-length': '3' }, body: paced(['hel', 'lo']) })
+        // Read only once the request body has run over: the answer's body fails then.
+        const [err] = await once(res.body, 'error')
+        return `${res.statusCode} ${err.name} ${err.code}`
+      }
+      const undicis = new undici.Agent()
+      const agent = new Agent()
+      try {
+        await along(route, async () => {
+          const expected = await bodyError(undicis)
+          assert.strictEqual(expected, '200 RequestContentLengthMismatchError UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+          assert.strictEqual(await bodyError(agent), expected)
+        })
+      } finally {
+        await undicis.close()
+        agent.destroy()
+      }
+    })
+  })
+}

@@ -119,6 +119,15 @@ function gatherable (headers) {
   return declared !== undefined && DIGITS.test(declared) && Number(declared) <= GATHER_LIMIT
 }
 
+/**
+ * `wrapper` (an async generator reading `source`), destroyed with an error as `source` is: a body undici
+ * refuses is destroyed with its error (see exchange.js `taken`), not ended as a loop over it is.
+ */
+function destroying (wrapper, source) {
+  wrapper.destroy = err => source.destroy?.(err)
+  return wrapper
+}
+
 /** What `gather` found once the turn of the event loop it started in had passed with the body unfinished. */
 const LATE = Symbol('late')
 
@@ -148,7 +157,7 @@ async function gather (source) {
   for (;;) {
     const pending = iterator.next()
     const step = await Promise.race([pending, late])
-    if (step === LATE) return { stream: thenTheRest(chunks, iterator, pending) }
+    if (step === LATE) return { stream: destroying(thenTheRest(chunks, iterator, pending), source) }
     if (step.done) return { bytes: Buffer.concat(chunks) }
     chunks.push(typeof step.value === 'string' ? Buffer.from(step.value) : step.value)
   }
@@ -313,4 +322,4 @@ function requestSpec (opts, defaults) {
   }
 }
 
-module.exports = { requestSpec, gatherable, gather, headerList, wireOrder }
+module.exports = { destroying, requestSpec, gatherable, gather, headerList, wireOrder }

@@ -22,7 +22,7 @@ const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
 const { asUndici, fromNative, headersOverflow, invalidArgType, invalidArgValue, requestAborted, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
 const { observed, ObservedRequest, socketStandIn } = require('./diagnostics')
-const { requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
+const { destroying, requestSpec, gatherable, gather, headerList, wireOrder } = require('./dispatch-spec')
 const { Redirection, redirectLimit } = require('./redirect')
 
 /**
@@ -502,7 +502,7 @@ class Dispatcher {
     spec.headers = wireOrder(spec.headers, spec.href, stream !== undefined)
     exchange.heldBody = bytes
     const { handler } = exchange
-    if (stream !== undefined && !exchange.v2 && (handler.onBodySent || handler.onRequestSent)) stream = exchange.told(stream)
+    if (stream !== undefined && !exchange.v2 && (handler.onBodySent || handler.onRequestSent)) stream = destroying(exchange.told(stream), stream)
     if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream, differs)) return
     // hyper writes it as a connection frees: warned of now.
     if (differs) lengthWarning()

@@ -91,10 +91,24 @@ function heldLengthDiffers (headers, bytes, strict = true) {
  */
 async function * heldTo (source, length) {
   for await (const chunk of source) {
-    const bytes = length.take(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    const bytes = taken(length, source, typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     if (bytes.length > 0) yield bytes
   }
   length.end()
+}
+
+/**
+ * What of `bytes` may go (`length.take`); when none may, `source` is destroyed with undici's error, as
+ * undici destroys a body it refuses (undici's request() hears of it from the body), before the loop
+ * reading it ends and Node destroys it with an AbortError.
+ */
+function taken (length, source, bytes) {
+  try {
+    return length.take(bytes)
+  } catch (err) {
+    source.destroy?.(err)
+    throw err
+  }
 }
 
 /** The warning undici's `strictContentLength: false` gives for a body that is not its declared length. */
@@ -1043,7 +1057,7 @@ class Exchange {
       for await (const chunk of this.upload) {
         if (this.over || this.conn !== conn) return
         let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-        if (length !== null) bytes = length.take(bytes)
+        if (length !== null) bytes = taken(length, this.upload, bytes)
         if (bytes.length === 0) continue
         this.timer?.refresh()
         if (!(length !== null ? conn.write(bytes) : conn.writeChunk(bytes))) {
