@@ -908,11 +908,13 @@ for (const route of ROUTES) {
           const disconnects = []
           const onDisconnect = (origin, targets, err) => disconnects.push(err.code)
           dispatcher.on('disconnect', onDisconnect)
-          const err = await undici.request(url, { dispatcher }).then(res => res.body.text()).then(() => null, err => err)
+          // Whether the head came before the failure, as undici gives it whenever it was read.
+          let head = null
+          const err = await undici.request(url, { dispatcher }).then(res => { head = res.statusCode; return res.body.text() }).then(() => null, err => err)
           const failed = await fetch(url, { dispatcher }).then(res => res.text()).then(() => null, err => err)
           await new Promise(resolve => setImmediate(resolve))
           dispatcher.off('disconnect', onDisconnect)
-          return { code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code, disconnects }
+          return { head, code: err?.code, name: err?.name, message: err?.message, socketError: err instanceof undici.errors.SocketError, fetchCause: failed?.cause?.code, disconnects }
         }
         const expected = await along(route, () => outcome(undicis))
         seen[how] = expected.code

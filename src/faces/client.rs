@@ -1333,7 +1333,7 @@ async fn finish(
         stalled: None,
         hold: None,
     };
-    let body = stream.prefix(known_small).await?;
+    let body = stream.prefix(known_small).await;
     let (trailers, rest, hold) = if stream.is_done() {
         (stream.trailers(), None, hold)
     } else {
@@ -1361,8 +1361,8 @@ pub struct BodyStream {
     idle_for: Option<Duration>,
     limits: Limits,
     trailers: Option<HeaderMap>,
-    /// The body stalled past `bodyTimeout` while a small body was awaited with its head: undici gives
-    /// the head, then fails the body, so the error waits for the next read.
+    /// The body failed (stalled past `bodyTimeout`, cut short) while a small body was awaited with its
+    /// head: undici gives the head, then fails the body, so the error waits for the next read.
     stalled: Option<Error>,
     /// Its connection's end, held until the caller has told the body's end on (see [`EndHold`]).
     hold: Option<EndHold>,
@@ -1400,8 +1400,8 @@ impl BodyStream {
     }
 
     /// Reads what is at hand, up to [`SMALL_BODY`]; with `wait`, also waits for it (a small body whose
-    /// length is known is coming anyway).
-    async fn prefix(&mut self, wait: bool) -> Result<Bytes> {
+    /// length is known is coming anyway). A failure waits for the next read (`stalled`).
+    async fn prefix(&mut self, wait: bool) -> Bytes {
         // Sized once when the length is known: growing by doubling would copy a 64 KiB body 4 times.
         let expected = self.incoming.size_hint().exact().unwrap_or(0) as usize;
         let mut buf = BytesMut::with_capacity(expected.min(SMALL_BODY));
@@ -1420,14 +1420,13 @@ impl BodyStream {
             match frame {
                 Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) if e.kind() == Kind::BodyTimeout => {
+                Err(e) => {
                     self.stalled = Some(e);
                     break;
                 }
-                Err(e) => return Err(e),
             }
         }
-        Ok(buf.freeze())
+        buf.freeze()
     }
 
     /// The next chunk, or `None` at the end. Chunks already at hand are joined to cut crossings.
@@ -1441,7 +1440,7 @@ impl BodyStream {
         if first.len() >= SMALL_BODY || self.is_done() {
             return Ok(Some(first));
         }
-        let more = self.prefix(false).await?;
+        let more = self.prefix(false).await;
         if more.is_empty() {
             return Ok(Some(first));
         }
