@@ -890,12 +890,18 @@ for (const route of ROUTES) {
   test(`a server that closes the connection before the response or within its body fails the request as undici's Agent does: SocketError 'other side closed' (fetch's cause), a body its response said ends the connection cut short undici's length mismatch or 'Invalid EOF state' (and 'disconnect' says so); a reset stays ECONNRESET (${route})`, async () => {
     const net = require('node:net')
     const answers = head => net.createServer(socket => socket.once('data', () => socket.end(head)))
+    const resetsAfter = head => net.createServer(socket => socket.once('data', () => {
+      socket.write(head)
+      setTimeout(() => socket.resetAndDestroy(), 20)
+    }))
     const servers = {
       closes: answers(''),
       'cuts the body': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'),
       'cuts the body it said ends the connection': answers('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc'),
       'cuts a chunked body it said ends the connection': answers('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n'),
-      resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy()))
+      resets: net.createServer(socket => socket.once('data', () => socket.resetAndDestroy())),
+      'resets within a body it said ends the connection': resetsAfter('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc'),
+      'resets within a chunked body it said ends the connection': resetsAfter('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n')
     }
     const agent = new Agent()
     const undicis = new undici.Agent()
@@ -925,7 +931,10 @@ for (const route of ROUTES) {
         'cuts the body': 'UND_ERR_SOCKET',
         'cuts the body it said ends the connection': 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
         'cuts a chunked body it said ends the connection': 'HPE_INVALID_EOF_STATE',
-        resets: 'ECONNRESET'
+        resets: 'ECONNRESET',
+        // undici reads a reset after such a response as its end.
+        'resets within a body it said ends the connection': 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+        'resets within a chunked body it said ends the connection': 'HPE_INVALID_EOF_STATE'
       })
     } finally {
       agent.destroy()

@@ -669,12 +669,19 @@ class ExchangeConnection {
 
   /** The fd carrier's socket closed by itself. */
   _carrierClosed (err) {
+    // A reset after a response that said its connection ends: undici reads it as that end.
+    if (err?.code === 'ECONNRESET' && this.exchange?.response?.keepAlive === false) {
+      this._ended()
+      return
+    }
     this.why ??= err
     this.gone(err)
   }
 
-  /** It closed under its exchange (`err`, or null for an end): the exchange hears first, as with undici. */
-  /** Gone under its exchange (`err`, or null: the server's end; `undici`: what undici makes of that end). */
+  /**
+   * It closed under its exchange (`err`, or null for the server's end; `undici`: what undici makes of that
+   * end): the exchange hears first, as with undici.
+   */
   gone (err, undici = null) {
     if (this.destroyed) return
     const exchange = this.exchange

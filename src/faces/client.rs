@@ -1048,9 +1048,11 @@ impl From<hyper::Error> for Failure {
 }
 
 impl Failure {
-    /// The connection ended before the body did (hyper's decoders read an early end so).
+    /// The connection ended before the body did (hyper's decoders read an early end so), or was reset:
+    /// for a response that said it ends there, undici reads either as that end.
     fn ended_early(&self) -> bool {
-        matches!(self, Failure::Hyper(e) if io_source(e).is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof))
+        use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
+        matches!(self, Failure::Hyper(e) if io_source(e).is_some_and(|io| matches!(io.kind(), UnexpectedEof | ConnectionReset)))
     }
 
     /// `head`: the bytes of the response head received so far, to name a parse fault.
@@ -1477,7 +1479,9 @@ impl BodyStream {
                     }
                     return Ok(None);
                 }
-                Err(failure) if self.body_end == BodyEnd::Close && failure.ended_early() => {
+                Err(failure)
+                    if self.body_end == BodyEnd::Close && self.ends && failure.ended_early() =>
+                {
                     // The body's end; its connection, ended, closes (no failure of its own).
                     if let Some(mut lease) = self.lease.take() {
                         http_of(&mut lease).set_busy(false);
@@ -1501,7 +1505,8 @@ impl BodyStream {
                         }
                     }
                     if let Some(cut) = cut {
-                        error = Error::new(Kind::BodyCut(cut), error.message());
+                        // Node's word for a body cut short, whether by an end or a reset.
+                        error = Error::new(Kind::BodyCut(cut), "aborted");
                     }
                     self.fail();
                     return Err(error);
