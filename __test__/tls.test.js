@@ -9,6 +9,7 @@ const https = require('node:https')
 const http = require('node:http')
 const net = require('node:net')
 const tls = require('node:tls')
+const { once } = require('node:events')
 const { HttpsAgent } = require('..')
 const { selfSigned, issued } = require('../examples/certs')
 const { listenCounting } = require('./helpers/faces')
@@ -530,5 +531,20 @@ test('requestOCSP: the socket emits \'OCSPResponse\' with what the server staple
     } finally {
       await srv.close()
     }
+  }
+})
+
+test('a servername rustls cannot send as a DNS name (a last label all digits) fails the request with ERR_INVALID_ARG_VALUE, on both faces, before anything is sent', async () => {
+  const srv = await listenCounting(https.createServer({ key: serverCert.key, cert: serverCert.cert }, hello))
+  const agent = new HttpsAgent({ rejectUnauthorized: false })
+  try {
+    const [err] = await once(https.get({ host: '127.0.0.1', port: srv.port, servername: 'sni.0', rejectUnauthorized: false, agent }), 'error')
+    assert.strictEqual(err.code, 'ERR_INVALID_ARG_VALUE')
+    assert.strictEqual(err.message, 'invalid TLS server name "sni.0"')
+    await assert.rejects(agent.request(`https://127.0.0.1:${srv.port}/`, { servername: 'sni.0' }), { code: 'ERR_INVALID_ARG_VALUE', message: 'invalid TLS server name "sni.0"' })
+    assert.strictEqual(srv.counts.opened, 0)
+  } finally {
+    agent.destroy()
+    await srv.close()
   }
 })
