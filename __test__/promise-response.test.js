@@ -10,6 +10,7 @@ const path = require('node:path')
 const { execFile } = require('node:child_process')
 const { Agent } = require('..')
 const { rawServer, listenCounting } = require('./helpers/faces')
+const { ROUTES, along } = require('./helpers/routes')
 
 test('rawHeaders keep the case and order received; headers are lower-cased; values are latin1', async () => {
   const srv = await rawServer(socket => socket.once('data', () => {
@@ -139,3 +140,30 @@ test('the body readers answer with a promise, a body that came whole as one stre
     await srv.close()
   }
 })
+
+for (const route of ROUTES) {
+  test(`a body cut short after its head was read comes after the head, small or large, as Node's 'response' and fetch's Response do: the body fails with ECONNRESET 'aborted' (${route})`, async () => {
+    const net = require('node:net')
+    const srv = net.createServer(socket => {
+      socket.on('error', () => {})
+      socket.once('data', data => {
+        const length = data.includes('/large') ? 1 << 20 : 10
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n\r\nabc`)
+      })
+    })
+    await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve))
+    const agent = new Agent()
+    try {
+      await along(route, async () => {
+        for (const path of ['/small', '/large']) {
+          const res = await agent.request(`http://127.0.0.1:${srv.address().port}${path}`)
+          assert.strictEqual(res.status, 200, path)
+          await assert.rejects(res.text(), { code: 'ECONNRESET', message: 'aborted' }, path)
+        }
+      })
+    } finally {
+      agent.destroy()
+      srv.close()
+    }
+  })
+}

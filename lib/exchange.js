@@ -1193,6 +1193,12 @@ class Exchange {
       Object.defineProperty(err, SOCKET_INFO, { value: conn?.socketInfo() ?? null })
       if (undici !== null) Object.defineProperty(err, UNDICI_FORM, { value: undici })
     }
+    // A head already read (a small body waited for whole) is handed on before its body fails, as Node's
+    // 'response' and fetch's Response come before theirs.
+    if (this.response !== null && this.source === null && !this.settled) {
+      this.source = new ExchangeBody(this, this.exchanges.liveness)
+      this.answer(null)
+    }
     this.fail(err)
   }
 
