@@ -974,15 +974,16 @@ for (const route of ROUTES) {
     const cert = selfSigned()
     const server = tls.createServer({ key: cert.key, cert: cert.cert }, socket => {
       socket.on('error', () => {})
-      socket.once('data', () => {
-        socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello')
+      socket.once('data', data => {
+        // With or without saying so, a body with no length ends with the connection.
+        socket.write(`HTTP/1.1 200 OK\r\n${data.includes('/says') ? 'Connection: close\r\n' : ''}\r\nhello`)
         // Closed under TLS: no close_notify.
         setImmediate(() => socket.destroy())
       })
     })
     await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
-    const url = `https://127.0.0.1:${server.address().port}/`
-    const outcome = async dispatcher => {
+    const origin = `https://127.0.0.1:${server.address().port}`
+    const outcome = async (dispatcher, url) => {
       const disconnects = []
       dispatcher.on('disconnect', (origin, targets, err) => disconnects.push(`${err.name} ${err.message}`))
       const res = await undici.request(url, { dispatcher })
@@ -994,10 +995,12 @@ for (const route of ROUTES) {
     const agent = new HttpsAgent({ ca: cert.cert })
     try {
       await along(route, async () => {
-        const expected = await outcome(undicis)
-        assert.deepStrictEqual(expected, { text: '200 hello', disconnects: ['InformationalError reset'] })
-        assert.deepStrictEqual(await outcome(agent), expected)
-        assert.strictEqual(await (await agent.request(url)).text(), 'hello')
+        for (const url of [`${origin}/says`, `${origin}/`]) {
+          const expected = await outcome(undicis, url)
+          assert.deepStrictEqual(expected, { text: '200 hello', disconnects: ['InformationalError reset'] }, url)
+          assert.deepStrictEqual(await outcome(agent, url), expected, url)
+          assert.strictEqual(await (await agent.request(url)).text(), 'hello', url)
+        }
       })
     } finally {
       await undicis.close()

@@ -1271,7 +1271,15 @@ async fn finish(
     // Not to be kept: the response says so, or its Keep-Alive hint leaves nothing of its time.
     let hint_ends =
         || lease.pool().config().hinted(IdleFor::hinted(idle_for)) == Some(Duration::ZERO);
-    let ends = ends_connection(&parts);
+    let body_end = if incoming.size_hint().exact().is_some() {
+        BodyEnd::Length
+    } else if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        BodyEnd::Chunked
+    } else {
+        BodyEnd::Close
+    };
+    // A body delimited by the close ends its connection too, as llhttp (and undici) read it.
+    let ends = ends_connection(&parts) || body_end == BodyEnd::Close;
     if ends || (idle_for.is_some() && hint_ends()) {
         if let Some(end) = &http_of(&mut lease).end {
             end.reset.store(true, Ordering::Release);
@@ -1316,13 +1324,6 @@ async fn finish(
         .size_hint()
         .exact()
         .is_some_and(|n| n as usize <= SMALL_BODY);
-    let body_end = if incoming.size_hint().exact().is_some() {
-        BodyEnd::Length
-    } else if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
-        BodyEnd::Chunked
-    } else {
-        BodyEnd::Close
-    };
     let mut stream = BodyStream {
         idle_for,
         ends,
@@ -1339,7 +1340,10 @@ async fn finish(
     let (trailers, rest, hold) = if stream.is_done() {
         (stream.trailers(), None, hold)
     } else {
-        stream.hold = hold;
+        // A body that failed already let its connection go: its end is told now, not at the next read.
+        if stream.stalled.is_none() {
+            stream.hold = hold;
+        }
         (None, Some(stream), None)
     };
     Ok(ResponseParts {
