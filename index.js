@@ -12,7 +12,7 @@ const { Liveness } = require('./lib/liveness')
 const { toHref, flatHeaders, toBody, targetOf } = require('./lib/request')
 const { abortError, agentDestroyed, clientDestroyed, fromNative, invalidArgType, undiciInvalidArg } = require('./lib/errors')
 const { SocketBook, BOOK: kBook, createSocket, constants: socketConstants } = require('./lib/sockets')
-const { Exchanges, DeclaredLength, declaredLength, heldLengthDiffers, heldTo } = require('./lib/exchange')
+const { Exchanges, heldLengthDiffers, heldTo } = require('./lib/exchange')
 const { Connections } = require('./lib/connect')
 const { ConnectionEvents } = require('./lib/connection-events')
 const { setImmediate } = require('./lib/timers')
@@ -234,8 +234,7 @@ function send (agent, input, options) {
     }
   }
   // hyper would send what fits a declared length and drop the rest: held to it, as an exchange holds it.
-  const declared = sender ? declaredLength(headers) : -1
-  const stream = declared >= 0 ? heldTo(body.stream, new DeclaredLength(declared, true)) : body.stream
+  const stream = sender && heldTo(body.stream, headers, true)
   // A streamed body's failure stops the request (lib/requests.js): abortable then too.
   const answered = agent[kRequests].add(href, signal, id => {
     native.request(id, method, href, headers, body.bytes, sender, timeout, signal != null || sender !== undefined, profile)

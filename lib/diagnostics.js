@@ -9,7 +9,7 @@
 const dc = require('node:diagnostics_channel')
 const net = require('node:net')
 const { text, connectionInfo } = require('./batch')
-const { codedError, fromNative, CUT_FORMS } = require('./errors')
+const { codedError, fromNative } = require('./errors')
 const { Why } = require('./connection-events')
 const { setTimeout, clearTimeout } = require('./timers')
 
@@ -31,8 +31,7 @@ const connectChannels = {
 const CONNECT_STARTED = 0
 const CONNECT_DONE = 1
 // How a hyper connection ended (event 12, src/binding/events.rs `Ended`), as undici tells 'disconnect'.
-const ENDED_WHY = [Why.otherSideClosed, Why.idle, Why.closed, Why.reset,
-  CUT_FORMS.UND_ERR_RES_CONTENT_LENGTH_MISMATCH, CUT_FORMS.HPE_INVALID_EOF_STATE, Why.aborted]
+const ENDED_WHY = [Why.otherSideClosed, Why.idle, Why.closed, Why.reset, Why.aborted]
 /** The longest `destroy()` waits for the ends of the hyper client's connections (see `allEnded`). */
 const ENDS_WAIT_MS = 1000
 

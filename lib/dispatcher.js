@@ -17,7 +17,7 @@ const https = require('node:https')
 const { Readable } = require('node:stream')
 const { BodySender } = require('../native.js')
 const { pump, targetOf } = require('./request')
-const { UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, heldTo, lengthWarning } = require('./exchange')
+const { UndiciLimits, heldLengthDiffers, heldTo, lengthWarning } = require('./exchange')
 const { takeWhole } = require('./response')
 const { MAX_HEAD } = require('../binding.js')
 const { asUndici, fromNative, headersOverflow, invalidArgType, invalidArgValue, requestAborted, undiciError, undiciInvalidArg, clientDestroyed, socketError } = require('./errors')
@@ -452,9 +452,11 @@ class Dispatcher {
       exchange.record = new ObservedRequest(spec.origin, spec.method, spec.path, spec.headers)
       exchange.record.created()
     }
-    if (!exchange.start()) return !full
-    if (spec.upgrade === null) this.send(exchange, spec)
-    else this.upgrade(exchange, spec)
+    // A handler that aborts at once still counted: the origin says full as undici's would.
+    if (exchange.start()) {
+      if (spec.upgrade === null) this.send(exchange, spec)
+      else this.upgrade(exchange, spec)
+    }
     return !full
   }
 
@@ -506,8 +508,7 @@ class Dispatcher {
     if (exchange.record === null && this.sendLocal(exchange, spec, bytes, stream, differs)) return
     // hyper writes it as a connection frees: warned of now.
     if (differs) lengthWarning()
-    const declared = stream !== undefined ? declaredLength(spec.headers) : -1
-    if (declared >= 0) stream = heldTo(stream, new DeclaredLength(declared, this.defaults.strictContentLength))
+    if (stream !== undefined) stream = heldTo(stream, spec.headers, this.defaults.strictContentLength)
     const native = this.native
     const sender = stream ? new BodySender() : undefined
     const start = id => {

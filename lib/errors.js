@@ -140,8 +140,6 @@ function sslError (code, message) {
   return codedError(Error, code, message, openssl && { library: openssl[1], reason: openssl[2] })
 }
 
-// The native layer reports failures as "CODE\u0001message"; this restores a coded Error, shaped as
-// Node's for a failed system call. Every face turns native errors into JS ones here.
 /** undici's error for a response body a connection's end cut short of its Content-Length. */
 function responseLengthMismatch () {
   return undiciError('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ResponseContentLengthMismatchError',
@@ -161,13 +159,15 @@ const CUT_FORMS = {
   HPE_INVALID_EOF_STATE: () => parserError('HPE_INVALID_EOF_STATE', 'Invalid EOF state')
 }
 
+// The native layer reports failures as "CODE\u0001message"; this restores a coded Error, shaped as
+// Node's for a failed system call. Every face turns native errors into JS ones here.
 function fromNative (err) {
   if (!(err instanceof Error)) return err
   const at = err.message.indexOf('\u0001')
   if (at < 0) return err
   const code = err.message.slice(0, at)
   const message = err.message.slice(at + 1)
-  // A body cut short: Node's words, and what undici makes of it (UNDICI_FORM).
+  // A body cut short (a third part, Rust's `Cut`): Node's words, and what undici makes of it (UNDICI_FORM).
   const form = message.indexOf('\u0001')
   if (form >= 0) {
     const cut = systemError(code, message.slice(0, form))
@@ -219,4 +219,4 @@ function asUndici (err) {
 /** How Node's (and this package's) parse errors begin. */
 const PARSE_ERROR = 'Parse Error: '
 
-module.exports = { SOCKET_INFO, UNDICI_FORM, CUT_FORMS, asUndici, headersOverflow, requestAborted, responseLengthMismatch, parserError, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }
+module.exports = { SOCKET_INFO, UNDICI_FORM, asUndici, headersOverflow, requestAborted, responseLengthMismatch, parserError, agentDestroyed, hangUp, codedError, describe, invalidArgType, outOfRange, invalidArgValue, undiciError, undiciInvalidArg, clientDestroyed, socketError, abortError, systemError, fromNative }

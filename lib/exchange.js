@@ -22,7 +22,7 @@ const { Response } = require('./response')
 const { scan, scanned, ReceivedHead } = require('./head')
 const { PipeCarrier } = require('./carriers/pipe')
 const { FdCarrier } = require('./carriers/fd')
-const { mayReplay } = require('./request')
+const { chunkBytes, mayReplay } = require('./request')
 const { dialSoon } = require('./sockets')
 const { abortError, agentDestroyed, codedError, fromNative, hangUp, parserError, responseLengthMismatch, undiciError, SOCKET_INFO, UNDICI_FORM } = require('./errors')
 const { connectionInfo } = require('./batch')
@@ -86,12 +86,19 @@ function heldLengthDiffers (headers, bytes, strict = true) {
 }
 
 /**
- * `source` held to its declared `length` (a DeclaredLength) on its way to hyper, as an exchange holds it
- * (hyper would send what fits and drop the rest unsaid); it throws undici's error when it may not go.
+ * A streamed body `source` held to the length its `headers` declare (with `strict` false, undici's
+ * `strictContentLength`, only warned of: see DeclaredLength) on its way to hyper, as an exchange holds
+ * it (hyper would send what fits and drop the rest unsaid); `source` itself when they declare none.
  */
-async function * heldTo (source, length) {
+function heldTo (source, headers, strict) {
+  const declared = declaredLength(headers)
+  return declared < 0 ? source : heldToLength(source, new DeclaredLength(declared, strict))
+}
+
+/** `source` through `length`; it throws undici's error when the body may not go. */
+async function * heldToLength (source, length) {
   for await (const chunk of source) {
-    const bytes = taken(length, source, typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    const bytes = taken(length, source, chunkBytes(chunk))
     if (bytes.length > 0) yield bytes
   }
   length.end()
@@ -1063,7 +1070,7 @@ class Exchange {
     try {
       for await (const chunk of this.upload) {
         if (this.over || this.conn !== conn) return
-        let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        let bytes = chunkBytes(chunk)
         if (length !== null) bytes = taken(length, this.upload, bytes)
         if (bytes.length === 0) continue
         this.timer?.refresh()
@@ -1345,4 +1352,4 @@ class Exchanges {
   }
 }
 
-module.exports = { Exchanges, UndiciLimits, DeclaredLength, declaredLength, heldLengthDiffers, heldTo, lengthWarning }
+module.exports = { Exchanges, UndiciLimits, heldLengthDiffers, heldTo, lengthWarning }

@@ -92,6 +92,11 @@ function toBody (body) {
   throw invalidArgType('options.body', 'a string, Buffer, Uint8Array, Readable, ReadableStream or async iterable', body)
 }
 
+/** A chunk of a streamed body (a string or any typed array) as a Buffer over the same bytes. */
+function chunkBytes (chunk) {
+  return typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
 /** Largest piece handed to Rust at once: with its queue of 4, what waits stays small whatever the chunks. */
 const PIECE = 64 * 1024
 
@@ -103,7 +108,7 @@ const PIECE = 64 * 1024
 async function pump (source, sender, onError) {
   try {
     for await (const chunk of source) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      const bytes = chunkBytes(chunk)
       for (let at = 0; at < bytes.length; at += PIECE) {
         // False: the request no longer reads its body (answered early, failed); stop the source.
         if (!await sender.write(bytes.subarray(at, at + PIECE))) return
@@ -116,4 +121,4 @@ async function pump (source, sender, onError) {
   }
 }
 
-module.exports = { toHref, targetOf, flatHeaders, toBody, pump, mayReplay }
+module.exports = { toHref, targetOf, flatHeaders, toBody, chunkBytes, pump, mayReplay }

@@ -13,7 +13,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
-use crate::error::{Cut, Error};
+use crate::error::Error;
 use crate::faces::client::{ConnectStage, Ended};
 use crate::faces::transport::{ConnInfo, EventSink, SocketEvent};
 use crate::pool::ConnId;
@@ -80,8 +80,7 @@ pub struct JsBatch {
 /// 9 failed, 10 connect (a connection opened for a request: `number` 0 started, 1 connected, 2
 /// failed), 11 informational (a 1xx head: `number` its status, text its reason and headers), 12 ended
 /// (a connection of the hyper client: `number` 0 by the server, 1 let go by the pool, 2 failed, 3 by
-/// its response, 4 and 5 within the body of a response that said it ends: short of its length, a
-/// chunked one unended, 6 given up in use; text: the error of the request it failed under, if any).
+/// its response, 4 given up in use; text: the error of the request it failed under, if any).
 /// `id` is
 /// the connection id (socket events, ended) or the request id (answered, failed, connect, informational);
 /// `ticket` the queue ticket (granted, refused), the body stream id (answered), the handed-over fd
@@ -227,9 +226,7 @@ impl BatchBuilder {
                     Ended::Dropped => 1,
                     Ended::Failed => 2,
                     Ended::Reset => 3,
-                    Ended::Cut(Cut::Length) => 4,
-                    Ended::Cut(Cut::Eof) => 5,
-                    Ended::Aborted => 6,
+                    Ended::Aborted => 4,
                 };
                 let event = self.event(12, conn, None, how);
                 if let Some(error) = failure {

@@ -279,8 +279,6 @@ pub enum Ended {
     Dropped,
     /// It failed (a reset, a protocol error, a request cut short).
     Failed,
-    /// It ended within the body of a response that said it ends: undici's error for that body.
-    Cut(Cut),
     /// Its request was given up (aborted, its body abandoned) while it was in use.
     Aborted,
 }
@@ -299,8 +297,6 @@ struct EndReport {
     ended: Mutex<Ended>,
     /// A response said the connection ends with it.
     reset: AtomicBool,
-    /// Its end cut that response's body short.
-    cut: Mutex<Option<Cut>>,
     /// The error of the request it failed under.
     failure: Mutex<Option<Error>>,
     /// A request is on it: let go now, it was given up.
@@ -335,17 +331,17 @@ impl EndReport {
             return;
         }
         let ended = *self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        let cut = *self.cut.lock().unwrap_or_else(|e| e.into_inner());
         let failure = self
             .failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let ended = match cut {
-            Some(cut) => Ended::Cut(cut),
-            None if failure.is_none() && self.busy.load(Ordering::Acquire) => Ended::Aborted,
-            None if self.reset.load(Ordering::Acquire) => Ended::Reset,
-            None => ended,
+        let ended = if failure.is_none() && self.busy.load(Ordering::Acquire) {
+            Ended::Aborted
+        } else if self.reset.load(Ordering::Acquire) {
+            Ended::Reset
+        } else {
+            ended
         };
         (self.ends)(self.id, ended, failure);
     }
@@ -896,7 +892,6 @@ impl Client {
                 id: slot.id(),
                 ended: Mutex::new(Ended::Failed),
                 reset: AtomicBool::new(false),
-                cut: Mutex::new(None),
                 failure: Mutex::new(None),
                 busy: AtomicBool::new(false),
                 left: AtomicU8::new(2),
@@ -1483,9 +1478,7 @@ impl BodyStream {
                     }
                     return Ok(None);
                 }
-                Err(failure)
-                    if self.body_end == BodyEnd::Close && self.ends && failure.ended_early() =>
-                {
+                Err(failure) if self.body_end == BodyEnd::Close && failure.ended_early() => {
                     // The body's end; its connection, ended, closes (no failure of its own).
                     if let Some(mut lease) = self.lease.take() {
                         http_of(&mut lease).set_busy(false);
@@ -1498,19 +1491,13 @@ impl BodyStream {
                         BodyEnd::Length => Some(Cut::Length),
                         _ => Some(Cut::Eof),
                     };
-                    let mut error = failure.into_error(&pool, &[]);
-                    if let Some(lease) = self.lease.as_mut() {
-                        let conn = http_of(lease);
-                        match (cut, &conn.end) {
-                            (Some(cut), Some(end)) => {
-                                *end.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(cut)
-                            }
-                            _ => conn.failed_with(&error),
-                        }
-                    }
-                    if let Some(cut) = cut {
+                    let error = match cut {
                         // Node's word for a body cut short, whether by an end or a reset.
-                        error = Error::new(Kind::BodyCut(cut), "aborted");
+                        Some(cut) => Error::new(Kind::BodyCut(cut), "aborted"),
+                        None => failure.into_error(&pool, &[]),
+                    };
+                    if let Some(lease) = self.lease.as_mut() {
+                        http_of(lease).failed_with(&error);
                     }
                     self.fail();
                     return Err(error);
